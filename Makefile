@@ -1,0 +1,59 @@
+# The one entry point for people, hooks and CI. `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml
+PY_META := pyproject.toml
+
+.PHONY: help install build demo test test-rust test-python lint format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(VENV)/.deps: $(PY_META) | $(PY)
+	$(BIN)/pip install --quiet --disable-pip-version-check 'maturin>=1.5,<2'
+	touch $@
+
+$(VENV)/.built: $(RUST_SRC) $(PY_META) $(VENV)/.deps
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(BIN)):$$PATH $(BIN)/maturin develop --release --extras dev --quiet
+	touch $@
+
+install: $(VENV)/.built ## Create .venv with trails (Rust core in release mode) and the dev tools
+
+build: install ## Rebuild the Rust extension if its sources changed
+
+demo: install ## Run the example project end to end
+	PATH=$(abspath $(BIN)):$$PATH bash examples/demo.sh
+
+test-rust: ## Rust unit and property tests
+	cargo test --quiet -p trails-core
+
+test-python: install ## Python tests (facade, CLI functional tests)
+	$(BIN)/pytest -q
+
+test: install test-rust test-python ## All tests (Rust, then Python)
+
+lint: install ## ruff, mypy (with stubtest of trails._core), cargo fmt, clippy
+	$(BIN)/ruff check python tests benches
+	$(BIN)/ruff format --check python tests benches
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest trails._core
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+format: install ## Apply ruff and cargo formatting
+	$(BIN)/ruff format python tests benches
+	$(BIN)/ruff check --fix python tests benches
+	cargo fmt --all
+
+bench: install ## Benchmarks against b3sum, hashlib.md5, blake3-py, git, cp; writes benches/RESULTS.md
+	$(PY) benches/bench.py --write benches/RESULTS.md
+
+clean: ## Remove the virtualenv and build products
+	rm -rf $(VENV) target

@@ -1,0 +1,101 @@
+"""The ``trails`` command line.
+
+Subcommands are imported only when invoked (``LazyGroup``), so ``trails
+--help`` and ``--version`` start without loading the native core, YAML or
+Git libraries. ``main`` is the one place where errors become messages and
+exit codes: 0 ok, 1 error, 2 usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from trails import __version__
+from trails.errors import TrailsError
+
+#: name -> ("module:attribute", one-line help) of each subcommand. The help
+#: is kept here so that `trails --help` imports no subcommand module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "debug": ("trails.cli.debug:debug", "Plumbing for benchmarks and bug reports."),
+}
+#: Resolvable but not listed: plumbing.
+HIDDEN = frozenset({"debug"})
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | (COMMANDS.keys() - HIDDEN))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            module, attr = COMMANDS[cmd_name][0].split(":")
+            cmd: click.Command = getattr(importlib.import_module(module), attr)
+            cmd.hidden = cmd_name in HIDDEN
+            return cmd
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx) if name in COMMANDS]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, sorted(COMMANDS), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise click.UsageError(f"No such command '{name}'.{hint}", ctx)
+        return super().resolve_command(ctx, args)
+
+
+_state: dict[str, bool] = {"verbose": False}
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="trails")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and details on errors.")
+def cli(verbose: bool) -> None:
+    """Run machine-learning experiments: dvc.yaml pipelines, parameters,
+    experiments kept as Git refs, with a Rust core for the heavy lifting."""
+    _state["verbose"] = verbose
+
+
+def error_message(exc: BaseException) -> str:
+    """One line for the user: the path and the reason."""
+    if isinstance(exc, OSError) and not isinstance(exc, TrailsError):
+        reason = exc.strerror or str(exc)
+        return f"{exc.filename}: {reason}" if exc.filename else reason
+    return str(exc)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        rv: Any = cli.main(args=argv, prog_name="trails", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (TrailsError, OSError) as exc:
+        if _state["verbose"]:
+            traceback.print_exc()
+        click.echo(f"Error: {error_message(exc)}", err=True)
+        hint = getattr(exc, "hint", None)
+        if hint:
+            click.echo(hint, err=True)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,209 @@
+"""The typed facade over the Rust core (``trails._core``).
+
+Everything that reads file bytes or walks trees goes through here; the rest
+of trails never imports ``trails._core`` directly. Functions take ``str`` or
+``os.PathLike`` paths and return frozen dataclasses.
+
+Errors: ``OSError`` subclasses with ``filename`` set (``FileNotFoundError``,
+``PermissionError``, ``IsADirectoryError``...) for operating-system failures,
+:class:`trails.errors.CoreError` for the rest (a file that changed while
+being hashed, a damaged manifest, a missing cache object, a dangling
+symlink). A damaged stat index is not an error: it is discarded with a
+:class:`trails.errors.StateWarning` and rebuilt.
+
+Threads: each call starts its own pool of ``TRAILS_THREADS`` (default: CPU
+count) threads and ends it before returning, so processes forked between
+calls are safe; still, start worker processes with the ``spawn`` method.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+from trails import _core
+
+#: The content-address algorithm, recorded next to every stored hash.
+ALGORITHM: str = _core.ALGORITHM
+
+#: The reference tool's default: clone where the file system can, else copy.
+DEFAULT_LINK_TYPES: tuple[str, ...] = ("reflink", "copy")
+LINK_TYPES: tuple[str, ...] = ("reflink", "hardlink", "symlink", "copy")
+
+PathArg = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class FileHash:
+    hash: str
+    size: int
+    executable: bool
+
+
+@dataclass(frozen=True)
+class StoredFile(FileHash):
+    #: False when the object was already in the cache.
+    written: bool
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of a tree manifest."""
+
+    relpath: str
+    hash: str
+    size: int
+    executable: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "relpath": self.relpath,
+            ALGORITHM: self.hash,
+            "size": self.size,
+            "isexec": self.executable,
+        }
+
+
+def _entries(rows: Iterable[tuple[str, str, int, bool]]) -> list[Entry]:
+    return [Entry(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A directory as a manifest. ``manifest`` holds the canonical bytes
+    (the tree's hash is their hash); ``entries`` parses them on demand, so a
+    caller that wants only the hash pays nothing for 100k entries."""
+
+    hash: str
+    manifest: bytes
+    nfiles: int
+    size: int
+    #: Files whose bytes were read (the stat index did not know them).
+    files_read: int
+    #: New cache objects written (``store_tree`` only).
+    objects_written: int = 0
+
+    @cached_property
+    def entries(self) -> list[Entry]:
+        return parse_manifest(self.manifest)
+
+
+@dataclass(frozen=True)
+class TreeDiff:
+    added: list[Entry]
+    modified: list[Entry]
+    deleted: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.modified or self.deleted)
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    #: The link type used for the first file materialised; None if nothing changed.
+    link: str | None
+    added: int
+    modified: int
+    deleted: int
+    unchanged: int
+
+
+def _opt(path: PathArg | None) -> str | None:
+    return None if path is None else os.fspath(path)
+
+
+def hash_bytes(data: bytes) -> str:
+    return _core.hash_bytes(data)
+
+
+def hash_file(path: PathArg) -> FileHash:
+    return FileHash(*_core.hash_file(os.fspath(path)))
+
+
+def hash_files(paths: Sequence[PathArg]) -> list[FileHash]:
+    """Hash many files in parallel; raises for the first one that fails."""
+    return [FileHash(*r) for r in _core.hash_files([os.fspath(p) for p in paths])]
+
+
+def scan_tree(root: PathArg, index: PathArg | None = None) -> Tree:
+    """Walk ``root`` (honouring ``.dvcignore``, skipping ``.git``/``.dvc``)
+    and hash it; files whose stat the index at ``index`` knows are not read."""
+    h, manifest, n, size, read = _core.scan_tree(os.fspath(root), _opt(index))
+    return Tree(h, manifest, n, size, read)
+
+
+def parse_manifest(data: bytes) -> list[Entry]:
+    """Entries of canonical manifest bytes (validated: hashes, safe paths)."""
+    return _entries(_core.parse_manifest(data))
+
+
+def diff_manifests(
+    old: bytes, new: bytes, *, old_name: str = "<old>", new_name: str = "<new>"
+) -> TreeDiff:
+    added, modified, deleted = _core.diff_manifests(old, new, old_name, new_name)
+    return TreeDiff(_entries(added), _entries(modified), deleted)
+
+
+def store_file(cache: PathArg, path: PathArg, index: PathArg | None = None) -> StoredFile:
+    return StoredFile(*_core.store_file(os.fspath(cache), os.fspath(path), _opt(index)))
+
+
+def store_tree(cache: PathArg, root: PathArg, index: PathArg | None = None) -> Tree:
+    """Store every file under ``root`` and the manifest; each byte is read
+    at most once (hashed while copied into the cache)."""
+    h, manifest, n, size, read, written = _core.store_tree(
+        os.fspath(cache), os.fspath(root), _opt(index)
+    )
+    return Tree(h, manifest, n, size, read, written)
+
+
+def read_tree(cache: PathArg, tree_hash: str) -> Tree:
+    manifest = _core.read_tree(os.fspath(cache), tree_hash)
+    entries = parse_manifest(manifest)
+    return Tree(tree_hash, manifest, len(entries), sum(e.size for e in entries), 0)
+
+
+def object_path(cache: PathArg, file_hash: str) -> str:
+    return _core.object_path(os.fspath(cache), file_hash)
+
+
+def tree_object_exists(cache: PathArg, tree_hash: str) -> bool:
+    return os.path.isfile(object_path(cache, tree_hash) + ".dir")
+
+
+def checkout_file(
+    cache: PathArg,
+    file_hash: str,
+    dest: PathArg,
+    link_types: Sequence[str] = DEFAULT_LINK_TYPES,
+    index: PathArg | None = None,
+    executable: bool = False,
+) -> str | None:
+    """Make ``dest`` hold the object; returns the link type used, or None if
+    it already did."""
+    return _core.checkout_file(
+        os.fspath(cache), file_hash, os.fspath(dest), list(link_types), _opt(index), executable
+    )
+
+
+def checkout_tree(
+    cache: PathArg,
+    tree_hash: str,
+    dest: PathArg,
+    link_types: Sequence[str] = DEFAULT_LINK_TYPES,
+    index: PathArg | None = None,
+) -> CheckoutResult:
+    """Make ``dest`` hold exactly the tree: only differing files are
+    replaced, strays removed. All objects are checked before anything is
+    touched."""
+    return CheckoutResult(
+        *_core.checkout_tree(
+            os.fspath(cache), tree_hash, os.fspath(dest), list(link_types), _opt(index)
+        )
+    )
+
+
+def threads() -> int:
+    return _core.threads()

@@ -1,0 +1,32 @@
+"""The exceptions trails raises for people to read.
+
+One hierarchy, caught in one place (``trails.cli.main``), which prints
+``Error: <message>`` and exits 1. Operating-system failures stay ``OSError``
+(with ``filename``), as Python raises them, and are printed the same way.
+"""
+
+
+class TrailsError(Exception):
+    """An error whose message is written for the user.
+
+    ``hint`` says what to do next; it is printed on its own line.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class CoreError(TrailsError):
+    """An error from the Rust core that is not a plain OS error: a file that
+    changed while being hashed, a damaged manifest, a missing cache object.
+    The message already names the path; ``filename`` holds it too."""
+
+    def __init__(self, message: str, filename: str | None = None) -> None:
+        super().__init__(message)
+        self.filename = filename
+
+
+class StateWarning(UserWarning):
+    """Local state (the stat index) was unreadable or damaged and is being
+    rebuilt. Nothing is lost but time."""

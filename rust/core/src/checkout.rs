@@ -1,0 +1,258 @@
+//! Checkout: make a workspace path hold exactly what a cache object or tree
+//! describes, touching only the files whose content differs and removing
+//! strays. Every object is checked to be present before anything is touched.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::cache::Cache;
+use crate::error::{os_error, Error, IoContext, Result};
+use crate::hash::{self, Digest, StatKey};
+use crate::link::{LinkType, Linker};
+use crate::pool;
+use crate::scan;
+use crate::state::StatIndex;
+use crate::tree::{diff, Entry};
+
+/// What a checkout did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The link type used for the first file materialised (None: nothing to do).
+    pub link: Option<LinkType>,
+    pub added: usize,
+    pub modified: usize,
+    pub deleted: usize,
+    pub unchanged: usize,
+}
+
+/// Check out the tree `digest` at `dest`.
+pub fn checkout_tree(
+    cache: &Cache,
+    digest: &Digest,
+    dest: &Path,
+    linker: &Linker,
+    index: &mut StatIndex,
+) -> Result<Outcome> {
+    let target = cache.load_tree(digest)?;
+    for e in target.entries() {
+        let d = hash::from_hex(&e.blake3).expect("validated by the manifest parser");
+        if !cache.contains(&d) {
+            return Err(Error::MissingObject {
+                path: dest.join(&e.relpath),
+                hash: e.blake3.clone(),
+            });
+        }
+    }
+    match fs::symlink_metadata(dest) {
+        Ok(m) if !m.is_dir() => fs::remove_file(dest).at(dest)?,
+        _ => {}
+    }
+    let current = scan::scan_or_empty(dest, index)?;
+    let d = diff(&current.manifest, &target);
+    let mut out = Outcome {
+        added: d.added.len(),
+        modified: d.modified.len(),
+        deleted: d.deleted.len(),
+        unchanged: target.entries().len() - d.added.len() - d.modified.len(),
+        link: None,
+    };
+    for rel in &d.deleted {
+        let p = dest.join(rel);
+        fs::remove_file(&p).at(&p)?;
+    }
+    prune_empty_dirs(dest, d.deleted.iter().map(String::as_str))?;
+    let todo: Vec<&Entry> = d.modified.iter().chain(d.added.iter()).collect();
+    let dirs: BTreeSet<PathBuf> = todo
+        .iter()
+        .filter_map(|e| dest.join(&e.relpath).parent().map(Path::to_path_buf))
+        .collect();
+    for dir in dirs.iter().chain(std::iter::once(&dest.to_path_buf())) {
+        fs::create_dir_all(dir).at(dir)?;
+    }
+    let results: Vec<Result<(LinkType, Option<StatKey>, Digest)>> = pool::run(|| {
+        todo.par_iter()
+            .map(|e| {
+                let digest = hash::from_hex(&e.blake3).expect("validated");
+                let path = dest.join(&e.relpath);
+                let t = replace(cache, &digest, &path, linker, e.isexec)?;
+                Ok((t, new_inode_key(t, &path), digest))
+            })
+            .collect()
+    });
+    for r in results {
+        let (t, key, digest) = r?;
+        out.link.get_or_insert(t);
+        if let Some(k) = key {
+            index.insert(k, digest);
+        }
+    }
+    Ok(out)
+}
+
+/// Copies and reflinks are new inodes: record them so the next scan of the
+/// workspace need not read them. Hard and symbolic links share the object's.
+fn new_inode_key(t: LinkType, path: &Path) -> Option<StatKey> {
+    match t {
+        LinkType::Copy | LinkType::Reflink => fs::metadata(path).ok().map(|m| StatKey::of(&m)),
+        _ => None,
+    }
+}
+
+/// Replace whatever is at `path` by the object.
+fn replace(
+    cache: &Cache,
+    digest: &Digest,
+    path: &Path,
+    linker: &Linker,
+    exec: bool,
+) -> Result<LinkType> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path).at(path)?,
+        Ok(_) => fs::remove_file(path).at(path)?,
+        Err(_) => {}
+    }
+    linker.link(&cache.object_path(digest), path, exec)
+}
+
+/// Remove folders that deletions left empty, deepest first, never `root`.
+fn prune_empty_dirs<'a>(root: &Path, deleted: impl Iterator<Item = &'a str>) -> Result<()> {
+    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    for rel in deleted {
+        let mut p = Path::new(rel).parent();
+        while let Some(dir) = p.filter(|d| !d.as_os_str().is_empty()) {
+            dirs.insert(root.join(dir));
+            p = dir.parent();
+        }
+    }
+    for dir in dirs.iter().rev() {
+        if fs::read_dir(dir)
+            .map(|mut it| it.next().is_none())
+            .unwrap_or(false)
+        {
+            fs::remove_dir(dir).at(dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// Check out one file object at `dest`. Returns the link type used, or None
+/// when `dest` already held the content.
+pub fn checkout_file(
+    cache: &Cache,
+    digest: &Digest,
+    dest: &Path,
+    linker: &Linker,
+    index: &mut StatIndex,
+    exec: bool,
+) -> Result<Option<LinkType>> {
+    let obj = cache.object_path(digest);
+    if !obj.is_file() {
+        return Err(Error::MissingObject {
+            path: dest.to_path_buf(),
+            hash: hash::to_hex(digest),
+        });
+    }
+    match fs::symlink_metadata(dest) {
+        Ok(m) if m.is_dir() => return Err(os_error(dest, libc::EISDIR)),
+        Ok(_) => {
+            if let Ok((have, read)) = scan::digest(dest, index) {
+                if read {
+                    index.insert(have.key, have.digest);
+                }
+                if have.digest == *digest && have.executable == exec {
+                    return Ok(None);
+                }
+            }
+        }
+        Err(_) => {
+            if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent).at(parent)?;
+            }
+        }
+    }
+    let t = replace(cache, digest, dest, linker, exec)?;
+    if let Some(k) = new_inode_key(t, dest) {
+        index.insert(k, *digest);
+    }
+    Ok(Some(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::Manifest;
+
+    fn write(root: &Path, files: &[(&str, &str)]) {
+        for (p, c) in files {
+            let f = root.join(p);
+            fs::create_dir_all(f.parent().unwrap()).unwrap();
+            fs::write(f, c).unwrap();
+        }
+    }
+
+    #[test]
+    fn only_differing_files_are_touched_and_strays_go() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        write(&src, &[("a", "1"), ("dir/b", "2"), ("dir/c", "3")]);
+        let cache = Cache::new(&d.path().join("cache"));
+        let mut idx = StatIndex::in_memory();
+        let t = cache.store_tree(&src, &mut idx).unwrap();
+        let dest = d.path().join("dest");
+        let linker = Linker::new(vec![LinkType::Copy]);
+        let first = checkout_tree(&cache, &t.digest, &dest, &linker, &mut idx).unwrap();
+        assert_eq!((first.added, first.link), (3, Some(LinkType::Copy)));
+        write(&dest, &[("dir/b", "changed"), ("stray/x", "s")]);
+        let second = checkout_tree(&cache, &t.digest, &dest, &linker, &mut idx).unwrap();
+        assert_eq!(
+            (
+                second.added,
+                second.modified,
+                second.deleted,
+                second.unchanged
+            ),
+            (0, 1, 1, 2)
+        );
+        assert!(!dest.join("stray").exists());
+        let again = scan::scan(&dest, &mut idx).unwrap().manifest;
+        assert_eq!(again, t.manifest);
+        let third = checkout_tree(&cache, &t.digest, &dest, &linker, &mut idx).unwrap();
+        assert_eq!(
+            third,
+            Outcome {
+                unchanged: 3,
+                ..Outcome::default()
+            }
+        );
+    }
+
+    #[test]
+    fn missing_object_changes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = Cache::new(&d.path().join("cache"));
+        let entry = Entry {
+            relpath: "a".into(),
+            blake3: hash::to_hex(&[1; 32]),
+            size: 1,
+            isexec: false,
+        };
+        let digest = cache
+            .store_manifest(&Manifest::new(vec![entry], Path::new("m")).unwrap())
+            .unwrap();
+        let dest = d.path().join("dest");
+        write(&dest, &[("keep", "k")]);
+        let err = checkout_tree(
+            &cache,
+            &digest,
+            &dest,
+            &Linker::new(vec![]),
+            &mut StatIndex::in_memory(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::MissingObject { .. }));
+        assert!(dest.join("keep").exists());
+    }
+}

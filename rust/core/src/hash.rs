@@ -1,0 +1,230 @@
+//! Content hashing: blake3-256 over the raw bytes of a file, nothing else
+//! (no newline normalisation, no metadata), so that a hash means the same on
+//! every machine and equals `b3sum`'s.
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use memmap2::Mmap;
+use rayon::prelude::*;
+
+use crate::error::{os_error, Error, IoContext, Result};
+use crate::pool;
+
+/// The name recorded next to every hash we store.
+pub const ALGORITHM: &str = "blake3";
+
+/// Files at least this large are memory-mapped rather than read: a mapping
+/// saves the copy into a user buffer, but costs more than a `read` to set up.
+pub const MMAP_THRESHOLD: u64 = 256 * 1024;
+
+/// Files at least this large are hashed by several threads (blake3's tree
+/// mode splits the input); below it the threads would cost more than they save.
+pub const PARALLEL_THRESHOLD: u64 = 8 * 1024 * 1024;
+
+/// A 32-byte blake3 digest.
+pub type Digest = [u8; 32];
+
+/// The identity of one version of a file as the stat index sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StatKey {
+    pub dev: u64,
+    pub ino: u64,
+    pub mtime_ns: i64,
+    pub size: u64,
+}
+
+impl StatKey {
+    pub fn of(meta: &Metadata) -> StatKey {
+        StatKey {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            size: meta.size(),
+        }
+    }
+}
+
+/// What hashing a file yields: the digest plus the stat it was valid for.
+#[derive(Clone, Copy, Debug)]
+pub struct FileDigest {
+    pub digest: Digest,
+    pub key: StatKey,
+    pub executable: bool,
+}
+
+pub fn to_hex(digest: &Digest) -> String {
+    blake3::Hash::from_bytes(*digest).to_hex().to_string()
+}
+
+pub fn from_hex(hex: &str) -> Option<Digest> {
+    blake3::Hash::from_hex(hex).ok().map(|h| *h.as_bytes())
+}
+
+pub fn hash_bytes(data: &[u8]) -> Digest {
+    *blake3::hash(data).as_bytes()
+}
+
+pub fn is_executable(meta: &Metadata) -> bool {
+    meta.mode() & 0o100 != 0
+}
+
+/// Open a file for hashing. `O_NONBLOCK` keeps a FIFO from blocking the open;
+/// it has no effect on regular files.
+pub(crate) fn open_regular(path: &Path) -> Result<(File, Metadata)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound && is_symlink(path) {
+                Error::DanglingSymlink {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                Error::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                }
+            }
+        })?;
+    let meta = file.metadata().at(path)?;
+    if meta.is_dir() {
+        return Err(os_error(path, libc::EISDIR));
+    }
+    if !meta.is_file() {
+        return Err(Error::NotRegular {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok((file, meta))
+}
+
+pub(crate) fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false)
+}
+
+/// Hash one file. The file is fstat-ed before and after reading; if its size
+/// or mtime moved, or fewer bytes than its size could be read, the result
+/// would describe no real version of the file, so it is an error.
+pub fn hash_file(path: &Path) -> Result<FileDigest> {
+    let (mut file, before) = open_regular(path)?;
+    let size = before.len();
+    let mut hasher = blake3::Hasher::new();
+    let read = if size >= MMAP_THRESHOLD {
+        // SAFETY: the mapping is read-only and dropped before we return. A
+        // concurrent truncation could fault; the size re-check below catches
+        // every other concurrent change.
+        let map = unsafe { Mmap::map(&file) }.at(path)?;
+        if size >= PARALLEL_THRESHOLD {
+            pool::run(|| hasher.update_rayon(&map));
+        } else {
+            hasher.update(&map);
+        }
+        map.len() as u64
+    } else {
+        read_small(&mut file, &mut hasher, size, path)?
+    };
+    let after = file.metadata().at(path)?;
+    let key = StatKey::of(&before);
+    if read != size || StatKey::of(&after) != key {
+        return Err(Error::Changed {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(FileDigest {
+        digest: *hasher.finalize().as_bytes(),
+        key,
+        executable: is_executable(&before),
+    })
+}
+
+/// Read a small file with one buffer on the stack; returns the bytes read
+/// (at most `size + 1`, so a file that grew is noticed).
+fn read_small(file: &mut File, hasher: &mut blake3::Hasher, size: u64, path: &Path) -> Result<u64> {
+    let mut buf = [0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf).at(path)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+        if total > size {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// Hash many files in parallel, in the order given.
+pub fn hash_files(paths: &[&Path]) -> Vec<Result<FileDigest>> {
+    pool::run(|| paths.par_iter().map(|p| hash_file(p)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn empty_input_matches_the_published_vector() {
+        assert_eq!(
+            to_hex(&hash_bytes(b"")),
+            "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+        );
+    }
+
+    #[test]
+    fn file_hash_equals_memory_hash_across_thresholds() {
+        let dir = tempfile::tempdir().unwrap();
+        for size in [
+            0usize,
+            1,
+            1023,
+            65536,
+            MMAP_THRESHOLD as usize + 7,
+            PARALLEL_THRESHOLD as usize + 3,
+        ] {
+            let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let path = dir.path().join(format!("f{size}"));
+            std::fs::File::create(&path)
+                .unwrap()
+                .write_all(&data)
+                .unwrap();
+            let got = hash_file(&path).unwrap();
+            assert_eq!(got.digest, hash_bytes(&data), "size {size}");
+            assert_eq!(got.key.size, size as u64);
+        }
+    }
+
+    #[test]
+    fn directory_is_refused_with_eisdir() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = hash_file(dir.path()).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::EISDIR));
+    }
+
+    #[test]
+    fn dangling_symlink_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
+        assert!(matches!(
+            hash_file(&link),
+            Err(Error::DanglingSymlink { .. })
+        ));
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        let d = hash_bytes(b"abc");
+        assert_eq!(from_hex(&to_hex(&d)), Some(d));
+        assert_eq!(from_hex("xyz"), None);
+    }
+}

@@ -1,0 +1,20 @@
+//! trails-core: everything in trails that scales with bytes or file counts.
+//!
+//! `hash` (blake3 of files), `walk` (directory walks with `.dvcignore`),
+//! `tree` (manifests and their diffs), `state` (the stat index), `scan`
+//! (directory -> manifest through the index), `cache` (content-addressed
+//! store), `link` (reflink / hardlink / symlink / copy), `checkout` (cache ->
+//! workspace). Pure Rust: the Python binding lives in `rust/py`.
+
+pub mod cache;
+pub mod checkout;
+pub mod error;
+pub mod hash;
+pub mod link;
+pub mod pool;
+pub mod scan;
+pub mod state;
+pub mod tree;
+pub mod walk;
+
+pub use error::{Error, Result};

@@ -1,0 +1,232 @@
+//! Materialising a cache object at a workspace path: reflink, hardlink,
+//! symlink or copy, the first that works from a configured list.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::error::{Error, Result};
+use crate::state::temp_name;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkType {
+    Reflink,
+    Hardlink,
+    Symlink,
+    Copy,
+}
+
+impl LinkType {
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkType::Reflink => "reflink",
+            LinkType::Hardlink => "hardlink",
+            LinkType::Symlink => "symlink",
+            LinkType::Copy => "copy",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<LinkType> {
+        match name.trim() {
+            "reflink" => Ok(LinkType::Reflink),
+            "hardlink" => Ok(LinkType::Hardlink),
+            "symlink" => Ok(LinkType::Symlink),
+            "copy" => Ok(LinkType::Copy),
+            other => Err(Error::BadLinkType {
+                name: other.to_string(),
+            }),
+        }
+    }
+}
+
+/// The reference tool's default: clone where the file system can, else copy.
+pub const DEFAULT: [LinkType; 2] = [LinkType::Reflink, LinkType::Copy];
+
+/// Errors that mean "this link type is not possible here", as opposed to a
+/// real failure (no space, permission denied on the workspace).
+fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::EXDEV
+                | libc::EOPNOTSUPP
+                | libc::ENOTTY
+                | libc::EINVAL
+                | libc::ENOSYS
+                | libc::EPERM
+                | libc::EMLINK
+        )
+    )
+}
+
+/// Mode of a materialised writable file.
+fn file_mode(exec: bool) -> u32 {
+    if exec {
+        0o755
+    } else {
+        0o644
+    }
+}
+
+/// Create `dest` (which must not exist) from the object `src`.
+pub fn make(t: LinkType, src: &Path, dest: &Path, exec: bool) -> io::Result<()> {
+    match t {
+        LinkType::Hardlink => {
+            if exec {
+                // The object is shared by every link; an exec bit on a
+                // read-only object is harmless to the others.
+                let mode = fs::metadata(src)?.permissions().mode();
+                if mode & 0o111 == 0 {
+                    fs::set_permissions(src, fs::Permissions::from_mode(0o555))?;
+                }
+            }
+            fs::hard_link(src, dest)
+        }
+        LinkType::Symlink => {
+            let abs = fs::canonicalize(src)?;
+            std::os::unix::fs::symlink(abs, dest)
+        }
+        LinkType::Reflink => via_temp(dest, exec, |tmp| reflink(src, tmp)),
+        LinkType::Copy => via_temp(dest, exec, |tmp| fs::copy(src, tmp).map(|_| ())),
+    }
+}
+
+/// Write a new file under a temporary name and rename it into place, so an
+/// interrupted checkout never leaves a half-written file at `dest`.
+fn via_temp(
+    dest: &Path,
+    exec: bool,
+    write: impl FnOnce(&Path) -> io::Result<()>,
+) -> io::Result<()> {
+    let tmp = temp_name(dest);
+    let r = write(&tmp)
+        .and_then(|_| fs::set_permissions(&tmp, fs::Permissions::from_mode(file_mode(exec))))
+        .and_then(|_| fs::rename(&tmp, dest));
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r
+}
+
+/// Clone `src` into a new file `dest` (Linux FICLONE ioctl).
+fn reflink(src: &Path, dest: &Path) -> io::Result<()> {
+    const FICLONE: libc::c_ulong = 0x4004_9409;
+    let s = fs::File::open(src)?;
+    let d = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)?;
+    // SAFETY: both descriptors are open for the duration of the call.
+    let rc = unsafe { libc::ioctl(d.as_raw_fd(), FICLONE as _, s.as_raw_fd()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Links files with the first type in `types` that works, remembering it so
+/// that later files start with the type that worked.
+pub struct Linker {
+    types: Vec<LinkType>,
+    start: AtomicUsize,
+}
+
+impl Linker {
+    pub fn new(types: Vec<LinkType>) -> Linker {
+        let types = if types.is_empty() {
+            DEFAULT.to_vec()
+        } else {
+            types
+        };
+        Linker {
+            types,
+            start: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn types(&self) -> &[LinkType] {
+        &self.types
+    }
+
+    /// Materialise `src` at `dest`; returns the link type used.
+    pub fn link(&self, src: &Path, dest: &Path, exec: bool) -> Result<LinkType> {
+        let start = self.start.load(Ordering::Relaxed);
+        let mut last: Option<io::Error> = None;
+        for (i, t) in self.types.iter().enumerate().skip(start) {
+            match make(*t, src, dest, exec) {
+                Ok(()) => {
+                    self.start.fetch_max(i, Ordering::Relaxed);
+                    return Ok(*t);
+                }
+                Err(e) if unsupported(&e) => last = Some(e),
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: dest.to_path_buf(),
+                        source: e,
+                    });
+                }
+            }
+        }
+        Err(Error::NoLinkType {
+            path: dest.to_path_buf(),
+            tried: self
+                .types
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            source: last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EOPNOTSUPP)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn each_type_materialises_the_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("obj");
+        fs::write(&src, b"payload").unwrap();
+        fs::set_permissions(&src, fs::Permissions::from_mode(0o444)).unwrap();
+        for t in [LinkType::Hardlink, LinkType::Symlink, LinkType::Copy] {
+            let dest = d.path().join(t.name());
+            make(t, &src, &dest, false).unwrap();
+            assert_eq!(fs::read(&dest).unwrap(), b"payload");
+        }
+        let same = fs::metadata(d.path().join("hardlink")).unwrap().ino()
+            == fs::metadata(&src).unwrap().ino();
+        assert!(same);
+        let copy_mode = fs::metadata(d.path().join("copy"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(copy_mode & 0o777, 0o644, "copies are writable");
+    }
+
+    #[test]
+    fn falls_back_and_remembers() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("obj");
+        fs::write(&src, b"x").unwrap();
+        // Either reflink works here or it is unsupported and copy takes over.
+        let linker = Linker::new(vec![LinkType::Reflink, LinkType::Copy]);
+        let used = linker.link(&src, &d.path().join("a"), false).unwrap();
+        let again = linker.link(&src, &d.path().join("b"), false).unwrap();
+        assert_eq!(used, again);
+        assert_eq!(fs::read(d.path().join("b")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn unknown_type_is_named() {
+        assert_eq!(
+            LinkType::parse("hardlnk").unwrap_err().to_string(),
+            "unknown link type 'hardlnk'; use reflink, hardlink, symlink or copy"
+        );
+    }
+}

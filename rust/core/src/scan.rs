@@ -1,0 +1,137 @@
+//! Turning a directory into a manifest: walk, stat every file in parallel,
+//! take digests from the stat index where the stat has not moved, hash the
+//! rest.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, IoContext, Result};
+use crate::hash::{self, FileDigest, StatKey};
+use crate::pool;
+use crate::state::StatIndex;
+use crate::tree::{Entry, Manifest};
+use crate::walk::{self, Found};
+
+/// What a scan found and how much work it took.
+#[derive(Debug)]
+pub struct Scan {
+    pub manifest: Manifest,
+    /// Files whose bytes were read (not found in the index).
+    pub hashed: usize,
+}
+
+/// The stat of a file as the index would key it, following symlinks.
+pub fn stat(path: &Path) -> Result<std::fs::Metadata> {
+    std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound && hash::is_symlink(path) {
+            Error::DanglingSymlink {
+                path: path.to_path_buf(),
+            }
+        } else {
+            Error::Io {
+                path: path.to_path_buf(),
+                source: e,
+            }
+        }
+    })
+}
+
+/// The digest of one file: from the index when its stat matches, else read.
+/// Returns whether the bytes were read.
+pub fn digest(path: &Path, index: &StatIndex) -> Result<(FileDigest, bool)> {
+    let meta = stat(path)?;
+    if meta.is_file() {
+        let key = StatKey::of(&meta);
+        if let Some(d) = index.get(&key) {
+            return Ok((
+                FileDigest {
+                    digest: d,
+                    key,
+                    executable: hash::is_executable(&meta),
+                },
+                false,
+            ));
+        }
+    }
+    Ok((hash::hash_file(path)?, true))
+}
+
+/// Scan `root` into a manifest, updating `index` with what was hashed.
+pub fn scan(root: &Path, index: &mut StatIndex) -> Result<Scan> {
+    let found = walk::walk(root)?;
+    let results: Vec<Result<(FileDigest, bool)>> = {
+        let idx = &*index;
+        pool::run(|| found.par_iter().map(|f| digest(&f.path, idx)).collect())
+    };
+    let mut entries = Vec::with_capacity(found.len());
+    let mut hashed = 0;
+    for (f, r) in found.iter().zip(results) {
+        let (d, read) = r?;
+        if read {
+            hashed += 1;
+            index.insert(d.key, d.digest);
+        }
+        entries.push(entry_of(f, &d));
+    }
+    Ok(Scan {
+        manifest: Manifest::new(entries, root)?,
+        hashed,
+    })
+}
+
+pub(crate) fn entry_of(f: &Found, d: &FileDigest) -> Entry {
+    Entry {
+        relpath: f.relpath.clone(),
+        blake3: hash::to_hex(&d.digest),
+        size: d.key.size,
+        isexec: d.executable,
+    }
+}
+
+/// Scan a path that may not exist: a missing directory is an empty tree.
+pub fn scan_or_empty(root: &Path, index: &mut StatIndex) -> Result<Scan> {
+    match std::fs::symlink_metadata(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Scan {
+            manifest: Manifest::default(),
+            hashed: 0,
+        }),
+        Err(e) => Err(e).at(root),
+        Ok(_) => scan(root, index),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn second_scan_reads_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..20 {
+            let p = d.path().join(format!("d{}/f{i}", i % 3));
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, format!("content {i}")).unwrap();
+        }
+        // Age the files past the racy window so the index trusts them.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+        for f in walk::walk(d.path()).unwrap() {
+            fs::File::options()
+                .write(true)
+                .open(&f.path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        let mut idx = StatIndex::in_memory();
+        let a = scan(d.path(), &mut idx).unwrap();
+        assert_eq!(a.hashed, 20);
+        let b = scan(d.path(), &mut idx).unwrap();
+        assert_eq!(b.hashed, 0);
+        assert_eq!(a.manifest, b.manifest);
+        let e = &a.manifest.entries()[0];
+        assert_eq!(e.relpath, "d0/f0");
+        assert_eq!(e.blake3, hash::to_hex(&hash::hash_bytes(b"content 0")));
+    }
+}

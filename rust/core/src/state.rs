@@ -1,0 +1,281 @@
+//! The stat index: (device, inode, mtime_ns, size) -> blake3 digest, so that a
+//! file whose stat has not moved is never read again.
+//!
+//! On disk: a header (magic, version, algorithm id, entry count), fixed-size
+//! little-endian entries, and an xxh3-64 checksum of everything before it. The
+//! file is replaced atomically (temp file + rename); a writer first merges
+//! what other processes saved since it loaded, so concurrent runs lose at most
+//! a few cache hits, never correctness. A damaged file or one of another
+//! version is discarded with a warning and rebuilt.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::error::{IoContext, Result};
+use crate::hash::{Digest, StatKey};
+
+const MAGIC: &[u8; 8] = b"TRAILSIX";
+pub const VERSION: u32 = 1;
+const ALGORITHM_BLAKE3: u32 = 1;
+const HEADER: usize = 8 + 4 + 4 + 8;
+const ENTRY: usize = 8 * 4 + 32;
+
+/// Files modified this recently are not recorded: a second write within the
+/// file system's timestamp granularity would leave size and mtime unchanged,
+/// and the index would then vouch for stale bytes ("racy" entries, as Git
+/// calls them). They are simply hashed again next time.
+pub const RACY_WINDOW_NS: i64 = 100_000_000;
+
+#[derive(Debug, Default)]
+pub struct StatIndex {
+    path: Option<PathBuf>,
+    map: HashMap<StatKey, Digest>,
+    fresh: Vec<(StatKey, Digest)>,
+    /// Why the file on disk was discarded, for the caller to show once.
+    pub warning: Option<String>,
+}
+
+impl StatIndex {
+    /// An index that lives only in memory (no file).
+    pub fn in_memory() -> StatIndex {
+        StatIndex::default()
+    }
+
+    /// Load the index at `path`; a missing file is an empty index.
+    pub fn open(path: &Path) -> StatIndex {
+        let mut idx = StatIndex {
+            path: Some(path.to_path_buf()),
+            ..StatIndex::default()
+        };
+        match fs::read(path) {
+            Ok(bytes) => match decode(&bytes) {
+                Ok(map) => idx.map = map,
+                Err(reason) => {
+                    idx.warning = Some(format!(
+                        "{}: stat index discarded ({reason}); it will be rebuilt",
+                        path.display()
+                    ))
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                idx.warning = Some(format!(
+                    "{}: stat index unreadable ({e}); working without it",
+                    path.display()
+                ))
+            }
+        }
+        idx
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn get(&self, key: &StatKey) -> Option<Digest> {
+        self.map.get(key).copied()
+    }
+
+    /// Remember a digest, unless the file is too recent to be trusted later.
+    pub fn insert(&mut self, key: StatKey, digest: Digest) {
+        if now_ns() - key.mtime_ns < RACY_WINDOW_NS {
+            return;
+        }
+        if self.map.insert(key, digest) != Some(digest) {
+            self.fresh.push((key, digest));
+        }
+    }
+
+    /// Write the index if anything was added. Merges entries saved by other
+    /// processes meanwhile, then replaces the file atomically.
+    pub fn save(&mut self) -> Result<()> {
+        let Some(path) = self.path.clone() else {
+            return Ok(());
+        };
+        if self.fresh.is_empty() {
+            return Ok(());
+        }
+        let mut merged = match fs::read(&path) {
+            Ok(bytes) => decode(&bytes).unwrap_or_default(),
+            Err(_) => HashMap::new(),
+        };
+        merged.extend(self.map.iter().map(|(k, v)| (*k, *v)));
+        let bytes = encode(&merged);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).at(dir)?;
+        }
+        let tmp = temp_name(&path);
+        let result = (|| {
+            let mut f = fs::File::create(&tmp).at(&tmp)?;
+            f.write_all(&bytes).at(&tmp)?;
+            fs::rename(&tmp, &path).at(&path)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result?;
+        self.map = merged;
+        self.fresh.clear();
+        Ok(())
+    }
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// A name beside `path` unique to this process and call.
+pub(crate) fn temp_name(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
+}
+
+fn encode(map: &HashMap<StatKey, Digest>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + map.len() * ENTRY + 8);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&ALGORITHM_BLAKE3.to_le_bytes());
+    out.extend_from_slice(&(map.len() as u64).to_le_bytes());
+    for (k, d) in map {
+        out.extend_from_slice(&k.dev.to_le_bytes());
+        out.extend_from_slice(&k.ino.to_le_bytes());
+        out.extend_from_slice(&k.mtime_ns.to_le_bytes());
+        out.extend_from_slice(&k.size.to_le_bytes());
+        out.extend_from_slice(d);
+    }
+    let sum = xxh3_64(&out);
+    out.extend_from_slice(&sum.to_le_bytes());
+    out
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn decode(b: &[u8]) -> std::result::Result<HashMap<StatKey, Digest>, String> {
+    if b.len() < HEADER + 8 || &b[..8] != MAGIC {
+        return Err("not a trails stat index".into());
+    }
+    let version = u32_at(b, 8);
+    if version != VERSION {
+        return Err(format!("version {version}, expected {VERSION}"));
+    }
+    if u32_at(b, 12) != ALGORITHM_BLAKE3 {
+        return Err("recorded with another hash algorithm".into());
+    }
+    let count = u64_at(b, 16) as usize;
+    let body_end = count
+        .checked_mul(ENTRY)
+        .and_then(|n| n.checked_add(HEADER))
+        .filter(|end| end + 8 == b.len())
+        .ok_or("truncated or oversized")?;
+    if xxh3_64(&b[..body_end]) != u64_at(b, body_end) {
+        return Err("checksum mismatch".into());
+    }
+    let mut map = HashMap::with_capacity(count);
+    for e in b[HEADER..body_end].chunks_exact(ENTRY) {
+        let key = StatKey {
+            dev: u64_at(e, 0),
+            ino: u64_at(e, 8),
+            mtime_ns: u64_at(e, 16) as i64,
+            size: u64_at(e, 24),
+        };
+        map.insert(key, e[32..64].try_into().expect("32 bytes"));
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: u64) -> StatKey {
+        StatKey {
+            dev: 1,
+            ino: i,
+            mtime_ns: 1_000_000_000,
+            size: i * 10,
+        }
+    }
+
+    #[test]
+    fn saves_and_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tmp/index");
+        let mut idx = StatIndex::open(&p);
+        idx.insert(key(1), [7; 32]);
+        idx.insert(key(2), [8; 32]);
+        idx.save().unwrap();
+        let again = StatIndex::open(&p);
+        assert!(again.warning.is_none());
+        assert_eq!(again.get(&key(1)), Some([7; 32]));
+        assert_eq!(again.len(), 2);
+    }
+
+    #[test]
+    fn concurrent_writers_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        let mut a = StatIndex::open(&p);
+        let mut b = StatIndex::open(&p);
+        a.insert(key(1), [1; 32]);
+        b.insert(key(2), [2; 32]);
+        a.save().unwrap();
+        b.save().unwrap();
+        let c = StatIndex::open(&p);
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn damage_is_detected_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        let mut a = StatIndex::open(&p);
+        a.insert(key(1), [1; 32]);
+        a.save().unwrap();
+        let mut bytes = fs::read(&p).unwrap();
+        let n = bytes.len();
+        bytes[n - 20] ^= 0xff;
+        fs::write(&p, &bytes).unwrap();
+        let b = StatIndex::open(&p);
+        assert!(b.is_empty());
+        assert!(b.warning.unwrap().contains("checksum mismatch"));
+        fs::write(&p, b"TRAILSIX\x09\0\0\0").unwrap();
+        assert!(StatIndex::open(&p)
+            .warning
+            .unwrap()
+            .contains("not a trails stat index"));
+    }
+
+    #[test]
+    fn recent_files_are_not_trusted() {
+        let mut idx = StatIndex::in_memory();
+        let k = StatKey {
+            mtime_ns: now_ns(),
+            ..key(3)
+        };
+        idx.insert(k, [3; 32]);
+        assert_eq!(idx.get(&k), None);
+    }
+}

@@ -1,0 +1,277 @@
+//! Tree manifests: the sorted list of (relative POSIX path, hash, size,
+//! executable bit) describing a directory, its canonical bytes, the tree's
+//! own hash, and the diff between two manifests.
+
+use std::cmp::Ordering;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::hash::{hash_bytes, Digest};
+
+/// One file of a tree. Field order is the canonical JSON key order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub relpath: String,
+    pub blake3: String,
+    pub size: u64,
+    #[serde(default)]
+    pub isexec: bool,
+}
+
+/// A manifest sorted by `relpath` (byte order), paths unique.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Manifest {
+    entries: Vec<Entry>,
+}
+
+impl Manifest {
+    /// Sort and check the entries. Duplicate paths are refused: a tree cannot
+    /// hold two files at one path.
+    pub fn new(mut entries: Vec<Entry>, origin: &Path) -> Result<Manifest> {
+        entries.sort_unstable_by(|a, b| a.relpath.cmp(&b.relpath));
+        if let Some(w) = entries.windows(2).find(|w| w[0].relpath == w[1].relpath) {
+            return Err(Error::BadManifest {
+                path: origin.to_path_buf(),
+                reason: format!("path '{}' appears twice", w[0].relpath),
+            });
+        }
+        Ok(Manifest { entries })
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn into_entries(self) -> Vec<Entry> {
+        self.entries
+    }
+
+    pub fn total_size(&self) -> u64 {
+        self.entries.iter().map(|e| e.size).sum()
+    }
+
+    /// The canonical bytes: compact JSON, entries sorted, keys in a fixed
+    /// order. The tree's hash is the hash of these bytes, and they are what
+    /// the cache stores as the tree object.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.entries).expect("manifest entries always serialise")
+    }
+
+    pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Manifest> {
+        let entries: Vec<Entry> =
+            serde_json::from_slice(bytes).map_err(|e| Error::BadManifest {
+                path: origin.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        for e in &entries {
+            if crate::hash::from_hex(&e.blake3).is_none() {
+                return Err(Error::BadManifest {
+                    path: origin.to_path_buf(),
+                    reason: format!("'{}' has no valid blake3 hash", e.relpath),
+                });
+            }
+            if !is_clean_relpath(&e.relpath) {
+                return Err(Error::BadManifest {
+                    path: origin.to_path_buf(),
+                    reason: format!("'{}' is not a relative path inside the tree", e.relpath),
+                });
+            }
+        }
+        Manifest::new(entries, origin)
+    }
+
+    pub fn digest(&self) -> Digest {
+        hash_bytes(&self.to_bytes())
+    }
+}
+
+/// A path a manifest may hold: relative, `/`-separated, no `.`/`..`/empty
+/// parts. Anything else could write outside the tree on checkout.
+pub fn is_clean_relpath(p: &str) -> bool {
+    !p.is_empty()
+        && !p.starts_with('/')
+        && p.split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// What turns one manifest into another.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Diff {
+    /// Entries of the new tree absent from the old one.
+    pub added: Vec<Entry>,
+    /// Entries of the new tree whose hash or executable bit differ.
+    pub modified: Vec<Entry>,
+    /// Paths of the old tree absent from the new one.
+    pub deleted: Vec<String>,
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.modified.is_empty() && self.deleted.is_empty()
+    }
+}
+
+/// Merge-walk two sorted manifests.
+pub fn diff(old: &Manifest, new: &Manifest) -> Diff {
+    let mut d = Diff::default();
+    let (mut i, mut j) = (0, 0);
+    let (a, b) = (&old.entries, &new.entries);
+    while i < a.len() || j < b.len() {
+        let ord = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => x.relpath.cmp(&y.relpath),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        match ord {
+            Ordering::Less => {
+                d.deleted.push(a[i].relpath.clone());
+                i += 1;
+            }
+            Ordering::Greater => {
+                d.added.push(b[j].clone());
+                j += 1;
+            }
+            Ordering::Equal => {
+                if a[i].blake3 != b[j].blake3 || a[i].isexec != b[j].isexec {
+                    d.modified.push(b[j].clone());
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    d
+}
+
+/// Apply a diff to a manifest (the inverse of `diff`, used by tests and by
+/// anything that wants the resulting tree without a walk).
+pub fn apply(diff: &Diff, base: &Manifest) -> Manifest {
+    let deleted: std::collections::HashSet<&str> =
+        diff.deleted.iter().map(String::as_str).collect();
+    let replaced: std::collections::HashMap<&str, &Entry> = diff
+        .modified
+        .iter()
+        .map(|e| (e.relpath.as_str(), e))
+        .collect();
+    let mut entries: Vec<Entry> = base
+        .entries
+        .iter()
+        .filter(|e| !deleted.contains(e.relpath.as_str()))
+        .map(|e| (*replaced.get(e.relpath.as_str()).unwrap_or(&e)).clone())
+        .collect();
+    entries.extend(diff.added.iter().cloned());
+    entries.sort_unstable_by(|a, b| a.relpath.cmp(&b.relpath));
+    Manifest { entries }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry(p: &str, h: u8, x: bool) -> Entry {
+        Entry {
+            relpath: p.to_string(),
+            blake3: crate::hash::to_hex(&hash_bytes(&[h])),
+            size: h as u64,
+            isexec: x,
+        }
+    }
+
+    fn manifest_strategy() -> impl Strategy<Value = Manifest> {
+        proptest::collection::btree_map(
+            "[a-c]{1,2}(/[a-c]{1,2}){0,2}",
+            (0u8..4, any::<bool>()),
+            0..12,
+        )
+        .prop_map(|m| Manifest {
+            entries: m.into_iter().map(|(p, (h, x))| entry(&p, h, x)).collect(),
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn apply_of_diff_rebuilds_the_new_tree(a in manifest_strategy(), b in manifest_strategy()) {
+            prop_assert_eq!(apply(&diff(&a, &b), &a), b);
+        }
+
+        #[test]
+        fn canonical_bytes_ignore_input_order(m in manifest_strategy(), seed in any::<u64>()) {
+            let mut shuffled = m.entries.clone();
+            // A deterministic shuffle from the seed.
+            let n = shuffled.len();
+            for i in 0..n {
+                let j = ((seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64)) % n as u64) as usize;
+                shuffled.swap(i, j);
+            }
+            let again = Manifest::new(shuffled, Path::new("x")).unwrap();
+            prop_assert_eq!(again.to_bytes(), m.to_bytes());
+            prop_assert_eq!(Manifest::from_bytes(&m.to_bytes(), Path::new("x")).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn diff_reports_each_kind() {
+        let old = Manifest::new(
+            vec![
+                entry("a", 1, false),
+                entry("b", 2, false),
+                entry("c", 3, false),
+            ],
+            Path::new("o"),
+        )
+        .unwrap();
+        let new = Manifest::new(
+            vec![
+                entry("b", 9, false),
+                entry("c", 3, true),
+                entry("d", 4, false),
+            ],
+            Path::new("n"),
+        )
+        .unwrap();
+        let d = diff(&old, &new);
+        assert_eq!(d.deleted, vec!["a".to_string()]);
+        assert_eq!(
+            d.modified
+                .iter()
+                .map(|e| e.relpath.as_str())
+                .collect::<Vec<_>>(),
+            ["b", "c"]
+        );
+        assert_eq!(
+            d.added
+                .iter()
+                .map(|e| e.relpath.as_str())
+                .collect::<Vec<_>>(),
+            ["d"]
+        );
+    }
+
+    #[test]
+    fn unsafe_paths_are_refused() {
+        for bad in ["../x", "/etc/passwd", "a//b", "a/./b", ""] {
+            let e = Entry {
+                relpath: bad.into(),
+                ..entry("ok", 1, false)
+            };
+            let bytes = serde_json::to_vec(&vec![e]).unwrap();
+            assert!(
+                Manifest::from_bytes(&bytes, Path::new("m")).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_paths_are_refused() {
+        let err = Manifest::new(
+            vec![entry("a", 1, false), entry("a", 2, false)],
+            Path::new("m"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("appears twice"));
+    }
+}

@@ -1,0 +1,68 @@
+"""Shared fixtures: a temporary Git repo, a file-tree generator (``gen``) and
+a runner for the real ``trails`` CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_trails(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> Result:
+    """Run ``python -m trails ARGS`` as a user would, in ``cwd``."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "trails", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def gen(root: Path, files: Mapping[str, str | bytes], *, age: float = 0.0) -> None:
+    """Create ``files`` (relative path -> content) under ``root``. ``age``
+    seconds back-dates their mtime, so the stat index trusts them."""
+    for rel, content in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content)
+        if age:
+            t = time.time() - age
+            os.utime(p, (t, t))
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """An empty Git repository."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    return root
+
+
+@pytest.fixture
+def trails(repo: Path) -> Callable[..., Result]:
+    """``trails(*args)`` runs the CLI in the temporary repo."""
+
+    def run(*args: str, env: Mapping[str, str] | None = None) -> Result:
+        return run_trails(*args, cwd=repo, env=env)
+
+    return run
