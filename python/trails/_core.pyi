@@ -14,11 +14,13 @@ __all__ = [
     "hash_bytes",
     "hash_file",
     "hash_files",
+    "hash_paths",
     "object_path",
     "parse_manifest",
     "read_tree",
     "scan_tree",
     "store_file",
+    "store_manifest",
     "store_tree",
     "threads",
 ]
@@ -30,6 +32,10 @@ def hash_bytes(data: bytes) -> str: ...
 def hash_file(path: _Path) -> tuple[str, int, bool]: ...
 def hash_files(paths: list[_Path]) -> list[tuple[str, int, bool]]: ...
 def scan_tree(root: _Path, index: _Path | None = None) -> tuple[str, bytes, int, int, int]: ...
+def hash_paths(
+    paths: list[_Path], index: _Path | None = None
+) -> list[tuple[str, int, bool, bytes | None] | None]: ...
+def store_manifest(cache: _Path, data: bytes) -> str: ...
 def parse_manifest(data: bytes) -> list[_Entry]: ...
 def diff_manifests(
     old: bytes, new: bytes, old_name: str = "<old>", new_name: str = "<new>"

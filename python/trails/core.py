@@ -134,6 +134,40 @@ def scan_tree(root: PathArg, index: PathArg | None = None) -> Tree:
     return Tree(h, manifest, n, size, read)
 
 
+@dataclass(frozen=True)
+class PathHash:
+    """The state of a file or a directory (``manifest`` set for directories)."""
+
+    hash: str
+    size: int
+    executable: bool
+    manifest: bytes | None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.manifest is not None
+
+    @cached_property
+    def nfiles(self) -> int | None:
+        return None if self.manifest is None else len(parse_manifest(self.manifest))
+
+
+def hash_paths(paths: Sequence[PathArg], index: PathArg | None = None) -> list[PathHash | None]:
+    """Hash files and directories (tree hashes) with one stat index; None for
+    a missing path. One call for all the paths a command needs: the index is
+    read once."""
+    return [
+        None if r is None else PathHash(*r)
+        for r in _core.hash_paths([os.fspath(p) for p in paths], _opt(index))
+    ]
+
+
+def store_manifest(cache: PathArg, manifest: bytes) -> str:
+    """Keep a directory's manifest as a tree object (no file contents), so a
+    later diff can say which files changed."""
+    return _core.store_manifest(os.fspath(cache), manifest)
+
+
 def parse_manifest(data: bytes) -> list[Entry]:
     """Entries of canonical manifest bytes (validated: hashes, safe paths)."""
     return _entries(_core.parse_manifest(data))

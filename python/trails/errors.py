@@ -27,6 +27,12 @@ class CoreError(TrailsError):
         self.filename = filename
 
 
+class PipelineError(TrailsError):
+    """A ``dvc.yaml`` / ``dvc.lock`` problem or a graph error (cycle,
+    overlapping outputs, unknown target). Messages start with
+    ``file:line:`` where a line is known."""
+
+
 class StateWarning(UserWarning):
     """Local state (the stat index) was unreadable or damaged and is being
     rebuilt. Nothing is lost but time."""

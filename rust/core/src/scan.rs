@@ -101,6 +101,59 @@ pub fn scan_or_empty(root: &Path, index: &mut StatIndex) -> Result<Scan> {
     }
 }
 
+/// The state of one path of interest (a dependency or an output).
+#[derive(Debug)]
+pub enum PathState {
+    Missing,
+    File(FileDigest),
+    Dir(Scan),
+}
+
+/// Hash many paths (files or directories) with one index: files in parallel,
+/// each directory by a parallel scan. Missing paths are `Missing`, not errors.
+pub fn hash_paths(paths: &[&Path], index: &mut StatIndex) -> Result<Vec<PathState>> {
+    let kinds: Vec<Result<Option<bool>>> = pool::run(|| {
+        paths
+            .par_iter()
+            .map(|p| match stat(p) {
+                Ok(m) => Ok(Some(m.is_dir())),
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            })
+            .collect()
+    });
+    let kinds = kinds.into_iter().collect::<Result<Vec<_>>>()?;
+    let files: Vec<Result<(FileDigest, bool)>> = {
+        let idx = &*index;
+        pool::run(|| {
+            paths
+                .par_iter()
+                .zip(kinds.par_iter())
+                .filter(|(_, k)| **k == Some(false))
+                .map(|(p, _)| digest(p, idx))
+                .collect()
+        })
+    };
+    let mut files = files.into_iter();
+    let mut out = Vec::with_capacity(paths.len());
+    for (p, kind) in paths.iter().zip(kinds) {
+        out.push(match kind {
+            None => PathState::Missing,
+            Some(true) => PathState::Dir(scan(p, index)?),
+            Some(false) => {
+                let (d, read) = files.next().expect("one result per file")?;
+                if read {
+                    index.insert(d.key, d.digest);
+                }
+                PathState::File(d)
+            }
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +186,22 @@ mod tests {
         let e = &a.manifest.entries()[0];
         assert_eq!(e.relpath, "d0/f0");
         assert_eq!(e.blake3, hash::to_hex(&hash::hash_bytes(b"content 0")));
+    }
+
+    #[test]
+    fn hash_paths_sorts_out_files_dirs_and_missing() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("f"), b"f").unwrap();
+        fs::create_dir(d.path().join("dir")).unwrap();
+        fs::write(d.path().join("dir/x"), b"x").unwrap();
+        let (f, dir, gone) = (
+            d.path().join("f"),
+            d.path().join("dir"),
+            d.path().join("gone"),
+        );
+        let got = hash_paths(&[&f, &dir, &gone], &mut StatIndex::in_memory()).unwrap();
+        assert!(matches!(&got[0], PathState::File(x) if x.digest == hash::hash_bytes(b"f")));
+        assert!(matches!(&got[1], PathState::Dir(s) if s.manifest.entries().len() == 1));
+        assert!(matches!(got[2], PathState::Missing));
     }
 }

@@ -161,6 +161,53 @@ fn scan_tree(
     ))
 }
 
+/// A path's state: None if missing, else (hash, size, executable, manifest
+/// bytes for a directory or None for a file).
+type PathTuple = Option<(String, u64, bool, Option<Py<PyBytes>>)>;
+
+/// Hash many files and directories with one stat index.
+#[pyfunction]
+#[pyo3(signature = (paths, index=None))]
+fn hash_paths(
+    py: Python<'_>,
+    paths: Vec<PathBuf>,
+    index: Option<PathBuf>,
+) -> PyResult<Vec<PathTuple>> {
+    let states = with_index(py, index, |idx| {
+        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        scan::hash_paths(&refs, idx)
+    })?;
+    Ok(states
+        .into_iter()
+        .map(|s| match s {
+            scan::PathState::Missing => None,
+            scan::PathState::File(d) => {
+                Some((hash::to_hex(&d.digest), d.key.size, d.executable, None))
+            }
+            scan::PathState::Dir(s) => {
+                let bytes = s.manifest.to_bytes();
+                let h = hash::to_hex(&hash::hash_bytes(&bytes));
+                Some((
+                    h,
+                    s.manifest.total_size(),
+                    false,
+                    Some(PyBytes::new(py, &bytes).unbind()),
+                ))
+            }
+        })
+        .collect())
+}
+
+/// Store manifest bytes (validated) as a tree object; returns the tree hash.
+#[pyfunction]
+fn store_manifest(py: Python<'_>, cache: PathBuf, data: &[u8]) -> PyResult<String> {
+    let m = Manifest::from_bytes(data, Path::new("<manifest>")).map_err(|e| to_py(py, e))?;
+    let digest = py
+        .detach(|| Cache::new(&cache).store_manifest(&m))
+        .map_err(|e| to_py(py, e))?;
+    Ok(hash::to_hex(&digest))
+}
+
 /// Parse manifest bytes (validated) into entry tuples.
 #[pyfunction]
 fn parse_manifest(py: Python<'_>, data: &[u8]) -> PyResult<Vec<EntryTuple>> {
@@ -323,6 +370,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hash_file, m)?)?;
     m.add_function(wrap_pyfunction!(hash_files, m)?)?;
     m.add_function(wrap_pyfunction!(scan_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(hash_paths, m)?)?;
+    m.add_function(wrap_pyfunction!(store_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(parse_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(diff_manifests, m)?)?;
     m.add_function(wrap_pyfunction!(store_file, m)?)?;

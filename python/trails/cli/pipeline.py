@@ -1,0 +1,170 @@
+"""Pipeline commands: ``init``, ``repro``, ``status``, ``dag``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from trails.project import Project
+
+
+@click.command()
+@click.option("--no-scm", is_flag=True, help="Initialise without Git.")
+@click.option("-f", "--force", is_flag=True, help="Reinitialise an existing project.")
+def init(no_scm: bool, force: bool) -> None:
+    """Make the current folder a trails project (creates .dvc/)."""
+    from trails import project
+
+    proj, created = project.init(Path.cwd(), no_scm=no_scm, force=force)
+    click.echo(f"Initialized trails project in {proj.root}")
+    if created and not no_scm:
+        click.echo("You can now commit the changes to git:\n\n\tgit commit -m 'Initialize trails'")
+
+
+_target_args = [
+    click.argument("targets", nargs=-1),
+    click.option(
+        "-R", "--recursive", is_flag=True, help="Targets are folders: every pipeline in them."
+    ),
+    click.option("--glob", is_flag=True, help="Targets are shell patterns over stage names."),
+]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _targets(f: F) -> F:
+    """The target arguments shared by repro, status and dag."""
+    for deco in reversed(_target_args):
+        f = deco(f)
+    return f
+
+
+@click.command()
+@_targets
+@click.option("-f", "--force", is_flag=True, help="Run even the stages that did not change.")
+@click.option(
+    "-s", "--single-item", is_flag=True, help="Run only the targets, not their upstream stages."
+)
+@click.option(
+    "-p", "--pipeline", is_flag=True, help="Run the whole pipeline each target belongs to."
+)
+@click.option("-P", "--all-pipelines", is_flag=True, help="Run every pipeline of the project.")
+@click.option("-i", "--interactive", is_flag=True, help="Ask before running each stage.")
+@click.option(
+    "--downstream", is_flag=True, help="Run the targets and the stages that depend on them."
+)
+@click.option(
+    "--force-downstream", is_flag=True, help="Run everything downstream of a stage that runs."
+)
+@click.option("--dry", is_flag=True, help="Print the commands that would run; run nothing.")
+@click.option("--no-commit", is_flag=True, help="Do not store outputs in the cache.")
+@click.option(
+    "--no-run-cache", is_flag=True, help="Never restore outputs from earlier identical runs."
+)
+@click.option(
+    "--allow-missing", is_flag=True, help="Skip stages whose only change is missing data."
+)
+@click.option(
+    "-k",
+    "--keep-going",
+    is_flag=True,
+    help="After a failure, go on with the stages that do not depend on it.",
+)
+@click.option("--ignore-errors", is_flag=True, help="Ignore failures: go on and exit 0.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run up to N independent stages at once.",
+)
+@click.option("--explain", is_flag=True, help="Print why each stage runs.")
+def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
+    """Run the stages of the pipeline whose dependencies, params, command or
+    outputs changed, in order, and record the results in dvc.lock."""
+    from trails.repro import Reproducer, ReproOptions, load_graph, select
+    from trails.runner import SubprocessRunner
+
+    opts = ReproOptions(targets=targets, **flags)  # type: ignore[arg-type]
+    project = Project.find()
+    graph = load_graph(project)
+    stages, _ = select(graph, project, opts)
+    confirm = (lambda q: click.confirm(q)) if opts.interactive else None
+    rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo, confirm)
+    summary = rep.run(stages)
+    for lock in summary.locks_written:
+        click.echo(f"Updating lock file '{lock}'")
+    if summary.locks_written and project.has_scm and not opts.dry:
+        files = " ".join(sorted({*summary.locks_written, *summary.gitignores}))
+        click.echo(f"\nTo track the changes with git, run:\n\n\tgit add {files}")
+    if not summary.ran and not summary.restored and not summary.failed and not opts.dry:
+        click.echo("Data and pipelines are up to date.")
+
+
+@click.command()
+@_targets
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool) -> None:
+    """Show which stages changed since they last ran, and why."""
+    from trails.repro import Reproducer, ReproOptions, load_graph, select
+    from trails.runner import SubprocessRunner
+
+    project = Project.find()
+    graph = load_graph(project)
+    opts = ReproOptions(targets=targets, recursive=recursive, glob=glob, all_pipelines=not targets)
+    stages, _ = select(graph, project, opts)
+    rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
+    from trails.plan import reasons
+
+    report: dict[str, list[str]] = {}
+    for s in stages:
+        if s.frozen:
+            continue
+        why = reasons(s, rep.lock(s).get(s.name), rep.ws)
+        if why:
+            report[s.address] = why
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    elif not report:
+        click.echo("Data and pipelines are up to date.")
+    else:
+        for address, why in report.items():
+            click.echo(f"{address}:")
+            for r in why:
+                click.echo(f"\t{r}")
+
+
+@click.command()
+@_targets
+@click.option("--dot", "fmt", flag_value="dot", help="Graphviz dot format.")
+@click.option("--mermaid", "fmt", flag_value="mermaid", help="Mermaid flowchart.")
+def dag(targets: tuple[str, ...], recursive: bool, glob: bool, fmt: str | None) -> None:
+    """Show the stages and their dependencies."""
+    from trails.repro import ReproOptions, load_graph, select
+
+    project = Project.find()
+    graph = load_graph(project)
+    opts = ReproOptions(targets=targets, recursive=recursive, glob=glob, all_pipelines=not targets)
+    stages, _ = select(graph, project, opts)
+    names = {s.address for s in stages}
+    edges = [(u, s.address) for s in stages for u in graph.upstream[s.address] if u in names]
+    if fmt == "dot":
+        lines = ["strict digraph {"]
+        lines += [f'\t"{a}";' for a in names]
+        lines += [f'\t"{u}" -> "{d}";' for u, d in edges]
+        click.echo("\n".join([*lines, "}"]))
+    elif fmt == "mermaid":
+        ids = {s.address: f"node{i}" for i, s in enumerate(stages)}
+        lines = ["flowchart TD"] + [f'\t{ids[s.address]}["{s.address}"]' for s in stages]
+        lines += [f"\t{ids[u]}-->{ids[d]}" for u, d in edges]
+        click.echo("\n".join(lines))
+    else:
+        for s in stages:
+            ups = ", ".join(graph.upstream[s.address]) or "-"
+            click.echo(f"{s.address}  <- {ups}")

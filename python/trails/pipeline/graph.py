@@ -1,0 +1,236 @@
+"""The graph of stages: edges from the stage that writes a path to the
+stages that read it (also a dependency on a folder that holds another
+stage's output, and the reverse), with the checks that make a graph sound:
+outputs inside the repository, no output declared twice or nested in
+another, no cycle. Also target resolution (``train``, ``sub/dvc.yaml:train``,
+``build@us``, globs, ``-R dir``)."""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import fnmatch
+import itertools
+import posixpath
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from trails.errors import PipelineError
+from trails.pipeline.stage import DVCFILE, Out, Stage
+
+
+def _where(stage: Stage) -> str:
+    return f"{stage.dvcfile}:{stage.line}" if stage.line else stage.dvcfile
+
+
+def _inside(child: str, parent: str) -> bool:
+    return child.startswith(parent + "/") or parent == "."
+
+
+class Graph:
+    def __init__(self, stages: Sequence[Stage], root: Path) -> None:
+        self.root = root
+        self.stages = list(stages)
+        self.by_address: dict[str, Stage] = {}
+        for s in self.stages:
+            self.by_address[s.address] = s
+        self._position = {s.address: i for i, s in enumerate(self.stages)}
+        self._owner: dict[str, tuple[Stage, Out]] = {}
+        self._check_outputs()
+        self._sorted_outs = sorted(self._owner)
+        self.upstream: dict[str, list[str]] = {s.address: [] for s in self.stages}
+        self.downstream: dict[str, list[str]] = {s.address: [] for s in self.stages}
+        for s in self.stages:
+            for producer in self._producers(s):
+                self.upstream[s.address].append(producer.address)
+                self.downstream[producer.address].append(s.address)
+        self._check_cycles()
+
+    # -- checks -------------------------------------------------------------
+
+    def _check_outputs(self) -> None:
+        root = self.root.resolve()
+        for s in self.stages:
+            for o in s.outs:
+                p = o.repo_path
+                if posixpath.isabs(p) or p == ".." or p.startswith("../") or p == ".":
+                    raise PipelineError(
+                        f"{_where(s)}: stage '{s.name}': output '{o.path}' is outside the "
+                        "repository",
+                        hint="Outputs must be paths inside the project.",
+                    )
+                real_parent = (self.root / p).parent.resolve()
+                if real_parent != root and root not in real_parent.parents:
+                    raise PipelineError(
+                        f"{_where(s)}: stage '{s.name}': output '{o.path}' leads outside the "
+                        f"repository through a symlink ({real_parent})",
+                        hint="Outputs must be paths inside the project.",
+                    )
+                if p in self._owner:
+                    other = self._owner[p][0]
+                    raise PipelineError(
+                        f"{_where(s)}: output '{p}' is declared by both stage '{other.address}' "
+                        f"({_where(other)}) and stage '{s.address}'",
+                        hint="Each path may be the output of one stage only.",
+                    )
+                self._owner[p] = (s, o)
+        ordered = sorted(self._owner)
+        for a, b in itertools.pairwise(ordered):
+            if _inside(b, a):
+                sa, sb = self._owner[a][0], self._owner[b][0]
+                raise PipelineError(
+                    f"{_where(sb)}: overlapping outputs: '{a}' (stage '{sa.address}') contains "
+                    f"'{b}' (stage '{sb.address}')",
+                    hint="Make the outputs disjoint, or let one stage write both.",
+                )
+
+    def _producers(self, stage: Stage) -> list[Stage]:
+        found: dict[str, Stage] = {}
+        for dep in stage.deps:
+            d = dep.repo_path
+            # The dep is an output, or lies inside one.
+            for candidate in (d, *self._ancestors(d)):
+                if candidate in self._owner:
+                    found.setdefault(self._owner[candidate][0].address, self._owner[candidate][0])
+            # Outputs inside a dep folder.
+            i = bisect.bisect_right(self._sorted_outs, d + "/")
+            while i < len(self._sorted_outs) and self._sorted_outs[i].startswith(d + "/"):
+                owner = self._owner[self._sorted_outs[i]][0]
+                found.setdefault(owner.address, owner)
+                i += 1
+        found.pop(stage.address, None)
+        return sorted(found.values(), key=lambda s: self._position[s.address])
+
+    @staticmethod
+    def _ancestors(path: str) -> Iterable[str]:
+        while "/" in path:
+            path = path.rsplit("/", 1)[0]
+            yield path
+
+    def _check_cycles(self) -> None:
+        state: dict[str, int] = {}
+        stack: list[str] = []
+
+        def visit(a: str) -> None:
+            state[a] = 1
+            stack.append(a)
+            for u in self.upstream[a]:
+                if state.get(u) == 1:
+                    cycle = [*stack[stack.index(u) :], u]
+                    raise PipelineError(
+                        f"{_where(self.by_address[a])}: circular dependency: "
+                        + " -> ".join(reversed(cycle)),
+                        hint="A stage may not depend, directly or not, on its own outputs.",
+                    )
+                if u not in state:
+                    visit(u)
+            stack.pop()
+            state[a] = 2
+
+        for s in self.stages:
+            if s.address not in state:
+                visit(s.address)
+
+    # -- queries ------------------------------------------------------------
+
+    def ancestors(self, addresses: Iterable[str]) -> set[str]:
+        return self._closure(addresses, self.upstream)
+
+    def descendants(self, addresses: Iterable[str]) -> set[str]:
+        return self._closure(addresses, self.downstream)
+
+    @staticmethod
+    def _closure(start: Iterable[str], edges: dict[str, list[str]]) -> set[str]:
+        seen: set[str] = set()
+        todo = list(start)
+        while todo:
+            a = todo.pop()
+            if a not in seen:
+                seen.add(a)
+                todo.extend(edges[a])
+        return seen
+
+    def pipeline_of(self, address: str) -> set[str]:
+        """The connected component holding ``address``."""
+        seen: set[str] = set()
+        todo = [address]
+        while todo:
+            a = todo.pop()
+            if a not in seen:
+                seen.add(a)
+                todo.extend(self.upstream[a])
+                todo.extend(self.downstream[a])
+        return seen
+
+    def order(self, addresses: Iterable[str]) -> list[Stage]:
+        """Topological order of the given stages, upstream first; ties keep
+        the order of the pipeline files."""
+        wanted = set(addresses)
+        done: set[str] = set()
+        out: list[Stage] = []
+
+        def visit(a: str) -> None:
+            if a in done:
+                return
+            done.add(a)
+            for u in self.upstream[a]:
+                if u in wanted:
+                    visit(u)
+            out.append(self.by_address[a])
+
+        for a in sorted(wanted, key=self._position.__getitem__):
+            visit(a)
+        return out
+
+    def owner_of(self, repo_path: str) -> Stage | None:
+        hit = self._owner.get(repo_path)
+        return hit[0] if hit else None
+
+    # -- targets ------------------------------------------------------------
+
+    def resolve(self, target: str, *, glob: bool = False) -> list[Stage]:
+        """Stages named by one target: ``name``, ``name@item``, a foreach
+        group ``name`` (all its items), ``dir/dvc.yaml``, ``dir/dvc.yaml:name``
+        or, with ``glob``, a pattern over those names."""
+        dvcfile, _, name = target.rpartition(":")
+        if not dvcfile and (target.endswith(DVCFILE) or target.endswith("/")):
+            dvcfile, name = target, ""
+        if dvcfile:
+            dvcfile = posixpath.normpath(dvcfile.rstrip("/"))
+            if not dvcfile.endswith(DVCFILE):
+                dvcfile = posixpath.join(dvcfile, DVCFILE)
+        else:
+            dvcfile = DVCFILE
+        pool = [s for s in self.stages if s.dvcfile == dvcfile]
+        if not name:
+            if not pool:
+                raise PipelineError(f"'{target}': no stages in '{dvcfile}'")
+            return pool
+        if glob:
+            hits = [s for s in pool if fnmatch.fnmatchcase(s.name, name)]
+        else:
+            hits = [s for s in pool if s.name == name] or [
+                s for s in pool if s.name.split("@", 1)[0] == name and "@" in s.name
+            ]
+        if not hits:
+            names = sorted({s.address for s in self.stages})
+            close = difflib.get_close_matches(target, names, n=1)
+            raise PipelineError(
+                f"'{target}' is not a stage"
+                + (" matching the pattern" if glob else "")
+                + (f" of '{dvcfile}'" if dvcfile != DVCFILE else ""),
+                hint=f"Did you mean '{close[0]}'?" if close else "'trails dag' lists the stages.",
+            )
+        return hits
+
+    def under(self, folder: str) -> list[Stage]:
+        """Stages of every pipeline file under ``folder`` (``-R``)."""
+        folder = posixpath.normpath(folder)
+        hits = [
+            s
+            for s in self.stages
+            if folder == "." or s.dvcfile.startswith(folder + "/") or s.dvcfile == folder
+        ]
+        if not hits:
+            raise PipelineError(f"'{folder}': no pipeline files (dvc.yaml) under this folder")
+        return hits

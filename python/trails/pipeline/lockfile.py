@@ -1,0 +1,154 @@
+"""``dvc.lock``: what each stage last ran with, in the reference tool's
+format (schema 2.0)::
+
+    schema: '2.0'
+    stages:
+      train:
+        cmd: python train.py
+        deps:
+        - path: data
+          hash: blake3
+          blake3: 4f56...02ea.dir
+          size: 1624000
+          nfiles: 2000
+        params:
+          params.yaml:
+            train.lr: 0.1
+        outs:
+        - path: model.pt
+          hash: blake3
+          blake3: 0b8b...e438
+          size: 3
+
+Entries the reference tool wrote (``hash: md5``) are read; they never match
+a blake3 state, so such stages count as changed once. Written atomically,
+once per command, never once per stage.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trails import yamlio
+from trails.errors import PipelineError
+
+SCHEMA = "2.0"
+TREE_SUFFIX = ".dir"
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A recorded hash of a file or a directory (``value`` ends in ``.dir``)."""
+
+    path: str
+    hash_name: str
+    value: str
+    size: int | None = None
+    nfiles: int | None = None
+    isexec: bool = False
+
+    @property
+    def is_dir(self) -> bool:
+        return self.value.endswith(TREE_SUFFIX)
+
+    @property
+    def bare_hash(self) -> str:
+        return self.value.removesuffix(TREE_SUFFIX)
+
+    def to_yaml(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"path": self.path, "hash": self.hash_name, self.hash_name: self.value}
+        if self.size is not None:
+            d["size"] = self.size
+        if self.nfiles is not None:
+            d["nfiles"] = self.nfiles
+        if self.isexec:
+            d["isexec"] = True
+        return d
+
+    @classmethod
+    def from_yaml(cls, d: Any, where: str) -> FileState:
+        if not isinstance(d, dict) or not isinstance(d.get("path"), str):
+            raise PipelineError(f"{where}: malformed entry (no 'path')", hint=_HINT)
+        name = d.get("hash") or ("md5" if "md5" in d else "blake3")
+        value = d.get(name) or d.get("md5") or ""
+        return cls(
+            path=d["path"],
+            hash_name=str(name),
+            value=str(value),
+            size=d.get("size"),
+            nfiles=d.get("nfiles"),
+            isexec=bool(d.get("isexec", False)),
+        )
+
+
+@dataclass
+class LockEntry:
+    cmd: str | list[str]
+    deps: list[FileState] = field(default_factory=list)
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outs: list[FileState] = field(default_factory=list)
+
+    def to_yaml(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"cmd": self.cmd}
+        if self.deps:
+            d["deps"] = [s.to_yaml() for s in self.deps]
+        if self.params:
+            d["params"] = self.params
+        if self.outs:
+            d["outs"] = [s.to_yaml() for s in self.outs]
+        return d
+
+    def dep(self, path: str) -> FileState | None:
+        return next((s for s in self.deps if s.path == path), None)
+
+    def out(self, path: str) -> FileState | None:
+        return next((s for s in self.outs if s.path == path), None)
+
+
+_HINT = "Delete the stage's entry from the lock file (it will be re-run) or restore it from Git."
+
+
+def read(root: Path, relpath: str) -> dict[str, LockEntry]:
+    """Entries by stage name; a missing lock file is empty."""
+    path = root / relpath
+    if not path.exists():
+        return {}
+    data = yamlio.load(path, relpath)
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not isinstance(data.get("stages", {}), dict):
+        raise PipelineError(f"{relpath}: not a lock file (no 'stages' mapping)", hint=_HINT)
+    entries: dict[str, LockEntry] = {}
+    for name, raw in (data.get("stages") or {}).items():
+        where = f"{relpath}: stage '{name}'"
+        if not isinstance(raw, dict):
+            raise PipelineError(f"{where}: malformed entry", hint=_HINT)
+        params = raw.get("params") or {}
+        if not isinstance(params, dict):
+            raise PipelineError(f"{where}: 'params' must be a mapping", hint=_HINT)
+        entries[str(name)] = LockEntry(
+            cmd=raw.get("cmd", ""),
+            deps=[FileState.from_yaml(d, where) for d in raw.get("deps") or []],
+            params={str(k): dict(v or {}) for k, v in params.items()},
+            outs=[FileState.from_yaml(d, where) for d in raw.get("outs") or []],
+        )
+    return entries
+
+
+def write(root: Path, relpath: str, entries: dict[str, LockEntry]) -> None:
+    """Replace the lock file atomically (temp file + rename); an empty set of
+    entries removes it."""
+    path = root / relpath
+    if not entries:
+        path.unlink(missing_ok=True)
+        return
+    doc = {"schema": SCHEMA, "stages": {name: e.to_yaml() for name, e in entries.items()}}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(yamlio.dumps(doc), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

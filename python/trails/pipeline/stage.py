@@ -1,0 +1,93 @@
+"""The stage model: what one ``dvc.yaml`` stage declares, after
+interpolation and ``foreach``/``matrix`` expansion, with every path resolved
+against the stage's ``wdir``.
+
+Paths come in two forms. ``path`` is as written in ``dvc.yaml`` (relative to
+the stage's ``wdir``); the lock file records that form, as the reference tool
+does. ``repo_path`` is the same path relative to the repository root, POSIX,
+normalised: what the graph, the planner and the cache use.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Any, Literal
+
+OutKind = Literal["outs", "metrics", "plots"]
+
+#: The default name of a pipeline file and of a params file.
+DVCFILE = "dvc.yaml"
+LOCKFILE = "dvc.lock"
+PARAMS_FILE = "params.yaml"
+
+
+def join(wdir: str, path: str) -> str:
+    """``path`` (relative to ``wdir``, both relative to the repo root) as a
+    normalised repo-relative POSIX path. May start with ``..`` when the path
+    leaves the repo; the graph refuses such outputs."""
+    return posixpath.normpath(posixpath.join(wdir, path))
+
+
+@dataclass(frozen=True)
+class Dep:
+    path: str
+    repo_path: str
+
+
+@dataclass(frozen=True)
+class ParamDep:
+    """Params a stage reads from one file. ``keys`` empty: the whole file."""
+
+    path: str
+    repo_path: str
+    keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Out:
+    path: str
+    repo_path: str
+    kind: OutKind = "outs"
+    cache: bool = True
+    persist: bool = False
+    checkpoint: bool = False
+    desc: str | None = None
+    remote: str | None = None
+    push: bool = True
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    """``train``, or ``train@0`` / ``train@us`` / ``train@lr0.1-units64`` for
+    ``foreach``/``matrix`` items."""
+    dvcfile: str
+    """Repo-relative POSIX path of the ``dvc.yaml`` that declares it."""
+    cmd: tuple[str, ...]
+    """Commands, run in order in ``wdir``; one for a string ``cmd``."""
+    wdir: str = "."
+    deps: tuple[Dep, ...] = ()
+    params: tuple[ParamDep, ...] = ()
+    outs: tuple[Out, ...] = ()
+    frozen: bool = False
+    always_changed: bool = False
+    desc: str | None = None
+    meta: Any = None
+    line: int | None = None
+    """Line of the stage's name in ``dvcfile`` (for messages)."""
+
+    @property
+    def address(self) -> str:
+        """How users name the stage: ``train`` in the root ``dvc.yaml``,
+        ``sub/dvc.yaml:train`` elsewhere."""
+        return self.name if self.dvcfile == DVCFILE else f"{self.dvcfile}:{self.name}"
+
+    @property
+    def lock_path(self) -> str:
+        """The ``dvc.lock`` beside the stage's ``dvc.yaml``."""
+        return posixpath.join(posixpath.dirname(self.dvcfile), LOCKFILE)
+
+    @property
+    def cached_outs(self) -> tuple[Out, ...]:
+        return tuple(o for o in self.outs if o.cache)

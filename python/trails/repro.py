@@ -1,0 +1,415 @@
+"""``repro``: select the stages, decide which are stale (``plan``), run
+them (``runner``), keep their outputs in the cache and record them in
+``dvc.lock``. Straight-line: select -> for each ready stage: decide -> run
+-> commit. Independent stages run in parallel with ``jobs > 1``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trails import core, gitignore
+from trails.errors import PipelineError, TrailsError
+from trails.pipeline import dvcfile, lockfile
+from trails.pipeline.graph import Graph
+from trails.pipeline.lockfile import FileState, LockEntry
+from trails.pipeline.stage import DVCFILE, Out, Stage
+from trails.plan import cmd_value, current_params, missing_params, reasons
+from trails.project import Project
+from trails.runner import Runner, StageFailed, stage_env
+from trails.state import Workspace
+
+
+@dataclass(frozen=True)
+class ReproOptions:
+    targets: tuple[str, ...] = ()
+    force: bool = False
+    single_item: bool = False
+    pipeline: bool = False
+    all_pipelines: bool = False
+    recursive: bool = False
+    glob: bool = False
+    interactive: bool = False
+    downstream: bool = False
+    force_downstream: bool = False
+    dry: bool = False
+    no_commit: bool = False
+    no_run_cache: bool = False
+    allow_missing: bool = False
+    keep_going: bool = False
+    ignore_errors: bool = False
+    jobs: int = 1
+    explain: bool = False
+
+
+@dataclass
+class Summary:
+    ran: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    locks_written: list[str] = field(default_factory=list)
+    gitignores: list[str] = field(default_factory=list)
+
+
+def load_graph(project: Project) -> Graph:
+    return Graph(dvcfile.load_all(project.root), project.root)
+
+
+def _cwd_dvcfile(project: Project) -> str:
+    rel = project.rel(Path.cwd())
+    return DVCFILE if rel == "." else f"{rel}/{DVCFILE}"
+
+
+def select(graph: Graph, project: Project, opts: ReproOptions) -> tuple[list[Stage], set[str]]:
+    """The stages to consider, in order, and the explicitly named ones."""
+    named: list[Stage] = []
+    if opts.all_pipelines:
+        named = list(graph.stages)
+    elif opts.targets:
+        for t in opts.targets:
+            if opts.recursive and (project.root / t).is_dir():
+                named += graph.under(project.rel(project.root / t))
+            else:
+                named += graph.resolve(t, glob=opts.glob)
+    else:
+        default = _cwd_dvcfile(project)
+        named = [s for s in graph.stages if s.dvcfile == default]
+        if not named:
+            raise PipelineError(
+                f"no stages in '{default}'",
+                hint="Name targets (a stage or a dvc.yaml), or use -P for every pipeline.",
+            )
+    names = {s.address for s in named}
+    if opts.pipeline:
+        chosen = set().union(*(graph.pipeline_of(a) for a in names))
+    elif opts.single_item:
+        chosen = set(names)
+    elif opts.downstream:
+        chosen = graph.descendants(names)
+    else:
+        chosen = graph.ancestors(names)
+    return graph.order(chosen), names
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def unprotect(path: Path) -> None:
+    """Replace read-only links into the cache by writable copies, so a
+    ``persist`` output can be edited in place by its stage."""
+    files = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
+    for f in files:
+        st = f.lstat()
+        if f.is_symlink() or st.st_nlink > 1 or not st.st_mode & stat.S_IWUSR:
+            tmp = f.with_name(f".{f.name}.unprotect")
+            shutil.copyfile(f, tmp)
+            os.chmod(tmp, (st.st_mode & 0o777) | stat.S_IWUSR)
+            os.replace(tmp, f)
+
+
+class Reproducer:
+    def __init__(
+        self,
+        project: Project,
+        graph: Graph,
+        opts: ReproOptions,
+        runner: Runner,
+        echo: Callable[[str], None],
+        confirm: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.project = project
+        self.graph = graph
+        self.opts = opts
+        self.runner = runner
+        self.echo = echo
+        self.confirm = confirm
+        self.ws = Workspace(project.root, project.index_path)
+        self.locks: dict[str, dict[str, LockEntry]] = {}
+        self.dirty_locks: set[str] = set()
+        self.summary = Summary()
+        self._pending_state: dict[str, tuple[list[FileState], dict[str, dict[str, Any]]]] = {}
+
+    # -- lock entries -------------------------------------------------------
+
+    def lock(self, stage: Stage) -> dict[str, LockEntry]:
+        if stage.lock_path not in self.locks:
+            self.locks[stage.lock_path] = lockfile.read(self.project.root, stage.lock_path)
+        return self.locks[stage.lock_path]
+
+    def write_locks(self) -> None:
+        for relpath in sorted(self.dirty_locks):
+            entries = self.locks[relpath]
+            dvcfile_path = relpath.removesuffix("dvc.lock") + DVCFILE
+            order = [s.name for s in self.graph.stages if s.dvcfile == dvcfile_path]
+            ordered = {n: entries[n] for n in order if n in entries}
+            lockfile.write(self.project.root, relpath, ordered)
+            self.summary.locks_written.append(relpath)
+        self.dirty_locks.clear()
+
+    # -- deciding -------------------------------------------------------------
+
+    def decide(self, stage: Stage, upstream_ran: bool) -> list[str]:
+        """Reasons to run ``stage`` now (empty: skip). Raises for a stage
+        that cannot run (missing dependency or param)."""
+        if stage.frozen:
+            self.echo(f"Stage '{stage.address}' is frozen, skipping")
+            return []
+        why = reasons(stage, self.lock(stage).get(stage.name), self.ws)
+        forced = self.opts.force or (self.opts.force_downstream and upstream_ran)
+        if forced and not why:
+            why = ["forced"]
+        if not why:
+            return []
+        if self.opts.allow_missing and all(r.endswith("missing") for r in why):
+            return []
+        if not self.opts.dry:
+            self._check_runnable(stage)
+        return why
+
+    def _check_runnable(self, stage: Stage) -> None:
+        for d in stage.deps:
+            if self.ws.hash(d.repo_path) is None and self.graph.owner_of(d.repo_path) is None:
+                raise PipelineError(
+                    f"stage '{stage.address}': dependency '{d.path}' does not exist",
+                    hint="Create it, add it with 'trails add', or fix the stage's 'deps'.",
+                )
+        missing = missing_params(stage, self.ws)
+        if missing:
+            raise PipelineError(
+                f"stage '{stage.address}': params missing: {', '.join(missing)}",
+                hint="Add them to the params file or remove them from the stage's 'params'.",
+            )
+
+    # -- run-cache ----------------------------------------------------------
+
+    def _run_key(self, stage: Stage, deps: list[FileState], prm: dict[str, Any]) -> str | None:
+        outs = stage.outs
+        if (
+            self.opts.no_run_cache
+            or stage.always_changed
+            or not outs
+            or any(not o.cache or o.persist or o.checkpoint for o in outs)
+        ):
+            return None
+        doc = {
+            "cmd": cmd_value(stage),
+            "deps": [[d.path, d.value] for d in deps],
+            "params": prm,
+            "outs": [o.path for o in outs],
+        }
+        return core.hash_bytes(json.dumps(doc, sort_keys=True, default=str).encode())
+
+    def _run_cache_path(self, key: str) -> Path:
+        return self.project.cache_dir / "trails-runs" / key[:2] / key[2:]
+
+    def try_run_cache(self, stage: Stage) -> bool:
+        deps, prm = self._pending_state[stage.address]
+        key = self._run_key(stage, deps, prm)
+        if key is None or not self._run_cache_path(key).is_file():
+            return False
+        raw = json.loads(self._run_cache_path(key).read_text())
+        outs = [FileState(**o) for o in raw["outs"]]
+        for state in outs:
+            obj = core.object_path(self.project.cache_dir, state.bare_hash)
+            if not os.path.exists(obj + (lockfile.TREE_SUFFIX if state.is_dir else "")):
+                return False
+        for o, state in zip(stage.outs, outs, strict=True):
+            self._checkout(o, state)
+        self.ws.forget([o.repo_path for o in stage.outs])
+        self._record(stage, deps, prm, outs)
+        return True
+
+    def _checkout(self, out: Out, state: FileState) -> None:
+        dest = self.project.root / out.repo_path
+        cache, types, index = self.project.cache_dir, self.project.link_types, None
+        if state.is_dir:
+            core.checkout_tree(cache, state.bare_hash, dest, types, index)
+        else:
+            core.checkout_file(cache, state.value, dest, types, index, state.isexec)
+
+    # -- running and committing ---------------------------------------------
+
+    def prepare(self, stage: Stage) -> None:
+        """Remember the inputs the stage runs with; clear its outputs."""
+        self.ws.prefetch([d.repo_path for d in stage.deps])
+        deps = [self.ws.file_state(d.path, d.repo_path) for d in stage.deps]
+        self._pending_state[stage.address] = (
+            [d for d in deps if d is not None],
+            current_params(stage, self.ws),
+        )
+
+    def clear_outputs(self, stage: Stage) -> None:
+        for o in stage.outs:
+            p = self.project.root / o.repo_path
+            if o.persist or o.checkpoint:
+                if p.exists():
+                    unprotect(p)
+            elif p.exists() or p.is_symlink():
+                _remove(p)
+
+    def commit(self, stage: Stage) -> None:
+        """Store the outputs, record the lock entry and the run-cache entry."""
+        deps, prm = self._pending_state[stage.address]
+        self.ws.forget([o.repo_path for o in stage.outs])
+        outs: list[FileState] = []
+        for o in stage.outs:
+            outs.append(self._save_output(stage, o))
+        self._record(stage, deps, prm, outs)
+        key = self._run_key(stage, deps, prm)
+        if key is not None and not self.opts.no_commit:
+            path = self._run_cache_path(key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"outs": [s.__dict__ for s in outs]}))
+            os.replace(tmp, path)
+
+    def _save_output(self, stage: Stage, o: Out) -> FileState:
+        p = self.project.root / o.repo_path
+        if not p.exists():
+            raise PipelineError(
+                f"stage '{stage.address}' did not create its output '{o.path}'",
+                hint="Make the command write it, or remove it from the stage's outputs.",
+            )
+        if o.cache and not self.opts.no_commit:
+            cache, index = self.project.cache_dir, self.project.index_path
+            if p.is_dir():
+                t = core.store_tree(cache, p, index)
+                state = FileState(
+                    o.path, core.ALGORITHM, t.hash + lockfile.TREE_SUFFIX, t.size, t.nfiles
+                )
+            else:
+                f = core.store_file(cache, p, index)
+                state = FileState(o.path, core.ALGORITHM, f.hash, f.size, isexec=f.executable)
+        else:
+            got = self.ws.file_state(o.path, o.repo_path)
+            assert got is not None
+            state = got
+        if o.cache and self.project.has_scm:
+            changed = gitignore.ignore(self.project.root, o.repo_path)
+            if changed:
+                self.summary.gitignores.append(changed)
+        return state
+
+    def _record(
+        self, stage: Stage, deps: list[FileState], prm: dict[str, Any], outs: list[FileState]
+    ) -> None:
+        self.lock(stage)[stage.name] = LockEntry(cmd_value(stage), deps, prm, outs)
+        self.dirty_locks.add(stage.lock_path)
+
+    # -- the loop -----------------------------------------------------------
+
+    def run(self, stages: list[Stage]) -> Summary:
+        try:
+            self._loop(stages)
+        finally:
+            if not self.opts.dry:
+                self.write_locks()
+        return self.summary
+
+    def _start(self, stage: Stage, upstream_ran: bool) -> str:
+        """Decide and start one stage; returns 'skip', 'restored' or 'run'."""
+        why = self.decide(stage, upstream_ran)
+        if not why:
+            if not stage.frozen:
+                self.echo(f"Stage '{stage.address}' didn't change, skipping")
+            return "skip"
+        if self.opts.explain:
+            self.echo(f"'{stage.address}' runs because: " + "; ".join(why))
+        if self.opts.dry:
+            self.echo(f"Running stage '{stage.address}':\n> " + "\n> ".join(stage.cmd))
+            return "run"
+        if self.confirm and not self.confirm(
+            f"Going to reproduce stage: '{stage.address}'. Are you sure you want to continue?"
+        ):
+            return "skip"
+        self.prepare(stage)
+        if not self.opts.force and self.try_run_cache(stage):
+            self.echo(f"Restored '{stage.address}' from run-cache")
+            return "restored"
+        self.clear_outputs(stage)
+        self.echo(f"Running stage '{stage.address}':\n> " + "\n> ".join(stage.cmd))
+        return "run"
+
+    def _loop(self, stages: list[Stage]) -> None:
+        self._selected = {s.address for s in stages}
+        self._result: dict[str, str] = {}  # address -> ran | restored | skip | failed | blocked
+        self._failures: list[StageFailed] = []
+        pending = list(stages)
+        running: dict[Future[None], Stage] = {}
+        jobs = 1 if self.confirm else max(1, self.opts.jobs)
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            while pending or running:
+                if self._failures and not self.opts.keep_going:
+                    pending.clear()
+                else:
+                    self._launch_ready(pending, running, pool, jobs)
+                if running:
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        self._finish(running.pop(fut), fut)
+        failures = self._failures
+        if failures and not self.opts.ignore_errors:
+            if len(failures) == 1:
+                raise failures[0]
+            raise TrailsError(
+                f"{len(failures)} stages failed: " + ", ".join(f.stage.address for f in failures),
+                hint=failures[0].hint,
+            )
+
+    def _launch_ready(
+        self,
+        pending: list[Stage],
+        running: dict[Future[None], Stage],
+        pool: ThreadPoolExecutor,
+        jobs: int,
+    ) -> None:
+        """Decide every stage whose upstream stages are done; submit those
+        that must run, up to ``jobs`` at once."""
+        result = self._result
+        for stage in list(pending):
+            ups = [u for u in self.graph.upstream[stage.address] if u in self._selected]
+            if any(result.get(u) in ("failed", "blocked") for u in ups):
+                pending.remove(stage)
+                result[stage.address] = "blocked"
+                self.summary.blocked.append(stage.address)
+                continue
+            if len(running) >= jobs or not all(u in result for u in ups):
+                continue
+            pending.remove(stage)
+            what = self._start(stage, any(result[u] in ("ran", "restored") for u in ups))
+            if what == "run" and not self.opts.dry:
+                env = stage_env(self.project.root)
+                running[pool.submit(self.runner.run, stage, self.project.root, env)] = stage
+                continue
+            outcome = {"skip": "skip", "restored": "restored"}.get(what, "ran")
+            result[stage.address] = outcome
+            {"skip": self.summary.unchanged, "restored": self.summary.restored}.get(
+                outcome, self.summary.ran
+            ).append(stage.address)
+
+    def _finish(self, stage: Stage, fut: Future[None]) -> None:
+        try:
+            fut.result()
+            self.commit(stage)
+        except StageFailed as exc:
+            self._result[stage.address] = "failed"
+            self.summary.failed.append(stage.address)
+            self._failures.append(exc)
+            if self.opts.keep_going or self.opts.ignore_errors:
+                self.echo(f"Error: {exc}" + (" (ignored)" * self.opts.ignore_errors))
+            return
+        self._result[stage.address] = "ran"
+        self.summary.ran.append(stage.address)

@@ -1,0 +1,151 @@
+"""Fast YAML 1.2 loading with source lines, for dvc.yaml, dvc.lock and
+params files.
+
+PyYAML's C parser is the fastest loader we have (``../shared/FACTS.md``), but
+it resolves scalars by YAML 1.1 rules: ``1e-3`` would be a string and ``yes``
+a boolean, unlike the reference tool (ruamel.yaml, YAML 1.2). ``Loader``
+keeps the C parser and swaps in the YAML 1.2 core schema resolvers.
+
+``load_with_lines`` also returns the line of every mapping key and sequence
+item, so validation errors can say ``dvc.yaml:12``. Round-trip *editing*
+(keeping comments) is ruamel.yaml's job, elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from trails.errors import TrailsError
+
+try:
+    _Base: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Base = yaml.SafeLoader
+
+
+class Loader(_Base):  # type: ignore[misc]
+    """SafeLoader with the YAML 1.2 core schema's implicit types."""
+
+    yaml_implicit_resolvers: ClassVar[dict[str | None, list[tuple[str, re.Pattern[str]]]]] = {}
+
+
+def _resolver(tag: str, pattern: str, first: str) -> None:
+    Loader.add_implicit_resolver(tag, re.compile(pattern, re.X), list(first))
+
+
+_resolver("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF")
+_resolver("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL)$", "~nN")
+Loader.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^$"), [""])
+_resolver("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789")
+_resolver(
+    "tag:yaml.org,2002:float",
+    r"""^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+    "-+0123456789.",
+)
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node))
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text)
+
+
+Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+class YamlError(TrailsError):
+    """Malformed YAML, with file and line."""
+
+
+def _error(path: str, exc: yaml.YAMLError) -> YamlError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark is not None else path
+    problem = getattr(exc, "problem", None) or str(exc)
+    return YamlError(f"{where}: malformed YAML: {problem}", hint="Fix the file and run again.")
+
+
+def loads(text: str, path: str = "<string>") -> Any:
+    """Parse YAML 1.2 text; errors name ``path`` and the line."""
+    try:
+        return yaml.load(text, Loader=Loader)
+    except yaml.YAMLError as exc:
+        raise _error(path, exc) from None
+
+
+def load(path: Path | str, display: str | None = None) -> Any:
+    return loads(Path(path).read_text(encoding="utf-8"), display or str(path))
+
+
+@dataclass
+class Lines:
+    """Line numbers (1-based) of the keys and items of a loaded document,
+    by their path of keys/indices: ``lines.of("stages", "train", "deps")``."""
+
+    by_path: dict[tuple[Any, ...], int] = field(default_factory=dict)
+
+    def of(self, *path: Any, default: int | None = None) -> int | None:
+        """The line of ``path``, or of its nearest ancestor that has one."""
+        while path:
+            if path in self.by_path:
+                return self.by_path[path]
+            path = path[:-1]
+        return default
+
+
+def _index_lines(node: yaml.Node, data: Any, prefix: tuple[Any, ...], lines: Lines) -> None:
+    if isinstance(node, yaml.MappingNode) and isinstance(data, dict):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key not in data:
+                # Non-string keys: find the constructed key by its text.
+                key = next((k for k in data if str(k) == key_node.value), key)
+            if key in data:
+                lines.by_path[(*prefix, key)] = key_node.start_mark.line + 1
+                _index_lines(value_node, data[key], (*prefix, key), lines)
+    elif isinstance(node, yaml.SequenceNode) and isinstance(data, list):
+        for i, (item_node, item) in enumerate(zip(node.value, data, strict=False)):
+            lines.by_path[(*prefix, i)] = item_node.start_mark.line + 1
+            _index_lines(item_node, item, (*prefix, i), lines)
+
+
+def loads_with_lines(text: str, path: str = "<string>") -> tuple[Any, Lines]:
+    """Parse like ``loads`` and also return the line of every key and item."""
+    loader = Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, Lines()
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise _error(path, exc) from None
+    finally:
+        loader.dispose()
+    lines = Lines()
+    _index_lines(node, data, (), lines)
+    return data, lines
+
+
+def load_with_lines(path: Path | str, display: str | None = None) -> tuple[Any, Lines]:
+    return loads_with_lines(Path(path).read_text(encoding="utf-8"), display or str(path))
+
+
+def dumps(data: Any) -> str:
+    """Block-style YAML with keys in insertion order (for dvc.lock)."""
+    return yaml.dump(
+        data,
+        Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=10_000,
+    )
