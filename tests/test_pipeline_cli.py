@@ -44,7 +44,6 @@ stages:
 """
 
 
-
 @pytest.fixture
 def project(repo: Path, trails: Trails) -> Path:
     assert trails("init").code == 0
@@ -135,8 +134,7 @@ def test_status_explains_each_change(project: Path, trails: Trails) -> None:
     assert doc["train"] == ["params.yaml:train.lr 0.1 -> 0.2"]
     r = trails("repro", "--explain")
     assert (
-        "'train' runs because: dep 'prepared.txt' changed; params.yaml:train.lr 0.1 -> 0.2"
-        in r.out
+        "'train' runs because: dep 'prepared.txt' changed; params.yaml:train.lr 0.1 -> 0.2" in r.out
     )
 
 
