@@ -41,6 +41,7 @@ def _resolver(tag: str, pattern: str, first: str) -> None:
 _resolver("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF")
 _resolver("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL)$", "~nN")
 Loader.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^$"), [""])
+_resolver("tag:yaml.org,2002:merge", r"^(?:<<)$", "<")
 _resolver("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789")
 _resolver(
     "tag:yaml.org,2002:float",
@@ -61,6 +62,28 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 
 
 Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    """Refuse duplicate keys: PyYAML would silently keep the last one, and a
+    second ``train:`` stage would vanish without a word."""
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+            key = loader.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key '{key}' (first on line {seen[key]})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+    loader.flatten_mapping(node)
+    return dict(loader.construct_pairs(node))
+
+
+Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 
 class YamlError(TrailsError):

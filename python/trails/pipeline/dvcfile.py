@@ -220,13 +220,21 @@ def _param_item(item: Any, i: int, where: _Where) -> tuple[str, list[str] | None
             raise where.error(f"params[{i}]: file name must be a string, not {kind(file)}", i)
         if keys is None or keys == []:
             return file, None
-        if isinstance(keys, list) and all(isinstance(k, str) for k in keys):
-            return file, list(keys)
-        raise where.error(
-            f"params[{i}]: the keys of '{file}' must be a list of strings, not {kind(keys)}",
-            i,
-            file,
-        )
+        if not isinstance(keys, list):
+            raise where.error(
+                f"params[{i}]: the keys of '{file}' must be a list of strings, not {kind(keys)}",
+                i,
+                file,
+            )
+        for j, key in enumerate(keys):
+            if not isinstance(key, str):
+                raise where.error(
+                    f"params[{i}]: the keys of '{file}' must be strings, not {kind(key)}",
+                    i,
+                    file,
+                    j,
+                )
+        return file, list(keys)
     raise where.error(
         f"params[{i}] must be a key, 'file:key' or a one-entry mapping {{file: [keys]}}, "
         f"not {kind(item) if item != '' else 'an empty string'}",
@@ -315,11 +323,12 @@ def _strings(value: Any, key: str, where: _Where) -> list[str]:
 def _cmd(value: Any, where: _Where) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, list) and value and all(isinstance(c, str) for c in value):
-        return tuple(value)
-    raise where.error(
-        f"'cmd' must be a string or a non-empty list of strings, not {kind(value)}", "cmd"
-    )
+    if not isinstance(value, list) or not value:
+        what = "an empty list" if value == [] else kind(value)
+        raise where.error(
+            f"'cmd' must be a string or a non-empty list of strings, not {what}", "cmd"
+        )
+    return tuple(_strings(value, "cmd", where))
 
 
 def _flag(body: Mapping[str, Any], key: str, where: _Where) -> bool:
@@ -454,6 +463,9 @@ class _FileLoader:
     def _foreach(
         self, name: str, body: Mapping[str, Any], ctx: Context, where: _Where
     ) -> list[Stage]:
+        """One stage per item of ``foreach``, from the ``do`` template. Only
+        what the stage body reads is tracked as params; ``foreach: ${...}``
+        itself is not, and ``item``/``key`` never are."""
         others = [k for k in body if k not in ("foreach", "do")]
         if others:
             raise where.error(
@@ -473,6 +485,8 @@ class _FileLoader:
     def _matrix(
         self, name: str, body: Mapping[str, Any], ctx: Context, where: _Where
     ) -> list[Stage]:
+        """One stage per combination of the ``matrix`` lists; the rest of the
+        body is the template."""
         matrix = body["matrix"]
         if not isinstance(matrix, Mapping) or not matrix:
             raise where.error(

@@ -51,7 +51,7 @@ class InterpolationError(PipelineError):
 @dataclass(frozen=True)
 class Origin:
     """Where a top-level name came from. ``label`` is for messages
-    (``params.yaml``, ``inline vars at dvc.yaml:3``, ``foreach``);
+    (``params.yaml``, ``inline vars at dvc.yaml:3``, ``foreach/matrix``);
     ``params_file`` (repo-relative) is set only for params files, whose values
     are tracked as params when used."""
 
@@ -59,6 +59,8 @@ class Origin:
     params_file: str | None = None
 
 
+#: The origin of a name built without one (not tracked).
+INLINE = Origin("inline vars")
 #: The origin of ``item``/``key`` in ``foreach``/``matrix`` stages.
 GENERATED = Origin("foreach/matrix")
 
@@ -183,7 +185,7 @@ def select(ctx: Context, expr: str) -> tuple[Any, Origin, str]:
                 + suggest(missing, siblings)
             )
         node = child
-    return node, ctx.origins[parts[0]], ".".join(parts)
+    return node, ctx.origins.get(parts[0], INLINE), ".".join(parts)
 
 
 # --- strings --------------------------------------------------------------------
