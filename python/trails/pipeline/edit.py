@@ -138,3 +138,30 @@ def replace_file(path: Path, text: str) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def add_to_project(root: Path, cwd: Path, spec: StageSpec, *, force: bool) -> str:
+    """Add the stage to ``dvc.yaml`` in ``cwd``; returns that file's
+    repo-relative path. The pipeline is re-read and its graph checked
+    before the command succeeds; on any error the file is put back."""
+    from trails.pipeline import dvcfile
+    from trails.pipeline.graph import Graph
+
+    rel = Path(os.path.relpath(cwd.resolve(), root)).as_posix()
+    relpath = "dvc.yaml" if rel == "." else f"{rel}/dvc.yaml"
+    for bad in ":/@\\":
+        if bad in spec.name:
+            raise PipelineError(f"stage name '{spec.name}' may not contain '{bad}'")
+    path = root / relpath
+    old = path.read_text(encoding="utf-8") if path.exists() else None
+    new = with_stage(old or "", spec.name, stage_body(spec), force=force, where=relpath)
+    replace_file(path, new)
+    try:
+        Graph(dvcfile.load_all(root), root)
+    except BaseException:
+        if old is None:
+            path.unlink(missing_ok=True)
+        else:
+            replace_file(path, old)
+        raise
+    return relpath
