@@ -3,11 +3,16 @@ order kept)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from trails.project import Project
+
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group()
@@ -15,7 +20,8 @@ def stage() -> None:
     """Edit pipeline stages."""
 
 
-def _multi(*names: str, help: str) -> click.Option:  # noqa: A002 - click's name
+def _multi(*names: str, help: str) -> Callable[[F], F]:
+    """A repeatable path option."""
     return click.option(*names, multiple=True, metavar="PATH", help=help)
 
 
