@@ -11,7 +11,6 @@ import click
 
 from trails.project import Project
 
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 
