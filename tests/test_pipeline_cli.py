@@ -224,3 +224,58 @@ def test_dag_formats(project: Path, trails: Trails) -> None:
     r = trails("dag", "--mermaid")
     assert r.out.startswith("flowchart TD")
     assert "node0-->node1" in r.out
+
+
+def test_checkout_restores_outputs_from_the_cache(project: Path, trails: Trails) -> None:
+    assert trails("repro").code == 0
+    (project / "model.txt").unlink()
+    (project / "prepared.txt").chmod(0o644)
+    (project / "prepared.txt").write_text("tampered")
+    r = trails("checkout")
+    assert r.code == 0, r.err
+    assert sorted(r.out.splitlines()) == ["A\tmodel.txt", "M\tprepared.txt"]
+    assert (project / "model.txt").read_text() == "HELLO\nlr=0.1"
+    assert (project / "prepared.txt").read_text() == "HELLO\n"
+    assert trails("checkout").out.strip() == "Everything is up to date."
+    assert trails("status").out.strip() == "Data and pipelines are up to date."
+
+
+def test_commit_records_without_running(project: Path, trails: Trails) -> None:
+    gen(project, {"prepared.txt": "made by hand\n"})
+    r = trails("commit", "prepare")
+    assert r.code == 0, r.err
+    assert "Committed stage 'prepare'" in r.out
+    assert "prepare" not in trails("status", "prepare").out.replace("prepare.py", "")
+    gen(project, {"prepared.txt": "edited\n"})
+    proc = subprocess.run(
+        [PY, "-m", "trails", "commit", "prepare"], cwd=project, input="n\n", capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert (
+        "Stage 'prepare' changed (output 'prepared.txt' modified). Commit it anyway?" in proc.stdout
+    )
+    assert "Nothing to commit." in proc.stdout
+    assert trails("commit", "-f", "prepare").code == 0
+    assert trails("status", "prepare").out.strip() == "Data and pipelines are up to date."
+
+
+def test_metrics_show_and_diff(project: Path, trails: Trails) -> None:
+    assert trails("repro").code == 0
+    r = trails("metrics", "show", "--json")
+    assert json.loads(r.out) == {"metrics.json": {"score": 12}}
+    r = trails("metrics", "show", "--md")
+    assert "| metrics.json | score | 12 |" in r.out
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"],
+        cwd=project, check=True,
+    )  # fmt: skip
+    gen(project, {"params.yaml": "train:\n  lr: 0.25\n  epochs: 2\n"})
+    assert trails("repro").code == 0
+    doc = json.loads(trails("metrics", "diff", "--json").out)
+    assert doc == {"metrics.json": {"score": {"old": 12, "new": 13, "diff": 1}}}
+    r = trails("metrics", "diff", "--md")
+    assert "| metrics.json | score | 12 | 13 | 1 |" in r.out
+    r = trails("metrics", "diff", "nosuchrev")
+    assert r.code == 1
+    assert "'nosuchrev' is not a Git revision" in r.err

@@ -232,13 +232,50 @@ class Reproducer:
         self._record(stage, deps, prm, outs)
         return True
 
-    def _checkout(self, out: Out, state: FileState) -> None:
+    def _checkout(self, out: Out, state: FileState) -> bool:
+        """Make the output match ``state`` from the cache; True if it changed."""
         dest = self.project.root / out.repo_path
         cache, types, index = self.project.cache_dir, self.project.link_types, None
         if state.is_dir:
-            core.checkout_tree(cache, state.bare_hash, dest, types, index)
-        else:
-            core.checkout_file(cache, state.value, dest, types, index, state.isexec)
+            r = core.checkout_tree(cache, state.bare_hash, dest, types, index)
+            return bool(r.added or r.modified or r.deleted)
+        return core.checkout_file(cache, state.value, dest, types, index, state.isexec) is not None
+
+    def checkout_outputs(self, stage: Stage) -> list[tuple[str, str]]:
+        """Restore the stage's cached outputs as its lock entry records them:
+        ``[("A" | "M", path)]`` for what changed. Every object is checked
+        first; a missing one is an error and nothing is touched."""
+        entry = self.lock(stage).get(stage.name)
+        if entry is None:
+            return []
+        todo: list[tuple[Out, FileState]] = []
+        for o in stage.cached_outs:
+            state = entry.out(o.path)
+            if state is None or state.hash_name != core.ALGORITHM:
+                continue
+            obj = core.object_path(self.project.cache_dir, state.bare_hash)
+            if not os.path.exists(obj + (lockfile.TREE_SUFFIX if state.is_dir else "")):
+                raise PipelineError(
+                    f"stage '{stage.address}': output '{o.path}' is not in the cache",
+                    hint="Run 'trails repro' to produce it again.",
+                )
+            todo.append((o, state))
+        changes = []
+        for o, state in todo:
+            existed = (self.project.root / o.repo_path).exists()
+            if self._checkout(o, state):
+                changes.append(("M" if existed else "A", o.repo_path))
+        return changes
+
+    def commit_stage(self, stage: Stage) -> bool:
+        """Record the stage as it is in the workspace (outputs stored, lock
+        entry written) without running it; False if it was already recorded."""
+        if not reasons(stage, self.lock(stage).get(stage.name), self.ws):
+            return False
+        self._check_runnable(stage)
+        self.prepare(stage)
+        self.commit(stage)
+        return True
 
     # -- running and committing ---------------------------------------------
 

@@ -25,6 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("trails.cli.pipeline:init", "Make the current folder a trails project."),
     "repro": ("trails.cli.pipeline:repro", "Run the pipeline stages that changed."),
     "status": ("trails.cli.pipeline:status", "Show which stages changed, and why."),
+    "checkout": ("trails.cli.pipeline:checkout", "Restore stage outputs from the cache."),
+    "commit": ("trails.cli.pipeline:commit", "Record outputs in dvc.lock without running."),
+    "metrics": ("trails.cli.metrics:metrics", "Show and compare metrics."),
     "stage": ("trails.cli.stage:stage", "Add stages to dvc.yaml."),
     "dag": ("trails.cli.pipeline:dag", "Show the stages and their dependencies."),
 }

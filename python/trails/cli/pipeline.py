@@ -168,3 +168,63 @@ def dag(targets: tuple[str, ...], recursive: bool, glob: bool, fmt: str | None) 
         for s in stages:
             ups = ", ".join(graph.upstream[s.address]) or "-"
             click.echo(f"{s.address}  <- {ups}")
+
+
+@click.command()
+@_targets
+def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
+    """Restore the stages' cached outputs from the cache as dvc.lock records
+    them (only files that differ are touched)."""
+    from trails.repro import Reproducer, ReproOptions, load_graph, select
+    from trails.runner import SubprocessRunner
+
+    project = Project.find()
+    graph = load_graph(project)
+    opts = ReproOptions(
+        targets=targets, recursive=recursive, glob=glob, single_item=True, all_pipelines=not targets
+    )
+    stages, _ = select(graph, project, opts)
+    rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
+    changes = [c for s in stages for c in rep.checkout_outputs(s)]
+    for letter, path in changes:
+        click.echo(f"{letter}\t{path}")
+    if not changes:
+        click.echo("Everything is up to date.")
+
+
+@click.command()
+@_targets
+@click.option("-f", "--force", is_flag=True, help="Commit without asking, even changed stages.")
+def commit(targets: tuple[str, ...], recursive: bool, glob: bool, force: bool) -> None:
+    """Record the stages' current dependencies and outputs in dvc.lock (and
+    outputs in the cache) without running them."""
+    from trails.plan import reasons
+    from trails.repro import Reproducer, ReproOptions, load_graph, select
+    from trails.runner import SubprocessRunner
+
+    project = Project.find()
+    graph = load_graph(project)
+    opts = ReproOptions(
+        targets=targets, recursive=recursive, glob=glob, single_item=True, all_pipelines=not targets
+    )
+    stages, _ = select(graph, project, opts)
+    rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
+    committed = []
+    try:
+        for s in stages:
+            why = reasons(s, rep.lock(s).get(s.name), rep.ws)
+            if not why:
+                continue
+            question = f"Stage '{s.address}' changed ({'; '.join(why)}). Commit it anyway?"
+            if rep.lock(s).get(s.name) is not None and not force and not click.confirm(question):
+                continue
+            if rep.commit_stage(s):
+                committed.append(s.address)
+    finally:
+        rep.write_locks()
+    for address in committed:
+        click.echo(f"Committed stage '{address}'")
+    for lock in rep.summary.locks_written:
+        click.echo(f"Updating lock file '{lock}'")
+    if not committed:
+        click.echo("Nothing to commit.")

@@ -1,0 +1,99 @@
+"""``trails metrics show|diff``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from trails.project import Project
+
+
+def _fmt(v: Any, precision: int) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{precision}g}"
+    return str(v)
+
+
+def _render(headers: list[str], rows: list[list[str]], md: bool) -> None:
+    if md:
+        click.echo("| " + " | ".join(headers) + " |")
+        click.echo("|" + "|".join("---" for _ in headers) + "|")
+        for r in rows:
+            click.echo("| " + " | ".join(r) + " |")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*headers, box=None, pad_edge=False)
+    for r in rows:
+        table.add_row(*r)
+    Console(soft_wrap=True).print(table)
+
+
+@click.group()
+def metrics() -> None:
+    """Show and compare metrics files."""
+
+
+@metrics.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--md", is_flag=True, help="Print a Markdown table.")
+@click.option("--precision", type=int, default=5, show_default=True, help="Significant digits.")
+def show(as_json: bool, md: bool, precision: int) -> None:
+    """Show the metrics of the workspace."""
+    from trails import metrics as m
+    from trails.repro import load_graph
+
+    project = Project.find()
+    data = m.read(project.root, m.WORKSPACE, m.metric_paths(load_graph(project)))
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    if not data:
+        click.echo("No metrics files found (declare them under 'metrics:' in dvc.yaml).")
+        return
+    rows = []
+    for path, values in data.items():
+        if isinstance(values, str):
+            rows.append([path, "(error)", values])
+        else:
+            rows += [[path, k, _fmt(v, precision)] for k, v in values.items()]
+    _render(["Path", "Metric", "Value"], rows, md)
+
+
+@metrics.command("diff")
+@click.argument("a_rev", default="HEAD")
+@click.argument("b_rev", default="workspace")
+@click.option("--all", "all_", is_flag=True, help="Show unchanged metrics too.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--md", is_flag=True, help="Print a Markdown table.")
+@click.option("--precision", type=int, default=5, show_default=True, help="Significant digits.")
+def diff_cmd(a_rev: str, b_rev: str, all_: bool, as_json: bool, md: bool, precision: int) -> None:
+    """Compare metrics between A_REV (default HEAD) and B_REV (default the workspace)."""
+    from trails import metrics as m
+    from trails.repro import load_graph
+
+    project = Project.find()
+    paths = m.metric_paths(load_graph(project))
+    rows = m.diff(m.read(project.root, a_rev, paths), m.read(project.root, b_rev, paths), all_=all_)
+    if as_json:
+        doc: dict[str, dict[str, Any]] = {}
+        for path, key, old, new, change in rows:
+            doc.setdefault(path, {})[key] = {"old": old, "new": new, "diff": change}
+        click.echo(json.dumps(doc, indent=2, default=str))
+        return
+    if not rows:
+        click.echo("No changes.")
+        return
+    _render(
+        ["Path", "Metric", a_rev, b_rev, "Change"],
+        [
+            [p, k, _fmt(a, precision), _fmt(b, precision), _fmt(c, precision)]
+            for p, k, a, b, c in rows
+        ],
+        md,
+    )
