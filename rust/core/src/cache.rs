@@ -111,17 +111,18 @@ impl Cache {
         let result = (|| {
             let mut out = fs::File::create(&tmp).at(&tmp)?;
             let mut hasher = blake3::Hasher::new();
-            let mut buf = vec![0u8; 1 << 20];
-            let mut total = 0u64;
-            loop {
-                let n = file.read(&mut buf).at(src)?;
-                if n == 0 {
-                    break;
+            let total = hash::with_buffer(|buf| -> Result<u64> {
+                let mut total = 0u64;
+                loop {
+                    let n = file.read(buf).at(src)?;
+                    if n == 0 {
+                        return Ok(total);
+                    }
+                    hasher.update(&buf[..n]);
+                    out.write_all(&buf[..n]).at(&tmp)?;
+                    total += n as u64;
                 }
-                hasher.update(&buf[..n]);
-                out.write_all(&buf[..n]).at(&tmp)?;
-                total += n as u64;
-            }
+            })?;
             let after = file.metadata().at(src)?;
             let key = StatKey::of(&before);
             if total != before.len() || StatKey::of(&after) != key {
@@ -148,22 +149,33 @@ impl Cache {
     /// object exists.
     pub fn store_file(&self, src: &Path, index: &StatIndex) -> Result<Stored> {
         let meta = scan::stat(src)?;
-        if meta.is_file() {
-            let key = StatKey::of(&meta);
-            if let Some(digest) = index.get(&key) {
-                if self.contains(&digest) {
-                    let file = FileDigest {
-                        digest,
-                        key,
-                        executable: hash::is_executable(&meta),
-                    };
-                    return Ok(Stored {
-                        file,
-                        read: false,
-                        written: false,
-                        object_key: None,
-                    });
-                }
+        if !meta.is_file() {
+            return Err(crate::error::os_error(src, libc::EISDIR));
+        }
+        self.store_known(src, StatKey::of(&meta), hash::is_executable(&meta), index)
+    }
+
+    /// `store_file` for a file whose stat is known (from a walk).
+    fn store_known(
+        &self,
+        src: &Path,
+        key: StatKey,
+        executable: bool,
+        index: &StatIndex,
+    ) -> Result<Stored> {
+        if let Some(digest) = index.get(&key) {
+            if self.contains(&digest) {
+                let file = FileDigest {
+                    digest,
+                    key,
+                    executable,
+                };
+                return Ok(Stored {
+                    file,
+                    read: false,
+                    written: false,
+                    object_key: None,
+                });
             }
         }
         let (file, tmp) = self.copy_in(src)?;
@@ -203,7 +215,7 @@ impl Cache {
             pool::run(|| {
                 found
                     .par_iter()
-                    .map(|f| self.store_file(&f.path, idx))
+                    .map(|f| self.store_known(&f.path(root), f.key, f.executable, idx))
                     .collect()
             })
         };

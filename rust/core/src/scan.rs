@@ -62,22 +62,52 @@ pub fn scan(root: &Path, index: &mut StatIndex) -> Result<Scan> {
     let found = walk::walk(root)?;
     let results: Vec<Result<(FileDigest, bool)>> = {
         let idx = &*index;
-        pool::run(|| found.par_iter().map(|f| digest(&f.path, idx)).collect())
+        pool::run(|| {
+            found
+                .par_iter()
+                .map(|f| digest_found(root, f, idx))
+                .collect()
+        })
     };
     let mut entries = Vec::with_capacity(found.len());
     let mut hashed = 0;
-    for (f, r) in found.iter().zip(results) {
+    for (f, r) in found.into_iter().zip(results) {
         let (d, read) = r?;
         if read {
             hashed += 1;
             index.insert(d.key, d.digest);
         }
-        entries.push(entry_of(f, &d));
+        entries.push(Entry {
+            relpath: f.relpath,
+            blake3: hash::to_hex(&d.digest),
+            size: d.key.size,
+            isexec: d.executable,
+        });
     }
     Ok(Scan {
         manifest: Manifest::new(entries, root)?,
         hashed,
     })
+}
+
+/// The digest of a walked file: from the index, else read (the walk's stat
+/// is the one the read is checked against).
+pub(crate) fn digest_found(
+    root: &Path,
+    f: &Found,
+    index: &StatIndex,
+) -> Result<(FileDigest, bool)> {
+    if let Some(d) = index.get(&f.key) {
+        return Ok((
+            FileDigest {
+                digest: d,
+                key: f.key,
+                executable: f.executable,
+            },
+            false,
+        ));
+    }
+    Ok((hash::hash_known(&f.path(root), f.key, f.executable)?, true))
 }
 
 pub(crate) fn entry_of(f: &Found, d: &FileDigest) -> Entry {
@@ -172,7 +202,7 @@ mod tests {
         for f in walk::walk(d.path()).unwrap() {
             fs::File::options()
                 .write(true)
-                .open(&f.path)
+                .open(f.path(d.path()))
                 .unwrap()
                 .set_modified(old)
                 .unwrap();
