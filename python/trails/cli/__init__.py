@@ -22,6 +22,7 @@ from trails.errors import TrailsError
 #: is kept here so that `trails --help` imports no subcommand module.
 COMMANDS: dict[str, tuple[str, str]] = {
     "debug": ("trails.cli.debug:debug", "Plumbing for benchmarks and bug reports."),
+    "exp": ("trails.cli.exp:exp", "Run, compare and manage experiments."),
     "init": ("trails.cli.pipeline:init", "Make the current folder a trails project."),
     "repro": ("trails.cli.pipeline:repro", "Run the pipeline stages that changed."),
     "status": ("trails.cli.pipeline:status", "Show which stages changed, and why."),

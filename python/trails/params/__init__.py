@@ -1,14 +1,28 @@
 """Parameters files: loading by format (chosen by suffix) and dotted keys.
 
 One module per format (``yamlfile``, ``jsonfile``, ``tomlfile``, ``pyfile``),
-each with ``load(text, path)``. Keys are dotted paths into nested maps, with
-list indices as numbers (``layers.0.units``).
+each with ``load(text, path)`` and ``update(text, path, changes)``. Keys are
+dotted paths into nested maps, with list indices as numbers
+(``layers.0.units``).
+
+Writing follows one contract for every format: ``git diff`` after a change
+shows only the changed line(s). Each writer edits the file's text and is
+checked against ``apply_changes`` (what the change *means*), so a layout the
+writer does not understand can cost extra diff lines but never a wrong value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import copy
+import importlib
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from trails.errors import TrailsError
@@ -40,12 +54,13 @@ def format_of(path: str | Path) -> str:
     return SUFFIXES[suffix]
 
 
+def _module(path: str | Path) -> ModuleType:
+    return importlib.import_module(f"trails.params.{format_of(path)}")
+
+
 def loads(text: str, path: str | Path) -> dict[str, Any]:
     """Parse params text in the format of ``path``'s suffix."""
-    import importlib
-
-    module = importlib.import_module(f"trails.params.{format_of(path)}")
-    data = module.load(text, str(path))
+    data = _module(path).load(text, str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -119,3 +134,217 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, An
             yield from flatten(v, key + ".")
         else:
             yield key, v
+
+
+# --- Writing -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One edit to a params file: set ``key`` (dotted, list indices allowed)
+    to ``value``, adding it and any missing parent maps when absent; or, with
+    ``delete``, remove it.
+
+    One plain shape shared by the ``-S`` grammar, the validator and the four
+    format writers, so they cannot disagree on what an edit is."""
+
+    key: str
+    value: Any = None
+    delete: bool = False
+
+    def __str__(self) -> str:
+        return f"~{self.key}" if self.delete else f"{self.key}={self.value!r}"
+
+
+def list_index(part: str, length: int, *, append: bool) -> int | None:
+    """``part`` as an index into a list of ``length`` items (negative counts
+    from the end), or ``None`` if it is not one. ``append`` also accepts
+    ``length`` itself: setting one past the end appends."""
+    if not re.fullmatch(r"-?[0-9]+", part):
+        return None
+    index = int(part)
+    if index < 0:
+        index += length
+    if 0 <= index < length or (append and index == length):
+        return index
+    return None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)} item(s)"
+    return repr(value)
+
+
+def _step(node: Any, part: str, prefix: str, change: Change, where: str) -> Any:
+    """The child of ``node`` at ``part`` for writing ``change``, creating an
+    empty map when setting through a missing key."""
+    if isinstance(node, dict):
+        if part not in node:
+            if change.delete:
+                raise ParamsError(f"{where}: cannot delete '{change.key}': '{prefix}' is not set")
+            node[part] = {}
+        return node[part]
+    if isinstance(node, list):
+        index = list_index(part, len(node), append=not change.delete)
+        if index is None:
+            raise ParamsError(
+                f"{where}: cannot change '{change.key}': '{prefix}' is not an index "
+                f"of a list of {len(node)} item(s)"
+            )
+        if index == len(node):
+            node.append({})
+        return node[index]
+    parent = prefix.rpartition(".")[0]
+    raise ParamsError(
+        f"{where}: cannot change '{change.key}': '{parent}' is {_describe(node)}, not a mapping"
+    )
+
+
+def _apply_one(data: dict[str, Any], change: Change, where: str) -> None:
+    parts = split_key(change.key)
+    if not all(parts):
+        raise ParamsError(f"{where}: '{change.key}' is not a valid key (empty part)")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        node = _step(node, part, ".".join(parts[: i + 1]), change, where)
+    last = parts[-1]
+    if isinstance(node, dict):
+        if change.delete:
+            if last not in node:
+                raise ParamsError(f"{where}: cannot delete '{change.key}': it is not set")
+            del node[last]
+        else:
+            node[last] = copy.deepcopy(change.value)
+        return
+    if isinstance(node, list):
+        index = list_index(last, len(node), append=not change.delete)
+        if index is None:
+            raise ParamsError(
+                f"{where}: cannot change '{change.key}': '{last}' is not an index "
+                f"of a list of {len(node)} item(s)"
+            )
+        if change.delete:
+            del node[index]
+        elif index == len(node):
+            node.append(copy.deepcopy(change.value))
+        else:
+            node[index] = copy.deepcopy(change.value)
+        return
+    parent = change.key.rpartition(".")[0] if len(parts) > 1 else "(top)"
+    raise ParamsError(
+        f"{where}: cannot change '{change.key}': '{parent}' is {_describe(node)}, not a mapping"
+    )
+
+
+def apply_changes(data: Any, changes: Iterable[Change], where: str) -> dict[str, Any]:
+    """A copy of ``data`` with ``changes`` applied, in order: what an edit
+    *means*. Writers compute it first (so every format rejects the same
+    impossible edits with the same message) and check their text against it."""
+    out: dict[str, Any] = copy.deepcopy(data) if data is not None else {}
+    if not isinstance(out, dict):
+        raise ParamsError(f"{where}: a params file must hold a mapping at the top")
+    for change in changes:
+        _apply_one(out, change, where)
+    return out
+
+
+def same(a: Any, b: Any) -> bool:
+    """Deep equality that tells ``True`` from ``1`` and ``1`` from ``1.0`` and
+    treats NaN as equal to itself: a written file must read back exactly."""
+    if isinstance(a, Mapping):
+        return (
+            isinstance(b, Mapping)
+            and a.keys() == b.keys()
+            and all(same(a[k], b[k]) for k in a)
+        )
+    if isinstance(a, list | tuple):
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(same(x, y) for x, y in zip(a, b, strict=True))
+        )
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and bool(a == b)
+
+
+def check_written(expected: Any, actual: Any, where: str) -> None:
+    """Refuse to write text that would not read back as ``expected``."""
+    if not same(expected, actual):
+        raise ParamsError(
+            f"{where}: could not apply the change without altering other values; "
+            "the file was left as it is",
+            hint="Edit the file by hand, or report this as a trails bug with the file.",
+        )
+
+
+def update(text: str, path: str | Path, changes: list[Change]) -> str:
+    """``text`` (a params file named ``path``) with ``changes`` applied by its
+    format's writer."""
+    new: str = _module(path).update(text, str(path), changes)
+    return new
+
+
+def _read(path: Path) -> str:
+    """The file's exact text: no newline translation, so CRLF files stay CRLF."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return ""
+    except UnicodeDecodeError as exc:
+        raise ParamsError(f"{path}: not UTF-8 text ({exc.reason})") from None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step (a temporary file in the same
+    folder, then ``os.replace``), keeping its permission bits: a crash or a
+    full disk never leaves a half-written params file."""
+    try:
+        mode: int | None = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8"))
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def update_file(path: Path, changes: list[Change], display: str | None = None) -> bool:
+    """Apply ``changes`` to the file at ``path`` (created if missing); returns
+    whether its text changed. ``display`` names it in messages."""
+    name = display or str(path)
+    old = _read(path)
+    new = update(old, name, changes)
+    if new == old and path.exists():
+        return False
+    write_atomic(path, new)
+    return True
+
+
+def update_files(root: Path, changes_by_file: dict[str, list[Change]]) -> list[str]:
+    """Apply the changes to several files, all or nothing: every new text is
+    computed (and checked) before the first file is written, so one bad
+    change leaves every file as it was. Returns the files whose text changed."""
+    planned: list[tuple[str, Path, str]] = []
+    for name, changes in changes_by_file.items():
+        path = root / name
+        old = _read(path)
+        new = update(old, name, changes)
+        if new != old or not path.exists():
+            planned.append((name, path, new))
+    for _, path, new in planned:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, new)
+    return [name for name, _, _ in planned]

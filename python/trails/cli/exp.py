@@ -1,0 +1,454 @@
+"""``trails exp``: run, show, diff, apply, branch, list, remove, save."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from trails.cli.pipeline import repro
+from trails.project import Project
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@click.group()
+def exp() -> None:
+    """Run experiments and compare them (kept as Git refs under refs/exps)."""
+
+
+def _comma(values: tuple[str, ...]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+# `exp run` takes every `repro` option plus its own.
+_repro_params = [p for p in repro.params if p.name not in ("force",)]
+
+
+@exp.command("run", params=list(_repro_params))
+@click.option(
+    "-S",
+    "--set-param",
+    "set_params",
+    multiple=True,
+    metavar="[FILE:]KEY=VALUE",
+    help="Set a param before running (repeatable; comma lists allowed).",
+)
+@click.option("-n", "--name", help="Experiment name (default: exp- and 5 hex of its content).")
+@click.option("-m", "--message", help="Commit message of the experiment.")
+@click.option(
+    "-f",
+    "--force",
+    is_flag=True,
+    help="Run every stage, and overwrite an experiment of the same name.",
+)
+@click.option("--strict-params", is_flag=True, help="A -S key missing from its file is an error.")
+def run(
+    set_params: tuple[str, ...],
+    name: str | None,
+    message: str | None,
+    force: bool,
+    strict_params: bool,
+    targets: tuple[str, ...],
+    **flags: Any,
+) -> None:
+    """Run the pipeline in the workspace and record the result as an experiment."""
+    from trails.experiments.run import ExpRunOptions, exp_run
+    from trails.repro import ReproOptions
+    from trails.runner import SubprocessRunner
+
+    project = Project.find()
+    opts = ExpRunOptions(
+        repro=ReproOptions(targets=targets, force=force, **flags),
+        set_params=set_params, name=name, message=message, force=force,
+        strict_params=strict_params,
+    )  # fmt: skip
+    confirm = (lambda q: click.confirm(q)) if opts.repro.interactive else None
+    _, rec = exp_run(project, opts, SubprocessRunner(), click.echo, confirm)
+    if rec.new:
+        click.echo(f"\nRan experiment(s): {rec.name}")
+    else:
+        click.echo(f"\nExperiment '{rec.name}' already records this workspace; nothing new.")
+    click.echo("Experiment results have been applied to your workspace.")
+
+
+def _show_options(f: F) -> F:
+    opts = [
+        click.option("--no-pager", is_flag=True, help="Never page the output."),
+        click.option("--no-timestamp", is_flag=True, help="Hide the Created column."),
+        click.option(
+            "--include-metrics", multiple=True, help="Only these metrics (globs, commas)."
+        ),
+        click.option(
+            "--exclude-metrics", multiple=True, help="Hide these metrics (globs, commas)."
+        ),
+        click.option("--include-params", multiple=True, help="Only these params (globs, commas)."),
+        click.option("--exclude-params", multiple=True, help="Hide these params (globs, commas)."),
+        click.option("--keep", help="Only columns matching this regex."),
+        click.option("--drop", help="Hide columns matching this regex."),
+        click.option("--param-deps", is_flag=True, help="Only params that stages depend on."),
+        click.option("--only-changed", is_flag=True, help="Only columns whose values differ."),
+        click.option("--sort-by", help="Sort experiments by this metric or param."),
+        click.option(
+            "--sort-order", type=click.Choice(["asc", "desc"]), default="asc", show_default=True
+        ),
+        click.option("-a", "--all-branches", is_flag=True, help="Baselines: every branch head."),
+        click.option("-T", "--all-tags", is_flag=True, help="Baselines: every tag."),
+        click.option("-A", "--all-commits", is_flag=True, help="Baselines: every commit."),
+        click.option(
+            "-n",
+            "--num",
+            type=int,
+            default=1,
+            show_default=True,
+            help="Baselines: the last N commits of HEAD.",
+        ),
+        click.option("--rev", multiple=True, help="Baselines: these revisions."),
+        click.option("--sha", is_flag=True, help="Show commit hashes instead of names."),
+        click.option("--hide-queued", is_flag=True, help="Hide queued experiments."),
+        click.option("--hide-failed", is_flag=True, help="Hide failed experiments."),
+        click.option(
+            "--precision",
+            type=int,
+            default=5,
+            show_default=True,
+            help="Significant digits of numbers.",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print rows as JSON."),
+        click.option("--csv", "as_csv", is_flag=True, help="Print a CSV table."),
+        click.option("--md", is_flag=True, help="Print a Markdown table."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _baselines(
+    git: Any, all_branches: bool, all_tags: bool, all_commits: bool, num: int, revs: tuple[str, ...]
+) -> list[str]:
+    from trails.experiments.refs import ExperimentError
+
+    shas: list[str] = []
+    if revs:
+        for r in revs:
+            sha = git.rev_parse(r)
+            if sha is None:
+                raise ExperimentError(f"'{r}' is not a Git revision")
+            shas.append(sha)
+    else:
+        head = git.head()
+        shas += git.run("rev-list", f"--max-count={max(num, 1)}", head).split()
+    if all_branches:
+        shas += [s for _, s, _ in git.refs("refs/heads/")]
+    if all_tags:
+        shas += [git.rev_parse(r) or s for r, s, _ in git.refs("refs/tags/")]
+    if all_commits:
+        shas += git.run("rev-list", "--all", "--", ".").split()
+    return list(dict.fromkeys(shas))
+
+
+def collect_rows(project: Project, baselines: list[str], sha: bool) -> tuple[list[Any], Any]:
+    from trails.experiments import show, table
+    from trails.experiments.refs import list_exps
+    from trails.git import Git
+    from trails.repro import load_graph
+
+    git = Git(project.root)
+    files = show.files_of(project, load_graph(project))
+    reader = show.CommitReader(project, git, files)
+    exps = [e for e in list_exps(git) if e.baseline in set(baselines)]
+    snaps = reader.read(baselines + [e.sha for e in exps])
+    reader.save()
+    opts = table.ShowOptions(sha=sha)
+    rows = [
+        table.Row(
+            "workspace", "workspace", None, None, None, show.workspace(project, files), "workspace"
+        )
+    ]
+    for b in baselines:
+        created = int(git.run("log", "-1", "--format=%ct", b).strip() or 0)
+        rows.append(table.Row("baseline", b, None, None, created, snaps[b], b[:7]))
+        mine = [(e, snaps[e.sha]) for e in exps if e.baseline == b]
+        rows += table.experiment_rows(rows[-1], mine, opts)
+    return rows, files
+
+
+def rows_json(rows: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"rev": r.rev, "name": r.name, "kind": r.kind, "baseline": r.baseline,
+         "created": r.created, "params": r.snap.params, "metrics": r.snap.metrics}
+        for r in rows
+    ]  # fmt: skip
+
+
+@exp.command()
+@_show_options
+def show(
+    no_pager: bool,
+    as_json: bool,
+    as_csv: bool,
+    md: bool,
+    all_branches: bool,
+    all_tags: bool,
+    all_commits: bool,
+    num: int,
+    rev: tuple[str, ...],
+    sha: bool,
+    hide_queued: bool,
+    hide_failed: bool,
+    **kw: Any,
+) -> None:
+    """Compare experiments: a table of their params and metrics per baseline."""
+    from trails.experiments import table
+    from trails.git import Git
+
+    project = Project.find()
+    git = Git(project.root)
+    baselines = _baselines(git, all_branches, all_tags, all_commits, num, rev)
+    rows, files = collect_rows(project, baselines, sha)
+    if as_json:
+        click.echo(json.dumps(rows_json(rows), indent=2, default=str))
+        return
+    for k in ("include_metrics", "exclude_metrics", "include_params", "exclude_params"):
+        kw[k] = _comma(kw[k])
+    opts = table.ShowOptions(sha=sha, **kw)
+    headers, cells = table.build(rows, files, opts)
+    if as_csv:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(headers)
+        w.writerows(
+            [
+                [c.split(" ")[-1].strip("[]") if i == 0 else c for i, c in enumerate(r)]
+                for r in cells
+            ]
+        )
+        click.echo(buf.getvalue(), nl=False)
+        return
+    if md:
+        click.echo("| " + " | ".join(headers) + " |")
+        click.echo("|" + "|".join("---" for _ in headers) + "|")
+        for r in cells:
+            click.echo("| " + " | ".join(r) + " |")
+        return
+    _print_table(headers, cells, pager=not no_pager and sys.stdout.isatty())
+
+
+def _print_table(headers: list[str], cells: list[list[str]], pager: bool) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(box=box.HEAVY_HEAD)
+    for h in headers:
+        t.add_column(h, no_wrap=True)
+    for r in cells:
+        t.add_row(*(Text(c) for c in r))  # "[exp-1a2b3]" is not markup
+    console = Console(width=100_000 if not sys.stdout.isatty() else None)
+    if pager:
+        with console.pager(styles=True):
+            console.print(t)
+    else:
+        console.print(t, crop=False)
+
+
+@exp.command()
+@click.argument("a_rev", required=False)
+@click.argument("b_rev", required=False)
+@click.option("--all", "all_", is_flag=True, help="Show unchanged values too.")
+@click.option("--param-deps", is_flag=True, help="Only params that stages depend on.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--md", is_flag=True, help="Print a Markdown table.")
+@click.option("--precision", type=int, default=5, show_default=True)
+def diff(
+    a_rev: str | None,
+    b_rev: str | None,
+    all_: bool,
+    param_deps: bool,
+    as_json: bool,
+    md: bool,
+    precision: int,
+) -> None:
+    """Params and metrics that differ: workspace vs HEAD, EXP vs its baseline,
+    or A vs B."""
+    from trails.experiments import show, table
+    from trails.experiments.refs import resolve
+    from trails.git import Git
+    from trails.repro import load_graph
+
+    project = Project.find()
+    git = Git(project.root)
+    files = show.files_of(project, load_graph(project))
+    reader = show.CommitReader(project, git, files)
+
+    def rev_of(spec: str) -> tuple[str, str]:
+        sha = git.rev_parse(spec)
+        if sha is not None and not spec.startswith("exp-"):
+            return sha, spec
+        e = resolve(git, spec, git.rev_parse("HEAD"))
+        return e.sha, e.name
+
+    if a_rev is None and b_rev is None:
+        (a, a_name), (b, b_name) = (git.head(), "HEAD"), ("workspace", "workspace")
+    elif b_rev is None:
+        e = resolve(git, a_rev or "", git.rev_parse("HEAD"))
+        (a, a_name), (b, b_name) = (e.baseline, e.baseline[:7]), (e.sha, e.name)
+    else:
+        (a, a_name), (b, b_name) = rev_of(a_rev or ""), rev_of(b_rev)
+    snaps = reader.read([x for x in (a, b) if x != "workspace"])
+    reader.save()
+    ws = show.workspace(project, files) if "workspace" in (a, b) else None
+    sa, sb = (snaps.get(x) or ws for x in (a, b))
+    assert sa is not None and sb is not None
+    changes = show.diff(sa, sb, files, all_=all_, param_deps=param_deps)
+    doc: dict[str, Any] = {"params": {}, "metrics": {}}
+    out: list[list[str]] = []
+    for section, f, k, x, y, change in changes:
+        doc[section].setdefault(f, {})[k] = {"old": x, "new": y, "diff": change}
+        cells = [table.fmt(v, precision) for v in (x, y)]
+        out.append(
+            [f, k, *cells, table.MISSING if change is None else table.fmt(change, precision)]
+        )
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, default=str))
+    elif not out:
+        click.echo(f"No changes between {a_name} and {b_name}.")
+    elif md:
+        click.echo(f"| Path | Key | {a_name} | {b_name} | Change |\n|---|---|---|---|---|")
+        for r in out:
+            click.echo("| " + " | ".join(r) + " |")
+    else:
+        _print_table(["Path", "Key", a_name, b_name, "Change"], out, pager=False)
+
+
+@exp.command()
+@click.argument("experiment")
+@click.option("-f", "--force", is_flag=True, help="Overwrite uncommitted changes.")
+def apply(experiment: str, force: bool) -> None:
+    """Put an experiment's files and outputs into the workspace."""
+    from trails.experiments.refs import ExperimentError, resolve
+    from trails.git import Git
+    from trails.repro import Reproducer, ReproOptions, load_graph
+    from trails.runner import SubprocessRunner
+
+    project = Project.find()
+    git = Git(project.root)
+    e = resolve(git, experiment, git.rev_parse("HEAD"))
+    dirty = git.run("status", "--porcelain", "--untracked-files=no").strip()
+    if dirty and not force:
+        raise ExperimentError(
+            "the workspace has uncommitted changes that 'exp apply' would overwrite:\n" + dirty,
+            hint="Commit or stash them first, or use --force to discard them.",
+        )
+    git.run("restore", f"--source={e.sha}", "--worktree", "--", ".")
+    graph = load_graph(project)
+    rep = Reproducer(project, graph, ReproOptions(), SubprocessRunner(), click.echo)
+    for s in graph.stages:
+        rep.checkout_outputs(s)
+    click.echo(f"Changes for experiment '{e.name}' have been applied to your workspace.")
+
+
+@exp.command()
+@click.argument("experiment")
+@click.argument("branch", required=False)
+def branch(experiment: str, branch: str | None) -> None:
+    """Make a Git branch of an experiment (default name: <name>-branch)."""
+    from trails.experiments.refs import ExperimentError, resolve
+    from trails.git import Git
+
+    project = Project.find()
+    git = Git(project.root)
+    e = resolve(git, experiment, git.rev_parse("HEAD"))
+    name = branch or f"{e.name}-branch"
+    if git.rev_parse(f"refs/heads/{name}"):
+        raise ExperimentError(f"branch '{name}' already exists", hint="Give another name.")
+    if not git.ok("check-ref-format", "--branch", name):
+        raise ExperimentError(f"'{name}' is not a valid branch name")
+    git.run("branch", name, e.sha)
+    click.echo(f"Git branch '{name}' has been created from experiment '{e.name}'.")
+    click.echo(f"To switch to the new branch run:\n\n\tgit checkout {name}")
+
+
+@exp.command("list")
+@click.option("--rev", multiple=True, help="Experiments of these baselines.")
+@click.option("-A", "--all-commits", is_flag=True, help="Experiments of every baseline.")
+@click.option("-n", "--num", type=int, default=1, show_default=True)
+@click.option("--name-only", is_flag=True, help="Only names.")
+def list_cmd(rev: tuple[str, ...], all_commits: bool, num: int, name_only: bool) -> None:
+    """List experiments by baseline."""
+    from trails.experiments.refs import list_exps
+    from trails.git import Git
+
+    project = Project.find()
+    git = Git(project.root)
+    exps = list_exps(git)
+    wanted = None if all_commits else set(_baselines(git, False, False, False, num, rev))
+    by_base: dict[str, list[str]] = {}
+    for e in sorted(exps, key=lambda e: -e.created):
+        if wanted is None or e.baseline in wanted:
+            by_base.setdefault(e.baseline, []).append(e.name)
+    for base, names in by_base.items():
+        if name_only:
+            click.echo("\n".join(names))
+        else:
+            click.echo(f"{base[:7]}:")
+            click.echo("\n".join(f"\t{n}" for n in names))
+
+
+@exp.command()
+@click.argument("experiments", nargs=-1)
+@click.option("--rev", multiple=True, help="Remove the experiments of these baselines.")
+@click.option("-A", "--all-commits", is_flag=True, help="Remove every experiment.")
+def remove(experiments: tuple[str, ...], rev: tuple[str, ...], all_commits: bool) -> None:
+    """Remove experiments (their refs; cached outputs stay until gc)."""
+    from trails.experiments.refs import ExperimentError, list_exps, resolve
+    from trails.git import Git
+
+    project = Project.find()
+    git = Git(project.root)
+    if not (experiments or rev or all_commits):
+        raise click.UsageError("name experiments, or use --rev or -A")
+    head = git.rev_parse("HEAD")
+    targets = [resolve(git, x, head) for x in experiments]
+    bases = set()
+    for r in rev:
+        sha = git.rev_parse(r)
+        if sha is None:
+            raise ExperimentError(f"'{r}' is not a Git revision")
+        bases.add(sha)
+    targets += [e for e in list_exps(git) if all_commits or e.baseline in bases]
+    for e in {t.ref: t for t in targets}.values():
+        git.delete_ref(e.ref)
+        click.echo(f"Removed experiment '{e.name}'")
+
+
+@exp.command()
+@click.option("-n", "--name", help="Experiment name.")
+@click.option(
+    "-I",
+    "--include-untracked",
+    "include",
+    multiple=True,
+    help="Also record this ignored path (repeatable).",
+)
+@click.option("-m", "--message", help="Commit message.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite an experiment of the same name.")
+def save(name: str | None, include: tuple[str, ...], message: str | None, force: bool) -> None:
+    """Record the workspace as an experiment without running anything."""
+    from trails.experiments.record import record
+    from trails.git import Git
+
+    project = Project.find()
+    git = Git(project.root)
+    rec = record(git, name=name, message=message, force=force, include=list(include))
+    click.echo(
+        f"Experiment has been saved as: {rec.name}"
+        if rec.new
+        else f"Experiment '{rec.name}' already records this workspace."
+    )

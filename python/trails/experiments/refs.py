@@ -1,0 +1,91 @@
+"""Experiment refs: ``refs/exps/<baseline[:2]>/<baseline[2:]>/<name>``, one
+commit (a chain with checkpoints) whose first parent chain reaches the
+baseline. Names, validation and lookup by name or commit prefix."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from trails.errors import TrailsError
+from trails.git import Git
+
+PREFIX = "refs/exps"
+
+
+class ExperimentError(TrailsError):
+    pass
+
+
+@dataclass(frozen=True)
+class Exp:
+    ref: str
+    sha: str
+    created: int
+
+    @property
+    def baseline(self) -> str:
+        parts = self.ref.split("/")
+        return parts[2] + parts[3]
+
+    @property
+    def name(self) -> str:
+        return self.ref.split("/", 4)[4]
+
+
+def ref_for(baseline: str, name: str) -> str:
+    return f"{PREFIX}/{baseline[:2]}/{baseline[2:]}/{name}"
+
+
+def derive_name(baseline: str, tree: str) -> str:
+    """``exp-`` + 5 hex of the experiment's content (its tree) and baseline,
+    so the same results on the same baseline get the same name."""
+    from trails import core
+
+    return "exp-" + core.hash_bytes(f"{baseline}:{tree}".encode())[:5]
+
+
+def validate_name(git: Git, name: str) -> None:
+    if "/" in name or not git.ok("check-ref-format", ref_for("0" * 40, name)):
+        raise ExperimentError(
+            f"'{name}' is not a valid experiment name",
+            hint="Use letters, digits, '-', '_' and '.'; no spaces, '/', '..', '~', '^', ':'.",
+        )
+
+
+def list_exps(git: Git, baseline: str | None = None) -> list[Exp]:
+    prefix = f"{PREFIX}/{baseline[:2]}/{baseline[2:]}/" if baseline else f"{PREFIX}/"
+    out = []
+    for ref, sha, ts in git.refs(prefix):
+        parts = ref.split("/")
+        if len(parts) == 5 and len(parts[2]) == 2 and len(parts[3]) == 38:
+            out.append(Exp(ref, sha, ts))
+    return out
+
+
+def resolve(git: Git, spec: str, baseline: str | None = None) -> Exp:
+    """An experiment named by ``spec``: its name (on ``baseline`` first, then
+    on any baseline) or a prefix of its commit (4+ hex)."""
+    exps = list_exps(git)
+    by_name = [e for e in exps if e.name == spec]
+    if baseline:
+        here = [e for e in by_name if e.baseline == baseline]
+        by_name = here or by_name
+    if len(by_name) == 1:
+        return by_name[0]
+    hits = by_name
+    if not hits and len(spec) >= 4 and all(c in "0123456789abcdef" for c in spec.lower()):
+        hits = [e for e in exps if e.sha.startswith(spec.lower())]
+    if len(hits) == 1:
+        return hits[0]
+    if hits:
+        listed = ", ".join(f"{e.sha[:7]} [{e.name}] on {e.baseline[:7]}" for e in hits)
+        raise ExperimentError(
+            f"'{spec}' is ambiguous: {listed}",
+            hint="Name it by a longer commit prefix.",
+        )
+    close = difflib.get_close_matches(spec, sorted({e.name for e in exps}), n=1)
+    raise ExperimentError(
+        f"'{spec}' is not an experiment",
+        hint=f"Did you mean '{close[0]}'?" if close else "'trails exp list' lists them.",
+    )

@@ -1,0 +1,173 @@
+"""What ``exp show`` and ``exp diff`` display: the params and metrics of the
+workspace and of commits (baselines, experiments).
+
+Which files: the params files the stages read (plus ``params.yaml`` if it
+exists) and the stages' metrics files, as the workspace's pipeline declares
+them. Per commit they are read through one ``git cat-file --batch``; a
+metrics file kept in the cache (not in Git) is found through that commit's
+``dvc.lock``. Results are cached per commit in ``.dvc/tmp/trails/``:
+commits never change, so a repeated ``exp show`` reads no Git object twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trails import params as params_mod
+from trails.errors import TrailsError
+from trails.git import Git
+from trails.pipeline.graph import Graph
+from trails.project import Project
+
+Values = dict[str, dict[str, Any]]  # file -> flat key -> value
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Files:
+    params: tuple[str, ...]
+    metrics: tuple[str, ...]
+    #: params keys the stages depend on, per file (for --param-deps)
+    deps: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        return json.dumps([self.params, self.metrics])
+
+
+def files_of(project: Project, graph: Graph) -> Files:
+    params_files: dict[str, None] = {}
+    deps: dict[str, list[str]] = {}
+    if (project.root / "params.yaml").exists():
+        params_files["params.yaml"] = None
+    for s in graph.stages:
+        for p in s.params:
+            params_files[p.repo_path] = None
+            deps.setdefault(p.repo_path, []).extend(p.keys)
+    metrics = {o.repo_path: None for s in graph.stages for o in s.outs if o.kind == "metrics"}
+    return Files(
+        tuple(params_files), tuple(metrics), {k: tuple(dict.fromkeys(v)) for k, v in deps.items()}
+    )
+
+
+def _parse(text: bytes | str | None, path: str) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        raw = text.decode() if isinstance(text, bytes) else text
+        return dict(params_mod.flatten(params_mod.loads(raw, path)))
+    except (TrailsError, UnicodeDecodeError):
+        return None
+
+
+@dataclass
+class Snapshot:
+    params: Values
+    metrics: Values
+
+
+def workspace(project: Project, files: Files) -> Snapshot:
+    def read(path: str) -> dict[str, Any] | None:
+        p = project.root / path
+        return _parse(p.read_text(encoding="utf-8"), path) if p.is_file() else None
+
+    return Snapshot(
+        {f: v for f in files.params if (v := read(f)) is not None},
+        {f: v for f in files.metrics if (v := read(f)) is not None},
+    )
+
+
+class CommitReader:
+    """Params and metrics of commits, cached on disk per commit."""
+
+    def __init__(self, project: Project, git: Git, files: Files) -> None:
+        self.project, self.git, self.files = project, git, files
+        self.path = project.tmp_dir / "trails" / "exp-show-cache.json"
+        self.cache: dict[str, Any] = {}
+        self.dirty = False
+        try:
+            doc = json.loads(self.path.read_text())
+            if doc.get("version") == CACHE_VERSION and doc.get("files") == files.key:
+                self.cache = doc["commits"]
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def read(self, shas: list[str]) -> dict[str, Snapshot]:
+        todo = [s for s in dict.fromkeys(shas) if s not in self.cache]
+        if todo:
+            self._load(todo)
+        return {s: Snapshot(self.cache[s]["params"], self.cache[s]["metrics"]) for s in shas}
+
+    def _load(self, shas: list[str]) -> None:
+        paths = [*self.files.params, *self.files.metrics, "dvc.lock"]
+        blobs = self.git.read_blobs([f"{sha}:{p}" for sha in shas for p in paths])
+        n = len(paths)
+        for i, sha in enumerate(shas):
+            got = dict(zip(paths, blobs[i * n : (i + 1) * n], strict=True))
+            prm = {f: v for f in self.files.params if (v := _parse(got[f], f)) is not None}
+            met: Values = {}
+            for f in self.files.metrics:
+                v = _parse(got[f], f)
+                if v is None:
+                    v = _parse(self._cached_metric(got["dvc.lock"], f), f)
+                if v is not None:
+                    met[f] = v
+            self.cache[sha] = {"params": prm, "metrics": met}
+        self.dirty = True
+
+    def _cached_metric(self, lock_text: bytes | None, path: str) -> bytes | None:
+        """A metrics file kept in the cache: its hash from the commit's lock."""
+        if not lock_text:
+            return None
+        from trails import core, yamlio
+
+        try:
+            lock = yamlio.loads(lock_text.decode())
+            for entry in (lock.get("stages") or {}).values():
+                for out in entry.get("outs") or []:
+                    if out.get("path") == path and out.get("hash") == core.ALGORITHM:
+                        obj = Path(core.object_path(self.project.cache_dir, out[core.ALGORITHM]))
+                        return obj.read_bytes() if obj.is_file() else None
+        except (TrailsError, AttributeError, TypeError, UnicodeDecodeError):
+            return None
+        return None
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        doc = {"version": CACHE_VERSION, "files": self.files.key, "commits": self.cache}
+        tmp.write_text(json.dumps(doc, default=str))
+        os.replace(tmp, self.path)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def diff(
+    a: Snapshot, b: Snapshot, files: Files, *, all_: bool, param_deps: bool
+) -> list[tuple[str, str, str, Any, Any, Any]]:
+    """``(section, file, key, old, new, change)`` for params and metrics
+    that differ (all with ``all_``); ``change`` is new - old for numbers."""
+    rows = []
+    for section in ("params", "metrics"):
+        va: Values = getattr(a, section)
+        vb: Values = getattr(b, section)
+        for f in dict.fromkeys([*va, *vb]):
+            deps = files.deps.get(f, ())
+            for k in dict.fromkeys([*va.get(f, {}), *vb.get(f, {})]):
+                tracked = any(k == d or k.startswith(d + ".") for d in deps)
+                if param_deps and section == "params" and not tracked:
+                    continue
+                x, y = va.get(f, {}).get(k, "-"), vb.get(f, {}).get(k, "-")
+                if x == y and not all_:
+                    continue
+                change = y - x if _is_number(x) and _is_number(y) else None
+                rows.append((section, f, k, x, y, change))
+    return rows

@@ -1,0 +1,184 @@
+"""The rows and columns of ``exp show``: a tree per baseline (workspace,
+baseline, its experiments), every metric and param as a column, with the
+guide's filters (include/exclude globs, keep/drop regexes, only-changed,
+param-deps) and sorting."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from trails.experiments.refs import Exp
+from trails.experiments.show import Files, Snapshot
+
+MISSING = "-"
+
+
+@dataclass
+class Row:
+    kind: str  # workspace | baseline | experiment
+    rev: str  # "workspace" or a commit
+    name: str | None
+    baseline: str | None
+    created: int | None
+    snap: Snapshot
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Column:
+    section: str  # metrics | params
+    file: str
+    key: str
+    title: str
+
+
+@dataclass(frozen=True)
+class ShowOptions:
+    include_metrics: Sequence[str] = ()
+    exclude_metrics: Sequence[str] = ()
+    include_params: Sequence[str] = ()
+    exclude_params: Sequence[str] = ()
+    keep: str | None = None
+    drop: str | None = None
+    param_deps: bool = False
+    only_changed: bool = False
+    sort_by: str | None = None
+    sort_order: str = "asc"
+    no_timestamp: bool = False
+    sha: bool = False
+    precision: int = 5
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def experiment_rows(
+    baseline_row: Row, exps: list[tuple[Exp, Snapshot]], opts: ShowOptions
+) -> list[Row]:
+    rows = [
+        Row("experiment", e.sha, e.name, e.baseline, e.created, snap)
+        for e, snap in sorted(exps, key=lambda x: -x[0].created)
+    ]
+    for i, r in enumerate(rows):
+        branch = "└──" if i == len(rows) - 1 else "├──"
+        r.label = f"{branch} {r.rev[:7]}" + ("" if opts.sha else f" [{r.name}]")
+    return rows
+
+
+def _columns(rows: list[Row], files: Files, opts: ShowOptions) -> list[Column]:
+    found: dict[tuple[str, str, str], None] = {}
+    for section in ("metrics", "params"):
+        for r in rows:
+            values = r.snap.metrics if section == "metrics" else r.snap.params
+            for f, kv in values.items():
+                for k in kv:
+                    found[(section, f, k)] = None
+    cols = []
+    for section, f, k in found:
+        clash = any(s == section and kk == k and ff != f for s, ff, kk in found)
+        title = f"{f}:{k}" if clash or (section == "params" and f != "params.yaml") else k
+        cols.append(Column(section, f, k, title))
+    return [c for c in cols if _wanted(c, files, opts)]
+
+
+def _matches(c: Column, patterns: Sequence[str]) -> bool:
+    return any(
+        fnmatch.fnmatchcase(name, p)
+        for p in patterns
+        for name in (c.title, c.key, f"{c.file}:{c.key}")
+    )
+
+
+def _wanted(c: Column, files: Files, opts: ShowOptions) -> bool:
+    inc = opts.include_metrics if c.section == "metrics" else opts.include_params
+    exc = opts.exclude_metrics if c.section == "metrics" else opts.exclude_params
+    if inc and not _matches(c, inc):
+        return False
+    if exc and _matches(c, exc):
+        return False
+    if opts.keep and not re.search(opts.keep, c.title):
+        return False
+    if opts.drop and re.search(opts.drop, c.title):
+        return False
+    if opts.param_deps and c.section == "params":
+        deps = files.deps.get(c.file, ())
+        return any(c.key == d or c.key.startswith(d + ".") for d in deps)
+    return True
+
+
+def value(r: Row, c: Column) -> Any:
+    values = r.snap.metrics if c.section == "metrics" else r.snap.params
+    return values.get(c.file, {}).get(c.key, MISSING)
+
+
+def fmt(v: Any, precision: int) -> str:
+    if v is MISSING or v == MISSING:
+        return MISSING
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:.{precision}g}"
+    if v is None:
+        return "null"
+    return str(v)
+
+
+def created(ts: int | None) -> str:
+    if ts is None:
+        return MISSING
+    t = time.localtime(ts)
+    if time.strftime("%Y-%m-%d", t) == time.strftime("%Y-%m-%d"):
+        return time.strftime("%I:%M %p", t)
+    return time.strftime("%b %d, %Y", t)
+
+
+def build(rows: list[Row], files: Files, opts: ShowOptions) -> tuple[list[str], list[list[str]]]:
+    """Headers and cells of the table."""
+    cols = _columns(rows, files, opts)
+    if opts.only_changed:
+        cols = [c for c in cols if len({repr(value(r, c)) for r in rows}) > 1]
+    if opts.sort_by:
+        key_cols = [c for c in cols if opts.sort_by in (c.title, c.key, f"{c.file}:{c.key}")]
+        if not key_cols:
+            from trails.experiments.refs import ExperimentError
+
+            raise ExperimentError(
+                f"--sort-by '{opts.sort_by}' is not a metric or param column",
+                hint="Columns: " + ", ".join(c.title for c in cols),
+            )
+        rows = _sorted(rows, key_cols[0], opts.sort_order == "desc")
+    headers = ["Experiment"] + ([] if opts.no_timestamp else ["Created"]) + [c.title for c in cols]
+    cells = []
+    for r in rows:
+        line = [r.label] + ([] if opts.no_timestamp else [created(r.created)])
+        cells.append(line + [fmt(value(r, c), opts.precision) for c in cols])
+    return headers, cells
+
+
+def _sorted(rows: list[Row], col: Column, desc: bool) -> list[Row]:
+    """Sort experiments within each baseline; workspace and baselines stay."""
+    out: list[Row] = []
+    group: list[Row] = []
+
+    def flush() -> None:
+        have = [r for r in group if isinstance(value(r, col), int | float)]
+        rest = [r for r in group if r not in have]
+        have.sort(key=lambda r: value(r, col), reverse=desc)
+        ordered = have + rest
+        for i, r in enumerate(ordered):
+            tail = r.label.split(" ", 1)[1]
+            r.label = ("└── " if i == len(ordered) - 1 else "├── ") + tail
+        out.extend(ordered)
+        group.clear()
+
+    for r in rows:
+        if r.kind == "experiment":
+            group.append(r)
+        else:
+            flush()
+            out.append(r)
+    flush()
+    return out

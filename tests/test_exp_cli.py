@@ -1,0 +1,230 @@
+"""Experiments as Git refs, through the real CLI in temporary Git repos."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Result, gen, run_trails
+
+Trails = Callable[..., Result]
+PY = sys.executable
+
+PIPELINE = f"""\
+stages:
+  train:
+    cmd: {PY} train.py
+    deps: [train.py]
+    params: [lr]
+    outs: [model.bin]
+    metrics:
+      - metrics.json:
+          cache: false
+"""
+TRAIN = (
+    "import json, re\n"
+    "lr = float(re.search(r'lr: (\\S+)', open('params.yaml').read()).group(1))\n"
+    "open('model.bin', 'w').write(str(lr * 2))\n"
+    "json.dump({'loss': round(1 - lr, 4), 'acc': lr}, open('metrics.json', 'w'))\n"
+)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+@pytest.fixture
+def project(repo: Path, trails: Trails) -> Path:
+    assert trails("init").code == 0
+    gen(
+        repo,
+        {"dvc.yaml": PIPELINE, "train.py": TRAIN, "params.yaml": "lr: 0.1  # rate\nunits: 8\n"},
+    )
+    assert trails("repro").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    return repo
+
+
+def set_lr(repo: Path, lr: float) -> None:
+    text = (repo / "params.yaml").read_text()
+    (repo / "params.yaml").write_text(text.replace(text.split()[1], str(lr), 1))
+
+
+def test_exp_run_records_a_commit_on_the_baseline(project: Path, trails: Trails) -> None:
+    head = git(project, "rev-parse", "HEAD").strip()
+    branch = git(project, "symbolic-ref", "HEAD").strip()
+    set_lr(project, 0.3)
+    gen(project, {"notes.txt": "untracked but not ignored"})
+    r = trails("exp", "run", "-n", "fast")
+    assert r.code == 0, r.err
+    assert "Ran experiment(s): fast" in r.out
+    ref = f"refs/exps/{head[:2]}/{head[2:]}/fast"
+    sha = git(project, "rev-parse", ref).strip()
+    assert git(project, "rev-parse", f"{sha}^").strip() == head
+    files = git(project, "ls-tree", "-r", "--name-only", sha).split()
+    assert "notes.txt" in files and "metrics.json" in files and "dvc.lock" in files
+    assert "model.bin" not in files, "cached outputs are git-ignored, never committed"
+    assert git(project, "show", f"{sha}:params.yaml").startswith("lr: 0.3")
+    assert git(project, "rev-parse", "HEAD").strip() == head
+    assert git(project, "symbolic-ref", "HEAD").strip() == branch
+    assert git(project, "diff", "--cached", "--name-only") == "", "the index is untouched"
+    assert (project / "model.bin").read_text() == "0.6", "the workspace keeps the results"
+
+
+def test_names(project: Path, trails: Trails) -> None:
+    set_lr(project, 0.2)
+    r = trails("exp", "run")
+    assert r.code == 0, r.err
+    name = r.out.split("Ran experiment(s): ")[1].split()[0]
+    assert name.startswith("exp-") and len(name) == 9
+    again = trails("exp", "run")
+    assert f"Experiment '{name}' already records this workspace" in again.out
+    assert len(git(project, "for-each-ref", "refs/exps").splitlines()) == 1
+    assert trails("exp", "run", "-n", "a").code == 0
+    set_lr(project, 0.4)
+    r = trails("exp", "run", "-n", "a")
+    assert r.code == 1
+    assert "experiment 'a' already exists for baseline" in r.err
+    assert "Use -f to overwrite it" in r.err
+    assert trails("exp", "run", "-n", "a", "-f").code == 0
+    r = trails("exp", "run", "-n", "bad name")
+    assert r.code == 1
+    assert "'bad name' is not a valid experiment name" in r.err
+
+
+def _experiments(project: Path, trails: Trails) -> None:
+    for lr, name in ((0.2, "slow"), (0.5, "fast")):
+        set_lr(project, lr)
+        assert trails("exp", "run", "-n", name).code == 0
+
+
+def test_exp_show_tree_and_formats(project: Path, trails: Trails) -> None:
+    _experiments(project, trails)
+    r = trails("exp", "show", "--no-pager", "--no-timestamp", "--include-metrics", "loss",
+               "--include-params", "lr")  # fmt: skip
+    assert r.code == 0, r.err
+    head = git(project, "rev-parse", "--short=7", "HEAD").strip()
+    lines = [ln for ln in r.out.splitlines() if ln.startswith("│")]
+    cells = [[c.strip() for c in ln.strip("│").split("│")] for ln in lines]
+    assert cells[0] == ["workspace", "0.5", "0.5"]
+    assert cells[1] == [head, "0.9", "0.1"]
+    assert cells[2][0].startswith("├── ") and cells[2][0].endswith("[fast]")
+    assert cells[3][0].startswith("└── ") and cells[3][0].endswith("[slow]")
+    assert cells[3][1:] == ["0.8", "0.2"]
+    header = r.out.splitlines()[1]
+    assert "Experiment" in header and "Created" not in header and "units" not in header
+    rows = json.loads(trails("exp", "show", "--json").out)
+    assert [(x["kind"], x["name"]) for x in rows][2:] == [
+        ("experiment", "fast"),
+        ("experiment", "slow"),
+    ]
+    assert rows[3]["params"]["params.yaml"] == {"lr": 0.2, "units": 8}
+    csv_lines = trails("exp", "show", "--csv", "--sort-by", "loss").out.splitlines()
+    assert csv_lines[0].startswith("Experiment,Created,")
+    assert [ln.split(",")[0] for ln in csv_lines[3:]] == ["fast", "slow"]
+    md = trails("exp", "show", "--md", "--only-changed", "--no-timestamp").out
+    assert "units" not in md, "unchanged in every row"
+    assert "| lr |" in md, "changed"
+    r = trails("exp", "show", "--sort-by", "nope")
+    assert r.code == 1 and "--sort-by 'nope' is not a metric or param column" in r.err
+
+
+def test_exp_diff(project: Path, trails: Trails) -> None:
+    _experiments(project, trails)
+    doc = json.loads(trails("exp", "diff", "slow", "--json").out)
+    assert doc["params"]["params.yaml"]["lr"]["new"] == 0.2
+    assert doc["metrics"]["metrics.json"]["loss"]["diff"] == pytest.approx(-0.1)
+    doc = json.loads(trails("exp", "diff", "slow", "fast", "--json").out)
+    assert doc["params"]["params.yaml"]["lr"] == {"old": 0.2, "new": 0.5, "diff": 0.3}
+    md = trails("exp", "diff", "--md").out
+    assert "| params.yaml | lr | 0.1 | 0.5 | 0.4 |" in md
+
+
+def test_apply_branch_list_remove(project: Path, trails: Trails) -> None:
+    _experiments(project, trails)
+    r = trails("exp", "apply", "slow")
+    assert r.code == 1
+    assert "uncommitted changes" in r.err and "--force" in r.err
+    r = trails("exp", "apply", "--force", "slow")
+    assert r.code == 0, r.err
+    assert (project / "params.yaml").read_text().startswith("lr: 0.2")
+    assert (project / "model.bin").read_text() == "0.4", "outputs checked out from the cache"
+    r = trails("exp", "branch", "slow")
+    assert "Git branch 'slow-branch' has been created" in r.out
+    assert git(project, "rev-parse", "slow-branch") == git(
+        project, "rev-parse", "refs/exps/" + _ref_tail(project, "slow")
+    )
+    assert trails("exp", "list", "--name-only").out.split() == ["fast", "slow"]
+    r = trails("exp", "remove", "fast")
+    assert "Removed experiment 'fast'" in r.out
+    assert trails("exp", "list", "--name-only").out.split() == ["slow"]
+    assert trails("exp", "remove", "-A").code == 0
+    assert git(project, "for-each-ref", "refs/exps") == ""
+
+
+def _ref_tail(project: Path, name: str) -> str:
+    line = [ln for ln in git(project, "for-each-ref", "--format=%(refname)", "refs/exps").split()
+            if ln.endswith("/" + name)][0]  # fmt: skip
+    return line.removeprefix("refs/exps/")
+
+
+def test_save_without_running(project: Path, trails: Trails) -> None:
+    set_lr(project, 0.9)
+    r = trails("exp", "save", "-n", "manual")
+    assert r.code == 0, r.err
+    assert "Experiment has been saved as: manual" in r.out
+    sha = git(project, "rev-parse", "refs/exps/" + _ref_tail(project, "manual")).strip()
+    assert git(project, "show", f"{sha}:params.yaml").startswith("lr: 0.9")
+
+
+def test_lookup_errors(project: Path, trails: Trails) -> None:
+    _experiments(project, trails)
+    r = trails("exp", "apply", "slwo")
+    assert r.code == 1
+    assert "'slwo' is not an experiment" in r.err and "Did you mean 'slow'?" in r.err
+    sha = git(project, "rev-parse", "refs/exps/" + _ref_tail(project, "slow")).strip()
+    assert trails("exp", "branch", sha[:8], "by-sha").code == 0
+
+
+def test_repo_without_commits(repo: Path, trails: Trails) -> None:
+    assert trails("init").code == 0
+    gen(repo, {"dvc.yaml": PIPELINE, "train.py": TRAIN, "params.yaml": "lr: 0.1\n"})
+    r = trails("exp", "run")
+    assert r.code == 1
+    assert "has no commits yet" in r.err and "Commit your code first" in r.err
+    assert not (repo / "model.bin").exists(), "nothing ran"
+
+
+def test_detached_head_works(project: Path, trails: Trails) -> None:
+    git(project, "checkout", "-q", "--detach")
+    set_lr(project, 0.7)
+    assert trails("exp", "run", "-n", "detached").code == 0
+    assert trails("exp", "list", "--name-only").out.split() == ["detached"]
+
+
+def test_outside_a_project() -> None:
+    r = run_trails("exp", "show", cwd=Path("/"))
+    assert r.code == 1
+
+
+def test_same_size_edit_right_after_a_commit_is_recorded(repo: Path, trails: Trails) -> None:
+    """Git's racy-entry check: an edit in the same second as the last
+    `git add`, keeping the size, must still be seen by the snapshot."""
+    assert trails("init").code == 0
+    for i in range(3):
+        gen(repo, {"params.yaml": f"lr: 0.{i}\n"})
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"c{i}")
+        gen(repo, {"params.yaml": f"lr: 0.{i + 5}\n"})
+        assert trails("exp", "save", "-n", f"e{i}").code == 0
+        sha = git(repo, "rev-parse", "refs/exps/" + _ref_tail(repo, f"e{i}")).strip()
+        assert git(repo, "show", f"{sha}:params.yaml") == f"lr: 0.{i + 5}\n"
