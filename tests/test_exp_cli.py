@@ -172,8 +172,8 @@ def test_apply_branch_list_remove(project: Path, trails: Trails) -> None:
 
 
 def _ref_tail(project: Path, name: str) -> str:
-    line = [ln for ln in git(project, "for-each-ref", "--format=%(refname)", "refs/exps").split()
-            if ln.endswith("/" + name)][0]  # fmt: skip
+    refs = git(project, "for-each-ref", "--format=%(refname)", "refs/exps").split()
+    line = next(ln for ln in refs if ln.endswith("/" + name))
     return line.removeprefix("refs/exps/")
 
 
@@ -228,3 +228,58 @@ def test_same_size_edit_right_after_a_commit_is_recorded(repo: Path, trails: Tra
         assert trails("exp", "save", "-n", f"e{i}").code == 0
         sha = git(repo, "rev-parse", "refs/exps/" + _ref_tail(repo, f"e{i}")).strip()
         assert git(repo, "show", f"{sha}:params.yaml") == f"lr: 0.{i + 5}\n"
+
+
+def _diff_lines(repo: Path, path: str) -> list[str]:
+    out = git(repo, "diff", "--unified=0", "--", path).splitlines()
+    return [ln for ln in out if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+
+
+def test_set_param_changes_exactly_one_line(project: Path, trails: Trails) -> None:
+    r = trails("exp", "run", "-S", "lr=0.0002")
+    assert r.code == 0, r.err
+    assert _diff_lines(project, "params.yaml") == ["-lr: 0.1  # rate", "+lr: 0.0002  # rate"]
+    r = trails("exp", "run", "-S", "lr=0.001", "-S", "units=128")
+    assert r.code == 0, r.err
+    assert _diff_lines(project, "params.yaml") == [
+        "-lr: 0.1  # rate", "-units: 8", "+lr: 0.001  # rate", "+units: 128",
+    ]  # fmt: skip
+    r = trails("exp", "run", "-S", "lr=0.003,units=64")
+    assert r.code == 0, r.err
+    assert (project / "params.yaml").read_text() == "lr: 0.003  # rate\nunits: 64\n"
+    assert (project / "model.bin").read_text() == "0.006", "the run used the new value"
+
+
+def test_set_param_in_a_toml_file(project: Path, trails: Trails) -> None:
+    gen(project, {"myparams.toml": "# tuning\nlearning_rate = 0.001\nname = 'x'\n"})
+    r = trails("exp", "run", "-S", "myparams.toml:learning_rate=0.0001")
+    assert r.code == 0, r.err
+    text = (project / "myparams.toml").read_text()
+    assert text == "# tuning\nlearning_rate = 0.0001\nname = 'x'\n"
+
+
+def test_set_param_typos_and_sweeps(project: Path, trails: Trails) -> None:
+    r = trails("exp", "run", "-S", "unitz=16")
+    assert r.code == 0, r.err
+    assert "'unitz' is not in params.yaml; did you mean 'units'? (added as a new key)" in r.out
+    before = (project / "params.yaml").read_text()
+    r = trails("exp", "run", "--strict-params", "-S", "unitz2=16")
+    assert r.code == 1
+    assert "'unitz2' is not in params.yaml" in r.err
+    assert (project / "params.yaml").read_text() == before, "nothing written"
+    r = trails("exp", "run", "-S", "lr=0.1,0.2")
+    assert r.code == 1
+    assert "a sweep (several values for one param) needs --queue" in r.err
+    r = trails("exp", "run", "--queue", "-n", "grid", "-S", "lr=choice(0.1,0.2)", "-S",
+               "units=range(8,17,8)")  # fmt: skip
+    assert r.code == 0, r.err
+    assert r.out.count("Queued experiment") == 4
+    assert trails("exp", "run", "--run-all", "-j", "2").code == 0
+    rows = json.loads(trails("exp", "show", "--json").out)
+    grid = sorted(
+        (r["name"], r["params"]["params.yaml"]["lr"], r["params"]["params.yaml"]["units"])
+        for r in rows
+        if (r["name"] or "").startswith("grid-")
+    )
+    assert [g[1:] for g in grid] == [(0.1, 8), (0.1, 16), (0.2, 8), (0.2, 16)]
+    assert [g[0] for g in grid] == ["grid-1", "grid-2", "grid-3", "grid-4"]

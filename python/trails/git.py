@@ -35,10 +35,11 @@ class Git:
         env: Mapping[str, str] | None = None,
         input: str | None = None,
         check: bool = True,
+        cwd: Path | None = None,
     ) -> str:
         proc = subprocess.run(
             ["git", *args],
-            cwd=self.root,
+            cwd=cwd or self.root,
             capture_output=True,
             text=True,
             input=input,
@@ -97,28 +98,83 @@ class Git:
     def git_dir(self) -> Path:
         return (self.root / self.run("rev-parse", "--git-dir").strip()).resolve()
 
-    def snapshot_tree(self, force_paths: list[str] | None = None) -> str:
-        """The tree of the workspace as ``git add -A`` sees it (tracked and
-        untracked non-ignored files), built in a temporary index so the
-        user's index is untouched."""
+    def snapshot_tree(
+        self,
+        force_paths: list[str] | None = None,
+        *,
+        tracked_only: bool = False,
+        blobs: Mapping[str, bytes] | None = None,
+        work_tree: Path | None = None,
+        base: str | None = None,
+    ) -> str:
+        """The tree of a work tree as ``git add`` sees it, built in a
+        temporary index so the user's index is untouched.
+
+        Default: the workspace as ``git add -A`` sees it (tracked and
+        untracked non-ignored files). ``tracked_only``: tracked and staged
+        files only (``git add -u``), what a queued experiment holds.
+        ``blobs`` replaces file contents (``-S`` edits of a queued run,
+        never written to the workspace). ``work_tree``/``base``: another
+        folder, starting from the tree of commit ``base``."""
         git_dir = self.git_dir()
-        tmp = git_dir / f"trails-index.{os.getpid()}"
+        tmp = git_dir / f"trails-index.{os.getpid()}.{id(self)}"
         real = git_dir / "index"
+        env = {"GIT_INDEX_FILE": str(tmp)}
+        cwd = None
+        if work_tree is not None:
+            # Run from inside the other tree, so "." means it.
+            env |= {"GIT_WORK_TREE": str(work_tree), "GIT_DIR": str(git_dir)}
+            cwd = work_tree
         try:
-            if real.exists():
+            if base is not None:
+                self.run("read-tree", base, env=env, cwd=cwd)
+            elif real.exists():
                 # copy2 keeps the index's mtime: Git's racy-entry check
                 # compares entry mtimes with it. A fresh mtime would let a
                 # same-size edit made in the same second as the last
                 # `git add` pass for unchanged (seen: an experiment recorded
                 # the old params.yaml).
                 shutil.copy2(real, tmp)
-            env = {"GIT_INDEX_FILE": str(tmp)}
-            self.run("add", "-A", "--", ".", env=env)
+            self.run("add", "-u" if tracked_only else "-A", "--", ".", env=env, cwd=cwd)
             if force_paths:
-                self.run("add", "-f", "--", *force_paths, env=env)
-            return self.run("write-tree", env=env).strip()
+                self.run("add", "-f", "--", *force_paths, env=env, cwd=cwd)
+            for path, data in (blobs or {}).items():
+                blob = self.hash_object(data)
+                info = f"100644,{blob},{path}"
+                self.run("update-index", "--add", "--cacheinfo", info, env=env, cwd=cwd)
+            return self.run("write-tree", env=env, cwd=cwd).strip()
         finally:
             tmp.unlink(missing_ok=True)
+
+    def hash_object(self, data: bytes) -> str:
+        proc = subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"], cwd=self.root, input=data, capture_output=True
+        )
+        if proc.returncode != 0:
+            raise GitError(f"git hash-object failed: {proc.stderr.decode().strip()}")
+        return proc.stdout.decode().strip()
+
+    def materialize(self, commit: str, dest: Path) -> None:
+        """Write the files of ``commit`` into the empty folder ``dest``
+        (no .git there; the index used is temporary)."""
+        git_dir = self.git_dir()
+        tmp = git_dir / f"trails-index.{os.getpid()}.{id(dest)}"
+        env = {"GIT_INDEX_FILE": str(tmp), "GIT_WORK_TREE": str(dest), "GIT_DIR": str(git_dir)}
+        try:
+            self.run("read-tree", commit, env=env, cwd=dest)
+            self.run("checkout-index", "-a", "-f", env=env, cwd=dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def parents(self, commits: list[str]) -> dict[str, str]:
+        """First parent of each commit, in one call."""
+        if not commits:
+            return {}
+        out = self.run("rev-list", "--no-walk", "--parents", *commits)
+        return {p[0]: p[1] for p in (line.split() for line in out.splitlines()) if len(p) > 1}
+
+    def message(self, commit: str) -> str:
+        return self.run("log", "-1", "--format=%B", commit)
 
     def commit_tree(self, tree: str, parents: Iterable[str], message: str) -> str:
         args = ["commit-tree", tree]

@@ -67,8 +67,12 @@ class Project:
 
     @property
     def index_path(self) -> Path:
-        """The stat index of this workspace (hashes of unchanged files)."""
-        return self.tmp_dir / "trails" / "stat-index"
+        """The stat index (hashes of unchanged files). A temporary
+        experiment folder shares its project's (``[trails] stat_index``):
+        the index is keyed by inode, and files linked from the cache are
+        the same inodes there."""
+        shared = self.config.get("trails", "stat_index")
+        return Path(shared) if shared else self.tmp_dir / "trails" / "stat-index"
 
     @property
     def link_types(self) -> tuple[str, ...]:

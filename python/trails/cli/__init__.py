@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "checkout": ("trails.cli.pipeline:checkout", "Restore stage outputs from the cache."),
     "commit": ("trails.cli.pipeline:commit", "Record outputs in dvc.lock without running."),
     "metrics": ("trails.cli.metrics:metrics", "Show and compare metrics."),
+    "queue": ("trails.cli.queue:queue", "Manage the experiment queue."),
     "stage": ("trails.cli.stage:stage", "Add stages to dvc.yaml."),
     "dag": ("trails.cli.pipeline:dag", "Show the stages and their dependencies."),
 }
@@ -106,5 +107,11 @@ def main(argv: list[str] | None = None) -> None:
         hint = getattr(exc, "hint", None)
         if hint:
             click.echo(hint, err=True)
+        sys.exit(1)
+    except Exception as exc:  # a bug in trails, not the user's input
+        if _state["verbose"]:
+            traceback.print_exc()
+        click.echo(f"Error: internal error: {exc!r}", err=True)
+        click.echo("This is a bug in trails: rerun with --verbose and report it.", err=True)
         sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -37,7 +38,7 @@ _repro_params = [p for p in repro.params if p.name not in ("force",)]
     "set_params",
     multiple=True,
     metavar="[FILE:]KEY=VALUE",
-    help="Set a param before running (repeatable; comma lists allowed).",
+    help="Set a param before running (repeatable; comma lists and sweeps allowed).",
 )
 @click.option("-n", "--name", help="Experiment name (default: exp- and 5 hex of its content).")
 @click.option("-m", "--message", help="Commit message of the experiment.")
@@ -48,26 +49,58 @@ _repro_params = [p for p in repro.params if p.name not in ("force",)]
     help="Run every stage, and overwrite an experiment of the same name.",
 )
 @click.option("--strict-params", is_flag=True, help="A -S key missing from its file is an error.")
+@click.option("--queue", is_flag=True, help="Queue the experiment instead of running it.")
+@click.option("--run-all", is_flag=True, help="Run every queued experiment (-j N at once).")
+@click.option("--temp", is_flag=True, help="Run in a temporary folder, not the workspace.")
+@click.option(
+    "-C",
+    "--copy-paths",
+    multiple=True,
+    metavar="PATH",
+    help="Copy this untracked or ignored path into the temporary folder.",
+)
 def run(
     set_params: tuple[str, ...],
     name: str | None,
     message: str | None,
     force: bool,
     strict_params: bool,
+    queue: bool,
+    run_all: bool,
+    temp: bool,
+    copy_paths: tuple[str, ...],
     targets: tuple[str, ...],
     **flags: Any,
 ) -> None:
-    """Run the pipeline in the workspace and record the result as an experiment."""
-    from trails.experiments.run import ExpRunOptions, exp_run
+    """Run the pipeline and record the result as an experiment (in the
+    workspace, or queued, or in a temporary folder)."""
     from trails.repro import ReproOptions
+
+    if temp and queue:
+        raise click.UsageError("--temp and --queue exclude each other: queued runs are temporary")
+    project = Project.find()
+    repro_opts = ReproOptions(targets=targets, force=force, **flags)
+    if queue or temp:
+        ids = _enqueue(project, repro_opts, set_params, name, message, force, strict_params)
+        if temp:
+            _run_temp(project, ids[0], copy_paths)
+            return
+    if run_all:
+        _run_all(project, repro_opts.jobs)
+        return
+    if queue:
+        return
+    from trails.experiments.run import ExpRunOptions, exp_run
     from trails.runner import SubprocessRunner
 
-    project = Project.find()
     opts = ExpRunOptions(
-        repro=ReproOptions(targets=targets, force=force, **flags),
-        set_params=set_params, name=name, message=message, force=force,
+        repro=repro_opts,
+        set_params=set_params,
+        name=name,
+        message=message,
+        force=force,
         strict_params=strict_params,
-    )  # fmt: skip
+    )
     confirm = (lambda q: click.confirm(q)) if opts.repro.interactive else None
     _, rec = exp_run(project, opts, SubprocessRunner(), click.echo, confirm)
     if rec.new:
@@ -75,6 +108,117 @@ def run(
     else:
         click.echo(f"\nExperiment '{rec.name}' already records this workspace; nothing new.")
     click.echo("Experiment results have been applied to your workspace.")
+
+
+_QUEUED_FLAGS = (
+    "force",
+    "single_item",
+    "pipeline",
+    "all_pipelines",
+    "recursive",
+    "glob",
+    "downstream",
+    "force_downstream",
+    "no_commit",
+    "no_run_cache",
+    "allow_missing",
+    "keep_going",
+    "ignore_errors",
+    "explain",
+)
+
+
+def _enqueue(
+    project: Project,
+    opts: Any,
+    set_params: tuple[str, ...],
+    name: str | None,
+    message: str | None,
+    force: bool,
+    strict: bool,
+) -> list[str]:
+    """Queue one entry per combination of the -S sweeps; the workspace is
+    not changed (the edits go into the entries' commits)."""
+    from trails.experiments import queue
+    from trails.experiments.refs import validate_name
+    from trails.experiments.run import queued_edits
+    from trails.git import Git
+    from trails.repro import load_graph, select
+
+    git = Git(project.root)
+    git.head()
+    select(load_graph(project), project, opts)  # bad targets fail before anything is queued
+    combos = queued_edits(project, set_params, strict, lambda w: click.echo(f"Warning: {w}"))
+    names = (
+        [name]
+        if len(combos) == 1
+        else [f"{name}-{i}" if name else None for i in range(1, len(combos) + 1)]
+    )
+    for n in names:
+        if n is not None:
+            validate_name(git, n)
+    repro_args = {k: getattr(opts, k) for k in _QUEUED_FLAGS if getattr(opts, k)}
+    ids = []
+    for n, edits in zip(names, combos, strict=True):
+        args = {
+            "name": n,
+            "message": message,
+            "force": force,
+            "targets": list(opts.targets),
+            "repro": repro_args,
+        }
+        entry = queue.enqueue(git, args, edits)
+        click.echo(f"Queued experiment '{entry.id}' for future execution.")
+        ids.append(entry.ref)
+    return ids
+
+
+def _run_temp(project: Project, ref: str, copy_paths: tuple[str, ...]) -> None:
+    from trails.errors import TrailsError
+    from trails.experiments import queue
+    from trails.experiments.executor import run_entry
+    from trails.git import Git
+    from trails.runner import SubprocessRunner
+
+    git = Git(project.root)
+    sha = git.rev_parse(ref) or ""
+    entry = queue.Entry(ref, sha, 0)
+    try:
+        rec = run_entry(project, git, entry, SubprocessRunner(), click.echo, copy_paths)
+    except KeyboardInterrupt:
+        queue.remove(git, entry)
+        raise
+    except TrailsError:
+        queue.remove(git, entry)
+        raise
+    queue.remove(git, entry)
+    click.echo(f"\nRan experiment(s): {rec.name}")
+
+
+def _run_all(project: Project, jobs: int) -> None:
+    from trails.errors import TrailsError
+    from trails.experiments import pool, queue
+    from trails.git import Git
+
+    git = Git(project.root)
+    if not queue.entries(git):
+        click.echo("No experiments in the queue.")
+        return
+    cpus = os.cpu_count() or 1
+    if jobs > cpus:
+        click.echo(f"Warning: --jobs {jobs} is more than the {cpus} CPUs of this machine.")
+    try:
+        result = pool.run_all(project, jobs, click.echo)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: unfinished experiments stay in the queue.", err=True)
+        raise
+    if result.done:
+        click.echo("\nRan experiment(s): " + ", ".join(n for _, n in result.done))
+    if result.failed:
+        raise TrailsError(
+            f"{len(result.failed)} experiment(s) failed: " + ", ".join(i for i, _ in result.failed),
+            hint="'trails queue logs <id>' shows a log; the others were recorded.",
+        )
 
 
 def _show_options(f: F) -> F:
@@ -152,8 +296,10 @@ def _baselines(
     return list(dict.fromkeys(shas))
 
 
-def collect_rows(project: Project, baselines: list[str], sha: bool) -> tuple[list[Any], Any]:
-    from trails.experiments import show, table
+def collect_rows(
+    project: Project, baselines: list[str], sha: bool, *, queued: bool = True, failed: bool = True
+) -> tuple[list[Any], Any]:
+    from trails.experiments import queue, show, table
     from trails.experiments.refs import list_exps
     from trails.git import Git
     from trails.repro import load_graph
@@ -162,7 +308,12 @@ def collect_rows(project: Project, baselines: list[str], sha: bool) -> tuple[lis
     files = show.files_of(project, load_graph(project))
     reader = show.CommitReader(project, git, files)
     exps = [e for e in list_exps(git) if e.baseline in set(baselines)]
-    snaps = reader.read(baselines + [e.sha for e in exps])
+    pending = (queue.entries(git) if queued else []) + (
+        queue.entries(git, failed=True) if failed else []
+    )
+    parents = git.parents([e.sha for e in pending])
+    pending = [e for e in pending if parents.get(e.sha) in set(baselines)]
+    snaps = reader.read(baselines + [e.sha for e in exps] + [e.sha for e in pending])
     reader.save()
     opts = table.ShowOptions(sha=sha)
     rows = [
@@ -174,7 +325,19 @@ def collect_rows(project: Project, baselines: list[str], sha: bool) -> tuple[lis
         created = int(git.run("log", "-1", "--format=%ct", b).strip() or 0)
         rows.append(table.Row("baseline", b, None, None, created, snaps[b], b[:7]))
         mine = [(e, snaps[e.sha]) for e in exps if e.baseline == b]
-        rows += table.experiment_rows(rows[-1], mine, opts)
+        waiting = [
+            table.Row(
+                "failed" if e.failed else "queued",
+                e.sha,
+                None,
+                b,
+                e.created,
+                show.Snapshot(snaps[e.sha].params, {}),
+            )
+            for e in pending
+            if parents.get(e.sha) == b
+        ]
+        rows += table.experiment_rows(rows[-1], mine, opts, waiting)
     return rows, files
 
 
@@ -210,7 +373,9 @@ def show(
     project = Project.find()
     git = Git(project.root)
     baselines = _baselines(git, all_branches, all_tags, all_commits, num, rev)
-    rows, files = collect_rows(project, baselines, sha)
+    rows, files = collect_rows(
+        project, baselines, sha, queued=not hide_queued, failed=not hide_failed
+    )
     if as_json:
         click.echo(json.dumps(rows_json(rows), indent=2, default=str))
         return
@@ -405,15 +570,22 @@ def list_cmd(rev: tuple[str, ...], all_commits: bool, num: int, name_only: bool)
 @click.argument("experiments", nargs=-1)
 @click.option("--rev", multiple=True, help="Remove the experiments of these baselines.")
 @click.option("-A", "--all-commits", is_flag=True, help="Remove every experiment.")
-def remove(experiments: tuple[str, ...], rev: tuple[str, ...], all_commits: bool) -> None:
+@click.option("--queue", "queued", is_flag=True, help="Remove every queued experiment.")
+def remove(
+    experiments: tuple[str, ...], rev: tuple[str, ...], all_commits: bool, queued: bool
+) -> None:
     """Remove experiments (their refs; cached outputs stay until gc)."""
+    from trails.experiments import queue
     from trails.experiments.refs import ExperimentError, list_exps, resolve
     from trails.git import Git
 
     project = Project.find()
     git = Git(project.root)
-    if not (experiments or rev or all_commits):
-        raise click.UsageError("name experiments, or use --rev or -A")
+    if not (experiments or rev or all_commits or queued):
+        raise click.UsageError("name experiments, or use --rev, -A or --queue")
+    for entry in queue.entries(git) if queued else []:
+        queue.remove(git, entry)
+        click.echo(f"Removed queued experiment {entry.id}")
     head = git.rev_parse("HEAD")
     targets = [resolve(git, x, head) for x in experiments]
     bases = set()

@@ -27,12 +27,15 @@ def record(
     message: str | None,
     force: bool,
     include: list[str] | None = None,
+    tree: str | None = None,
+    baseline: str | None = None,
 ) -> Recorded:
-    """Commit the workspace as experiment ``name`` (default: derived from
-    its content) on HEAD. An identical unnamed experiment is not recorded
-    twice; a taken name needs ``force``. ``include`` adds ignored paths."""
-    baseline = git.head()
-    tree = git.snapshot_tree(include or [])
+    """Commit the workspace (or ``tree``) as experiment ``name`` (default:
+    derived from its content) on HEAD (or ``baseline``). An identical
+    unnamed experiment is not recorded twice; a taken name needs ``force``.
+    ``include`` adds ignored paths."""
+    baseline = baseline or git.head()
+    tree = tree or git.snapshot_tree(include or [])
     if name is not None:
         validate_name(git, name)
     existing = {e.name: e for e in list_exps(git, baseline)}

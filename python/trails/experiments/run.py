@@ -70,3 +70,27 @@ def exp_run(
     summary = rep.run(stages)
     recorded = record(git, name=opts.name, message=opts.message, force=opts.force)
     return summary, recorded
+
+
+def queued_edits(
+    project: Project, values: Sequence[str], strict: bool, warn: Callable[[str], None]
+) -> list[dict[str, bytes]]:
+    """The params files' new contents for each combination of the ``-S``
+    sweeps (one empty dict without ``-S``). Nothing is written: queued runs
+    carry their edits in their own commits."""
+    if not values:
+        return [{}]
+    from trails import params
+    from trails.params import overrides
+
+    out: list[dict[str, bytes]] = []
+    seen: set[str] = set()
+    for combo in overrides.expand(overrides.parse(list(values))):
+        changes, warnings = overrides.validate(project.root, combo, strict)
+        for w in warnings:
+            if w not in seen:
+                seen.add(w)
+                warn(w)
+        texts = params.updated_texts(project.root, changes)
+        out.append({f: t.encode() for f, t in texts.items()})
+    return out

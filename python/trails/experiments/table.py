@@ -56,15 +56,26 @@ class ShowOptions:
 
 
 def experiment_rows(
-    baseline_row: Row, exps: list[tuple[Exp, Snapshot]], opts: ShowOptions
+    baseline_row: Row,
+    exps: list[tuple[Exp, Snapshot]],
+    opts: ShowOptions,
+    waiting: Sequence[Row] = (),
 ) -> list[Row]:
+    """The tree under a baseline: experiments (newest first), then queued
+    ones marked ``*`` and failed ones marked ``!`` (as the guide shows)."""
     rows = [
         Row("experiment", e.sha, e.name, e.baseline, e.created, snap)
         for e, snap in sorted(exps, key=lambda x: -x[0].created)
     ]
+    rows += list(waiting)
     for i, r in enumerate(rows):
         branch = "└──" if i == len(rows) - 1 else "├──"
-        r.label = f"{branch} {r.rev[:7]}" + ("" if opts.sha else f" [{r.name}]")
+        if r.kind == "queued":
+            r.label = f"{branch} *{r.rev[:7]}"
+        elif r.kind == "failed":
+            r.label = f"{branch} !{r.rev[:7]} [failed]"
+        else:
+            r.label = f"{branch} {r.rev[:7]}" + ("" if opts.sha else f" [{r.name}]")
     return rows
 
 
@@ -175,7 +186,7 @@ def _sorted(rows: list[Row], col: Column, desc: bool) -> list[Row]:
         group.clear()
 
     for r in rows:
-        if r.kind == "experiment":
+        if r.kind in ("experiment", "queued", "failed"):
             group.append(r)
         else:
             flush()

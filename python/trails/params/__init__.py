@@ -18,7 +18,6 @@ import importlib
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +122,9 @@ def get(data: Any, key: str, default: Any = _MISSING) -> Any:
 
 
 def has(data: Any, key: str) -> bool:
-    return get(data, key, _MISSING) is not _MISSING
+    # Not ``_MISSING``: ``get`` reads that default as "no default" and raises.
+    absent = object()
+    return get(data, key, absent) is not absent
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -255,11 +256,7 @@ def same(a: Any, b: Any) -> bool:
     """Deep equality that tells ``True`` from ``1`` and ``1`` from ``1.0`` and
     treats NaN as equal to itself: a written file must read back exactly."""
     if isinstance(a, Mapping):
-        return (
-            isinstance(b, Mapping)
-            and a.keys() == b.keys()
-            and all(same(a[k], b[k]) for k in a)
-        )
+        return isinstance(b, Mapping) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, list | tuple):
         return (
             type(a) is type(b)
@@ -288,8 +285,9 @@ def update(text: str, path: str | Path, changes: list[Change]) -> str:
     return new
 
 
-def _read(path: Path) -> str:
-    """The file's exact text: no newline translation, so CRLF files stay CRLF."""
+def read_text(path: Path) -> str:
+    """The file's exact text ("" if missing): no newline translation, so a
+    CRLF file edited and written back stays CRLF."""
     try:
         return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -300,24 +298,25 @@ def _read(path: Path) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one step (a temporary file in the same
-    folder, then ``os.replace``), keeping its permission bits: a crash or a
-    full disk never leaves a half-written params file."""
+    folder, synced, then ``os.replace``), keeping its permission bits: a crash
+    or a full disk never leaves a half-written params file. A new file gets
+    the usual mode (0666 less the umask), as if the user had created it."""
     try:
         mode: int | None = path.stat().st_mode & 0o7777
     except FileNotFoundError:
         mode = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode("utf-8"))
-        if mode is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -325,7 +324,7 @@ def update_file(path: Path, changes: list[Change], display: str | None = None) -
     """Apply ``changes`` to the file at ``path`` (created if missing); returns
     whether its text changed. ``display`` names it in messages."""
     name = display or str(path)
-    old = _read(path)
+    old = read_text(path)
     new = update(old, name, changes)
     if new == old and path.exists():
         return False
@@ -333,18 +332,28 @@ def update_file(path: Path, changes: list[Change], display: str | None = None) -
     return True
 
 
+def updated_texts(root: Path, changes_by_file: dict[str, list[Change]]) -> dict[str, str]:
+    """Every file's new text (files named relative to ``root``), all computed
+    and checked before anything is returned; nothing is written. For queued
+    experiments, which carry the edits in a commit instead of the workspace."""
+    return {
+        name: update(read_text(root / name), name, changes)
+        for name, changes in changes_by_file.items()
+    }
+
+
 def update_files(root: Path, changes_by_file: dict[str, list[Change]]) -> list[str]:
     """Apply the changes to several files, all or nothing: every new text is
     computed (and checked) before the first file is written, so one bad
-    change leaves every file as it was. Returns the files whose text changed."""
-    planned: list[tuple[str, Path, str]] = []
-    for name, changes in changes_by_file.items():
+    change leaves every file as it was. Returns the files whose text changed
+    (or that were created)."""
+    planned = updated_texts(root, changes_by_file)
+    written: list[str] = []
+    for name, new in planned.items():
         path = root / name
-        old = _read(path)
-        new = update(old, name, changes)
-        if new != old or not path.exists():
-            planned.append((name, path, new))
-    for _, path, new in planned:
+        if path.exists() and read_text(path) == new:
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, new)
-    return [name for name, _, _ in planned]
+        written.append(name)
+    return written

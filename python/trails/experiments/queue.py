@@ -1,0 +1,97 @@
+"""The experiment queue, kept in Git: one ref per entry under
+``refs/exps/queue/`` (named ``<ns timestamp>-<commit>``, so listing the refs
+in name order is FIFO), pointing at a stash-like commit of the workspace at
+queue time (tracked and staged files, with the ``-S`` edits applied; the
+workspace itself is not changed). The run arguments are JSON in the commit
+message, never pickled. Each ``--queue`` call creates its own ref with
+``update-ref`` expecting none, so concurrent calls lose nothing.
+
+Failed entries move to ``refs/exps/failed/``; their logs stay in
+``.dvc/tmp/exps/run/<id>/``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trails.experiments.refs import ExperimentError
+from trails.git import ZERO, Git
+
+QUEUE = "refs/exps/queue/"
+FAILED = "refs/exps/failed/"
+HEADER = "trails queued experiment"
+
+
+@dataclass(frozen=True)
+class Entry:
+    ref: str
+    sha: str
+    created: int
+
+    @property
+    def id(self) -> str:
+        return self.sha[:7]
+
+    @property
+    def failed(self) -> bool:
+        return self.ref.startswith(FAILED)
+
+
+def args_of(git: Git, sha: str) -> dict[str, Any]:
+    """The run arguments stored in an entry's commit message."""
+    msg = git.message(sha)
+    try:
+        doc = json.loads(msg.split("\n", 2)[2]) if msg.startswith(HEADER) else {}
+    except (IndexError, ValueError):
+        doc = {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def enqueue(git: Git, args: Mapping[str, Any], edits: Mapping[str, bytes]) -> Entry:
+    baseline = git.head()
+    tree = git.snapshot_tree(tracked_only=True, blobs=edits)
+    body = json.dumps({**args, "baseline": baseline}, sort_keys=True)
+    sha = git.commit_tree(tree, [baseline], f"{HEADER}\n\n{body}")
+    ref = f"{QUEUE}{time.time_ns():020d}-{sha[:12]}"
+    git.update_ref(ref, sha, ZERO)
+    return Entry(ref, sha, int(time.time()))
+
+
+def entries(git: Git, *, failed: bool = False) -> list[Entry]:
+    prefix = FAILED if failed else QUEUE
+    return [Entry(ref, sha, ts) for ref, sha, ts in sorted(git.refs(prefix))]
+
+
+def find(git: Git, spec: str) -> Entry:
+    """An entry (queued or failed) by id prefix."""
+    every = entries(git) + entries(git, failed=True)
+    hits = [e for e in every if e.sha.startswith(spec.lower())]
+    if len(hits) == 1:
+        return hits[0]
+    if hits:
+        raise ExperimentError(f"'{spec}' is ambiguous: " + ", ".join(e.id for e in hits))
+    import difflib
+
+    close = difflib.get_close_matches(spec, [e.id for e in every], n=1)
+    raise ExperimentError(
+        f"'{spec}' is not a queued experiment",
+        hint=f"Did you mean '{close[0]}'?" if close else "'trails queue status' lists them.",
+    )
+
+
+def run_dir(root: Path, entry_id: str) -> Path:
+    """Where an entry's log and result are kept (also after a failure)."""
+    return root / ".dvc" / "tmp" / "exps" / "run" / entry_id
+
+
+def mark_failed(git: Git, entry: Entry) -> None:
+    git.update_ref(FAILED + entry.ref.removeprefix(QUEUE), entry.sha)
+    git.delete_ref(entry.ref)
+
+
+def remove(git: Git, entry: Entry) -> None:
+    git.delete_ref(entry.ref)

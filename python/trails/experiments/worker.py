@@ -1,0 +1,98 @@
+"""One worker process runs one queue entry: ``python -m
+trails.experiments.worker ROOT REF``. Spawned (never forked) by ``exp run
+--run-all`` in its own process group, with its output going to the entry's
+log, so that a crash or a kill touches nothing but this entry.
+
+Exit codes: 0 done, 1 failed (entry moved to the failed refs), 3 already
+taken by another worker, 130 interrupted (entry left in the queue)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+
+def _claim(lock: Path) -> bool:
+    """Take the entry: an O_EXCL lock file holding our pid; a lock whose
+    process is gone is stale and taken over."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text() or "0")
+                os.kill(pid, 0)
+                return False
+            except (ValueError, ProcessLookupError):
+                lock.unlink(missing_ok=True)
+                continue
+            except PermissionError:
+                return False
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+    return False
+
+
+def _term(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str]) -> int:
+    root, ref = Path(argv[0]), argv[1]
+    from trails.errors import TrailsError
+    from trails.experiments import queue
+    from trails.experiments.executor import run_entry
+    from trails.git import Git
+    from trails.project import Project
+    from trails.runner import SubprocessRunner
+
+    signal.signal(signal.SIGTERM, _term)
+    project, git = Project(root), Git(root)
+    sha = git.rev_parse(ref)
+    if sha is None:
+        return 3
+    entry = queue.Entry(ref, sha, 0)
+    rundir = queue.run_dir(root, entry.id)
+    if not _claim(rundir / "lock"):
+        return 3
+
+    def result(**doc: object) -> None:
+        (rundir / "result.json").write_text(json.dumps(doc))
+
+    def echo(line: str) -> None:
+        print(line, flush=True)
+        if line.startswith("Running stage '"):
+            (rundir / "stage").write_text(line.split("'")[1])
+
+    try:
+        rec = run_entry(project, git, entry, SubprocessRunner(), echo)
+        queue.remove(git, entry)
+        result(status="success", name=rec.name, sha=rec.sha)
+        print(f"Ran experiment {entry.id} as '{rec.name}'", flush=True)
+        return 0
+    except KeyboardInterrupt:
+        result(status="interrupted")
+        return 130
+    except (TrailsError, OSError) as exc:
+        print(f"Error: {exc}", flush=True)
+        queue.mark_failed(git, entry)
+        result(status="failed", error=str(exc))
+        return 1
+    except Exception as exc:  # a bug: keep the traceback in the log
+        traceback.print_exc()
+        queue.mark_failed(git, entry)
+        result(status="failed", error=repr(exc))
+        return 1
+    finally:
+        (rundir / "lock").unlink(missing_ok=True)
+        (rundir / "stage").unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,182 @@
+"""The queue, --run-all and --temp through the real CLI: the guide's
+examples, isolation from the workspace, failures, interrupts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Result, gen
+
+Trails = Callable[..., Result]
+PY = sys.executable
+
+PIPELINE = f"""\
+stages:
+  train:
+    cmd: {PY} train.py
+    deps: [train.py, data.txt]
+    params: [units]
+    outs: [model.bin]
+    metrics:
+      - metrics.json:
+          cache: false
+"""
+TRAIN = (
+    "import json, os, re, time\n"
+    "units = int(re.search(r'units: (\\S+)', open('params.yaml').read()).group(1))\n"
+    "time.sleep(float(os.environ.get('TRAIN_SLEEP', '0')))\n"
+    "if units == 13: raise SystemExit('unlucky units')\n"
+    "open('model.bin', 'w').write(open('data.txt').read() * units)\n"
+    "json.dump({'loss': 1 / units, 'exp': os.environ.get('DVC_EXP_NAME', '')},"
+    " open('metrics.json', 'w'))\n"
+)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+@pytest.fixture
+def project(repo: Path, trails: Trails) -> Path:
+    assert trails("init").code == 0
+    gen(repo, {"dvc.yaml": PIPELINE, "train.py": TRAIN, "data.txt": "d",
+               "params.yaml": "units: 32  # hidden units\nlr: 0.1\n"})  # fmt: skip
+    assert trails("repro").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    return repo
+
+
+def names(trails: Trails) -> dict[str, float]:
+    rows = json.loads(trails("exp", "show", "--json").out)
+    return {
+        r["name"]: r["params"]["params.yaml"]["units"] for r in rows if r["kind"] == "experiment"
+    }
+
+
+def test_the_guides_queue_then_run_all(project: Path, trails: Trails) -> None:
+    ids = []
+    for units in (10, 64, 128, 256):
+        r = trails("exp", "run", "--queue", "-S", f"units={units}")
+        assert r.code == 0, r.err
+        assert r.out.startswith("Queued experiment '") and "for future execution." in r.out
+        ids.append(r.out.split("'")[1])
+    assert (project / "params.yaml").read_text().startswith("units: 32"), "workspace unchanged"
+    show = trails("exp", "show", "--no-timestamp").out
+    assert all(f"*{i}" in show for i in ids), "queued entries are marked with *"
+    r = trails("exp", "run", "--run-all", "--jobs", "2")
+    assert r.code == 0, r.err
+    assert sorted(names(trails).values()) == [10, 64, 128, 256]
+    assert "*" not in trails("exp", "show", "--no-timestamp").out
+    assert trails("queue", "status").out.strip() == "No experiments in the queue."
+    assert not any((project / ".dvc" / "tmp" / "exps").glob("*/params.yaml")), "no temp dirs"
+    assert trails("exp", "run", "--run-all").out.strip() == "No experiments in the queue."
+
+
+def test_queued_runs_see_the_workspace_at_queue_time(project: Path, trails: Trails) -> None:
+    gen(project, {"data.txt": "queued-time", "untracked.txt": "x"})
+    assert trails("exp", "run", "--queue", "-n", "snap").code == 0
+    gen(project, {"data.txt": "changed later"})
+    assert trails("exp", "run", "--run-all").code == 0
+    ref = git(project, "for-each-ref", "--format=%(objectname)", "refs/exps/*/*/snap").strip()
+    assert git(project, "show", f"{ref}:data.txt") == "queued-time"
+    files = git(project, "ls-tree", "-r", "--name-only", ref).split()
+    assert "untracked.txt" not in files, "untracked files are left out of queued runs"
+    assert "model.bin" not in files
+
+
+def test_a_failing_experiment_does_not_stop_the_others(project: Path, trails: Trails) -> None:
+    for units in (8, 13, 16):
+        assert trails("exp", "run", "--queue", "-S", f"units={units}").code == 0
+    r = trails("exp", "run", "--run-all", "-j", "2")
+    assert r.code == 1
+    assert "1 experiment(s) failed" in r.err
+    assert sorted(names(trails).values()) == [8, 16]
+    status = trails("queue", "status").out
+    assert "failed" in status
+    failed_id = status.splitlines()[1].split()[0]
+    assert "unlucky units" in trails("queue", "logs", failed_id).out
+    assert f"!{failed_id} [failed]" in trails("exp", "show", "--no-timestamp").out
+    assert trails("queue", "remove", "--failed").code == 0
+    assert trails("queue", "status").out.strip() == "No experiments in the queue."
+
+
+def test_names_and_env_in_queued_runs(project: Path, trails: Trails) -> None:
+    assert trails("exp", "run", "--queue", "-n", "wide", "-S", "units=512").code == 0
+    assert trails("exp", "run", "--run-all").code == 0
+    rows = json.loads(trails("exp", "show", "--json").out)
+    wide = next(r for r in rows if r["name"] == "wide")
+    assert wide["metrics"]["metrics.json"]["exp"] == "wide", "DVC_EXP_NAME is set"
+
+
+def test_temp_run(project: Path, trails: Trails) -> None:
+    r = trails("exp", "run", "--temp", "-n", "tmp", "-S", "units=4")
+    assert r.code == 0, r.err
+    assert names(trails) == {"tmp": 4}
+    assert (project / "params.yaml").read_text().startswith("units: 32")
+    r = trails("exp", "run", "--temp", "--queue")
+    assert r.code == 2
+    assert "--temp and --queue exclude each other" in r.err
+
+
+def test_two_temp_runs_at_once(project: Path) -> None:
+    env = {**os.environ, "TRAIN_SLEEP": "0.5"}
+    procs = [
+        subprocess.Popen([PY, "-m", "trails", "exp", "run", "--temp", "-n", f"t{u}", "-S",
+                          f"units={u}"], cwd=project, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for u in (3, 5)
+    ]  # fmt: skip
+    for p in procs:
+        _out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    refs = git(project, "for-each-ref", "--format=%(refname)", "refs/exps").split()
+    assert sorted(r.rsplit("/", 1)[1] for r in refs) == ["t3", "t5"]
+
+
+def test_concurrent_queue_calls_lose_nothing(project: Path) -> None:
+    procs = [
+        subprocess.Popen([PY, "-m", "trails", "exp", "run", "--queue", "-S", f"units={u}"],
+                         cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for u in range(100, 110)
+    ]  # fmt: skip
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    assert len(git(project, "for-each-ref", "refs/exps/queue").splitlines()) == 10
+
+
+def test_interrupting_run_all_keeps_the_queue(project: Path) -> None:
+    for units in (6, 7):
+        subprocess.run([PY, "-m", "trails", "exp", "run", "--queue", "-S", f"units={units}"],
+                       cwd=project, check=True, capture_output=True)  # fmt: skip
+    env = {**os.environ, "TRAIN_SLEEP": "30"}
+    proc = subprocess.Popen(
+        [PY, "-m", "trails", "exp", "run", "--run-all", "-j", "2"], cwd=project, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if len(list((project / ".dvc" / "tmp" / "exps").glob("*/dvc.yaml"))) == 2:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "unfinished experiments stay in the queue" in err
+    assert len(git(project, "for-each-ref", "refs/exps/queue").splitlines()) == 2
+    leftovers = [p.name for p in (project / ".dvc" / "tmp" / "exps").iterdir() if p.name != "run"]
+    assert leftovers == [], "no temp folders left behind"
+    assert not list((project / ".dvc" / "tmp" / "exps" / "run").glob("*/lock"))
