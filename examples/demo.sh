@@ -34,6 +34,21 @@ trails status
 trails repro --explain
 cat metrics.json
 
+step "an experiment in the workspace: -S edits exactly one line of params.yaml"
+git checkout -q -- params.yaml dvc.lock metrics.json
+trails exp run -S train.lr=0.15 -n lr-015
+git diff --unified=0 params.yaml | grep '^[-+][^-+]'
+
+step "queue a sweep of learning rates (the workspace is not touched), run them 2 at a time"
+git checkout -q -- params.yaml dvc.lock metrics.json
+trails exp run --queue -n lr -S 'train.lr=0.05,0.2,0.4'
+trails exp show --no-pager --no-timestamp
+trails exp run --run-all --jobs 2
+
+step "compare: the guide's table, experiments under their baseline"
+trails exp show --no-pager --no-timestamp
+trails exp diff lr-1 lr-3
+
 step "the Rust core underneath: tree hash of the data, warm stat index (nothing read)"
 touch -d '1 minute ago' $(find data -type f)
 trails debug tree data --index .dvc/tmp/demo-index | tail -1
@@ -43,4 +58,4 @@ step "check the data out of the cache into an experiment directory by hardlink"
 tree=$(trails debug store data 2>/dev/null)
 trails debug checkout "$tree" .dvc/tmp/exps/demo/data --link-type hardlink,copy
 
-step "done: next come 'trails exp run -S', the queue and parallel experiments"
+step "done: 'trails exp show --help' and 'trails repro --help' list the rest"
