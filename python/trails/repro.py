@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -105,19 +104,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
-
-
-def unprotect(path: Path) -> None:
-    """Replace read-only links into the cache by writable copies, so a
-    ``persist`` output can be edited in place by its stage."""
-    files = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
-    for f in files:
-        st = f.lstat()
-        if f.is_symlink() or st.st_nlink > 1 or not st.st_mode & stat.S_IWUSR:
-            tmp = f.with_name(f".{f.name}.unprotect")
-            shutil.copyfile(f, tmp)
-            os.chmod(tmp, (st.st_mode & 0o777) | stat.S_IWUSR)
-            os.replace(tmp, f)
 
 
 class Reproducer:
@@ -293,6 +279,8 @@ class Reproducer:
             p = self.project.root / o.repo_path
             if o.persist or o.checkpoint:
                 if p.exists():
+                    from trails.data import unprotect
+
                     unprotect(p)
             elif p.exists() or p.is_symlink():
                 _remove(p)

@@ -516,6 +516,10 @@ def apply(experiment: str, force: bool) -> None:
     rep = Reproducer(project, graph, ReproOptions(), SubprocessRunner(), click.echo)
     for s in graph.stages:
         rep.checkout_outputs(s)
+    from trails import data
+
+    for item in data.tracked(project):
+        data.checkout(project, item)
     click.echo(f"Changes for experiment '{e.name}' have been applied to your workspace.")
 
 

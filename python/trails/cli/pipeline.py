@@ -112,6 +112,7 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool) -> None:
     """Show which stages changed since they last ran, and why."""
+    from trails.plan import reasons
     from trails.repro import Reproducer, ReproOptions, load_graph, select
     from trails.runner import SubprocessRunner
 
@@ -120,7 +121,6 @@ def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool)
     opts = ReproOptions(targets=targets, recursive=recursive, glob=glob, all_pipelines=not targets)
     stages, _ = select(graph, project, opts)
     rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
-    from trails.plan import reasons
 
     report: dict[str, list[str]] = {}
     for s in stages:
@@ -129,6 +129,13 @@ def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool)
         why = reasons(s, rep.lock(s).get(s.name), rep.ws)
         if why:
             report[s.address] = why
+    if not targets:
+        from trails import data
+
+        for t in data.tracked(project):
+            why = data.changes(project, t)
+            if why:
+                report[t.dvcfile] = why
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif not report:
@@ -175,17 +182,26 @@ def dag(targets: tuple[str, ...], recursive: bool, glob: bool, fmt: str | None) 
 def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
     """Restore the stages' cached outputs from the cache as dvc.lock records
     them (only files that differ are touched)."""
+    from trails import data
     from trails.repro import Reproducer, ReproOptions, load_graph, select
     from trails.runner import SubprocessRunner
 
     project = Project.find()
-    graph = load_graph(project)
-    opts = ReproOptions(
-        targets=targets, recursive=recursive, glob=glob, single_item=True, all_pipelines=not targets
-    )
-    stages, _ = select(graph, project, opts)
-    rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
-    changes = [c for s in stages for c in rep.checkout_outputs(s)]
+    dvc_targets = [t for t in targets if t.endswith(data.SUFFIX)]
+    stage_targets = tuple(t for t in targets if not t.endswith(data.SUFFIX))
+    changes: list[tuple[str, str]] = []
+    if stage_targets or not targets:
+        graph = load_graph(project)
+        opts = ReproOptions(targets=stage_targets, recursive=recursive, glob=glob,
+                            single_item=True, all_pipelines=not stage_targets)  # fmt: skip
+        stages, _ = select(graph, project, opts)
+        rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
+        changes += [c for s in stages for c in rep.checkout_outputs(s)]
+    items = [data.read(project, project.rel(Path(t).absolute())) for t in dvc_targets]
+    for item in items if targets else data.tracked(project):
+        existed = (project.root / item.repo_path).exists()
+        if data.checkout(project, item):
+            changes.append(("M" if existed else "A", item.repo_path))
     for letter, path in changes:
         click.echo(f"{letter}\t{path}")
     if not changes:

@@ -109,6 +109,10 @@ def run_entry(
             graph = load_graph(sub)
             stages, _ = select(graph, sub, opts)
             rep = Reproducer(sub, graph, opts, runner, echo)
+            from trails import data
+
+            for item in data.tracked(sub):  # `trails add`-ed data: linked, never copied
+                data.checkout(sub, item)
             for s in graph.stages:
                 with contextlib.suppress(TrailsError):  # not in the cache: the stage runs
                     rep.checkout_outputs(s)

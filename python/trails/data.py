@@ -1,0 +1,233 @@
+"""Data tracked with ``trails add``: ``PATH.dvc`` files in the reference
+tool's format (one ``outs`` entry: ``path``, ``hash``, the hash, ``size``,
+``nfiles`` for folders), the bytes in the cache, ``PATH`` git-ignored.
+
+``.dvc`` files are found through Git (``git ls-files``, tracked and
+untracked-but-not-ignored), never by walking the workspace, whose data
+folders may hold hundreds of thousands of files."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+import shutil
+import stat
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from trails import core, gitignore, yamlio
+from trails.errors import TrailsError
+from trails.pipeline.lockfile import TREE_SUFFIX, FileState
+from trails.project import Project
+
+SUFFIX = ".dvc"
+
+
+class DataError(TrailsError):
+    pass
+
+
+@dataclass(frozen=True)
+class Tracked:
+    dvcfile: str  # repo-relative path of the .dvc file
+    state: FileState  # its ``path`` is relative to the .dvc file's folder
+
+    @property
+    def repo_path(self) -> str:
+        return posixpath.normpath(posixpath.join(posixpath.dirname(self.dvcfile), self.state.path))
+
+
+def find(project: Project) -> list[str]:
+    """Every ``.dvc`` file of the project (tracked or new, not ignored).
+
+    Through Git when the project is a Git work tree's top; otherwise (no
+    Git, or a temporary experiment folder freshly checked out, which holds
+    only committed files) by walking it, skipping ``.git`` and ``.dvc``."""
+    from trails.git import Git
+
+    git = Git(project.root)
+    top = git.run("rev-parse", "--show-toplevel", check=False).strip() if project.has_scm else ""
+    if top and Path(top).resolve() == project.root.resolve():
+        out = git.run("ls-files", "--cached", "--others", "--exclude-standard", "--", f"*{SUFFIX}")
+        return sorted({p for p in out.splitlines() if (project.root / p).is_file()})
+    found = []
+    for dirpath, dirnames, filenames in os.walk(project.root):
+        dirnames[:] = [d for d in dirnames if d not in (".git", ".dvc")]
+        rel = Path(dirpath).relative_to(project.root)
+        found += [(rel / f).as_posix() for f in filenames if f.endswith(SUFFIX)]
+    return sorted(found)
+
+
+def read(project: Project, dvcfile: str) -> Tracked:
+    doc, lines = yamlio.load_with_lines(project.root / dvcfile, dvcfile)
+    outs = doc.get("outs") if isinstance(doc, dict) else None
+    if not isinstance(outs, list) or len(outs) != 1 or not isinstance(outs[0], dict):
+        line = lines.of("outs", default=1)
+        raise DataError(
+            f"{dvcfile}:{line}: expected 'outs' with exactly one entry",
+            hint="Re-create it with 'trails add'.",
+        )
+    return Tracked(dvcfile, FileState.from_yaml(outs[0], dvcfile))
+
+
+def write(project: Project, t: Tracked) -> None:
+    path = project.root / t.dvcfile
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(yamlio.dumps({"outs": [t.state.to_yaml()]}))
+    os.replace(tmp, path)
+
+
+def tracked(project: Project) -> list[Tracked]:
+    return [read(project, f) for f in find(project)]
+
+
+def _check(project: Project, rel: str, path: Path) -> None:
+    from trails.git import Git
+    from trails.repro import load_graph
+
+    if rel == ".." or rel.startswith("../"):
+        raise DataError(f"'{path}' is outside the repository", hint="Add paths inside the project.")
+    if not path.exists():
+        raise DataError(f"'{rel}' does not exist")
+    if project.has_scm and Git(project.root).run("ls-files", "--", rel).strip():
+        raise DataError(
+            f"'{rel}' is tracked by Git",
+            hint=f"Stop tracking it in Git first: git rm -r --cached '{rel}'",
+        )
+    owner = load_graph(project).owner_of(rel)
+    if owner is not None:
+        raise DataError(
+            f"'{rel}' is an output of stage '{owner.address}'",
+            hint="Stage outputs are tracked by dvc.lock; 'trails commit' records them.",
+        )
+
+
+def state_of(project: Project, path: Path, written: str, *, commit: bool) -> FileState:
+    """Hash (and with ``commit`` store) a file or folder."""
+    cache, index = project.cache_dir, project.index_path
+    if path.is_dir():
+        t = core.store_tree(cache, path, index) if commit else core.scan_tree(path, index)
+        if not commit:
+            core.store_manifest(cache, t.manifest)
+        return FileState(written, core.ALGORITHM, t.hash + TREE_SUFFIX, t.size, t.nfiles)
+    if commit:
+        f = core.store_file(cache, path, index)
+        return FileState(written, core.ALGORITHM, f.hash, f.size, isexec=f.executable)
+    h = core.hash_file(path)
+    return FileState(written, core.ALGORITHM, h.hash, h.size, isexec=h.executable)
+
+
+def expand(project: Project, targets: Iterable[str], glob: bool) -> list[Path]:
+    paths: list[Path] = []
+    for t in targets:
+        if glob and any(c in t for c in "*?["):
+            hits = sorted(p for p in Path.cwd().glob(t) if not fnmatch.fnmatch(p.name, "*.dvc"))
+            if not hits:
+                raise DataError(f"'{t}' matches no path")
+            paths += hits
+        else:
+            paths.append(Path(t))
+    return [p.absolute() for p in paths]
+
+
+def add(
+    project: Project,
+    targets: Iterable[str],
+    *,
+    no_commit: bool = False,
+    out: str | None = None,
+    glob: bool = False,
+    echo: Callable[[str], None] = print,
+) -> list[str]:
+    """Track each path; returns the files to ``git add``."""
+    paths = expand(project, targets, glob)
+    if out is not None and len(paths) != 1:
+        raise DataError("--out takes exactly one path to add")
+    jobs = []
+    for src in paths:
+        dest = Path(out).absolute() if out else src
+        rel = project.rel(dest)
+        _check(project, project.rel(src), src)
+        jobs.append((src, dest, rel))
+    to_git: list[str] = []
+    for src, dest, rel in jobs:
+        if src != dest:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(src, dest)
+        dvcfile = rel + SUFFIX
+        state = state_of(project, dest, posixpath.basename(rel), commit=not no_commit)
+        old = read(project, dvcfile) if (project.root / dvcfile).exists() else None
+        if old is not None and old.state == state:
+            echo(f"'{rel}' didn't change")
+            continue
+        write(project, Tracked(dvcfile, state))
+        to_git.append(dvcfile)
+        if project.has_scm:
+            g = gitignore.ignore(project.root, rel)
+            if g:
+                to_git.append(g)
+        what = f"{state.nfiles} files, " if state.nfiles is not None else ""
+        echo(f"Added '{rel}' ({what}{state.size} bytes)")
+    return to_git
+
+
+def changes(project: Project, t: Tracked) -> list[str]:
+    """Why tracked data differs from its ``.dvc`` file (empty: it does not)."""
+    path = project.root / t.repo_path
+    if not path.exists():
+        return [f"'{t.repo_path}' missing"]
+    if t.state.hash_name != core.ALGORITHM:
+        return [f"'{t.repo_path}' recorded with {t.state.hash_name}; run 'trails add' to re-hash"]
+    now = core.hash_paths([path], project.index_path)[0]
+    if now is None:
+        return [f"'{t.repo_path}' missing"]
+    if not now.is_dir:
+        return [] if now.hash == t.state.value else [f"'{t.repo_path}' modified"]
+    if now.hash == t.state.bare_hash:
+        return []
+    try:
+        before = core.read_tree(project.cache_dir, t.state.bare_hash).manifest
+    except (TrailsError, OSError):
+        return [f"'{t.repo_path}' changed"]
+    assert now.manifest is not None
+    d = core.diff_manifests(before, now.manifest)
+    kinds = ((d.added, "added"), (d.modified, "modified"), (d.deleted, "deleted"))
+    parts = [f"{len(x)} {name}" for x, name in kinds if x]
+    files = [*(e.relpath for e in d.modified), *(e.relpath for e in d.added), *d.deleted][:5]
+    return [f"'{t.repo_path}' changed ({', '.join(parts)}): " + ", ".join(files)]
+
+
+def checkout(project: Project, t: Tracked, link_types: Iterable[str] | None = None) -> bool:
+    """Restore tracked data from the cache; True if anything changed."""
+    if t.state.hash_name != core.ALGORITHM:
+        raise DataError(
+            f"{t.dvcfile}: recorded with {t.state.hash_name} by the reference tool",
+            hint="Run 'trails add' on the data once to re-hash it with blake3.",
+        )
+    dest = project.root / t.repo_path
+    types = list(link_types or project.link_types)
+    if t.state.is_dir:
+        r = core.checkout_tree(project.cache_dir, t.state.bare_hash, dest, types,
+                               project.index_path)  # fmt: skip
+        return bool(r.added or r.modified or r.deleted)
+    used = core.checkout_file(project.cache_dir, t.state.value, dest, types, project.index_path,
+                              t.state.isexec)  # fmt: skip
+    return used is not None
+
+
+def unprotect(path: Path) -> int:
+    """Replace links into the cache (read-only) by writable copies; returns
+    the number of files copied."""
+    files = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
+    n = 0
+    for f in files:
+        st = f.lstat()
+        if f.is_symlink() or st.st_nlink > 1 or not st.st_mode & stat.S_IWUSR:
+            tmp = f.with_name(f".{f.name}.unprotect")
+            shutil.copyfile(f, tmp)
+            os.chmod(tmp, (st.st_mode & 0o777) | stat.S_IWUSR)
+            os.replace(tmp, f)
+            n += 1
+    return n

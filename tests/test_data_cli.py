@@ -1,0 +1,141 @@
+"""`trails add` and `.dvc` files through the real CLI: add, status with the
+files that changed, checkout, remove, unprotect, data in queued runs, and
+every refusal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Result, gen
+from trails import yamlio
+
+Trails = Callable[..., Result]
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+@pytest.fixture
+def project(repo: Path, trails: Trails) -> Path:
+    assert trails("init").code == 0
+    gen(repo, {f"data/part{i % 3}/f{i}.csv": f"row {i}\n" for i in range(30)}, age=60)
+    return repo
+
+
+def test_add_writes_a_dvc_file_and_ignores_the_data(project: Path, trails: Trails) -> None:
+    r = trails("add", "data")
+    assert r.code == 0, r.err
+    assert "Added 'data' (30 files, " in r.out
+    assert "git add data.dvc .gitignore" in r.out
+    doc = yamlio.load(project / "data.dvc")
+    out = doc["outs"][0]
+    assert (out["path"], out["hash"], out["nfiles"]) == ("data", "blake3", 30)
+    assert out["blake3"].endswith(".dir")
+    assert "/data" in (project / ".gitignore").read_text().splitlines()
+    again = trails("add", "data")
+    assert again.out.strip() == "'data' didn't change"
+    assert trails("status").out.strip() == "Data and pipelines are up to date."
+
+
+def test_status_names_changed_files_and_checkout_restores(project: Path, trails: Trails) -> None:
+    assert trails("add", "data").code == 0
+    (project / "data/part1/f1.csv").write_text("edited\n")
+    (project / "data/part2/f2.csv").unlink()
+    r = trails("status")
+    assert "data.dvc:" in r.out
+    assert "'data' changed (1 modified, 1 deleted): part1/f1.csv, part2/f2.csv" in r.out
+    r = trails("checkout", "data.dvc")
+    assert r.code == 0, r.err
+    assert r.out.strip() == "M\tdata"
+    assert (project / "data/part1/f1.csv").read_text() == "row 1\n"
+    assert (project / "data/part2/f2.csv").exists()
+    assert trails("status").out.strip() == "Data and pipelines are up to date."
+
+
+def test_add_a_file_and_remove_it(project: Path, trails: Trails) -> None:
+    gen(project, {"model.bin": b"\x00" * 100})
+    assert trails("add", "model.bin").code == 0
+    assert yamlio.load(project / "model.bin.dvc")["outs"][0]["size"] == 100
+    r = trails("remove", "model.bin.dvc")
+    assert r.code == 0, r.err
+    assert not (project / "model.bin.dvc").exists()
+    assert (project / "model.bin").exists(), "the data stays without --outs"
+
+
+def test_unprotect_makes_links_writable(project: Path, trails: Trails) -> None:
+    gen(project, {".dvc/config": "[cache]\n    type = hardlink\n"})
+    assert trails("add", "data").code == 0
+    (project / "data").rename(project / "gone")
+    assert trails("checkout").code == 0
+    f = project / "data/part0/f0.csv"
+    assert f.stat().st_nlink > 1, "checked out by hardlink"
+    r = trails("unprotect", "data")
+    assert r.code == 0, r.err
+    assert f.stat().st_nlink == 1
+    f.write_text("edited in place\n")
+    cache_copy = subprocess.run(
+        ["grep", "-rl", "edited in place", str(project / ".dvc" / "cache")], capture_output=True
+    )
+    assert cache_copy.stdout == b"", "the cache object was not touched"
+
+
+def test_refusals(project: Path, trails: Trails) -> None:
+    r = trails("add", "nothere")
+    assert (r.code, r.err.strip()) == (1, "Error: 'nothere' does not exist")
+    gen(project, {"code.py": "x = 1\n"})
+    git(project, "add", "code.py")
+    r = trails("add", "code.py")
+    assert r.code == 1
+    assert "'code.py' is tracked by Git" in r.err and "git rm -r --cached 'code.py'" in r.err
+    gen(
+        project, {"dvc.yaml": "stages:\n  s:\n    cmd: echo\n    outs: [out.txt]\n", "out.txt": "o"}
+    )
+    r = trails("add", "out.txt")
+    assert r.code == 1
+    assert "'out.txt' is an output of stage 's'" in r.err
+    gen(project, {"bad.dvc": "outs:\n  - path: x\n  - path: y\n"})
+    r = trails("checkout", "bad.dvc")
+    assert r.code == 1
+    assert "bad.dvc:1: expected 'outs' with exactly one entry" in r.err
+    assert not (project / "out.txt.dvc").exists()
+
+
+def test_pipelines_and_queued_runs_use_added_data(project: Path, trails: Trails) -> None:
+    py = sys.executable
+    count = (
+        "import json, pathlib; n = len(list(pathlib.Path('data').rglob('*.csv')));"
+        " json.dump({'files': n}, open('m.json', 'w'))"
+    )
+    gen(project, {
+        "count.py": count + "\n",
+        "dvc.yaml": f"stages:\n  count:\n    cmd: {py} count.py\n    deps: [data, count.py]\n"
+                    "    metrics:\n      - m.json:\n          cache: false\n",
+        ".dvc/config": "[cache]\n    type = hardlink,copy\n",
+    })  # fmt: skip
+    assert trails("add", "data").code == 0
+    assert trails("repro").code == 0
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "base")
+    assert "data" not in git(project, "ls-files").split("\n"), "the data is not in Git"
+    assert trails("exp", "run", "--temp", "-n", "tmp").code == 0
+    rows = json.loads(trails("exp", "show", "--json").out)
+    tmp = next(r for r in rows if r["name"] == "tmp")
+    assert tmp["metrics"]["m.json"] == {"files": 30}, "the temp run saw the added data"
+
+
+def test_md5_dvc_file_from_the_reference_tool(project: Path, trails: Trails) -> None:
+    gen(project, {"old.dvc": "outs:\n- md5: 3fcad0a14bc4a72e8ebd8c4de4c1a6a4.dir\n  size: 8\n"
+                             "  nfiles: 2\n  hash: md5\n  path: data\n"})  # fmt: skip
+    r = trails("status")
+    assert r.code == 0, r.err
+    assert "'data' recorded with md5; run 'trails add' to re-hash" in r.out
