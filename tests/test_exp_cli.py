@@ -283,3 +283,15 @@ def test_set_param_typos_and_sweeps(project: Path, trails: Trails) -> None:
     )
     assert [g[1:] for g in grid] == [(0.1, 8), (0.1, 16), (0.2, 8), (0.2, 16)]
     assert [g[0] for g in grid] == ["grid-1", "grid-2", "grid-3", "grid-4"]
+
+
+def test_params_diff(project: Path, trails: Trails) -> None:
+    set_lr(project, 0.6)
+    doc = json.loads(trails("params", "diff", "--json").out)
+    assert doc == {"params.yaml": {"lr": {"old": 0.1, "new": 0.6}}}
+    assert "| params.yaml | lr | 0.1 | 0.6 |" in trails("params", "diff", "--md").out
+    assert trails("exp", "run", "-n", "six").code == 0
+    doc = json.loads(trails("params", "diff", "HEAD", "six", "--json", "--all").out)
+    assert doc["params.yaml"]["units"] == {"old": 8, "new": 8}
+    git(project, "checkout", "-q", "--", "params.yaml")
+    assert "No param changes between HEAD and workspace." in trails("params", "diff").out

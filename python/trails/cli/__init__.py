@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "checkout": ("trails.cli.pipeline:checkout", "Restore stage outputs from the cache."),
     "commit": ("trails.cli.pipeline:commit", "Record outputs in dvc.lock without running."),
     "metrics": ("trails.cli.metrics:metrics", "Show and compare metrics."),
+    "params": ("trails.cli.params:params", "Compare parameters between revisions."),
     "queue": ("trails.cli.queue:queue", "Manage the experiment queue."),
     "stage": ("trails.cli.stage:stage", "Add stages to dvc.yaml."),
     "dag": ("trails.cli.pipeline:dag", "Show the stages and their dependencies."),
