@@ -295,3 +295,38 @@ def test_params_diff(project: Path, trails: Trails) -> None:
     assert doc["params.yaml"]["units"] == {"old": 8, "new": 8}
     git(project, "checkout", "-q", "--", "params.yaml")
     assert "No param changes between HEAD and workspace." in trails("params", "diff").out
+
+
+def test_rename_and_gc(project: Path, trails: Trails) -> None:
+    _experiments(project, trails)
+    r = trails("exp", "rename", "slow", "slower")
+    assert r.code == 0, r.err
+    assert sorted(trails("exp", "list", "--name-only").out.split()) == ["fast", "slower"]
+    assert "already exists" in trails("exp", "rename", "fast", "slower").err
+    r = trails("exp", "gc")
+    assert r.code == 2 and "choose what to keep" in r.err
+    assert trails("exp", "gc", "-w", "-f").out.strip() == "No experiments to remove."
+    set_lr(project, 0.3)
+    git(project, "commit", "-qam", "next")
+    r = trails("exp", "gc", "-w", "-f")
+    assert r.out.strip() == "Removed 2 experiment(s)."
+    assert git(project, "for-each-ref", "refs/exps") == ""
+
+
+def test_push_pull_and_list_a_remote(project: Path, trails: Trails, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    git(project, "remote", "add", "origin", str(remote))
+    git(project, "push", "-q", "origin", "HEAD")
+    _experiments(project, trails)
+    git(project, "push", "-q", "origin", "HEAD")
+    assert "refs/exps" not in git(project, "ls-remote", "origin"), "plain git push sends none"
+    r = trails("exp", "push", "origin")
+    assert r.code == 0, r.err
+    assert sorted(trails("exp", "list", "origin", "--name-only").out.split()) == ["fast", "slow"]
+    assert trails("exp", "remove", "-A").code == 0
+    r = trails("exp", "pull", "origin", "slow")
+    assert r.code == 0, r.err
+    assert trails("exp", "list", "--name-only").out.split() == ["slow"]
+    r = trails("exp", "push", "nowhere")
+    assert r.code == 1 and "Git remote 'nowhere' does not exist" in r.err

@@ -545,18 +545,25 @@ def branch(experiment: str, branch: str | None) -> None:
 
 
 @exp.command("list")
+@click.argument("git_remote", required=False)
 @click.option("--rev", multiple=True, help="Experiments of these baselines.")
 @click.option("-A", "--all-commits", is_flag=True, help="Experiments of every baseline.")
 @click.option("-n", "--num", type=int, default=1, show_default=True)
 @click.option("--name-only", is_flag=True, help="Only names.")
-def list_cmd(rev: tuple[str, ...], all_commits: bool, num: int, name_only: bool) -> None:
-    """List experiments by baseline."""
-    from trails.experiments.refs import list_exps
+def list_cmd(
+    git_remote: str | None, rev: tuple[str, ...], all_commits: bool, num: int, name_only: bool
+) -> None:
+    """List experiments by baseline (of this repo, or of GIT_REMOTE)."""
+    from trails.experiments.refs import Exp, list_exps
     from trails.git import Git
 
     project = Project.find()
     git = Git(project.root)
-    exps = list_exps(git)
+    if git_remote:
+        _remote(git, git_remote)
+        exps = [Exp(r, s, 0) for r, s in _remote_exps(git, git_remote)]
+    else:
+        exps = list_exps(git)
     wanted = None if all_commits else set(_baselines(git, False, False, False, num, rev))
     by_base: dict[str, list[str]] = {}
     for e in sorted(exps, key=lambda e: -e.created):
@@ -628,3 +635,156 @@ def save(name: str | None, include: tuple[str, ...], message: str | None, force:
         if rec.new
         else f"Experiment '{rec.name}' already records this workspace."
     )
+
+
+@exp.command()
+@click.argument("experiment")
+@click.argument("new_name")
+def rename(experiment: str, new_name: str) -> None:
+    """Rename an experiment."""
+    from trails.experiments.refs import ExperimentError, list_exps, ref_for, resolve, validate_name
+    from trails.git import ZERO, Git
+
+    project = Project.find()
+    git = Git(project.root)
+    e = resolve(git, experiment, git.rev_parse("HEAD"))
+    validate_name(git, new_name)
+    if any(x.name == new_name for x in list_exps(git, e.baseline)):
+        raise ExperimentError(f"experiment '{new_name}' already exists for baseline "
+                              f"{e.baseline[:7]}")  # fmt: skip
+    git.update_ref(ref_for(e.baseline, new_name), e.sha, ZERO)
+    git.delete_ref(e.ref)
+    click.echo(f"Renamed experiment '{e.name}' to '{new_name}'")
+
+
+@exp.command()
+@click.option("-w", "--workspace", is_flag=True, help="Keep experiments of HEAD.")
+@click.option("-a", "--all-branches", is_flag=True, help="Keep experiments of every branch head.")
+@click.option("-T", "--all-tags", is_flag=True, help="Keep experiments of every tag.")
+@click.option("-A", "--all-commits", is_flag=True, help="Keep experiments of every commit.")
+@click.option("--date", "since", help="Keep experiments of commits from this date on (YYYY-MM-DD).")
+@click.option("--queued", is_flag=True, help="Also remove every queued experiment.")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
+def gc(
+    workspace: bool,
+    all_branches: bool,
+    all_tags: bool,
+    all_commits: bool,
+    since: str | None,
+    queued: bool,
+    force: bool,
+) -> None:
+    """Remove every experiment whose baseline is not kept."""
+    from trails.experiments import queue
+    from trails.experiments.refs import list_exps
+    from trails.git import Git
+
+    if not (workspace or all_branches or all_tags or all_commits or since):
+        raise click.UsageError("choose what to keep: -w (HEAD), -a, -T, -A or --date")
+    project = Project.find()
+    git = Git(project.root)
+    keep: set[str] = set()
+    if workspace:
+        keep.add(git.head())
+    if all_branches:
+        keep |= {s for _, s, _ in git.refs("refs/heads/")}
+    if all_tags:
+        keep |= {git.rev_parse(r) or "" for r, _, _ in git.refs("refs/tags/")}
+    if all_commits:
+        keep |= set(git.run("rev-list", "--all").split())
+    if since:
+        keep |= set(git.run("rev-list", "--all", f"--since={since}").split())
+    doomed = [e for e in list_exps(git) if e.baseline not in keep]
+    entries = queue.entries(git) if queued else []
+    if not doomed and not entries:
+        click.echo("No experiments to remove.")
+        return
+    question = f"Remove {len(doomed)} experiment(s)" + (
+        f" and {len(entries)} queued" if entries else "") + "?"  # fmt: skip
+    if not force and not click.confirm(question):
+        return
+    for e in doomed:
+        git.delete_ref(e.ref)
+    for q in entries:
+        queue.remove(git, q)
+    click.echo(f"Removed {len(doomed)} experiment(s)"
+               + (f" and {len(entries)} queued" if entries else "") + ".")  # fmt: skip
+
+
+def _remote(git: Any, name: str) -> None:
+    from trails.experiments.refs import ExperimentError
+
+    if not git.ok("remote", "get-url", name) and not (git.root / name).exists():
+        raise ExperimentError(
+            f"Git remote '{name}' does not exist", hint="'git remote -v' lists the remotes."
+        )
+
+
+@exp.command()
+@click.argument("git_remote")
+@click.argument("experiments", nargs=-1)
+@click.option("-A", "--all-commits", is_flag=True, help="Push every experiment.")
+@click.option("--rev", multiple=True, help="Push the experiments of these baselines.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite experiments on the remote.")
+def push(
+    git_remote: str,
+    experiments: tuple[str, ...],
+    all_commits: bool,
+    rev: tuple[str, ...],
+    force: bool,
+) -> None:
+    """Push experiment refs to a Git remote (plain 'git push' never sends them).
+    Default: the experiments of HEAD."""
+    from trails.experiments.refs import list_exps, resolve
+    from trails.git import Git
+
+    project = Project.find()
+    git = Git(project.root)
+    _remote(git, git_remote)
+    if experiments:
+        exps = [resolve(git, x, git.rev_parse("HEAD")) for x in experiments]
+    else:
+        bases = None if all_commits else {git.rev_parse(r) for r in rev} or {git.head()}
+        exps = [e for e in list_exps(git) if bases is None or e.baseline in bases]
+    if not exps:
+        click.echo("No experiments to push.")
+        return
+    git.run("push", git_remote, *[("+" if force else "") + f"{e.ref}:{e.ref}" for e in exps])
+    click.echo("Pushed experiment(s) " + ", ".join(e.name for e in exps) + f" to '{git_remote}'")
+
+
+def _remote_exps(git: Any, remote: str) -> list[tuple[str, str]]:
+    out = git.run("ls-remote", remote, "refs/exps/*")
+    rows = [line.split("\t") for line in out.splitlines()]
+    return [(ref, sha) for sha, ref in rows if len(ref.split("/")) == 5]
+
+
+@exp.command()
+@click.argument("git_remote")
+@click.argument("experiments", nargs=-1)
+@click.option("-A", "--all-commits", is_flag=True, help="Pull every experiment.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite local experiments.")
+def pull(git_remote: str, experiments: tuple[str, ...], all_commits: bool, force: bool) -> None:
+    """Fetch experiment refs from a Git remote. Default: those of HEAD."""
+    from trails.experiments.refs import ExperimentError
+    from trails.git import Git
+
+    project = Project.find()
+    git = Git(project.root)
+    _remote(git, git_remote)
+    remote = _remote_exps(git, git_remote)
+    if experiments:
+        wanted = [(r, s) for r, s in remote if r.rsplit("/", 1)[1] in experiments]
+        missing = set(experiments) - {r.rsplit("/", 1)[1] for r, _ in wanted}
+        if missing:
+            raise ExperimentError(f"not on '{git_remote}': {', '.join(sorted(missing))}")
+    elif all_commits:
+        wanted = remote
+    else:
+        head = git.head()
+        wanted = [(r, s) for r, s in remote if r.split("/")[2] + r.split("/")[3] == head]
+    if not wanted:
+        click.echo("No experiments to pull.")
+        return
+    git.run("fetch", git_remote, *[("+" if force else "") + f"{r}:{r}" for r, _ in wanted])
+    click.echo("Pulled experiment(s) " + ", ".join(r.rsplit("/", 1)[1] for r, _ in wanted))
