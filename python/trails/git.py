@@ -173,6 +173,23 @@ class Git:
         out = self.run("rev-list", "--no-walk", "--parents", *commits)
         return {p[0]: p[1] for p in (line.split() for line in out.splitlines()) if len(p) > 1}
 
+    def chains(self, tips: list[str], stops: list[str]) -> dict[str, list[str]]:
+        """For each tip, the first-parent commits below it down to (not
+        including) a stop commit, newest first: checkpoint chains, in one
+        ``git log`` for all tips."""
+        if not tips:
+            return {}
+        out = self.run("log", "--first-parent", "--format=%H %P", *tips, *[f"^{s}" for s in stops])
+        parent = {p[0]: p[1] for p in (ln.split() for ln in out.splitlines()) if len(p) > 1}
+        chains: dict[str, list[str]] = {}
+        for tip in tips:
+            chain, c = [], parent.get(tip)
+            while c is not None and c in parent:
+                chain.append(c)
+                c = parent.get(c)
+            chains[tip] = chain
+        return chains
+
     def message(self, commit: str) -> str:
         return self.run("log", "-1", "--format=%B", commit)
 

@@ -5,9 +5,11 @@ them (``runner``), keep their outputs in the cache and record them in
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -115,8 +117,17 @@ class Reproducer:
         runner: Runner,
         echo: Callable[[str], None],
         confirm: Callable[[str], bool] | None = None,
+        on_checkpoint: Callable[[Stage], None] | None = None,
     ) -> None:
         self.project = project
+        self.on_checkpoint = on_checkpoint
+        #: Checkpoint signals are handled on a watcher thread while the loop
+        #: goes on: both take this before touching lock entries or the cache.
+        self._mutex = threading.RLock()
+        self._watchers: dict[str, Any] = {}
+        #: Stages that run even when nothing changed (checkpoint stages of an
+        #: experiment continue training from their last checkpoint).
+        self.always_run: dict[str, str] = {}
         self.graph = graph
         self.opts = opts
         self.runner = runner
@@ -157,6 +168,8 @@ class Reproducer:
         forced = self.opts.force or (self.opts.force_downstream and upstream_ran)
         if forced and not why:
             why = ["forced"]
+        if stage.address in self.always_run and not why:
+            why = [self.always_run[stage.address]]
         if not why:
             return []
         if self.opts.allow_missing and all(r.endswith("missing") for r in why):
@@ -287,6 +300,19 @@ class Reproducer:
 
     def commit(self, stage: Stage) -> None:
         """Store the outputs, record the lock entry and the run-cache entry."""
+        with self._mutex:
+            self._commit(stage)
+
+    def checkpoint(self, stage: Stage) -> None:
+        """A checkpoint signal: record the stage's outputs now (cache, lock
+        file), then let the caller commit the checkpoint."""
+        with self._mutex:
+            self._commit(stage)
+            self.write_locks()
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(stage)
+
+    def _commit(self, stage: Stage) -> None:
         deps, prm = self._pending_state[stage.address]
         self.ws.forget([o.repo_path for o in stage.outs])
         outs: list[FileState] = []
@@ -340,6 +366,9 @@ class Reproducer:
         try:
             self._loop(stages)
         finally:
+            for w in self._watchers.values():
+                w.stop()
+            self._watchers.clear()
             if not self.opts.dry:
                 self.write_locks()
         return self.summary
@@ -414,9 +443,17 @@ class Reproducer:
             if len(running) >= jobs or not all(u in result for u in ups):
                 continue
             pending.remove(stage)
-            what = self._start(stage, any(result[u] in ("ran", "restored") for u in ups))
+            with self._mutex:
+                what = self._start(stage, any(result[u] in ("ran", "restored") for u in ups))
             if what == "run" and not self.opts.dry:
                 env = stage_env(self.project.root)
+                if any(o.checkpoint for o in stage.outs):
+                    from trails.experiments.checkpoints import Watcher
+
+                    env["DVC_CHECKPOINT"] = "1"
+                    self._watchers[stage.address] = Watcher(
+                        self.project.root, functools.partial(self.checkpoint, stage)
+                    ).start()
                 running[pool.submit(self.runner.run, stage, self.project.root, env)] = stage
                 continue
             outcome = {"skip": "skip", "restored": "restored"}.get(what, "ran")
@@ -426,6 +463,11 @@ class Reproducer:
             ).append(stage.address)
 
     def _finish(self, stage: Stage, fut: Future[None]) -> None:
+        watcher = self._watchers.pop(stage.address, None)
+        if watcher is not None:
+            watcher.stop()
+            if watcher.error is not None:
+                self.echo(f"Error: recording a checkpoint of '{stage.address}': {watcher.error}")
         try:
             fut.result()
             self.commit(stage)

@@ -49,6 +49,7 @@ _repro_params = [p for p in repro.params if p.name not in ("force",)]
     help="Run every stage, and overwrite an experiment of the same name.",
 )
 @click.option("--strict-params", is_flag=True, help="A -S key missing from its file is an error.")
+@click.option("--reset", is_flag=True, help="Discard earlier checkpoints and start over.")
 @click.option("--queue", is_flag=True, help="Queue the experiment instead of running it.")
 @click.option("--run-all", is_flag=True, help="Run every queued experiment (-j N at once).")
 @click.option("--temp", is_flag=True, help="Run in a temporary folder, not the workspace.")
@@ -65,6 +66,7 @@ def run(
     message: str | None,
     force: bool,
     strict_params: bool,
+    reset: bool,
     queue: bool,
     run_all: bool,
     temp: bool,
@@ -100,6 +102,7 @@ def run(
         message=message,
         force=force,
         strict_params=strict_params,
+        reset=reset,
     )
     confirm = (lambda q: click.confirm(q)) if opts.repro.interactive else None
     _, rec = exp_run(project, opts, SubprocessRunner(), click.echo, confirm)
@@ -313,7 +316,9 @@ def collect_rows(
     )
     parents = git.parents([e.sha for e in pending])
     pending = [e for e in pending if parents.get(e.sha) in set(baselines)]
-    snaps = reader.read(baselines + [e.sha for e in exps] + [e.sha for e in pending])
+    chains = git.chains([e.sha for e in exps], baselines)
+    older = [c for e in exps for c in chains.get(e.sha, [])]
+    snaps = reader.read(baselines + [e.sha for e in exps] + [e.sha for e in pending] + older)
     reader.save()
     opts = table.ShowOptions(sha=sha)
     rows = [
@@ -337,7 +342,10 @@ def collect_rows(
             for e in pending
             if parents.get(e.sha) == b
         ]
-        rows += table.experiment_rows(rows[-1], mine, opts, waiting)
+        rows += table.experiment_rows(
+            rows[-1], mine, opts, waiting,
+            {e.sha: [(c, snaps[c]) for c in chains.get(e.sha, [])] for e, _ in mine},
+        )  # fmt: skip
     return rows, files
 
 

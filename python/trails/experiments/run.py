@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from trails.experiments.record import Recorded, record
 from trails.git import Git
@@ -22,6 +23,7 @@ class ExpRunOptions:
     message: str | None = None
     force: bool = False
     strict_params: bool = False
+    reset: bool = False
 
 
 def apply_set_params(
@@ -66,10 +68,67 @@ def exp_run(
     apply_set_params(project, opts.set_params, opts.strict_params, lambda w: echo(f"Warning: {w}"))
     graph = load_graph(project)  # again: `${}` in dvc.yaml may read the new values
     stages, _ = select(graph, project, opts.repro)
+    if any(o.checkpoint for s in stages for o in s.outs):
+        return _run_checkpoints(project, git, opts, graph, stages, runner, echo, confirm)
     rep = Reproducer(project, graph, opts.repro, runner, echo, confirm)
     summary = rep.run(stages)
     recorded = record(git, name=opts.name, message=opts.message, force=opts.force)
     return summary, recorded
+
+
+def _run_checkpoints(
+    project: Project,
+    git: Git,
+    opts: ExpRunOptions,
+    graph: Any,
+    stages: list[Any],
+    runner: Runner,
+    echo: Callable[[str], None],
+    confirm: Callable[[str], bool] | None,
+) -> tuple[Summary, Recorded]:
+    """A run with checkpoint stages: every signal becomes a commit on the
+    experiment's chain, resumed from the last checkpoint unless ``reset``;
+    a wrap-up checkpoint at the end if anything changed since the last."""
+    import shutil
+
+    from trails.experiments import checkpoints as ck
+    from trails.experiments.refs import ref_for
+
+    baseline = git.head()
+    signal = ck.signal_path(project.root)
+    if signal.exists():
+        echo("Warning: removed a checkpoint signal file left by an earlier run")
+        signal.unlink()
+    resumed = None if opts.reset else ck.resume(project.root, git, baseline)
+    if opts.reset:
+        for s in stages:
+            for o in s.outs:
+                p = project.root / o.repo_path
+                if o.checkpoint and p.exists():
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+        ck.state_path(project.root).unlink(missing_ok=True)
+    if resumed and (opts.name is None or opts.name == resumed[0]):
+        chain = ck.Chain(git, baseline, resumed[0], tip=resumed[1], message=opts.message)
+        if git.rev_parse(ref_for(baseline, resumed[0])) != resumed[1]:
+            chain = ck.Chain(git, baseline, None, start=resumed[1], message=opts.message)
+        echo(f"Resuming from checkpoint {resumed[1][:7]} of '{resumed[0]}'")
+    else:
+        chain = ck.Chain(git, baseline, opts.name, start=resumed[1] if resumed else None,
+                         force=opts.force, message=opts.message)  # fmt: skip
+
+    def on_checkpoint(stage: Any) -> None:
+        sha = chain.commit(git.snapshot_tree())
+        ck.save_state(project.root, chain)
+        echo(f"Checkpoint {sha[:7]} of experiment '{chain.name}'")
+
+    rep = Reproducer(project, graph, opts.repro, runner, echo, confirm, on_checkpoint)
+    for s in stages:
+        if any(o.checkpoint for o in s.outs):
+            rep.always_run[s.address] = "continues from its last checkpoint"
+    summary = rep.run(stages)
+    tip = chain.commit(git.snapshot_tree())  # wrap-up, if anything changed
+    ck.save_state(project.root, chain)
+    return summary, Recorded(chain.name or "", tip, baseline, new=True)
 
 
 def queued_edits(

@@ -60,22 +60,32 @@ def experiment_rows(
     exps: list[tuple[Exp, Snapshot]],
     opts: ShowOptions,
     waiting: Sequence[Row] = (),
+    checkpoints: dict[str, list[tuple[str, Snapshot]]] | None = None,
 ) -> list[Row]:
-    """The tree under a baseline: experiments (newest first), then queued
-    ones marked ``*`` and failed ones marked ``!`` (as the guide shows)."""
-    rows = [
+    """The tree under a baseline: experiments (newest first), each followed
+    by its earlier checkpoints, then queued ones marked ``*`` and failed
+    ones marked ``!`` (as the guide shows)."""
+    tops = [
         Row("experiment", e.sha, e.name, e.baseline, e.created, snap)
         for e, snap in sorted(exps, key=lambda x: -x[0].created)
     ]
-    rows += list(waiting)
-    for i, r in enumerate(rows):
-        branch = "└──" if i == len(rows) - 1 else "├──"
+    tops += list(waiting)
+    rows: list[Row] = []
+    for i, r in enumerate(tops):
+        last = i == len(tops) - 1
+        branch = "└──" if last else "├──"
         if r.kind == "queued":
             r.label = f"{branch} *{r.rev[:7]}"
         elif r.kind == "failed":
             r.label = f"{branch} !{r.rev[:7]} [failed]"
         else:
             r.label = f"{branch} {r.rev[:7]}" + ("" if opts.sha else f" [{r.name}]")
+        rows.append(r)
+        below = (checkpoints or {}).get(r.rev, []) if r.kind == "experiment" else []
+        for j, (sha, snap) in enumerate(below):
+            twig = "└──" if j == len(below) - 1 else "├──"
+            label = ("    " if last else "│   ") + f"{twig} {sha[:7]}"
+            rows.append(Row("checkpoint", sha, r.name, r.baseline, None, snap, label))
     return rows
 
 
@@ -188,6 +198,8 @@ def _sorted(rows: list[Row], col: Column, desc: bool) -> list[Row]:
     for r in rows:
         if r.kind in ("experiment", "queued", "failed"):
             group.append(r)
+        elif r.kind == "checkpoint":
+            continue  # sorting keeps experiments, not their checkpoint chains
         else:
             flush()
             out.append(r)

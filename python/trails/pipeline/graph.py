@@ -66,6 +66,12 @@ class Graph:
                         f"repository through a symlink ({real_parent})",
                         hint="Outputs must be paths inside the project.",
                     )
+                if o.checkpoint and not o.cache:
+                    raise PipelineError(
+                        f"{_where(s)}: stage '{s.name}': checkpoint output '{o.path}' has "
+                        "'cache: false'",
+                        hint="Checkpoints restore outputs from the cache: remove 'cache: false'.",
+                    )
                 if p in self._owner:
                     other = self._owner[p][0]
                     raise PipelineError(

@@ -1,0 +1,136 @@
+"""Checkpoints: the stage's code signals by creating
+``$DVC_ROOT/.dvc/tmp/DVC_CHECKPOINT`` (``trails.api.make_checkpoint`` does,
+and so does any language, as the guide's R and Julia snippets show) and
+waits until the file is gone. trails polls for it every 10 ms (the
+reference tool: once a second), records the checkpoint, then removes the
+file; the training process is blocked only while that commit is made.
+
+A checkpoint experiment is a chain of commits on one ref, each the child of
+the previous one, the first a child of the baseline. Each commit holds the
+workspace at that checkpoint (outputs stored in the cache, metrics in Git).
+The chain being extended is remembered in ``.dvc/tmp/trails/checkpoint.json``
+so that the next ``exp run`` resumes it (``--reset`` starts a new one)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from trails.experiments.refs import ExperimentError, derive_name, ref_for
+from trails.git import ZERO, Git, GitError
+
+SIGNAL = "DVC_CHECKPOINT"
+POLL = 0.01
+
+
+def signal_path(root: Path) -> Path:
+    return root / ".dvc" / "tmp" / SIGNAL
+
+
+class Watcher:
+    """Calls ``on_signal`` each time the signal file appears, then removes
+    it, until stopped."""
+
+    def __init__(self, root: Path, on_signal: Callable[[], None]) -> None:
+        self.path = signal_path(root)
+        self.on_signal = on_signal
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="checkpoint-watcher", daemon=True)
+
+    def start(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.path.exists():
+                try:
+                    self.on_signal()
+                except BaseException as exc:  # reported by stop(); the run goes on
+                    self.error = self.error or exc
+                finally:
+                    self.path.unlink(missing_ok=True)
+            time.sleep(POLL)
+
+    def stop(self) -> None:
+        """Stop watching; a signal left after the command ended is dropped."""
+        self._stop.set()
+        self._thread.join()
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass
+class Chain:
+    """The commits of one checkpoint experiment, extended one at a time."""
+
+    git: Git
+    baseline: str
+    name: str | None
+    tip: str | None = None
+    #: The commit a new chain grows from (an applied earlier checkpoint);
+    #: the baseline when None.
+    start: str | None = None
+    force: bool = False
+    message: str | None = None
+
+    def commit(self, tree: str) -> str:
+        """Add a checkpoint holding ``tree`` (nothing if the tip holds it)."""
+        last = self.tip or self.start
+        if last is not None and self.git.run("rev-parse", f"{last}^{{tree}}").strip() == tree:
+            return last
+        if self.name is None:
+            self.name = derive_name(self.baseline, tree)
+        msg = self.message or f"trails: checkpoint of {self.name}"
+        sha = self.git.commit_tree(tree, [last or self.baseline], msg)
+        old = self.tip or (None if self.force else ZERO)
+        try:
+            self.git.update_ref(ref_for(self.baseline, self.name), sha, old)
+        except GitError:
+            raise ExperimentError(
+                f"experiment '{self.name}' already exists for baseline {self.baseline[:7]}",
+                hint="Use -f to overwrite it, --reset to start a new one, or another -n name.",
+            ) from None
+        self.tip = sha
+        return sha
+
+    def chain(self) -> list[str]:
+        """Checkpoint commits, newest first."""
+        if self.tip is None:
+            return []
+        out = self.git.run("rev-list", "--first-parent", self.tip, f"^{self.baseline}")
+        return out.split()
+
+
+def state_path(root: Path) -> Path:
+    return root / ".dvc" / "tmp" / "trails" / "checkpoint.json"
+
+
+def save_state(root: Path, chain: Chain) -> None:
+    p = state_path(root)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({"baseline": chain.baseline, "name": chain.name, "tip": chain.tip}))
+
+
+def resume(root: Path, git: Git, baseline: str) -> tuple[str, str] | None:
+    """``(name, tip)`` of the chain to continue on ``baseline``, if any: the
+    last one this workspace extended (or applied), if its ref still holds it."""
+    try:
+        doc = json.loads(state_path(root).read_text())
+    except (OSError, ValueError):
+        return None
+    name, tip = doc.get("name"), doc.get("tip")
+    if doc.get("baseline") != baseline or not name or not tip:
+        return None
+    current = git.rev_parse(ref_for(baseline, name))
+    if current is None:
+        return None
+    # The tip must be on the ref's chain (it is the ref, or an applied
+    # earlier checkpoint of it).
+    if current != tip and tip not in git.run("rev-list", current, f"^{baseline}").split():
+        return None
+    return str(name), str(tip)

@@ -1,0 +1,159 @@
+"""Checkpoints through the real CLI: make_checkpoint() and the raw
+signal-file protocol, resume, --reset, interrupts and crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Result, gen
+
+Trails = Callable[..., Result]
+PY = sys.executable
+
+TRAIN = """\
+import json, os, sys, time
+from pathlib import Path
+from trails.api import make_checkpoint
+start = int(Path("model.txt").read_text()) if Path("model.txt").exists() else 0
+epochs = int(os.environ.get("EPOCHS", "3"))
+for epoch in range(start + 1, start + epochs + 1):
+    Path("model.txt").write_text(str(epoch))
+    json.dump({"epoch": epoch}, open("metrics.json", "w"))
+    make_checkpoint()
+    if os.environ.get("CRASH_AT") == str(epoch):
+        sys.exit("crashed")
+    time.sleep(float(os.environ.get("EPOCH_SLEEP", "0")))
+"""
+
+
+def pipeline(cmd: str) -> str:
+    return (
+        f"stages:\n  train:\n    cmd: {cmd}\n    deps: [train.py]\n    outs:\n"
+        "      - model.txt:\n          checkpoint: true\n"
+        "    metrics:\n      - metrics.json:\n          cache: false\n"
+    )
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+@pytest.fixture
+def project(repo: Path, trails: Trails) -> Path:
+    assert trails("init").code == 0
+    gen(repo, {"train.py": TRAIN, "dvc.yaml": pipeline(f"{PY} train.py"), "params.yaml": "a: 1\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    return repo
+
+
+def chain(trails: Trails) -> dict[str, list[int]]:
+    """Epochs of each experiment's checkpoints, newest first (from exp show)."""
+    rows = json.loads(trails("exp", "show", "--json").out)
+    out: dict[str, list[int]] = {}
+    for r in rows:
+        if r["kind"] in ("experiment", "checkpoint"):
+            out.setdefault(r["name"], []).append(r["metrics"]["metrics.json"]["epoch"])
+    return out
+
+
+def test_three_epochs_three_commits_then_resume_then_reset(project: Path, trails: Trails) -> None:
+    r = trails("exp", "run", "-n", "cnn")
+    assert r.code == 0, r.err
+    assert r.out.count("Checkpoint ") == 3
+    assert chain(trails) == {"cnn": [3, 2, 1]}
+    ref = git(project, "for-each-ref", "--format=%(refname)", "refs/exps").strip()
+    assert len(git(project, "rev-list", ref, "^HEAD").split()) == 3, "one commit per checkpoint"
+    r = trails("exp", "run")
+    assert "Resuming from checkpoint" in r.out
+    assert chain(trails) == {"cnn": [6, 5, 4, 3, 2, 1]}
+    r = trails("exp", "run", "--reset", "-n", "again")
+    assert r.code == 0, r.err
+    assert chain(trails)["again"] == [3, 2, 1]
+    show = trails("exp", "show", "--no-timestamp", "--include-metrics", "epoch").out
+    assert "[again]" in show and "│   ├── " in show
+
+
+def test_the_signal_file_protocol_from_a_shell_script(repo: Path, trails: Trails) -> None:
+    assert trails("init").code == 0
+    script = (
+        'for i in 1 2; do echo $i > model.txt; echo "{\\"epoch\\": $i}" > metrics.json;'
+        ' touch "$DVC_ROOT/.dvc/tmp/DVC_CHECKPOINT";'
+        ' while [ -e "$DVC_ROOT/.dvc/tmp/DVC_CHECKPOINT" ]; do sleep 0.01; done; done\n'
+    )
+    gen(repo, {"train.py": "", "train.sh": script, "dvc.yaml": pipeline("bash train.sh")})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    r = trails("exp", "run", "-n", "sh")
+    assert r.code == 0, r.err
+    assert chain(trails) == {"sh": [2, 1]}
+
+
+def test_a_crash_keeps_the_checkpoints_made(project: Path, trails: Trails) -> None:
+    r = trails("exp", "run", "-n", "crash", env={"CRASH_AT": "2", "EPOCHS": "5"})
+    assert r.code == 1
+    assert "stage 'train' failed" in r.err
+    assert chain(trails) == {"crash": [2, 1]}
+
+
+def test_sigint_keeps_every_checkpoint(project: Path) -> None:
+    env = {**os.environ, "EPOCHS": "50", "EPOCH_SLEEP": "0.2"}
+    proc = subprocess.Popen(
+        [PY, "-m", "trails", "exp", "run", "-n", "long"], cwd=project, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not git(project, "for-each-ref", "refs/exps"):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    made = out.count("Checkpoint ")
+    assert made >= 1
+    ref = git(project, "for-each-ref", "--format=%(refname)", "refs/exps").strip()
+    assert len(git(project, "rev-list", ref, "^HEAD").split()) == made
+    assert not (project / ".dvc" / "tmp" / "DVC_CHECKPOINT").exists()
+
+
+def test_a_command_that_never_signals_gets_a_wrap_up_checkpoint(repo: Path, trails: Trails) -> None:
+    assert trails("init").code == 0
+    quiet = (
+        "import json; open('model.txt', 'w').write('7')\n"
+        "json.dump({'epoch': 7}, open('metrics.json', 'w'))\n"
+    )
+    gen(repo, {"train.py": quiet, "dvc.yaml": pipeline(f"{PY} train.py")})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    assert trails("exp", "run", "-n", "quiet").code == 0
+    assert chain(trails) == {"quiet": [7]}
+
+
+def test_stale_signal_and_bad_declarations(project: Path, trails: Trails) -> None:
+    gen(project, {".dvc/tmp/DVC_CHECKPOINT": ""})
+    r = trails("exp", "run", "-n", "s", env={"EPOCHS": "1"})
+    assert r.code == 0, r.err
+    assert "Warning: removed a checkpoint signal file left by an earlier run" in r.out
+    gen(
+        project,
+        {
+            "dvc.yaml": pipeline("exit 0").replace(
+                "checkpoint: true", "checkpoint: true\n          cache: false"
+            )
+        },
+    )
+    r = trails("exp", "run")
+    assert r.code == 1
+    assert "checkpoint output 'model.txt' has 'cache: false'" in r.err
