@@ -8,6 +8,7 @@ work="$here/quickstart/work"
 rm -rf "$work"
 mkdir -p "$work"
 cp "$here/quickstart/"{gen_data.py,params.yaml,prepare.py,train.py,evaluate.py,dvc.yaml} "$work/"
+mkdir -p "$work/finetune" && cp "$here/quickstart/finetune/"{dvc.yaml,finetune.py} "$work/finetune/"
 cd "$work"
 git init -q .
 export GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@example.com
@@ -48,6 +49,11 @@ trails exp run --run-all --jobs 2
 step "compare: the guide's table, experiments under their baseline"
 trails exp show --no-pager --no-timestamp
 trails exp diff lr-1 lr-3
+
+step "checkpoints: each epoch is a commit; a second run continues from the last one"
+trails exp run finetune/dvc.yaml -n finetune
+trails exp run finetune/dvc.yaml
+trails exp show --no-pager --no-timestamp --include-metrics 'epoch,val_loss' --include-params 'none'
 
 step "the Rust core underneath: tree hash of the data, warm stat index (nothing read)"
 touch -d '1 minute ago' $(find data -type f)

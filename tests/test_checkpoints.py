@@ -157,3 +157,19 @@ def test_stale_signal_and_bad_declarations(project: Path, trails: Trails) -> Non
     r = trails("exp", "run")
     assert r.code == 1
     assert "checkpoint output 'model.txt' has 'cache: false'" in r.err
+
+
+def test_apply_a_checkpoint_then_continue_from_it(project: Path, trails: Trails) -> None:
+    assert trails("exp", "run", "-n", "base", env={"EPOCHS": "4"}).code == 0
+    rows = json.loads(trails("exp", "show", "--json").out)
+    second = next(r["rev"] for r in rows if r["kind"] == "checkpoint"
+                  and r["metrics"]["metrics.json"]["epoch"] == 2)  # fmt: skip
+    r = trails("exp", "apply", "--force", second[:8])
+    assert r.code == 0, r.err
+    assert (project / "model.txt").read_text() == "2"
+    r = trails("exp", "run", env={"EPOCHS": "1"})
+    assert r.code == 0, r.err
+    assert f"Resuming from checkpoint {second[:7]}" in r.out
+    epochs = chain(trails)
+    assert epochs["base"] == [4, 3, 2, 1], "the original chain is kept"
+    assert [3, 2, 1] in epochs.values(), "a new experiment grew from epoch 2"

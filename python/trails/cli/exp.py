@@ -528,6 +528,12 @@ def apply(experiment: str, force: bool) -> None:
 
     for item in data.tracked(project):
         data.checkout(project, item)
+    from trails.experiments import checkpoints
+
+    if any(o.checkpoint for s in graph.stages for o in s.outs):
+        # The next `exp run` continues from this checkpoint.
+        chain = checkpoints.Chain(git, e.baseline, e.name, tip=e.sha)
+        checkpoints.save_state(project.root, chain)
     click.echo(f"Changes for experiment '{e.name}' have been applied to your workspace.")
 
 

@@ -78,6 +78,10 @@ def resolve(git: Git, spec: str, baseline: str | None = None) -> Exp:
         hits = [e for e in exps if e.sha.startswith(spec.lower())]
     if len(hits) == 1:
         return hits[0]
+    if not hits and len(spec) >= 4 and all(c in "0123456789abcdef" for c in spec.lower()):
+        hits = _containing(git, spec, exps)
+        if len(hits) == 1:
+            return hits[0]
     if hits:
         listed = ", ".join(f"{e.sha[:7]} [{e.name}] on {e.baseline[:7]}" for e in hits)
         raise ExperimentError(
@@ -89,3 +93,14 @@ def resolve(git: Git, spec: str, baseline: str | None = None) -> Exp:
         f"'{spec}' is not an experiment",
         hint=f"Did you mean '{close[0]}'?" if close else "'trails exp list' lists them.",
     )
+
+
+def _containing(git: Git, spec: str, exps: list[Exp]) -> list[Exp]:
+    """Experiments whose checkpoint chain holds the commit ``spec``, as the
+    experiment seen from that checkpoint (its ``sha`` is the checkpoint)."""
+    sha = git.rev_parse(spec)
+    if sha is None:
+        return []
+    out = git.run("for-each-ref", "--contains", sha, "--format=%(refname)", f"{PREFIX}/")
+    refs = set(out.split())
+    return [Exp(e.ref, sha, e.created) for e in exps if e.ref in refs and e.baseline != sha]
