@@ -139,3 +139,36 @@ def test_md5_dvc_file_from_the_reference_tool(project: Path, trails: Trails) -> 
     r = trails("status")
     assert r.code == 0, r.err
     assert "'data' recorded with md5; run 'trails add' to re-hash" in r.out
+
+
+def test_gc_keeps_what_is_used_and_removes_the_rest(project: Path, trails: Trails) -> None:
+    py = sys.executable
+    gen(project, {
+        "dvc.yaml": f"stages:\n  copy:\n    cmd: {py} -c \"import shutil; "
+                    "shutil.copy('params.yaml', 'out.txt')\"\n    deps: [params.yaml]\n"
+                    "    outs: [out.txt]\n",
+        "params.yaml": "v: 1\n",
+    })  # fmt: skip
+    assert trails("add", "data").code == 0
+    assert trails("repro").code == 0
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "base")
+    gen(project, {"params.yaml": "v: 2\n"})
+    assert trails("exp", "run", "-n", "two").code == 0  # its out.txt stays in use
+    git(project, "checkout", "-q", "--", ".")
+    assert trails("checkout").code == 0
+    (project / "data/part0/f0.csv").write_text("version 2\n")
+    assert trails("add", "data").code == 0
+    (project / "data/part0/f0.csv").write_text("version 3\n")
+    assert trails("add", "data").code == 0  # version 2 (one file, one tree): used by nothing
+    r = trails("gc")
+    assert r.code == 2 and "choose what to keep" in r.err
+    dry = trails("gc", "-w", "--dry")
+    assert dry.out.startswith("Would remove 2 cache objects")
+    r = trails("gc", "-w", "-f")
+    assert r.code == 0, r.err
+    assert r.out.startswith("Removed 2 cache objects")
+    assert trails("gc", "-w", "-f").out.startswith("Nothing to remove")
+    assert trails("exp", "apply", "--force", "two").code == 0
+    assert (project / "out.txt").read_text() == "v: 2\n", "the experiment's output survived"
+    assert trails("status").code == 0

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("trails.cli.pipeline:status", "Show which stages changed, and why."),
     "add": ("trails.cli.data:add", "Track large data: cache it, write PATH.dvc."),
     "remove": ("trails.cli.data:remove", "Stop tracking data added with 'trails add'."),
+    "gc": ("trails.cli.data:gc", "Remove cache objects nothing refers to."),
     "unprotect": ("trails.cli.data:unprotect", "Make tracked data editable in place."),
     "checkout": ("trails.cli.pipeline:checkout", "Restore stage outputs from the cache."),
     "commit": ("trails.cli.pipeline:commit", "Record outputs in dvc.lock without running."),

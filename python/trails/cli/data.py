@@ -63,3 +63,55 @@ def unprotect(targets: tuple[str, ...]) -> None:
             raise data.DataError(f"'{t}' does not exist")
         n = data.unprotect(p)
         click.echo(f"Unprotected '{t}' ({n} files copied)")
+
+
+@click.command()
+@click.option("-w", "--workspace", is_flag=True, help="Keep what HEAD and the workspace use.")
+@click.option("-a", "--all-branches", is_flag=True, help="Keep what every branch head uses.")
+@click.option("-T", "--all-tags", is_flag=True, help="Keep what every tag uses.")
+@click.option("-A", "--all-commits", is_flag=True, help="Keep what every commit uses.")
+@click.option(
+    "--all-experiments",
+    is_flag=True,
+    help="Keep what every experiment uses (always done; accepted for compatibility).",
+)
+@click.option("--dry", is_flag=True, help="Only say what would be removed.")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
+def gc(
+    workspace: bool,
+    all_branches: bool,
+    all_tags: bool,
+    all_commits: bool,
+    all_experiments: bool,
+    dry: bool,
+    force: bool,
+) -> None:
+    """Remove cache objects that nothing kept refers to. The workspace,
+    experiments, queued and running experiments are always kept."""
+    from trails import gc as gc_mod
+    from trails.git import Git
+
+    if not (workspace or all_branches or all_tags or all_commits):
+        raise click.UsageError("choose what to keep: -w (workspace), -a, -T or -A")
+    project = Project.find()
+    git = Git(project.root) if project.has_scm else None
+    commits = (
+        gc_mod.commits_to_keep(
+            git, workspace=workspace, branches=all_branches, tags=all_tags, all_commits=all_commits
+        )
+        if git
+        else []
+    )
+    keep = gc_mod.referenced(project, git, commits)
+    p = gc_mod.plan(project, keep)
+    what = f"{len(p.doomed)} cache objects ({p.size / 1e6:.1f} MB); {p.kept} kept"
+    if not p.doomed:
+        click.echo(f"Nothing to remove; {p.kept} objects kept.")
+        return
+    if dry:
+        click.echo(f"Would remove {what}.")
+        return
+    if not force and not click.confirm(f"Remove {what}?"):
+        return
+    gc_mod.remove(p.doomed)
+    click.echo(f"Removed {what}.")
