@@ -180,3 +180,24 @@ def test_interrupting_run_all_keeps_the_queue(project: Path) -> None:
     leftovers = [p.name for p in (project / ".dvc" / "tmp" / "exps").iterdir() if p.name != "run"]
     assert leftovers == [], "no temp folders left behind"
     assert not list((project / ".dvc" / "tmp" / "exps" / "run").glob("*/lock"))
+
+
+def test_a_stage_shared_by_parallel_experiments_runs_once(repo: Path, trails: Trails) -> None:
+    assert trails("init").code == 0
+    slow = "import time; time.sleep(1); open('prep.txt', 'w').write(open('data.txt').read())\n"
+    gen(repo, {
+        "data.txt": "d", "prepare.py": slow, "train.py": TRAIN.replace("data.txt", "prep.txt"),
+        "params.yaml": "units: 2\n",
+        "dvc.yaml": f"stages:\n  prepare:\n    cmd: {PY} prepare.py\n    deps: [prepare.py, data.txt]"
+                    "\n    outs: [prep.txt]\n" + PIPELINE.replace("data.txt", "prep.txt")
+                    .replace("stages:\n", ""),
+    })  # fmt: skip
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    for units in (3, 4):
+        assert trails("exp", "run", "--queue", "-S", f"units={units}").code == 0
+    assert trails("exp", "run", "--run-all", "-j", "2").code == 0
+    logs = [p.read_text() for p in (repo / ".dvc/tmp/exps/run").glob("*/output.log")]
+    assert sum("Running stage 'prepare'" in log for log in logs) == 1
+    assert sum("Restored 'prepare' from run-cache" in log for log in logs) == 1
+    assert sorted(names(trails).values()) == [3, 4]

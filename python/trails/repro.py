@@ -128,6 +128,7 @@ class Reproducer:
         #: Stages that run even when nothing changed (checkpoint stages of an
         #: experiment continue training from their last checkpoint).
         self.always_run: dict[str, str] = {}
+        self._run_locks: dict[str, int] = {}
         self.graph = graph
         self.opts = opts
         self.runner = runner
@@ -210,6 +211,32 @@ class Reproducer:
             "outs": [o.path for o in outs],
         }
         return core.hash_bytes(json.dumps(doc, sort_keys=True, default=str).encode())
+
+    def _lock_run(self, stage: Stage) -> None:
+        """Take the lock of this exact run (command, dependency hashes,
+        params): when experiments running at once need the same stage, one
+        computes it and the others wait here, then restore its result from
+        the run-cache instead of computing it again."""
+        import fcntl
+
+        deps, prm = self._pending_state[stage.address]
+        key = self._run_key(stage, deps, prm)
+        if key is None:
+            return
+        path = self.project.cache_dir / "trails-runs" / "locks" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.echo(f"Stage '{stage.address}' is being computed by another run; waiting for it")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        self._run_locks[stage.address] = fd
+
+    def _unlock_run(self, stage: Stage) -> None:
+        fd = self._run_locks.pop(stage.address, None)
+        if fd is not None:
+            os.close(fd)  # closing drops the flock
 
     def _run_cache_path(self, key: str) -> Path:
         return self.project.cache_dir / "trails-runs" / key[:2] / key[2:]
@@ -369,6 +396,8 @@ class Reproducer:
             for w in self._watchers.values():
                 w.stop()
             self._watchers.clear()
+            for address in list(self._run_locks):
+                os.close(self._run_locks.pop(address))
             if not self.opts.dry:
                 self.write_locks()
         return self.summary
@@ -390,9 +419,12 @@ class Reproducer:
         ):
             return "skip"
         self.prepare(stage)
-        if not self.opts.force and self.try_run_cache(stage):
-            self.echo(f"Restored '{stage.address}' from run-cache")
-            return "restored"
+        if not self.opts.force:
+            self._lock_run(stage)
+            if self.try_run_cache(stage):
+                self._unlock_run(stage)
+                self.echo(f"Restored '{stage.address}' from run-cache")
+                return "restored"
         self.clear_outputs(stage)
         self.echo(f"Running stage '{stage.address}':\n> " + "\n> ".join(stage.cmd))
         return "run"
@@ -463,6 +495,12 @@ class Reproducer:
             ).append(stage.address)
 
     def _finish(self, stage: Stage, fut: Future[None]) -> None:
+        try:
+            self._finish_stage(stage, fut)
+        finally:
+            self._unlock_run(stage)
+
+    def _finish_stage(self, stage: Stage, fut: Future[None]) -> None:
         watcher = self._watchers.pop(stage.address, None)
         if watcher is not None:
             watcher.stop()
