@@ -185,12 +185,14 @@ def test_interrupting_run_all_keeps_the_queue(project: Path) -> None:
 def test_a_stage_shared_by_parallel_experiments_runs_once(repo: Path, trails: Trails) -> None:
     assert trails("init").code == 0
     slow = "import time; time.sleep(1); open('prep.txt', 'w').write(open('data.txt').read())\n"
+    prepare = (
+        f"stages:\n  prepare:\n    cmd: {PY} prepare.py\n    deps: [prepare.py, data.txt]\n"
+        "    outs: [prep.txt]\n"
+    )
+    train = PIPELINE.replace("data.txt", "prep.txt").replace("stages:\n", "")
     gen(repo, {
         "data.txt": "d", "prepare.py": slow, "train.py": TRAIN.replace("data.txt", "prep.txt"),
-        "params.yaml": "units: 2\n",
-        "dvc.yaml": f"stages:\n  prepare:\n    cmd: {PY} prepare.py\n    deps: [prepare.py, data.txt]"
-                    "\n    outs: [prep.txt]\n" + PIPELINE.replace("data.txt", "prep.txt")
-                    .replace("stages:\n", ""),
+        "params.yaml": "units: 2\n", "dvc.yaml": prepare + train,
     })  # fmt: skip
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "baseline")
