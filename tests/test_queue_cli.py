@@ -203,3 +203,30 @@ def test_a_stage_shared_by_parallel_experiments_runs_once(repo: Path, trails: Tr
     assert sum("Running stage 'prepare'" in log for log in logs) == 1
     assert sum("Restored 'prepare' from run-cache" in log for log in logs) == 1
     assert sorted(names(trails).values()) == [3, 4]
+
+
+def test_queue_start_drains_in_the_background(project: Path, trails: Trails) -> None:
+    for units in (2, 3):
+        assert trails("exp", "run", "--queue", "-S", f"units={units}").code == 0
+    r = trails("queue", "start", "-j", "2")
+    assert r.code == 0, r.err
+    assert "Started 2 queue worker(s)" in r.out
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (project / ".dvc/tmp/exps/queue.pid").exists():
+        time.sleep(0.1)
+    assert sorted(names(trails).values()) == [2, 3]
+    assert trails("queue", "stop").out.strip() == "No queue workers are running."
+
+
+def test_queue_run_one_entry_and_kill_errors(project: Path, trails: Trails) -> None:
+    first = trails("exp", "run", "--queue", "-n", "one").out.split("'")[1]
+    assert trails("exp", "run", "--queue", "-n", "two").code == 0
+    r = trails("queue", "run", first)
+    assert r.code == 0, r.err
+    assert names(trails) == {"one": 32}
+    assert len(git(project, "for-each-ref", "refs/exps/queue").splitlines()) == 1
+    r = trails("queue", "kill", first)
+    assert r.code == 1 and "is not a queued experiment" in r.err
+    waiting = trails("queue", "status").out.splitlines()[1].split()[0]
+    r = trails("queue", "kill", waiting)
+    assert r.code == 1 and f"experiment {waiting} is not running" in r.err

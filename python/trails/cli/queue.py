@@ -86,3 +86,100 @@ def logs(entry_id: str) -> None:
     if not log.exists():
         raise TrailsError(f"experiment {entry_id} has no log yet (it has not run)")
     click.echo(log.read_text(errors="replace"), nl=False)
+
+
+@queue.command()
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Experiments to run at once.",
+)
+def start(jobs: int) -> None:
+    """Start background workers that drain the queue and exit."""
+    import subprocess
+    import sys
+
+    from trails.errors import TrailsError
+    from trails.experiments import daemon
+
+    project = Project.find()
+    if daemon.running_pid(project.root):
+        raise TrailsError("queue workers are already running", hint="'trails queue stop' first.")
+    log = project.tmp_dir / "exps" / "queue.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-m", "trails.experiments.daemon", str(project.root), str(jobs)],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=project.root, start_new_session=True,
+        )  # fmt: skip
+    click.echo(f"Started {jobs} queue worker(s); log: {project.rel(log)}")
+
+
+@queue.command()
+@click.option("--kill", is_flag=True, help="Interrupt running experiments too (they stay queued).")
+def stop(kill: bool) -> None:
+    """Stop the background workers (after the running experiments, or now)."""
+    import os
+    import signal
+
+    from trails.experiments import daemon
+
+    project = Project.find()
+    pid = daemon.running_pid(project.root)
+    if pid is None:
+        click.echo("No queue workers are running.")
+        return
+    if kill:
+        os.killpg(pid, signal.SIGINT)
+    else:
+        os.kill(pid, signal.SIGTERM)
+    click.echo("Queue workers will stop " + ("now." if kill else "after the running experiments."))
+
+
+@queue.command()
+@click.argument("entry_id")
+def kill(entry_id: str) -> None:
+    """Interrupt one running experiment (it stays in the queue)."""
+    import os
+    import signal
+
+    from trails.errors import TrailsError
+    from trails.experiments import queue as q
+    from trails.git import Git
+
+    project = Project.find()
+    entry = q.find(Git(project.root), entry_id)
+    lock = q.run_dir(project.root, entry.id) / "lock"
+    try:
+        pid = int(lock.read_text())
+        os.killpg(pid, signal.SIGINT)
+    except (OSError, ValueError):
+        raise TrailsError(f"experiment {entry.id} is not running") from None
+    click.echo(f"Interrupted experiment {entry.id}")
+
+
+@queue.command("run")
+@click.argument("entry_id")
+def run_one(entry_id: str) -> None:
+    """Run one queued experiment now, in the foreground."""
+    from trails.errors import TrailsError
+    from trails.experiments import queue as q
+    from trails.experiments.executor import run_entry
+    from trails.git import Git
+    from trails.runner import SubprocessRunner
+
+    project = Project.find()
+    git = Git(project.root)
+    entry = q.find(git, entry_id)
+    try:
+        rec = run_entry(project, git, entry, SubprocessRunner(), click.echo)
+    except TrailsError:
+        if not entry.failed:
+            q.mark_failed(git, entry)
+        raise
+    q.remove(git, entry)
+    click.echo(f"\nRan experiment(s): {rec.name}")

@@ -79,14 +79,21 @@ def _interrupt(running: list[_Running]) -> None:
             r.proc.wait()
 
 
-def run_all(project: Project, jobs: int, echo: Callable[[str], None]) -> PoolResult:
+def run_all(
+    project: Project,
+    jobs: int,
+    echo: Callable[[str], None],
+    draining: Callable[[], bool] = lambda: False,
+) -> PoolResult:
+    """Run the queue with ``jobs`` workers. ``draining`` true: start no new
+    entry, let the running ones finish (``queue stop``)."""
     git = Git(project.root)
     pending = deque(queue.entries(git))
     result = PoolResult()
     running: list[_Running] = []
     try:
-        while pending or running:
-            while pending and len(running) < jobs:
+        while (pending and not draining()) or running:
+            while pending and len(running) < jobs and not draining():
                 entry = pending.popleft()
                 running.append(_start(project, entry))
                 echo(f"Running queued experiment {entry.id}")
@@ -98,6 +105,7 @@ def run_all(project: Project, jobs: int, echo: Callable[[str], None]) -> PoolRes
         _interrupt(running)
         result.left = [r.entry.id for r in running] + [e.id for e in pending]
         raise
+    result.left = [e.id for e in pending]
     return result
 
 

@@ -1,0 +1,56 @@
+"""``trails queue start``: the pool of ``--run-all`` in the background.
+``python -m trails.experiments.daemon ROOT JOBS``, detached, logging to
+``.dvc/tmp/exps/queue.log``, its pid in ``.dvc/tmp/exps/queue.pid``.
+SIGTERM (``queue stop``): finish the running experiments, start no more.
+SIGINT (``queue stop --kill``): interrupt them too (entries stay queued)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+
+def pid_path(root: Path) -> Path:
+    return root / ".dvc" / "tmp" / "exps" / "queue.pid"
+
+
+def running_pid(root: Path) -> int | None:
+    try:
+        pid = int(pid_path(root).read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def main(argv: list[str]) -> int:
+    from trails.experiments import pool
+    from trails.project import Project
+
+    root, jobs = Path(argv[0]), int(argv[1])
+    stopping = {"flag": False}
+
+    def drain(signum: int, frame: object) -> None:
+        stopping["flag"] = True
+        print("Stopping: no new experiments will start", flush=True)
+
+    signal.signal(signal.SIGTERM, drain)
+    pid_path(root).parent.mkdir(parents=True, exist_ok=True)
+    pid_path(root).write_text(str(os.getpid()))
+    try:
+        r = pool.run_all(
+            Project(root), jobs, lambda m: print(m, flush=True), lambda: stopping["flag"]
+        )
+        print(f"Queue workers done: {len(r.done)} done, {len(r.failed)} failed", flush=True)
+        return 1 if r.failed else 0
+    except KeyboardInterrupt:
+        print("Killed: unfinished experiments stay in the queue", flush=True)
+        return 130
+    finally:
+        pid_path(root).unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
