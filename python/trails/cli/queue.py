@@ -71,7 +71,8 @@ def remove(ids: tuple[str, ...], all_: bool, queued: bool, failed: bool) -> None
 
 @queue.command()
 @click.argument("entry_id")
-def logs(entry_id: str) -> None:
+@click.option("-f", "--follow", is_flag=True, help="Keep printing while the experiment runs.")
+def logs(entry_id: str, follow: bool) -> None:
     """Print the log of a queued, running or failed experiment."""
     from trails.errors import TrailsError
     from trails.experiments import queue as q
@@ -85,7 +86,15 @@ def logs(entry_id: str) -> None:
     log = rundir / "output.log"
     if not log.exists():
         raise TrailsError(f"experiment {entry_id} has no log yet (it has not run)")
-    click.echo(log.read_text(errors="replace"), nl=False)
+    with log.open("r", errors="replace") as f:
+        while True:
+            chunk = f.read()
+            if chunk:
+                click.echo(chunk, nl=False)
+            elif not follow or not (rundir / "lock").exists():
+                break
+            else:
+                time.sleep(0.1)
 
 
 @queue.command()
