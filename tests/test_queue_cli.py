@@ -108,6 +108,7 @@ def test_a_failing_experiment_does_not_stop_the_others(project: Path, trails: Tr
     assert "failed" in status
     failed_id = status.splitlines()[1].split()[0]
     assert "unlucky units" in trails("queue", "logs", failed_id).out
+    assert "unlucky units" in trails("queue", "logs", "-f", failed_id).out, "-f ends with the run"
     assert f"!{failed_id} [failed]" in trails("exp", "show", "--no-timestamp").out
     assert trails("queue", "remove", "--failed").code == 0
     assert trails("queue", "status").out.strip() == "No experiments in the queue."
