@@ -173,3 +173,23 @@ def test_apply_a_checkpoint_then_continue_from_it(project: Path, trails: Trails)
     epochs = chain(trails)
     assert epochs["base"] == [4, 3, 2, 1], "the original chain is kept"
     assert [3, 2, 1] in epochs.values(), "a new experiment grew from epoch 2"
+
+
+def test_queued_and_temp_checkpoint_runs(project: Path, trails: Trails) -> None:
+    r = trails("exp", "run", "--temp", "-n", "t1")
+    assert r.code == 0, r.err
+    assert chain(trails) == {"t1": [3, 2, 1]}
+    rows = json.loads(trails("exp", "show", "--json").out)
+    second = next(r["rev"] for r in rows if r["kind"] == "checkpoint"
+                  and r["metrics"]["metrics.json"]["epoch"] == 2)  # fmt: skip
+    r = trails("exp", "run", "--queue", "-n", "from2", "--rev", second[:8])
+    assert r.code == 0, r.err
+    assert trails("exp", "run", "--queue", "-n", "fresh").code == 0
+    assert trails("exp", "run", "--run-all").code == 0
+    got = chain(trails)
+    assert got["from2"] == [5, 4, 3, 2, 1], "continued from epoch 2 (its history shared)"
+    assert got["fresh"] == [3, 2, 1], "a queued checkpoint run starts over"
+    r = trails("exp", "run", "--queue", "--rev", second[:8], "--reset")
+    assert r.code == 2 and "pick one" in r.err
+    r = trails("exp", "run", "--queue", "--rev", "nothere")
+    assert r.code == 1 and "'nothere' is not a checkpoint of an experiment" in r.err

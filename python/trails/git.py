@@ -146,6 +146,19 @@ class Git:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def tree_with(self, commit: str, blobs: Mapping[str, bytes]) -> str:
+        """The tree of ``commit`` with some files replaced (no work tree)."""
+        tmp = self.git_dir() / f"trails-index.{os.getpid()}.{id(blobs)}"
+        env = {"GIT_INDEX_FILE": str(tmp)}
+        try:
+            self.run("read-tree", commit, env=env)
+            for path, data in blobs.items():
+                info = f"100644,{self.hash_object(data)},{path}"
+                self.run("update-index", "--add", "--cacheinfo", info, env=env)
+            return self.run("write-tree", env=env).strip()
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def hash_object(self, data: bytes) -> str:
         proc = subprocess.run(
             ["git", "hash-object", "-w", "--stdin"], cwd=self.root, input=data, capture_output=True

@@ -50,6 +50,13 @@ _repro_params = [p for p in repro.params if p.name not in ("force",)]
 )
 @click.option("--strict-params", is_flag=True, help="A -S key missing from its file is an error.")
 @click.option("--reset", is_flag=True, help="Discard earlier checkpoints and start over.")
+@click.option(
+    "-r",
+    "--rev",
+    "from_rev",
+    metavar="CHECKPOINT",
+    help="With --queue or --temp: continue from this checkpoint.",
+)
 @click.option("--queue", is_flag=True, help="Queue the experiment instead of running it.")
 @click.option("--run-all", is_flag=True, help="Run every queued experiment (-j N at once).")
 @click.option("--temp", is_flag=True, help="Run in a temporary folder, not the workspace.")
@@ -67,6 +74,7 @@ def run(
     force: bool,
     strict_params: bool,
     reset: bool,
+    from_rev: str | None,
     queue: bool,
     run_all: bool,
     temp: bool,
@@ -80,10 +88,17 @@ def run(
 
     if temp and queue:
         raise click.UsageError("--temp and --queue exclude each other: queued runs are temporary")
+    if from_rev and reset:
+        raise click.UsageError("--rev continues from a checkpoint; --reset starts over: pick one")
+    if from_rev and not (queue or temp):
+        raise click.UsageError(
+            "--rev needs --queue or --temp (in the workspace: 'trails exp apply' it, then run)"
+        )
     project = Project.find()
     repro_opts = ReproOptions(targets=targets, force=force, **flags)
     if queue or temp:
-        ids = _enqueue(project, repro_opts, set_params, name, message, force, strict_params)
+        ids = _enqueue(project, repro_opts, set_params, name, message, force, strict_params,
+                       from_rev)  # fmt: skip
         if temp:
             _run_temp(project, ids[0], copy_paths)
             return
@@ -139,11 +154,13 @@ def _enqueue(
     message: str | None,
     force: bool,
     strict: bool,
+    from_rev: str | None = None,
 ) -> list[str]:
     """Queue one entry per combination of the -S sweeps; the workspace is
-    not changed (the edits go into the entries' commits)."""
+    not changed (the edits go into the entries' commits). ``from_rev``: a
+    checkpoint to continue from."""
     from trails.experiments import queue
-    from trails.experiments.refs import validate_name
+    from trails.experiments.refs import ExperimentError, resolve, validate_name
     from trails.experiments.run import queued_edits
     from trails.git import Git
     from trails.repro import load_graph, select
@@ -161,6 +178,16 @@ def _enqueue(
         if n is not None:
             validate_name(git, n)
     repro_args = {k: getattr(opts, k) for k in _QUEUED_FLAGS if getattr(opts, k)}
+    rev_sha, baseline = None, None
+    if from_rev:
+        try:
+            e = resolve(git, from_rev, git.rev_parse("HEAD"))
+        except ExperimentError:
+            raise ExperimentError(
+                f"'{from_rev}' is not a checkpoint of an experiment",
+                hint="'trails exp show' lists experiments and their checkpoints.",
+            ) from None
+        rev_sha, baseline = e.sha, e.baseline
     ids = []
     for n, edits in zip(names, combos, strict=True):
         args = {
@@ -169,8 +196,9 @@ def _enqueue(
             "force": force,
             "targets": list(opts.targets),
             "repro": repro_args,
+            "baseline": baseline,
         }
-        entry = queue.enqueue(git, args, edits)
+        entry = queue.enqueue(git, args, edits, rev_sha)
         click.echo(f"Queued experiment '{entry.id}' for future execution.")
         ids.append(entry.ref)
     return ids

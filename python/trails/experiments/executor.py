@@ -16,11 +16,15 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from trails.errors import TrailsError
+from trails.experiments.checkpoints import Chain
 from trails.experiments.queue import Entry, args_of
 from trails.experiments.record import Recorded, record
 from trails.git import Git
+from trails.pipeline.graph import Graph
+from trails.pipeline.stage import Stage
 from trails.project import Project
 from trails.repro import Reproducer, ReproOptions, load_graph, select
 from trails.runner import Runner
@@ -84,6 +88,35 @@ def _prepare(project: Project, git: Git, entry: Entry, copy_paths: Sequence[str]
     return Project(work)
 
 
+def _chain(git: Git, args: dict[str, Any], baseline: str, stages: list[Stage]) -> Chain | None:
+    """The checkpoint chain of a run whose stages have checkpoint outputs:
+    new (a queued checkpoint run implies --reset), or grown from ``--rev``."""
+    if not any(o.checkpoint for s in stages for o in s.outs):
+        return None
+    rev = args.get("rev")
+    name = args.get("name")
+    return Chain(git, baseline, str(name) if name else None, start=str(rev) if rev else None,
+                 force=bool(args.get("force")))  # fmt: skip
+
+
+def _restore_inputs(sub: Project, graph: Graph, rep: Reproducer, *, reset: bool) -> None:
+    """Link `trails add`-ed data and recorded outputs in from the cache, so
+    unchanged stages do not run again; checkpoint outputs too, unless the
+    run starts over (``reset``)."""
+    from trails import data
+
+    for item in data.tracked(sub):  # linked, never copied
+        data.checkout(sub, item)
+    for s in graph.stages:
+        with contextlib.suppress(TrailsError):  # not in the cache: the stage runs
+            rep.checkout_outputs(s)
+        if reset:
+            for o in s.outs:
+                p = sub.root / o.repo_path
+                if o.checkpoint and p.exists():
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
 def run_entry(
     project: Project,
     git: Git,
@@ -108,16 +141,26 @@ def run_entry(
         with _chdir(sub.root), _env(env):
             graph = load_graph(sub)
             stages, _ = select(graph, sub, opts)
-            rep = Reproducer(sub, graph, opts, runner, echo)
-            from trails import data
+            chain = _chain(git, args, baseline, stages)
+            on_checkpoint = None
+            if chain is not None:
+                ckpt_chain = chain
 
-            for item in data.tracked(sub):  # `trails add`-ed data: linked, never copied
-                data.checkout(sub, item)
-            for s in graph.stages:
-                with contextlib.suppress(TrailsError):  # not in the cache: the stage runs
-                    rep.checkout_outputs(s)
+                def on_checkpoint(stage: Stage) -> None:
+                    sha = ckpt_chain.commit(git.snapshot_tree(work_tree=sub.root, base=entry.sha))
+                    echo(f"Checkpoint {sha[:7]} of experiment '{ckpt_chain.name}'")
+
+            rep = Reproducer(sub, graph, opts, runner, echo, None, on_checkpoint)
+            _restore_inputs(sub, graph, rep, reset=chain is not None and not args.get("rev"))
+            if chain is not None:
+                for s in stages:
+                    if any(o.checkpoint for o in s.outs):
+                        rep.always_run[s.address] = "checkpoint stage"
             rep.run(stages)
         tree = git.snapshot_tree(work_tree=sub.root, base=entry.sha)
+        if chain is not None:
+            tip = chain.commit(tree)
+            return Recorded(chain.name or "", tip, baseline, new=True)
         return record(
             git,
             name=args.get("name"),

@@ -51,10 +51,14 @@ def args_of(git: Git, sha: str) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def enqueue(git: Git, args: Mapping[str, Any], edits: Mapping[str, bytes]) -> Entry:
-    baseline = git.head()
-    tree = git.snapshot_tree(tracked_only=True, blobs=edits)
-    body = json.dumps({**args, "baseline": baseline}, sort_keys=True)
+def enqueue(
+    git: Git, args: Mapping[str, Any], edits: Mapping[str, bytes], rev: str | None = None
+) -> Entry:
+    """Queue the workspace (tracked and staged files) with ``edits``; with
+    ``rev`` (a checkpoint), that commit's files instead, to continue it."""
+    baseline = str(args.get("baseline") or git.head())
+    tree = git.tree_with(rev, edits) if rev else git.snapshot_tree(tracked_only=True, blobs=edits)
+    body = json.dumps({**args, "baseline": baseline, "rev": rev}, sort_keys=True)
     sha = git.commit_tree(tree, [baseline], f"{HEADER}\n\n{body}")
     ref = f"{QUEUE}{time.time_ns():020d}-{sha[:12]}"
     git.update_ref(ref, sha, ZERO)
