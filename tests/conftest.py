@@ -34,6 +34,17 @@ def run_trails(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> R
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def git(repo: Path, *args: str) -> str:
+    """Run git in ``repo`` with an identity (CI machines have none); its stdout."""
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 def gen(root: Path, files: Mapping[str, str | bytes], *, age: float = 0.0) -> None:
     """Create ``files`` (relative path -> content) under ``root``. ``age``
     seconds back-dates their mtime, so the stat index trusts them."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen
+from tests.conftest import Result, gen, git
 
 Trails = Callable[..., Result]
 PY = sys.executable
@@ -41,13 +41,6 @@ def pipeline(cmd: str) -> str:
         "      - model.txt:\n          checkpoint: true\n"
         "    metrics:\n      - metrics.json:\n          cache: false\n"
     )
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=repo, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
 
 
 @pytest.fixture

@@ -12,17 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen
+from tests.conftest import Result, gen, git
 from trails import yamlio
 
 Trails = Callable[..., Result]
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=repo, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen, run_trails
+from tests.conftest import Result, gen, git, run_trails
 
 Trails = Callable[..., Result]
 PY = sys.executable
@@ -32,13 +32,6 @@ TRAIN = (
     "open('model.bin', 'w').write(str(lr * 2))\n"
     "json.dump({'loss': round(1 - lr, 4), 'acc': lr}, open('metrics.json', 'w'))\n"
 )
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=repo, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen
+from tests.conftest import Result, gen, git
 
 Trails = Callable[..., Result]
 PY = sys.executable
@@ -39,13 +39,6 @@ TRAIN = (
     "json.dump({'loss': 1 / units, 'exp': os.environ.get('DVC_EXP_NAME', '')},"
     " open('metrics.json', 'w'))\n"
 )
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=repo, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
 
 
 @pytest.fixture

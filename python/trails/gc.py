@@ -105,15 +105,7 @@ def commits_to_keep(
     from trails.experiments import queue
     from trails.experiments.refs import list_exps
 
-    keep: list[str] = []
-    if workspace and git.rev_parse("HEAD"):
-        keep.append(git.head())
-    if branches:
-        keep += [s for _, s, _ in git.refs("refs/heads/")]
-    if tags:
-        keep += [git.rev_parse(r) or "" for r, _, _ in git.refs("refs/tags/")]
-    if all_commits:
-        keep += git.run("rev-list", "--all").split()
+    keep = git.select_commits(head=workspace, branches=branches, tags=tags, all_commits=all_commits)
     exps = list_exps(git)
     chains = git.chains([e.sha for e in exps], list({e.baseline for e in exps}))
     keep += [e.sha for e in exps] + [c for cs in chains.values() for c in cs]

@@ -179,6 +179,30 @@ class Git:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def select_commits(
+        self,
+        *,
+        head: bool = False,
+        branches: bool = False,
+        tags: bool = False,
+        all_commits: bool = False,
+        since: str | None = None,
+    ) -> list[str]:
+        """The commits named by the scope flags that ``exp gc`` and ``gc``
+        share: HEAD, branch heads, tags, every commit, commits since a date."""
+        out: list[str] = []
+        if head and self.rev_parse("HEAD"):
+            out.append(self.head())
+        if branches:
+            out += [s for _, s, _ in self.refs("refs/heads/")]
+        if tags:
+            out += [self.rev_parse(r) or "" for r, _, _ in self.refs("refs/tags/")]
+        if all_commits:
+            out += self.run("rev-list", "--all").split()
+        if since:
+            out += self.run("rev-list", "--all", f"--since={since}").split()
+        return [c for c in dict.fromkeys(out) if c]
+
     def parents(self, commits: list[str]) -> dict[str, str]:
         """First parent of each commit, in one call."""
         if not commits:

@@ -318,12 +318,7 @@ def _baselines(
     else:
         head = git.head()
         shas += git.run("rev-list", f"--max-count={max(num, 1)}", head).split()
-    if all_branches:
-        shas += [s for _, s, _ in git.refs("refs/heads/")]
-    if all_tags:
-        shas += [git.rev_parse(r) or s for r, s, _ in git.refs("refs/tags/")]
-    if all_commits:
-        shas += git.run("rev-list", "--all", "--", ".").split()
+    shas += git.select_commits(branches=all_branches, tags=all_tags, all_commits=all_commits)
     return list(dict.fromkeys(shas))
 
 
@@ -725,17 +720,12 @@ def gc(
         raise click.UsageError("choose what to keep: -w (HEAD), -a, -T, -A or --date")
     project = Project.find()
     git = Git(project.root)
-    keep: set[str] = set()
-    if workspace:
-        keep.add(git.head())
-    if all_branches:
-        keep |= {s for _, s, _ in git.refs("refs/heads/")}
-    if all_tags:
-        keep |= {git.rev_parse(r) or "" for r, _, _ in git.refs("refs/tags/")}
-    if all_commits:
-        keep |= set(git.run("rev-list", "--all").split())
-    if since:
-        keep |= set(git.run("rev-list", "--all", f"--since={since}").split())
+    keep = set(
+        git.select_commits(
+            head=workspace, branches=all_branches, tags=all_tags, all_commits=all_commits,
+            since=since,
+        )
+    )  # fmt: skip
     doomed = [e for e in list_exps(git) if e.baseline not in keep]
     entries = queue.entries(git) if queued else []
     if not doomed and not entries:
