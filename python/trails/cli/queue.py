@@ -120,11 +120,14 @@ def start(jobs: int) -> None:
     log = project.tmp_dir / "exps" / "queue.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "trails.experiments.daemon", str(project.root), str(jobs)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=project.root, start_new_session=True,
         )  # fmt: skip
+    # Written here too (the daemon writes it when it starts), so that the
+    # workers count as running from the moment this command returns.
+    daemon.pid_path(project.root).write_text(str(proc.pid))
     click.echo(f"Started {jobs} queue worker(s); log: {project.rel(log)}")
 
 
