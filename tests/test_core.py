@@ -391,3 +391,25 @@ def test_usable_in_a_forked_child_after_use_in_the_parent(tmp_path: Path) -> Non
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_progress_counters_move_during_work(tmp_path: Path) -> None:
+    gen(tmp_path / "data", {f"f{i}": "x" * i for i in range(1, 11)})
+    files0, bytes0 = core.progress()
+    core.store_tree(tmp_path / "cache", tmp_path / "data")
+    files1, bytes1 = core.progress()
+    assert (files1 - files0, bytes1 - bytes0) == (10, sum(range(1, 11)))
+
+
+def test_progress_display_runs_and_stays_silent_off_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trails.progress import progress
+
+    gen(tmp_path / "data", {"a": "1"})
+    with progress("Adding"):
+        core.store_tree(tmp_path / "cache", tmp_path / "data")
+    assert capsys.readouterr().err == ""
+    with progress("Adding", enabled=True):
+        tree = core.store_tree(tmp_path / "cache2", tmp_path / "data")
+    assert tree.objects_written == 1, "the work inside the display completed"

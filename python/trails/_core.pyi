@@ -17,6 +17,7 @@ __all__ = [
     "hash_paths",
     "object_path",
     "parse_manifest",
+    "progress",
     "read_tree",
     "scan_tree",
     "store_file",
@@ -64,3 +65,4 @@ def checkout_tree(
     index: _Path | None = None,
 ) -> tuple[str | None, int, int, int, int]: ...
 def threads() -> int: ...
+def progress() -> tuple[int, int]: ...

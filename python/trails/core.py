@@ -241,3 +241,9 @@ def checkout_tree(
 
 def threads() -> int:
     return _core.threads()
+
+
+def progress() -> tuple[int, int]:
+    """(files, bytes) this process has hashed, stored or checked out so
+    far; poll it from another thread to show progress of a long call."""
+    return _core.progress()

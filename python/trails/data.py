@@ -20,6 +20,7 @@ from pathlib import Path
 from trails import core, gitignore, yamlio
 from trails.errors import TrailsError
 from trails.pipeline.lockfile import TREE_SUFFIX, FileState
+from trails.progress import progress
 from trails.project import Project
 
 SUFFIX = ".dvc"
@@ -157,7 +158,8 @@ def add(
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(src, dest)
         dvcfile = rel + SUFFIX
-        state = state_of(project, dest, posixpath.basename(rel), commit=not no_commit)
+        with progress(f"Adding '{rel}'"):
+            state = state_of(project, dest, posixpath.basename(rel), commit=not no_commit)
         old = read(project, dvcfile) if (project.root / dvcfile).exists() else None
         if old is not None and old.state == state:
             echo(f"'{rel}' didn't change")
@@ -208,6 +210,11 @@ def checkout(project: Project, t: Tracked, link_types: Iterable[str] | None = No
         )
     dest = project.root / t.repo_path
     types = list(link_types or project.link_types)
+    with progress(f"Checking out '{t.repo_path}'"):
+        return _checkout(project, t, dest, types)
+
+
+def _checkout(project: Project, t: Tracked, dest: Path, types: list[str]) -> bool:
     if t.state.is_dir:
         r = core.checkout_tree(project.cache_dir, t.state.bare_hash, dest, types,
                                project.index_path)  # fmt: skip

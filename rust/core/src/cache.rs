@@ -179,6 +179,7 @@ impl Cache {
             }
         }
         let (file, tmp) = self.copy_in(src)?;
+        crate::progress::add(file.key.size);
         let dest = self.object_path(&file.digest);
         let written = self.publish(&tmp, &dest)?;
         let object_key = if written {

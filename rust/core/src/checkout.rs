@@ -78,6 +78,7 @@ pub fn checkout_tree(
                 let digest = hash::from_hex(&e.blake3).expect("validated");
                 let path = dest.join(&e.relpath);
                 let t = replace(cache, &digest, &path, linker, e.isexec)?;
+                crate::progress::add(e.size);
                 Ok((t, new_inode_key(t, &path), digest))
             })
             .collect()

@@ -12,6 +12,7 @@ pub mod error;
 pub mod hash;
 pub mod link;
 pub mod pool;
+pub mod progress;
 pub mod scan;
 pub mod state;
 pub mod tree;

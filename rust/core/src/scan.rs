@@ -107,7 +107,9 @@ pub(crate) fn digest_found(
             false,
         ));
     }
-    Ok((hash::hash_known(&f.path(root), f.key, f.executable)?, true))
+    let d = hash::hash_known(&f.path(root), f.key, f.executable)?;
+    crate::progress::add(f.key.size);
+    Ok((d, true))
 }
 
 pub(crate) fn entry_of(f: &Found, d: &FileDigest) -> Entry {

@@ -356,6 +356,13 @@ fn checkout_tree(
     ))
 }
 
+/// (files, bytes) hashed, stored or checked out by this process so far; poll
+/// it from another thread to show progress during a long call.
+#[pyfunction]
+fn progress() -> (u64, u64) {
+    trails_core::progress::get()
+}
+
 /// Worker threads a call will use (`TRAILS_THREADS` or the CPU count).
 #[pyfunction]
 fn threads() -> usize {
@@ -381,5 +388,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(checkout_file, m)?)?;
     m.add_function(wrap_pyfunction!(checkout_tree, m)?)?;
     m.add_function(wrap_pyfunction!(threads, m)?)?;
+    m.add_function(wrap_pyfunction!(progress, m)?)?;
     Ok(())
 }
