@@ -165,3 +165,19 @@ def test_gc_keeps_what_is_used_and_removes_the_rest(project: Path, trails: Trail
     assert trails("exp", "apply", "--force", "two").code == 0
     assert (project / "out.txt").read_text() == "v: 2\n", "the experiment's output survived"
     assert trails("status").code == 0
+
+
+def test_a_corrupt_cache_object_is_named_and_nothing_changes(project: Path, trails: Trails) -> None:
+    assert trails("add", "data").code == 0
+    from trails import core
+
+    h = core.hash_file(project / "data/part1/f1.csv").hash
+    obj = Path(core.object_path(project / ".dvc/cache", h))
+    obj.chmod(0o644)
+    obj.write_text("bit rot\n")
+    (project / "data/part1/f1.csv").write_text("my edit\n")
+    r = trails("checkout", "data.dvc")
+    assert r.code == 1
+    assert "data/part1/f1.csv: cache object" in r.err and "is corrupt" in r.err
+    assert "add the data again ('trails add')" in r.err
+    assert (project / "data/part1/f1.csv").read_text() == "my edit\n", "left untouched"

@@ -229,7 +229,7 @@ impl Cache {
                 index.insert(s.file.key, s.file.digest);
             }
             if let Some(k) = s.object_key {
-                index.insert(k, s.file.digest);
+                index.insert_object(k, s.file.digest);
             }
             written += usize::from(s.written);
             entries.push(scan::entry_of(f, &s.file));

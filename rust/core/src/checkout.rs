@@ -37,13 +37,22 @@ pub fn checkout_tree(
     index: &mut StatIndex,
 ) -> Result<Outcome> {
     let target = cache.load_tree(digest)?;
-    for e in target.entries() {
-        let d = hash::from_hex(&e.blake3).expect("validated by the manifest parser");
-        if !cache.contains(&d) {
-            return Err(Error::MissingObject {
-                path: dest.join(&e.relpath),
-                hash: e.blake3.clone(),
-            });
+    let verified: Vec<Result<Option<(StatKey, Digest)>>> = {
+        let idx = &*index;
+        pool::run(|| {
+            target
+                .entries()
+                .par_iter()
+                .map(|e| {
+                    let d = hash::from_hex(&e.blake3).expect("validated by the manifest parser");
+                    verify(cache, &d, &dest.join(&e.relpath), idx)
+                })
+                .collect()
+        })
+    };
+    for v in verified {
+        if let Some((k, d)) = v? {
+            index.insert(k, d);
         }
     }
     match fs::symlink_metadata(dest) {
@@ -91,6 +100,40 @@ pub fn checkout_tree(
         }
     }
     Ok(out)
+}
+
+/// Check that the object for `digest` exists and holds what its name says,
+/// before anything is touched. Objects the stat index vouches for (their
+/// stat unchanged since they were stored) are not read; others are hashed
+/// once and, if sound, returned for the index.
+fn verify(
+    cache: &Cache,
+    digest: &Digest,
+    dest: &Path,
+    index: &StatIndex,
+) -> Result<Option<(StatKey, Digest)>> {
+    let obj = cache.object_path(digest);
+    let meta = match fs::metadata(&obj) {
+        Ok(m) if m.is_file() => m,
+        _ => {
+            return Err(Error::MissingObject {
+                path: dest.to_path_buf(),
+                hash: hash::to_hex(digest),
+            })
+        }
+    };
+    let key = StatKey::of(&meta);
+    if index.get(&key) == Some(*digest) {
+        return Ok(None);
+    }
+    let got = hash::hash_file(&obj)?;
+    if got.digest != *digest {
+        return Err(Error::CorruptObject {
+            path: dest.to_path_buf(),
+            object: obj,
+        });
+    }
+    Ok(Some((got.key, got.digest)))
 }
 
 /// Copies and reflinks are new inodes: record them so the next scan of the
@@ -149,12 +192,8 @@ pub fn checkout_file(
     index: &mut StatIndex,
     exec: bool,
 ) -> Result<Option<LinkType>> {
-    let obj = cache.object_path(digest);
-    if !obj.is_file() {
-        return Err(Error::MissingObject {
-            path: dest.to_path_buf(),
-            hash: hash::to_hex(digest),
-        });
+    if let Some((k, d)) = verify(cache, digest, dest, index)? {
+        index.insert(k, d);
     }
     match fs::symlink_metadata(dest) {
         Ok(m) if m.is_dir() => return Err(os_error(dest, libc::EISDIR)),
@@ -228,6 +267,31 @@ mod tests {
                 ..Outcome::default()
             }
         );
+    }
+
+    #[test]
+    fn a_corrupt_object_is_named_and_nothing_is_touched() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        write(&src, &[("a", "1"), ("b", "2")]);
+        let cache = Cache::new(&d.path().join("cache"));
+        let t = cache.store_tree(&src, &mut StatIndex::in_memory()).unwrap();
+        let obj = cache.object_path(&hash::hash_bytes(b"2"));
+        fs::set_permissions(&obj, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&obj, "X").unwrap();
+        let dest = d.path().join("dest");
+        write(&dest, &[("b", "mine")]);
+        let err = checkout_tree(
+            &cache,
+            &t.digest,
+            &dest,
+            &Linker::new(vec![LinkType::Copy]),
+            &mut StatIndex::in_memory(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::CorruptObject { .. }), "{err}");
+        assert_eq!(fs::read_to_string(dest.join("b")).unwrap(), "mine");
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub enum Error {
     /// A cache object that a manifest or a caller refers to is absent.
     #[error("{}: cache object {hash} is missing", path.display())]
     MissingObject { path: PathBuf, hash: String },
+    /// A cache object whose bytes no longer match its name.
+    #[error("{}: cache object {} is corrupt (its content does not match its hash); nothing was changed; add the data again ('trails add') or reproduce the stage", path.display(), object.display())]
+    CorruptObject { path: PathBuf, object: PathBuf },
     /// A hash string that is not 64 hex characters.
     #[error("{}: not a blake3 hash: '{hash}'", path.display())]
     BadHash { path: PathBuf, hash: String },
@@ -63,6 +66,7 @@ impl Error {
             | Error::NonUtf8Name { path }
             | Error::BadManifest { path, .. }
             | Error::MissingObject { path, .. }
+            | Error::CorruptObject { path, .. }
             | Error::BadHash { path, .. }
             | Error::NoLinkType { path, .. }
             | Error::Ignore { path, .. } => Some(path),

@@ -127,6 +127,16 @@ impl StatIndex {
         }
     }
 
+    /// Remember the digest of a cache object just written. Objects are
+    /// written whole under a temporary name, renamed, and never written
+    /// again, so the racy-write concern of `insert` does not apply: without
+    /// this, every object would be read again by its first checkout.
+    pub fn insert_object(&mut self, key: StatKey, digest: Digest) {
+        if self.map.insert(key, digest) != Some(digest) {
+            self.fresh.push((key, digest));
+        }
+    }
+
     /// Write the index if anything was added. Merges entries saved by other
     /// processes meanwhile, then replaces the file atomically.
     pub fn save(&mut self) -> Result<()> {

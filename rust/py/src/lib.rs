@@ -250,7 +250,7 @@ fn store_file(
             idx.insert(s.file.key, s.file.digest);
         }
         if let Some(k) = s.object_key {
-            idx.insert(k, s.file.digest);
+            idx.insert_object(k, s.file.digest);
         }
         Ok(s)
     })?;
