@@ -17,8 +17,8 @@ def params_show(*targets: str, repo: str | None = None) -> dict[str, Any]:
     only from ``targets`` files), as nested dicts."""
     from trails import params
     from trails.experiments import show
+    from trails.pipeline import load_graph
     from trails.project import Project
-    from trails.repro import load_graph
 
     project = Project.find(Path(repo) if repo else None)
     files = show.files_of(project, load_graph(project)).params

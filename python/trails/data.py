@@ -86,7 +86,7 @@ def tracked(project: Project) -> list[Tracked]:
 
 def _check(project: Project, rel: str, path: Path) -> None:
     from trails.git import Git
-    from trails.repro import load_graph
+    from trails.pipeline import load_graph
 
     if rel == ".." or rel.startswith("../"):
         raise DataError(f"'{path}' is outside the repository", hint="Add paths inside the project.")

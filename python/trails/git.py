@@ -83,6 +83,12 @@ class Git:
             rows.append((ref, sha, int(ts or 0)))
         return rows
 
+    def first_parents(self, prefix: str) -> dict[str, str]:
+        """First parent of the commit of every ref under ``prefix``, in one
+        ``for-each-ref`` (``%(parent)`` lists a commit's parents)."""
+        out = self.run("for-each-ref", "--format=%(objectname) %(parent)", prefix)
+        return {p[0]: p[1] for p in (ln.split() for ln in out.splitlines()) if len(p) > 1}
+
     def identity_env(self) -> dict[str, str]:
         """Author/committer for commits trails makes when the user has none
         configured (CI machines): Git would refuse to commit otherwise."""
@@ -202,6 +208,13 @@ class Git:
         if since:
             out += self.run("rev-list", "--all", f"--since={since}").split()
         return [c for c in dict.fromkeys(out) if c]
+
+    def commit_times(self, commits: list[str]) -> dict[str, int]:
+        """Committer time of each commit, in one call."""
+        if not commits:
+            return {}
+        out = self.run("log", "--no-walk=unsorted", "--format=%H %ct", *commits)
+        return {p[0]: int(p[1]) for p in (ln.split() for ln in out.splitlines()) if len(p) == 2}
 
     def parents(self, commits: list[str]) -> dict[str, str]:
         """First parent of each commit, in one call."""

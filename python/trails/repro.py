@@ -18,7 +18,7 @@ from typing import Any
 
 from trails import core, gitignore
 from trails.errors import PipelineError, TrailsError
-from trails.pipeline import dvcfile, lockfile
+from trails.pipeline import lockfile
 from trails.pipeline.graph import Graph
 from trails.pipeline.lockfile import FileState, LockEntry
 from trails.pipeline.stage import DVCFILE, Out, Stage
@@ -59,10 +59,6 @@ class Summary:
     blocked: list[str] = field(default_factory=list)
     locks_written: list[str] = field(default_factory=list)
     gitignores: list[str] = field(default_factory=list)
-
-
-def load_graph(project: Project) -> Graph:
-    return Graph(dvcfile.load_all(project.root), project.root)
 
 
 def _cwd_dvcfile(project: Project) -> str:

@@ -163,7 +163,8 @@ def _enqueue(
     from trails.experiments.refs import ExperimentError, resolve, validate_name
     from trails.experiments.run import queued_edits
     from trails.git import Git
-    from trails.repro import load_graph, select
+    from trails.pipeline import load_graph
+    from trails.repro import select
 
     git = Git(project.root)
     git.head()
@@ -328,18 +329,24 @@ def collect_rows(
     from trails.experiments import queue, show, table
     from trails.experiments.refs import list_exps
     from trails.git import Git
-    from trails.repro import load_graph
+    from trails.pipeline import load_graph
 
     git = Git(project.root)
     files = show.files_of(project, load_graph(project))
     reader = show.CommitReader(project, git, files)
-    exps = [e for e in list_exps(git) if e.baseline in set(baselines)]
-    pending = (queue.entries(git) if queued else []) + (
-        queue.entries(git, failed=True) if failed else []
+    refs = git.refs("refs/exps/")  # one listing for experiments, queue and failures
+    exps = [e for e in list_exps(git, refs=refs) if e.baseline in set(baselines)]
+    pending = (queue.entries(git, refs=refs) if queued else []) + (
+        queue.entries(git, failed=True, refs=refs) if failed else []
     )
     parents = git.parents([e.sha for e in pending])
     pending = [e for e in pending if parents.get(e.sha) in set(baselines)]
-    chains = git.chains([e.sha for e in exps], baselines)
+    # Only experiments whose parent is not their baseline have checkpoints
+    # to list; one for-each-ref tells which, so the chain walk is skipped
+    # for the usual one-commit experiments.
+    parent_of = git.first_parents("refs/exps/")
+    deep = [e.sha for e in exps if parent_of.get(e.sha) != e.baseline]
+    chains = git.chains(deep, baselines)
     older = [c for e in exps for c in chains.get(e.sha, [])]
     snaps = reader.read(baselines + [e.sha for e in exps] + [e.sha for e in pending] + older)
     reader.save()
@@ -349,9 +356,9 @@ def collect_rows(
             "workspace", "workspace", None, None, None, show.workspace(project, files), "workspace"
         )
     ]
+    times = git.commit_times(baselines)
     for b in baselines:
-        created = int(git.run("log", "-1", "--format=%ct", b).strip() or 0)
-        rows.append(table.Row("baseline", b, None, None, created, snaps[b], b[:7]))
+        rows.append(table.Row("baseline", b, None, None, times.get(b), snaps[b], b[:7]))
         mine = [(e, snaps[e.sha]) for e in exps if e.baseline == b]
         waiting = [
             table.Row(
@@ -436,22 +443,13 @@ def show(
 
 
 def _print_table(headers: list[str], cells: list[list[str]], pager: bool) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+    from trails.cli.render import table
 
-    t = Table(box=box.HEAVY_HEAD)
-    for h in headers:
-        t.add_column(h, no_wrap=True)
-    for r in cells:
-        t.add_row(*(Text(c) for c in r))  # "[exp-1a2b3]" is not markup
-    console = Console(width=100_000 if not sys.stdout.isatty() else None)
+    text = table(headers, cells)
     if pager:
-        with console.pager(styles=True):
-            console.print(t)
+        click.echo_via_pager(text + "\n")
     else:
-        console.print(t, crop=False)
+        click.echo(text)
 
 
 @exp.command()
@@ -476,7 +474,7 @@ def diff(
     from trails.experiments import show, table
     from trails.experiments.refs import resolve
     from trails.git import Git
-    from trails.repro import load_graph
+    from trails.pipeline import load_graph
 
     project = Project.find()
     git = Git(project.root)
@@ -530,7 +528,8 @@ def apply(experiment: str, force: bool) -> None:
     """Put an experiment's files and outputs into the workspace."""
     from trails.experiments.refs import ExperimentError, resolve
     from trails.git import Git
-    from trails.repro import Reproducer, ReproOptions, load_graph
+    from trails.pipeline import load_graph
+    from trails.repro import Reproducer, ReproOptions
     from trails.runner import SubprocessRunner
 
     project = Project.find()

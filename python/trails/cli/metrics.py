@@ -25,13 +25,9 @@ def _render(headers: list[str], rows: list[list[str]], md: bool) -> None:
         for r in rows:
             click.echo("| " + " | ".join(r) + " |")
         return
-    from rich.console import Console
-    from rich.table import Table
+    from trails.cli.render import table
 
-    table = Table(*headers, box=None, pad_edge=False)
-    for r in rows:
-        table.add_row(*r)
-    Console(soft_wrap=True).print(table)
+    click.echo(table(headers, rows))
 
 
 @click.group()
@@ -46,7 +42,7 @@ def metrics() -> None:
 def show(as_json: bool, md: bool, precision: int) -> None:
     """Show the metrics of the workspace."""
     from trails import metrics as m
-    from trails.repro import load_graph
+    from trails.pipeline import load_graph
 
     project = Project.find()
     data = m.read(project.root, m.WORKSPACE, m.metric_paths(load_graph(project)))
@@ -75,7 +71,7 @@ def show(as_json: bool, md: bool, precision: int) -> None:
 def diff_cmd(a_rev: str, b_rev: str, all_: bool, as_json: bool, md: bool, precision: int) -> None:
     """Compare metrics between A_REV (default HEAD) and B_REV (default the workspace)."""
     from trails import metrics as m
-    from trails.repro import load_graph
+    from trails.pipeline import load_graph
 
     project = Project.find()
     paths = m.metric_paths(load_graph(project))

@@ -28,7 +28,7 @@ def diff(a_rev: str, b_rev: str, all_: bool, as_json: bool, md: bool) -> None:
     from trails.experiments import show, table
     from trails.experiments.refs import resolve
     from trails.git import Git
-    from trails.repro import load_graph
+    from trails.pipeline import load_graph
 
     project = Project.find()
     git = Git(project.root)

@@ -88,7 +88,8 @@ def _targets(f: F) -> F:
 def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
     """Run the stages of the pipeline whose dependencies, params, command or
     outputs changed, in order, and record the results in dvc.lock."""
-    from trails.repro import Reproducer, ReproOptions, load_graph, select
+    from trails.pipeline import load_graph
+    from trails.repro import Reproducer, ReproOptions, select
     from trails.runner import SubprocessRunner
 
     opts = ReproOptions(targets=targets, **flags)  # type: ignore[arg-type]
@@ -112,8 +113,9 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool) -> None:
     """Show which stages changed since they last ran, and why."""
+    from trails.pipeline import load_graph
     from trails.plan import reasons
-    from trails.repro import Reproducer, ReproOptions, load_graph, select
+    from trails.repro import Reproducer, ReproOptions, select
     from trails.runner import SubprocessRunner
 
     project = Project.find()
@@ -153,7 +155,8 @@ def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool)
 @click.option("--mermaid", "fmt", flag_value="mermaid", help="Mermaid flowchart.")
 def dag(targets: tuple[str, ...], recursive: bool, glob: bool, fmt: str | None) -> None:
     """Show the stages and their dependencies."""
-    from trails.repro import ReproOptions, load_graph, select
+    from trails.pipeline import load_graph
+    from trails.repro import ReproOptions, select
 
     project = Project.find()
     graph = load_graph(project)
@@ -183,7 +186,8 @@ def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
     """Restore the stages' cached outputs from the cache as dvc.lock records
     them (only files that differ are touched)."""
     from trails import data
-    from trails.repro import Reproducer, ReproOptions, load_graph, select
+    from trails.pipeline import load_graph
+    from trails.repro import Reproducer, ReproOptions, select
     from trails.runner import SubprocessRunner
 
     project = Project.find()
@@ -214,8 +218,9 @@ def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
 def commit(targets: tuple[str, ...], recursive: bool, glob: bool, force: bool) -> None:
     """Record the stages' current dependencies and outputs in dvc.lock (and
     outputs in the cache) without running them."""
+    from trails.pipeline import load_graph
     from trails.plan import reasons
-    from trails.repro import Reproducer, ReproOptions, load_graph, select
+    from trails.repro import Reproducer, ReproOptions, select
     from trails.runner import SubprocessRunner
 
     project = Project.find()

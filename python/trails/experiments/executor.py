@@ -23,10 +23,11 @@ from trails.experiments.checkpoints import Chain
 from trails.experiments.queue import Entry, args_of
 from trails.experiments.record import Recorded, record
 from trails.git import Git
+from trails.pipeline import load_graph
 from trails.pipeline.graph import Graph
 from trails.pipeline.stage import Stage
 from trails.project import Project
-from trails.repro import Reproducer, ReproOptions, load_graph, select
+from trails.repro import Reproducer, ReproOptions, select
 from trails.runner import Runner
 
 #: In a temporary folder, inputs are never edited in place (outputs are

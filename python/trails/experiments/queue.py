@@ -65,9 +65,14 @@ def enqueue(
     return Entry(ref, sha, int(time.time()))
 
 
-def entries(git: Git, *, failed: bool = False) -> list[Entry]:
+def entries(
+    git: Git, *, failed: bool = False, refs: list[tuple[str, str, int]] | None = None
+) -> list[Entry]:
+    """Queued (or failed) entries, FIFO; ``refs`` reuses a listing of
+    ``refs/exps/`` already made."""
     prefix = FAILED if failed else QUEUE
-    return [Entry(ref, sha, ts) for ref, sha, ts in sorted(git.refs(prefix))]
+    rows = [r for r in refs if r[0].startswith(prefix)] if refs is not None else git.refs(prefix)
+    return [Entry(ref, sha, ts) for ref, sha, ts in sorted(rows)]
 
 
 def find(git: Git, spec: str) -> Entry:

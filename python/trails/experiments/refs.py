@@ -53,10 +53,15 @@ def validate_name(git: Git, name: str) -> None:
         )
 
 
-def list_exps(git: Git, baseline: str | None = None) -> list[Exp]:
+def list_exps(
+    git: Git, baseline: str | None = None, refs: list[tuple[str, str, int]] | None = None
+) -> list[Exp]:
+    """Experiments (of ``baseline``, or all); ``refs`` reuses a listing of
+    ``refs/exps/`` already made."""
     prefix = f"{PREFIX}/{baseline[:2]}/{baseline[2:]}/" if baseline else f"{PREFIX}/"
+    rows = [r for r in refs if r[0].startswith(prefix)] if refs is not None else git.refs(prefix)
     out = []
-    for ref, sha, ts in git.refs(prefix):
+    for ref, sha, ts in rows:
         parts = ref.split("/")
         if len(parts) == 5 and len(parts[2]) == 2 and len(parts[3]) == 38:
             out.append(Exp(ref, sha, ts))

@@ -10,8 +10,9 @@ from typing import Any
 
 from trails.experiments.record import Recorded, record
 from trails.git import Git
+from trails.pipeline import load_graph
 from trails.project import Project
-from trails.repro import Reproducer, ReproOptions, Summary, load_graph, select
+from trails.repro import Reproducer, ReproOptions, Summary, select
 from trails.runner import Runner
 
 

@@ -1,3 +1,21 @@
 """Pipelines: the ``dvc.yaml`` model (``stage``), its loader (``dvcfile``,
 with ``interpolate`` for vars/``${}``/foreach/matrix), the graph of stages
 (``graph``) and the lock file (``lockfile``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trails.pipeline.graph import Graph
+    from trails.project import Project
+
+
+def load_graph(project: Project) -> Graph:
+    """Every pipeline file of the project, loaded and checked as one graph.
+    Here, not in ``repro``, so read-only commands (``exp show``, ``metrics``)
+    do not import the runner, the planner or the native core."""
+    from trails.pipeline import dvcfile
+    from trails.pipeline.graph import Graph
+
+    return Graph(dvcfile.load_all(project.root), project.root)
