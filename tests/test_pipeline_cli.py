@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen, run_trails
+from tests.conftest import Result, gen, git, run_trails
 
 Trails = Callable[..., Result]
 
@@ -279,3 +279,16 @@ def test_metrics_show_and_diff(project: Path, trails: Trails) -> None:
     r = trails("metrics", "diff", "nosuchrev")
     assert r.code == 1
     assert "'nosuchrev' is not a Git revision" in r.err
+
+
+def test_pipeline_files_are_found_through_git_honouring_dvcignore(
+    repo: Path, trails: Trails
+) -> None:
+    assert trails("init").code == 0
+    stage = "stages:\n  s:\n    cmd: echo\n"
+    gen(repo, {"a/dvc.yaml": stage, "skip/dvc.yaml": stage, "b/c/dvc.yaml": stage,
+               ".dvcignore": "skip\n", "data/x.csv": "1"})  # fmt: skip
+    git(repo, "add", "a")
+    out = trails("dag").out
+    assert "a/dvc.yaml:s" in out and "b/c/dvc.yaml:s" in out, "tracked and new files"
+    assert "skip/dvc.yaml" not in out, ".dvcignore is honoured"

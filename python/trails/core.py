@@ -142,14 +142,17 @@ class PathHash:
     size: int
     executable: bool
     manifest: bytes | None
+    files: int
 
     @property
     def is_dir(self) -> bool:
         return self.manifest is not None
 
-    @cached_property
+    @property
     def nfiles(self) -> int | None:
-        return None if self.manifest is None else len(parse_manifest(self.manifest))
+        """Files in a directory (counted by the core: parsing a 100k-entry
+        manifest in Python just to count it cost 0.2 s); None for a file."""
+        return None if self.manifest is None else self.files
 
 
 def hash_paths(paths: Sequence[PathArg], index: PathArg | None = None) -> list[PathHash | None]:

@@ -162,8 +162,8 @@ fn scan_tree(
 }
 
 /// A path's state: None if missing, else (hash, size, executable, manifest
-/// bytes for a directory or None for a file).
-type PathTuple = Option<(String, u64, bool, Option<Py<PyBytes>>)>;
+/// bytes for a directory or None for a file, number of files).
+type PathTuple = Option<(String, u64, bool, Option<Py<PyBytes>>, usize)>;
 
 /// Hash many files and directories with one stat index.
 #[pyfunction]
@@ -182,16 +182,18 @@ fn hash_paths(
         .map(|s| match s {
             scan::PathState::Missing => None,
             scan::PathState::File(d) => {
-                Some((hash::to_hex(&d.digest), d.key.size, d.executable, None))
+                Some((hash::to_hex(&d.digest), d.key.size, d.executable, None, 1))
             }
             scan::PathState::Dir(s) => {
                 let bytes = s.manifest.to_bytes();
                 let h = hash::to_hex(&hash::hash_bytes(&bytes));
+                let n = s.manifest.entries().len();
                 Some((
                     h,
                     s.manifest.total_size(),
                     false,
                     Some(PyBytes::new(py, &bytes).unbind()),
+                    n,
                 ))
             }
         })
