@@ -44,6 +44,9 @@ AGE_SECONDS = 3600.0
 #: A reproducible environment for git: no system or user configuration.
 GIT_ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
 T0 = time.perf_counter()
+#: What the clean-up leaves in the work folder: bench_dvc.py's DVC virtualenv,
+#: slow to install and reused when it holds the right version.
+KEEP_IN_WORK = ("dvc-venv",)
 
 
 @dataclass(frozen=True)
@@ -768,8 +771,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         (work / "big.bin").unlink(missing_ok=True)
         if not args.keep_work:
-            log(f"deleting {work}")
-            shutil.rmtree(work, ignore_errors=True)
+            log(f"deleting {work} (but for {', '.join(KEEP_IN_WORK)})")
+            for child in work.iterdir():
+                if child.name in KEEP_IN_WORK:
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
             os.sync()  # so that a run right after this one is not slowed by our deletions
     report = header + "".join("\n" + t.markdown() for t in tables)
     print(report)

@@ -257,7 +257,13 @@ class Reproducer:
     def _checkout(self, out: Out, state: FileState) -> bool:
         """Make the output match ``state`` from the cache; True if it changed."""
         dest = self.project.root / out.repo_path
-        cache, types, index = self.project.cache_dir, self.project.link_types, None
+        # The stat index vouches for cache objects (recorded when stored), so
+        # checkout's verification reads only objects it does not know.
+        cache, types, index = (
+            self.project.cache_dir,
+            self.project.link_types,
+            self.project.index_path,
+        )
         if state.is_dir:
             r = core.checkout_tree(cache, state.bare_hash, dest, types, index)
             return bool(r.added or r.modified or r.deleted)
