@@ -60,22 +60,11 @@ impl Manifest {
     /// property test checks): 3x faster, and a no-op re-check of 100k files
     /// spends a tenth of its time here.
     pub fn to_bytes(&self) -> Vec<u8> {
-        use std::io::Write;
-        let mut out = Vec::with_capacity(self.entries.len() * 150 + 2);
-        out.push(b'[');
-        for (i, e) in self.entries.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"relpath\":");
-            json_string(&mut out, &e.relpath);
-            out.extend_from_slice(b",\"blake3\":");
-            json_string(&mut out, &e.blake3);
-            write!(out, ",\"size\":{},\"isexec\":{}}}", e.size, e.isexec)
-                .expect("writing to a Vec");
+        let mut w = ManifestWriter::with_capacity(self.entries.len());
+        for e in &self.entries {
+            w.push_hex(&e.relpath, &e.blake3, e.size, e.isexec);
         }
-        out.push(b']');
-        out
+        w.finish()
     }
 
     pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Manifest> {
@@ -103,6 +92,53 @@ impl Manifest {
 
     pub fn digest(&self) -> Digest {
         hash_bytes(&self.to_bytes())
+    }
+}
+
+/// Writes canonical manifest bytes entry by entry, for callers that have
+/// the entries in order already (a walk) and want no `Entry` per file.
+pub struct ManifestWriter {
+    out: Vec<u8>,
+    n: usize,
+}
+
+impl ManifestWriter {
+    pub fn with_capacity(entries: usize) -> ManifestWriter {
+        let mut out = Vec::with_capacity(entries * 150 + 2);
+        out.push(b'[');
+        ManifestWriter { out, n: 0 }
+    }
+
+    /// Add an entry; entries must come sorted by `relpath`, each once.
+    pub fn push(&mut self, relpath: &str, digest: &Digest, size: u64, isexec: bool) {
+        let hex = blake3::Hash::from_bytes(*digest).to_hex();
+        self.push_hex(relpath, hex.as_str(), size, isexec);
+    }
+
+    fn push_hex(&mut self, relpath: &str, hex: &str, size: u64, isexec: bool) {
+        use std::io::Write;
+        if self.n > 0 {
+            self.out.push(b',');
+        }
+        self.n += 1;
+        self.out.extend_from_slice(b"{\"relpath\":");
+        json_string(&mut self.out, relpath);
+        self.out.extend_from_slice(b",\"blake3\":");
+        json_string(&mut self.out, hex);
+        write!(self.out, ",\"size\":{size},\"isexec\":{isexec}}}").expect("writing to a Vec");
+    }
+
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        self.out.push(b']');
+        self.out
     }
 }
 

@@ -142,13 +142,12 @@ fn scan_tree(
     index: Option<PathBuf>,
 ) -> PyResult<(String, Py<PyBytes>, usize, u64, usize)> {
     let (digest, bytes, n, size, hashed) = with_index(py, index, |idx| {
-        let s = scan::scan(&root, idx)?;
-        let bytes = s.manifest.to_bytes();
+        let s = scan::scan_bytes(&root, idx)?;
         Ok((
-            hash::hash_bytes(&bytes),
-            bytes,
-            s.manifest.entries().len(),
-            s.manifest.total_size(),
+            hash::hash_bytes(&s.bytes),
+            s.bytes,
+            s.nfiles,
+            s.size,
             s.hashed,
         ))
     })?;
@@ -185,15 +184,13 @@ fn hash_paths(
                 Some((hash::to_hex(&d.digest), d.key.size, d.executable, None, 1))
             }
             scan::PathState::Dir(s) => {
-                let bytes = s.manifest.to_bytes();
-                let h = hash::to_hex(&hash::hash_bytes(&bytes));
-                let n = s.manifest.entries().len();
+                let h = hash::to_hex(&hash::hash_bytes(&s.bytes));
                 Some((
                     h,
-                    s.manifest.total_size(),
+                    s.size,
                     false,
-                    Some(PyBytes::new(py, &bytes).unbind()),
-                    n,
+                    Some(PyBytes::new(py, &s.bytes).unbind()),
+                    s.nfiles,
                 ))
             }
         })
