@@ -35,7 +35,9 @@ def one(root: Path, dvcyaml: str, files: dict[str, str] | None = None) -> Stage:
     return stage
 
 
-def error(message: str) -> AbstractContextManager[pytest.ExceptionInfo[PipelineError]]:
+def raises_pipeline_error(
+    message: str,
+) -> AbstractContextManager[pytest.ExceptionInfo[PipelineError]]:
     """Expect exactly ``message``."""
     return pytest.raises(PipelineError, match=f"^{re.escape(message)}$")
 
@@ -68,22 +70,26 @@ def test_empty_stages_section(tmp_path: Path) -> None:
 
 
 def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
-    with error("dvc.yaml:1: a pipeline file must hold a mapping at the top, not list"):
+    with raises_pipeline_error(
+        "dvc.yaml:1: a pipeline file must hold a mapping at the top, not list"
+    ):
         load(tmp_path, "- a\n- b\n")
 
 
 def test_unknown_top_level_key_suggests(tmp_path: Path) -> None:
-    with error("dvc.yaml:2: unknown top-level key 'stage', did you mean 'stages'?"):
+    with raises_pipeline_error("dvc.yaml:2: unknown top-level key 'stage', did you mean 'stages'?"):
         load(tmp_path, "vars: []\nstage:\n  a: {cmd: x}\n")
 
 
 def test_unknown_top_level_key_without_close_match(tmp_path: Path) -> None:
-    with error("dvc.yaml:1: unknown top-level key 'zzz'"):
+    with raises_pipeline_error("dvc.yaml:1: unknown top-level key 'zzz'"):
         load(tmp_path, "zzz: 1\n")
 
 
 def test_stages_must_be_a_mapping(tmp_path: Path) -> None:
-    with error("dvc.yaml:1: 'stages' must be a mapping of stage names to stages, not list"):
+    with raises_pipeline_error(
+        "dvc.yaml:1: 'stages' must be a mapping of stage names to stages, not list"
+    ):
         load(tmp_path, "stages: [a]\n")
 
 
@@ -93,7 +99,7 @@ def test_malformed_yaml_is_a_pipeline_error_with_line(tmp_path: Path) -> None:
 
 
 def test_missing_pipeline_file(tmp_path: Path) -> None:
-    with error("sub/dvc.yaml: no such pipeline file"):
+    with raises_pipeline_error("sub/dvc.yaml: no such pipeline file"):
         load_dvcfile(tmp_path, "sub/dvc.yaml")
 
 
@@ -137,42 +143,46 @@ def test_empty_lists_are_allowed(tmp_path: Path) -> None:
 
 
 def test_missing_cmd(tmp_path: Path) -> None:
-    with error("dvc.yaml:2: stage 'train': missing required key 'cmd'"):
+    with raises_pipeline_error("dvc.yaml:2: stage 'train': missing required key 'cmd'"):
         load(tmp_path, "stages:\n  train:\n    deps: [a]\n")
 
 
 @pytest.mark.parametrize(("value", "what"), [("[]", "an empty list"), ("3", "int")])
 def test_cmd_must_be_string_or_non_empty_list(tmp_path: Path, value: str, what: str) -> None:
-    with error(
+    with raises_pipeline_error(
         f"dvc.yaml:3: stage 'a': 'cmd' must be a string or a non-empty list of strings, not {what}"
     ):
         load(tmp_path, f"stages:\n  a:\n    cmd: {value}\n")
 
 
 def test_cmd_items_must_be_strings(tmp_path: Path) -> None:
-    with error("dvc.yaml:5: stage 'a': cmd[1] must be a string, not mapping"):
+    with raises_pipeline_error("dvc.yaml:5: stage 'a': cmd[1] must be a string, not mapping"):
         load(tmp_path, "stages:\n  a:\n    cmd:\n      - ok\n      - {a: 1}\n")
 
 
 def test_unknown_stage_key_suggests_and_points_at_the_key(tmp_path: Path) -> None:
     text = "stages:\n  train:\n    cmd: x\n    dep: [a]\n"
-    with error("dvc.yaml:4: stage 'train': unknown key 'dep', did you mean 'deps'?"):
+    with raises_pipeline_error(
+        "dvc.yaml:4: stage 'train': unknown key 'dep', did you mean 'deps'?"
+    ):
         load(tmp_path, text)
 
 
 def test_stage_must_be_a_mapping(tmp_path: Path) -> None:
-    with error("dvc.yaml:2: stage 'a': a stage must be a mapping of stage keys, not string"):
+    with raises_pipeline_error(
+        "dvc.yaml:2: stage 'a': a stage must be a mapping of stage keys, not string"
+    ):
         load(tmp_path, "stages:\n  a: echo hi\n")
 
 
 def test_deps_must_be_a_list(tmp_path: Path) -> None:
-    with error("dvc.yaml:4: stage 'a': 'deps' must be a list, not string"):
+    with raises_pipeline_error("dvc.yaml:4: stage 'a': 'deps' must be a list, not string"):
         load(tmp_path, "stages:\n  a:\n    cmd: x\n    deps: a.csv\n")
 
 
 def test_deps_items_must_be_strings(tmp_path: Path) -> None:
     text = "stages:\n  a:\n    cmd: x\n    deps:\n      - ok\n      - {b: 1}\n"
-    with error("dvc.yaml:6: stage 'a': deps[1] must be a string, not mapping"):
+    with raises_pipeline_error("dvc.yaml:6: stage 'a': deps[1] must be a string, not mapping"):
         load(tmp_path, text)
 
 
@@ -186,13 +196,13 @@ def test_deps_items_must_be_strings(tmp_path: Path) -> None:
     ],
 )
 def test_scalar_key_types(tmp_path: Path, key: str, value: str, message: str) -> None:
-    with error(f"dvc.yaml:4: stage 'a': {message}"):
+    with raises_pipeline_error(f"dvc.yaml:4: stage 'a': {message}"):
         load(tmp_path, f"stages:\n  a:\n    cmd: x\n    {key}: {value}\n")
 
 
 @pytest.mark.parametrize("name", ["a:b", "a/b", "a\\b", "a@b"])
 def test_invalid_stage_names(tmp_path: Path, name: str) -> None:
-    with error(
+    with raises_pipeline_error(
         f"dvc.yaml:2: stage '{name}': invalid stage name: it may not be empty nor contain "
         "':', '/', '\\', '@'"
     ):
@@ -200,7 +210,7 @@ def test_invalid_stage_names(tmp_path: Path, name: str) -> None:
 
 
 def test_stage_name_must_be_a_string(tmp_path: Path) -> None:
-    with error("dvc.yaml:2: stage name 1 must be a string; quote it in the YAML"):
+    with raises_pipeline_error("dvc.yaml:2: stage name 1 must be a string; quote it in the YAML"):
         load(tmp_path, "stages:\n  1:\n    cmd: x\n")
 
 
@@ -254,7 +264,7 @@ def test_params_paths_are_relative_to_wdir(tmp_path: Path) -> None:
 
 def test_params_item_of_wrong_type(tmp_path: Path) -> None:
     text = "stages:\n  a:\n    cmd: x\n    params:\n      - lr\n      - 3\n"
-    with error(
+    with raises_pipeline_error(
         "dvc.yaml:6: stage 'a': params[1] must be a key, 'file:key' or a one-entry mapping "
         "{file: [keys]}, not int"
     ):
@@ -263,7 +273,7 @@ def test_params_item_of_wrong_type(tmp_path: Path) -> None:
 
 def test_params_mapping_keys_must_be_a_list(tmp_path: Path) -> None:
     text = "stages:\n  a:\n    cmd: x\n    params:\n      - c.yaml: lr\n"
-    with error(
+    with raises_pipeline_error(
         "dvc.yaml:5: stage 'a': params[0]: "
         "the keys of 'c.yaml' must be a list of strings, not string"
     ):
@@ -274,12 +284,14 @@ def test_params_mapping_keys_must_be_strings(tmp_path: Path) -> None:
     text = (
         "stages:\n  a:\n    cmd: x\n    params:\n      - c.yaml:\n          - lr\n          - 3\n"
     )
-    with error("dvc.yaml:7: stage 'a': params[0]: the keys of 'c.yaml' must be strings, not int"):
+    with raises_pipeline_error(
+        "dvc.yaml:7: stage 'a': params[0]: the keys of 'c.yaml' must be strings, not int"
+    ):
         load(tmp_path, text)
 
 
 def test_params_must_be_a_list(tmp_path: Path) -> None:
-    with error("dvc.yaml:4: stage 'a': 'params' must be a list, not string"):
+    with raises_pipeline_error("dvc.yaml:4: stage 'a': 'params' must be a list, not string"):
         load(tmp_path, "stages:\n  a:\n    cmd: x\n    params: lr\n")
 
 
@@ -326,7 +338,7 @@ def test_out_with_null_options(tmp_path: Path) -> None:
 
 def test_unknown_out_option_suggests(tmp_path: Path) -> None:
     text = "stages:\n  a:\n    cmd: x\n    outs:\n      - m.pt:\n          cach: false\n"
-    with error(
+    with raises_pipeline_error(
         "dvc.yaml:6: stage 'a': outs[0] 'm.pt': unknown option 'cach', did you mean 'cache'?"
     ):
         load(tmp_path, text)
@@ -334,30 +346,34 @@ def test_unknown_out_option_suggests(tmp_path: Path) -> None:
 
 def test_plot_properties_only_on_plots(tmp_path: Path) -> None:
     text = "stages:\n  a:\n    cmd: x\n    metrics:\n      - m.json: {x: step}\n"
-    with error("dvc.yaml:5: stage 'a': metrics[0] 'm.json': unknown option 'x'"):
+    with raises_pipeline_error("dvc.yaml:5: stage 'a': metrics[0] 'm.json': unknown option 'x'"):
         load(tmp_path, text)
 
 
 def test_out_option_types(tmp_path: Path) -> None:
     text = "stages:\n  a:\n    cmd: x\n    outs:\n      - m.pt:\n          persist: 'no'\n"
-    with error(
+    with raises_pipeline_error(
         "dvc.yaml:6: stage 'a': outs[0] 'm.pt': 'persist' must be true or false, not string"
     ):
         load(tmp_path, text)
     text = "stages:\n  a:\n    cmd: x\n    outs:\n      - m.pt:\n          desc: 3\n"
-    with error("dvc.yaml:6: stage 'a': outs[0] 'm.pt': 'desc' must be a string, not int"):
+    with raises_pipeline_error(
+        "dvc.yaml:6: stage 'a': outs[0] 'm.pt': 'desc' must be a string, not int"
+    ):
         load(tmp_path, text)
 
 
 def test_out_options_must_be_a_mapping(tmp_path: Path) -> None:
     text = "stages:\n  a:\n    cmd: x\n    outs:\n      - m.pt: [cache]\n"
-    with error("dvc.yaml:5: stage 'a': outs[0] 'm.pt': options must be a mapping, not list"):
+    with raises_pipeline_error(
+        "dvc.yaml:5: stage 'a': outs[0] 'm.pt': options must be a mapping, not list"
+    ):
         load(tmp_path, text)
 
 
 def test_out_item_of_wrong_type(tmp_path: Path) -> None:
     text = "stages:\n  a:\n    cmd: x\n    plots:\n      - 1\n"
-    with error(
+    with raises_pipeline_error(
         "dvc.yaml:5: stage 'a': plots[0] must be a path or a one-entry mapping "
         "{path: {options}}, not int"
     ):
@@ -417,13 +433,15 @@ def test_vars_files_inline_and_key_selection(tmp_path: Path) -> None:
 
 def test_vars_key_selection_leaves_other_keys_out(tmp_path: Path) -> None:
     text = "vars: [conf.yaml:a]\nstages:\n  s:\n    cmd: echo ${c}\n"
-    with error("dvc.yaml:4: stage 's': cannot interpolate '${c}': 'c' is not defined"):
+    with raises_pipeline_error(
+        "dvc.yaml:4: stage 's': cannot interpolate '${c}': 'c' is not defined"
+    ):
         load(tmp_path, text, files={"conf.yaml": "a: 1\nc: 3\n"})
 
 
 def test_vars_key_not_in_file(tmp_path: Path) -> None:
     text = "vars:\n  - conf.yaml:a,bb\nstages:\n  s: {cmd: x}\n"
-    with error("dvc.yaml:2: vars: 'bb' is not in conf.yaml, did you mean 'b'?"):
+    with raises_pipeline_error("dvc.yaml:2: vars: 'bb' is not in conf.yaml, did you mean 'b'?"):
         load(tmp_path, text, files={"conf.yaml": "a: 1\nb: 2\n"})
 
 
@@ -443,13 +461,15 @@ def test_vars_files_relative_to_the_pipeline_folder(tmp_path: Path) -> None:
 
 def test_redefinition_names_both_sources(tmp_path: Path) -> None:
     text = "vars:\n  - other: 1\n  - lr: 0.2\nstages:\n  s: {cmd: x}\n"
-    with error("dvc.yaml:3: vars: 'lr' is already defined by params.yaml"):
+    with raises_pipeline_error("dvc.yaml:3: vars: 'lr' is already defined by params.yaml"):
         load(tmp_path, text, files={"params.yaml": "lr: 0.1\n"})
 
 
 def test_redefinition_between_inline_vars(tmp_path: Path) -> None:
     text = "vars:\n  - lr: 1\n  - lr: 2\nstages:\n  s: {cmd: x}\n"
-    with error("dvc.yaml:3: vars: 'lr' is already defined by inline vars at dvc.yaml:2"):
+    with raises_pipeline_error(
+        "dvc.yaml:3: vars: 'lr' is already defined by inline vars at dvc.yaml:2"
+    ):
         load(tmp_path, text)
 
 
@@ -471,19 +491,21 @@ def test_stage_vars_are_relative_to_wdir(tmp_path: Path) -> None:
 
 def test_stage_vars_may_not_redefine_top_level_vars(tmp_path: Path) -> None:
     text = "vars:\n  - n: 1\nstages:\n  s:\n    cmd: x\n    vars:\n      - n: 2\n"
-    with error("dvc.yaml:7: stage 's': vars: 'n' is already defined by inline vars at dvc.yaml:2"):
+    with raises_pipeline_error(
+        "dvc.yaml:7: stage 's': vars: 'n' is already defined by inline vars at dvc.yaml:2"
+    ):
         load(tmp_path, text)
 
 
 def test_missing_vars_file(tmp_path: Path) -> None:
     text = "vars:\n  - a: 1\n  - missing.yaml\nstages:\n  s: {cmd: x}\n"
-    with error("dvc.yaml:3: vars: missing.yaml: params file not found"):
+    with raises_pipeline_error("dvc.yaml:3: vars: missing.yaml: params file not found"):
         load(tmp_path, text)
 
 
 def test_vars_file_of_unsupported_format(tmp_path: Path) -> None:
     text = "vars: [c.txt]\nstages:\n  s: {cmd: x}\n"
-    with error("dvc.yaml:1: vars: c.txt: unsupported params file format '.txt'"):
+    with raises_pipeline_error("dvc.yaml:1: vars: c.txt: unsupported params file format '.txt'"):
         load(tmp_path, text, files={"c.txt": "a=1"})
 
 
@@ -495,9 +517,11 @@ def test_malformed_default_params_file(tmp_path: Path) -> None:
 
 
 def test_vars_must_be_a_list_of_files_or_mappings(tmp_path: Path) -> None:
-    with error("dvc.yaml:1: 'vars' must be a list, not mapping"):
+    with raises_pipeline_error("dvc.yaml:1: 'vars' must be a list, not mapping"):
         load(tmp_path, "vars: {a: 1}\nstages:\n  s: {cmd: x}\n")
-    with error("dvc.yaml:2: vars[0] must be a params file name or a mapping, not int"):
+    with raises_pipeline_error(
+        "dvc.yaml:2: vars[0] must be a params file name or a mapping, not int"
+    ):
         load(tmp_path, "vars:\n  - 3\nstages:\n  s: {cmd: x}\n")
 
 
@@ -584,7 +608,7 @@ def test_nested_list_cannot_become_arguments() -> None:
 
 def test_mapping_inside_a_non_cmd_string_is_an_error(tmp_path: Path) -> None:
     text = "stages:\n  s:\n    cmd: x\n    deps:\n      - data/${train}.csv\n"
-    with error(
+    with raises_pipeline_error(
         "dvc.yaml:5: stage 's': cannot interpolate '${train}' into a string: "
         "a mapping unpacks only in 'cmd'"
     ):
@@ -593,7 +617,7 @@ def test_mapping_inside_a_non_cmd_string_is_an_error(tmp_path: Path) -> None:
 
 def test_list_inside_a_non_cmd_string_is_an_error(tmp_path: Path) -> None:
     text = "stages:\n  s:\n    cmd: x\n    desc: layers ${train.layers}\n"
-    with error(
+    with raises_pipeline_error(
         "dvc.yaml:4: stage 's': cannot interpolate '${train.layers}' into a string: "
         "a list cannot be part of a string"
     ):
@@ -602,7 +626,7 @@ def test_list_inside_a_non_cmd_string_is_an_error(tmp_path: Path) -> None:
 
 def test_undefined_name_suggests_a_close_one(tmp_path: Path) -> None:
     text = "vars: [{lr: 1}]\nstages:\n  train:\n    cmd: x\n    desc: ${lr2}\n"
-    with error(
+    with raises_pipeline_error(
         "dvc.yaml:5: stage 'train': cannot interpolate '${lr2}': 'lr2' is not defined, "
         "did you mean 'lr'?"
     ):
@@ -611,7 +635,7 @@ def test_undefined_name_suggests_a_close_one(tmp_path: Path) -> None:
 
 def test_undefined_nested_name_suggests_a_sibling(tmp_path: Path) -> None:
     text = "stages:\n  s:\n    cmd: echo ${train.epoch}\n"
-    with error(
+    with raises_pipeline_error(
         "dvc.yaml:3: stage 's': cannot interpolate '${train.epoch}': 'train.epoch' is not "
         "defined, did you mean 'train.epochs'?"
     ):
@@ -620,7 +644,7 @@ def test_undefined_nested_name_suggests_a_sibling(tmp_path: Path) -> None:
 
 def test_index_out_of_range(tmp_path: Path) -> None:
     text = "stages:\n  s:\n    cmd: echo ${train.layers[5]}\n"
-    with error(
+    with raises_pipeline_error(
         "dvc.yaml:3: stage 's': cannot interpolate '${train.layers[5]}': "
         "'train.layers.5' is not defined"
     ):
@@ -629,7 +653,9 @@ def test_index_out_of_range(tmp_path: Path) -> None:
 
 def test_invalid_expression(tmp_path: Path) -> None:
     text = "stages:\n  s:\n    cmd: echo ${a + b}\n"
-    with error("dvc.yaml:3: stage 's': cannot interpolate '${a + b}': 'a + b' is not a valid name"):
+    with raises_pipeline_error(
+        "dvc.yaml:3: stage 's': cannot interpolate '${a + b}': 'a + b' is not a valid name"
+    ):
         load(tmp_path, text)
 
 
@@ -649,7 +675,9 @@ def test_output_mapping_keys_and_wdir_are_interpolated(tmp_path: Path) -> None:
 
 def test_error_line_is_the_line_of_the_list_item(tmp_path: Path) -> None:
     text = "stages:\n  s:\n    cmd:\n      - ok\n      - echo ${nope}\n"
-    with error("dvc.yaml:5: stage 's': cannot interpolate '${nope}': 'nope' is not defined"):
+    with raises_pipeline_error(
+        "dvc.yaml:5: stage 's': cannot interpolate '${nope}': 'nope' is not defined"
+    ):
         load(tmp_path, text)
 
 
@@ -749,7 +777,7 @@ def test_foreach_list_with_mappings_is_named_by_index(tmp_path: Path) -> None:
             do:
               cmd: echo ${item.os}
     """
-    with error(
+    with raises_pipeline_error(
         "dvc.yaml:7: stage 'build@1': cannot interpolate '${item.os}': 'item.os' is not defined"
     ):
         load(tmp_path, text)
@@ -778,53 +806,59 @@ def test_foreach_from_a_variable(tmp_path: Path) -> None:
 
 def test_foreach_of_wrong_type(tmp_path: Path) -> None:
     text = "vars: [{n: 3}]\nstages:\n  build:\n    foreach: ${n}\n    do: {cmd: x}\n"
-    with error("dvc.yaml:4: stage 'build': foreach must be a list or a mapping, not int"):
+    with raises_pipeline_error(
+        "dvc.yaml:4: stage 'build': foreach must be a list or a mapping, not int"
+    ):
         load(tmp_path, text)
 
 
 def test_foreach_needs_do(tmp_path: Path) -> None:
-    with error("dvc.yaml:3: stage 'b': 'foreach' needs 'do', the stage to repeat"):
+    with raises_pipeline_error("dvc.yaml:3: stage 'b': 'foreach' needs 'do', the stage to repeat"):
         load(tmp_path, "stages:\n  b:\n    foreach: [1]\n")
 
 
 def test_foreach_with_stage_keys_beside_it(tmp_path: Path) -> None:
     text = "stages:\n  b:\n    foreach: [1]\n    cmd: x\n    do: {cmd: x}\n"
-    with error(
+    with raises_pipeline_error(
         "dvc.yaml:4: stage 'b': 'foreach' cannot be combined with 'cmd': put stage keys under 'do'"
     ):
         load(tmp_path, text)
 
 
 def test_do_without_foreach(tmp_path: Path) -> None:
-    with error("dvc.yaml:3: stage 'b': 'do' is only valid with 'foreach'"):
+    with raises_pipeline_error("dvc.yaml:3: stage 'b': 'do' is only valid with 'foreach'"):
         load(tmp_path, "stages:\n  b:\n    do: {cmd: x}\n")
 
 
 def test_do_must_be_a_stage_mapping(tmp_path: Path) -> None:
-    with error("dvc.yaml:4: stage 'b': 'do' must be a mapping of stage keys, not string"):
+    with raises_pipeline_error(
+        "dvc.yaml:4: stage 'b': 'do' must be a mapping of stage keys, not string"
+    ):
         load(tmp_path, "stages:\n  b:\n    foreach: [1]\n    do: echo\n")
 
 
 def test_unknown_key_in_do(tmp_path: Path) -> None:
     text = "stages:\n  b:\n    foreach: [1]\n    do:\n      cmd: x\n      out: [a]\n"
-    with error("dvc.yaml:6: stage 'b': unknown key 'out', did you mean 'outs'?"):
+    with raises_pipeline_error("dvc.yaml:6: stage 'b': unknown key 'out', did you mean 'outs'?"):
         load(tmp_path, text)
 
 
 def test_missing_cmd_in_do_names_the_item(tmp_path: Path) -> None:
-    with error("dvc.yaml:4: stage 'b@1': missing required key 'cmd'"):
+    with raises_pipeline_error("dvc.yaml:4: stage 'b@1': missing required key 'cmd'"):
         load(tmp_path, "stages:\n  b:\n    foreach: [1]\n    do:\n      deps: [a]\n")
 
 
 def test_foreach_duplicate_names(tmp_path: Path) -> None:
     text = "stages:\n  b:\n    foreach: [1, '1']\n    do: {cmd: x}\n"
-    with error("dvc.yaml:2: stage 'b@1' is defined more than once"):
+    with raises_pipeline_error("dvc.yaml:2: stage 'b@1' is defined more than once"):
         load(tmp_path, text)
 
 
 def test_item_may_not_shadow_a_var(tmp_path: Path) -> None:
     text = "stages:\n  b:\n    foreach: [1]\n    do: {cmd: x}\n"
-    with error("dvc.yaml:4: stage 'b@1': foreach: 'item' is already defined by params.yaml"):
+    with raises_pipeline_error(
+        "dvc.yaml:4: stage 'b@1': foreach: 'item' is already defined by params.yaml"
+    ):
         load(tmp_path, text, files={"params.yaml": "item: 3\n"})
 
 
@@ -886,12 +920,12 @@ def test_matrix_value_from_a_variable(tmp_path: Path) -> None:
 
 def test_matrix_value_must_be_a_list(tmp_path: Path) -> None:
     text = "stages:\n  t:\n    matrix:\n      a: [1]\n      b: 3\n    cmd: x\n"
-    with error("dvc.yaml:5: stage 't': matrix: 'b' must be a list, not int"):
+    with raises_pipeline_error("dvc.yaml:5: stage 't': matrix: 'b' must be a list, not int"):
         load(tmp_path, text)
 
 
 def test_matrix_must_be_a_non_empty_mapping(tmp_path: Path) -> None:
-    with error(
+    with raises_pipeline_error(
         "dvc.yaml:3: stage 't': 'matrix' must be a non-empty mapping of names to lists, not list"
     ):
         load(tmp_path, "stages:\n  t:\n    matrix: [1]\n    cmd: x\n")
@@ -899,7 +933,7 @@ def test_matrix_must_be_a_non_empty_mapping(tmp_path: Path) -> None:
 
 def test_matrix_duplicate_names(tmp_path: Path) -> None:
     text = "stages:\n  t:\n    matrix:\n      a: [1, 1]\n    cmd: x\n"
-    with error("dvc.yaml:2: stage 't@1' is defined more than once"):
+    with raises_pipeline_error("dvc.yaml:2: stage 't@1' is defined more than once"):
         load(tmp_path, text)
 
 

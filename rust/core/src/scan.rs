@@ -57,18 +57,24 @@ pub fn digest(path: &Path, index: &StatIndex) -> Result<(FileDigest, bool)> {
     Ok((hash::hash_file(path)?, true))
 }
 
+/// Walk `root` and take each file's digest (from the index, else read), in
+/// parallel: the part `scan` and `scan_bytes` share.
+type Digested = (Vec<Found>, Vec<Result<(FileDigest, bool)>>);
+
+fn walk_and_digest(root: &Path, index: &StatIndex) -> Result<Digested> {
+    let found = walk::walk(root)?;
+    let results = pool::run(|| {
+        found
+            .par_iter()
+            .map(|f| digest_found(root, f, index))
+            .collect()
+    });
+    Ok((found, results))
+}
+
 /// Scan `root` into a manifest, updating `index` with what was hashed.
 pub fn scan(root: &Path, index: &mut StatIndex) -> Result<Scan> {
-    let found = walk::walk(root)?;
-    let results: Vec<Result<(FileDigest, bool)>> = {
-        let idx = &*index;
-        pool::run(|| {
-            found
-                .par_iter()
-                .map(|f| digest_found(root, f, idx))
-                .collect()
-        })
-    };
+    let (found, results) = walk_and_digest(root, index)?;
     let mut entries = Vec::with_capacity(found.len());
     let mut hashed = 0;
     for (f, r) in found.into_iter().zip(results) {
@@ -147,16 +153,7 @@ pub struct ScanBytes {
 /// `scan`, producing the manifest's bytes directly. About 30 ms less than
 /// building a `Manifest` for 100k files, a fifth of a warm re-check.
 pub fn scan_bytes(root: &Path, index: &mut StatIndex) -> Result<ScanBytes> {
-    let found = walk::walk(root)?;
-    let results: Vec<Result<(FileDigest, bool)>> = {
-        let idx = &*index;
-        pool::run(|| {
-            found
-                .par_iter()
-                .map(|f| digest_found(root, f, idx))
-                .collect()
-        })
-    };
+    let (found, results) = walk_and_digest(root, index)?;
     let mut w = crate::tree::ManifestWriter::with_capacity(found.len());
     let (mut hashed, mut size) = (0, 0);
     for (f, r) in found.iter().zip(results) {
