@@ -55,6 +55,7 @@ format: install ## Apply ruff and cargo formatting
 bench: install ## Benchmarks against b3sum, hashlib.md5, blake3-py, git, cp and DVC 3.67.1; writes benches/RESULTS.md and RESULTS-dvc.md
 	$(PY) benches/bench.py --write benches/RESULTS.md
 	$(PY) benches/bench_dvc.py --write benches/RESULTS-dvc.md
+	$(PY) benches/bench_checkpoints.py --write benches/RESULTS-checkpoints.md
 
 clean: ## Remove the virtualenv and build products
 	rm -rf $(VENV) target
