@@ -4,6 +4,7 @@ workspace or from a Git revision, flatten them to dotted keys, diff them."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,17 +58,23 @@ def _is_number(v: Any) -> bool:
 
 
 def diff(
-    old: dict[str, dict[str, Any] | str], new: dict[str, dict[str, Any] | str], *, all_: bool
+    old: Mapping[str, Mapping[str, Any] | str],
+    new: Mapping[str, Mapping[str, Any] | str],
+    *,
+    all_: bool,
+    missing: Any = None,
 ) -> list[tuple[str, str, Any, Any, Any]]:
-    """Rows ``(path, key, old, new, change)``; unchanged rows only with ``all_``."""
+    """Rows ``(path, key, old, new, change)``; unchanged rows only with
+    ``all_``; ``missing`` stands for a key absent on one side; ``change`` is
+    new - old for numbers. (``exp diff`` and ``params diff`` use it too.)"""
     rows = []
     for path in dict.fromkeys([*old, *new]):
         a, b = old.get(path, {}), new.get(path, {})
-        a = a if isinstance(a, dict) else {}
-        b = b if isinstance(b, dict) else {}
+        a = a if isinstance(a, Mapping) else {}
+        b = b if isinstance(b, Mapping) else {}
         for key in dict.fromkeys([*a, *b]):
-            va: Any = a.get(key)
-            vb: Any = b.get(key)
+            va: Any = a.get(key, missing)
+            vb: Any = b.get(key, missing)
             if va == vb and not all_:
                 continue
             change = None

@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from trails.project import Project
+
+if TYPE_CHECKING:
+    from trails.pipeline.graph import Graph
+    from trails.pipeline.stage import Stage
+    from trails.repro import ReproOptions
 
 
 @click.command()
@@ -35,6 +40,28 @@ _target_args = [
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _selection(
+    targets: tuple[str, ...],
+    recursive: bool,
+    glob: bool,
+    *,
+    single_item: bool = False,
+    project: Project | None = None,
+) -> tuple[Project, Graph, ReproOptions, list[Stage]]:
+    """The stages that status, dag, checkout and commit look at: the
+    targets (with their upstream stages unless ``single_item``), or every
+    pipeline when none is named."""
+    from trails.pipeline import load_graph
+    from trails.repro import ReproOptions, select
+
+    project = project or Project.find()
+    graph = load_graph(project)
+    opts = ReproOptions(targets=targets, recursive=recursive, glob=glob,
+                        single_item=single_item, all_pipelines=not targets)  # fmt: skip
+    stages, _ = select(graph, project, opts)
+    return project, graph, opts, stages
 
 
 def _targets(f: F) -> F:
@@ -113,15 +140,11 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool) -> None:
     """Show which stages changed since they last ran, and why."""
-    from trails.pipeline import load_graph
     from trails.plan import reasons
-    from trails.repro import Reproducer, ReproOptions, select
+    from trails.repro import Reproducer
     from trails.runner import SubprocessRunner
 
-    project = Project.find()
-    graph = load_graph(project)
-    opts = ReproOptions(targets=targets, recursive=recursive, glob=glob, all_pipelines=not targets)
-    stages, _ = select(graph, project, opts)
+    project, graph, opts, stages = _selection(targets, recursive, glob)
     rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
 
     report: dict[str, list[str]] = {}
@@ -155,13 +178,8 @@ def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool)
 @click.option("--mermaid", "fmt", flag_value="mermaid", help="Mermaid flowchart.")
 def dag(targets: tuple[str, ...], recursive: bool, glob: bool, fmt: str | None) -> None:
     """Show the stages and their dependencies."""
-    from trails.pipeline import load_graph
-    from trails.repro import ReproOptions, select
 
-    project = Project.find()
-    graph = load_graph(project)
-    opts = ReproOptions(targets=targets, recursive=recursive, glob=glob, all_pipelines=not targets)
-    stages, _ = select(graph, project, opts)
+    _, graph, _, stages = _selection(targets, recursive, glob)
     names = {s.address for s in stages}
     edges = [(u, s.address) for s in stages for u in graph.upstream[s.address] if u in names]
     if fmt == "dot":
@@ -186,8 +204,7 @@ def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
     """Restore the stages' cached outputs from the cache as dvc.lock records
     them (only files that differ are touched)."""
     from trails import data
-    from trails.pipeline import load_graph
-    from trails.repro import Reproducer, ReproOptions, select
+    from trails.repro import Reproducer
     from trails.runner import SubprocessRunner
 
     project = Project.find()
@@ -195,10 +212,9 @@ def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
     stage_targets = tuple(t for t in targets if not t.endswith(data.SUFFIX))
     changes: list[tuple[str, str]] = []
     if stage_targets or not targets:
-        graph = load_graph(project)
-        opts = ReproOptions(targets=stage_targets, recursive=recursive, glob=glob,
-                            single_item=True, all_pipelines=not stage_targets)  # fmt: skip
-        stages, _ = select(graph, project, opts)
+        _, graph, opts, stages = _selection(
+            stage_targets, recursive, glob, single_item=True, project=project
+        )
         rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
         changes += [c for s in stages for c in rep.checkout_outputs(s)]
     items = [data.read(project, project.rel(Path(t).absolute())) for t in dvc_targets]
@@ -218,17 +234,11 @@ def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
 def commit(targets: tuple[str, ...], recursive: bool, glob: bool, force: bool) -> None:
     """Record the stages' current dependencies and outputs in dvc.lock (and
     outputs in the cache) without running them."""
-    from trails.pipeline import load_graph
     from trails.plan import reasons
-    from trails.repro import Reproducer, ReproOptions, select
+    from trails.repro import Reproducer
     from trails.runner import SubprocessRunner
 
-    project = Project.find()
-    graph = load_graph(project)
-    opts = ReproOptions(
-        targets=targets, recursive=recursive, glob=glob, single_item=True, all_pipelines=not targets
-    )
-    stages, _ = select(graph, project, opts)
+    project, graph, opts, stages = _selection(targets, recursive, glob, single_item=True)
     rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
     committed = []
     try:

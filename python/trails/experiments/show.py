@@ -146,8 +146,10 @@ class CommitReader:
         os.replace(tmp, self.path)
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+def tracked(key: str, deps: tuple[str, ...]) -> bool:
+    """Whether a flattened params key is one a stage depends on (itself or
+    under a declared key): ``--param-deps`` of ``exp show`` and ``exp diff``."""
+    return any(key == d or key.startswith(d + ".") for d in deps)
 
 
 def diff(
@@ -155,19 +157,13 @@ def diff(
 ) -> list[tuple[str, str, str, Any, Any, Any]]:
     """``(section, file, key, old, new, change)`` for params and metrics
     that differ (all with ``all_``); ``change`` is new - old for numbers."""
+    from trails import metrics
+
     rows = []
     for section in ("params", "metrics"):
-        va: Values = getattr(a, section)
-        vb: Values = getattr(b, section)
-        for f in dict.fromkeys([*va, *vb]):
-            deps = files.deps.get(f, ())
-            for k in dict.fromkeys([*va.get(f, {}), *vb.get(f, {})]):
-                tracked = any(k == d or k.startswith(d + ".") for d in deps)
-                if param_deps and section == "params" and not tracked:
-                    continue
-                x, y = va.get(f, {}).get(k, "-"), vb.get(f, {}).get(k, "-")
-                if x == y and not all_:
-                    continue
-                change = y - x if _is_number(x) and _is_number(y) else None
-                rows.append((section, f, k, x, y, change))
+        pairs = metrics.diff(getattr(a, section), getattr(b, section), all_=all_, missing="-")
+        for f, k, x, y, change in pairs:
+            if param_deps and section == "params" and not tracked(k, files.deps.get(f, ())):
+                continue
+            rows.append((section, f, k, x, y, change))
     return rows

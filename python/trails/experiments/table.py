@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trails.experiments.refs import Exp
-from trails.experiments.show import Files, Snapshot
+from trails.experiments.show import Files, Snapshot, tracked
 
 MISSING = "-"
 
@@ -125,8 +125,7 @@ def _wanted(c: Column, files: Files, opts: ShowOptions) -> bool:
     if opts.drop and re.search(opts.drop, c.title):
         return False
     if opts.param_deps and c.section == "params":
-        deps = files.deps.get(c.file, ())
-        return any(c.key == d or c.key.startswith(d + ".") for d in deps)
+        return tracked(c.key, files.deps.get(c.file, ()))
     return True
 
 
