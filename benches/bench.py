@@ -200,8 +200,10 @@ def first_line(argv: Sequence[str]) -> str:
     return out.strip().splitlines()[0] if out.strip() else "?"
 
 
-def machine_header(work: Path, cfg: Config) -> str:
-    """What the figures depend on: CPU, memory, file system, code version."""
+def machine_facts(work: Path) -> tuple[str, float, str, str]:
+    """CPU model, RAM in GiB, the work dir's file system, and the code
+    version (short commit, marked when the work tree has changes): what
+    every results header states. Shared with bench_dvc.py."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = next(
         (ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
@@ -229,6 +231,12 @@ def machine_header(work: Path, cfg: Config) -> str:
     ).stdout.strip()
     if dirty and rev.returncode == 0:
         commit += " (with uncommitted changes in the work tree)"
+    return model, mem_kib / 2**20, fstype, commit
+
+
+def machine_header(work: Path, cfg: Config) -> str:
+    """What the figures depend on: CPU, memory, file system, code version."""
+    model, mem_gib, fstype, commit = machine_facts(work)
     spec = importlib.util.find_spec("trails._core")  # located, not imported: core's job
     so = Path(spec.origin) if spec and spec.origin else None
     built = (
@@ -249,7 +257,7 @@ def machine_header(work: Path, cfg: Config) -> str:
         f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}",
         f"- commit: {commit}; `trails._core` built {built}",
         f"- CPUs: {len(os.sched_getaffinity(0))} usable (nproc), model: {model}",
-        f"- RAM: {mem_kib / 2**20:.1f} GiB",
+        f"- RAM: {mem_gib:.1f} GiB",
         f"- file system of the work dir: {fstype}",
         f"- load average at start: {load} (shared machine: expect noise)",
         f"- Python {platform.python_version()}, trails threads: {core.threads()}, "

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench import machine_facts
+
 HERE = Path(__file__).resolve().parent
 TRAILS = [sys.executable, "-m", "trails"]
 
@@ -111,8 +113,7 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
     lat_ok = statistics.median(lat) < 0.1
     show_ok = statistics.median(show) < 1.0
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
-                            text=True).stdout.strip() or "uncommitted"  # fmt: skip
+    model, mem_gib, fstype, commit = machine_facts(HERE)
     text = "\n".join(
         [
             "# trails checkpoint benchmarks",
@@ -120,7 +121,8 @@ def main() -> int:
             "Written by `make bench` (`benches/bench_checkpoints.py`); do not edit by hand.",
             "",
             f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; commit: {commit}",
-            f"- CPUs: {os.cpu_count()}; times: median [min-max]",
+            f"- CPUs: {os.cpu_count()} ({model}), RAM {mem_gib:.1f} GiB, file system {fstype}",
+            "- times: median [min-max]",
             "",
             "| measure | trails | reference | target | met? |",
             "|---|---|---|---|---|",

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from bench import Sample, Table, first_line, log, make_big_file, verdict
+from bench import Sample, Table, first_line, log, machine_facts, make_big_file, verdict
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -1218,24 +1218,7 @@ def queue_notes(
 
 
 def header(work: Path, cfg: Config, dvc: Path, trails: Tool, digest: str) -> str:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = next(
-        (ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
-        platform.processor() or "?",
-    )
-    mem_kib = next(
-        int(ln.split()[1])
-        for ln in Path("/proc/meminfo").read_text().splitlines()
-        if ln.startswith("MemTotal:")
-    )
-    df = first_line(["sh", "-c", f"df -T '{work}' | tail -n 1"]).split()
-    rev = first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
-    dirty = subprocess.run(
-        ["git", "-C", str(REPO), "--no-optional-locks", "status", "--porcelain"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    model, mem_gib, fstype, commit = machine_facts(work)
     lines = [
         "# trails vs DVC benchmarks",
         "",
@@ -1247,10 +1230,10 @@ def header(work: Path, cfg: Config, dvc: Path, trails: Tool, digest: str) -> str
     lines += [
         "",
         f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}",
-        f"- commit: {rev}" + (" (with uncommitted changes in the work tree)" if dirty else ""),
+        f"- commit: {commit}",
         f"- CPUs: {len(os.sched_getaffinity(0))} usable (nproc), model: {model}",
-        f"- RAM: {mem_kib / 2**20:.1f} GiB",
-        f"- file system of the work dir: {df[1] if len(df) > 1 else '?'}",
+        f"- RAM: {mem_gib:.1f} GiB",
+        f"- file system of the work dir: {fstype}",
         "- load average at start: "
         + ", ".join(f"{x:.2f}" for x in os.getloadavg())
         + " (shared machine: expect noise)",
