@@ -181,3 +181,51 @@ def test_a_corrupt_cache_object_is_named_and_nothing_changes(project: Path, trai
     assert "data/part1/f1.csv: cache object" in r.err and "is corrupt" in r.err
     assert "add the data again ('trails add')" in r.err
     assert (project / "data/part1/f1.csv").read_text() == "my edit\n", "left untouched"
+
+
+def _objects(project: Path) -> dict[int, Path]:
+    """Cache objects by inode."""
+    files = (project / ".dvc" / "cache" / "files").rglob("*")
+    return {p.stat().st_ino: p for p in files if p.is_file() and not p.name.endswith(".dir")}
+
+
+@pytest.mark.parametrize("kind", ["hardlink", "symlink"])
+def test_add_links_the_data_into_the_cache(project: Path, trails: Trails, kind: str) -> None:
+    gen(project, {".dvc/config": f"[cache]\n    type = {kind}\n", "data/dup.csv": "row 1\n"})
+    r = trails("add", "data")
+    assert r.code == 0, r.err
+    objects = _objects(project)
+    files = sorted(p for p in (project / "data").rglob("*") if not p.is_dir())
+    assert len(files) == 31
+    for f in files:
+        assert f.is_symlink() == (kind == "symlink"), f
+        assert f.stat().st_ino in objects, f"{f} is not a cache object"
+        assert f.stat().st_mode & 0o222 == 0, "objects (and so the links) are read-only"
+    assert len(objects) == 30, "the duplicate shares one object"
+    assert (project / "data/part1/f1.csv").read_text() == "row 1\n"
+    assert trails("status").out.strip() == "Data and pipelines are up to date."
+    assert trails("add", "data").out.strip() == "'data' didn't change"
+    r = trails("unprotect", "data/part1")
+    assert r.code == 0, r.err
+    (project / "data/part1/f1.csv").write_text("edited\n")
+    assert (project / "data/dup.csv").read_text() == "row 1\n", "the shared object is intact"
+    assert "'data' changed (1 modified): part1/f1.csv" in trails("status").out
+
+
+def test_repro_links_outputs_but_not_checkpoint_outputs(project: Path, trails: Trails) -> None:
+    py = sys.executable
+    gen(project, {
+        ".dvc/config": "[cache]\n    type = hardlink\n",
+        "dvc.yaml": f"stages:\n  s:\n    cmd: {py} -c \"open('out.txt', 'w').write('o')\"\n"
+                    "    outs: [out.txt]\n"
+                    f"  c:\n    cmd: {py} -c \"open('ck.txt', 'a').write('c')\"\n"
+                    "    outs:\n      - ck.txt:\n          checkpoint: true\n",
+    })  # fmt: skip
+    r = trails("repro")
+    assert r.code == 0, r.err
+    out, ck = project / "out.txt", project / "ck.txt"
+    assert out.stat().st_ino in _objects(project), "the output became its cache object"
+    assert ck.stat().st_nlink == 1 and ck.stat().st_mode & 0o200, "the stage writes it again"
+    r = trails("repro", "-f")
+    assert r.code == 0, r.err
+    assert (out.read_text(), ck.read_text()) == ("o", "cc")

@@ -224,3 +224,43 @@ def test_queue_run_one_entry_and_kill_errors(project: Path, trails: Trails) -> N
     waiting = trails("queue", "status").out.splitlines()[1].split()[0]
     r = trails("queue", "kill", waiting)
     assert r.code == 1 and f"experiment {waiting} is not running" in r.err
+
+
+def test_queued_runs_link_in_only_what_running_stages_read(repo: Path, trails: Trails) -> None:
+    """An experiment that only retrains never links the data set in: the
+    unchanged stage that reads it does not run, and the stage that runs
+    finds its own inputs (the unchanged stage's output) in place."""
+    assert trails("init").code == 0
+    look = (
+        "import json, os; json.dump({'data': os.path.exists('data'),"
+        " 'prep': open('prep.txt').read()}, open('m.json', 'w'))"
+    )
+    gen(repo, {
+        "data/a.csv": "1\n", "data/b.csv": "2\n", "look.py": look + "\n",
+        "params.yaml": "lr: 1\n",
+        "dvc.yaml": f"stages:\n"
+                    f"  prepare:\n    cmd: ls data > prep.txt\n    deps: [data]\n"
+                    f"    outs: [prep.txt]\n"
+                    f"  train:\n    cmd: {PY} look.py\n    deps: [prep.txt, look.py]\n"
+                    f"    params: [lr]\n    metrics:\n      - m.json:\n          cache: false\n",
+    }, age=60)  # fmt: skip
+    assert trails("add", "data").code == 0
+    assert trails("repro").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    assert trails("exp", "run", "--queue", "-n", "retrain", "-S", "lr=2").code == 0
+    r = trails("exp", "run", "--run-all")
+    assert r.code == 0, r.err
+    rows = json.loads(trails("exp", "show", "--json").out)
+    m = next(r for r in rows if r["name"] == "retrain")["metrics"]["m.json"]
+    assert m == {"data": False, "prep": "a.csv\nb.csv\n"}
+    # A change to the data set does need it: the stage that reads it runs.
+    gen(repo, {"data/c.csv": "3\n"}, age=60)
+    assert trails("add", "data").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "more data")
+    assert trails("exp", "run", "--queue", "-n", "more").code == 0
+    assert trails("exp", "run", "--run-all").code == 0
+    rows = json.loads(trails("exp", "show", "--json").out)
+    m = next(r for r in rows if r["name"] == "more")["metrics"]["m.json"]
+    assert m == {"data": True, "prep": "a.csv\nb.csv\nc.csv\n"}

@@ -183,15 +183,31 @@ def diff_manifests(
     return TreeDiff(_entries(added), _entries(modified), deleted)
 
 
-def store_file(cache: PathArg, path: PathArg, index: PathArg | None = None) -> StoredFile:
-    return StoredFile(*_core.store_file(os.fspath(cache), os.fspath(path), _opt(index)))
+def store_file(
+    cache: PathArg,
+    path: PathArg,
+    index: PathArg | None = None,
+    link_types: Sequence[str] | None = None,
+) -> StoredFile:
+    """Store one file. With ``link_types`` (the cache types), the file then
+    uses the object as a checkout would: with a hardlink it becomes the
+    object (read-only, no byte copied), with a symlink it points to it."""
+    links = list(link_types) if link_types is not None else None
+    return StoredFile(*_core.store_file(os.fspath(cache), os.fspath(path), _opt(index), links))
 
 
-def store_tree(cache: PathArg, root: PathArg, index: PathArg | None = None) -> Tree:
+def store_tree(
+    cache: PathArg,
+    root: PathArg,
+    index: PathArg | None = None,
+    link_types: Sequence[str] | None = None,
+) -> Tree:
     """Store every file under ``root`` and the manifest; each byte is read
-    at most once (hashed while copied into the cache)."""
+    at most once (hashed while copied into the cache), and with
+    ``link_types`` as in ``store_file``."""
+    links = list(link_types) if link_types is not None else None
     h, manifest, n, size, read, written = _core.store_tree(
-        os.fspath(cache), os.fspath(root), _opt(index)
+        os.fspath(cache), os.fspath(root), _opt(index), links
     )
     return Tree(h, manifest, n, size, read, written)
 

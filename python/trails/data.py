@@ -106,15 +106,17 @@ def _check(project: Project, rel: str, path: Path) -> None:
 
 
 def state_of(project: Project, path: Path, written: str, *, commit: bool) -> FileState:
-    """Hash (and with ``commit`` store) a file or folder."""
-    cache, index = project.cache_dir, project.index_path
+    """Hash (and with ``commit`` store) a file or folder. Stored data is
+    linked back per ``cache.type``: with hardlinks the files become the
+    cache objects, which is what makes adding a large data set cheap."""
+    cache, index, links = project.cache_dir, project.index_path, project.link_types
     if path.is_dir():
-        t = core.store_tree(cache, path, index) if commit else core.scan_tree(path, index)
+        t = core.store_tree(cache, path, index, links) if commit else core.scan_tree(path, index)
         if not commit:
             core.store_manifest(cache, t.manifest)
         return FileState(written, core.ALGORITHM, t.hash + TREE_SUFFIX, t.size, t.nfiles)
     if commit:
-        f = core.store_file(cache, path, index)
+        f = core.store_file(cache, path, index, links)
         return FileState(written, core.ALGORITHM, f.hash, f.size, isexec=f.executable)
     h = core.hash_file(path)
     return FileState(written, core.ALGORITHM, h.hash, h.size, isexec=h.executable)
@@ -230,7 +232,7 @@ def unprotect(path: Path) -> int:
     files = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
     n = 0
     for f in files:
-        st = f.lstat()
+        st = f.stat()  # of the object behind a symlink: its mode, not the link's 0o777
         if f.is_symlink() or st.st_nlink > 1 or not st.st_mode & stat.S_IWUSR:
             tmp = f.with_name(f".{f.name}.unprotect")
             shutil.copyfile(f, tmp)

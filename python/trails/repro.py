@@ -19,7 +19,7 @@ from typing import Any
 from trails import core, gitignore
 from trails.errors import PipelineError, TrailsError
 from trails.pipeline import lockfile
-from trails.pipeline.graph import Graph
+from trails.pipeline.graph import Graph, overlaps
 from trails.pipeline.lockfile import FileState, LockEntry
 from trails.pipeline.stage import DVCFILE, Out, Stage
 from trails.plan import cmd_value, current_params, missing_params, reasons
@@ -135,6 +135,8 @@ class Reproducer:
         self.dirty_locks: set[str] = set()
         self.summary = Summary()
         self._pending_state: dict[str, tuple[list[FileState], dict[str, dict[str, Any]]]] = {}
+        #: Assumed paths (see ``state``) and how to link each one in.
+        self._deferred: dict[str, Callable[[], object]] = {}
 
     # -- lock entries -------------------------------------------------------
 
@@ -161,6 +163,8 @@ class Reproducer:
         if stage.frozen:
             self.echo(f"Stage '{stage.address}' is frozen, skipping")
             return []
+        paths = [d.repo_path for d in stage.deps] + [o.repo_path for o in stage.outs]
+        self._materialize(paths, exact_ok=True)
         why = reasons(stage, self.lock(stage).get(stage.name), self.ws)
         forced = self.opts.force or (self.opts.force_downstream and upstream_ran)
         if forced and not why:
@@ -172,12 +176,16 @@ class Reproducer:
         if self.opts.allow_missing and all(r.endswith("missing") for r in why):
             return []
         if not self.opts.dry:
+            kept = [o.repo_path for o in stage.outs if o.persist or o.checkpoint]
+            self._materialize([d.repo_path for d in stage.deps] + kept, exact_ok=False)
+            self._materialize([o.repo_path for o in stage.outs], exact_ok=False, link=False)
             self._check_runnable(stage)
         return why
 
     def _check_runnable(self, stage: Stage) -> None:
         for d in stage.deps:
-            if self.ws.hash(d.repo_path) is None and self.graph.owner_of(d.repo_path) is None:
+            absent = self.ws.file_state(d.path, d.repo_path) is None
+            if absent and self.graph.owner_of(d.repo_path) is None:
                 raise PipelineError(
                     f"stage '{stage.address}': dependency '{d.path}' does not exist",
                     hint="Create it, add it with 'trails add', or fix the stage's 'deps'.",
@@ -268,6 +276,45 @@ class Reproducer:
             r = core.checkout_tree(cache, state.bare_hash, dest, types, index)
             return bool(r.added or r.modified or r.deleted)
         return core.checkout_file(cache, state.value, dest, types, index, state.isexec) is not None
+
+    def defer(self, repo_path: str, state: FileState, link: Callable[[], object]) -> None:
+        """Count ``repo_path`` as present in ``state`` without creating it;
+        ``link`` creates it when a stage that runs needs it."""
+        self.ws.assume(repo_path, state)
+        self._deferred[repo_path] = link
+
+    def forget(self, repo_path: str) -> None:
+        """Drop an assumption made by ``defer`` (the path will not be linked in)."""
+        self._materialize([repo_path], exact_ok=False, link=False)
+
+    def defer_outputs(self, stage: Stage) -> None:
+        """``checkout_outputs``, deferred: each cached output the lock entry
+        records, whose object is in the cache, is linked in only if a stage
+        that runs needs it. An experiment's folder does this, so that a
+        data set no running stage reads is never linked in (nor deleted)."""
+        entry = self.lock(stage).get(stage.name)
+        if entry is None:
+            return
+        for o in stage.cached_outs:
+            state = entry.out(o.path)
+            if state is None or state.hash_name != core.ALGORITHM:
+                continue
+            obj = core.object_path(self.project.cache_dir, state.bare_hash)
+            if os.path.exists(obj + (lockfile.TREE_SUFFIX if state.is_dir else "")):
+                self.defer(o.repo_path, state, functools.partial(self._checkout, o, state))
+
+    def _materialize(self, paths: list[str], *, exact_ok: bool, link: bool = True) -> None:
+        """Link in the assumed paths that overlap ``paths`` (with
+        ``exact_ok``, not those equal to one: their assumed state answers);
+        without ``link``, only drop the assumption (the path is about to be
+        rewritten)."""
+        for root in list(self._deferred):
+            hit = any(overlaps(root, p) and not (exact_ok and root == p) for p in paths)
+            if hit:
+                make = self._deferred.pop(root)
+                if link:
+                    make()
+                self.ws.forget([root])
 
     def checkout_outputs(self, stage: Stage) -> list[tuple[str, str]]:
         """Restore the stage's cached outputs as its lock entry records them:
@@ -365,13 +412,16 @@ class Reproducer:
             )
         if o.cache and not self.opts.no_commit:
             cache, index = self.project.cache_dir, self.project.index_path
+            # Linked back per cache.type, as `trails add` does; never a
+            # checkpoint output, which the running stage writes again.
+            links = None if o.checkpoint else self.project.link_types
             if p.is_dir():
-                t = core.store_tree(cache, p, index)
+                t = core.store_tree(cache, p, index, links)
                 state = FileState(
                     o.path, core.ALGORITHM, t.hash + lockfile.TREE_SUFFIX, t.size, t.nfiles
                 )
             else:
-                f = core.store_file(cache, p, index)
+                f = core.store_file(cache, p, index, links)
                 state = FileState(o.path, core.ALGORITHM, f.hash, f.size, isexec=f.executable)
         else:
             got = self.ws.file_state(o.path, o.repo_path)

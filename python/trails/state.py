@@ -1,9 +1,16 @@
 """The workspace as the planner sees it: the hash of every dependency and
 output path, and the values in params files, computed on demand and
-remembered for the command's duration (one stat-index load per batch)."""
+remembered for the command's duration (one stat-index load per batch).
+
+A path can also be *assumed*: present with a recorded state although not on
+disk yet. An experiment's temporary folder assumes the outputs its
+``dvc.lock`` records (their objects are in the cache), so that stages that
+do not run never need their inputs linked in; ``Reproducer`` links an
+assumed path in when a stage that runs needs it."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +25,29 @@ class Workspace:
         self.index = index
         self._hashes: dict[str, core.PathHash | None] = {}
         self._params: dict[str, dict[str, Any] | TrailsError] = {}
+        self._assumed: dict[str, FileState] = {}
+
+    def assume(self, repo_path: str, state: FileState) -> None:
+        self._assumed[repo_path] = state
+        self._hashes.pop(repo_path, None)
+
+    def assumed(self) -> list[str]:
+        return list(self._assumed)
 
     def prefetch(self, repo_paths: list[str]) -> None:
         """Hash all of ``repo_paths`` not known yet, in one batch."""
-        todo = [p for p in dict.fromkeys(repo_paths) if p not in self._hashes]
+        todo = [
+            p for p in dict.fromkeys(repo_paths) if p not in self._hashes and p not in self._assumed
+        ]
         if todo:
             results = core.hash_paths([self.root / p for p in todo], self.index)
             self._hashes.update(zip(todo, results, strict=True))
 
     def forget(self, repo_paths: list[str]) -> None:
-        """Drop remembered hashes (the paths were just written)."""
+        """Drop remembered hashes and assumptions (the paths were just written)."""
         for p in repo_paths:
             self._hashes.pop(p, None)
+            self._assumed.pop(p, None)
         for p in repo_paths:
             self._params.pop(p, None)
 
@@ -39,7 +57,9 @@ class Workspace:
         return self._hashes[repo_path]
 
     def file_state(self, written_path: str, repo_path: str) -> FileState | None:
-        """The lock-file form of the path's current state."""
+        """The lock-file form of the path's current (or assumed) state."""
+        if repo_path in self._assumed:
+            return dataclasses.replace(self._assumed[repo_path], path=written_path)
         h = self.hash(repo_path)
         if h is None:
             return None

@@ -240,7 +240,7 @@ def _run_all(project: Project, jobs: int) -> None:
     if jobs > cpus:
         click.echo(f"Warning: --jobs {jobs} is more than the {cpus} CPUs of this machine.")
     try:
-        result = pool.run_all(project, jobs, click.echo)
+        result = pool.run_all(project, jobs, click.echo, live=None)
     except KeyboardInterrupt:
         click.echo("Interrupted: unfinished experiments stay in the queue.", err=True)
         raise

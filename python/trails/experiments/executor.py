@@ -10,7 +10,7 @@ the cache takes concurrent writers, and refs are compare-and-swapped."""
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -101,21 +101,24 @@ def _chain(git: Git, args: dict[str, Any], baseline: str, stages: list[Stage]) -
 
 
 def _restore_inputs(sub: Project, graph: Graph, rep: Reproducer, *, reset: bool) -> None:
-    """Link `trails add`-ed data and recorded outputs in from the cache, so
-    unchanged stages do not run again; checkpoint outputs too, unless the
-    run starts over (``reset``)."""
+    """Make `trails add`-ed data and recorded outputs available from the
+    cache, so unchanged stages do not run again; checkpoint outputs too,
+    unless the run starts over (``reset``). Deferred: each is linked in
+    (never copied) only when a stage that runs reads it, so an experiment
+    that only retrains never touches the data set's files."""
     from trails import data
 
-    for item in data.tracked(sub):  # linked, never copied
-        data.checkout(sub, item)
+    for item in data.tracked(sub):
+        rep.defer(item.repo_path, item.state, functools.partial(data.checkout, sub, item))
     for s in graph.stages:
-        with contextlib.suppress(TrailsError):  # not in the cache: the stage runs
-            rep.checkout_outputs(s)
+        rep.defer_outputs(s)
         if reset:
             for o in s.outs:
                 p = sub.root / o.repo_path
-                if o.checkpoint and p.exists():
-                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+                if o.checkpoint:
+                    rep.forget(o.repo_path)
+                    if p.exists():
+                        shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
 def run_entry(

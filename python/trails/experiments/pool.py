@@ -17,10 +17,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trails.experiments import queue
 from trails.git import Git
 from trails.project import Project
+
+if TYPE_CHECKING:
+    from trails.experiments.display import QueueDisplay
 
 POLL = 0.05
 
@@ -43,6 +48,7 @@ def _start(project: Project, entry: queue.Entry) -> _Running:
     rundir = queue.run_dir(project.root, entry.id)
     rundir.mkdir(parents=True, exist_ok=True)
     (rundir / "result.json").unlink(missing_ok=True)
+    (rundir / "stage").unlink(missing_ok=True)  # left by a worker that was killed
     log = (rundir / "output.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "trails.experiments.worker", str(project.root), entry.ref],
@@ -84,41 +90,57 @@ def run_all(
     jobs: int,
     echo: Callable[[str], None],
     draining: Callable[[], bool] = lambda: False,
+    live: bool | None = False,
 ) -> PoolResult:
     """Run the queue with ``jobs`` workers. ``draining`` true: start no new
-    entry, let the running ones finish (``queue stop``)."""
+    entry, let the running ones finish (``queue stop``). ``live`` None: a
+    live table when stdout is a terminal (see ``display``); False: the
+    plain lines through ``echo``."""
+    from trails.experiments.display import QueueDisplay
+
     git = Git(project.root)
     pending = deque(queue.entries(git))
     result = PoolResult()
     running: list[_Running] = []
-    try:
-        while (pending and not draining()) or running:
-            while pending and len(running) < jobs and not draining():
-                entry = pending.popleft()
-                running.append(_start(project, entry))
-                echo(f"Running queued experiment {entry.id}")
-            time.sleep(POLL)
-            for r in [r for r in running if r.proc.poll() is not None]:
-                running.remove(r)
-                _report(project, r, result, echo)
-    except KeyboardInterrupt:
-        _interrupt(running)
-        result.left = [r.entry.id for r in running] + [e.id for e in pending]
-        raise
-    result.left = [e.id for e in pending]
+    display = QueueDisplay([e.id for e in pending], jobs, echo, live=live)
+
+    def run_dir_of(entry_id: str) -> Path:
+        return queue.run_dir(project.root, entry_id)
+
+    with display:
+        try:
+            while (pending and not draining()) or running:
+                while pending and len(running) < jobs and not draining():
+                    entry = pending.popleft()
+                    running.append(_start(project, entry))
+                    display.started(entry.id)
+                time.sleep(POLL)
+                display.poll_stages(run_dir_of)
+                for r in [r for r in running if r.proc.poll() is not None]:
+                    running.remove(r)
+                    _report(project, r, result, display)
+        except KeyboardInterrupt:
+            _interrupt(running)
+            result.left = [r.entry.id for r in running] + [e.id for e in pending]
+            for i in result.left:
+                display.left(i)
+            raise
+        result.left = [e.id for e in pending]
+        for i in result.left:
+            display.left(i)
     return result
 
 
-def _report(project: Project, r: _Running, result: PoolResult, echo: Callable[[str], None]) -> None:
+def _report(project: Project, r: _Running, result: PoolResult, display: QueueDisplay) -> None:
     out = _outcome(project, r)
     secs = time.monotonic() - r.started
     if out.get("status") == "success":
         result.done.append((r.entry.id, out.get("name", "")))
-        echo(f"Experiment {r.entry.id} done as '{out.get('name')}' ({secs:.1f} s)")
+        display.done(r.entry.id, out.get("name", ""), secs)
     elif r.proc.returncode == 3:
-        echo(f"Experiment {r.entry.id} was taken by another worker")
+        display.taken(r.entry.id)
     else:
         reason = out.get("error", "failed")
         result.failed.append((r.entry.id, reason))
         log = queue.run_dir(project.root, r.entry.id) / "output.log"
-        echo(f"Experiment {r.entry.id} failed: {reason} (log: {project.rel(log)})")
+        display.failed(r.entry.id, reason, project.rel(log))

@@ -27,6 +27,11 @@ def _inside(child: str, parent: str) -> bool:
     return child.startswith(parent + "/") or parent == "."
 
 
+def overlaps(a: str, b: str) -> bool:
+    """Whether two repo paths are the same, or one holds the other."""
+    return a == b or _inside(a, b) or _inside(b, a)
+
+
 class Graph:
     def __init__(self, stages: Sequence[Stage], root: Path) -> None:
         self.root = root

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{self, Digest, FileDigest, StatKey};
+use crate::link::{self, LinkType, Linker};
 use crate::pool;
 use crate::scan;
 use crate::state::{temp_name, StatIndex};
@@ -94,12 +95,12 @@ impl Cache {
             .and_then(|_| {
                 let parent = dest.parent().expect("objects live in a folder");
                 fs::create_dir_all(parent).at(parent)?;
-                fs::rename(tmp, dest).at(dest)
+                rename_noreplace(tmp, dest).at(dest)
             });
-        if r.is_err() {
+        if !matches!(r, Ok(true)) {
             let _ = fs::remove_file(tmp);
         }
-        r.map(|_| true)
+        r
     }
 
     /// Copy `src` into a temp file while hashing the copied bytes (one read).
@@ -146,13 +147,118 @@ impl Cache {
     }
 
     /// Store one file. Reads nothing if the index knows the file and the
-    /// object exists.
-    pub fn store_file(&self, src: &Path, index: &StatIndex) -> Result<Stored> {
+    /// object exists. With a `linker`, the workspace file then uses the
+    /// object as a checkout with that linker would (see `store_linked`).
+    pub fn store_file(
+        &self,
+        src: &Path,
+        index: &StatIndex,
+        linker: Option<&Linker>,
+    ) -> Result<Stored> {
         let meta = scan::stat(src)?;
         if !meta.is_file() {
             return Err(crate::error::os_error(src, libc::EISDIR));
         }
-        self.store_known(src, StatKey::of(&meta), hash::is_executable(&meta), index)
+        let (key, exec) = (StatKey::of(&meta), hash::is_executable(&meta));
+        self.store_with(src, key, exec, index, linker)
+    }
+
+    fn store_with(
+        &self,
+        src: &Path,
+        key: StatKey,
+        executable: bool,
+        index: &StatIndex,
+        linker: Option<&Linker>,
+    ) -> Result<Stored> {
+        match linker {
+            Some(l) if l.current() != LinkType::Copy => {
+                self.store_linked(src, key, executable, index, l)
+            }
+            _ => self.store_known(src, key, executable, index),
+        }
+    }
+
+    /// Store a file the way `linker` checks objects out: with a hardlink
+    /// the workspace file *becomes* the object (linked into the cache,
+    /// read-only, no byte copied), with a symlink it is then replaced by a
+    /// link to the object, with a reflink the object is a clone. So adding
+    /// a large data set with `cache.type = hardlink` costs one read (the
+    /// hash) and one `link` per file, as a checkout would. The file's stat
+    /// is checked after the link: a file changed since it was hashed is an
+    /// error and nothing is stored.
+    fn store_linked(
+        &self,
+        src: &Path,
+        key: StatKey,
+        executable: bool,
+        index: &StatIndex,
+        linker: &Linker,
+    ) -> Result<Stored> {
+        let known = index.get(&key);
+        let file = match known {
+            Some(digest) => FileDigest {
+                digest,
+                key,
+                executable,
+            },
+            None => hash::hash_known(src, key, executable)?,
+        };
+        if known.is_none() {
+            crate::progress::add(key.size);
+        }
+        let dest = self.object_path(&file.digest);
+        let mut written = false;
+        let mut object_key = None;
+        let used = if dest.is_file() {
+            linker.current()
+        } else {
+            let tmp = temp_name(&self.temp_dir()?.join("object"));
+            let used = linker.first_working(src, |t| match t {
+                LinkType::Reflink => link::reflink(src, &tmp).inspect_err(|_| {
+                    let _ = fs::remove_file(&tmp);
+                }),
+                LinkType::Hardlink => fs::hard_link(src, &tmp),
+                // The workspace file becomes a symlink below; until then the
+                // object shares its inode, or is a copy across file systems.
+                LinkType::Symlink => {
+                    fs::hard_link(src, &tmp).or_else(|_| fs::copy(src, &tmp).map(|_| ()))
+                }
+                LinkType::Copy => fs::copy(src, &tmp).map(|_| ()),
+            });
+            let used = match used {
+                Ok(t) => t,
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            };
+            let now = fs::symlink_metadata(src).map(|m| StatKey::of(&m));
+            if now.ok() != Some(key) {
+                let _ = fs::remove_file(&tmp);
+                return Err(Error::Changed {
+                    path: src.to_path_buf(),
+                });
+            }
+            written = self.publish(&tmp, &dest)?;
+            if written {
+                if executable && used == LinkType::Hardlink {
+                    // The object is the workspace file: keep its exec bit.
+                    fs::set_permissions(&dest, fs::Permissions::from_mode(0o555)).at(&dest)?;
+                }
+                object_key = fs::metadata(&dest).ok().map(|m| StatKey::of(&m));
+            }
+            used
+        };
+        if matches!(used, LinkType::Hardlink | LinkType::Symlink) {
+            relink(src, &dest, used, executable)?;
+        }
+        Ok(Stored {
+            file,
+            read: known.is_none(),
+            written,
+            object_key,
+        })
     }
 
     /// `store_file` for a file whose stat is known (from a walk).
@@ -208,15 +314,21 @@ impl Cache {
         Ok(digest)
     }
 
-    /// Store every file under `root` and the tree's manifest.
-    pub fn store_tree(&self, root: &Path, index: &mut StatIndex) -> Result<StoredTree> {
+    /// Store every file under `root` and the tree's manifest; with a
+    /// `linker`, as `store_file` does.
+    pub fn store_tree(
+        &self,
+        root: &Path,
+        index: &mut StatIndex,
+        linker: Option<&Linker>,
+    ) -> Result<StoredTree> {
         let found = walk::walk(root)?;
         let results: Vec<Result<Stored>> = {
             let idx = &*index;
             pool::run(|| {
                 found
                     .par_iter()
-                    .map(|f| self.store_known(&f.path(root), f.key, f.executable, idx))
+                    .map(|f| self.store_with(&f.path(root), f.key, f.executable, idx, linker))
                     .collect()
             })
         };
@@ -270,6 +382,68 @@ impl Cache {
     }
 }
 
+/// Rename `tmp` to `dest` unless `dest` exists (false then): with two
+/// writers of one object, the first stays the object, so a workspace file
+/// linked to it stays linked. Falls back to a plain rename (last writer
+/// wins, same bytes) where the file system lacks `RENAME_NOREPLACE`.
+fn rename_noreplace(tmp: &Path, dest: &Path) -> std::io::Result<bool> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let (Ok(from), Ok(to)) = (
+        CString::new(tmp.as_os_str().as_bytes()),
+        CString::new(dest.as_os_str().as_bytes()),
+    ) else {
+        return fs::rename(tmp, dest).map(|_| true);
+    };
+    // SAFETY: both paths are NUL-terminated and live across the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EEXIST) => Ok(false),
+        Some(libc::EINVAL | libc::ENOSYS) => fs::rename(tmp, dest).map(|_| true),
+        _ => Err(e),
+    }
+}
+
+/// Make the workspace file `src` a hardlink or symlink to the object
+/// `obj`, unless it already is one: a new link under a temporary name,
+/// renamed over `src`, so `src` is never missing. A file system that cannot
+/// link leaves `src` as it is (it holds the same bytes).
+fn relink(src: &Path, obj: &Path, t: LinkType, exec: bool) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(s), Ok(o)) = (fs::symlink_metadata(src), fs::metadata(obj)) else {
+        return Ok(());
+    };
+    let done = match t {
+        LinkType::Hardlink => s.ino() == o.ino() && s.dev() == o.dev(),
+        _ => s.file_type().is_symlink(),
+    };
+    if done {
+        return Ok(());
+    }
+    let tmp = temp_name(src);
+    match link::make(t, obj, &tmp, exec) {
+        Ok(()) => fs::rename(&tmp, src).at(src).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        }),
+        Err(_) => {
+            let _ = fs::remove_file(&tmp);
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,7 +455,7 @@ mod tests {
         let src = d.path().join("f");
         fs::write(&src, b"hello").unwrap();
         let idx = StatIndex::in_memory();
-        let a = cache.store_file(&src, &idx).unwrap();
+        let a = cache.store_file(&src, &idx, None).unwrap();
         assert!(a.written && a.read);
         let obj = cache.object_path(&a.file.digest);
         assert_eq!(fs::read(&obj).unwrap(), b"hello");
@@ -289,7 +463,7 @@ mod tests {
             fs::metadata(&obj).unwrap().permissions().mode() & 0o777,
             0o444
         );
-        let b = cache.store_file(&src, &idx).unwrap();
+        let b = cache.store_file(&src, &idx, None).unwrap();
         assert!(!b.written);
         assert_eq!(a.file.digest, b.file.digest);
         // Nothing is left in the temp folder.
@@ -305,7 +479,7 @@ mod tests {
         fs::write(data.join("b"), b"b").unwrap();
         let cache = Cache::new(&d.path().join("cache"));
         let mut idx = StatIndex::in_memory();
-        let t = cache.store_tree(&data, &mut idx).unwrap();
+        let t = cache.store_tree(&data, &mut idx, None).unwrap();
         assert_eq!(t.written, 2);
         assert_eq!(cache.load_tree(&t.digest).unwrap(), t.manifest);
         let p = cache.tree_path(&t.digest);
@@ -319,5 +493,89 @@ mod tests {
             cache.load_tree(&[0; 32]),
             Err(Error::MissingObject { .. })
         ));
+    }
+
+    #[test]
+    fn linked_store_makes_the_workspace_use_the_object() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let cache = Cache::new(&d.path().join("cache"));
+        let mut idx = StatIndex::in_memory();
+        for t in [LinkType::Hardlink, LinkType::Symlink] {
+            let data = d.path().join(t.name());
+            fs::create_dir_all(data.join("x")).unwrap();
+            fs::write(data.join("x/a"), b"same").unwrap();
+            fs::write(data.join("b"), b"same").unwrap();
+            fs::write(data.join("c"), t.name()).unwrap();
+            let linker = Linker::new(vec![t, LinkType::Copy]);
+            let first = cache.store_tree(&data, &mut idx, Some(&linker)).unwrap();
+            let copied = cache.store_tree(&data, &mut idx, None).unwrap();
+            assert_eq!(
+                first.digest, copied.digest,
+                "{t:?}: same tree as a copying store"
+            );
+            for rel in ["x/a", "b", "c"] {
+                let p = data.join(rel);
+                let digest = first
+                    .manifest
+                    .entries()
+                    .iter()
+                    .find(|e| e.relpath == rel)
+                    .map(|e| hash::from_hex(&e.blake3).unwrap())
+                    .unwrap();
+                let obj = cache.object_path(&digest);
+                let (w, o) = (fs::metadata(&p).unwrap(), fs::metadata(&obj).unwrap());
+                assert_eq!(
+                    w.ino(),
+                    o.ino(),
+                    "{t:?} {rel}: workspace file is the object"
+                );
+                let is_link = fs::symlink_metadata(&p).unwrap().file_type().is_symlink();
+                assert_eq!(is_link, t == LinkType::Symlink, "{t:?} {rel}");
+                assert_eq!(o.permissions().mode() & 0o222, 0, "objects are read-only");
+            }
+            // Storing again reads nothing and writes nothing.
+            let again = cache.store_tree(&data, &mut idx, Some(&linker)).unwrap();
+            assert_eq!((again.read, again.written), (0, 0), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn linked_store_falls_back_from_reflink() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = Cache::new(&d.path().join("cache"));
+        let src = d.path().join("f");
+        fs::write(&src, b"bytes").unwrap();
+        let linker = Linker::new(vec![LinkType::Reflink, LinkType::Hardlink]);
+        let s = cache
+            .store_file(&src, &StatIndex::in_memory(), Some(&linker))
+            .unwrap();
+        assert!(s.written);
+        assert_eq!(
+            fs::read(cache.object_path(&s.file.digest)).unwrap(),
+            b"bytes"
+        );
+        assert_eq!(fs::read(&src).unwrap(), b"bytes");
+        assert_eq!(fs::read_dir(cache.root().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn linked_store_of_a_file_changed_after_hashing_stores_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = Cache::new(&d.path().join("cache"));
+        let src = d.path().join("f");
+        fs::write(&src, b"v1").unwrap();
+        let meta = fs::metadata(&src).unwrap();
+        let stale = StatKey {
+            mtime_ns: StatKey::of(&meta).mtime_ns - 1,
+            ..StatKey::of(&meta)
+        };
+        let idx = StatIndex::in_memory();
+        let linker = Linker::new(vec![LinkType::Hardlink]);
+        let r = cache.store_linked(&src, stale, false, &idx, &linker);
+        assert!(matches!(r, Err(Error::Changed { .. })), "{r:?}");
+        let objects = cache.root().join("files");
+        assert!(!objects.exists() || walk::walk(&objects).unwrap().is_empty());
+        assert_eq!(fs::read(&src).unwrap(), b"v1");
     }
 }

@@ -240,7 +240,7 @@ mod tests {
         write(&src, &[("a", "1"), ("dir/b", "2"), ("dir/c", "3")]);
         let cache = Cache::new(&d.path().join("cache"));
         let mut idx = StatIndex::in_memory();
-        let t = cache.store_tree(&src, &mut idx).unwrap();
+        let t = cache.store_tree(&src, &mut idx, None).unwrap();
         let dest = d.path().join("dest");
         let linker = Linker::new(vec![LinkType::Copy]);
         let first = checkout_tree(&cache, &t.digest, &dest, &linker, &mut idx).unwrap();
@@ -276,7 +276,9 @@ mod tests {
         let src = d.path().join("src");
         write(&src, &[("a", "1"), ("b", "2")]);
         let cache = Cache::new(&d.path().join("cache"));
-        let t = cache.store_tree(&src, &mut StatIndex::in_memory()).unwrap();
+        let t = cache
+            .store_tree(&src, &mut StatIndex::in_memory(), None)
+            .unwrap();
         let obj = cache.object_path(&hash::hash_bytes(b"2"));
         fs::set_permissions(&obj, fs::Permissions::from_mode(0o644)).unwrap();
         fs::write(&obj, "X").unwrap();

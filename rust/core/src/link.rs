@@ -112,7 +112,7 @@ fn via_temp(
 }
 
 /// Clone `src` into a new file `dest` (Linux FICLONE ioctl).
-fn reflink(src: &Path, dest: &Path) -> io::Result<()> {
+pub(crate) fn reflink(src: &Path, dest: &Path) -> io::Result<()> {
     const FICLONE: libc::c_ulong = 0x4004_9409;
     let s = fs::File::open(src)?;
     let d = fs::OpenOptions::new()
@@ -151,12 +151,28 @@ impl Linker {
         &self.types
     }
 
+    /// The type the next file starts with (the first that worked so far).
+    pub fn current(&self) -> LinkType {
+        self.types[self.start.load(Ordering::Relaxed).min(self.types.len() - 1)]
+    }
+
     /// Materialise `src` at `dest`; returns the link type used.
     pub fn link(&self, src: &Path, dest: &Path, exec: bool) -> Result<LinkType> {
+        self.first_working(dest, |t| make(t, src, dest, exec))
+    }
+
+    /// Run `op` with each type in turn, from the first that worked before,
+    /// until one works; a type the file system does not support moves on to
+    /// the next, any other error stops. `path` names the file in errors.
+    pub fn first_working(
+        &self,
+        path: &Path,
+        mut op: impl FnMut(LinkType) -> io::Result<()>,
+    ) -> Result<LinkType> {
         let start = self.start.load(Ordering::Relaxed);
         let mut last: Option<io::Error> = None;
         for (i, t) in self.types.iter().enumerate().skip(start) {
-            match make(*t, src, dest, exec) {
+            match op(*t) {
                 Ok(()) => {
                     self.start.fetch_max(i, Ordering::Relaxed);
                     return Ok(*t);
@@ -164,14 +180,14 @@ impl Linker {
                 Err(e) if unsupported(&e) => last = Some(e),
                 Err(e) => {
                     return Err(Error::Io {
-                        path: dest.to_path_buf(),
+                        path: path.to_path_buf(),
                         source: e,
                     });
                 }
             }
         }
         Err(Error::NoLinkType {
-            path: dest.to_path_buf(),
+            path: path.to_path_buf(),
             tried: self
                 .types
                 .iter()

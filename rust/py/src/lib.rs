@@ -235,16 +235,19 @@ fn diff_manifests(
 }
 
 /// Store one file: (hex digest, size, executable, new object written).
+/// With `link_types`, the file then uses the object as a checkout would.
 #[pyfunction]
-#[pyo3(signature = (cache, path, index=None))]
+#[pyo3(signature = (cache, path, index=None, link_types=None))]
 fn store_file(
     py: Python<'_>,
     cache: PathBuf,
     path: PathBuf,
     index: Option<PathBuf>,
+    link_types: Option<Vec<String>>,
 ) -> PyResult<(String, u64, bool, bool)> {
+    let linker = link_types.map(|t| linker_of(py, t)).transpose()?;
     let s = with_index(py, index, |idx| {
-        let s = Cache::new(&cache).store_file(&path, idx)?;
+        let s = Cache::new(&cache).store_file(&path, idx, linker.as_ref())?;
         if s.read {
             idx.insert(s.file.key, s.file.digest);
         }
@@ -263,14 +266,18 @@ fn store_file(
 
 /// Store a directory: (tree hash, manifest bytes, files, bytes, files read, objects written).
 #[pyfunction]
-#[pyo3(signature = (cache, root, index=None))]
+#[pyo3(signature = (cache, root, index=None, link_types=None))]
 fn store_tree(
     py: Python<'_>,
     cache: PathBuf,
     root: PathBuf,
     index: Option<PathBuf>,
+    link_types: Option<Vec<String>>,
 ) -> PyResult<(String, Py<PyBytes>, usize, u64, usize, usize)> {
-    let t = with_index(py, index, |idx| Cache::new(&cache).store_tree(&root, idx))?;
+    let linker = link_types.map(|t| linker_of(py, t)).transpose()?;
+    let t = with_index(py, index, |idx| {
+        Cache::new(&cache).store_tree(&root, idx, linker.as_ref())
+    })?;
     let bytes = t.manifest.to_bytes();
     let n = t.manifest.entries().len();
     Ok((
