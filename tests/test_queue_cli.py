@@ -264,3 +264,49 @@ def test_queued_runs_link_in_only_what_running_stages_read(repo: Path, trails: T
     rows = json.loads(trails("exp", "show", "--json").out)
     m = next(r for r in rows if r["name"] == "more")["metrics"]["m.json"]
     assert m == {"data": True, "prep": "a.csv\nb.csv\nc.csv\n"}
+
+
+def _pid_file(where: Path, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if where.exists() and where.read_text().strip():
+            return int(where.read_text())
+        time.sleep(0.05)
+    raise AssertionError(f"{where} never appeared")
+
+
+@pytest.mark.parametrize("victim", ["stage", "worker"])
+def test_a_killed_experiment_fails_alone(project: Path, trails: Trails, victim: str) -> None:
+    """SIGKILL of one experiment's stage, or of its whole worker process:
+    that entry is marked failed (log kept, no temp folder or lock left),
+    the others are recorded."""
+    pids = project / "pids"
+    pids.mkdir()
+    train = TRAIN.replace(
+        "time.sleep(",
+        "open(os.environ['PIDS'] + f'/{units}', 'w').write(str(os.getpid()))\ntime.sleep(",
+    )
+    gen(project, {"train.py": train})
+    git(project, "commit", "-qam", "pid files")
+    for units in (8, 9, 10):
+        assert trails("exp", "run", "--queue", "-S", f"units={units}").code == 0
+    env = {**os.environ, "PIDS": str(pids), "TRAIN_SLEEP": "1"}
+    proc = subprocess.Popen([PY, "-m", "trails", "exp", "run", "--run-all", "-j", "2"],
+                            cwd=project, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    stage_pid = _pid_file(pids / "9")
+    if victim == "stage":
+        os.kill(stage_pid, signal.SIGKILL)
+    else:  # the worker: the stage's session leader
+        os.killpg(os.getpgid(stage_pid), signal.SIGKILL)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "1 experiment(s) failed" in err
+    assert sorted(names(trails).values()) == [8, 10]
+    status = trails("queue", "status").out
+    assert len(status.splitlines()) == 2 and "failed" in status, status
+    failed_id = status.splitlines()[1].split()[0]
+    assert trails("queue", "logs", failed_id).code == 0
+    exps = project / ".dvc" / "tmp" / "exps"
+    assert [p.name for p in exps.iterdir() if p.name != "run"] == [], "no temp folder left"
+    assert not list((exps / "run").glob("*/lock"))

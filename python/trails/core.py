@@ -13,7 +13,8 @@ symlink). A damaged stat index is not an error: it is discarded with a
 
 Threads: each call starts its own pool of ``TRAILS_THREADS`` (default: CPU
 count) threads and ends it before returning, so processes forked between
-calls are safe; still, start worker processes with the ``spawn`` method.
+calls are safe; still, start worker processes with ``spawn`` or a
+forkserver whose server never calls the core (as ``experiments.pool`` does).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""One worker process runs one queue entry: ``python -m
-trails.experiments.worker ROOT REF``. Spawned (never forked) by ``exp run
---run-all`` in its own process group, with its output going to the entry's
+"""One worker process runs one queue entry: ``child`` in a process forked
+by ``pool``'s forkserver, or ``python -m trails.experiments.worker ROOT
+REF``. Either way in its own session, with its output going to the entry's
 log, so that a crash or a kill touches nothing but this entry.
 
 Exit codes: 0 done, 1 failed (entry moved to the failed refs), 3 already
@@ -41,6 +41,22 @@ def _claim(lock: Path) -> bool:
 
 def _term(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def child(root: str, ref: str, log: str) -> None:
+    """The worker in a forkserver child: a session of its own (Ctrl+C and
+    ``queue kill`` reach its stages as one process group) and the entry's
+    log as stdout and stderr, which the stages' commands inherit."""
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.exit(main([root, ref]))
 
 
 def main(argv: list[str]) -> int:
