@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -156,11 +157,15 @@ def test_gc_keeps_what_is_used_and_removes_the_rest(project: Path, trails: Trail
     assert trails("add", "data").code == 0  # version 2 (one file, one tree): used by nothing
     r = trails("gc")
     assert r.code == 2 and "choose what to keep" in r.err
+    tmp = project / ".dvc" / "cache" / "tmp"
+    gen(tmp, {"stale.tmp": "left by a killed add"}, age=7200)
+    gen(tmp, {"busy.tmp": "a store running now"})
     dry = trails("gc", "-w", "--dry")
-    assert dry.out.startswith("Would remove 2 cache objects")
+    assert dry.out.startswith("Would remove 3 cache objects"), dry.out
     r = trails("gc", "-w", "-f")
     assert r.code == 0, r.err
-    assert r.out.startswith("Removed 2 cache objects")
+    assert r.out.startswith("Removed 3 cache objects")
+    assert sorted(p.name for p in tmp.iterdir()) == ["busy.tmp"]
     assert trails("gc", "-w", "-f").out.startswith("Nothing to remove")
     assert trails("exp", "apply", "--force", "two").code == 0
     assert (project / "out.txt").read_text() == "v: 2\n", "the experiment's output survived"
@@ -229,3 +234,35 @@ def test_repro_links_outputs_but_not_checkpoint_outputs(project: Path, trails: T
     r = trails("repro", "-f")
     assert r.code == 0, r.err
     assert (out.read_text(), ck.read_text()) == ("o", "cc")
+
+
+def test_add_killed_midway_leaves_no_partial_object(project: Path) -> None:
+    """SIGKILL while the cache is being written: every object in the cache
+    holds exactly the bytes its name says, and a second add completes."""
+    from trails import core
+
+    big = project / "data" / "big.bin"
+    with big.open("wb") as f:
+        for i in range(300):
+            f.write(bytes([i % 256]) * (1 << 20))
+    proc = subprocess.Popen([sys.executable, "-m", "trails", "add", "data"], cwd=project,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    cache = project / ".dvc" / "cache"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(cache.glob("tmp/*")):
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    assert not (project / "data.dvc").exists(), "the add did not finish"
+    for obj in (cache / "files").rglob("*"):
+        if obj.is_file() and not obj.name.endswith(".dir"):
+            assert core.hash_file(obj).hash == obj.parent.name + obj.name, f"{obj} is partial"
+    r = subprocess.run([sys.executable, "-m", "trails", "add", "data"], cwd=project,
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "Added 'data' (31 files, " in r.stdout
+    big.unlink()
+    r = subprocess.run([sys.executable, "-m", "trails", "checkout", "data.dvc"], cwd=project,
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert big.stat().st_size == 300 << 20

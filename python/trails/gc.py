@@ -10,6 +10,7 @@ drop experiments first, so no run's results disappear by surprise."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,11 +114,27 @@ def commits_to_keep(
     return [c for c in dict.fromkeys(keep) if c]
 
 
+#: A temporary file in ``cache/tmp`` this old is left by a store that was
+#: killed (a running store writes to its file continuously).
+STALE_TEMP_SECONDS = 3600
+
+
+def _stale_temps(project: Project) -> list[Path]:
+    tmp = project.cache_dir / "tmp"
+    if not tmp.is_dir():
+        return []
+    old = time.time() - STALE_TEMP_SECONDS
+    return [Path(e.path) for e in os.scandir(tmp) if e.stat(follow_symlinks=False).st_mtime < old]
+
+
 def plan(project: Project, keep: set[str]) -> Plan:
+    """Unreferenced objects, and temporary files that interrupted stores left."""
     root = project.cache_dir / "files" / core.ALGORITHM
-    doomed, size, kept = [], 0, 0
+    doomed = _stale_temps(project)
+    size = sum(p.lstat().st_size for p in doomed)
+    kept = 0
     if not root.is_dir():
-        return Plan([], 0, 0)
+        return Plan(doomed, size, 0)
     for prefix in os.scandir(root):
         if not prefix.is_dir() or len(prefix.name) != 2:
             continue

@@ -9,6 +9,7 @@ updates atomic across parallel workers."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -23,6 +24,26 @@ ZERO = "0" * 40
 
 class GitError(TrailsError):
     pass
+
+
+@functools.lru_cache(maxsize=8)
+def _git_dir(root: Path) -> Path:
+    """Asked once per process: it does not move while trails runs."""
+    return (root / Git(root).run("rev-parse", "--git-dir").strip()).resolve()
+
+
+@functools.lru_cache(maxsize=8)
+def _identity_env(root: Path) -> dict[str, str]:
+    """One ``git config`` call, once per process."""
+    out = Git(root).run("config", "--get-regexp", r"^user\.(name|email)$", check=False)
+    if {ln.split(" ", 1)[0] for ln in out.splitlines()} >= {"user.name", "user.email"}:
+        return {}
+    return {
+        "GIT_AUTHOR_NAME": "trails",
+        "GIT_AUTHOR_EMAIL": "trails@localhost",
+        "GIT_COMMITTER_NAME": "trails",
+        "GIT_COMMITTER_EMAIL": "trails@localhost",
+    }
 
 
 @dataclass(frozen=True)
@@ -92,17 +113,10 @@ class Git:
     def identity_env(self) -> dict[str, str]:
         """Author/committer for commits trails makes when the user has none
         configured (CI machines): Git would refuse to commit otherwise."""
-        if self.ok("config", "user.email") and self.ok("config", "user.name"):
-            return {}
-        return {
-            "GIT_AUTHOR_NAME": "trails",
-            "GIT_AUTHOR_EMAIL": "trails@localhost",
-            "GIT_COMMITTER_NAME": "trails",
-            "GIT_COMMITTER_EMAIL": "trails@localhost",
-        }
+        return dict(_identity_env(self.root))
 
     def git_dir(self) -> Path:
-        return (self.root / self.run("rev-parse", "--git-dir").strip()).resolve()
+        return _git_dir(self.root)
 
     def snapshot_tree(
         self,
