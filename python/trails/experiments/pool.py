@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import time
@@ -36,7 +37,9 @@ from trails.project import Project
 if TYPE_CHECKING:
     from trails.experiments.display import QueueDisplay
 
-POLL = 0.05
+#: Longest wait between looks at the stage files (and at ``draining``);
+#: a worker that exits wakes the loop at once (its sentinel).
+POLL = 0.25
 
 
 @dataclass
@@ -47,7 +50,15 @@ class PoolResult:
 
 
 #: What the forkserver imports once, before forking any worker.
-PRELOAD = ["trails.experiments.worker", "trails.experiments.executor", "trails.runner"]
+PRELOAD = [
+    "trails.experiments.worker",
+    "trails.experiments.executor",
+    "trails.runner",
+    "trails.data",
+    "trails.params.yamlfile",
+    "trails.pipeline.dvcfile",
+    "trails.progress",
+]
 
 
 @dataclass
@@ -144,7 +155,7 @@ def run_all(
                     entry = pending.popleft()
                     running.append(_start(ctx, project, entry))
                     display.started(entry.id)
-                time.sleep(POLL)
+                multiprocessing.connection.wait([r.proc.sentinel for r in running], POLL)
                 display.poll_stages(run_dir_of)
                 for r in [r for r in running if r.proc.exitcode is not None]:
                     running.remove(r)
