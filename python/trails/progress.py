@@ -1,19 +1,39 @@
 """A live progress line (rich) for long core calls: files/s and MB/s, read
 from the core's counters by a polling thread (the core never calls back
-into Python). Shown only when stderr is a terminal."""
+into Python). Shown only when stderr is a terminal (see ``live_wanted``)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
+
+
+def env_disables_live() -> bool:
+    """``TERM=dumb`` terminals cannot move the cursor, and
+    ``TRAILS_NO_PROGRESS`` (non-empty, like ``NO_COLOR``) lets a user who
+    records a terminal session keep plain lines."""
+    return bool(os.environ.get("TRAILS_NO_PROGRESS")) or os.environ.get("TERM") == "dumb"
+
+
+def live_wanted(stream: TextIO) -> bool:
+    """A redrawn table only makes sense where a person is watching; in a
+    file or a pipe it would leave cursor codes and a copy per refresh."""
+    if env_disables_live():
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # not a real file, or closed
+        return False
 
 
 @contextmanager
 def progress(label: str, *, enabled: bool | None = None) -> Iterator[None]:
-    show = sys.stderr.isatty() if enabled is None else enabled
+    show = live_wanted(sys.stderr) if enabled is None else enabled
     if not show:
         yield
         return

@@ -26,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, TextIO
 
+from trails.progress import env_disables_live, live_wanted
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.live import Live
@@ -56,24 +58,6 @@ class Row:
     note: str = ""  # the name when done, the reason (and log) when failed
     started: float | None = None  # clock() when it started running
     seconds: float | None = None  # the final run time, once it ended
-
-
-def env_disables_live() -> bool:
-    """``TERM=dumb`` terminals cannot move the cursor, and
-    ``TRAILS_NO_PROGRESS`` (non-empty, like ``NO_COLOR``) lets a user who
-    records a terminal session keep plain lines."""
-    return bool(os.environ.get("TRAILS_NO_PROGRESS")) or os.environ.get("TERM") == "dumb"
-
-
-def live_wanted(stream: TextIO) -> bool:
-    """A redrawn table only makes sense where a person is watching; in a
-    file or a pipe it would leave cursor codes and a copy per refresh."""
-    if env_disables_live():
-        return False
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # not a real file, or closed
-        return False
 
 
 class QueueDisplay:
