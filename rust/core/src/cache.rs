@@ -22,6 +22,8 @@ use crate::walk;
 
 pub struct Cache {
     root: PathBuf,
+    /// `<root>/tmp`, once made (asked for by every stored file).
+    tmp: std::sync::OnceLock<PathBuf>,
 }
 
 /// The outcome of storing one file.
@@ -50,6 +52,7 @@ impl Cache {
     pub fn new(root: &Path) -> Cache {
         Cache {
             root: root.to_path_buf(),
+            tmp: std::sync::OnceLock::new(),
         }
     }
 
@@ -77,53 +80,64 @@ impl Cache {
     }
 
     fn temp_dir(&self) -> Result<PathBuf> {
+        if let Some(dir) = self.tmp.get() {
+            return Ok(dir.clone());
+        }
         let dir = self.root.join("tmp");
         fs::create_dir_all(&dir).at(&dir)?;
-        Ok(dir)
+        Ok(self.tmp.get_or_init(|| dir).clone())
     }
 
-    /// Move a finished temp file to `dest`, read-only. If `dest` appeared in
-    /// the meantime (another process), ours is dropped. Returns whether ours
-    /// became the object.
+    /// A new, empty, already read-only temp file (an open descriptor may
+    /// still write it): no `chmod` before publishing.
+    fn create_temp(&self, prefix: &str) -> Result<(fs::File, PathBuf)> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let tmp = temp_name(&self.temp_dir()?.join(prefix));
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o444)
+            .open(&tmp)
+            .at(&tmp)?;
+        Ok((f, tmp))
+    }
+
+    /// Move a finished, read-only temp file to `dest`. If `dest` exists
+    /// (another process, or a duplicate file), ours is dropped. Returns
+    /// whether ours became the object. The object's folder is made only when
+    /// the rename says it is missing: one syscall per object, not three.
     fn publish(&self, tmp: &Path, dest: &Path) -> Result<bool> {
-        if dest.exists() {
-            let _ = fs::remove_file(tmp);
-            return Ok(false);
+        let mut r = rename_noreplace(tmp, dest);
+        if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
+            let parent = dest.parent().expect("objects live in a folder");
+            if let Err(e) = fs::create_dir_all(parent) {
+                let _ = fs::remove_file(tmp);
+                return Err(Error::Io {
+                    path: parent.to_path_buf(),
+                    source: e,
+                });
+            }
+            r = rename_noreplace(tmp, dest);
         }
-        let r = fs::set_permissions(tmp, fs::Permissions::from_mode(0o444))
-            .at(tmp)
-            .and_then(|_| {
-                let parent = dest.parent().expect("objects live in a folder");
-                fs::create_dir_all(parent).at(parent)?;
-                rename_noreplace(tmp, dest).at(dest)
-            });
         if !matches!(r, Ok(true)) {
             let _ = fs::remove_file(tmp);
         }
-        r
+        r.at(dest)
     }
 
     /// Copy `src` into a temp file while hashing the copied bytes (one read).
     /// The hash is of exactly the bytes the object holds; a source that
-    /// changed meanwhile is an error.
-    fn copy_in(&self, src: &Path) -> Result<(FileDigest, PathBuf)> {
-        let (mut file, before) = hash::open_regular(src)?;
-        let tmp = temp_name(&self.temp_dir()?.join("object"));
-        let result = (|| {
-            let mut out = fs::File::create(&tmp).at(&tmp)?;
-            let mut hasher = blake3::Hasher::new();
-            let total = hash::with_buffer(|buf| -> Result<u64> {
-                let mut total = 0u64;
-                loop {
-                    let n = file.read(buf).at(src)?;
-                    if n == 0 {
-                        return Ok(total);
-                    }
-                    hasher.update(&buf[..n]);
-                    out.write_all(&buf[..n]).at(&tmp)?;
-                    total += n as u64;
-                }
-            })?;
+    /// changed meanwhile is an error. Also returns the temp file's stat
+    /// (the object's, after the rename), taken on the open descriptor.
+    fn copy_in(&self, src: &Path) -> Result<(FileDigest, PathBuf, StatKey)> {
+        let (file, before) = hash::open_regular(src)?;
+        let (out, tmp) = self.create_temp("object")?;
+        let result = if before.len() >= hash::PARALLEL_THRESHOLD {
+            copy_and_hash_large(&file, src, &out, &tmp, before.len())
+        } else {
+            copy_and_hash(&file, src, &out, &tmp)
+        }
+        .and_then(|(digest, total)| {
             let after = file.metadata().at(src)?;
             let key = StatKey::of(&before);
             if total != before.len() || StatKey::of(&after) != key {
@@ -131,14 +145,18 @@ impl Cache {
                     path: src.to_path_buf(),
                 });
             }
-            Ok(FileDigest {
-                digest: *hasher.finalize().as_bytes(),
-                key,
-                executable: hash::is_executable(&before),
-            })
-        })();
+            let object = StatKey::of(&out.metadata().at(&tmp)?);
+            Ok((
+                FileDigest {
+                    digest,
+                    key,
+                    executable: hash::is_executable(&before),
+                },
+                object,
+            ))
+        });
         match result {
-            Ok(d) => Ok((d, tmp)),
+            Ok((d, object)) => Ok((d, tmp, object)),
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
                 Err(e)
@@ -214,17 +232,24 @@ impl Cache {
             linker.current()
         } else {
             let tmp = temp_name(&self.temp_dir()?.join("object"));
+            let read_only = fs::Permissions::from_mode(if executable { 0o555 } else { 0o444 });
             let used = linker.first_working(src, |t| match t {
-                LinkType::Reflink => link::reflink(src, &tmp).inspect_err(|_| {
-                    let _ = fs::remove_file(&tmp);
-                }),
-                LinkType::Hardlink => fs::hard_link(src, &tmp),
+                LinkType::Reflink => link::reflink(src, &tmp)
+                    .and_then(|_| fs::set_permissions(&tmp, read_only.clone()))
+                    .inspect_err(|_| {
+                        let _ = fs::remove_file(&tmp);
+                    }),
+                // The object is the workspace file: read-only from now on.
+                LinkType::Hardlink => fs::set_permissions(src, read_only.clone())
+                    .and_then(|_| fs::hard_link(src, &tmp)),
                 // The workspace file becomes a symlink below; until then the
                 // object shares its inode, or is a copy across file systems.
-                LinkType::Symlink => {
-                    fs::hard_link(src, &tmp).or_else(|_| fs::copy(src, &tmp).map(|_| ()))
+                LinkType::Symlink => fs::hard_link(src, &tmp)
+                    .or_else(|_| fs::copy(src, &tmp).map(|_| ()))
+                    .and_then(|_| fs::set_permissions(&tmp, read_only.clone())),
+                LinkType::Copy => {
+                    fs::copy(src, &tmp).and_then(|_| fs::set_permissions(&tmp, read_only.clone()))
                 }
-                LinkType::Copy => fs::copy(src, &tmp).map(|_| ()),
             });
             let used = match used {
                 Ok(t) => t,
@@ -241,11 +266,18 @@ impl Cache {
                 });
             }
             written = self.publish(&tmp, &dest)?;
+            if written && used == LinkType::Hardlink {
+                // The object is the workspace file: same inode, same stat,
+                // already linked; no more syscalls for it.
+                object_key = Some(key);
+                return Ok(Stored {
+                    file,
+                    read: known.is_none(),
+                    written,
+                    object_key,
+                });
+            }
             if written {
-                if executable && used == LinkType::Hardlink {
-                    // The object is the workspace file: keep its exec bit.
-                    fs::set_permissions(&dest, fs::Permissions::from_mode(0o555)).at(&dest)?;
-                }
                 object_key = fs::metadata(&dest).ok().map(|m| StatKey::of(&m));
             }
             used
@@ -284,15 +316,11 @@ impl Cache {
                 });
             }
         }
-        let (file, tmp) = self.copy_in(src)?;
+        let (file, tmp, object) = self.copy_in(src)?;
         crate::progress::add(file.key.size);
         let dest = self.object_path(&file.digest);
         let written = self.publish(&tmp, &dest)?;
-        let object_key = if written {
-            fs::metadata(&dest).ok().map(|m| StatKey::of(&m))
-        } else {
-            None
-        };
+        let object_key = written.then_some(object);
         Ok(Stored {
             file,
             read: true,
@@ -307,8 +335,15 @@ impl Cache {
         let digest = hash::hash_bytes(&bytes);
         let dest = self.tree_path(&digest);
         if !dest.exists() {
-            let tmp = temp_name(&self.temp_dir()?.join("tree"));
-            fs::write(&tmp, &bytes).at(&tmp)?;
+            let (mut f, tmp) = self.create_temp("tree")?;
+            if let Err(e) = f.write_all(&bytes) {
+                let _ = fs::remove_file(&tmp);
+                return Err(Error::Io {
+                    path: tmp,
+                    source: e,
+                });
+            }
+            drop(f);
             self.publish(&tmp, &dest)?;
         }
         Ok(digest)
@@ -380,6 +415,110 @@ impl Cache {
         }
         Manifest::from_bytes(&bytes, &path)
     }
+}
+
+/// The small-file copy: one 1 MiB buffer, each chunk hashed then written.
+fn copy_and_hash(file: &fs::File, src: &Path, out: &fs::File, tmp: &Path) -> Result<(Digest, u64)> {
+    let (mut file, mut out) = (file, out);
+    let mut hasher = blake3::Hasher::new();
+    let total = hash::with_buffer(|buf| -> Result<u64> {
+        let mut total = 0u64;
+        loop {
+            let n = file.read(buf).at(src)?;
+            if n == 0 {
+                return Ok(total);
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).at(tmp)?;
+            total += n as u64;
+        }
+    })?;
+    Ok((*hasher.finalize().as_bytes(), total))
+}
+
+/// A large file: the kernel copies it (`copy_file_range`, no user-space
+/// buffer) while the pool's threads hash it through a memory map, at once;
+/// the copy dominates (writing new pages), so the hash costs about nothing
+/// on top. Both read the same page-cache pages; the caller's stat re-check
+/// catches a source changed meanwhile.
+fn copy_and_hash_large(
+    file: &fs::File,
+    src: &Path,
+    out: &fs::File,
+    tmp: &Path,
+    size: u64,
+) -> Result<(Digest, u64)> {
+    let (hashed, copied) = std::thread::scope(|s| {
+        let copier = s.spawn(|| copy_range(file, src, out, tmp, size));
+        let mut hasher = blake3::Hasher::new();
+        let hashed = hash::hash_mapped(file, src, &mut hasher).map(|n| (hasher, n));
+        let copied = copier.join().expect("the copy thread does not panic");
+        (hashed, copied)
+    });
+    let (hasher, n) = hashed?;
+    let copied = copied?;
+    if n != copied {
+        return Err(Error::Changed {
+            path: src.to_path_buf(),
+        });
+    }
+    Ok((*hasher.finalize().as_bytes(), copied))
+}
+
+/// Copy `size` bytes from the start of `file` into `out` in the kernel;
+/// where `copy_file_range` is not available, through a buffer.
+fn copy_range(file: &fs::File, src: &Path, out: &fs::File, tmp: &Path, size: u64) -> Result<u64> {
+    use std::os::unix::io::AsRawFd;
+    let (mut off_in, mut off_out): (libc::loff_t, libc::loff_t) = (0, 0);
+    let mut total = 0u64;
+    while total < size {
+        let want = (size - total).min(1 << 30) as usize;
+        // SAFETY: valid descriptors; the offsets are ours (the files' own
+        // positions are not used or moved).
+        let n = unsafe {
+            libc::copy_file_range(
+                file.as_raw_fd(),
+                &mut off_in,
+                out.as_raw_fd(),
+                &mut off_out,
+                want,
+                0,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if total == 0
+                && matches!(
+                    e.raw_os_error(),
+                    Some(libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP)
+                )
+            {
+                return copy_buffered(file, src, out, tmp);
+            }
+            return Err(Error::Io {
+                path: tmp.to_path_buf(),
+                source: e,
+            });
+        }
+        if n == 0 {
+            break; // the file shrank: the caller's checks report it
+        }
+        total += n as u64;
+    }
+    Ok(total)
+}
+
+fn copy_buffered(file: &fs::File, src: &Path, out: &fs::File, tmp: &Path) -> Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut total = 0u64;
+    hash::with_buffer(|buf| loop {
+        let n = file.read_at(buf, total).at(src)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        out.write_all_at(&buf[..n], total).at(tmp)?;
+        total += n as u64;
+    })
 }
 
 /// Rename `tmp` to `dest` unless `dest` exists (false then): with two
@@ -532,12 +671,45 @@ mod tests {
                 );
                 let is_link = fs::symlink_metadata(&p).unwrap().file_type().is_symlink();
                 assert_eq!(is_link, t == LinkType::Symlink, "{t:?} {rel}");
-                assert_eq!(o.permissions().mode() & 0o222, 0, "objects are read-only");
+                assert_eq!(
+                    o.permissions().mode() & 0o222,
+                    0,
+                    "{t:?} {rel}: objects are read-only"
+                );
             }
             // Storing again reads nothing and writes nothing.
             let again = cache.store_tree(&data, &mut idx, Some(&linker)).unwrap();
             assert_eq!((again.read, again.written), (0, 0), "{t:?}");
         }
+    }
+
+    #[test]
+    fn a_large_file_is_copied_and_hashed_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = Cache::new(&d.path().join("cache"));
+        let src = d.path().join("big");
+        let bytes: Vec<u8> = (0..(20u32 << 20)).map(|i| (i % 251) as u8).collect();
+        fs::write(&src, &bytes).unwrap();
+        let s = cache
+            .store_file(&src, &StatIndex::in_memory(), None)
+            .unwrap();
+        assert!(s.written && s.read);
+        assert_eq!(s.file.digest, hash::hash_file(&src).unwrap().digest);
+        let obj = cache.object_path(&s.file.digest);
+        assert!(
+            fs::read(&obj).unwrap() == bytes,
+            "the object holds the bytes"
+        );
+        assert_eq!(
+            fs::metadata(&obj).unwrap().permissions().mode() & 0o777,
+            0o444
+        );
+        let key = StatKey::of(&fs::metadata(&obj).unwrap());
+        assert_eq!(
+            s.object_key,
+            Some(key),
+            "the object's stat, taken before the rename"
+        );
     }
 
     #[test]

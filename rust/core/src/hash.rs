@@ -143,16 +143,7 @@ fn hash_open(mut file: File, path: &Path, key: StatKey) -> Result<Digest> {
     let size = key.size;
     let mut hasher = blake3::Hasher::new();
     let read = if size >= MMAP_THRESHOLD {
-        // SAFETY: the mapping is read-only and dropped before we return. A
-        // concurrent truncation could fault; the stat re-check below catches
-        // every other concurrent change.
-        let map = unsafe { Mmap::map(&file) }.at(path)?;
-        if size >= PARALLEL_THRESHOLD {
-            pool::run(|| hasher.update_rayon(&map));
-        } else {
-            hasher.update(&map);
-        }
-        map.len() as u64
+        hash_mapped(&file, path, &mut hasher)?
     } else {
         read_small(&mut file, &mut hasher, size, path)?
     };
@@ -163,6 +154,41 @@ fn hash_open(mut file: File, path: &Path, key: StatKey) -> Result<Digest> {
         });
     }
     Ok(*hasher.finalize().as_bytes())
+}
+
+/// Bytes hashed per window of a large file's mapping: big enough for every
+/// thread to get whole 1 MiB subtrees, small enough that dropping each
+/// window after hashing it keeps the resident size low (a 2 GiB file's
+/// pages would otherwise all count in the process's RSS).
+const WINDOW: usize = 64 << 20;
+
+/// Hash a file through a read-only memory map, on the pool's threads above
+/// `PARALLEL_THRESHOLD`; returns the bytes hashed (the mapping's length).
+pub(crate) fn hash_mapped(file: &File, path: &Path, hasher: &mut blake3::Hasher) -> Result<u64> {
+    // SAFETY: the mapping is read-only and dropped before we return. A
+    // concurrent truncation could fault; the caller's stat re-check catches
+    // every other concurrent change.
+    let map = unsafe { Mmap::map(file) }.at(path)?;
+    if (map.len() as u64) < PARALLEL_THRESHOLD {
+        hasher.update(&map);
+        return Ok(map.len() as u64);
+    }
+    pool::run(|| {
+        for start in (0..map.len()).step_by(WINDOW) {
+            let end = (start + WINDOW).min(map.len());
+            hasher.update_rayon(&map[start..end]);
+            // SAFETY: this window is never read again through the mapping;
+            // dropping its pages only unmaps them (they stay in the page cache).
+            unsafe {
+                let _ = map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start,
+                    end - start,
+                );
+            }
+        }
+    });
+    Ok(map.len() as u64)
 }
 
 /// Read a small file through one buffer; returns the bytes read (at most
