@@ -33,6 +33,7 @@ import platform
 import random
 import re
 import shutil
+import stat
 import statistics
 import subprocess
 import sys
@@ -84,6 +85,15 @@ class Config:
     train_sleep: float
     queue_reps: tuple[int, int]
     queue_timeout: float
+    # 4. data tracking
+    w4_files: int
+    w4_dirs: int
+    w4_big: int
+    add_reps: tuple[int, int]  # the plain-read floor gets the trails count
+    readd_reps: tuple[int, int]
+    w4_status_reps: tuple[int, int]
+    checkout_reps: tuple[int, int]  # cp -al gets the trails count
+    big_add_reps: tuple[int, int]
 
     @staticmethod
     def make(quick: bool) -> Config:
@@ -104,6 +114,14 @@ class Config:
                 train_sleep=0.2,
                 queue_reps=(1, 1),
                 queue_timeout=300,
+                w4_files=2_000,
+                w4_dirs=16,
+                w4_big=64 * MiB,
+                add_reps=(1, 1),
+                readd_reps=(1, 1),
+                w4_status_reps=(1, 1),
+                checkout_reps=(1, 1),
+                big_add_reps=(1, 1),
             )
         return Config(
             False,
@@ -121,6 +139,14 @@ class Config:
             train_sleep=1.0,
             queue_reps=(3, 1),
             queue_timeout=900,
+            w4_files=100_000,
+            w4_dirs=256,
+            w4_big=2 * GiB,
+            add_reps=(3, 1),
+            readd_reps=(3, 2),
+            w4_status_reps=(3, 2),
+            checkout_reps=(3, 1),
+            big_add_reps=(3, 1),
         )
 
 
@@ -612,16 +638,42 @@ def stage_runs(stage_log: Path, root: Path, name: str) -> int:
 W1_HEADERS = ["measure", "trails", "DVC", "DVC / trails", "target", "met?"]
 
 
+#: Where ``discard`` moves what a repetition leaves; emptied with the scratch
+#: folder at the end of the workload (set by ``main``).
+TRASH: list[Path] = []
+
+
+def discard(path: Path) -> None:
+    """Move ``path`` out of the way instead of deleting it. On this ext4
+    (mounted with ``discard``), a file created shortly after many were
+    deleted is several times slower to create (the kernel skips recently
+    freed inodes), which would slow the next timed run that writes a cache,
+    whichever tool it is; deleting happens once, after the workload."""
+    if not (path.exists() or path.is_symlink()):
+        return
+    if not TRASH:
+        remove_path(path)
+        return
+    TRASH[0].mkdir(parents=True, exist_ok=True)
+    path.rename(TRASH[0] / f"{len(list(TRASH[0].iterdir()))}-{path.name}")
+
+
+def drop_cache_and_state(p: Project) -> None:
+    """Delete ``.dvc/cache``, ``.dvc/tmp`` (trails' stat index, DVC's state and
+    run-cache links) and DVC's site cache folder (its hash database; one workload
+    runs at a time, so it holds only this project's)."""
+    dirs = [p.root / ".dvc" / "cache", p.root / ".dvc" / "tmp"]
+    if site_cache := p.tool.env.get("DVC_SITE_CACHE_DIR"):
+        dirs.append(Path(site_cache))
+    for d in dirs:
+        discard(d)
+
+
 def reset_first_run(p: Project) -> None:
     """Forget everything a run left: outputs, lock file, cache, state, run-cache."""
     for rel in ("dvc.lock", "prepared.txt", "model.txt", "metrics.json"):
         (p.root / rel).unlink(missing_ok=True)
-    dirs = [p.root / ".dvc" / "cache", p.root / ".dvc" / "tmp"]
-    if site_cache := p.tool.env.get("DVC_SITE_CACHE_DIR"):
-        dirs.append(Path(site_cache))  # DVC's hash database (only W1's project uses it now)
-    for d in dirs:
-        if d.exists():
-            shutil.rmtree(d)
+    drop_cache_and_state(p)
     os.sync()
 
 
@@ -705,6 +757,18 @@ def bench_pipeline(work: Path, cfg: Config, tools: Sequence[Tool], rep: Report) 
     status = steps("no-op `status`", ["status"], cfg.noop_reps, nothing)
     rep.check(status, lambda out: "up to date" in out, "no-op status reports changes")
     table.rows.append(w1_row_time("no-op `status`", status, 20, 0.5))
+    floor = sample(git_status_floor(work, tr, cfg.noop_reps[0], rep))
+    t_status, d_status = sample(status["trails"]).median, sample(status["dvc"]).median
+    table.rows.append(
+        [
+            "floor: `git status --porcelain -uno` over the same files (scratch Git index)",
+            f"git {floor.fmt()}; trails' no-op `status` = {t_status / floor.median:.1f}x git",
+            f"DVC's no-op `status` / 20 = {secs(d_status / 20)}",
+            f"{d_status / floor.median:.1f}x (DVC / git)",
+            "(information)",
+            "n/a",
+        ]
+    )
 
     victim = Path("data") / "d007" / "f000007.bin"
     touch = steps(
@@ -764,8 +828,10 @@ def bench_pipeline(work: Path, cfg: Config, tools: Sequence[Tool], rep: Report) 
         "(DVC: md5 `.dir`, trails: blake3 `.dir`). Its files were aged one hour, page cache "
         "warm.",
         "'First repro' starts from nothing each time: outputs, `dvc.lock`, `.dvc/cache`, "
-        "`.dvc/tmp` and DVC's site cache folder (its hash database) are deleted "
-        f"(untimed, then `sync`). So DVC md5-hashes the {n:,} files, trails blake3-hashes "
+        "`.dvc/tmp` and DVC's site cache folder (its hash database) are moved aside "
+        "(untimed, then `sync`; deleted after the workload: on this ext4, files created "
+        "right after many were deleted are several times slower to create, which would "
+        f"slow the next run's cache writes). So DVC md5-hashes the {n:,} files, trails blake3-hashes "
         "them and writes its stat index.",
         f"Commands' own time: {secs(cmd_time)} for the three (median of 5 runs by hand "
         f"through `sh -c`: prepare {secs(own['prepare'])}, train {secs(own['train'])}, "
@@ -776,8 +842,39 @@ def bench_pipeline(work: Path, cfg: Config, tools: Sequence[Tool], rep: Report) 
         "output was checked.",
         "Max RSS is that of the largest process of the tool's process tree (commands "
         "included), from `wait4` in an intermediate process. MB = 10^6 bytes.",
+        f"Floor: `git status --porcelain -uno` ({cfg.noop_reps[0]} runs, right after the "
+        "no-op `status` runs) with a scratch Git directory whose index and HEAD hold only "
+        f"the {n:,} data files (`git add -f data` and a commit, untimed) and the trails "
+        "project as work tree: git stats every tracked file against its index (in parallel "
+        "threads, its default) and reads nothing, the least a no-op check can do. The "
+        "no-op targets ask for 20x "
+        f"DVC, that is {secs(d_status / 20)} for `status` here, against git's "
+        f"{secs(floor.median)} for this stat pass alone; trails also starts Python and "
+        "reads `dvc.yaml`, `dvc.lock` and `params.yaml`.",
     ]
     return table
+
+
+def git_status_floor(work: Path, p: Project, reps: int, rep: Report) -> list[Run]:
+    """``git status --porcelain -uno`` over the data folder of ``p``, from a scratch
+    Git directory whose index and HEAD hold only those files: git only stats each
+    file against its index, the floor of a no-op check on this machine."""
+    env = base_env() | {"GIT_DIR": str(work / "floor.git"), "GIT_WORK_TREE": str(p.root)}
+    for args in (["init", "-q"], ["add", "-f", "data"], [*GIT_ID, "commit", "-q", "-m", "data"]):
+        subprocess.run(["git", *args], cwd=p.root, env=env, check=True, capture_output=True)
+    argv = [shutil.which("git") or "/usr/bin/git", "status", "--porcelain", "-uno"]
+    log("bench 1: floor: `git status --porcelain -uno` over the data files")
+    res = measure([Step("git", partial(plain_run, "git", argv, p.root, env), reps)])
+    rep.check(res, lambda out: not out.strip(), "the floor's git status reports changes")
+    return res["git"]
+
+
+def plain_run(name: str, argv: Sequence[str], cwd: Path, env: dict[str, str]) -> Run:
+    """A reference command (not one of the two tools) under the probe; fails loudly."""
+    r = probe(argv, cwd, env)
+    if not r.ok:
+        raise ToolError(name, cwd, r)
+    return r
 
 
 # --------------------------------------------------------------------------- 2: experiments
@@ -1214,6 +1311,529 @@ def queue_notes(
     return notes
 
 
+# --------------------------------------------------------------------------- 4: data tracking
+
+#: ``python -S -c READ_ALL ROOT``: the plain-read floor of adding a folder: walk it
+#: with ``os.scandir`` and read each file with one ``open``, one ``read`` and one
+#: ``close`` (the files hold at most 4 KiB); prints the files and bytes read.
+READ_ALL = r"""
+import os, sys
+def files(d):
+    for e in os.scandir(d):
+        if e.is_dir(follow_symlinks=False):
+            yield from files(e.path)
+        else:
+            yield e.path
+n = size = 0
+for path in files(sys.argv[1]):
+    fd = os.open(path, os.O_RDONLY)
+    size += len(os.read(fd, 1 << 20))
+    os.close(fd)
+    n += 1
+print(n, size)
+"""
+
+#: ``cache.type hardlink`` as it appears in ``.dvc/config`` (trails has no
+#: ``config`` command; it reads the reference tool's INI file).
+HARDLINK_INI = "[cache]\n    type = hardlink\n"
+
+Listing = dict[str, tuple[int, int]]
+
+
+def remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def plain_files(root: Path) -> Listing | None:
+    """Each file under ``root`` (or ``root`` itself, a file): relative path ->
+    (size, mtime in ns); None when one of them is not a plain file (regular, one
+    link, writable by its owner), as a tool leaves it after linking it into its
+    cache."""
+    paths = [root] if root.is_file() else [Path(d, f) for d, _, fs in os.walk(root) for f in fs]
+    found: Listing = {}
+    for path in paths:
+        st = path.lstat()
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or not st.st_mode & stat.S_IWUSR:
+            return None
+        found[path.relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+@dataclass
+class Pristine:
+    """Data kept outside the projects, put back as plain files before each add.
+
+    Creating files is slow on this machine (``cp -r`` of 100,000 small files
+    takes 15-50 s), so a copy is made only when the destination is not already
+    an unchanged plain copy: after an add that linked the files into the cache
+    (``cache.type hardlink``), or after an edit. The copies' times are kept: a
+    reference for an add that copies every file into the cache."""
+
+    src: Path
+    listing: Listing
+    copy_times: list[float] = field(default_factory=list)
+
+    @staticmethod
+    def of(src: Path) -> Pristine:
+        listing = plain_files(src)
+        if listing is None:
+            raise RuntimeError(f"{src}: the pristine data is not plain files")
+        return Pristine(src, listing)
+
+    def restore(self, dest: Path) -> None:
+        """``dest`` becomes plain, writable files of one link each with the source's
+        content and aged mtimes (``cp -r --preserve=timestamps``), then ``sync``."""
+        if not (dest.exists() and plain_files(dest) == self.listing):
+            discard(dest)
+            start = time.perf_counter()
+            subprocess.run(
+                ["cp", "-r", "--preserve=timestamps", str(self.src), str(dest)], check=True
+            )
+            self.copy_times.append(time.perf_counter() - start)
+        os.sync()
+
+
+def count_files(root: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(root))
+
+
+def tracked(p: Project, name: str) -> str:
+    """The text of ``name.dvc`` ('' when missing)."""
+    path = p.root / f"{name}.dvc"
+    return path.read_text() if path.exists() else ""
+
+
+def links_of(path: Path) -> str:
+    """How a workspace file stands after a tool handled it: links and write permission."""
+    st = path.lstat()
+    mode = "writable" if st.st_mode & stat.S_IWUSR else "read-only"
+    return f"{st.st_nlink} link{'s' if st.st_nlink > 1 else ''}, {mode}"
+
+
+def set_hardlink(p: Project, on: bool) -> None:
+    """Configure ``cache.type hardlink`` (or go back to the default)."""
+    if p.name == "dvc":
+        p.run("config", *(("cache.type", "hardlink") if on else ("--unset", "cache.type")))
+        return
+    config = p.root / ".dvc" / "config"
+    text = config.read_text().replace(HARDLINK_INI, "") if config.exists() else ""
+    config.write_text(text + HARDLINK_INI if on else text)
+
+
+def change_file(path: Path, text: str) -> None:
+    """New content for ``path``, written aside and renamed over it, so that a
+    hardlink into a cache is replaced, never written through."""
+    tmp = path.with_name(f".{path.name}.new")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def x_text(ratio: float) -> str:
+    return f"{ratio:.1f}x" if ratio >= 0.1 else f"{ratio:.2f}x"
+
+
+def ref_row(what: str, ours: Sample, ref_name: str, ref: Sample, limit: float | None) -> list[str]:
+    """trails against a reference that is not DVC: trails / reference (<= ``limit``)."""
+    ratio = ours.median / ref.median
+    return [
+        what,
+        ours.fmt(),
+        f"{ref_name}: {ref.fmt()}",
+        f"trails / {ref_name} = {ratio:.2f}x",
+        "(information)" if limit is None else f"<= {limit:g}x {ref_name}",
+        verdict(None if limit is None else ratio <= limit),
+    ]
+
+
+@dataclass
+class DataBench:
+    """Workload 4's two projects, its pristine data and what the runs showed."""
+
+    cfg: Config
+    rep: Report
+    work: Path
+    tr: Project
+    dv: Project
+    folder: Pristine
+    big: Pristine
+    size: int  # bytes in the folder
+    rss: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    links: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.cfg.w4_files
+
+    def pairs(self, reps: tuple[int, int]) -> list[tuple[Project, int]]:
+        return [(self.tr, reps[0]), (self.dv, reps[1])]
+
+    def note_links(self, kind: str) -> None:
+        sample_file = Path("data") / "d000" / "f000000.bin"
+        self.links[kind] = {p.name: links_of(p.root / sample_file) for p in (self.tr, self.dv)}
+
+    def keep_rss(self, what: str, res: dict[str, list[Run]]) -> None:
+        self.rss[what] = {k: [r.maxrss for r in res[k]] for k in ("trails", "dvc")}
+
+    def reset(self, p: Project, name: str, data: Pristine) -> None:
+        """Undo an ``add`` of ``name``: its .dvc file, the cache and the tool's state
+        go (the .gitignore entry stays), and ``name`` is plain pristine data again."""
+        (p.root / f"{name}.dvc").unlink(missing_ok=True)
+        drop_cache_and_state(p)
+        data.restore(p.root / name)
+
+    def add(self, p: Project, name: str, expect: str) -> Run:
+        """``add NAME``; ``NAME.dvc`` must then record ``expect`` (``nfiles: N``, ``size: N``)."""
+        r = p.run("add", name)
+        self.rep.expect(
+            expect in tracked(p, name), f"{p.name}: {name}.dvc lacks `{expect}` after add", r
+        )
+        return r
+
+    def read_all(self, root: Path) -> Run:
+        """The plain-read floor over ``root``; it must read every file and byte."""
+        argv = [sys.executable, "-S", "-c", READ_ALL, str(root)]
+        r = plain_run("read-all floor", argv, root.parent, base_env())
+        self.rep.expect(
+            r.output.split() == [str(self.n), str(self.size)],
+            f"the read-all floor read {r.output.strip()!r} (files, bytes), "
+            f"expected {self.n} {self.size}",
+            r,
+        )
+        return r
+
+    def add_folder(self, kind: str) -> dict[str, list[Run]]:
+        """``add data`` from nothing each time, and the plain-read floor."""
+        log(f"bench 4: `add data` ({kind}), with the plain-read floor")
+        floor = self.work / "floor" / "data"
+        floor.parent.mkdir(parents=True, exist_ok=True)
+        steps = [
+            Step(
+                p.name,
+                partial(self.add, p, "data", f"nfiles: {self.n}\n"),
+                reps,
+                partial(self.reset, p, "data", self.folder),
+            )
+            for p, reps in self.pairs(self.cfg.add_reps)
+        ]
+        steps.append(
+            Step(
+                "floor",
+                partial(self.read_all, floor),
+                self.cfg.add_reps[0],
+                partial(self.folder.restore, floor),
+            )
+        )
+        res = measure(steps)
+        self.keep_rss(f"`add data/` ({kind})", res)
+        self.note_links(kind)
+        return res
+
+    def readd(self) -> dict[str, list[Run]]:
+        """A no-op ``add data`` right after an add: ``data.dvc`` must not change."""
+        log("bench 4: no-op re-add")
+
+        def once(p: Project) -> Run:
+            before = tracked(p, "data")
+            r = p.run("add", "data")
+            self.rep.expect(
+                tracked(p, "data") == before, f"{p.name}: a no-op re-add changed data.dvc", r
+            )
+            return r
+
+        res = measure(
+            [Step(p.name, partial(once, p), k) for p, k in self.pairs(self.cfg.readd_reps)]
+        )
+        self.keep_rss("no-op re-`add data/`", res)
+        return res
+
+    def status(self) -> dict[str, list[Run]]:
+        """``status`` after one file of ``data/`` got new content."""
+        log("bench 4: `status` after changing one file")
+        counter = iter(range(1_000_000))
+        victim = Path("data") / "d007" / "f000007.bin"
+
+        def change(p: Project) -> None:
+            change_file(p.root / victim, f"changed {next(counter)}\n" * 100)
+
+        res = measure(
+            [
+                Step(p.name, partial(p.run, "status"), k, partial(change, p))
+                for p, k in self.pairs(self.cfg.w4_status_reps)
+            ]
+        )
+        self.rep.check(
+            res,
+            lambda out: "data" in out and "modified" in out and "up to date" not in out,
+            "status after changing one file of data/ does not report it modified",
+        )
+        return res
+
+    def checkout(self) -> dict[str, list[Run]]:
+        """``checkout data.dvc`` into a workspace without ``data/`` (hardlink
+        configured, the cache of the last add in place), and ``cp -al``."""
+        log("bench 4: `checkout data.dvc` into an empty workspace (hardlink), and cp -al")
+        cp_dest = self.work / "cp-al" / "data"
+        cp_dest.parent.mkdir(parents=True, exist_ok=True)
+
+        def empty(path: Path) -> None:
+            discard(path)
+            os.sync()
+
+        def counted(run: Callable[[], Run], dest: Path, who: str) -> Run:
+            r = run()
+            got = count_files(dest)
+            self.rep.expect(got == self.n, f"{who}: {got} files in {dest}, expected {self.n}", r)
+            return r
+
+        cp = shutil.which("cp") or "/bin/cp"
+        cp_al = partial(
+            plain_run, "cp", [cp, "-al", str(self.folder.src), str(cp_dest)], self.work, base_env()
+        )
+        steps = [
+            Step(
+                p.name,
+                partial(counted, partial(p.run, "checkout", "data.dvc"), p.root / "data", p.name),
+                k,
+                partial(empty, p.root / "data"),
+            )
+            for p, k in self.pairs(self.cfg.checkout_reps)
+        ]
+        steps.append(
+            Step(
+                "cp -al",
+                partial(counted, cp_al, cp_dest, "cp -al"),
+                self.cfg.checkout_reps[0],
+                partial(empty, cp_dest),
+            )
+        )
+        res = measure(steps)
+        remove_path(cp_dest)  # its files are links of the pristine source's
+        self.note_links("checkout")
+        return res
+
+    def add_big(self) -> dict[str, list[Run]]:
+        """``add`` of the big file from nothing each time, default cache type."""
+        log(f"bench 4: `add` of one {size_text(self.cfg.w4_big)} file, default cache type")
+        res = measure(
+            [
+                Step(
+                    p.name,
+                    partial(self.add, p, "big.bin", f"size: {self.cfg.w4_big}\n"),
+                    k,
+                    partial(self.reset, p, "big.bin", self.big),
+                )
+                for p, k in self.pairs(self.cfg.big_add_reps)
+            ]
+        )
+        self.keep_rss(f"`add` of the {size_text(self.cfg.w4_big)} file", res)
+        return res
+
+
+def make_w4_source(src: Path, cfg: Config) -> tuple[Pristine, Pristine, int]:
+    """The pristine data folder and big file, aged; returns them and the folder's bytes."""
+    remove_path(src)
+    make_files(src / "data", cfg.w4_files, cfg.w4_dirs, seed=SEED + 2)
+    make_big_file(src / "big.bin", cfg.w4_big)
+    past = time.time() - AGE_SECONDS
+    os.utime(src / "big.bin", (past, past))
+    os.sync()
+    folder = Pristine.of(src / "data")
+    return folder, Pristine.of(src / "big.bin"), sum(s for s, _ in folder.listing.values())
+
+
+def bench_data(work: Path, cfg: Config, tools: Sequence[Tool], rep: Report) -> Table:
+    """Workload 4: ``add`` of a folder of many small files and of one big file,
+    no-op re-add, status after a change, checkout into an empty workspace."""
+    n, big = cfg.w4_files, cfg.w4_big
+    table = Table(
+        f"4. Data tracking: `add` of {n:,} files of 1-4 KiB and of one {size_text(big)} file",
+        ["measure", "trails", "DVC (or the reference named)", "DVC / trails", "target", "met?"],
+    )
+    rep.tables.append(table)
+    log(f"bench 4: source data: {n:,} files + {size_text(big)}")
+    folder, big_file, size = make_w4_source(work / "source", cfg)
+    projects = {p.name: p for p in pair(work, {}, tools)}
+    b = DataBench(cfg, rep, work, projects["trails"], projects["dvc"], folder, big_file, size)
+
+    # Default cache type on both sides (reflink then copy: copy on this file system).
+    plain = b.add_folder("default cache type")
+    table.rows.append(w1_row_time("`add data/`, default cache type", plain, 20, None))
+    readd = b.readd()
+    status = b.status()
+    for p in (b.tr, b.dv):
+        set_hardlink(p, True)
+    linked = b.add_folder("cache.type hardlink")
+    table.rows.append(w1_row_time("`add data/`, `cache.type hardlink`", linked, None, None))
+    for kind, res in (("default cache type", plain), ("`cache.type hardlink`", linked)):
+        table.rows.append(
+            ref_row(
+                f"`add data/`, {kind}, against the plain-read floor",
+                sample(res["trails"]),
+                "floor",
+                sample(res["floor"]),
+                2,
+            )
+        )
+    if folder.copy_times:
+        table.rows.append(
+            ref_row(
+                "`add data/`, default cache type, against `cp -r` of the folder",
+                sample(plain["trails"]),
+                "cp -r",
+                Sample(times=folder.copy_times),
+                None,
+            )
+        )
+    table.rows.append(w1_row_time("no-op re-`add data/` (right after an add)", readd, None, None))
+    table.rows.append(
+        w1_row_time("`status` after changing one file of `data/`", status, None, None)
+    )
+
+    checkout = b.checkout()
+    table.rows.append(
+        w1_row_time(
+            "`checkout data.dvc` into an empty workspace, `cache.type hardlink`",
+            checkout,
+            None,
+            None,
+        )
+    )
+    table.rows.append(
+        ref_row(
+            "`checkout data.dvc` against `cp -al` of the same tree",
+            sample(checkout["trails"]),
+            "cp -al",
+            sample(checkout["cp -al"]),
+            1.3,
+        )
+    )
+
+    for p in (b.tr, b.dv):
+        set_hardlink(p, False)
+        remove_path(p.root / "data")
+        (p.root / "data.dvc").unlink(missing_ok=True)
+    big_res = b.add_big()
+    ts, ds = sample(big_res["trails"]), sample(big_res["dvc"])
+    table.rows.append(
+        [
+            f"`add` of one {size_text(big)} file, default cache type",
+            ts.fmt(big),
+            ds.fmt(big),
+            f"{ds.median / ts.median:.1f}x",
+            ">= 5x",
+            verdict(ds.median / ts.median >= 5),
+        ]
+    )
+    if big_file.copy_times:
+        table.rows.append(
+            ref_row(
+                f"`add` of the {size_text(big)} file against `cp` of it",
+                ts,
+                "cp",
+                Sample(times=big_file.copy_times),
+                None,
+            )
+        )
+    data_rss_rows(table, b.rss)
+    table.notes += data_notes(b)
+    return table
+
+
+def data_rss_rows(table: Table, rss: dict[str, dict[str, list[int]]]) -> None:
+    t_peak = max(max(v["trails"]) for v in rss.values())
+    d_peak = max(max(v["dvc"]) for v in rss.values())
+    table.rows.append(
+        [
+            "peak memory (max RSS, all the `add` runs above)",
+            f"{t_peak / 1e6:.0f} MB",
+            f"{d_peak / 1e6:.0f} MB",
+            x_text(d_peak / t_peak),
+            "(information)",
+            "n/a",
+        ]
+    )
+    for what, v in rss.items():
+        table.rows.append(
+            [
+                f"max RSS: {what}",
+                mb(v["trails"]),
+                mb(v["dvc"]),
+                x_text(statistics.median(v["dvc"]) / statistics.median(v["trails"])),
+                "(information)",
+                "n/a",
+            ]
+        )
+
+
+def data_notes(b: DataBench) -> list[str]:
+    cfg, n = b.cfg, b.n
+
+    def how(kind: str) -> str:
+        return f"trails {b.links[kind]['trails']}, DVC {b.links[kind]['dvc']}"
+
+    notes = [
+        f"Data: {n:,} files of 1-4 KiB ({b.size / 1e6:.0f} MB) in {cfg.w4_dirs} folders, and "
+        f"one {size_text(cfg.w4_big)} file, made once in a pristine source folder outside "
+        "the projects and aged one hour (past both tools' racy-timestamp windows). Each "
+        "project is a Git repository with the tool initialised, default configuration.",
+        "Before each `add` (untimed): the .dvc file, `.dvc/cache`, `.dvc/tmp` and DVC's site "
+        "cache folder (its hash database) are moved aside (deleted after the workload, as "
+        "in workload 1), and the data is made plain pristine "
+        "files again: when it is not already (a file with more than one link, read-only, or "
+        "whose size or mtime differs from the source's), it is replaced by a `cp -r "
+        "--preserve=timestamps` of the pristine source; then `sync`. So every add starts "
+        "from nothing, page cache warm; the `.gitignore` entry stays. Every add's .dvc file "
+        f"was checked to record `nfiles: {n}` (or the big file's size).",
+        "Repetitions trails / DVC, interleaved: `add` of the folder "
+        f"{cfg.add_reps[0]} / {cfg.add_reps[1]} per cache type, no-op re-add "
+        f"{cfg.readd_reps[0]} / {cfg.readd_reps[1]}, status {cfg.w4_status_reps[0]} / "
+        f"{cfg.w4_status_reps[1]}, checkout {cfg.checkout_reps[0]} / {cfg.checkout_reps[1]}, "
+        f"`add` of the big file {cfg.big_add_reps[0]} / {cfg.big_add_reps[1]}.",
+        "Default cache type: `reflink,copy` on both sides, so copy on this file system (no "
+        "reflinks on ext4). `cache.type hardlink`: written into `.dvc/config` as INI for "
+        "trails (it has no `config` command), `dvc config cache.type hardlink` for DVC. A "
+        "workspace file after the last add: default type: "
+        + how("default cache type")
+        + "; hardlink: "
+        + how("cache.type hardlink")
+        + ".",
+        "Plain-read floor: a Python process (`python -S`, start-up included, as the tools' "
+        "is) that walks `data/` with `os.scandir` and reads each file with one `os.open`, "
+        "`os.read`, `os.close`, on its own copy of the folder (restored like the projects' "
+        "before each run), interleaved with the adds; its count of files and bytes was "
+        "checked. trails' add also hashes (blake3), writes the cache and its stat index.",
+        "`cp -r` / `cp`: the times of the copies the resets above made (untimed in the "
+        "adds; "
+        f"{len(b.folder.copy_times)} of the folder, {len(b.big.copy_times)} of the big file): "
+        "what creating every file once costs here, the floor of an add that copies the data "
+        "into the cache.",
+        "No-op re-add: `add data` again right after the last default-type add, nothing "
+        "changed; `data.dvc` was checked to come out unchanged. Status: before each run one "
+        "file of `data/` gets new content (written aside and renamed over it); both tools' "
+        "output was checked to report the folder modified.",
+        "Checkout: with `cache.type hardlink`, the cache of the last hardlink add in place, "
+        "`data/` is moved aside (untimed, `sync`), then `checkout data.dvc` is timed; all "
+        f"{n:,} files were checked to be back. A workspace file after checkout: "
+        + how("checkout")
+        + ". Reference: `cp -al` of the pristine folder into an empty destination "
+        "(a hardlink farm, as fast as a hardlink checkout can be).",
+        "Max RSS is that of the largest process of the tool's process tree, from `wait4` "
+        "in an intermediate process. MB = 10^6 bytes.",
+    ]
+    big_rss = max(b.rss[f"`add` of the {size_text(cfg.w4_big)} file"]["trails"])
+    if big_rss >= 0.9 * cfg.w4_big:
+        notes.append(
+            f"trails' peak RSS adding the {size_text(cfg.w4_big)} file ({big_rss / 1e6:.0f} "
+            "MB) is about the file's size: the whole file was resident in one trails process "
+            "at once (the pages of a memory map count in RSS even though they are page "
+            "cache, not private memory)."
+        )
+    return notes
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -1279,6 +1899,7 @@ BENCHES: dict[str, Callable[[Path, Config, Sequence[Tool], Report], Table]] = {
     "1": bench_pipeline,
     "2": bench_experiments,
     "3": bench_queue,
+    "4": bench_data,
 }
 
 
@@ -1288,7 +1909,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small smoke run (figures meaningless)")
     p.add_argument("--work", type=Path, default=HERE / "work" / "dvc-bench", help="scratch folder")
     p.add_argument("--keep-work", action="store_true", help="keep the scratch projects")
-    p.add_argument("--only", default="1,2,3", help="workloads to run, e.g. '1,3'")
+    p.add_argument("--only", default="1,2,3,4", help="workloads to run, e.g. '1,3'")
     return p.parse_args(argv)
 
 
@@ -1312,6 +1933,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for key in args.only.split(","):
             sub = work / f"w{key}"
             sub.mkdir(parents=True, exist_ok=True)
+            TRASH[:] = [sub / "trash"]
             try:
                 BENCHES[key](sub, cfg, tools, rep)
             except Exception as exc:  # record it, go on with the next workload
