@@ -831,8 +831,9 @@ def bench_pipeline(work: Path, cfg: Config, tools: Sequence[Tool], rep: Report) 
         "`.dvc/tmp` and DVC's site cache folder (its hash database) are moved aside "
         "(untimed, then `sync`; deleted after the workload: on this ext4, files created "
         "right after many were deleted are several times slower to create, which would "
-        f"slow the next run's cache writes). So DVC md5-hashes the {n:,} files, trails blake3-hashes "
-        "them and writes its stat index.",
+        "slow the next run's cache writes). "
+        f"So DVC md5-hashes the {n:,} files, trails blake3-hashes them and writes its stat "
+        "index.",
         f"Commands' own time: {secs(cmd_time)} for the three (median of 5 runs by hand "
         f"through `sh -c`: prepare {secs(own['prepare'])}, train {secs(own['train'])}, "
         f"evaluate {secs(own['evaluate'])}); overhead = median total - that.",
