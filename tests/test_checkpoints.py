@@ -186,3 +186,16 @@ def test_queued_and_temp_checkpoint_runs(project: Path, trails: Trails) -> None:
     assert r.code == 2 and "pick one" in r.err
     r = trails("exp", "run", "--queue", "--rev", "nothere")
     assert r.code == 1 and "'nothere' is not a checkpoint of an experiment" in r.err
+
+
+def test_sorting_keeps_each_chain_under_its_experiment(project: Path, trails: Trails) -> None:
+    assert trails("exp", "run", "-n", "short", env={"EPOCHS": "2"}).code == 0
+    assert trails("exp", "run", "-n", "long", "--reset", env={"EPOCHS": "3"}).code == 0
+    out = trails("exp", "show", "--no-timestamp", "--sort-by", "epoch").out
+    rows = [ln[2:].split(" │")[0].rstrip() for ln in out.splitlines() if ln.startswith("│")]
+    names = [r for r in rows if "[" in r]
+    assert [n.split("[")[1].rstrip("]") for n in names] == ["short", "long"], out
+    short, long_ = rows.index(names[0]), rows.index(names[1])
+    assert long_ - short == 2, "short's one earlier checkpoint sits under it"
+    assert len(rows) - long_ == 3, "long's two earlier checkpoints sit under it"
+    assert rows[short + 1].startswith("│   └──") and rows[-1].startswith("    └──"), out

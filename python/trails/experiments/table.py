@@ -179,26 +179,29 @@ def build(rows: list[Row], files: Files, opts: ShowOptions) -> tuple[list[str], 
 
 
 def _sorted(rows: list[Row], col: Column, desc: bool) -> list[Row]:
-    """Sort experiments within each baseline; workspace and baselines stay."""
+    """Sort experiments within each baseline, each with its checkpoint
+    chain under it; the workspace and baselines stay where they are."""
     out: list[Row] = []
-    group: list[Row] = []
+    group: list[list[Row]] = []  # an experiment (or queued entry), then its checkpoints
 
     def flush() -> None:
-        have = [r for r in group if isinstance(value(r, col), int | float)]
-        rest = [r for r in group if r not in have]
-        have.sort(key=lambda r: value(r, col), reverse=desc)
+        have = [g for g in group if isinstance(value(g[0], col), int | float)]
+        rest = [g for g in group if g not in have]
+        have.sort(key=lambda g: value(g[0], col), reverse=desc)
         ordered = have + rest
-        for i, r in enumerate(ordered):
-            tail = r.label.split(" ", 1)[1]
-            r.label = ("└── " if i == len(ordered) - 1 else "├── ") + tail
-        out.extend(ordered)
+        for i, (top, *chain) in enumerate(ordered):
+            last = i == len(ordered) - 1
+            top.label = ("└── " if last else "├── ") + top.label.split(" ", 1)[1]
+            for c in chain:
+                c.label = ("    " if last else "│   ") + c.label[4:]
+            out.extend([top, *chain])
         group.clear()
 
     for r in rows:
         if r.kind in ("experiment", "queued", "failed"):
-            group.append(r)
-        elif r.kind == "checkpoint":
-            continue  # sorting keeps experiments, not their checkpoint chains
+            group.append([r])
+        elif r.kind == "checkpoint" and group:
+            group[-1].append(r)
         else:
             flush()
             out.append(r)
