@@ -272,6 +272,13 @@ class Git:
     def delete_ref(self, ref: str) -> None:
         self.run("update-ref", "-d", ref)
 
+    def move_ref(self, ref: str, new: str, old: str | None, consumed: str) -> None:
+        """``update_ref`` and the deletion of ``consumed`` in one transaction
+        (``update-ref --stdin`` applies all or nothing): a queued entry is
+        gone exactly when its experiment is recorded, never both or neither."""
+        first = f"create {ref} {new}" if old == ZERO else f"update {ref} {new} {old or ''}"
+        self.run("update-ref", "--stdin", input=f"{first.rstrip()}\ndelete {consumed}\n")
+
     def read_blobs(self, specs: list[str]) -> list[bytes | None]:
         """Contents of ``rev:path`` specs through one ``cat-file --batch``."""
         if not specs:

@@ -172,6 +172,7 @@ def run_entry(
             force=bool(args.get("force")),
             tree=tree,
             baseline=baseline,
+            consumed=entry.ref,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
