@@ -7,6 +7,15 @@
 //! what other processes saved since it loaded, so concurrent runs lose at most
 //! a few cache hits, never correctness. A damaged file or one of another
 //! version is discarded with a warning and rebuilt.
+//!
+//! Small saves go to a journal beside it (`<index>.log`) instead: records of
+//! (magic, count, entries, xxh3-64), each appended with one `O_APPEND` write.
+//! Rewriting a 20,000-entry index to record one new file cost 15 ms, and an
+//! experiment records several; an append costs one small write. A torn or
+//! damaged record ends the replay (what follows is ignored). When the journal
+//! reaches a quarter of the index (or 1 MiB) the next save folds it in: the
+//! journal is renamed away first, so an append racing with the fold lands in
+//! the old file and is lost, which costs a hash later, nothing else.
 
 use std::collections::HashMap;
 use std::fs;
@@ -26,6 +35,12 @@ pub const VERSION: u32 = 1;
 const ALGORITHM_BLAKE3: u32 = 1;
 const HEADER: usize = 8 + 4 + 4 + 8;
 const ENTRY: usize = 8 * 4 + 32;
+const LOG_MAGIC: &[u8; 4] = b"TRJ1";
+/// A journal record: magic, entry count (u32), entries, xxh3-64.
+const LOG_HEADER: usize = 4 + 4;
+/// The journal is folded into the index beyond this size, or a quarter of
+/// the index's, whichever is larger.
+const LOG_FOLD_BYTES: u64 = 1 << 20;
 
 /// Files modified this recently are not recorded: a second write within the
 /// file system's timestamp granularity would leave size and mtime unchanged,
@@ -68,6 +83,9 @@ pub struct StatIndex {
     path: Option<PathBuf>,
     map: Map,
     fresh: Vec<(StatKey, Digest)>,
+    /// The file on disk was damaged or of another version: the next save
+    /// replaces it (a journal beside it would never be read).
+    discarded: bool,
     /// Why the file on disk was discarded, for the caller to show once.
     pub warning: Option<String>,
 }
@@ -88,6 +106,7 @@ impl StatIndex {
             Ok(bytes) => match decode(&bytes) {
                 Ok(map) => idx.map = map,
                 Err(reason) => {
+                    idx.discarded = true;
                     idx.warning = Some(format!(
                         "{}: stat index discarded ({reason}); it will be rebuilt",
                         path.display()
@@ -100,6 +119,11 @@ impl StatIndex {
                     "{}: stat index unreadable ({e}); working without it",
                     path.display()
                 ))
+            }
+        }
+        if idx.warning.is_none() {
+            if let Ok(bytes) = fs::read(log_path(path)) {
+                replay(&bytes, &mut idx.map);
             }
         }
         idx
@@ -137,8 +161,9 @@ impl StatIndex {
         }
     }
 
-    /// Write the index if anything was added. Merges entries saved by other
-    /// processes meanwhile, then replaces the file atomically.
+    /// Record what was added: appended to the journal when the index file
+    /// exists and the journal is small, else the whole index rewritten
+    /// (merged with what other processes saved meanwhile, journal folded in).
     pub fn save(&mut self) -> Result<()> {
         let Some(path) = self.path.clone() else {
             return Ok(());
@@ -146,29 +171,91 @@ impl StatIndex {
         if self.fresh.is_empty() {
             return Ok(());
         }
-        let mut merged = match fs::read(&path) {
+        let log = log_path(&path);
+        let index_len = fs::metadata(&path).map(|m| m.len()).ok();
+        let log_len = fs::metadata(&log).map_or(0, |m| m.len());
+        if let (Some(n), false) = (index_len, self.discarded) {
+            if log_len < LOG_FOLD_BYTES.max(n / 4) && self.append(&log).is_ok() {
+                self.fresh.clear();
+                return Ok(());
+            }
+        }
+        self.rewrite(&path, &log)
+    }
+
+    fn append(&self, log: &Path) -> std::io::Result<()> {
+        let mut rec = Vec::with_capacity(LOG_HEADER + self.fresh.len() * ENTRY + 8);
+        rec.extend_from_slice(LOG_MAGIC);
+        rec.extend_from_slice(&(self.fresh.len() as u32).to_le_bytes());
+        for (k, d) in &self.fresh {
+            put_entry(&mut rec, k, d);
+        }
+        let sum = xxh3_64(&rec);
+        rec.extend_from_slice(&sum.to_le_bytes());
+        let mut f = fs::OpenOptions::new().append(true).create(true).open(log)?;
+        f.write_all(&rec)
+    }
+
+    fn rewrite(&mut self, path: &Path, log: &Path) -> Result<()> {
+        // The journal is moved aside before it is read, so nothing appended
+        // after the read can be deleted with it unseen.
+        let folding = temp_name(log);
+        let folded = fs::rename(log, &folding).is_ok();
+        let mut merged = match fs::read(path) {
             Ok(bytes) => decode(&bytes).unwrap_or_default(),
             Err(_) => Map::default(),
         };
+        if folded && !self.discarded {
+            if let Ok(bytes) = fs::read(&folding) {
+                replay(&bytes, &mut merged);
+            }
+        }
         merged.extend(self.map.iter().map(|(k, v)| (*k, *v)));
         let merged = newest_per_inode(merged);
         let bytes = encode(&merged);
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).at(dir)?;
         }
-        let tmp = temp_name(&path);
+        let tmp = temp_name(path);
         let result = (|| {
             let mut f = fs::File::create(&tmp).at(&tmp)?;
             f.write_all(&bytes).at(&tmp)?;
-            fs::rename(&tmp, &path).at(&path)
+            fs::rename(&tmp, path).at(path)
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }
+        if folded {
+            let _ = fs::remove_file(&folding);
+        }
         result?;
         self.map = merged;
         self.fresh.clear();
+        self.discarded = false;
         Ok(())
+    }
+}
+
+fn log_path(index: &Path) -> PathBuf {
+    let mut p = index.as_os_str().to_owned();
+    p.push(".log");
+    PathBuf::from(p)
+}
+
+/// Apply the journal's records in order, up to the first torn or damaged one.
+fn replay(b: &[u8], map: &mut Map) {
+    let mut at = 0;
+    while b.len() >= at + LOG_HEADER + 8 && &b[at..at + 4] == LOG_MAGIC {
+        let count = u32_at(b, at + 4) as usize;
+        let end = at + LOG_HEADER + count * ENTRY;
+        if b.len() < end + 8 || xxh3_64(&b[at..end]) != u64_at(b, end) {
+            return;
+        }
+        for e in b[at + LOG_HEADER..end].chunks_exact(ENTRY) {
+            let (k, d) = get_entry(e);
+            map.insert(k, d);
+        }
+        at = end + 8;
     }
 }
 
@@ -211,15 +298,29 @@ fn encode(map: &Map) -> Vec<u8> {
     out.extend_from_slice(&ALGORITHM_BLAKE3.to_le_bytes());
     out.extend_from_slice(&(map.len() as u64).to_le_bytes());
     for (k, d) in map {
-        out.extend_from_slice(&k.dev.to_le_bytes());
-        out.extend_from_slice(&k.ino.to_le_bytes());
-        out.extend_from_slice(&k.mtime_ns.to_le_bytes());
-        out.extend_from_slice(&k.size.to_le_bytes());
-        out.extend_from_slice(d);
+        put_entry(&mut out, k, d);
     }
     let sum = xxh3_64(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     out
+}
+
+fn put_entry(out: &mut Vec<u8>, k: &StatKey, d: &Digest) {
+    out.extend_from_slice(&k.dev.to_le_bytes());
+    out.extend_from_slice(&k.ino.to_le_bytes());
+    out.extend_from_slice(&k.mtime_ns.to_le_bytes());
+    out.extend_from_slice(&k.size.to_le_bytes());
+    out.extend_from_slice(d);
+}
+
+fn get_entry(e: &[u8]) -> (StatKey, Digest) {
+    let key = StatKey {
+        dev: u64_at(e, 0),
+        ino: u64_at(e, 8),
+        mtime_ns: u64_at(e, 16) as i64,
+        size: u64_at(e, 24),
+    };
+    (key, e[32..64].try_into().expect("32 bytes"))
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
@@ -252,13 +353,8 @@ fn decode(b: &[u8]) -> std::result::Result<Map, String> {
     }
     let mut map = Map::with_capacity_and_hasher(count, Default::default());
     for e in b[HEADER..body_end].chunks_exact(ENTRY) {
-        let key = StatKey {
-            dev: u64_at(e, 0),
-            ino: u64_at(e, 8),
-            mtime_ns: u64_at(e, 16) as i64,
-            size: u64_at(e, 24),
-        };
-        map.insert(key, e[32..64].try_into().expect("32 bytes"));
+        let (k, d) = get_entry(e);
+        map.insert(k, d);
     }
     Ok(map)
 }
@@ -340,6 +436,11 @@ mod tests {
             }
             idx.save().unwrap();
         }
+        // Journaled saves keep every version until the journal is folded in.
+        let mut idx = StatIndex::open(&p);
+        assert_eq!(idx.len(), 40);
+        idx.rewrite(&p, &log_path(&p)).unwrap();
+        assert!(!log_path(&p).exists(), "folded");
         let idx = StatIndex::open(&p);
         assert_eq!(idx.len(), 10);
         assert_eq!(
@@ -360,5 +461,68 @@ mod tests {
         };
         idx.insert(k, [3; 32]);
         assert_eq!(idx.get(&k), None);
+    }
+
+    #[test]
+    fn small_saves_append_to_the_journal_and_a_torn_record_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        let mut idx = StatIndex::open(&p);
+        idx.insert(key(1), [1; 32]);
+        idx.save().unwrap();
+        let written = fs::read(&p).unwrap();
+        for i in 2..5 {
+            let mut idx = StatIndex::open(&p);
+            idx.insert(key(i), [i as u8; 32]);
+            idx.save().unwrap();
+        }
+        assert_eq!(
+            fs::read(&p).unwrap(),
+            written,
+            "the index file was not rewritten"
+        );
+        let log = log_path(&p);
+        assert_eq!(
+            fs::metadata(&log).unwrap().len() as usize,
+            3 * (LOG_HEADER + ENTRY + 8)
+        );
+        let idx = StatIndex::open(&p);
+        assert_eq!((idx.len(), idx.get(&key(4))), (4, Some([4; 32])));
+        // A record cut short (a writer killed mid-append) ends the replay.
+        let mut bytes = fs::read(&log).unwrap();
+        bytes.truncate(bytes.len() - 3);
+        fs::write(&log, &bytes).unwrap();
+        let idx = StatIndex::open(&p);
+        assert_eq!((idx.len(), idx.get(&key(4))), (3, None));
+        assert!(idx.warning.is_none());
+        // The next full rewrite folds the readable records in.
+        let mut idx = StatIndex::open(&p);
+        idx.insert(key(9), [9; 32]);
+        idx.rewrite(&p, &log).unwrap();
+        assert!(!log.exists());
+        assert_eq!(StatIndex::open(&p).len(), 4);
+    }
+
+    #[test]
+    fn a_large_journal_is_folded_by_the_next_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        let mut idx = StatIndex::open(&p);
+        idx.insert(key(0), [0; 32]);
+        idx.save().unwrap();
+        let per = (LOG_FOLD_BYTES as usize) / ENTRY / 4 + 1;
+        for round in 0..5u64 {
+            let mut idx = StatIndex::open(&p);
+            for i in 0..per as u64 {
+                idx.insert(key(1 + round * per as u64 + i), [1; 32]);
+            }
+            idx.save().unwrap();
+        }
+        let log = fs::metadata(log_path(&p)).map_or(0, |m| m.len());
+        assert!(
+            log < LOG_FOLD_BYTES + (per * ENTRY) as u64,
+            "folded at {log} bytes"
+        );
+        assert_eq!(StatIndex::open(&p).len(), 1 + 5 * per);
     }
 }
