@@ -49,7 +49,11 @@ def find(project: Project) -> list[str]:
     from trails.git import Git
 
     git = Git(project.root)
-    top = git.run("rev-parse", "--show-toplevel", check=False).strip() if project.has_scm else ""
+    # A work tree's top holds `.git` (a folder, or a file for worktrees); an
+    # experiment's temporary folder does not, and needs no git call to say so.
+    top = ""
+    if project.has_scm and (project.root / ".git").exists():
+        top = git.run("rev-parse", "--show-toplevel", check=False).strip()
     if top and Path(top).resolve() == project.root.resolve():
         out = git.run("ls-files", "--cached", "--others", "--exclude-standard", "--", f"*{SUFFIX}")
         return sorted({p for p in out.splitlines() if (project.root / p).is_file()})

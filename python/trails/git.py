@@ -126,6 +126,7 @@ class Git:
         blobs: Mapping[str, bytes] | None = None,
         work_tree: Path | None = None,
         base: str | None = None,
+        index: Path | None = None,
     ) -> str:
         """The tree of a work tree as ``git add`` sees it, built in a
         temporary index so the user's index is untouched.
@@ -135,9 +136,11 @@ class Git:
         files only (``git add -u``), what a queued experiment holds.
         ``blobs`` replaces file contents (``-S`` edits of a queued run,
         never written to the workspace). ``work_tree``/``base``: another
-        folder, starting from the tree of commit ``base``."""
+        folder, starting from the tree of commit ``base``; ``index``: the
+        index ``materialize`` kept for that folder (its stat data spares
+        ``git add`` reading unchanged files), used and kept instead."""
         git_dir = self.git_dir()
-        tmp = git_dir / f"trails-index.{os.getpid()}.{id(self)}"
+        tmp = index or git_dir / f"trails-index.{os.getpid()}.{id(self)}"
         real = git_dir / "index"
         env = {"GIT_INDEX_FILE": str(tmp)}
         cwd = None
@@ -146,7 +149,9 @@ class Git:
             env |= {"GIT_WORK_TREE": str(work_tree), "GIT_DIR": str(git_dir)}
             cwd = work_tree
         try:
-            if base is not None:
+            if index is not None:
+                pass
+            elif base is not None:
                 self.run("read-tree", base, env=env, cwd=cwd)
             elif real.exists():
                 # copy2 keeps the index's mtime: Git's racy-entry check
@@ -164,7 +169,8 @@ class Git:
                 self.run("update-index", "--add", "--cacheinfo", info, env=env, cwd=cwd)
             return self.run("write-tree", env=env, cwd=cwd).strip()
         finally:
-            tmp.unlink(missing_ok=True)
+            if index is None:
+                tmp.unlink(missing_ok=True)
 
     def tree_with(self, commit: str, blobs: Mapping[str, bytes]) -> str:
         """The tree of ``commit`` with some files replaced (no work tree)."""
@@ -187,17 +193,19 @@ class Git:
             raise GitError(f"git hash-object failed: {proc.stderr.decode().strip()}")
         return proc.stdout.decode().strip()
 
-    def materialize(self, commit: str, dest: Path) -> None:
+    def materialize(self, commit: str, dest: Path, index: Path | None = None) -> None:
         """Write the files of ``commit`` into the empty folder ``dest``
-        (no .git there; the index used is temporary)."""
+        (no .git there; the index used is temporary, or kept at ``index``
+        for ``snapshot_tree`` of that folder)."""
         git_dir = self.git_dir()
-        tmp = git_dir / f"trails-index.{os.getpid()}.{id(dest)}"
+        tmp = index or git_dir / f"trails-index.{os.getpid()}.{id(dest)}"
         env = {"GIT_INDEX_FILE": str(tmp), "GIT_WORK_TREE": str(dest), "GIT_DIR": str(git_dir)}
         try:
             self.run("read-tree", commit, env=env, cwd=dest)
             self.run("checkout-index", "-a", "-f", env=env, cwd=dest)
         finally:
-            tmp.unlink(missing_ok=True)
+            if index is None:
+                tmp.unlink(missing_ok=True)
 
     def select_commits(
         self,

@@ -63,12 +63,19 @@ def work_dir(project: Project, entry: Entry) -> Path:
     return project.tmp_dir / "exps" / entry.id
 
 
+def _git_index(work: Path) -> Path:
+    """The Git index of an experiment's folder: kept from checkout to the
+    snapshot (in its git-ignored ``.dvc/tmp``, removed with the folder)."""
+    return work / ".dvc" / "tmp" / "trails-git-index"
+
+
 def _prepare(project: Project, git: Git, entry: Entry, copy_paths: Sequence[str]) -> Project:
     work = work_dir(project, entry)
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    git.materialize(entry.sha, work)
+    _git_index(work).parent.mkdir(parents=True)
+    git.materialize(entry.sha, work, _git_index(work))
     for rel in copy_paths:
         src, dst = project.root / rel, work / rel
         if not src.exists():
@@ -128,8 +135,12 @@ def run_entry(
     runner: Runner,
     echo: Callable[[str], None],
     copy_paths: Sequence[str] = (),
+    args: dict[str, Any] | None = None,
 ) -> Recorded:
-    args = args_of(git, entry.sha)
+    """Run a queued entry and record it; the entry's ref is deleted when its
+    experiment is recorded. ``args``: the entry's arguments, when the caller
+    read them already."""
+    args = args if args is not None else args_of(git, entry.sha)
     baseline = str(args.get("baseline") or "")
     if not baseline or git.rev_parse(baseline) is None:
         raise TrailsError(
@@ -151,7 +162,8 @@ def run_entry(
                 ckpt_chain = chain
 
                 def on_checkpoint(stage: Stage) -> None:
-                    sha = ckpt_chain.commit(git.snapshot_tree(work_tree=sub.root, base=entry.sha))
+                    tree = git.snapshot_tree(work_tree=sub.root, index=_git_index(sub.root))
+                    sha = ckpt_chain.commit(tree)
                     echo(f"Checkpoint {sha[:7]} of experiment '{ckpt_chain.name}'")
 
             rep = Reproducer(sub, graph, opts, runner, echo, None, on_checkpoint)
@@ -161,9 +173,10 @@ def run_entry(
                     if any(o.checkpoint for o in s.outs):
                         rep.always_run[s.address] = "checkpoint stage"
             rep.run(stages)
-        tree = git.snapshot_tree(work_tree=sub.root, base=entry.sha)
+        tree = git.snapshot_tree(work_tree=sub.root, index=_git_index(sub.root))
         if chain is not None:
             tip = chain.commit(tree)
+            git.delete_ref(entry.ref)
             return Recorded(chain.name or "", tip, baseline, new=True)
         return record(
             git,

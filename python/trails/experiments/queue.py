@@ -41,9 +41,22 @@ class Entry:
         return self.ref.startswith(FAILED)
 
 
+def read_entry(git: Git, ref: str) -> tuple[str, dict[str, Any]] | None:
+    """An entry's commit and run arguments in one ``git log`` call; None if
+    the ref is gone (another worker took the entry)."""
+    out = git.run("log", "-1", "--format=%H%n%B", ref, "--", check=False)
+    sha, _, msg = out.partition("\n")
+    if len(sha) != 40:
+        return None
+    return sha, _parse_args(msg)
+
+
 def args_of(git: Git, sha: str) -> dict[str, Any]:
     """The run arguments stored in an entry's commit message."""
-    msg = git.message(sha)
+    return _parse_args(git.message(sha))
+
+
+def _parse_args(msg: str) -> dict[str, Any]:
     try:
         doc = json.loads(msg.split("\n", 2)[2]) if msg.startswith(HEADER) else {}
     except (IndexError, ValueError):

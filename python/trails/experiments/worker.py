@@ -70,9 +70,10 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, _term)
     project, git = Project(root), Git(root)
-    sha = git.rev_parse(ref)
-    if sha is None:
+    found = queue.read_entry(git, ref)
+    if found is None:
         return 3
+    sha, args = found
     entry = queue.Entry(ref, sha, 0)
     rundir = queue.run_dir(root, entry.id)
     if not _claim(rundir / "lock"):
@@ -87,8 +88,7 @@ def main(argv: list[str]) -> int:
             (rundir / "stage").write_text(line.split("'")[1])
 
     try:
-        rec = run_entry(project, git, entry, SubprocessRunner(), echo)
-        queue.remove(git, entry)
+        rec = run_entry(project, git, entry, SubprocessRunner(), echo, args=args)
         result(status="success", name=rec.name, sha=rec.sha)
         print(f"Ran experiment {entry.id} as '{rec.name}'", flush=True)
         return 0
