@@ -16,14 +16,16 @@ pool."""
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import json
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
@@ -84,8 +86,28 @@ def _start(ctx: ForkServerContext, project: Project, entry: queue.Entry) -> _Run
     (rundir / "stage").unlink(missing_ok=True)  # left by a worker that was killed
     log = rundir / "output.log"
     proc = ctx.Process(target=worker.child, args=(str(project.root), entry.ref, str(log)))
-    proc.start()
+    with _main_skipped_by_children():
+        proc.start()
     return _Running(entry, proc, time.monotonic())
+
+
+@contextlib.contextmanager
+def _main_skipped_by_children() -> Iterator[None]:
+    """Run as the ``trails`` script, ``__main__`` has a path and no module
+    name, and multiprocessing makes every child run that script again
+    before its target (its "fix-up" of the main module: the whole CLI
+    imported once more, ~50 ms per experiment; Python 3.11's forkserver
+    cannot preload it either). Named as a package's ``__main__`` module,
+    it is skipped: the worker needs nothing from it."""
+    main = sys.modules["__main__"]
+    if getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    main.__spec__ = importlib.machinery.ModuleSpec("trails.__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = None
 
 
 def _killpg(proc: BaseProcess, sig: int) -> None:
