@@ -22,6 +22,13 @@ python gen_data.py data 2000
 echo "data: $(find data -type f | wc -l) CSV shards"
 trails dag
 
+step "track the data set with trails add: it goes to the cache, data.dvc goes to Git"
+trails add data
+cat data.dvc
+echo "0.5,0.5,1" >> data/part-00/rows-00000.csv
+trails status
+trails checkout data.dvc
+
 step "run the pipeline (every stage runs; outputs go to the cache; dvc.lock is written)"
 trails repro
 git add -A && git commit -q -m "baseline" && echo "committed the baseline"

@@ -52,8 +52,10 @@ class Workspace:
             self._params.pop(p, None)
 
     def hash(self, repo_path: str) -> core.PathHash | None:
+        """The path's hash on disk (for an assumed path too: ``file_state``
+        is what answers with the assumption)."""
         if repo_path not in self._hashes:
-            self.prefetch([repo_path])
+            self._hashes[repo_path] = core.hash_paths([self.root / repo_path], self.index)[0]
         return self._hashes[repo_path]
 
     def file_state(self, written_path: str, repo_path: str) -> FileState | None:
