@@ -178,7 +178,15 @@ impl Cache {
             return Err(crate::error::os_error(src, libc::EISDIR));
         }
         let (key, exec) = (StatKey::of(&meta), hash::is_executable(&meta));
+        self.settle(linker)?;
         self.store_with(src, key, exec, index, linker)
+    }
+
+    fn settle(&self, linker: Option<&Linker>) -> Result<()> {
+        if let Some(l) = linker {
+            l.settle_reflink(&self.temp_dir()?);
+        }
+        Ok(())
     }
 
     fn store_with(
@@ -358,6 +366,7 @@ impl Cache {
         linker: Option<&Linker>,
     ) -> Result<StoredTree> {
         let found = walk::walk(root)?;
+        self.settle(linker)?;
         let results: Vec<Result<Stored>> = {
             let idx = &*index;
             pool::run(|| {
@@ -709,6 +718,32 @@ mod tests {
             s.object_key,
             Some(key),
             "the object's stat, taken before the rename"
+        );
+    }
+
+    #[test]
+    fn a_default_linker_on_a_file_system_without_reflinks_copies_while_hashing() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = Cache::new(&d.path().join("cache"));
+        let linker = Linker::new(vec![LinkType::Reflink, LinkType::Copy]);
+        let src = d.path().join("f");
+        fs::write(&src, b"bytes").unwrap();
+        let probe = d.path().join("probe");
+        fs::write(&probe, b"p").unwrap();
+        let reflinks = link::reflink(&probe, &d.path().join("probe2")).is_ok();
+        cache
+            .store_file(&src, &StatIndex::in_memory(), Some(&linker))
+            .unwrap();
+        let expected = if reflinks {
+            LinkType::Reflink
+        } else {
+            LinkType::Copy
+        };
+        assert_eq!(linker.current(), expected, "settled before the first file");
+        assert_eq!(
+            fs::read_dir(cache.root().join("tmp")).unwrap().count(),
+            0,
+            "probe removed"
         );
     }
 

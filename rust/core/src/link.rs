@@ -156,6 +156,25 @@ impl Linker {
         self.types[self.start.load(Ordering::Relaxed).min(self.types.len() - 1)]
     }
 
+    /// Find out once, with two empty files in `dir`, whether reflinks work
+    /// there, and if not start from the next type: storing a file tries
+    /// the current type on the real file after hashing it, and a failed
+    /// reflink would then cost a second pass over the bytes (a plain copy
+    /// after the hash, instead of the copy that hashes as it goes).
+    pub fn settle_reflink(&self, dir: &Path) {
+        let start = self.start.load(Ordering::Relaxed);
+        if self.types.get(start) != Some(&LinkType::Reflink) || start + 1 >= self.types.len() {
+            return;
+        }
+        let (src, dest) = (temp_name(&dir.join("probe")), temp_name(&dir.join("probe")));
+        let r = fs::File::create(&src).and_then(|_| reflink(&src, &dest));
+        let _ = fs::remove_file(&src);
+        let _ = fs::remove_file(&dest);
+        if matches!(&r, Err(e) if unsupported(e)) {
+            self.start.fetch_max(start + 1, Ordering::Relaxed);
+        }
+    }
+
     /// Materialise `src` at `dest`; returns the link type used.
     pub fn link(&self, src: &Path, dest: &Path, exec: bool) -> Result<LinkType> {
         self.first_working(dest, |t| make(t, src, dest, exec))
