@@ -310,3 +310,35 @@ def test_a_killed_experiment_fails_alone(project: Path, trails: Trails, victim: 
     exps = project / ".dvc" / "tmp" / "exps"
     assert [p.name for p in exps.iterdir() if p.name != "run"] == [], "no temp folder left"
     assert not list((exps / "run").glob("*/lock"))
+
+
+def test_copy_paths_bring_untracked_and_ignored_files(repo: Path, trails: Trails) -> None:
+    assert trails("init").code == 0
+    look = (
+        "import json, os; json.dump({'extra': os.path.exists('extra.txt'),"
+        " 'secret': os.path.exists('conf/secret.env')}, open('m.json', 'w'))"
+    )
+    gen(repo, {
+        "look.py": look + "\n", "params.yaml": "lr: 1\n", ".gitignore": "conf/\n",
+        "dvc.yaml": f"stages:\n  look:\n    cmd: {PY} look.py\n    deps: [look.py]\n"
+                    "    params: [lr]\n    metrics:\n      - m.json:\n          cache: false\n",
+    })  # fmt: skip
+    assert trails("repro").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    gen(repo, {"extra.txt": "untracked", "conf/secret.env": "ignored"})
+    r = trails("exp", "run", "--queue", "-n", "plain", "-S", "lr=2")
+    assert r.code == 0, r.err
+    r = trails("exp", "run", "--queue", "-n", "copied", "-S", "lr=3", "-C", "extra.txt",
+               "-C", "conf")  # fmt: skip
+    assert r.code == 0, r.err
+    r = trails("exp", "run", "--queue", "-C", "nothere.txt")
+    assert r.code == 1 and "--copy-paths: 'nothere.txt' does not exist" in r.err
+    assert len(git(repo, "for-each-ref", "refs/exps/queue").splitlines()) == 2, "not queued"
+    r = trails("exp", "run", "--run-all", "-j", "2")
+    assert r.code == 0, r.err
+    rows = {r["name"]: r for r in json.loads(trails("exp", "show", "--json").out)}
+    assert rows["plain"]["metrics"]["m.json"] == {"extra": False, "secret": False}
+    assert rows["copied"]["metrics"]["m.json"] == {"extra": True, "secret": True}
+    files = git(repo, "ls-tree", "-r", "--name-only", rows["copied"]["rev"]).split()
+    assert "conf/secret.env" not in files, "an ignored path copied in stays out of the commit"

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -98,9 +99,9 @@ def run(
     repro_opts = ReproOptions(targets=targets, force=force, **flags)
     if queue or temp:
         ids = _enqueue(project, repro_opts, set_params, name, message, force, strict_params,
-                       from_rev)  # fmt: skip
+                       from_rev, copy_paths)  # fmt: skip
         if temp:
-            _run_temp(project, ids[0], copy_paths)
+            _run_temp(project, ids[0])
             return
     if run_all:
         _run_all(project, repro_opts.jobs)
@@ -155,10 +156,12 @@ def _enqueue(
     force: bool,
     strict: bool,
     from_rev: str | None = None,
+    copy_paths: tuple[str, ...] = (),
 ) -> list[str]:
     """Queue one entry per combination of the -S sweeps; the workspace is
     not changed (the edits go into the entries' commits). ``from_rev``: a
-    checkpoint to continue from."""
+    checkpoint to continue from; ``copy_paths``: untracked or ignored paths
+    copied from the workspace into the entry's folder when it runs."""
     from trails.experiments import queue
     from trails.experiments.refs import ExperimentError, resolve, validate_name
     from trails.experiments.run import queued_edits
@@ -178,6 +181,12 @@ def _enqueue(
     for n in names:
         if n is not None:
             validate_name(git, n)
+    for c in copy_paths:
+        if not Path(c).exists():
+            raise ExperimentError(
+                f"--copy-paths: '{c}' does not exist",
+                hint="Name an untracked or ignored file or folder of the workspace.",
+            )
     repro_args = {k: getattr(opts, k) for k in _QUEUED_FLAGS if getattr(opts, k)}
     rev_sha, baseline = None, None
     if from_rev:
@@ -198,6 +207,7 @@ def _enqueue(
             "targets": list(opts.targets),
             "repro": repro_args,
             "baseline": baseline,
+            "copy_paths": [project.rel(Path(c).absolute()) for c in copy_paths],
         }
         entry = queue.enqueue(git, args, edits, rev_sha)
         click.echo(f"Queued experiment '{entry.id}' for future execution.")
@@ -205,7 +215,7 @@ def _enqueue(
     return ids
 
 
-def _run_temp(project: Project, ref: str, copy_paths: tuple[str, ...]) -> None:
+def _run_temp(project: Project, ref: str) -> None:
     from trails.errors import TrailsError
     from trails.experiments import queue
     from trails.experiments.executor import run_entry
@@ -216,7 +226,7 @@ def _run_temp(project: Project, ref: str, copy_paths: tuple[str, ...]) -> None:
     sha = git.rev_parse(ref) or ""
     entry = queue.Entry(ref, sha, 0)
     try:
-        rec = run_entry(project, git, entry, SubprocessRunner(), click.echo, copy_paths)
+        rec = run_entry(project, git, entry, SubprocessRunner(), click.echo)
     except KeyboardInterrupt:
         queue.remove(git, entry)
         raise

@@ -134,13 +134,13 @@ def run_entry(
     entry: Entry,
     runner: Runner,
     echo: Callable[[str], None],
-    copy_paths: Sequence[str] = (),
     args: dict[str, Any] | None = None,
 ) -> Recorded:
     """Run a queued entry and record it; the entry's ref is deleted when its
     experiment is recorded. ``args``: the entry's arguments, when the caller
-    read them already."""
+    read them already (its ``copy_paths`` are copied in from the workspace)."""
     args = args if args is not None else args_of(git, entry.sha)
+    copy_paths = [str(c) for c in args.get("copy_paths") or ()]
     baseline = str(args.get("baseline") or "")
     if not baseline or git.rev_parse(baseline) is None:
         raise TrailsError(
