@@ -174,8 +174,11 @@ impl StatIndex {
         let log = log_path(&path);
         let index_len = fs::metadata(&path).map(|m| m.len()).ok();
         let log_len = fs::metadata(&log).map_or(0, |m| m.len());
+        // What the journal would hold after this append; a first scan of a
+        // large tree goes straight into the index, not into the journal.
+        let after = log_len + (self.fresh.len() * ENTRY) as u64;
         if let (Some(n), false) = (index_len, self.discarded) {
-            if log_len < LOG_FOLD_BYTES.max(n / 4) && self.append(&log).is_ok() {
+            if after < LOG_FOLD_BYTES.max(n / 4) && self.append(&log).is_ok() {
                 self.fresh.clear();
                 return Ok(());
             }
@@ -524,5 +527,27 @@ mod tests {
             "folded at {log} bytes"
         );
         assert_eq!(StatIndex::open(&p).len(), 1 + 5 * per);
+    }
+
+    #[test]
+    fn a_large_save_goes_to_the_index_not_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        let mut idx = StatIndex::open(&p);
+        idx.insert(key(0), [0; 32]);
+        idx.save().unwrap();
+        let mut idx = StatIndex::open(&p);
+        for i in 1..=(LOG_FOLD_BYTES / ENTRY as u64 + 1) {
+            idx.insert(key(i), [1; 32]);
+        }
+        idx.save().unwrap();
+        assert!(
+            !log_path(&p).exists(),
+            "a first scan of a large tree is not journaled"
+        );
+        assert_eq!(
+            StatIndex::open(&p).len() as u64,
+            LOG_FOLD_BYTES / ENTRY as u64 + 2
+        );
     }
 }
