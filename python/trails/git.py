@@ -201,8 +201,8 @@ class Git:
         tmp = index or git_dir / f"trails-index.{os.getpid()}.{id(dest)}"
         env = {"GIT_INDEX_FILE": str(tmp), "GIT_WORK_TREE": str(dest), "GIT_DIR": str(git_dir)}
         try:
-            self.run("read-tree", commit, env=env, cwd=dest)
-            self.run("checkout-index", "-a", "-f", env=env, cwd=dest)
+            # One process: read the tree into the index and write its files.
+            self.run("read-tree", "--reset", "-u", commit, env=env, cwd=dest)
         finally:
             if index is None:
                 tmp.unlink(missing_ok=True)

@@ -142,7 +142,10 @@ def run_entry(
     args = args if args is not None else args_of(git, entry.sha)
     copy_paths = [str(c) for c in args.get("copy_paths") or ()]
     baseline = str(args.get("baseline") or "")
-    if not baseline or git.rev_parse(baseline) is None:
+    # The entry's commit is a child of its baseline: when Git listed that
+    # parent, the baseline is there without asking again.
+    known = baseline in (args.get("_parents") or ())
+    if not baseline or (not known and git.rev_parse(baseline) is None):
         raise TrailsError(
             f"queued experiment {entry.id}: its baseline commit {baseline[:7] or '?'} no longer "
             "exists",

@@ -43,12 +43,14 @@ class Entry:
 
 def read_entry(git: Git, ref: str) -> tuple[str, dict[str, Any]] | None:
     """An entry's commit and run arguments in one ``git log`` call; None if
-    the ref is gone (another worker took the entry)."""
-    out = git.run("log", "-1", "--format=%H%n%B", ref, "--", check=False)
-    sha, _, msg = out.partition("\n")
+    the ref is gone (another worker took the entry). ``_parents`` in the
+    arguments: the commit's parents (the baseline is the first)."""
+    out = git.run("log", "-1", "--format=%H%n%P%n%B", ref, "--", check=False)
+    sha, _, rest = out.partition("\n")
+    parents, _, msg = rest.partition("\n")
     if len(sha) != 40:
         return None
-    return sha, _parse_args(msg)
+    return sha, {**_parse_args(msg), "_parents": parents.split()}
 
 
 def args_of(git: Git, sha: str) -> dict[str, Any]:
