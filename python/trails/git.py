@@ -283,7 +283,8 @@ class Git:
     def move_ref(self, ref: str, new: str, old: str | None, consumed: str) -> None:
         """``update_ref`` and the deletion of ``consumed`` in one transaction
         (``update-ref --stdin`` applies all or nothing): a queued entry is
-        gone exactly when its experiment is recorded, never both or neither."""
+        gone exactly when its experiment (or its failed ref) is written, a
+        renamed experiment never has both names or neither."""
         first = f"create {ref} {new}" if old == ZERO else f"update {ref} {new} {old or ''}"
         self.run("update-ref", "--stdin", input=f"{first.rstrip()}\ndelete {consumed}\n")
 

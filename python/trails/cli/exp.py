@@ -698,8 +698,7 @@ def rename(experiment: str, new_name: str) -> None:
     if any(x.name == new_name for x in list_exps(git, e.baseline)):
         raise ExperimentError(f"experiment '{new_name}' already exists for baseline "
                               f"{e.baseline[:7]}")  # fmt: skip
-    git.update_ref(ref_for(e.baseline, new_name), e.sha, ZERO)
-    git.delete_ref(e.ref)
+    git.move_ref(ref_for(e.baseline, new_name), e.sha, ZERO, consumed=e.ref)
     click.echo(f"Renamed experiment '{e.name}' to '{new_name}'")
 
 

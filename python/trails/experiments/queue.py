@@ -113,8 +113,7 @@ def run_dir(root: Path, entry_id: str) -> Path:
 
 
 def mark_failed(git: Git, entry: Entry) -> None:
-    git.update_ref(FAILED + entry.ref.removeprefix(QUEUE), entry.sha)
-    git.delete_ref(entry.ref)
+    git.move_ref(FAILED + entry.ref.removeprefix(QUEUE), entry.sha, None, consumed=entry.ref)
 
 
 def remove(git: Git, entry: Entry) -> None:
