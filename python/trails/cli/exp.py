@@ -226,14 +226,11 @@ def _run_temp(project: Project, ref: str) -> None:
     sha = git.rev_parse(ref) or ""
     entry = queue.Entry(ref, sha, 0)
     try:
+        # A recorded run deletes the entry's ref itself (one ref transaction).
         rec = run_entry(project, git, entry, SubprocessRunner(), click.echo)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, TrailsError):
         queue.remove(git, entry)
         raise
-    except TrailsError:
-        queue.remove(git, entry)
-        raise
-    queue.remove(git, entry)
     click.echo(f"\nRan experiment(s): {rec.name}")
 
 

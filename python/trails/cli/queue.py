@@ -193,5 +193,4 @@ def run_one(entry_id: str) -> None:
         if not entry.failed:
             q.mark_failed(git, entry)
         raise
-    q.remove(git, entry)
     click.echo(f"\nRan experiment(s): {rec.name}")
