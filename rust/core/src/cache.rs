@@ -274,23 +274,19 @@ impl Cache {
                 });
             }
             written = self.publish(&tmp, &dest)?;
-            if written && used == LinkType::Hardlink {
-                // The object is the workspace file: same inode, same stat,
-                // already linked; no more syscalls for it.
-                object_key = Some(key);
-                return Ok(Stored {
-                    file,
-                    read: known.is_none(),
-                    written,
-                    object_key,
-                });
-            }
             if written {
-                object_key = fs::metadata(&dest).ok().map(|m| StatKey::of(&m));
+                // A hardlinked object is the workspace file: same stat.
+                object_key = if used == LinkType::Hardlink {
+                    Some(key)
+                } else {
+                    fs::metadata(&dest).ok().map(|m| StatKey::of(&m))
+                };
             }
             used
         };
-        if matches!(used, LinkType::Hardlink | LinkType::Symlink) {
+        // A file just published by hardlink is the object already.
+        let linked = written && used == LinkType::Hardlink;
+        if !linked && matches!(used, LinkType::Hardlink | LinkType::Symlink) {
             relink(src, &dest, used, executable)?;
         }
         Ok(Stored {
