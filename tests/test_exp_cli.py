@@ -89,6 +89,11 @@ def test_names(project: Path, trails: Trails) -> None:
     assert "experiment 'a' already exists for baseline" in r.err
     assert "Use -f to overwrite it" in r.err
     assert trails("exp", "run", "-n", "a", "-f").code == 0
+    before = (project / "params.yaml").read_text()
+    r = trails("exp", "run", "-n", "a", "-S", "lr=0.9")
+    assert r.code == 1 and "experiment 'a' already exists" in r.err
+    assert "Running stage" not in r.out, "a taken name fails before anything runs"
+    assert (project / "params.yaml").read_text() == before, "-S wrote nothing"
     r = trails("exp", "run", "-n", "bad name")
     assert r.code == 1
     assert "'bad name' is not a valid experiment name" in r.err

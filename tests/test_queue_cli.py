@@ -115,6 +115,26 @@ def test_names_and_env_in_queued_runs(project: Path, trails: Trails) -> None:
     assert wide["metrics"]["metrics.json"]["exp"] == "wide", "DVC_EXP_NAME is set"
 
 
+def test_a_taken_name_is_refused_at_queue_time(project: Path, trails: Trails) -> None:
+    assert trails("exp", "run", "--queue", "-n", "wide", "-S", "units=512").code == 0
+    assert trails("exp", "run", "--run-all").code == 0
+    r = trails("exp", "run", "--queue", "-n", "wide", "-S", "units=1024")
+    assert r.code == 1 and "experiment 'wide' already exists" in r.err
+    assert "Use -f to overwrite it" in r.err
+    assert git(project, "for-each-ref", "refs/exps/queue") == "", "nothing queued"
+    assert trails("exp", "run", "--queue", "-f", "-n", "wide", "-S", "units=1024").code == 0
+    assert trails("exp", "run", "--run-all").code == 0
+    assert names(trails)["wide"] == 1024, "-f overwrote it"
+    # Taken after queueing: the run fails at recording, the first one stays.
+    assert trails("exp", "run", "--queue", "-n", "late", "-S", "units=7").code == 0
+    assert trails("exp", "run", "-n", "late", "-S", "units=9").code == 0
+    r = trails("exp", "run", "--run-all")
+    assert r.code == 1 and "1 experiment(s) failed" in r.err
+    failed_id = trails("queue", "status").out.splitlines()[1].split()[0]
+    assert "experiment 'late' already exists" in trails("queue", "logs", failed_id).out
+    assert names(trails)["late"] == 9
+
+
 def test_temp_run(project: Path, trails: Trails) -> None:
     r = trails("exp", "run", "--temp", "-n", "tmp", "-S", "units=4")
     assert r.code == 0, r.err

@@ -9,7 +9,6 @@ updates atomic across parallel workers."""
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
@@ -26,24 +25,35 @@ class GitError(TrailsError):
     pass
 
 
-@functools.lru_cache(maxsize=8)
+#: Per process, per repository root: facts that do not change while trails
+#: runs, asked of Git once (``_git_dir``, ``_identity_env``) or handed down
+#: by the queue's pool to its workers (``Git.adopt``), which would
+#: otherwise ask again in every experiment.
+_GIT_DIRS: dict[Path, Path] = {}
+_IDENTITIES: dict[Path, dict[str, str]] = {}
+
+
 def _git_dir(root: Path) -> Path:
-    """Asked once per process: it does not move while trails runs."""
-    return (root / Git(root).run("rev-parse", "--git-dir").strip()).resolve()
+    if root not in _GIT_DIRS:
+        out = Git(root).run("rev-parse", "--git-dir").strip()
+        _GIT_DIRS[root] = (root / out).resolve()
+    return _GIT_DIRS[root]
 
 
-@functools.lru_cache(maxsize=8)
 def _identity_env(root: Path) -> dict[str, str]:
-    """One ``git config`` call, once per process."""
-    out = Git(root).run("config", "--get-regexp", r"^user\.(name|email)$", check=False)
-    if {ln.split(" ", 1)[0] for ln in out.splitlines()} >= {"user.name", "user.email"}:
-        return {}
-    return {
-        "GIT_AUTHOR_NAME": "trails",
-        "GIT_AUTHOR_EMAIL": "trails@localhost",
-        "GIT_COMMITTER_NAME": "trails",
-        "GIT_COMMITTER_EMAIL": "trails@localhost",
-    }
+    """One ``git config`` call: the user's identity, or trails' own."""
+    if root not in _IDENTITIES:
+        out = Git(root).run("config", "--get-regexp", r"^user\.(name|email)$", check=False)
+        if {ln.split(" ", 1)[0] for ln in out.splitlines()} >= {"user.name", "user.email"}:
+            _IDENTITIES[root] = {}
+        else:
+            _IDENTITIES[root] = {
+                "GIT_AUTHOR_NAME": "trails",
+                "GIT_AUTHOR_EMAIL": "trails@localhost",
+                "GIT_COMMITTER_NAME": "trails",
+                "GIT_COMMITTER_EMAIL": "trails@localhost",
+            }
+    return _IDENTITIES[root]
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,17 @@ class Git:
 
     def git_dir(self) -> Path:
         return _git_dir(self.root)
+
+    def facts(self) -> dict[str, object]:
+        """What ``adopt`` takes, as plain JSON-able values."""
+        return {"git_dir": str(self.git_dir()), "identity": self.identity_env()}
+
+    def adopt(self, facts: Mapping[str, object]) -> None:
+        """Take ``facts`` from another process (the pool, for its workers)."""
+        identity = facts["identity"]
+        assert isinstance(identity, dict)
+        _GIT_DIRS[self.root] = Path(str(facts["git_dir"]))
+        _IDENTITIES[self.root] = {str(k): str(v) for k, v in identity.items()}
 
     def snapshot_tree(
         self,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import traceback
 from typing import Any
 
 import click
@@ -93,6 +92,12 @@ def error_message(exc: BaseException) -> str:
     return str(exc)
 
 
+def _print_traceback() -> None:
+    import traceback  # ~8 ms: only on the error path
+
+    traceback.print_exc()
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         rv: Any = cli.main(args=argv, prog_name="trails", standalone_mode=False)
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except (TrailsError, OSError) as exc:
         if _state["verbose"]:
-            traceback.print_exc()
+            _print_traceback()
         click.echo(f"Error: {error_message(exc)}", err=True)
         hint = getattr(exc, "hint", None)
         if hint:
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except Exception as exc:  # a bug in trails, not the user's input
         if _state["verbose"]:
-            traceback.print_exc()
+            _print_traceback()
         click.echo(f"Error: internal error: {exc!r}", err=True)
         click.echo("This is a bug in trails: rerun with --verbose and report it.", err=True)
         sys.exit(1)

@@ -85,6 +85,10 @@ def run(
 ) -> None:
     """Run the pipeline and record the result as an experiment (in the
     workspace, or queued, or in a temporary folder)."""
+    if run_all:
+        from trails.experiments import pool
+
+        pool.prestart()
     from trails.repro import ReproOptions
 
     if temp and queue:
@@ -163,6 +167,7 @@ def _enqueue(
     checkpoint to continue from; ``copy_paths``: untracked or ignored paths
     copied from the workspace into the entry's folder when it runs."""
     from trails.experiments import queue
+    from trails.experiments.record import check_free
     from trails.experiments.refs import ExperimentError, resolve, validate_name
     from trails.experiments.run import queued_edits
     from trails.git import Git
@@ -198,6 +203,7 @@ def _enqueue(
                 hint="'trails exp show' lists experiments and their checkpoints.",
             ) from None
         rev_sha, baseline = e.sha, e.baseline
+    check_free(git, baseline or git.head(), [n for n in names if n], force)
     ids = []
     for n, edits in zip(names, combos, strict=True):
         args = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trails.experiments.refs import ExperimentError, derive_name, list_exps, ref_for, validate_name
-from trails.git import ZERO, Git
+from trails.git import ZERO, Git, GitError
 
 
 @dataclass(frozen=True)
@@ -40,22 +40,42 @@ def record(
     tree = tree or git.snapshot_tree(include or [])
     if name is not None:
         validate_name(git, name)
-    existing = {e.name: e for e in list_exps(git, baseline)}
     chosen = name or derive_name(baseline, tree)
-    old = existing.get(chosen)
-    if old is not None and not force:
-        if git.run("rev-parse", f"{old.sha}^{{tree}}").strip() == tree and name is None:
+    ref = ref_for(baseline, chosen)
+    sha = git.commit_tree(tree, [baseline], message or f"trails: experiment {chosen}")
+    # Written first, looked at only if the name is taken: the usual case
+    # costs no listing of the baseline's experiments.
+    expected = None if force else ZERO
+    try:
+        if consumed:
+            git.move_ref(ref, sha, expected, consumed)
+        else:
+            git.update_ref(ref, sha, expected)
+    except GitError:
+        old = None if force else git.rev_parse(ref)
+        if old is None:
+            raise
+        if name is None and git.run("rev-parse", f"{old}^{{tree}}").strip() == tree:
             if consumed:
                 git.delete_ref(consumed)
-            return Recorded(chosen, old.sha, baseline, new=False)
-        raise ExperimentError(
-            f"experiment '{chosen}' already exists for baseline {baseline[:7]}",
-            hint="Use -f to overwrite it, or choose another name with -n.",
-        )
-    sha = git.commit_tree(tree, [baseline], message or f"trails: experiment {chosen}")
-    ref, expected = ref_for(baseline, chosen), None if force else ZERO
-    if consumed:
-        git.move_ref(ref, sha, expected, consumed)
-    else:
-        git.update_ref(ref, sha, expected)
+            return Recorded(chosen, old, baseline, new=False)
+        raise taken(chosen, baseline) from None
     return Recorded(chosen, sha, baseline, new=True)
+
+
+def taken(name: str, baseline: str) -> ExperimentError:
+    return ExperimentError(
+        f"experiment '{name}' already exists for baseline {baseline[:7]}",
+        hint="Use -f to overwrite it, or choose another name with -n.",
+    )
+
+
+def check_free(git: Git, baseline: str, names: list[str], force: bool) -> None:
+    """Refuse names already taken on ``baseline`` before anything runs (and
+    before ``-S`` edits the workspace), unless ``force``."""
+    if force or not names:
+        return
+    existing = {e.name for e in list_exps(git, baseline)}
+    for n in names:
+        if n in existing:
+            raise taken(n, baseline)

@@ -65,7 +65,13 @@ def exp_run(
         from trails.experiments.refs import validate_name
 
         validate_name(git, opts.name)
-    select(load_graph(project), project, opts.repro)  # bad targets: fail before -S writes
+    # Bad targets and a taken name fail before -S writes anything. (A
+    # checkpoint run may continue its own name: its chain decides.)
+    first, _ = select(load_graph(project), project, opts.repro)
+    if opts.name is not None and not any(o.checkpoint for s in first for o in s.outs):
+        from trails.experiments.record import check_free
+
+        check_free(git, git.head(), [opts.name], opts.force)
     apply_set_params(project, opts.set_params, opts.strict_params, lambda w: echo(f"Warning: {w}"))
     graph = load_graph(project)  # again: `${}` in dvc.yaml may read the new values
     stages, _ = select(graph, project, opts.repro)

@@ -43,10 +43,12 @@ def _term(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def child(root: str, ref: str, log: str) -> None:
+def child(root: str, ref: str, log: str, facts: str = "") -> None:
     """The worker in a forkserver child: a session of its own (Ctrl+C and
     ``queue kill`` reach its stages as one process group) and the entry's
-    log as stdout and stderr, which the stages' commands inherit."""
+    log as stdout and stderr, which the stages' commands inherit.
+    ``facts``: the repository's Git facts as the pool knows them (JSON,
+    ``Git.facts``)."""
     os.setsid()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -56,7 +58,7 @@ def child(root: str, ref: str, log: str) -> None:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    sys.exit(main([root, ref]))
+    sys.exit(main([root, ref, facts] if facts else [root, ref]))
 
 
 def main(argv: list[str]) -> int:
@@ -70,6 +72,8 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, _term)
     project, git = Project(root), Git(root)
+    if len(argv) > 2:
+        git.adopt(json.loads(argv[2]))
     found = queue.read_entry(git, ref)
     if found is None:
         return 3
