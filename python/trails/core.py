@@ -19,12 +19,15 @@ forkserver whose server never calls the core (as ``experiments.pool`` does).
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 
 from trails import _core
+from trails.errors import CoreError
 
 #: The content-address algorithm, recorded next to every stored hash.
 ALGORITHM: str = _core.ALGORITHM
@@ -194,7 +197,8 @@ def store_file(
     uses the object as a checkout would: with a hardlink it becomes the
     object (read-only, no byte copied), with a symlink it points to it."""
     links = list(link_types) if link_types is not None else None
-    return StoredFile(*_core.store_file(os.fspath(cache), os.fspath(path), _opt(index), links))
+    with _full_cache_named(cache, path):
+        return StoredFile(*_core.store_file(os.fspath(cache), os.fspath(path), _opt(index), links))
 
 
 def store_tree(
@@ -207,10 +211,32 @@ def store_tree(
     at most once (hashed while copied into the cache), and with
     ``link_types`` as in ``store_file``."""
     links = list(link_types) if link_types is not None else None
-    h, manifest, n, size, read, written = _core.store_tree(
-        os.fspath(cache), os.fspath(root), _opt(index), links
-    )
+    with _full_cache_named(cache, root):
+        h, manifest, n, size, read, written = _core.store_tree(
+            os.fspath(cache), os.fspath(root), _opt(index), links
+        )
     return Tree(h, manifest, n, size, read, written)
+
+
+@contextmanager
+def _full_cache_named(cache: PathArg, path: PathArg) -> Iterator[None]:
+    """A full disk (or quota) while storing: say what was not stored and
+    where. The core publishes an object only by renaming a complete
+    temporary file, and removes the temporary file when the copy fails, so
+    the cache holds no partial object and a rerun after freeing space
+    completes."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        shown = os.path.relpath(path)
+        raise CoreError(
+            f"'{shown}' was not stored: no space left on the cache's disk ({os.fspath(cache)})",
+            exc.filename,
+            hint="Free space there ('trails gc' removes objects nothing refers to) or set "
+            "cache.dir in .dvc/config to a larger disk. Nothing partial was left in the cache.",
+        ) from None
 
 
 def read_tree(cache: PathArg, tree_hash: str) -> Tree:

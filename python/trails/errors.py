@@ -22,8 +22,10 @@ class CoreError(TrailsError):
     changed while being hashed, a damaged manifest, a missing cache object.
     The message already names the path; ``filename`` holds it too."""
 
-    def __init__(self, message: str, filename: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, filename: str | None = None, *, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
         self.filename = filename
 
 
@@ -36,3 +38,12 @@ class PipelineError(TrailsError):
 class StateWarning(UserWarning):
     """Local state (the stat index) was unreadable or damaged and is being
     rebuilt. Nothing is lost but time."""
+
+
+def error_message(exc: BaseException) -> str:
+    """One line for the user: the path and the reason (an ``OSError``
+    without Python's ``[Errno N]`` and quotes)."""
+    if isinstance(exc, OSError) and not isinstance(exc, TrailsError):
+        reason = exc.strerror or str(exc)
+        return f"{exc.filename}: {reason}" if exc.filename else reason
+    return str(exc)

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from trails import __version__
-from trails.errors import TrailsError
+from trails.errors import TrailsError, error_message
 
 #: name -> ("module:attribute", one-line help) of each subcommand. The help
 #: is kept here so that `trails --help` imports no subcommand module.
@@ -82,14 +82,6 @@ def cli(verbose: bool) -> None:
     """Run machine-learning experiments: dvc.yaml pipelines, parameters,
     experiments kept as Git refs, with a Rust core for the heavy lifting."""
     _state["verbose"] = verbose
-
-
-def error_message(exc: BaseException) -> str:
-    """One line for the user: the path and the reason."""
-    if isinstance(exc, OSError) and not isinstance(exc, TrailsError):
-        reason = exc.strerror or str(exc)
-        return f"{exc.filename}: {reason}" if exc.filename else reason
-    return str(exc)
 
 
 def _print_traceback() -> None:

@@ -63,7 +63,7 @@ def child(root: str, ref: str, log: str, facts: str = "") -> None:
 
 def main(argv: list[str]) -> int:
     root, ref = Path(argv[0]), argv[1]
-    from trails.errors import TrailsError
+    from trails.errors import TrailsError, error_message
     from trails.experiments import queue
     from trails.experiments.executor import run_entry
     from trails.git import Git
@@ -100,9 +100,12 @@ def main(argv: list[str]) -> int:
         result(status="interrupted")
         return 130
     except (TrailsError, OSError) as exc:
-        print(f"Error: {exc}", flush=True)
+        print(f"Error: {error_message(exc)}", flush=True)
+        hint = getattr(exc, "hint", None)
+        if hint:
+            print(hint, flush=True)
         queue.mark_failed(git, entry)
-        result(status="failed", error=str(exc))
+        result(status="failed", error=error_message(exc))
         return 1
     except Exception as exc:  # a bug: keep the traceback in the log
         traceback.print_exc()
