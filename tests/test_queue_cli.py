@@ -73,7 +73,16 @@ def test_the_guides_queue_then_run_all(project: Path, trails: Trails) -> None:
     assert r.code == 0, r.err
     assert sorted(names(trails).values()) == [10, 64, 128, 256]
     assert "*" not in trails("exp", "show", "--no-timestamp").out
+    status = trails("queue", "status").out.splitlines()[1:]
+    assert sorted(ln.split()[0] for ln in status) == sorted(ids)
+    assert all(ln.endswith(" success") for ln in status), status
+    assert "Ran experiment" in trails("queue", "logs", ids[0]).out, "a success keeps its log"
+    r = trails("queue", "remove", ids[0])
+    assert r.code == 0 and f"Removed succeeded experiment {ids[0]}" in r.out
+    r = trails("queue", "remove", "--success")
+    assert r.code == 0 and r.out.count("Removed succeeded experiment") == 3
     assert trails("queue", "status").out.strip() == "No experiments in the queue."
+    assert len(names(trails)) == 4, "the experiments stay"
     assert not any((project / ".dvc" / "tmp" / "exps").glob("*/params.yaml")), "no temp dirs"
     assert trails("exp", "run", "--run-all").out.strip() == "No experiments in the queue."
 
@@ -104,6 +113,10 @@ def test_a_failing_experiment_does_not_stop_the_others(project: Path, trails: Tr
     assert "unlucky units" in trails("queue", "logs", "-f", failed_id).out, "-f ends with the run"
     assert f"!{failed_id} [failed]" in trails("exp", "show", "--no-timestamp").out
     assert trails("queue", "remove", "--failed").code == 0
+    assert not (project / ".dvc" / "tmp" / "exps" / "run" / failed_id).exists(), "log removed"
+    status = trails("queue", "status").out.splitlines()[1:]
+    assert [ln.split()[-1] for ln in status] == ["success", "success"], status
+    assert trails("queue", "remove", "--all").code == 0
     assert trails("queue", "status").out.strip() == "No experiments in the queue."
 
 
@@ -196,7 +209,12 @@ def test_interrupting_run_all_keeps_the_queue(project: Path) -> None:
     assert not list((project / ".dvc" / "tmp" / "exps" / "run").glob("*/lock"))
 
 
-def test_a_stage_shared_by_parallel_experiments_runs_once(repo: Path, trails: Trails) -> None:
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_stage_shared_by_parallel_experiments_runs_once(
+    repo: Path, trails: Trails, jobs: str
+) -> None:
+    """With -j 1 the second experiment is prepared while the first runs: it
+    must wait for its slot without holding the shared stage's run lock."""
     assert trails("init").code == 0
     slow = "import time; time.sleep(1); open('prep.txt', 'w').write(open('data.txt').read())\n"
     prepare = (
@@ -212,7 +230,7 @@ def test_a_stage_shared_by_parallel_experiments_runs_once(repo: Path, trails: Tr
     git(repo, "commit", "-qm", "baseline")
     for units in (3, 4):
         assert trails("exp", "run", "--queue", "-S", f"units={units}").code == 0
-    assert trails("exp", "run", "--run-all", "-j", "2").code == 0
+    assert trails("exp", "run", "--run-all", "-j", jobs).code == 0
     logs = [p.read_text() for p in (repo / ".dvc/tmp/exps/run").glob("*/output.log")]
     assert sum("Running stage 'prepare'" in log for log in logs) == 1
     assert sum("Restored 'prepare' from run-cache" in log for log in logs) == 1
@@ -230,6 +248,36 @@ def test_queue_start_drains_in_the_background(project: Path, trails: Trails) -> 
         time.sleep(0.1)
     assert sorted(names(trails).values()) == [2, 3]
     assert trails("queue", "stop").out.strip() == "No queue workers are running."
+
+
+def _status_until(trails: Trails, want: Callable[[list[str]], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [" ".join(ln.split()[5:]) for ln in trails("queue", "status").out.splitlines()[1:]]
+        if want(states):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"queue status never matched; last: {states}")
+
+
+def test_queue_stop_lets_prepared_workers_go(project: Path, trails: Trails) -> None:
+    """A worker prepared ahead of a free slot shows as such, and `queue
+    stop` lets it go: its entry stays queued, its folder is removed."""
+    ids = [trails("exp", "run", "--queue", "-S", f"units={u}").out.split("'")[1] for u in (2, 3, 4)]
+    assert trails("queue", "start", "-j", "1", env={"TRAIN_SLEEP": "3"}).code == 0
+    _status_until(trails, lambda s: "running (train)" in s and "queued (prepared)" in s)
+    assert trails("queue", "stop").code == 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (project / ".dvc/tmp/exps/queue.pid").exists():
+        time.sleep(0.1)
+    assert list(names(trails).values()) == [2], "the running one finished, FIFO"
+    queued = git(project, "for-each-ref", "--format=%(objectname)", "refs/exps/queue").split()
+    assert sorted(q[:7] for q in queued) == sorted(ids[1:])
+    exps = project / ".dvc" / "tmp" / "exps"
+    assert [p.name for p in exps.iterdir() if p.is_dir() and p.name != "run"] == []
+    assert not list((exps / "run").glob("*/lock")) and not list((exps / "run").glob("*/waiting"))
+    log = (exps / "queue.log").read_text()
+    assert "Queue workers done: 1 done, 0 failed" in log, log
 
 
 def test_queue_run_one_entry_and_kill_errors(project: Path, trails: Trails) -> None:
@@ -323,9 +371,9 @@ def test_a_killed_experiment_fails_alone(project: Path, trails: Trails, victim: 
     assert proc.returncode == 1, err
     assert "1 experiment(s) failed" in err
     assert sorted(names(trails).values()) == [8, 10]
-    status = trails("queue", "status").out
-    assert len(status.splitlines()) == 2 and "failed" in status, status
-    failed_id = status.splitlines()[1].split()[0]
+    status = [ln for ln in trails("queue", "status").out.splitlines() if ln.endswith("failed")]
+    assert len(status) == 1, status
+    failed_id = status[0].split()[0]
     assert trails("queue", "logs", failed_id).code == 0
     exps = project / ".dvc" / "tmp" / "exps"
     assert [p.name for p in exps.iterdir() if p.name != "run"] == [], "no temp folder left"
@@ -362,3 +410,40 @@ def test_copy_paths_bring_untracked_and_ignored_files(repo: Path, trails: Trails
     assert rows["copied"]["metrics"]["m.json"] == {"extra": True, "secret": True}
     files = git(repo, "ls-tree", "-r", "--name-only", rows["copied"]["rev"]).split()
     assert "conf/secret.env" not in files, "an ignored path copied in stays out of the commit"
+
+
+def test_bad_queue_input(project: Path, trails: Trails) -> None:
+    for jobs in ("0", "-2"):
+        r = trails("exp", "run", "--run-all", "--jobs", jobs)
+        assert r.code == 2 and "--jobs" in r.err, r.err
+    entry_id = trails("exp", "run", "--queue", "-n", "kept").out.split("'")[1]
+    typo = entry_id[:6] + ("0" if entry_id[6] != "0" else "1")
+    for cmd in ("logs", "remove", "run"):
+        r = trails("queue", cmd, typo)
+        assert r.code == 1 and f"'{typo}' is not a queued experiment" in r.err, (cmd, r.err)
+        assert f"Did you mean '{entry_id}'?" in r.err
+    assert len(git(project, "for-each-ref", "refs/exps/queue").splitlines()) == 1, "kept"
+
+
+def test_an_entry_whose_baseline_is_gone_fails_with_the_reason(
+    project: Path, trails: Trails
+) -> None:
+    """An entry made by hand (or left by a rewritten history) whose recorded
+    baseline commit does not exist: marked failed, saying why; the queue
+    goes on."""
+    assert trails("exp", "run", "--queue", "-n", "orphan", "-S", "units=3").code == 0
+    assert trails("exp", "run", "--queue", "-n", "fine", "-S", "units=5").code == 0
+    ref = git(project, "for-each-ref", "--format=%(refname)", "refs/exps/queue").split()[0]
+    msg = git(project, "log", "-1", "--format=%B", ref)
+    head, body = msg.split("\n\n", 1)
+    doc = json.loads(body)
+    doc["baseline"] = "f" * 40
+    tree = git(project, "rev-parse", f"{ref}^{{tree}}").strip()
+    sha = git(project, "commit-tree", tree, "-m", f"{head}\n\n{json.dumps(doc)}").strip()
+    git(project, "update-ref", ref, sha)
+    r = trails("exp", "run", "--run-all")
+    assert r.code == 1 and "1 experiment(s) failed" in r.err
+    assert "its baseline commit fffffff no longer exists" in r.out + r.err
+    assert names(trails) == {"fine": 5}
+    failed = [ln for ln in trails("queue", "status").out.splitlines() if ln.endswith("failed")]
+    assert len(failed) == 1 and failed[0].split()[0] == sha[:7]

@@ -1,5 +1,5 @@
 """``python -m trails`` is the ``trails`` command."""
 
-from trails.cli import main
+from trails.entry import main
 
 main()

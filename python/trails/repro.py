@@ -124,6 +124,9 @@ class Reproducer:
         #: Stages that run even when nothing changed (checkpoint stages of an
         #: experiment continue training from their last checkpoint).
         self.always_run: dict[str, str] = {}
+        #: Called once, when the first stage that must run has been decided
+        #: (the queue's workers wait there for a slot, planning done).
+        self.before_first_command: Callable[[], None] | None = None
         self._run_locks: dict[str, int] = {}
         self.graph = graph
         self.opts = opts
@@ -470,6 +473,11 @@ class Reproducer:
             f"Going to reproduce stage: '{stage.address}'. Are you sure you want to continue?"
         ):
             return "skip"
+        if self.before_first_command is not None:
+            # Before the run lock: a worker waiting for a slot must not hold
+            # a stage that a running experiment waits for.
+            first, self.before_first_command = self.before_first_command, None
+            first()
         self.prepare(stage)
         if not self.opts.force:
             self._lock_run(stage)

@@ -85,12 +85,10 @@ def run(
 ) -> None:
     """Run the pipeline and record the result as an experiment (in the
     workspace, or queued, or in a temporary folder)."""
-    if run_all:
-        from trails.experiments import pool
+    if run_all:  # started by trails.entry already, unless called another way
+        from trails.experiments import forkserver
 
-        pool.prestart()
-    from trails.repro import ReproOptions
-
+        forkserver.start()
     if temp and queue:
         raise click.UsageError("--temp and --queue exclude each other: queued runs are temporary")
     if from_rev and reset:
@@ -100,6 +98,13 @@ def run(
             "--rev needs --queue or --temp (in the workspace: 'trails exp apply' it, then run)"
         )
     project = Project.find()
+    if run_all and not (queue or temp):
+        # Before importing the pipeline machinery: this process only
+        # schedules, and the first experiment waits for it.
+        _run_all(project, int(flags["jobs"]))
+        return
+    from trails.repro import ReproOptions
+
     repro_opts = ReproOptions(targets=targets, force=force, **flags)
     if queue or temp:
         ids = _enqueue(project, repro_opts, set_params, name, message, force, strict_params,

@@ -16,22 +16,23 @@ def queue() -> None:
 
 @queue.command()
 def status() -> None:
-    """List queued, running and failed experiments."""
+    """List queued, running, failed and succeeded experiments."""
     from trails.experiments import queue as q
     from trails.git import Git
 
     project = Project.find()
     git = Git(project.root)
-    rows = [(e, "failed" if e.failed else _state(project, e)) for e in
-            q.entries(git) + q.entries(git, failed=True)]  # fmt: skip
+    rows = [(e.id, q.args_of(git, e.sha).get("name") or "-", e.created,
+             "failed" if e.failed else _state(project, e))
+            for e in q.entries(git) + q.entries(git, failed=True)]  # fmt: skip
+    rows += [(d.id, d.name or "-", d.created, "success") for d in q.succeeded(project.root)]
     if not rows:
         click.echo("No experiments in the queue.")
         return
     click.echo(f"{'Task':<9} {'Name':<16} {'Created':<17} Status")
-    for e, state in rows:
-        name = q.args_of(git, e.sha).get("name") or "-"
-        created = time.strftime("%b %d %H:%M", time.localtime(e.created))
-        click.echo(f"{e.id:<9} {name:<16} {created:<17} {state}")
+    for entry_id, name, created, state in rows:
+        when = time.strftime("%b %d %H:%M", time.localtime(created)) if created else "-"
+        click.echo(f"{entry_id:<9} {name:<16} {when:<17} {state}")
 
 
 def _state(project: Project, entry: object) -> str:
@@ -39,6 +40,8 @@ def _state(project: Project, entry: object) -> str:
 
     assert isinstance(entry, q.Entry)
     rundir = q.run_dir(project.root, entry.id)
+    if (rundir / "waiting").exists():
+        return "queued (prepared)"
     if (rundir / "lock").exists():
         stage = rundir / "stage"
         return "running" + (f" ({stage.read_text()})" if stage.exists() else "")
@@ -47,26 +50,43 @@ def _state(project: Project, entry: object) -> str:
 
 @queue.command()
 @click.argument("ids", nargs=-1)
-@click.option("--all", "all_", is_flag=True, help="Remove queued and failed entries.")
+@click.option("--all", "all_", is_flag=True, help="Remove queued, failed and succeeded entries.")
 @click.option("--queued", is_flag=True, help="Remove every queued entry.")
 @click.option("--failed", is_flag=True, help="Remove every failed entry.")
-def remove(ids: tuple[str, ...], all_: bool, queued: bool, failed: bool) -> None:
-    """Remove entries from the queue."""
+@click.option("--success", is_flag=True, help="Forget every succeeded entry (and its log).")
+def remove(ids: tuple[str, ...], all_: bool, queued: bool, failed: bool, success: bool) -> None:
+    """Remove entries from the queue (with their logs). A succeeded entry's
+    experiment stays: only the entry's record and log go."""
     from trails.experiments import queue as q
+    from trails.experiments.refs import ExperimentError
     from trails.git import Git
 
     project = Project.find()
     git = Git(project.root)
-    if not (ids or all_ or queued or failed):
-        raise click.UsageError("name entries, or use --all, --queued or --failed")
-    targets = [q.find(git, i) for i in ids]
+    if not (ids or all_ or queued or failed or success):
+        raise click.UsageError("name entries, or use --all, --queued, --failed or --success")
+    done = {d.id: d for d in q.succeeded(project.root)}
+    targets, forgotten = [], []
+    for i in ids:
+        try:
+            targets.append(q.find(git, i))
+        except ExperimentError:
+            hits = [d for d in done if d.startswith(i.lower())]
+            if len(hits) != 1:
+                raise
+            forgotten.append(hits[0])
     if all_ or queued:
         targets += q.entries(git)
     if all_ or failed:
         targets += q.entries(git, failed=True)
+    if all_ or success:
+        forgotten += list(done)
     for e in {t.ref: t for t in targets}.values():
         q.remove(git, e)
         click.echo(f"Removed queued experiment {e.id}")
+    for entry_id in dict.fromkeys(forgotten):
+        q.forget(project.root, entry_id)
+        click.echo(f"Removed succeeded experiment {entry_id} from the queue")
 
 
 @queue.command()

@@ -16,11 +16,11 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from trails.errors import TrailsError
 from trails.experiments.checkpoints import Chain
-from trails.experiments.queue import Entry, args_of
+from trails.experiments.queue import Entry, QueuedRun, args_of
 from trails.experiments.record import Recorded, record
 from trails.git import Git
 from trails.pipeline import load_graph
@@ -57,6 +57,16 @@ def _env(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+class Slot(Protocol):
+    """When an experiment may run its stages' commands (the queue's pool
+    hands out ``--jobs`` of them) and when it is done with them. ``release``
+    is called even if ``acquire`` was not."""
+
+    def acquire(self) -> None: ...
+
+    def release(self) -> None: ...
 
 
 def work_dir(project: Project, entry: Entry) -> Path:
@@ -134,17 +144,21 @@ def run_entry(
     entry: Entry,
     runner: Runner,
     echo: Callable[[str], None],
-    args: dict[str, Any] | None = None,
+    queued: QueuedRun | None = None,
+    slot: Slot | None = None,
 ) -> Recorded:
     """Run a queued entry and record it; the entry's ref is deleted when its
-    experiment is recorded. ``args``: the entry's arguments, when the caller
-    read them already (its ``copy_paths`` are copied in from the workspace)."""
-    args = args if args is not None else args_of(git, entry.sha)
+    experiment is recorded. ``queued``: the entry as the caller read it
+    already (arguments and parents). Its ``copy_paths`` are copied in from
+    the workspace. ``slot``: acquired just before the first command starts
+    (the folder is ready, the stages before it decided), released when the
+    stages are over, before recording; never acquired if nothing runs."""
+    args = queued.args if queued is not None else args_of(git, entry.sha)
     copy_paths = [str(c) for c in args.get("copy_paths") or ()]
     baseline = str(args.get("baseline") or "")
     # The entry's commit is a child of its baseline: when Git listed that
     # parent, the baseline is there without asking again.
-    known = baseline in (args.get("_parents") or ())
+    known = queued is not None and baseline in queued.parents
     if not baseline or (not known and git.rev_parse(baseline) is None):
         raise TrailsError(
             f"queued experiment {entry.id}: its baseline commit {baseline[:7] or '?'} no longer "
@@ -175,7 +189,13 @@ def run_entry(
                 for s in stages:
                     if any(o.checkpoint for o in s.outs):
                         rep.always_run[s.address] = "checkpoint stage"
-            rep.run(stages)
+            if slot is not None:
+                rep.before_first_command = slot.acquire
+            try:
+                rep.run(stages)
+            finally:
+                if slot is not None:
+                    slot.release()
         tree = git.snapshot_tree(work_tree=sub.root, index=_git_index(sub.root))
         if chain is not None:
             tip = chain.commit(tree)

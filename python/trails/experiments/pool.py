@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import importlib.machinery
 import json
-import multiprocessing
 import multiprocessing.connection
 import os
 import signal
@@ -27,12 +26,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trails.experiments import queue
+from trails.experiments import forkserver, queue
 from trails.git import Git
 from trails.project import Project
 
@@ -51,41 +50,18 @@ class PoolResult:
     left: list[str] = field(default_factory=list)
 
 
-#: What the forkserver imports once, before forking any worker.
-PRELOAD = [
-    "trails.experiments.worker",
-    "trails.experiments.executor",
-    "trails.runner",
-    "trails.data",
-    "trails.params.yamlfile",
-    "trails.pipeline.dvcfile",
-    "trails.progress",
-]
-
-
 @dataclass
 class _Running:
+    """A worker and the pool's end of its pipe. ``state``: ``waiting``
+    (preparing its folder, or prepared and waiting for a slot), ``running``
+    (holds a slot: its stages run), ``finishing`` (stages over, slot given
+    back: it records the experiment and exits)."""
+
     entry: queue.Entry
     proc: BaseProcess
+    conn: Connection
     started: float
-
-
-def _context() -> ForkServerContext:
-    ctx = multiprocessing.get_context("forkserver")
-    assert isinstance(ctx, ForkServerContext)
-    ctx.set_forkserver_preload(PRELOAD)
-    return ctx
-
-
-def prestart() -> None:
-    """Start the forkserver now, before this process has listed the queue:
-    its imports of trails (~0.1 s) then run on another core while the CLI
-    goes on, instead of delaying the first experiment. ``run_all`` uses the
-    same server (a second ``ensure_running`` finds it alive)."""
-    from multiprocessing import forkserver
-
-    _context()
-    forkserver.ensure_running()
+    state: str = "waiting"
 
 
 def _start(
@@ -98,12 +74,15 @@ def _start(
     (rundir / "result.json").unlink(missing_ok=True)
     (rundir / "stage").unlink(missing_ok=True)  # left by a worker that was killed
     log = rundir / "output.log"
+    ours, theirs = ctx.Pipe()
     proc = ctx.Process(
-        target=worker.child, args=(str(project.root), entry.ref, str(log), json.dumps(facts))
+        target=worker.child,
+        args=(str(project.root), entry.ref, str(log), json.dumps(facts), theirs),
     )
     with _main_skipped_by_children():
         proc.start()
-    return _Running(entry, proc, time.monotonic())
+    theirs.close()
+    return _Running(entry, proc, ours, time.monotonic())
 
 
 @contextlib.contextmanager
@@ -151,11 +130,11 @@ def _outcome(project: Project, r: _Running) -> dict[str, str]:
         return {"status": "lost", "error": f"worker {how} and no result"}
 
 
-def _interrupt(running: list[_Running]) -> None:
-    for r in running:
+def _interrupt(workers: list[_Running]) -> None:
+    for r in workers:
         _killpg(r.proc, signal.SIGINT)
     deadline = time.monotonic() + 10
-    for r in running:
+    for r in workers:
         r.proc.join(timeout=max(0.1, deadline - time.monotonic()))
         if r.proc.exitcode is None:
             _killpg(r.proc, signal.SIGKILL)
@@ -169,45 +148,111 @@ def run_all(
     draining: Callable[[], bool] = lambda: False,
     live: bool | None = False,
 ) -> PoolResult:
-    """Run the queue with ``jobs`` workers. ``draining`` true: start no new
-    entry, let the running ones finish (``queue stop``). ``live`` None: a
-    live table when stdout is a terminal (see ``display``); False: the
-    plain lines through ``echo``."""
+    """Run the queue with ``jobs`` experiments at once, in FIFO order.
+    ``draining`` true: start no new entry, let the running ones finish
+    (``queue stop``). ``live`` None: a live table when stdout is a
+    terminal (see ``display``); False: the plain lines through ``echo``.
+
+    A slot is held while an experiment's stages run; up to ``jobs`` more
+    workers prepare meanwhile and wait for one. A worker gives its slot
+    back when its stages are over, before it records the experiment."""
     from trails.experiments.display import QueueDisplay
 
     git = Git(project.root)
     pending = deque(queue.entries(git))
-    result = PoolResult()
-    running: list[_Running] = []
     display = QueueDisplay([e.id for e in pending], jobs, echo, live=live)
-    ctx = _context()
-    facts = git.facts()  # asked once here, not in every worker
-
-    def run_dir_of(entry_id: str) -> Path:
-        return queue.run_dir(project.root, entry_id)
-
+    pool = _Pool(project, jobs, git.facts(), pending, display)
     with display:
         try:
-            while (pending and not draining()) or running:
-                while pending and len(running) < jobs and not draining():
-                    entry = pending.popleft()
-                    running.append(_start(ctx, project, entry, facts))
-                    display.started(entry.id)
-                multiprocessing.connection.wait([r.proc.sentinel for r in running], POLL)
-                display.poll_stages(run_dir_of)
-                for r in [r for r in running if r.proc.exitcode is not None]:
-                    running.remove(r)
-                    _report(project, r, result, display)
+            spare = 0
+            while (pending and not draining()) or pool.workers:
+                stopping = draining()
+                if not stopping:
+                    pool.fill(spare)
+                pool.grant(stopping)
+                # As many workers again prepare ahead of a free slot (their
+                # entry checked out, their stages planned), so each starts
+                # its first command the moment a slot frees: ~40 ms of every
+                # experiment hidden. Not in the first round: at the start
+                # they would compete with the first experiments for the CPU.
+                spare = jobs
+                pool.wait()
+                pool.reap()
         except KeyboardInterrupt:
-            _interrupt(running)
-            result.left = [r.entry.id for r in running] + [e.id for e in pending]
-            for i in result.left:
-                display.left(i)
+            _interrupt(pool.workers)
+            pool.result.left += [r.entry.id for r in pool.workers]
+            pool.workers.clear()
             raise
-        result.left = [e.id for e in pending]
-        for i in result.left:
-            display.left(i)
-    return result
+        finally:
+            pool.result.left += [e.id for e in pending]
+            for i in pool.result.left:
+                display.left(i)
+    return pool.result
+
+
+@dataclass
+class _Pool:
+    project: Project
+    jobs: int
+    facts: dict[str, object]  # Git facts for the workers (Git.facts)
+    pending: deque[queue.Entry]
+    display: QueueDisplay
+    workers: list[_Running] = field(default_factory=list)
+    result: PoolResult = field(default_factory=PoolResult)
+    ctx: ForkServerContext = field(default_factory=forkserver.context)
+
+    def _count(self, state: str) -> int:
+        return sum(r.state == state for r in self.workers)
+
+    def fill(self, spare: int) -> None:
+        """Start workers for the next entries: one per free slot, plus
+        ``spare`` that prepare and wait."""
+        while self.pending and self._count("running") + self._count("waiting") < (
+            self.jobs + spare
+        ):
+            self.workers.append(_start(self.ctx, self.project, self.pending.popleft(), self.facts))
+
+    def grant(self, draining: bool) -> None:
+        """Free slots to waiting workers, oldest first; draining, every
+        waiting worker is let go (its entry stays queued)."""
+        for r in self.workers:
+            if r.state == "waiting" and (draining or self._count("running") < self.jobs):
+                _grant(r, draining, self.display)
+
+    def wait(self) -> None:
+        """Until a worker exits or gives its slot back (or ``POLL``)."""
+        ready = multiprocessing.connection.wait(
+            [r.proc.sentinel for r in self.workers]
+            + [r.conn for r in self.workers if r.state == "running"],
+            POLL,
+        )
+        for r in self.workers:
+            if r.state == "running" and r.conn in ready:
+                r.state = "finishing"  # its slot is free (or it died)
+        self.display.poll_stages(lambda i: queue.run_dir(self.project.root, i))
+
+    def reap(self) -> None:
+        for r in [r for r in self.workers if r.proc.exitcode is not None]:
+            self.workers.remove(r)
+            r.conn.close()
+            _report(self.project, r, self.result, self.display)
+
+
+def _grant(r: _Running, draining: bool, display: QueueDisplay) -> None:
+    """Give a waiting worker its slot, or (draining) let it go: it removes
+    its folder and leaves its entry queued."""
+    try:
+        if draining:
+            r.conn.close()
+            r.state = "released"
+            return
+        r.conn.send_bytes(b"go")
+    except OSError:  # it died while preparing: its exit is reported
+        r.state = "finishing"
+        return
+    r.state = "running"
+    r.started = time.monotonic()
+    display.started(r.entry.id)
 
 
 def _report(project: Project, r: _Running, result: PoolResult, display: QueueDisplay) -> None:
@@ -218,6 +263,8 @@ def _report(project: Project, r: _Running, result: PoolResult, display: QueueDis
         display.done(r.entry.id, out.get("name", ""), secs)
     elif r.proc.exitcode == 3:
         display.taken(r.entry.id)
+    elif r.proc.exitcode == 4:  # released before it started (queue stop)
+        result.left.append(r.entry.id)
     else:
         if out.get("status") == "lost":
             _after_killed_worker(project, r.entry)

@@ -12,6 +12,7 @@ Failed entries move to ``refs/exps/failed/``; their logs stay in
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,16 +42,27 @@ class Entry:
         return self.ref.startswith(FAILED)
 
 
-def read_entry(git: Git, ref: str) -> tuple[str, dict[str, Any]] | None:
-    """An entry's commit and run arguments in one ``git log`` call; None if
-    the ref is gone (another worker took the entry). ``_parents`` in the
-    arguments: the commit's parents (the baseline is the first)."""
-    out = git.run("log", "-1", "--format=%H%n%P%n%B", ref, "--", check=False)
+@dataclass(frozen=True)
+class QueuedRun:
+    """An entry as a worker reads it: its commit's parents (the first is
+    the baseline, so the baseline is known to exist) and its run arguments."""
+
+    entry: Entry
+    parents: tuple[str, ...]
+    args: dict[str, Any]
+
+
+def read_entry(git: Git, ref: str) -> QueuedRun | None:
+    """An entry, its parents and its run arguments in one ``git log`` call;
+    None if the ref is gone (another worker took the entry)."""
+    out = git.run("log", "-1", "--format=%H%n%ct%n%P%n%B", ref, "--", check=False)
     sha, _, rest = out.partition("\n")
+    created, _, rest = rest.partition("\n")
     parents, _, msg = rest.partition("\n")
     if len(sha) != 40:
         return None
-    return sha, {**_parse_args(msg), "_parents": parents.split()}
+    entry = Entry(ref, sha, int(created) if created.isdigit() else 0)
+    return QueuedRun(entry, tuple(parents.split()), _parse_args(msg))
 
 
 def args_of(git: Git, sha: str) -> dict[str, Any]:
@@ -117,4 +129,38 @@ def mark_failed(git: Git, entry: Entry) -> None:
 
 
 def remove(git: Git, entry: Entry) -> None:
+    """Drop an entry (queued or failed) and its log."""
     git.delete_ref(entry.ref)
+    forget(git.root, entry.id)
+
+
+@dataclass(frozen=True)
+class Succeeded:
+    """An entry that ran to success and whose log is kept (its ref is gone:
+    it became an experiment)."""
+
+    id: str
+    name: str
+    created: int
+
+
+def succeeded(root: Path) -> list[Succeeded]:
+    """Entries run by workers that succeeded, oldest first: ``queue status``
+    lists them until ``queue remove --success`` forgets them."""
+    base = root / ".dvc" / "tmp" / "exps" / "run"
+    out = []
+    for d in base.iterdir() if base.is_dir() else ():
+        try:
+            doc = json.loads((d / "result.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("status") == "success":
+            created = doc.get("created")
+            out.append(Succeeded(d.name, str(doc.get("name") or ""),
+                                 created if isinstance(created, int) else 0))  # fmt: skip
+    return sorted(out, key=lambda s: (s.created, s.id))
+
+
+def forget(root: Path, entry_id: str) -> None:
+    """Remove an entry's run folder (log, result)."""
+    shutil.rmtree(run_dir(root, entry_id), ignore_errors=True)

@@ -4,15 +4,19 @@ REF``. Either way in its own session, with its output going to the entry's
 log, so that a crash or a kill touches nothing but this entry.
 
 Exit codes: 0 done, 1 failed (entry moved to the failed refs), 3 already
-taken by another worker, 130 interrupted (entry left in the queue)."""
+taken by another worker, 4 let go by the pool before it started, 130
+interrupted (entry left in the queue; 4 too)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sys
 import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 
@@ -43,12 +47,46 @@ def _term(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def child(root: str, ref: str, log: str, facts: str = "") -> None:
+class Released(Exception):
+    """The pool let a waiting worker go (``queue stop``): its entry stays
+    queued."""
+
+
+@dataclass
+class PoolSlot:
+    """The pool's say on when this experiment's stages may run: a prepared
+    worker waits for ``go`` on its pipe (a ``waiting`` file in its run
+    folder says so to ``queue status``), and says ``free`` when its stages
+    are over, so the next experiment starts while this one records."""
+
+    conn: Connection
+    rundir: Path
+    held: bool = False
+
+    def acquire(self) -> None:
+        marker = self.rundir / "waiting"
+        marker.touch()
+        try:
+            self.conn.recv_bytes()
+        except EOFError:
+            raise Released from None
+        finally:
+            marker.unlink(missing_ok=True)
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            with contextlib.suppress(OSError):
+                self.conn.send_bytes(b"free")
+
+
+def child(root: str, ref: str, log: str, facts: str = "", conn: Connection | None = None) -> None:
     """The worker in a forkserver child: a session of its own (Ctrl+C and
     ``queue kill`` reach its stages as one process group) and the entry's
     log as stdout and stderr, which the stages' commands inherit.
     ``facts``: the repository's Git facts as the pool knows them (JSON,
-    ``Git.facts``)."""
+    ``Git.facts``); ``conn``: the pool's pipe (``PoolSlot``)."""
     os.setsid()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -58,10 +96,10 @@ def child(root: str, ref: str, log: str, facts: str = "") -> None:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    sys.exit(main([root, ref, facts] if facts else [root, ref]))
+    sys.exit(main([root, ref, facts] if facts else [root, ref], conn))
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], conn: Connection | None = None) -> int:
     root, ref = Path(argv[0]), argv[1]
     from trails.errors import TrailsError, error_message
     from trails.experiments import queue
@@ -74,11 +112,10 @@ def main(argv: list[str]) -> int:
     project, git = Project(root), Git(root)
     if len(argv) > 2:
         git.adopt(json.loads(argv[2]))
-    found = queue.read_entry(git, ref)
-    if found is None:
+    queued = queue.read_entry(git, ref)
+    if queued is None:
         return 3
-    sha, args = found
-    entry = queue.Entry(ref, sha, 0)
+    entry = queued.entry
     rundir = queue.run_dir(root, entry.id)
     if not _claim(rundir / "lock"):
         return 3
@@ -92,10 +129,14 @@ def main(argv: list[str]) -> int:
             (rundir / "stage").write_text(line.split("'")[1])
 
     try:
-        rec = run_entry(project, git, entry, SubprocessRunner(), echo, args=args)
-        result(status="success", name=rec.name, sha=rec.sha)
+        slot = PoolSlot(conn, rundir) if conn is not None else None
+        rec = run_entry(project, git, entry, SubprocessRunner(), echo, queued=queued, slot=slot)
+        result(status="success", name=rec.name, sha=rec.sha, created=entry.created)
         print(f"Ran experiment {entry.id} as '{rec.name}'", flush=True)
         return 0
+    except Released:
+        result(status="released")
+        return 4
     except KeyboardInterrupt:
         result(status="interrupted")
         return 130
