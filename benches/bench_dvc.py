@@ -609,6 +609,11 @@ def make_files(root: Path, n: int, n_dirs: int, seed: int = SEED) -> None:
 def by_hand(cmds: dict[str, str], scratch: Path, reps: int) -> dict[str, float]:
     """Median wall time of each stage command run by hand (through ``sh -c``, as
     the tools run them), in order, in a scratch folder holding the stage script."""
+    return {k: statistics.median(v) for k, v in by_hand_samples(cmds, scratch, reps).items()}
+
+
+def by_hand_samples(cmds: dict[str, str], scratch: Path, reps: int) -> dict[str, list[float]]:
+    """``reps`` timings of each command (after one untimed warm-up round)."""
     scratch.mkdir(parents=True, exist_ok=True)
     (scratch / "stage.py").write_text(STAGE_SCRIPT)
     (scratch / "params.yaml").write_text(PARAMS)
@@ -618,7 +623,7 @@ def by_hand(cmds: dict[str, str], scratch: Path, reps: int) -> dict[str, float]:
             start = time.perf_counter()
             subprocess.run(["sh", "-c", cmd], cwd=scratch, check=True, capture_output=True)
             times[name].append(time.perf_counter() - start)
-    return {k: statistics.median(v[1:]) for k, v in times.items()}
+    return {k: v[1:] for k, v in times.items()}
 
 
 def stage_runs(stage_log: Path, root: Path, name: str) -> int:
@@ -1144,9 +1149,10 @@ def bench_queue(work: Path, cfg: Config, tools: Sequence[Tool], rep: Report) -> 
         s: stage_cmd(s, cfg.train_sleep if s == "train" else 0, Path(os.devnull))
         for s in STAGES3[1:]
     }
-    own = by_hand(cmds, work / "by-hand", 3)
-    per_exp = own["train"] + own["evaluate"]
-    log(f"bench 3: train + evaluate by hand: {per_exp:.3f} s")
+    # The commands' own time is sampled before the rounds and again right
+    # before each one: on a shared machine, the ideal then drifts with the
+    # rounds it is compared to.
+    hand = by_hand_samples(cmds, work / "by-hand", 3)
     results: dict[tuple[str, int], list[QueueRun]] = {}
     lr = iter(range(1, 1_000_000))
     for r in range(max(cfg.queue_reps)):
@@ -1155,12 +1161,18 @@ def bench_queue(work: Path, cfg: Config, tools: Sequence[Tool], rep: Report) -> 
             for name in order:
                 if r >= cfg.queue_reps[0 if name == "trails" else 1]:
                     continue
+                for k, v in by_hand_samples(cmds, work / "by-hand", 2).items():
+                    hand[k] += v
                 lrs = [f"0.{next(lr):05d}" for _ in range(n)]
                 results.setdefault((name, jobs), []).append(
                     queue_once(projects[name], jobs, cfg, lrs, stage_log, rep)
                 )
+    own = {k: statistics.median(v) for k, v in hand.items()}
+    own_n = len(hand["train"])
+    per_exp = own["train"] + own["evaluate"]
+    log(f"bench 3: train + evaluate by hand: {per_exp:.3f} s (median of {own_n})")
     queue_rows(table, results, n, per_exp)
-    table.notes += queue_notes(cfg, results, own)
+    table.notes += queue_notes(cfg, results, own, own_n)
     return table
 
 
@@ -1257,7 +1269,7 @@ def queue_rows(
 
 
 def queue_notes(
-    cfg: Config, results: dict[tuple[str, int], list[QueueRun]], own: dict[str, float]
+    cfg: Config, results: dict[tuple[str, int], list[QueueRun]], own: dict[str, float], own_n: int
 ) -> list[str]:
     ran = {
         f"{name} --jobs {jobs}": ", ".join(f"{s} {sum(q.ran[s] for q in qs)}" for s in STAGES3)
@@ -1282,7 +1294,8 @@ def queue_notes(
         "spawn to exit. Rounds trails / DVC: "
         f"{cfg.queue_reps[0]} / {cfg.queue_reps[1]} per job count, interleaved.",
         f"Ideal = experiments x (train + evaluate by hand: {secs(own['train'])} + "
-        f"{secs(own['evaluate'])}) / jobs. Overhead per experiment = (wall x jobs - "
+        f"{secs(own['evaluate'])}, medians of {own_n} timings taken before the rounds and "
+        "right before each one) / jobs. Overhead per experiment = (wall x jobs - "
         "experiments x commands) / experiments: the worker-slot time not spent in the "
         "commands that had to run.",
         "Bytes written: `write_bytes` of the whole process tree (commands included; workers "

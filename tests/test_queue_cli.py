@@ -185,7 +185,8 @@ def test_concurrent_queue_calls_lose_nothing(project: Path) -> None:
 
 
 def test_interrupting_run_all_keeps_the_queue(project: Path) -> None:
-    for units in (6, 7):
+    """Two running, one prepared ahead of a slot: all three stay queued."""
+    for units in (6, 7, 9):
         subprocess.run([PY, "-m", "trails", "exp", "run", "--queue", "-S", f"units={units}"],
                        cwd=project, check=True, capture_output=True)  # fmt: skip
     env = {**os.environ, "TRAIN_SLEEP": "30"}
@@ -195,15 +196,16 @@ def test_interrupting_run_all_keeps_the_queue(project: Path) -> None:
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if len(list((project / ".dvc" / "tmp" / "exps").glob("*/dvc.yaml"))) == 2:
+        if len(list((project / ".dvc" / "tmp" / "exps").glob("run/*/waiting"))) == 1:
             break
         time.sleep(0.05)
-    time.sleep(0.5)
+    else:
+        raise AssertionError("no worker was seen prepared ahead of a slot")
     os.killpg(proc.pid, signal.SIGINT)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "unfinished experiments stay in the queue" in err
-    assert len(git(project, "for-each-ref", "refs/exps/queue").splitlines()) == 2
+    assert len(git(project, "for-each-ref", "refs/exps/queue").splitlines()) == 3
     leftovers = [p.name for p in (project / ".dvc" / "tmp" / "exps").iterdir() if p.name != "run"]
     assert leftovers == [], "no temp folders left behind"
     assert not list((project / ".dvc" / "tmp" / "exps" / "run").glob("*/lock"))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from trails.cli.scope import keep_options, require_one
 from trails.project import Project
 
 
@@ -66,10 +67,7 @@ def unprotect(targets: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.option("-w", "--workspace", is_flag=True, help="Keep what HEAD and the workspace use.")
-@click.option("-a", "--all-branches", is_flag=True, help="Keep what every branch head uses.")
-@click.option("-T", "--all-tags", is_flag=True, help="Keep what every tag uses.")
-@click.option("-A", "--all-commits", is_flag=True, help="Keep what every commit uses.")
+@keep_options("the cache objects")
 @click.option(
     "--all-experiments",
     is_flag=True,
@@ -91,8 +89,7 @@ def gc(
     from trails import gc as gc_mod
     from trails.git import Git
 
-    if not (workspace or all_branches or all_tags or all_commits):
-        raise click.UsageError("choose what to keep: -w (workspace), -a, -T or -A")
+    require_one(workspace, all_branches, all_tags, all_commits)
     project = Project.find()
     git = Git(project.root) if project.has_scm else None
     commits = (

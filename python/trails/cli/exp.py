@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from trails.cli.pipeline import repro
+from trails.cli.scope import keep_options, require_one
 from trails.project import Project
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -711,10 +712,7 @@ def rename(experiment: str, new_name: str) -> None:
 
 
 @exp.command()
-@click.option("-w", "--workspace", is_flag=True, help="Keep experiments of HEAD.")
-@click.option("-a", "--all-branches", is_flag=True, help="Keep experiments of every branch head.")
-@click.option("-T", "--all-tags", is_flag=True, help="Keep experiments of every tag.")
-@click.option("-A", "--all-commits", is_flag=True, help="Keep experiments of every commit.")
+@keep_options("the experiments")
 @click.option("--date", "since", help="Keep experiments of commits from this date on (YYYY-MM-DD).")
 @click.option("--queued", is_flag=True, help="Also remove every queued experiment.")
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
@@ -732,8 +730,7 @@ def gc(
     from trails.experiments.refs import list_exps
     from trails.git import Git
 
-    if not (workspace or all_branches or all_tags or all_commits or since):
-        raise click.UsageError("choose what to keep: -w (HEAD), -a, -T, -A or --date")
+    require_one(workspace, all_branches, all_tags, all_commits, since, also=" or --date")
     project = Project.find()
     git = Git(project.root)
     keep = set(

@@ -167,9 +167,10 @@ def run_all(
             spare = 0
             while (pending and not draining()) or pool.workers:
                 stopping = draining()
+                pool.grant(stopping)  # first: a prepared worker starts now
                 if not stopping:
                     pool.fill(spare)
-                pool.grant(stopping)
+                    pool.grant(stopping)
                 # As many workers again prepare ahead of a free slot (their
                 # entry checked out, their stages planned), so each starts
                 # its first command the moment a slot frees: ~40 ms of every
