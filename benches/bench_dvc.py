@@ -1307,12 +1307,14 @@ def queue_notes(
         + ".",
         "Scaling to many cores: a trails worker holds no repository-wide lock (experiment "
         "refs are written by compare-and-swap transactions, cache objects by no-replace "
-        "renames, the stat index by appends), and the scheduler sleeps until a worker exits, "
-        "so with N jobs on N cores the wall time is about the fixed start (the CLI and the "
-        "forkserver's imports, once) plus experiments x (commands + the --jobs 1 overhead) "
-        "/ N, as long as the commands themselves scale; on this 2-core machine the --jobs 2 "
-        "overhead is higher because the two workers' bookkeeping and the commands share "
-        "the same two cores.",
+        "renames, the stat index by appends); the scheduler sleeps until a worker exits or "
+        "gives its slot back, and up to N more workers check out and plan their "
+        "experiments ahead of a free slot, so a slot passes from one experiment's last "
+        "command to the next one's first in a few milliseconds. With N jobs on N cores the "
+        "wall time is then about the fixed start (the CLI and the worker server's imports, "
+        "~0.2 s, once) plus experiments x (commands + a few tens of ms) / N, as long as the "
+        "commands themselves scale; the preparing and recording workers need CPU only "
+        "between commands.",
     ]
     mine = [q for (nm, _), qs in results.items() if nm == "trails" for q in qs]
     big = max((q.run_all.maxrss for q in mine), default=0)
