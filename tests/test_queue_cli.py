@@ -282,6 +282,28 @@ def test_queue_stop_lets_prepared_workers_go(project: Path, trails: Trails) -> N
     assert "Queue workers done: 1 done, 0 failed" in log, log
 
 
+def test_queue_kill_and_stop_kill_leave_entries_queued(project: Path, trails: Trails) -> None:
+    first, second = (
+        trails("exp", "run", "--queue", "-S", f"units={u}").out.split("'")[1] for u in (2, 3)
+    )
+    assert trails("queue", "start", "-j", "1", env={"TRAIN_SLEEP": "30"}).code == 0
+    _status_until(trails, lambda s: s == ["running (train)", "queued (prepared)"])
+    r = trails("queue", "kill", first)
+    assert r.code == 0 and f"Interrupted experiment {first}" in r.out
+    _status_until(trails, lambda s: s == ["queued", "running (train)"])
+    assert trails("queue", "stop", "--kill").code == 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (project / ".dvc/tmp/exps/queue.pid").exists():
+        time.sleep(0.1)
+    queued = git(project, "for-each-ref", "--format=%(objectname)", "refs/exps/queue").split()
+    assert sorted(q[:7] for q in queued) == sorted([first, second]), "both still queued"
+    assert names(trails) == {}
+    exps = project / ".dvc" / "tmp" / "exps"
+    assert [p.name for p in exps.iterdir() if p.is_dir() and p.name != "run"] == []
+    log = (exps / "queue.log").read_text()
+    assert "failed" not in log.lower() and "Killed: unfinished experiments stay" in log, log
+
+
 def test_queue_run_one_entry_and_kill_errors(project: Path, trails: Trails) -> None:
     first = trails("exp", "run", "--queue", "-n", "one").out.split("'")[1]
     assert trails("exp", "run", "--queue", "-n", "two").code == 0

@@ -11,7 +11,13 @@ experiment still gets a fresh process (a crash or a kill touches only its
 entry) without paying the interpreter start and imports again: about 80 ms
 of every experiment's overhead with one ``python -m`` process per entry.
 The server never calls into the Rust core, so its forks inherit no thread
-pool."""
+pool.
+
+``--jobs`` is a number of slots: an experiment holds one while its stages'
+commands run. Workers for the next entries are started before a slot is
+free and wait for one once their first command is due (``worker.PoolSlot``),
+so checking out and planning overlap the running experiments, and so does
+recording, which happens after the slot is given back."""
 
 from __future__ import annotations
 
@@ -55,7 +61,8 @@ class _Running:
     """A worker and the pool's end of its pipe. ``state``: ``waiting``
     (preparing its folder, or prepared and waiting for a slot), ``running``
     (holds a slot: its stages run), ``finishing`` (stages over, slot given
-    back: it records the experiment and exits)."""
+    back: it records the experiment and exits), ``released`` (let go before
+    it started: it cleans up and exits, its entry still queued)."""
 
     entry: queue.Entry
     proc: BaseProcess
@@ -264,7 +271,7 @@ def _report(project: Project, r: _Running, result: PoolResult, display: QueueDis
         display.done(r.entry.id, out.get("name", ""), secs)
     elif r.proc.exitcode == 3:
         display.taken(r.entry.id)
-    elif r.proc.exitcode == 4:  # released before it started (queue stop)
+    elif r.proc.exitcode in (4, 130):  # let go before it started; interrupted (queue kill)
         result.left.append(r.entry.id)
     else:
         if out.get("status") == "lost":
