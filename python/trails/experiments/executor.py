@@ -150,9 +150,10 @@ def run_entry(
     """Run a queued entry and record it; the entry's ref is deleted when its
     experiment is recorded. ``queued``: the entry as the caller read it
     already (arguments and parents). Its ``copy_paths`` are copied in from
-    the workspace. ``slot``: acquired just before the first command starts
-    (the folder is ready, the stages before it decided), released when the
-    stages are over, before recording; never acquired if nothing runs."""
+    the workspace. ``slot``: acquired once the first stage that must run is
+    decided (the folder is ready, the stages before it skipped), before its
+    inputs are linked in; released when the stages are over, before
+    recording; never acquired if nothing runs."""
     args = queued.args if queued is not None else args_of(git, entry.sha)
     copy_paths = [str(c) for c in args.get("copy_paths") or ()]
     baseline = str(args.get("baseline") or "")
