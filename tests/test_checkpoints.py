@@ -77,6 +77,10 @@ def test_three_epochs_three_commits_then_resume_then_reset(project: Path, trails
     assert chain(trails)["again"] == [3, 2, 1]
     show = trails("exp", "show", "--no-timestamp", "--include-metrics", "epoch").out
     assert "[again]" in show and "│   ├── " in show
+    r = trails("exp", "run", "--reset", "-n", "cnn")
+    assert r.code == 1 and "experiment 'cnn' already exists" in r.err
+    assert "Use -f to overwrite it" in r.err and "Running stage" not in r.out, "refused first"
+    assert chain(trails)["cnn"] == [6, 5, 4, 3, 2, 1], "the old chain is kept"
 
 
 def test_the_signal_file_protocol_from_a_shell_script(repo: Path, trails: Trails) -> None:

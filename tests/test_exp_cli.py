@@ -300,7 +300,9 @@ def test_rename_and_gc(project: Path, trails: Trails) -> None:
     r = trails("exp", "rename", "slow", "slower")
     assert r.code == 0, r.err
     assert sorted(trails("exp", "list", "--name-only").out.split()) == ["fast", "slower"]
-    assert "already exists" in trails("exp", "rename", "fast", "slower").err
+    r = trails("exp", "rename", "fast", "slower")
+    assert r.code == 1 and "experiment 'slower' already exists" in r.err
+    assert "Choose another name." in r.err and "-f" not in r.err, "rename has no -f"
     r = trails("exp", "gc")
     assert r.code == 2 and "choose what to keep" in r.err
     assert trails("exp", "gc", "-w", "-f").out.strip() == "No experiments to remove."

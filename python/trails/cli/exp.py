@@ -697,16 +697,15 @@ def save(name: str | None, include: tuple[str, ...], message: str | None, force:
 @click.argument("new_name")
 def rename(experiment: str, new_name: str) -> None:
     """Rename an experiment."""
-    from trails.experiments.refs import ExperimentError, list_exps, ref_for, resolve, validate_name
+    from trails.experiments.record import check_free
+    from trails.experiments.refs import ref_for, resolve, validate_name
     from trails.git import ZERO, Git
 
     project = Project.find()
     git = Git(project.root)
     e = resolve(git, experiment, git.rev_parse("HEAD"))
     validate_name(git, new_name)
-    if any(x.name == new_name for x in list_exps(git, e.baseline)):
-        raise ExperimentError(f"experiment '{new_name}' already exists for baseline "
-                              f"{e.baseline[:7]}")  # fmt: skip
+    check_free(git, e.baseline, [new_name], False, hint="Choose another name.")
     git.move_ref(ref_for(e.baseline, new_name), e.sha, ZERO, consumed=e.ref)
     click.echo(f"Renamed experiment '{e.name}' to '{new_name}'")
 

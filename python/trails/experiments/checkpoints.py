@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from trails.experiments.refs import ExperimentError, derive_name, ref_for
+from trails.experiments.record import taken
+from trails.experiments.refs import derive_name, ref_for
 from trails.git import ZERO, Git, GitError
 
 SIGNAL = "DVC_CHECKPOINT"
@@ -91,9 +92,10 @@ class Chain:
         try:
             self.git.update_ref(ref_for(self.baseline, self.name), sha, old)
         except GitError:
-            raise ExperimentError(
-                f"experiment '{self.name}' already exists for baseline {self.baseline[:7]}",
-                hint="Use -f to overwrite it, --reset to start a new one, or another -n name.",
+            raise taken(
+                self.name,
+                self.baseline,
+                "Use -f to overwrite it, --reset to start a new one, or another -n name.",
             ) from None
         self.tip = sha
         return sha

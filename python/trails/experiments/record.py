@@ -63,14 +63,17 @@ def record(
     return Recorded(chosen, sha, baseline, new=True)
 
 
-def taken(name: str, baseline: str) -> ExperimentError:
-    return ExperimentError(
-        f"experiment '{name}' already exists for baseline {baseline[:7]}",
-        hint="Use -f to overwrite it, or choose another name with -n.",
-    )
+FORCE_HINT = "Use -f to overwrite it, or choose another name with -n."
 
 
-def check_free(git: Git, baseline: str, names: list[str], force: bool) -> None:
+def taken(name: str, baseline: str, hint: str = FORCE_HINT) -> ExperimentError:
+    return ExperimentError(f"experiment '{name}' already exists for baseline {baseline[:7]}",
+                           hint=hint)  # fmt: skip
+
+
+def check_free(
+    git: Git, baseline: str, names: list[str], force: bool, hint: str = FORCE_HINT
+) -> None:
     """Refuse names already taken on ``baseline`` before anything runs (and
     before ``-S`` edits the workspace), unless ``force``."""
     if force or not names:
@@ -78,4 +81,4 @@ def check_free(git: Git, baseline: str, names: list[str], force: bool) -> None:
     existing = {e.name for e in list_exps(git, baseline)}
     for n in names:
         if n in existing:
-            raise taken(n, baseline)
+            raise taken(n, baseline, hint)

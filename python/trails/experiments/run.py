@@ -66,9 +66,11 @@ def exp_run(
 
         validate_name(git, opts.name)
     # Bad targets and a taken name fail before -S writes anything. (A
-    # checkpoint run may continue its own name: its chain decides.)
+    # checkpoint run may continue its own name, unless --reset: its chain
+    # decides.)
     first, _ = select(load_graph(project), project, opts.repro)
-    if opts.name is not None and not any(o.checkpoint for s in first for o in s.outs):
+    resumable = not opts.reset and any(o.checkpoint for s in first for o in s.outs)
+    if opts.name is not None and not resumable:
         from trails.experiments.record import check_free
 
         check_free(git, git.head(), [opts.name], opts.force)
