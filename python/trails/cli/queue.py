@@ -93,7 +93,7 @@ def remove(ids: tuple[str, ...], all_: bool, queued: bool, failed: bool, success
 @click.argument("entry_id")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing while the experiment runs.")
 def logs(entry_id: str, follow: bool) -> None:
-    """Print the log of a queued, running or failed experiment."""
+    """Print the log of a running, failed or succeeded experiment."""
     from trails.errors import TrailsError
     from trails.experiments import queue as q
 
