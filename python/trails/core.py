@@ -8,13 +8,15 @@ Errors: ``OSError`` subclasses with ``filename`` set (``FileNotFoundError``,
 ``PermissionError``, ``IsADirectoryError``...) for operating-system failures,
 :class:`trails.errors.CoreError` for the rest (a file that changed while
 being hashed, a damaged manifest, a missing cache object, a dangling
-symlink). A damaged stat index is not an error: it is discarded with a
+symlink, a full disk while storing: named, with what to do). A damaged
+stat index is not an error: it is discarded with a
 :class:`trails.errors.StateWarning` and rebuilt.
 
 Threads: each call starts its own pool of ``TRAILS_THREADS`` (default: CPU
 count) threads and ends it before returning, so processes forked between
 calls are safe; still, start worker processes with ``spawn`` or a
-forkserver whose server never calls the core (as ``experiments.pool`` does).
+forkserver whose server never calls the core (as the queue's does:
+``experiments.forkserver``).
 """
 
 from __future__ import annotations

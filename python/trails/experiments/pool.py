@@ -123,18 +123,15 @@ def _killpg(proc: BaseProcess, sig: int) -> None:
 
 
 def _outcome(project: Project, r: _Running) -> dict[str, str]:
-    path = queue.run_dir(project.root, r.entry.id) / "result.json"
-    try:
-        doc = json.loads(path.read_text())
+    doc = queue.read_result(project.root, r.entry.id)
+    if doc is not None:
         return {str(k): str(v) for k, v in doc.items()}
-    except (OSError, ValueError):
-        code = r.proc.exitcode
-        how = (
-            f"was killed by signal {-code}"
-            if code is not None and code < 0
-            else f"exited with {code}"
-        )
-        return {"status": "lost", "error": f"worker {how} and no result"}
+    code = r.proc.exitcode
+    if code is not None and code < 0:
+        how = f"was killed by signal {-code}"
+    else:
+        how = f"exited with {code}"
+    return {"status": "lost", "error": f"worker {how} and no result"}
 
 
 def _interrupt(workers: list[_Running]) -> None:

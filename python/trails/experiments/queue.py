@@ -144,17 +144,24 @@ class Succeeded:
     created: int
 
 
+def read_result(root: Path, entry_id: str) -> dict[str, Any] | None:
+    """What a worker wrote of its entry's run (``result.json``: status,
+    name, error...); None if it wrote nothing (yet)."""
+    try:
+        doc = json.loads((run_dir(root, entry_id) / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 def succeeded(root: Path) -> list[Succeeded]:
     """Entries run by workers that succeeded, oldest first: ``queue status``
     lists them until ``queue remove --success`` forgets them."""
     base = root / ".dvc" / "tmp" / "exps" / "run"
     out = []
     for d in base.iterdir() if base.is_dir() else ():
-        try:
-            doc = json.loads((d / "result.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(doc, dict) and doc.get("status") == "success":
+        doc = read_result(root, d.name)
+        if doc is not None and doc.get("status") == "success":
             created = doc.get("created")
             out.append(Succeeded(d.name, str(doc.get("name") or ""),
                                  created if isinstance(created, int) else 0))  # fmt: skip
