@@ -1,0 +1,100 @@
+"""The one check of which paths trails may write or delete.
+
+Every path that reaches trails from something it reads (a ``dvc.yaml`` out,
+dep or ``wdir``, a ``.dvc`` file, ``dvc.lock``, a ``-S FILE:`` prefix,
+``add -o``, ``--copy-paths``, a pulled ref's tree) or from the command line
+goes through :func:`confined` before anything is written or deleted there.
+A path is confined when it names something inside the project root, not the
+root itself, not inside a ``.git`` or ``.dvc`` folder (at any depth, in any
+letter case: a nested repository's ``.git`` is as dangerous as ours), and
+not reached through a symlink that leaves the root. The last component is
+never followed: trails replaces or unlinks a link, never writes through it.
+
+Why one function: the probe of issue #14 found the check written well in one
+place (stage outputs) and missing in eight others. A path refused here is
+refused the same way, with the same words, wherever it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from pathlib import Path
+
+from trails.errors import TrailsError
+
+#: Folder names no path from input may enter: Git's and trails' own state.
+PRIVATE_DIRS = frozenset({".git", ".dvc"})
+
+
+class UnsafePathError(TrailsError):
+    """A path from input would take trails outside what it may touch."""
+
+
+def _refuse(path: str, source: str | None, why: str, hint: str | None) -> UnsafePathError:
+    where = f"{source}: " if source else ""
+    return UnsafePathError(
+        f"{where}'{path}' {why}",
+        hint=hint or "Use a path inside the project, outside .git/ and .dvc/.",
+    )
+
+
+def confined(
+    root: Path,
+    path: str | os.PathLike[str],
+    *,
+    source: str | None = None,
+    absolute_ok: bool = False,
+    hint: str | None = None,
+) -> str:
+    """``path`` as a normalised POSIX path relative to ``root`` if trails
+    may write or delete it; else :class:`UnsafePathError` naming ``source``
+    (``"x.dvc"``, ``"dvc.yaml:12"``, ``"-S"``, ...) and the reason.
+
+    ``path`` is relative to ``root``. Paths read from files must be relative;
+    ``absolute_ok`` admits an absolute path that lies inside ``root`` (a path
+    typed on the command line).
+    """
+    text = os.fspath(path)
+    if not text or "\0" in text or "\n" in text or "\r" in text:
+        raise _refuse(text, source, "is not a usable path (empty, or holds a NUL or newline)", hint)
+    posix = text.replace("\\", "/") if os.sep == "\\" else text
+    real_root = root.resolve()
+    if posixpath.isabs(posix):
+        if not absolute_ok:
+            raise _refuse(text, source, "is an absolute path", hint)
+        rel = os.path.relpath(os.path.normpath(posix), real_root)
+        if rel == ".." or rel.startswith("../") or rel.startswith(".." + os.sep):
+            # Also accept an absolute path spelled through the root's own symlinks.
+            rel = os.path.relpath(os.path.normpath(posix), os.path.abspath(root))
+        posix = Path(rel).as_posix()
+    norm = posixpath.normpath(posix)
+    if norm == "." or norm == "":
+        raise _refuse(text, source, "is the project root itself", hint)
+    if norm == ".." or norm.startswith("../"):
+        raise _refuse(text, source, "is outside the project", hint)
+    parts = norm.split("/")
+    private = next((p for p in parts if p.lower() in PRIVATE_DIRS), None)
+    if private is not None:
+        raise _refuse(text, source, f"is inside {private}/, which trails never writes", hint)
+    parent = (real_root / norm).parent
+    # Resolve the folders above the last component; the last one is never followed.
+    real_parent = Path(os.path.realpath(parent))
+    if real_parent != real_root and real_root not in real_parent.parents:
+        raise _refuse(
+            text, source, f"leads outside the project through a symlink ({real_parent})", hint
+        )
+    inside = real_parent.relative_to(real_root).parts
+    private = next((p for p in inside if p.lower() in PRIVATE_DIRS), None)
+    if private is not None:
+        raise _refuse(text, source, f"leads into {private}/ through a symlink", hint)
+    return norm
+
+
+def is_confined(root: Path, path: str | os.PathLike[str], *, absolute_ok: bool = False) -> bool:
+    """Whether :func:`confined` accepts ``path`` (for filters that skip, not fail)."""
+    try:
+        confined(root, path, absolute_ok=absolute_ok)
+    except UnsafePathError:
+        return False
+    return True
