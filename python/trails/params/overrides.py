@@ -25,7 +25,6 @@ multiplies sweeps out into one override list per experiment, and
 
 from __future__ import annotations
 
-import copy
 import difflib
 import itertools
 import re
@@ -432,7 +431,7 @@ def validate(
     changes: dict[str, list[Change]] = {}
     warnings: list[str] = []
     for file, group in groups.items():
-        data = copy.deepcopy(_load(root, file, group))
+        data = _load(root, file, group)  # a copy of its own
         for o in group:
             change = _change(o, data, strict, warnings)
             data = apply_changes(data, [change], file)
