@@ -540,9 +540,11 @@ class Reproducer:
             if what == "run" and not self.opts.dry:
                 env = stage_env(self.project.root)
                 if any(o.checkpoint for o in stage.outs):
+                    from trails.api import WATCHER_PID
                     from trails.experiments.checkpoints import Watcher
 
                     env["DVC_CHECKPOINT"] = "1"
+                    env[WATCHER_PID] = str(os.getpid())
                     self._watchers[stage.address] = Watcher(
                         self.project.root, functools.partial(self.checkpoint, stage)
                     ).start()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from trails import interrupt
 from trails.errors import TrailsError
 from trails.pipeline.stage import Stage
 
@@ -37,24 +38,63 @@ def stage_env(root: Path, extra: Mapping[str, str] | None = None) -> dict[str, s
     return {**os.environ, "DVC_ROOT": str(root), **(extra or {})}
 
 
+@dataclass
 class SubprocessRunner:
+    """Runs each command through the shell. With ``own_group`` (the CLI),
+    each command leads a process group of its own, which
+    ``trails.interrupt`` signals when trails gets SIGINT/SIGTERM/SIGHUP: a
+    signal sent to trails alone then stops the stage too. A queue worker
+    passes ``own_group=False``: it leads its own group already, and the pool
+    signals (and, at the last, kills) that whole group."""
+
+    own_group: bool = True
+
     def run(self, stage: Stage, root: Path, env: Mapping[str, str]) -> None:
         cwd = root / stage.wdir
         for cmd in stage.cmd:
-            proc = subprocess.Popen(cmd, shell=True, cwd=cwd, env=dict(env))
+            proc = subprocess.Popen(
+                cmd, shell=True, cwd=cwd, env=dict(env), process_group=0 if self.own_group else None
+            )
+            if self.own_group:
+                interrupt.add_group(proc.pid)
             try:
-                code = proc.wait()
-            except KeyboardInterrupt:
-                # The terminal sent SIGINT to the whole foreground group; give
-                # the command a moment to stop, then make sure it has.
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.send_signal(signal.SIGKILL)
-                    proc.wait()
-                raise
+                code = self._wait(proc)
+            finally:
+                if self.own_group:
+                    interrupt.remove_group(proc.pid)
             if code != 0:
                 raise StageFailed(stage, cmd, code)
+
+    def _wait(self, proc: subprocess.Popen[bytes]) -> int:
+        """The command's exit code. After a forwarded signal it gets
+        ``interrupt.GRACE`` seconds to stop, then its group is killed. Called
+        on a thread of the reproducer's pool, or on the main thread, where
+        Ctrl+C arrives as ``KeyboardInterrupt``."""
+        try:
+            while True:
+                try:
+                    return proc.wait(timeout=0.1)
+                except subprocess.TimeoutExpired:
+                    if interrupt.overdue():
+                        self._kill(proc)
+        except KeyboardInterrupt:
+            # The signal reached the command too (forwarded to its group, or
+            # sent to the worker's whole group); give it a moment to stop.
+            try:
+                proc.wait(timeout=interrupt.GRACE)
+            except subprocess.TimeoutExpired:
+                self._kill(proc)
+            raise
+
+    def _kill(self, proc: subprocess.Popen[bytes]) -> None:
+        try:
+            if self.own_group:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+        except ProcessLookupError:
+            pass
+        proc.wait()
 
 
 @dataclass

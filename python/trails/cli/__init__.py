@@ -3,18 +3,19 @@
 Subcommands are imported only when invoked (``LazyGroup``), so ``trails
 --help`` and ``--version`` start without loading the native core, YAML or
 Git libraries. ``main`` is the one place where errors become messages and
-exit codes: 0 ok, 1 error, 2 usage, 130 interrupted.
+exit codes: 0 ok, 1 error, 2 usage, 130 interrupted (128 + the signal: 143 for SIGTERM).
 """
 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 from typing import Any
 
 import click
 
-from trails import __version__
+from trails import __version__, interrupt
 from trails.errors import TrailsError, error_message
 
 #: name -> ("module:attribute", one-line help) of each subcommand. The help
@@ -91,11 +92,20 @@ def _print_traceback() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    interrupt.install()
     try:
         rv: Any = cli.main(args=argv, prog_name="trails", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        # click turns KeyboardInterrupt (so Interrupted) into Abort.
+        cause = exc.__cause__
+        if isinstance(cause, interrupt.Interrupted) and cause.signum != signal.SIGINT:
+            click.echo(f"Interrupted ({cause}).", err=True)
+            sys.exit(128 + cause.signum)
         click.echo("Aborted.", err=True)
         sys.exit(130)
+    except interrupt.Interrupted as exc:  # raised outside click's own call
+        click.echo(f"Interrupted ({exc}).", err=True)
+        sys.exit(128 + exc.signum)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
