@@ -145,10 +145,16 @@ def test_invalid_utf8_is_named_with_line_and_offset(
 ) -> None:
     _project(repo, trails, {"dvc.yaml": PIPELINE, "params.yaml": "lr: 1\n"})
     cases = {
-        "dvc.yaml": (PIPELINE.encode() + b"# caf\xe9\n", "dvc.yaml:6: not valid UTF-8 (byte offset"),
+        "dvc.yaml": (
+            PIPELINE.encode() + b"# caf\xe9\n",
+            "dvc.yaml:6: not valid UTF-8 (byte offset",
+        ),
         "params.yaml": (b"lr: 1\nname: \xff\n", "params.yaml:2: not valid UTF-8 (byte offset 12)"),
         "dvc.lock": (b"schema: '2.0'\n\xc3\n", "dvc.lock:2: not valid UTF-8 (byte offset 14)"),
-        ".dvc/config": (b"[core]\n    x = \xfe\n", ".dvc/config:2: not valid UTF-8 (byte offset 15)"),
+        ".dvc/config": (
+            b"[core]\n    x = \xfe\n",
+            ".dvc/config:2: not valid UTF-8 (byte offset 15)",
+        ),
     }
     for name, (data, message) in cases.items():
         path = repo / name

@@ -139,7 +139,9 @@ for i in range(100000):
 
 
 def test_make_checkpoint_gives_up_when_trails_is_killed(repo: Path, trails: Trails) -> None:
-    _project(repo, trails, CHECKPOINTS, "    outs:\n      - model.txt:\n          checkpoint: true\n")
+    _project(
+        repo, trails, CHECKPOINTS, "    outs:\n      - model.txt:\n          checkpoint: true\n"
+    )
     proc = subprocess.Popen(
         [PY, "-m", "trails", "exp", "run"],
         cwd=repo,

@@ -11,12 +11,13 @@ queue entries left queued) runs for all three. The threads that wait for the
 stages see their commands end; a command still running ``GRACE`` seconds
 after the signal is killed (``overdue``).
 
-Only ``os``, ``signal`` and ``threading``: ``trails.cli.main`` installs the
+Only small standard modules (no trails, no click): ``trails.cli.main`` installs the
 handlers before any subcommand is imported.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -57,10 +58,8 @@ def _forward(signum: int) -> None:
         if not _since:
             _since.append(time.monotonic())
     for pgid in groups:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # ended already
             os.killpg(pgid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass  # that command has ended already
 
 
 def overdue() -> bool:

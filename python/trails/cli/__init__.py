@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 import signal
 import sys
-from typing import Any
+import warnings
+from typing import Any, TextIO
 
 import click
 
@@ -91,8 +92,22 @@ def _print_traceback() -> None:
     traceback.print_exc()
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A warning (a damaged stat index being rebuilt, say) as one
+    ``Warning: ...`` line, not Python's format with a source line."""
+    click.echo(f"Warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     interrupt.install()
+    warnings.showwarning = _show_warning
     try:
         rv: Any = cli.main(args=argv, prog_name="trails", standalone_mode=False)
     except click.exceptions.Abort as exc:

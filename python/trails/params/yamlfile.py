@@ -95,7 +95,13 @@ def _build(loader: Any, anchors: dict[str, _Node]) -> _Node:
     if isinstance(ev, yaml.ScalarEvent):
         node = _Node(
             # libyaml says "" for a plain scalar, the Python parser None.
-            "scalar", start, end, style=ev.style or None, anchor=ev.anchor, tag=ev.tag, value=ev.value
+            "scalar",
+            start,
+            end,
+            style=ev.style or None,
+            anchor=ev.anchor,
+            tag=ev.tag,
+            value=ev.value,
         )
     elif isinstance(ev, yaml.MappingStartEvent):
         node = _Node("map", start, end, flow=bool(ev.flow_style), anchor=ev.anchor, tag=ev.tag)
