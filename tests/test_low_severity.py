@@ -177,6 +177,7 @@ def test_a_killed_run_all_leaves_no_multiprocessing_folders(project: Path, trail
     os.killpg(worker, signal.SIGKILL)  # the orphaned worker and its stage
     left = list(tmp.iterdir())
     assert left, "a SIGKILLed run leaves its folder (nothing can remove it then)"
+    assert trails("queue", "remove", "--all").code == 0  # the next run only starts
     assert trails("exp", "run", "--run-all", env=env).code == 0
     assert [p.name for p in tmp.iterdir()] == []
     request_cleanup.rmdir()
