@@ -38,7 +38,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-        (root / "params.yaml").write_text("lr: 0.1\n" + "".join(f"k{i}: {i}\n" for i in range(keys)))
+        text = "lr: 0.1\n" + "".join(f"k{i}: {i}\n" for i in range(keys))
+        (root / "params.yaml").write_text(text)
         (root / "dvc.yaml").write_text(PIPELINE)
         subprocess.run([sys.executable, "-m", "trails", "init"], cwd=root, check=True)
         git = ["git", "-c", "user.name=b", "-c", "user.email=b@b"]
