@@ -170,3 +170,23 @@ def test_invalid_utf8_is_named_with_line_and_offset(
         else:
             path.write_bytes(before)
     assert os.path.exists(repo / "dvc.yaml")
+
+
+def test_deep_nesting_is_refused_by_name(repo: Path, trails: Callable[..., Result]) -> None:
+    """Hundreds of levels ended in RecursionError ("internal error")."""
+    _project(repo, trails, {"dvc.yaml": PIPELINE, "params.yaml": "lr: 1\n"})
+    (repo / "dvc.yaml").write_text(PIPELINE + "    meta: " + "[" * 500 + "]" * 500 + "\n")
+    r = trails("status")
+    assert r.code == 1
+    assert "dvc.yaml:6: values nest more than 100 levels deep here" in r.err
+    assert "Flatten the structure" in r.err and "internal error" not in r.err
+    gen(repo, {"dvc.yaml": PIPELINE.replace("params: [lr]", "params: [{params.json: [lr]}]")})
+    for text, message in (
+        ('{"lr": ' + "[" * 100_000 + "]" * 100_000 + "}", "values nest too deeply to read"),
+        ('{"lr": ' + "[" * 150 + "]" * 150 + "}", "values nest more than 100 levels deep"),
+    ):
+        (repo / "params.json").write_text(text)
+        r = trails("exp", "run", "-S", "params.json:lr=2")
+        assert r.code == 1
+        assert f"Error: params.json: {message}" in r.err
+        assert "internal error" not in r.err

@@ -102,15 +102,32 @@ def _error(path: str, exc: yaml.YAMLError) -> YamlError:
 #: A "billion laughs" document of a few hundred bytes expands to 10**9
 #: nodes: it grew past 5.7 GB in the code that walks what it loads.
 MAX_ALIASED_NODES = 1_000_000
+#: How deeply values may nest. Everything after the parser walks values
+#: recursively (PyYAML's constructor, copies, comparisons, interpolation):
+#: a few hundred levels ended in RecursionError, an "internal error".
+MAX_DEPTH = 100
+
+
+def _may_be_deep(text: str) -> bool:
+    """Whether ``text`` could nest more than ``MAX_DEPTH`` levels: each
+    level takes a ``[``, ``{``, ``-`` or ``?`` then a space, tab or line
+    end, or one more column of indentation. Searches done by C code, for the files that
+    cannot (nearly all) to skip the walk of their nodes."""
+    half = MAX_DEPTH // 2
+    marks = text.count("[") + text.count("{")
+    marks += sum(text.count(c + after) for c in "-?" for after in " \t\n")
+    return marks >= half or " " * half in text
 
 
 def _check_expansion(root: yaml.Node, path: str) -> None:
     """Refuse a document whose aliases expand past ``MAX_ALIASED_NODES``
-    extra nodes, or that holds itself through an alias. PyYAML shares one
-    object per anchor, so loading is cheap; everything that walks the result
-    (interpolation, line indexing, flattening params) pays the expansion.
-    Linear: each distinct node's expanded size is computed once."""
+    extra nodes, that holds itself through an alias, or that nests deeper
+    than ``MAX_DEPTH``. PyYAML shares one object per anchor, so loading is
+    cheap; everything that walks the result (interpolation, line indexing,
+    flattening params) pays the expansion. Linear: each distinct node's
+    expanded size and height are computed once."""
     size: dict[int, int] = {}
+    height: dict[int, int] = {}
     on_path: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
@@ -124,6 +141,19 @@ def _check_expansion(root: yaml.Node, path: str) -> None:
         if done:
             on_path.discard(key)
             size[key] = 1 + sum(size[id(c)] for c in children)
+            # Levels of mappings and lists: a scalar adds none.
+            height[key] = (
+                1 + max((height[id(c)] for c in children), default=0)
+                if not (isinstance(node, yaml.ScalarNode))
+                else 0
+            )
+            if height[key] > MAX_DEPTH:
+                raise YamlError(
+                    f"{path}:{node.start_mark.line + 1}: values nest more than "
+                    f"{MAX_DEPTH} levels deep here",
+                    hint="Flatten the structure: trails reads at most "
+                    f"{MAX_DEPTH} levels of nested mappings and lists.",
+                )
             if size[key] - len(size) > MAX_ALIASED_NODES:
                 raise YamlError(
                     f"{path}:{node.start_mark.line + 1}: YAML aliases expand this value to "
@@ -146,9 +176,9 @@ def _check_expansion(root: yaml.Node, path: str) -> None:
 
 def _compose(loader: Any, text: str, path: str) -> Any:
     """The document's node graph, checked by ``_check_expansion`` if it has
-    an alias at all (a ``*``)."""
+    an alias at all (a ``*``) or may nest deeply."""
     node = loader.get_single_node()
-    if node is not None and "*" in text:
+    if node is not None and ("*" in text or _may_be_deep(text)):
         _check_expansion(node, path)
     return node
 

@@ -59,9 +59,40 @@ def _module(path: str | Path) -> ModuleType:
     return importlib.import_module(f"trails.params.{format_of(path)}")
 
 
+def _check_depth(data: Any, path: str) -> None:
+    """Refuse values nested deeper than ``yamlio.MAX_DEPTH`` (JSON and TOML
+    parsers allow ~1,000 levels; copies and comparisons, recursive, fail
+    with RecursionError well before that)."""
+    from trails.yamlio import MAX_DEPTH
+
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                raise ParamsError(
+                    f"{path}: values nest more than {MAX_DEPTH} levels deep",
+                    hint=f"Flatten the structure: trails reads at most {MAX_DEPTH} levels "
+                    "of nested mappings and lists.",
+                )
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((v, depth + 1) for v in items if isinstance(v, dict | list))
+
+
 @functools.lru_cache(maxsize=8)
 def _parsed(fmt: str, text: str, path: str) -> Any:
-    return importlib.import_module(f"trails.params.{fmt}").load(text, path)
+    from trails.yamlio import MAX_DEPTH
+
+    try:
+        data = importlib.import_module(f"trails.params.{fmt}").load(text, path)
+    except RecursionError:
+        raise ParamsError(
+            f"{path}: values nest too deeply to read",
+            hint=f"Flatten the structure: trails reads at most {MAX_DEPTH} levels "
+            "of nested mappings and lists.",
+        ) from None
+    _check_depth(data, path)
+    return data
 
 
 def parsed(fmt: str, text: str, path: str, *, shared: bool = False) -> Any:
