@@ -181,3 +181,55 @@ def test_make_checkpoint_with_a_dead_watcher_raises_and_removes_the_signal(
         assert f"trails (pid {pid}), which records checkpoints, has exited" in r.stderr
         assert not (tmp_path / ".dvc" / "tmp" / "DVC_CHECKPOINT").exists()
     zombie.wait()
+
+
+READ_TTY = """\
+import os, signal, time
+from pathlib import Path
+Path("stage.pid").write_text(str(os.getpid()))
+with open("/dev/tty") as tty:
+    Path("answer.txt").write_text(tty.readline())
+while True:
+    time.sleep(0.02)
+"""
+
+
+def test_in_a_terminal_the_stage_reads_it_and_sigterm_still_stops_it(
+    repo: Path, trails: Trails
+) -> None:
+    """In a terminal's foreground the stage shares trails' group: it can
+    read the terminal (in a group of its own SIGTTIN would stop it), and
+    SIGTERM to trails alone is passed on to it."""
+    import fcntl
+    import termios
+
+    _project(repo, trails, READ_TTY, "")
+    master, slave = os.openpty()
+
+    def controlling_tty() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [PY, "-m", "trails", "repro"],
+        cwd=repo,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=controlling_tty,
+    )
+    os.close(slave)
+    try:
+        _wait_for(lambda: (repo / "stage.pid").exists(), "the stage to start")
+        os.write(master, b"hello\n")
+        answer = repo / "answer.txt"
+        _wait_for(lambda: answer.exists() and answer.read_text() == "hello\n", "the stage's read")
+        stage_pid = int((repo / "stage.pid").read_text())
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143
+        _wait_for(lambda: not _alive(stage_pid), "the stage to stop", secs=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)

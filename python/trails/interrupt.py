@@ -28,7 +28,8 @@ from types import FrameType
 GRACE = 5.0
 
 _lock = threading.Lock()
-_groups: set[int] = set()
+#: Running commands: pid -> whether it leads a process group of its own.
+_running: dict[int, bool] = {}
 _since: list[float] = []  # monotonic time of the first forwarded signal
 
 
@@ -41,25 +42,31 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
-def add_group(pgid: int) -> None:
-    """A stage command's process group, to be signalled with trails."""
+def add(pid: int, *, group: bool) -> None:
+    """A stage command, to be signalled with trails: its whole process
+    group if it leads one (``group``), else (it shares trails' group, in a
+    terminal's foreground) only SIGTERM, to it alone: the terminal's Ctrl+C
+    and hang-up reach it already, and twice would be once too many."""
     with _lock:
-        _groups.add(pgid)
+        _running[pid] = group
 
 
-def remove_group(pgid: int) -> None:
+def remove(pid: int) -> None:
     with _lock:
-        _groups.discard(pgid)
+        _running.pop(pid, None)
 
 
 def _forward(signum: int) -> None:
     with _lock:
-        groups = list(_groups)
+        running = list(_running.items())
         if not _since:
             _since.append(time.monotonic())
-    for pgid in groups:
+    for pid, group in running:
         with contextlib.suppress(ProcessLookupError, PermissionError):  # ended already
-            os.killpg(pgid, signum)
+            if group:
+                os.killpg(pid, signum)
+            elif signum == signal.SIGTERM:
+                os.kill(pid, signum)
 
 
 def overdue() -> bool:
