@@ -83,6 +83,7 @@ def test_signal_to_trails_alone_stops_the_stage(
     proc = subprocess.Popen(
         [PY, "-m", "trails", *command],
         cwd=repo,
+        stdin=subprocess.DEVNULL,  # not a terminal: stages get their own group
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -107,6 +108,7 @@ def test_sigterm_to_run_all_alone_leaves_the_entry_queued(repo: Path, trails: Tr
     proc = subprocess.Popen(
         [PY, "-m", "trails", "exp", "run", "--run-all"],
         cwd=repo,
+        stdin=subprocess.DEVNULL,  # not a terminal: stages get their own group
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -145,6 +147,7 @@ def test_make_checkpoint_gives_up_when_trails_is_killed(repo: Path, trails: Trai
     proc = subprocess.Popen(
         [PY, "-m", "trails", "exp", "run"],
         cwd=repo,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
