@@ -181,3 +181,31 @@ def test_a_killed_run_all_leaves_no_multiprocessing_folders(project: Path, trail
     assert trails("exp", "run", "--run-all", env=env).code == 0
     assert [p.name for p in tmp.iterdir()] == []
     request_cleanup.rmdir()
+
+
+def test_unprotect_under_a_private_umask_keeps_the_copy_private(
+    project: Path, trails: Trails
+) -> None:
+    (project / ".dvc" / "config").write_text("[cache]\n    type = hardlink\n")
+    secret = project / "secret.txt"
+    secret.write_text("key\n")
+    assert trails("add", "secret.txt").code == 0
+    assert _mode(secret) == 0o444  # the cache object itself, linked
+    umask = "import os, sys; os.umask(0o077); from trails.cli import main; main(sys.argv[1:])"
+    r = subprocess.run(
+        [PY, "-c", umask, "unprotect", "secret.txt"], cwd=project, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    assert _mode(secret) == 0o600
+    assert trails("unprotect", "model.txt").code == 0
+    assert _mode(project / "model.txt") == 0o644  # umask 022: as before
+
+
+def test_metrics_with_invalid_utf8_are_named(project: Path, trails: Trails) -> None:
+    (project / "dvc.yaml").write_text(
+        PIPELINE + "    metrics:\n      - m.json:\n          cache: false\n"
+    )
+    (project / "m.json").write_bytes(b'{"acc": "\xff"}')
+    r = trails("metrics", "show")
+    assert "m.json:1: not valid UTF-8 (byte offset 9)" in r.out + r.err
+    assert "internal error" not in r.err and "Traceback" not in r.err

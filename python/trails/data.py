@@ -230,6 +230,19 @@ def _checkout(project: Project, t: Tracked, dest: Path, types: list[str]) -> boo
     return used is not None
 
 
+def _umask() -> int:
+    """The process umask, from ``/proc/self/status`` (``os.umask`` can only
+    read it by setting it, a race with threads creating files); 022 where
+    that line is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
 def unprotect(path: Path) -> int:
     """Replace links into the cache (read-only) by writable copies; returns
     the number of files copied."""
@@ -240,7 +253,9 @@ def unprotect(path: Path) -> int:
         if f.is_symlink() or st.st_nlink > 1 or not st.st_mode & stat.S_IWUSR:
             tmp = f.with_name(f".{f.name}.unprotect")
             shutil.copyfile(f, tmp)
-            os.chmod(tmp, (st.st_mode & 0o777) | stat.S_IWUSR)
+            # Writable, and no more readable than the umask lets a new file
+            # be: the object's 0444 would make private data world-readable.
+            os.chmod(tmp, ((st.st_mode & 0o777) | stat.S_IWUSR) & ~_umask())
             os.replace(tmp, f)
             n += 1
     return n
