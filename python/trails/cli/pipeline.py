@@ -75,7 +75,12 @@ def _targets(f: F) -> F:
 @_targets
 @click.option("-f", "--force", is_flag=True, help="Run even the stages that did not change.")
 @click.option(
-    "-s", "--single-item", is_flag=True, help="Run only the targets, not their upstream stages."
+    "-s",
+    "--single-item",
+    "--single-stage",  # the guide's spelling
+    "single_item",
+    is_flag=True,
+    help="Run only the targets, not their upstream stages.",
 )
 @click.option(
     "-p", "--pipeline", is_flag=True, help="Run the whole pipeline each target belongs to."
@@ -116,7 +121,7 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
     """Run the stages of the pipeline whose dependencies, params, command or
     outputs changed, in order, and record the results in dvc.lock."""
     from trails.pipeline import load_graph
-    from trails.repro import Reproducer, ReproOptions, select
+    from trails.repro import Reproducer, ReproOptions, check_declined, select
     from trails.runner import SubprocessRunner
 
     opts = ReproOptions(targets=targets, **flags)  # type: ignore[arg-type]
@@ -128,6 +133,7 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
     summary = rep.run(stages)
     for lock in summary.locks_written:
         click.echo(f"Updating lock file '{lock}'")
+    check_declined(summary, "the pipeline is not fully reproduced")
     if summary.locks_written and project.has_scm and not opts.dry:
         files = " ".join(sorted({*summary.locks_written, *summary.gitignores}))
         click.echo(f"\nTo track the changes with git, run:\n\n\tgit add {files}")

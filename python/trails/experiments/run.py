@@ -12,7 +12,7 @@ from trails.experiments.record import Recorded, record
 from trails.git import Git
 from trails.pipeline import load_graph
 from trails.project import Project
-from trails.repro import Reproducer, ReproOptions, Summary, select
+from trails.repro import Reproducer, ReproOptions, Summary, check_declined, select
 from trails.runner import Runner
 
 
@@ -32,9 +32,19 @@ def apply_set_params(
 ) -> list[str]:
     """Validate every ``-S`` against its file, then write all the files (all
     or nothing). Returns the files changed."""
-    if not values:
-        return []
     from trails import params
+
+    changes = planned_set_params(project, values, strict, warn)
+    params.update_files(project.root, changes)
+    return list(changes)
+
+
+def planned_set_params(
+    project: Project, values: Sequence[str], strict: bool, warn: Callable[[str], None]
+) -> dict[str, list[Any]]:
+    """The checked ``-S`` changes per params file; nothing written."""
+    if not values:
+        return {}
     from trails.params import overrides
 
     parsed = overrides.parse(list(values))
@@ -48,8 +58,7 @@ def apply_set_params(
     changes, warnings = overrides.validate(project.root, parsed, strict)
     for w in warnings:
         warn(w)
-    params.update_files(project.root, changes)
-    return list(changes)
+    return changes
 
 
 def exp_run(
@@ -58,7 +67,9 @@ def exp_run(
     runner: Runner,
     echo: Callable[[str], None],
     confirm: Callable[[str], bool] | None = None,
-) -> tuple[Summary, Recorded]:
+) -> tuple[Summary, Recorded | None]:
+    """Run and record; ``Recorded`` is None for ``--dry``, which records
+    (and writes) nothing."""
     git = Git(project.root)
     git.head()  # no commits: fail before anything changes
     if opts.name is not None:
@@ -74,15 +85,50 @@ def exp_run(
         from trails.experiments.record import check_free
 
         check_free(git, git.head(), [opts.name], opts.force)
-    apply_set_params(project, opts.set_params, opts.strict_params, lambda w: echo(f"Warning: {w}"))
+    if opts.repro.dry:
+        return _dry_run(project, opts, runner, echo), None
+    edited = apply_set_params(
+        project, opts.set_params, opts.strict_params, lambda w: echo(f"Warning: {w}")
+    )
     graph = load_graph(project)  # again: `${}` in dvc.yaml may read the new values
     stages, _ = select(graph, project, opts.repro)
     if any(o.checkpoint for s in stages for o in s.outs):
         return _run_checkpoints(project, git, opts, graph, stages, runner, echo, confirm)
     rep = Reproducer(project, graph, opts.repro, runner, echo, confirm)
     summary = rep.run(stages)
+    # Metrics that do not belong to the params are not an experiment.
+    check_declined(
+        summary,
+        "no experiment recorded"
+        + (f" ({', '.join(edited)} keeps the -S values)" if edited else ""),
+    )
     recorded = record(git, name=opts.name, message=opts.message, force=opts.force)
     return summary, recorded
+
+
+def _dry_run(
+    project: Project, opts: ExpRunOptions, runner: Runner, echo: Callable[[str], None]
+) -> Summary:
+    """``--dry``: what would run and why, with the ``-S`` values as the
+    planner would see them; no file written, nothing run, nothing
+    recorded. (A ``${}`` in dvc.yaml still reads the params files as they
+    are.)"""
+    from trails import params
+
+    changes = planned_set_params(
+        project, opts.set_params, opts.strict_params, lambda w: echo(f"Warning: {w}")
+    )
+    texts = params.updated_texts(project.root, changes)
+    graph = load_graph(project)
+    stages, _ = select(graph, project, opts.repro)
+    rep = Reproducer(project, graph, opts.repro, runner, echo)
+    for name, text in texts.items():
+        said = ", ".join(
+            f"{c.key}={c.value!r}" if not c.delete else f"~{c.key}" for c in changes[name]
+        )
+        echo(f"Would set in '{name}' (not written): {said}")
+        rep.ws.suppose_params(name, params.loads(text, name))
+    return rep.run(stages)
 
 
 def _run_checkpoints(

@@ -199,7 +199,37 @@ class Graph:
 
     # -- targets ------------------------------------------------------------
 
-    def resolve(self, target: str, *, glob: bool = False) -> list[Stage]:
+    def resolve(self, target: str, *, glob: bool = False, cwd: str = ".") -> list[Stage]:
+        """Stages named by one target (see :meth:`_resolve`). Given from the
+        sub-folder ``cwd`` (repo-relative), the target is first read as
+        relative to it (``summarize`` = ``cwd/dvc.yaml:summarize``), as the
+        reference tool reads it; then, failing that, from the root."""
+        return self._resolve(self.locate(target, glob=glob, cwd=cwd), glob=glob)
+
+    def locate(self, target: str, *, glob: bool = False, cwd: str = ".") -> str:
+        """``target`` spelled from the root: the ``cwd``-relative reading
+        if it names stages, else the target as written (a queued run, which
+        starts at the root, gets this spelling)."""
+        if cwd in ("", "."):
+            return target
+        dvcfile, sep, name = target.rpartition(":")
+        if sep:
+            local = f"{posixpath.join(cwd, dvcfile)}:{name}"
+        elif target.endswith(DVCFILE) or target.endswith("/"):
+            local = posixpath.join(cwd, target)
+        else:
+            local = f"{posixpath.join(cwd, DVCFILE)}:{target}"
+        try:
+            self._resolve(local, glob=glob)
+        except PipelineError as local_error:
+            try:
+                self._resolve(target, glob=glob)
+            except PipelineError:
+                raise local_error from None
+            return target
+        return local
+
+    def _resolve(self, target: str, *, glob: bool = False) -> list[Stage]:
         """Stages named by one target: ``name``, ``name@item``, a foreach
         group ``name`` (all its items), ``dir/dvc.yaml``, ``dir/dvc.yaml:name``
         or, with ``glob``, a pattern over those names."""
