@@ -127,7 +127,7 @@ def test_exp_show_tree_and_formats(project: Path, trails: Trails) -> None:
     ]
     assert rows[3]["params"]["params.yaml"] == {"lr": 0.2, "units": 8}
     csv_lines = trails("exp", "show", "--csv", "--sort-by", "loss").out.splitlines()
-    assert csv_lines[0].startswith("Experiment,Created,")
+    assert csv_lines[0].startswith("Experiment,rev,typ,Created,parent,")
     assert [ln.split(",")[0] for ln in csv_lines[3:]] == ["fast", "slow"]
     md = trails("exp", "show", "--md", "--only-changed", "--no-timestamp").out
     assert "units" not in md, "unchanged in every row"
@@ -138,9 +138,9 @@ def test_exp_show_tree_and_formats(project: Path, trails: Trails) -> None:
 
 def test_exp_diff(project: Path, trails: Trails) -> None:
     _experiments(project, trails)
-    doc = json.loads(trails("exp", "diff", "slow", "--json").out)
-    assert doc["params"]["params.yaml"]["lr"]["new"] == 0.2
-    assert doc["metrics"]["metrics.json"]["loss"]["diff"] == pytest.approx(-0.1)
+    doc = json.loads(trails("exp", "diff", "slow", "--json").out)  # slow vs the workspace
+    assert doc["params"]["params.yaml"]["lr"] == {"old": 0.2, "new": 0.5, "diff": 0.3}
+    assert doc["metrics"]["metrics.json"]["loss"]["diff"] == pytest.approx(-0.3)
     doc = json.loads(trails("exp", "diff", "slow", "fast", "--json").out)
     assert doc["params"]["params.yaml"]["lr"] == {"old": 0.2, "new": 0.5, "diff": 0.3}
     md = trails("exp", "diff", "--md").out

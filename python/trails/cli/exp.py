@@ -90,6 +90,7 @@ def run(
         from trails.experiments import forkserver
 
         forkserver.start()
+    _check_one_word(set_params, targets)
     if temp and queue:
         raise click.UsageError("--temp and --queue exclude each other: queued runs are temporary")
     if from_rev and reset:
@@ -109,7 +110,7 @@ def run(
     repro_opts = ReproOptions(targets=targets, force=force, **flags)
     if queue or temp:
         ids = _enqueue(project, repro_opts, set_params, name, message, force, strict_params,
-                       from_rev, copy_paths)  # fmt: skip
+                       from_rev, copy_paths, announce=not temp)  # fmt: skip
         if temp:
             _run_temp(project, ids[0])
             return
@@ -132,11 +133,29 @@ def run(
     )
     confirm = (lambda q: click.confirm(q)) if opts.repro.interactive else None
     _, rec = exp_run(project, opts, SubprocessRunner(), click.echo, confirm)
+    if rec is None:
+        click.echo("\nDry run: nothing was run, written or recorded.")
+        return
     if rec.new:
         click.echo(f"\nRan experiment(s): {rec.name}")
     else:
         click.echo(f"\nExperiment '{rec.name}' already records this workspace; nothing new.")
     click.echo("Experiment results have been applied to your workspace.")
+
+
+def _check_one_word(set_params: tuple[str, ...], targets: tuple[str, ...]) -> None:
+    """The guide writes ``-S myparams.toml:learning_rate = 0.0001``: the
+    shell makes that three words, and the last two would be read as stage
+    names. Say how to write it instead."""
+    at = next((i for i, t in enumerate(targets) if t.startswith("=")), None)
+    if at is None:
+        return
+    key = set_params[-1] if set_params else "KEY"
+    value = targets[at].removeprefix("=") or (targets[at + 1] if at + 1 < len(targets) else "VALUE")
+    raise click.UsageError(
+        f"-S takes key=value as one word (no spaces around '='): "
+        f"write -S {key}={value}, or quote it: -S '{key}={value}'"
+    )
 
 
 _QUEUED_FLAGS = (
@@ -167,22 +186,26 @@ def _enqueue(
     strict: bool,
     from_rev: str | None = None,
     copy_paths: tuple[str, ...] = (),
+    *,
+    announce: bool = True,
 ) -> list[str]:
     """Queue one entry per combination of the -S sweeps; the workspace is
     not changed (the edits go into the entries' commits). ``from_rev``: a
     checkpoint to continue from; ``copy_paths``: untracked or ignored paths
-    copied from the workspace into the entry's folder when it runs."""
+    copied from the workspace into the entry's folder when it runs.
+    ``announce``: say "Queued" (not for --temp, whose entry runs now)."""
     from trails.experiments import queue
     from trails.experiments.record import check_free
     from trails.experiments.refs import ExperimentError, resolve, validate_name
     from trails.experiments.run import queued_edits
     from trails.git import Git
     from trails.pipeline import load_graph
-    from trails.repro import select
+    from trails.repro import cwd_folder, select
 
     git = Git(project.root)
     git.head()
-    select(load_graph(project), project, opts)  # bad targets fail before anything is queued
+    graph = load_graph(project)
+    select(graph, project, opts)  # bad targets fail before anything is queued
     combos = queued_edits(project, set_params, strict, lambda w: click.echo(f"Warning: {w}"))
     names = (
         [name]
@@ -199,6 +222,12 @@ def _enqueue(
                 hint="Name an untracked or ignored file or folder of the workspace.",
             )
     repro_args = {k: getattr(opts, k) for k in _QUEUED_FLAGS if getattr(opts, k)}
+    # The entry runs at the root of its folder: targets named from a
+    # sub-folder are spelled from the root.
+    here = cwd_folder(project)
+    targets = [
+        t if opts.recursive else graph.locate(t, glob=opts.glob, cwd=here) for t in opts.targets
+    ]
     rev_sha, baseline = None, None
     if from_rev:
         try:
@@ -216,13 +245,14 @@ def _enqueue(
             "name": n,
             "message": message,
             "force": force,
-            "targets": list(opts.targets),
+            "targets": targets,
             "repro": repro_args,
             "baseline": baseline,
             "copy_paths": [project.rel(Path(c).absolute()) for c in copy_paths],
         }
         entry = queue.enqueue(git, args, edits, rev_sha)
-        click.echo(f"Queued experiment '{entry.id}' for future execution.")
+        if announce:
+            click.echo(f"Queued experiment '{entry.id}' for future execution.")
         ids.append(entry.ref)
     return ids
 
@@ -309,10 +339,8 @@ def _show_options(f: F) -> F:
         click.option("--hide-failed", is_flag=True, help="Hide failed experiments."),
         click.option(
             "--precision",
-            type=int,
-            default=5,
-            show_default=True,
-            help="Significant digits of numbers.",
+            type=click.IntRange(min=1),
+            help="Significant digits of numbers (default 5; --csv: as stored).",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print rows as JSON."),
         click.option("--csv", "as_csv", is_flag=True, help="Print a CSV table."),
@@ -438,20 +466,17 @@ def show(
         return
     for k in ("include_metrics", "exclude_metrics", "include_params", "exclude_params"):
         kw[k] = _comma(kw[k])
-    opts = table.ShowOptions(sha=sha, **kw)
-    headers, cells = table.build(rows, files, opts)
+    precision = kw.pop("precision")
+    opts = table.ShowOptions(sha=sha, precision=precision or 5, **kw)
     if as_csv:
+        headers, cells = table.csv_table(rows, files, opts, precision)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(headers)
-        w.writerows(
-            [
-                [c.split(" ")[-1].strip("[]") if i == 0 else c for i, c in enumerate(r)]
-                for r in cells
-            ]
-        )
+        w.writerows(cells)
         click.echo(buf.getvalue(), nl=False)
         return
+    headers, cells = table.build(rows, files, opts)
     if md:
         click.echo("| " + " | ".join(headers) + " |")
         click.echo("|" + "|".join("---" for _ in headers) + "|")
@@ -488,8 +513,8 @@ def diff(
     md: bool,
     precision: int,
 ) -> None:
-    """Params and metrics that differ: workspace vs HEAD, EXP vs its baseline,
-    or A vs B."""
+    """Params and metrics that differ: HEAD vs the workspace, A vs the
+    workspace, or A vs B (A and B: experiments or Git revisions)."""
     from trails.experiments import show, table
     from trails.experiments.refs import resolve
     from trails.git import Git
@@ -509,9 +534,8 @@ def diff(
 
     if a_rev is None and b_rev is None:
         (a, a_name), (b, b_name) = (git.head(), "HEAD"), ("workspace", "workspace")
-    elif b_rev is None:
-        e = resolve(git, a_rev or "", git.rev_parse("HEAD"))
-        (a, a_name), (b, b_name) = (e.baseline, e.baseline[:7]), (e.sha, e.name)
+    elif b_rev is None:  # as the reference tool: the new side is the workspace
+        (a, a_name), (b, b_name) = rev_of(a_rev or ""), ("workspace", "workspace")
     else:
         (a, a_name), (b, b_name) = rev_of(a_rev or ""), rev_of(b_rev)
     snaps = reader.read([x for x in (a, b) if x != "workspace"])
@@ -649,7 +673,10 @@ def remove(
     git = Git(project.root)
     if not (experiments or rev or all_commits or queued):
         raise click.UsageError("name experiments, or use --rev, -A or --queue")
-    for entry in queue.entries(git) if queued else []:
+    entries = queue.entries(git) if queued else []
+    if queued and not entries:
+        click.echo("No experiments in the queue: nothing to remove from it.")
+    for entry in entries:
         queue.remove(git, entry)
         click.echo(f"Removed queued experiment {entry.id}")
     head = git.rev_parse("HEAD")
@@ -664,6 +691,11 @@ def remove(
     for e in {t.ref: t for t in targets}.values():
         git.delete_ref(e.ref)
         click.echo(f"Removed experiment '{e.name}'")
+
+
+# The reference tool's short names.
+exp.add_command(list_cmd, "ls")
+exp.add_command(remove, "rm")
 
 
 @exp.command()
@@ -713,7 +745,7 @@ def rename(experiment: str, new_name: str) -> None:
 @exp.command()
 @keep_options("the experiments")
 @click.option("--date", "since", help="Keep experiments of commits from this date on (YYYY-MM-DD).")
-@click.option("--queued", is_flag=True, help="Also remove every queued experiment.")
+@click.option("--queued", is_flag=True, help="Remove every queued experiment (alone: only those).")
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
 def gc(
     workspace: bool,
@@ -724,33 +756,43 @@ def gc(
     queued: bool,
     force: bool,
 ) -> None:
-    """Remove every experiment whose baseline is not kept."""
+    """Remove every experiment whose baseline is not kept; with --queued
+    alone, only empty the queue (the guide's way to clean it up)."""
     from trails.experiments import queue
-    from trails.experiments.refs import list_exps
+    from trails.experiments.refs import Exp, list_exps
     from trails.git import Git
 
-    require_one(workspace, all_branches, all_tags, all_commits, since, also=" or --date")
+    scoped = any((workspace, all_branches, all_tags, all_commits, since))
+    if not queued:
+        require_one(scoped, also=", --date, or --queued to empty the queue")
     project = Project.find()
     git = Git(project.root)
-    keep = set(
-        git.select_commits(
-            head=workspace, branches=all_branches, tags=all_tags, all_commits=all_commits,
-            since=since,
-        )
-    )  # fmt: skip
-    doomed = [e for e in list_exps(git) if e.baseline not in keep]
+    doomed: list[Exp] = []
+    if scoped:
+        keep = set(
+            git.select_commits(
+                head=workspace, branches=all_branches, tags=all_tags, all_commits=all_commits,
+                since=since,
+            )
+        )  # fmt: skip
+        doomed = [e for e in list_exps(git) if e.baseline not in keep]
     entries = queue.entries(git) if queued else []
     if not doomed and not entries:
-        click.echo("No experiments to remove.")
+        click.echo("No experiments to remove." if scoped else "No experiments in the queue.")
         return
     question = f"Remove {len(doomed)} experiment(s)" + (
         f" and {len(entries)} queued" if entries else "") + "?"  # fmt: skip
+    if not scoped:
+        question = f"Remove {len(entries)} queued experiment(s)?"
     if not force and not click.confirm(question):
         return
     for e in doomed:
         git.delete_ref(e.ref)
     for q in entries:
         queue.remove(git, q)
+    if not scoped:
+        click.echo(f"Removed {len(entries)} queued experiment(s).")
+        return
     click.echo(f"Removed {len(doomed)} experiment(s)"
                + (f" and {len(entries)} queued" if entries else "") + ".")  # fmt: skip
 
