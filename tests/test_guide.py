@@ -189,6 +189,9 @@ def test_dry_run_changes_nothing_and_says_why(project: Path, trails: Trails) -> 
     assert {p: (project / p).read_bytes() for p in before} == before
     assert _exp_refs(project) == []
     assert git(project, "status", "--porcelain") == ""
+    r = trails("exp", "run", "--dry", "--queue", "-S", "units=1")
+    assert r.code == 2 and "--dry changes nothing, so it cannot queue" in r.err
+    assert git(project, "for-each-ref", "refs/exps/") == ""
 
 
 def test_dry_run_names_the_stages_after_a_changed_one(project: Path, trails: Trails) -> None:

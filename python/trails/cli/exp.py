@@ -93,6 +93,10 @@ def run(
     _check_one_word(set_params, targets)
     if temp and queue:
         raise click.UsageError("--temp and --queue exclude each other: queued runs are temporary")
+    if flags.get("dry") and (queue or temp or run_all):
+        raise click.UsageError(
+            "--dry changes nothing, so it cannot queue or start runs: drop --queue/--temp/--run-all"
+        )
     if from_rev and reset:
         raise click.UsageError("--rev continues from a checkpoint; --reset starts over: pick one")
     if from_rev and not (queue or temp):

@@ -33,11 +33,11 @@ class _AddCommand(click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as exc:
-            exc.message += (
-                " The command starts at its first word that is not an option;"
-                " put the command's own options after it, or everything after '--'."
-            )
-            raise
+            raise click.UsageError(
+                exc.format_message() + " The command starts at its first word that is not an"
+                " option; put the command's own options after it, or everything after '--'.",
+                ctx,
+            ) from None
 
 
 @stage.command("add", cls=_AddCommand, context_settings={"allow_interspersed_args": False})
