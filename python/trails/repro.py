@@ -164,6 +164,8 @@ class Reproducer:
         self.ws = Workspace(project.root, project.index_path)
         self.locks: dict[str, dict[str, LockEntry]] = {}
         self.dirty_locks: set[str] = set()
+        #: Lock files already looked at for the reference tool's note.
+        self._lock_origin_checked: set[str] = set()
         self.summary = Summary()
         self._pending_state: dict[str, tuple[list[FileState], dict[str, dict[str, Any]]]] = {}
         #: Assumed paths (see ``state``) and how to link each one in.
@@ -182,8 +184,10 @@ class Reproducer:
             dvcfile_path = relpath.removesuffix("dvc.lock") + DVCFILE
             order = [s.name for s in self.graph.stages if s.dvcfile == dvcfile_path]
             ordered = {n: entries[n] for n in order if n in entries}
-            if lockfile.made_by_reference_tool(self.project.root, relpath):
-                self.echo(lockfile.reference_note(relpath))
+            if relpath not in self._lock_origin_checked:
+                self._lock_origin_checked.add(relpath)
+                if lockfile.made_by_reference_tool(self.project.root, relpath):
+                    self.echo(lockfile.reference_note(relpath))
             lockfile.write(self.project.root, relpath, ordered)
             self.summary.locks_written.append(relpath)
         self.dirty_locks.clear()

@@ -90,13 +90,9 @@ def run(
         from trails.experiments import forkserver
 
         forkserver.start()
-    _check_one_word(set_params, targets)
+    _check_guide_usage(set_params, targets, bool(flags.get("dry")), queue or temp or run_all)
     if temp and queue:
         raise click.UsageError("--temp and --queue exclude each other: queued runs are temporary")
-    if flags.get("dry") and (queue or temp or run_all):
-        raise click.UsageError(
-            "--dry changes nothing, so it cannot queue or start runs: drop --queue/--temp/--run-all"
-        )
     if from_rev and reset:
         raise click.UsageError("--rev continues from a checkpoint; --reset starts over: pick one")
     if from_rev and not (queue or temp):
@@ -147,10 +143,18 @@ def run(
     click.echo("Experiment results have been applied to your workspace.")
 
 
-def _check_one_word(set_params: tuple[str, ...], targets: tuple[str, ...]) -> None:
-    """The guide writes ``-S myparams.toml:learning_rate = 0.0001``: the
-    shell makes that three words, and the last two would be read as stage
-    names. Say how to write it instead."""
+def _check_guide_usage(
+    set_params: tuple[str, ...], targets: tuple[str, ...], dry: bool, elsewhere: bool
+) -> None:
+    """Usage errors before anything is read. ``--dry`` changes nothing, so
+    it cannot queue or start runs. The guide writes ``-S
+    myparams.toml:learning_rate = 0.0001``: the shell makes that three
+    words, and the last two would be read as stage names; say how to write
+    it instead."""
+    if dry and elsewhere:
+        raise click.UsageError(
+            "--dry changes nothing, so it cannot queue or start runs: drop --queue/--temp/--run-all"
+        )
     at = next((i for i, t in enumerate(targets) if t.startswith("=")), None)
     if at is None:
         return
