@@ -28,6 +28,9 @@ epochs = int(os.environ.get("EPOCHS", "3"))
 for epoch in range(start + 1, start + epochs + 1):
     Path("model.txt").write_text(str(epoch))
     json.dump({"epoch": epoch}, open("metrics.json", "w"))
+    if os.environ.get("HANG_AT") == str(epoch):  # written, never checkpointed
+        Path("hung").touch()
+        time.sleep(600)
     make_checkpoint()
     if os.environ.get("CRASH_AT") == str(epoch):
         sys.exit("crashed")
@@ -203,3 +206,86 @@ def test_sorting_keeps_each_chain_under_its_experiment(project: Path, trails: Tr
     assert long_ - short == 2, "short's one earlier checkpoint sits under it"
     assert len(rows) - long_ == 3, "long's two earlier checkpoints sit under it"
     assert rows[short + 1].startswith("│   └──") and rows[-1].startswith("    └──"), out
+
+
+def checkpoint_rev(trails: Trails, epoch: int) -> str:
+    """The first commit (exp show's order) whose metrics say ``epoch``."""
+    rows = json.loads(trails("exp", "show", "--json").out)
+    return next(r["rev"] for r in rows if r["kind"] in ("experiment", "checkpoint")
+                and r["metrics"]["metrics.json"]["epoch"] == epoch)  # fmt: skip
+
+
+def test_a_checkpoint_in_two_chains_is_one_commit(project: Path, trails: Trails) -> None:
+    """Apply a checkpoint and run: the new experiment shares the checkpoints
+    up to it with the old one. Those commits still apply and branch, by
+    full sha or any prefix: ambiguity is about commits, not chains."""
+    assert trails("exp", "run", "-n", "base", env={"EPOCHS": "3"}).code == 0
+    second = checkpoint_rev(trails, 2)
+    assert trails("exp", "apply", second[:8]).code == 0
+    assert trails("exp", "run", env={"EPOCHS": "1"}).code == 0
+    assert sorted(chain(trails).values()) == [[3, 2, 1], [3, 2, 1]], "two chains share 2 and 1"
+    first = git(project, "rev-parse", f"{second}^").strip()
+    for spec in (second, first[:6]):
+        r = trails("exp", "apply", spec)
+        assert r.code == 0, r.err
+        assert "ambiguous" not in r.err
+    assert (project / "model.txt").read_text() == "1"
+    r = trails("exp", "branch", second, "from-two")
+    assert r.code == 0, r.err
+    assert git(project, "rev-parse", "from-two").strip() == second
+    assert trails("exp", "branch", first[:7], "from-one").code == 0
+    assert git(project, "rev-parse", "from-one").strip() == first
+
+
+def test_resume_after_ctrl_c_continues_from_the_last_checkpoint(
+    project: Path, trails: Trails
+) -> None:
+    """Ctrl+C after epoch 4 wrote its model but before it was checkpointed:
+    the next run resumes from checkpoint 3's cached model, so the chain
+    reads 1 2 3 4 5 (not 1 2 3 5 6 from the workspace's epoch 4)."""
+    env = {**os.environ, "EPOCHS": "10", "HANG_AT": "4"}
+    proc = subprocess.Popen(
+        [PY, "-m", "trails", "exp", "run", "-n", "long"], cwd=project, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (project / "hung").exists():
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert (project / "model.txt").read_text() == "4", "epoch 4 written, not checkpointed"
+    (project / "hung").unlink()
+    assert chain(trails) == {"long": [3, 2, 1]}
+    r = trails("exp", "run", env={"EPOCHS": "2"})
+    assert r.code == 0, r.err
+    assert chain(trails) == {"long": [5, 4, 3, 2, 1]}
+    assert f"Restored metrics.json, model.txt from checkpoint {checkpoint_rev(trails, 3)[:7]}" in r.out
+
+
+def test_resume_uses_the_cached_output_not_an_edited_one(project: Path, trails: Trails) -> None:
+    assert trails("exp", "run", "-n", "cnn").code == 0
+    (project / "model.txt").write_text("100")
+    r = trails("exp", "run", env={"EPOCHS": "1"})
+    assert r.code == 0, r.err
+    assert chain(trails)["cnn"] == [4, 3, 2, 1], "continued from the cached epoch 3, not 100"
+    assert f"Restored model.txt from checkpoint {checkpoint_rev(trails, 3)[:7]}" in r.out
+
+
+def test_reset_twice_replaces_the_experiment_it_discards(project: Path, trails: Trails) -> None:
+    """The guide's --reset "discards previous checkpoints": a deterministic
+    run reset reproduces the first run's content, hence its name; it
+    replaces that experiment instead of failing with "already exists"."""
+    assert trails("exp", "run").code == 0
+    assert trails("exp", "run").code == 0
+    (name,) = chain(trails)
+    assert chain(trails) == {name: [6, 5, 4, 3, 2, 1]}
+    for _ in range(2):
+        r = trails("exp", "run", "--reset")
+        assert r.code == 0, r.err
+        assert chain(trails) == {name: [3, 2, 1]}, "the old chain is replaced"
+    r = trails("exp", "run", "--reset", "-n", name)
+    assert r.code == 0, r.err
+    assert chain(trails) == {name: [3, 2, 1]}
+    refs = git(project, "for-each-ref", "refs/exps").splitlines()
+    assert len(refs) == 1

@@ -78,6 +78,10 @@ class Chain:
     start: str | None = None
     force: bool = False
     message: str | None = None
+    #: ``(name, tip)`` of the chain a ``--reset`` run discards: its first
+    #: checkpoint may take that name (the ref expected at that tip), which a
+    #: deterministic run's derived name does.
+    replaces: tuple[str, str] | None = None
 
     def commit(self, tree: str) -> str:
         """Add a checkpoint holding ``tree`` (nothing if the tip holds it)."""
@@ -89,6 +93,8 @@ class Chain:
         msg = self.message or f"trails: checkpoint of {self.name}"
         sha = self.git.commit_tree(tree, [last or self.baseline], msg)
         old = self.tip or (None if self.force else ZERO)
+        if self.tip is None and self.replaces is not None and self.replaces[0] == self.name:
+            old = self.replaces[1]
         try:
             self.git.update_ref(ref_for(self.baseline, self.name), sha, old)
         except GitError:
@@ -136,3 +142,13 @@ def resume(root: Path, git: Git, baseline: str) -> tuple[str, str] | None:
     if current != tip and tip not in git.run("rev-list", current, f"^{baseline}").split():
         return None
     return str(name), str(tip)
+
+
+def continued(root: Path, git: Git, baseline: str) -> tuple[str, str] | None:
+    """``(name, tip)`` of the experiment the next run on ``baseline`` would
+    extend: ``resume``'s chain when its ref is still at that tip (not an
+    applied earlier checkpoint, from which a new experiment grows)."""
+    found = resume(root, git, baseline)
+    if found is None or git.rev_parse(ref_for(baseline, found[0])) != found[1]:
+        return None
+    return found

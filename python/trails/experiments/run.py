@@ -70,6 +70,12 @@ def exp_run(
     # decides.)
     first, _ = select(load_graph(project), project, opts.repro)
     resumable = not opts.reset and any(o.checkpoint for s in first for o in s.outs)
+    if opts.reset and opts.name is not None:
+        from trails.experiments.checkpoints import continued
+
+        # --reset replaces the experiment it discards, whatever its name.
+        discarded = continued(project.root, git, git.head())
+        resumable = discarded is not None and discarded[0] == opts.name
     if opts.name is not None and not resumable:
         from trails.experiments.record import check_free
 
@@ -109,6 +115,7 @@ def _run_checkpoints(
         echo("Warning: removed a checkpoint signal file left by an earlier run")
         signal.unlink()
     resumed = None if opts.reset else ck.resume(project.root, git, baseline)
+    replaces = ck.continued(project.root, git, baseline) if opts.reset else None
     if opts.reset:
         for s in stages:
             for o in s.outs:
@@ -123,7 +130,9 @@ def _run_checkpoints(
         echo(f"Resuming from checkpoint {resumed[1][:7]} of '{resumed[0]}'")
     else:
         chain = ck.Chain(git, baseline, opts.name, start=resumed[1] if resumed else None,
-                         force=opts.force, message=opts.message)  # fmt: skip
+                         force=opts.force, message=opts.message, replaces=replaces)  # fmt: skip
+    if resumed:
+        restore_checkpoint(project, git, graph, resumed[1], runner, echo)
 
     def on_checkpoint(stage: Any) -> None:
         sha = chain.commit(git.snapshot_tree())
@@ -138,6 +147,34 @@ def _run_checkpoints(
     tip = chain.commit(git.snapshot_tree())  # wrap-up, if anything changed
     ck.save_state(project.root, chain)
     return summary, Recorded(chain.name or "", tip, baseline, new=True)
+
+
+def restore_checkpoint(
+    project: Project, git: Git, graph: Any, commit: str, runner: Runner, echo: Callable[[str], None]
+) -> None:
+    """Put the outputs of checkpoint ``commit`` back before resuming from it
+    (the guide: a run continues "using the latest cached versions of all
+    outputs"): its ``dvc.lock`` files and uncached outputs from Git, then the
+    cached outputs that lock records from the cache. After a Ctrl+C the
+    workspace holds an epoch that was never checkpointed, or the user edited
+    an output: without this the chain would skip or fork silently."""
+    locks = {s.lock_path for s in graph.stages}
+    plain = {o.repo_path for s in graph.stages for o in s.outs if not o.cache}
+    held = git.run("ls-tree", "-r", "--name-only", commit, "--", *sorted(locks | plain)).split()
+    blobs = git.read_blobs([f"{commit}:{p}" for p in held])
+    changed = [
+        p
+        for p, blob in zip(held, blobs, strict=True)
+        if not (project.root / p).is_file() or (project.root / p).read_bytes() != blob
+    ]
+    if changed:
+        git.run("restore", f"--source={commit}", "--worktree", "--", *changed)
+    rep = Reproducer(project, graph, ReproOptions(), runner, echo)
+    for s in graph.stages:
+        changed += [path for _, path in rep.checkout_outputs(s)]
+    shown = sorted(set(changed) - locks)
+    if shown:
+        echo(f"Restored {', '.join(shown)} from checkpoint {commit[:7]}")
 
 
 def queued_edits(
