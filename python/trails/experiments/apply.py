@@ -42,9 +42,7 @@ def _recorded(git: Git, head: str, tree: str, exp: Exp) -> bool:
     return tree in out.split()
 
 
-def apply(
-    project: Project, spec: str, *, force: bool, echo: Callable[[str], None]
-) -> Applied:
+def apply(project: Project, spec: str, *, force: bool, echo: Callable[[str], None]) -> Applied:
     """Check out experiment ``spec``: its Git files, then its outputs and
     ``trails add``-ed data from the cache. ``force`` (the default): unrecorded
     edits are stashed first; without it they make this an error and nothing
@@ -60,8 +58,7 @@ def apply(
         dirty = git.run("status", "--porcelain", "--untracked-files=no").rstrip("\n")
         if dirty and not force:
             raise ExperimentError(
-                "the workspace has uncommitted changes that 'exp apply' would overwrite:\n"
-                + dirty,
+                "the workspace has uncommitted changes that 'exp apply' would overwrite:\n" + dirty,
                 hint="Commit or stash them first, or apply without --no-force "
                 "(they are then kept in a Git stash entry).",
             )
@@ -71,7 +68,6 @@ def apply(
     graph = _checkout_outputs(project, echo)
     if any(o.checkpoint for s in graph.stages for o in s.outs):
         from trails.experiments import checkpoints
-
 
         # The next `exp run` continues from this checkpoint.
         chain = checkpoints.Chain(git, e.baseline, e.name, tip=e.sha)
