@@ -260,7 +260,8 @@ def test_resume_after_ctrl_c_continues_from_the_last_checkpoint(
     r = trails("exp", "run", env={"EPOCHS": "2"})
     assert r.code == 0, r.err
     assert chain(trails) == {"long": [5, 4, 3, 2, 1]}
-    assert f"Restored metrics.json, model.txt from checkpoint {checkpoint_rev(trails, 3)[:7]}" in r.out
+    third = checkpoint_rev(trails, 3)[:7]
+    assert f"Restored metrics.json, model.txt from checkpoint {third}" in r.out
 
 
 def test_resume_uses_the_cached_output_not_an_edited_one(project: Path, trails: Trails) -> None:
@@ -289,3 +290,39 @@ def test_reset_twice_replaces_the_experiment_it_discards(project: Path, trails: 
     assert chain(trails) == {name: [3, 2, 1]}
     refs = git(project, "for-each-ref", "refs/exps").splitlines()
     assert len(refs) == 1
+
+
+def test_ctrl_c_during_run_all_keeps_the_checkpoints_and_resumes(
+    project: Path, trails: Trails
+) -> None:
+    """Ctrl+C while a queued checkpoint run trains: its checkpoints are an
+    experiment already, the entry stays queued, and the next --run-all
+    continues that experiment from its last checkpoint."""
+    assert trails("exp", "run", "--queue", "-n", "q").code == 0
+    env = {**os.environ, "EPOCHS": "50", "EPOCH_SLEEP": "0.2"}
+    proc = subprocess.Popen(
+        [PY, "-m", "trails", "exp", "run", "--run-all"], cwd=project, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+
+    def made() -> int:
+        refs = git(project, "for-each-ref", "--format=%(refname)", "refs/exps").split()
+        tips = [r for r in refs if r.endswith("/q")]
+        return len(git(project, "rev-list", tips[0], "^HEAD").split()) if tips else 0
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and made() < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    kept = chain(trails)["q"]
+    assert len(kept) >= 2 and kept == list(range(len(kept), 0, -1)), kept
+    (entry,) = git(project, "for-each-ref", "--format=%(objectname)", "refs/exps/queue").split()
+    r = trails("exp", "run", "--run-all", env={"EPOCHS": "2"})
+    assert r.code == 0, r.err
+    n = len(kept)
+    assert chain(trails) == {"q": list(range(n + 2, 0, -1))}, "continued, not started over"
+    assert git(project, "for-each-ref", "refs/exps/queue") == ""
+    log = trails("queue", "logs", entry[:7]).out
+    assert f"Resuming from checkpoint {checkpoint_rev(trails, n)[:7]} of 'q'" in log

@@ -118,17 +118,20 @@ def state_path(root: Path) -> Path:
     return root / ".dvc" / "tmp" / "trails" / "checkpoint.json"
 
 
-def save_state(root: Path, chain: Chain) -> None:
-    p = state_path(root)
+def save_state(root: Path, chain: Chain, path: Path | None = None) -> None:
+    """Remember ``chain`` (in ``path``: a queued entry's run folder) so the
+    next run continues it."""
+    p = path or state_path(root)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps({"baseline": chain.baseline, "name": chain.name, "tip": chain.tip}))
 
 
-def resume(root: Path, git: Git, baseline: str) -> tuple[str, str] | None:
+def resume(root: Path, git: Git, baseline: str, path: Path | None = None) -> tuple[str, str] | None:
     """``(name, tip)`` of the chain to continue on ``baseline``, if any: the
-    last one this workspace extended (or applied), if its ref still holds it."""
+    last one this workspace (or the entry whose state is ``path``) extended
+    or applied, if its ref still holds it."""
     try:
-        doc = json.loads(state_path(root).read_text())
+        doc = json.loads((path or state_path(root)).read_text())
     except (OSError, ValueError):
         return None
     name, tip = doc.get("name"), doc.get("tip")
@@ -144,11 +147,13 @@ def resume(root: Path, git: Git, baseline: str) -> tuple[str, str] | None:
     return str(name), str(tip)
 
 
-def continued(root: Path, git: Git, baseline: str) -> tuple[str, str] | None:
+def continued(
+    root: Path, git: Git, baseline: str, path: Path | None = None
+) -> tuple[str, str] | None:
     """``(name, tip)`` of the experiment the next run on ``baseline`` would
     extend: ``resume``'s chain when its ref is still at that tip (not an
     applied earlier checkpoint, from which a new experiment grows)."""
-    found = resume(root, git, baseline)
+    found = resume(root, git, baseline, path)
     if found is None or git.rev_parse(ref_for(baseline, found[0])) != found[1]:
         return None
     return found
