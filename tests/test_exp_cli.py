@@ -177,6 +177,7 @@ def test_apply_one_experiment_after_another(project: Path, trails: Trails) -> No
     assert r.code == 0, r.err
     assert "units: 40" in (project / "params.yaml").read_text()
     assert "Saved your uncommitted changes" not in r.out, "nothing unrecorded to save"
+    gen(project, {"notes.txt": "untracked, in no experiment"})
     r = trails("exp", "apply", "--no-force", "second")
     assert r.code == 0, r.err
     assert "units: 50" in (project / "params.yaml").read_text()
@@ -188,6 +189,7 @@ def test_apply_keeps_edits_recorded_nowhere(project: Path, trails: Trails) -> No
     nothing; the default applies after saving them in a Git stash entry."""
     _experiments(project, trails)
     set_lr(project, 0.7)
+    gen(project, {"notes.txt": "untracked: restoring leaves it alone"})
     before = (project / "params.yaml").read_text()
     r = trails("exp", "apply", "--no-force", "slow")
     assert r.code == 1
@@ -202,6 +204,7 @@ def test_apply_keeps_edits_recorded_nowhere(project: Path, trails: Trails) -> No
     assert (project / "params.yaml").read_text().startswith("lr: 0.2")
     assert "trails: the workspace before 'exp apply slow'" in git(project, "stash", "list")
     assert git(project, "show", "stash@{0}:params.yaml") == before, "the edit is kept"
+    assert (project / "notes.txt").exists()
 
 
 def _ref_tail(project: Path, name: str) -> str:

@@ -5,15 +5,17 @@ Applying is the default, as in DVC 2 (its ``--no-force`` is the opt-out):
 after ``exp run`` the workspace holds that experiment's results, and the
 guide's flows (apply one experiment after another; apply a checkpoint, then
 ``exp run``) overwrite them. What must not be lost is work that is recorded
-nowhere: when the workspace (as ``git add -A`` sees it) is neither HEAD nor
-any experiment or checkpoint of HEAD, its changes to tracked files are
-saved as a Git stash entry first (``git stash apply`` brings them back),
-and ``--no-force`` refuses instead."""
+nowhere: when the workspace's edits to tracked files match neither HEAD
+nor any experiment or checkpoint of HEAD, they are saved as a Git stash
+entry first (``git stash apply`` brings them back), and ``--no-force``
+refuses instead."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trails.experiments.refs import PREFIX, Exp, ExperimentError, resolve
@@ -31,15 +33,29 @@ class Applied:
     stashed: str | None
 
 
-def _recorded(git: Git, head: str, tree: str, exp: Exp) -> bool:
-    """Whether ``tree`` is HEAD's or that of a commit of an experiment (a
-    checkpoint too) of HEAD or of the one being applied: then overwriting
-    the workspace loses nothing."""
-    if git.run("rev-parse", f"{head}^{{tree}}").strip() == tree:
-        return True
+def _unrecorded(git: Git, head: str, exp: Exp) -> bool:
+    """Whether the workspace's edits to tracked files (the ones restoring
+    can lose, and ``git stash`` can keep) are recorded nowhere: not in HEAD,
+    nor all alike in one commit of an experiment (a checkpoint too) of HEAD
+    or of the one being applied. Untracked files play no part: restoring
+    leaves those it does not hold alone."""
+    out = git.run("diff", "-z", "--name-only", "--no-renames", head, "--")
+    changed = [p for p in out.split("\0") if p]
+    if not changed:
+        return False
     glob = f"--glob={PREFIX}/{head[:2]}/{head[2:]}/*"
-    out = git.run("log", "--format=%T", glob, exp.sha, f"^{head}", f"^{exp.baseline}")
-    return tree in out.split()
+    commits = git.run("log", "--format=%H", glob, exp.sha, f"^{head}", f"^{exp.baseline}").split()
+    here = [_read(git.root / p) for p in changed]
+    blobs = git.read_blobs([f"{c}:{p}" for c in commits for p in changed])
+    n = len(changed)
+    return all(blobs[i * n : (i + 1) * n] != here for i in range(len(commits)))
+
+
+def _read(path: Path) -> bytes | None:
+    """A work tree file as Git would store it (a symlink: its target)."""
+    if path.is_symlink():
+        return os.readlink(path).encode()
+    return path.read_bytes() if path.is_file() else None
 
 
 def apply(project: Project, spec: str, *, force: bool, echo: Callable[[str], None]) -> Applied:
@@ -51,19 +67,15 @@ def apply(project: Project, spec: str, *, force: bool, echo: Callable[[str], Non
     head = git.head()
     e = resolve(git, spec, head)
     stashed = None
-    if not _recorded(git, head, git.snapshot_tree(), e):
-        # Only tracked files' edits are at risk (and can be stashed):
-        # restore writes the experiment's files and removes tracked ones
-        # it does not hold; untracked files it does not hold stay as they are.
+    if _unrecorded(git, head, e):
         dirty = git.run("status", "--porcelain", "--untracked-files=no").rstrip("\n")
-        if dirty and not force:
+        if not force:
             raise ExperimentError(
                 "the workspace has uncommitted changes that 'exp apply' would overwrite:\n" + dirty,
                 hint="Commit or stash them first, or apply without --no-force "
                 "(they are then kept in a Git stash entry).",
             )
-        if dirty:
-            stashed = git.stash(f"trails: the workspace before 'exp apply {spec}'")
+        stashed = git.stash(f"trails: the workspace before 'exp apply {spec}'")
     git.run("restore", f"--source={e.sha}", "--worktree", "--", ".")
     graph = _checkout_outputs(project, echo)
     if any(o.checkpoint for s in graph.stages for o in s.outs):
