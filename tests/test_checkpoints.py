@@ -326,3 +326,22 @@ def test_ctrl_c_during_run_all_keeps_the_checkpoints_and_resumes(
     assert git(project, "for-each-ref", "refs/exps/queue") == ""
     log = trails("queue", "logs", entry[:7]).out
     assert f"Resuming from checkpoint {checkpoint_rev(trails, n)[:7]} of 'q'" in log
+
+
+def test_applying_an_experiment_that_never_trained_is_no_checkpoint(
+    project: Path, trails: Trails
+) -> None:
+    """Only a commit that holds trained checkpoint outputs is continued
+    after 'exp apply'; applying another experiment keeps resuming the
+    latest checkpoint (not a chain grown from that experiment)."""
+    gen(project, {"params.yaml": "a: 2\n"})
+    assert trails("exp", "save", "-n", "manual").code == 0
+    assert trails("exp", "run", "-n", "cnn").code == 0
+    assert trails("exp", "apply", "manual").code == 0
+    r = trails("exp", "run", env={"EPOCHS": "1"})
+    assert r.code == 0, r.err
+    assert "Resuming from checkpoint" in r.out and "of 'cnn'" in r.out
+    rows = json.loads(trails("exp", "show", "--json").out)
+    cnn = [r["metrics"]["metrics.json"]["epoch"] for r in rows if r["name"] == "cnn"]
+    assert cnn == [4, 3, 2, 1], "the latest checkpoint continued"
+    assert [r["kind"] for r in rows if r["name"] == "manual"] == ["experiment"], "no chain"

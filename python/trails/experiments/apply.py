@@ -78,13 +78,37 @@ def apply(project: Project, spec: str, *, force: bool, echo: Callable[[str], Non
         stashed = git.stash(f"trails: the workspace before 'exp apply {spec}'")
     git.run("restore", f"--source={e.sha}", "--worktree", "--", ".")
     graph = _checkout_outputs(project, echo)
-    if any(o.checkpoint for s in graph.stages for o in s.outs):
+    if _is_checkpoint(git, graph, e.sha, e.baseline):
         from trails.experiments import checkpoints
 
         # The next `exp run` continues from this checkpoint.
         chain = checkpoints.Chain(git, e.baseline, e.name, tip=e.sha)
         checkpoints.save_state(project.root, chain)
     return Applied(e, stashed)
+
+
+def _is_checkpoint(git: Git, graph: Graph, commit: str, baseline: str) -> bool:
+    """Whether ``commit`` holds a checkpoint: a checkpoint stage's lock
+    entry differs from the baseline's (it trained). An experiment that never
+    ran those stages is no checkpoint to continue from."""
+    from trails import yamlio
+    from trails.errors import TrailsError
+
+    stages = [s for s in graph.stages if any(o.checkpoint for o in s.outs)]
+    paths = sorted({s.lock_path for s in stages})
+    blobs = git.read_blobs([f"{c}:{p}" for c in (commit, baseline) for p in paths])
+
+    def entries(blob: bytes | None, path: str) -> dict[str, object]:
+        try:
+            doc = yamlio.loads(blob.decode(), path) if blob else None
+        except (TrailsError, UnicodeDecodeError):
+            return {}
+        found = doc.get("stages") if isinstance(doc, dict) else None
+        return found if isinstance(found, dict) else {}
+
+    new = {p: entries(b, p) for p, b in zip(paths, blobs[: len(paths)], strict=True)}
+    old = {p: entries(b, p) for p, b in zip(paths, blobs[len(paths) :], strict=True)}
+    return any(new[s.lock_path].get(s.name) != old[s.lock_path].get(s.name) for s in stages)
 
 
 def _checkout_outputs(project: Project, echo: Callable[[str], None]) -> Graph:
