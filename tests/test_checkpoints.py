@@ -108,19 +108,33 @@ def test_a_crash_keeps_the_checkpoints_made(project: Path, trails: Trails) -> No
     assert chain(trails) == {"crash": [2, 1]}
 
 
-def test_sigint_keeps_every_checkpoint(project: Path) -> None:
-    env = {**os.environ, "EPOCHS": "50", "EPOCH_SLEEP": "0.2"}
+def interrupted(
+    project: Path, args: list[str], env: dict[str, str], ready: Callable[[], bool],
+    settle: float = 0.0,
+) -> str:  # fmt: skip
+    """Run ``trails ARGS`` in a session of its own until ``ready()`` (then
+    ``settle`` seconds more), then press Ctrl+C: SIGINT to its process
+    group, as a terminal does. Its stdout; it must exit with 130."""
     proc = subprocess.Popen(
-        [PY, "-m", "trails", "exp", "run", "-n", "long"], cwd=project, env=env,
+        [PY, "-m", "trails", *args], cwd=project, env={**os.environ, **env},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not git(project, "for-each-ref", "refs/exps"):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not ready():
         time.sleep(0.05)
-    time.sleep(0.5)
+    time.sleep(settle)
     os.killpg(proc.pid, signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    return out
+
+
+def test_sigint_keeps_every_checkpoint(project: Path) -> None:
+    def started() -> bool:
+        return bool(git(project, "for-each-ref", "refs/exps"))
+
+    env = {"EPOCHS": "50", "EPOCH_SLEEP": "0.2"}
+    out = interrupted(project, ["exp", "run", "-n", "long"], env, started, settle=0.5)
     made = out.count("Checkpoint ")
     assert made >= 1
     ref = git(project, "for-each-ref", "--format=%(refname)", "refs/exps").strip()
@@ -243,17 +257,8 @@ def test_resume_after_ctrl_c_continues_from_the_last_checkpoint(
     """Ctrl+C after epoch 4 wrote its model but before it was checkpointed:
     the next run resumes from checkpoint 3's cached model, so the chain
     reads 1 2 3 4 5 (not 1 2 3 5 6 from the workspace's epoch 4)."""
-    env = {**os.environ, "EPOCHS": "10", "HANG_AT": "4"}
-    proc = subprocess.Popen(
-        [PY, "-m", "trails", "exp", "run", "-n", "long"], cwd=project, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (project / "hung").exists():
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)
-    proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    env = {"EPOCHS": "10", "HANG_AT": "4"}
+    interrupted(project, ["exp", "run", "-n", "long"], env, (project / "hung").exists)
     assert (project / "model.txt").read_text() == "4", "epoch 4 written, not checkpointed"
     (project / "hung").unlink()
     assert chain(trails) == {"long": [3, 2, 1]}
@@ -299,23 +304,14 @@ def test_ctrl_c_during_run_all_keeps_the_checkpoints_and_resumes(
     experiment already, the entry stays queued, and the next --run-all
     continues that experiment from its last checkpoint."""
     assert trails("exp", "run", "--queue", "-n", "q").code == 0
-    env = {**os.environ, "EPOCHS": "50", "EPOCH_SLEEP": "0.2"}
-    proc = subprocess.Popen(
-        [PY, "-m", "trails", "exp", "run", "--run-all"], cwd=project, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
 
-    def made() -> int:
+    def two_made() -> bool:
         refs = git(project, "for-each-ref", "--format=%(refname)", "refs/exps").split()
         tips = [r for r in refs if r.endswith("/q")]
-        return len(git(project, "rev-list", tips[0], "^HEAD").split()) if tips else 0
+        return bool(tips) and len(git(project, "rev-list", tips[0], "^HEAD").split()) >= 2
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and made() < 2:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
+    env = {"EPOCHS": "50", "EPOCH_SLEEP": "0.2"}
+    interrupted(project, ["exp", "run", "--run-all"], env, two_made)
     kept = chain(trails)["q"]
     assert len(kept) >= 2 and kept == list(range(len(kept), 0, -1)), kept
     (entry,) = git(project, "for-each-ref", "--format=%(objectname)", "refs/exps/queue").split()
