@@ -69,8 +69,9 @@ def exp_run(
     # checkpoint run may continue its own name, unless --reset: its chain
     # decides.)
     first, _ = select(load_graph(project), project, opts.repro)
-    resumable = not opts.reset and any(o.checkpoint for s in first for o in s.outs)
-    if opts.reset and opts.name is not None:
+    checkpointed = any(o.checkpoint for s in first for o in s.outs)
+    resumable = not opts.reset and checkpointed
+    if opts.reset and checkpointed and opts.name is not None:
         from trails.experiments.checkpoints import continued
 
         # --reset replaces the experiment it discards, whatever its name.
