@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import Result, gen, git
 
@@ -276,6 +277,28 @@ def test_resume_uses_the_cached_output_not_an_edited_one(project: Path, trails: 
     assert r.code == 0, r.err
     assert chain(trails)["cnn"] == [4, 3, 2, 1], "continued from the cached epoch 3, not 100"
     assert f"Restored model.txt from checkpoint {checkpoint_rev(trails, 3)[:7]}" in r.out
+
+
+def test_resume_without_the_cached_output_changes_nothing(project: Path, trails: Trails) -> None:
+    assert trails("exp", "run", "-n", "cnn").code == 0
+    lock = (project / "dvc.lock").read_text()
+    outs = yaml.safe_load(lock)["stages"]["train"]["outs"]
+    digest = next(o["blake3"] for o in outs if o["path"] == "model.txt")
+    obj = project / ".dvc" / "cache" / "files" / "blake3" / digest[:2] / digest[2:]
+    obj.unlink()
+    gen(project, {"model.txt": "100", "metrics.json": '{"epoch": 100}'})
+    refs = git(project, "for-each-ref", "refs/exps")
+    r = trails("exp", "run")
+    assert r.code == 1
+    third = checkpoint_rev(trails, 3)[:7]
+    assert f"Error: cannot resume from checkpoint {third}: stage 'train': output 'model.txt' " \
+        "is not in the cache" in r.err  # fmt: skip
+    assert "Start over with 'trails exp run --reset'" in r.err and "Traceback" not in r.err
+    assert "Running stage" not in r.out
+    assert (project / "model.txt").read_text() == "100", "nothing restored"
+    assert (project / "metrics.json").read_text() == '{"epoch": 100}'
+    assert (project / "dvc.lock").read_text() == lock
+    assert git(project, "for-each-ref", "refs/exps") == refs
 
 
 def test_reset_twice_replaces_the_experiment_it_discards(project: Path, trails: Trails) -> None:

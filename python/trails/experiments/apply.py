@@ -91,23 +91,15 @@ def _is_checkpoint(git: Git, graph: Graph, commit: str, baseline: str) -> bool:
     """Whether ``commit`` holds a checkpoint: a checkpoint stage's lock
     entry differs from the baseline's (it trained). An experiment that never
     ran those stages is no checkpoint to continue from."""
-    from trails import yamlio
     from trails.errors import TrailsError
+    from trails.experiments.checkpoints import locks_at
 
     stages = [s for s in graph.stages if any(o.checkpoint for o in s.outs)]
     paths = sorted({s.lock_path for s in stages})
-    blobs = git.read_blobs([f"{c}:{p}" for c in (commit, baseline) for p in paths])
-
-    def entries(blob: bytes | None, path: str) -> dict[str, object]:
-        try:
-            doc = yamlio.loads(blob.decode(), path) if blob else None
-        except (TrailsError, UnicodeDecodeError):
-            return {}
-        found = doc.get("stages") if isinstance(doc, dict) else None
-        return found if isinstance(found, dict) else {}
-
-    new = {p: entries(b, p) for p, b in zip(paths, blobs[: len(paths)], strict=True)}
-    old = {p: entries(b, p) for p, b in zip(paths, blobs[len(paths) :], strict=True)}
+    try:
+        new, old = locks_at(git, commit, paths), locks_at(git, baseline, paths)
+    except TrailsError:  # a lock file that does not parse: nothing to continue
+        return False
     return any(new[s.lock_path].get(s.name) != old[s.lock_path].get(s.name) for s in stages)
 
 

@@ -19,10 +19,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trails.experiments.record import taken
 from trails.experiments.refs import derive_name, ref_for
 from trails.git import ZERO, Git, GitError
+
+if TYPE_CHECKING:
+    from trails.pipeline.lockfile import LockEntry
 
 SIGNAL = "DVC_CHECKPOINT"
 POLL = 0.01
@@ -157,3 +161,16 @@ def continued(
     if found is None or git.rev_parse(ref_for(baseline, found[0])) != found[1]:
         return None
     return found
+
+
+def locks_at(git: Git, commit: str, paths: list[str]) -> dict[str, dict[str, LockEntry]]:
+    """The lock files ``paths`` as ``commit`` holds them (one absent there:
+    no entries), through one ``cat-file``."""
+    from trails import yamlio
+    from trails.pipeline import lockfile
+
+    blobs = git.read_blobs([f"{commit}:{p}" for p in paths])
+    return {
+        p: lockfile.parse(yamlio.loads(b.decode(errors="replace"), p), p) if b else {}
+        for p, b in zip(paths, blobs, strict=True)
+    }

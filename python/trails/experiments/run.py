@@ -159,9 +159,23 @@ def restore_checkpoint(
     cached outputs that lock records from the cache. After a Ctrl+C the
     workspace holds an epoch that was never checkpointed, or the user edited
     an output: without this the chain would skip or fork silently."""
-    locks = {s.lock_path for s in graph.stages}
+    from trails.errors import PipelineError
+    from trails.experiments.checkpoints import locks_at
+
+    locks = sorted({s.lock_path for s in graph.stages})
+    rep = Reproducer(project, graph, ReproOptions(), runner, echo)
+    rep.locks.update(locks_at(git, commit, locks))  # the checkpoint's entries
+    try:
+        for s in graph.stages:
+            rep.cached_states(s)  # every object is there before anything changes
+    except PipelineError as exc:
+        raise PipelineError(
+            f"cannot resume from checkpoint {commit[:7]}: {exc}",
+            hint="Start over with 'trails exp run --reset', or 'trails exp apply' another "
+            "checkpoint first.",
+        ) from None
     plain = {o.repo_path for s in graph.stages for o in s.outs if not o.cache}
-    held = git.run("ls-tree", "-r", "--name-only", commit, "--", *sorted(locks | plain)).split()
+    held = git.run("ls-tree", "-r", "--name-only", commit, "--", *locks, *sorted(plain)).split()
     blobs = git.read_blobs([f"{commit}:{p}" for p in held])
     changed = [
         p
@@ -170,10 +184,9 @@ def restore_checkpoint(
     ]
     if changed:
         git.run("restore", f"--source={commit}", "--worktree", "--", *changed)
-    rep = Reproducer(project, graph, ReproOptions(), runner, echo)
     for s in graph.stages:
         changed += [path for _, path in rep.checkout_outputs(s)]
-    shown = sorted(set(changed) - locks)
+    shown = sorted(set(changed) - set(locks))
     if shown:
         echo(f"Restored {', '.join(shown)} from checkpoint {commit[:7]}")
 
