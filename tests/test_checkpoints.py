@@ -194,6 +194,7 @@ def test_queued_and_temp_checkpoint_runs(project: Path, trails: Trails) -> None:
     r = trails("exp", "run", "--temp", "-n", "t1")
     assert r.code == 0, r.err
     assert chain(trails) == {"t1": [3, 2, 1]}
+    assert not (project / ".dvc" / "tmp" / "exps" / "run").exists(), "a --temp run leaves none"
     rows = json.loads(trails("exp", "show", "--json").out)
     second = next(r["rev"] for r in rows if r["kind"] == "checkpoint"
                   and r["metrics"]["metrics.json"]["epoch"] == 2)  # fmt: skip
@@ -345,6 +346,7 @@ def test_ctrl_c_during_run_all_keeps_the_checkpoints_and_resumes(
     assert git(project, "for-each-ref", "refs/exps/queue") == ""
     log = trails("queue", "logs", entry[:7]).out
     assert f"Resuming from checkpoint {checkpoint_rev(trails, n)[:7]} of 'q'" in log
+    assert not (project / ".dvc" / "tmp" / "exps" / "run" / entry[:7] / "checkpoint.json").exists()
 
 
 def test_applying_an_experiment_that_never_trained_is_no_checkpoint(

@@ -200,7 +200,8 @@ def run_entry(
                 def on_checkpoint(stage: Stage) -> None:
                     tree = git.snapshot_tree(work_tree=sub.root, index=_git_index(sub.root))
                     sha = ckpt_chain.commit(tree)
-                    save_state(project.root, ckpt_chain, state)
+                    if state.parent.is_dir():  # a worker's run (a --temp run has none)
+                        save_state(project.root, ckpt_chain, state)
                     echo(f"Checkpoint {sha[:7]} of experiment '{ckpt_chain.name}'")
 
             rep = Reproducer(sub, graph, opts, runner, echo, None, on_checkpoint)
@@ -221,6 +222,7 @@ def run_entry(
         if chain is not None:
             tip = chain.commit(tree)
             git.delete_ref(entry.ref)
+            state.unlink(missing_ok=True)
             return Recorded(chain.name or "", tip, baseline, new=True)
         return record(
             git,
