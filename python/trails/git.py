@@ -292,6 +292,16 @@ class Git:
             args += ["-p", p]
         return self.run(*args, "-m", message, env=self.identity_env()).strip()
 
+    def stash(self, message: str) -> str | None:
+        """Save the changes to tracked files (index and work tree) as a stash
+        entry, leaving both as they are (``stash create`` + ``store``, what
+        ``git stash push`` does minus the reset); its commit, or None if
+        there is nothing to save."""
+        sha = self.run("stash", "create", message, env=self.identity_env()).strip()
+        if sha:
+            self.run("stash", "store", "-m", message, sha)
+        return sha or None
+
     def update_ref(self, ref: str, new: str, old: str | None = None) -> None:
         """Point ``ref`` at ``new``; with ``old`` (ZERO: must not exist), only
         if it still points there (git's ref lock makes this atomic)."""

@@ -360,6 +360,17 @@ class Reproducer:
         """Restore the stage's cached outputs as its lock entry records them:
         ``[("A" | "M", path)]`` for what changed. Every object is checked
         first; a missing one is an error and nothing is touched."""
+        changes = []
+        for o, state in self.cached_states(stage):
+            existed = (self.project.root / o.repo_path).exists()
+            if self._checkout(o, state):
+                changes.append(("M" if existed else "A", o.repo_path))
+        return changes
+
+    def cached_states(self, stage: Stage) -> list[tuple[Out, FileState]]:
+        """The stage's cached outputs as its lock entry records them, each
+        object checked to be in the cache (a missing one is an error), so a
+        caller can check several stages before it changes anything."""
         entry = self.lock(stage).get(stage.name)
         if entry is None:
             return []
@@ -375,12 +386,7 @@ class Reproducer:
                     hint="Run 'trails repro' to produce it again.",
                 )
             todo.append((o, state))
-        changes = []
-        for o, state in todo:
-            existed = (self.project.root / o.repo_path).exists()
-            if self._checkout(o, state):
-                changes.append(("M" if existed else "A", o.repo_path))
-        return changes
+        return todo
 
     def commit_stage(self, stage: Stage) -> bool:
         """Record the stage as it is in the workspace (outputs stored, lock

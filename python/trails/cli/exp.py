@@ -574,40 +574,24 @@ def diff(
 
 @exp.command()
 @click.argument("experiment")
-@click.option("-f", "--force", is_flag=True, help="Overwrite uncommitted changes.")
+@click.option(
+    "-f",
+    "--force/--no-force",
+    default=True,
+    help="Overwrite the workspace (the default; edits recorded nowhere are stashed first). "
+    "--no-force: refuse if the workspace holds such edits.",
+)
 def apply(experiment: str, force: bool) -> None:
     """Put an experiment's files and outputs into the workspace."""
-    from trails.experiments.refs import ExperimentError, resolve
-    from trails.git import Git
-    from trails.pipeline import load_graph
-    from trails.repro import Reproducer, ReproOptions
-    from trails.runner import SubprocessRunner
+    from trails.experiments.apply import apply as apply_exp
 
-    project = Project.find()
-    git = Git(project.root)
-    e = resolve(git, experiment, git.rev_parse("HEAD"))
-    dirty = git.run("status", "--porcelain", "--untracked-files=no").strip()
-    if dirty and not force:
-        raise ExperimentError(
-            "the workspace has uncommitted changes that 'exp apply' would overwrite:\n" + dirty,
-            hint="Commit or stash them first, or use --force to discard them.",
+    done = apply_exp(Project.find(), experiment, force=force, echo=click.echo)
+    if done.stashed:
+        click.echo(
+            f"Saved your uncommitted changes as stash {done.stashed[:7]} "
+            "('git stash apply' brings them back)."
         )
-    git.run("restore", f"--source={e.sha}", "--worktree", "--", ".")
-    graph = load_graph(project)
-    rep = Reproducer(project, graph, ReproOptions(), SubprocessRunner(), click.echo)
-    for s in graph.stages:
-        rep.checkout_outputs(s)
-    from trails import data
-
-    for item in data.tracked(project):
-        data.checkout(project, item)
-    from trails.experiments import checkpoints
-
-    if any(o.checkpoint for s in graph.stages for o in s.outs):
-        # The next `exp run` continues from this checkpoint.
-        chain = checkpoints.Chain(git, e.baseline, e.name, tip=e.sha)
-        checkpoints.save_state(project.root, chain)
-    click.echo(f"Changes for experiment '{e.name}' have been applied to your workspace.")
+    click.echo(f"Changes for experiment '{done.exp.name}' have been applied to your workspace.")
 
 
 @exp.command()

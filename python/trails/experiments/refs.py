@@ -85,8 +85,11 @@ def resolve(git: Git, spec: str, baseline: str | None = None) -> Exp:
         return hits[0]
     if not hits and len(spec) >= 4 and all(c in "0123456789abcdef" for c in spec.lower()):
         hits = _containing(git, spec, exps)
-        if len(hits) == 1:
-            return hits[0]
+    if hits and len({e.sha for e in hits}) == 1:
+        # One commit, however many chains hold it (a checkpoint that was
+        # resumed into a new experiment is in both histories): ambiguity
+        # is about different commits. The oldest of those experiments names it.
+        return min(hits, key=lambda e: (e.created, e.ref))
     if hits:
         listed = ", ".join(f"{e.sha[:7]} [{e.name}] on {e.baseline[:7]}" for e in hits)
         raise ExperimentError(

@@ -80,7 +80,14 @@ def exp_run(
     # checkpoint run may continue its own name, unless --reset: its chain
     # decides.)
     first, _ = select(load_graph(project), project, opts.repro)
-    resumable = not opts.reset and any(o.checkpoint for s in first for o in s.outs)
+    checkpointed = any(o.checkpoint for s in first for o in s.outs)
+    resumable = not opts.reset and checkpointed
+    if opts.reset and checkpointed and opts.name is not None:
+        from trails.experiments.checkpoints import continued
+
+        # --reset replaces the experiment it discards, whatever its name.
+        discarded = continued(project.root, git, git.head())
+        resumable = discarded is not None and discarded[0] == opts.name
     if opts.name is not None and not resumable:
         from trails.experiments.record import check_free
 
@@ -155,6 +162,7 @@ def _run_checkpoints(
         echo("Warning: removed a checkpoint signal file left by an earlier run")
         signal.unlink()
     resumed = None if opts.reset else ck.resume(project.root, git, baseline)
+    replaces = ck.continued(project.root, git, baseline) if opts.reset else None
     if opts.reset:
         for s in stages:
             for o in s.outs:
@@ -169,7 +177,9 @@ def _run_checkpoints(
         echo(f"Resuming from checkpoint {resumed[1][:7]} of '{resumed[0]}'")
     else:
         chain = ck.Chain(git, baseline, opts.name, start=resumed[1] if resumed else None,
-                         force=opts.force, message=opts.message)  # fmt: skip
+                         force=opts.force, message=opts.message, replaces=replaces)  # fmt: skip
+    if resumed:
+        restore_checkpoint(project, git, graph, resumed[1], runner, echo)
 
     def on_checkpoint(stage: Any) -> None:
         sha = chain.commit(git.snapshot_tree())
@@ -184,6 +194,47 @@ def _run_checkpoints(
     tip = chain.commit(git.snapshot_tree())  # wrap-up, if anything changed
     ck.save_state(project.root, chain)
     return summary, Recorded(chain.name or "", tip, baseline, new=True)
+
+
+def restore_checkpoint(
+    project: Project, git: Git, graph: Any, commit: str, runner: Runner, echo: Callable[[str], None]
+) -> None:
+    """Put the outputs of checkpoint ``commit`` back before resuming from it
+    (the guide: a run continues "using the latest cached versions of all
+    outputs"): its ``dvc.lock`` files and uncached outputs from Git, then the
+    cached outputs that lock records from the cache. After a Ctrl+C the
+    workspace holds an epoch that was never checkpointed, or the user edited
+    an output: without this the chain would skip or fork silently."""
+    from trails.errors import PipelineError
+    from trails.experiments.checkpoints import locks_at
+
+    locks = sorted({s.lock_path for s in graph.stages})
+    rep = Reproducer(project, graph, ReproOptions(), runner, echo)
+    rep.locks.update(locks_at(git, commit, locks))  # the checkpoint's entries
+    try:
+        for s in graph.stages:
+            rep.cached_states(s)  # every object is there before anything changes
+    except PipelineError as exc:
+        raise PipelineError(
+            f"cannot resume from checkpoint {commit[:7]}: {exc}",
+            hint="Start over with 'trails exp run --reset', or 'trails exp apply' another "
+            "checkpoint first.",
+        ) from None
+    plain = {o.repo_path for s in graph.stages for o in s.outs if not o.cache}
+    held = git.run("ls-tree", "-r", "--name-only", commit, "--", *locks, *sorted(plain)).split()
+    blobs = git.read_blobs([f"{commit}:{p}" for p in held])
+    changed = [
+        p
+        for p, blob in zip(held, blobs, strict=True)
+        if not (project.root / p).is_file() or (project.root / p).read_bytes() != blob
+    ]
+    if changed:
+        git.run("restore", f"--source={commit}", "--worktree", "--", *changed)
+    for s in graph.stages:
+        changed += [path for _, path in rep.checkout_outputs(s)]
+    shown = sorted(set(changed) - set(locks))
+    if shown:
+        echo(f"Restored {', '.join(shown)} from checkpoint {commit[:7]}")
 
 
 def queued_edits(

@@ -116,7 +116,11 @@ def read(root: Path, relpath: str) -> dict[str, LockEntry]:
     path = root / relpath
     if not path.exists():
         return {}
-    data = yamlio.load(path, relpath)
+    return parse(yamlio.load(path, relpath), relpath)
+
+
+def parse(data: Any, relpath: str) -> dict[str, LockEntry]:
+    """Entries of a lock file's loaded YAML (``read``'s, or a commit's)."""
     if data is None:
         return {}
     if not isinstance(data, dict) or not isinstance(data.get("stages", {}), dict):
