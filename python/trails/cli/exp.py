@@ -172,6 +172,7 @@ def _enqueue(
     not changed (the edits go into the entries' commits). ``from_rev``: a
     checkpoint to continue from; ``copy_paths``: untracked or ignored paths
     copied from the workspace into the entry's folder when it runs."""
+    from trails import data
     from trails.experiments import queue
     from trails.experiments.record import check_free
     from trails.experiments.refs import ExperimentError, resolve, validate_name
@@ -192,6 +193,7 @@ def _enqueue(
     for n in names:
         if n is not None:
             validate_name(git, n)
+    copied = [data.target(project, c, "--copy-paths") for c in copy_paths]
     for c in copy_paths:
         if not Path(c).exists():
             raise ExperimentError(
@@ -219,7 +221,7 @@ def _enqueue(
             "targets": list(opts.targets),
             "repro": repro_args,
             "baseline": baseline,
-            "copy_paths": [project.rel(Path(c).absolute()) for c in copy_paths],
+            "copy_paths": copied,
         }
         entry = queue.enqueue(git, args, edits, rev_sha)
         click.echo(f"Queued experiment '{entry.id}' for future execution.")
@@ -545,6 +547,7 @@ def diff(
 @click.option("-f", "--force", is_flag=True, help="Overwrite uncommitted changes.")
 def apply(experiment: str, force: bool) -> None:
     """Put an experiment's files and outputs into the workspace."""
+    from trails import data
     from trails.experiments.refs import ExperimentError, resolve
     from trails.git import Git
     from trails.pipeline import load_graph
@@ -560,14 +563,14 @@ def apply(experiment: str, force: bool) -> None:
             "the workspace has uncommitted changes that 'exp apply' would overwrite:\n" + dirty,
             hint="Commit or stash them first, or use --force to discard them.",
         )
+    data.check_commit(project, e.sha)  # a hostile .dvc file changes nothing
     git.run("restore", f"--source={e.sha}", "--worktree", "--", ".")
     graph = load_graph(project)
     rep = Reproducer(project, graph, ReproOptions(), SubprocessRunner(), click.echo)
+    items = data.tracked(project)
     for s in graph.stages:
         rep.checkout_outputs(s)
-    from trails import data
-
-    for item in data.tracked(project):
+    for item in items:
         data.checkout(project, item)
     from trails.experiments import checkpoints
 
