@@ -111,28 +111,50 @@ def test_checkout_refuses_a_hostile_dvc_file_before_writing_anything(
     (project / "o.txt").unlink()  # ... and the stage output
     before = snapshot(project)
     r = trails("checkout", *(["evil.dvc"] if how == "targeted" else []))
-    refused(r, "evil.dvc:", REASONS[path])
+    refused(r, "evil.dvc:2: ", REASONS[path])
     assert snapshot(project) == before
     assert not (tmp_path / "x").exists() and not (tmp_path / "abs-x").exists()
     assert not (project / ".git/hooks/post-checkout").exists()
 
 
-def test_exp_apply_refuses_an_experiment_holding_a_hostile_dvc_file(
-    project: Path, trails: Trails, tmp_path: Path
+def hostile_experiment(repo: Path, files: dict[str, str], link: str | None = None) -> None:
+    """An experiment ``evil`` of HEAD, as a pull would bring it: its commit
+    holds ``files`` (and a symlink ``link`` to the folder above the repo)."""
+    baseline = git(repo, "rev-parse", "HEAD").strip()
+    gen(repo, {**files, "params.yaml": "lr: 0.9\n"})
+    if link:
+        (repo / link).symlink_to("..")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "pulled experiment")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "reset", "-q", "--hard", baseline)
+    git(repo, "update-ref", f"refs/exps/{baseline[:2]}/{baseline[2:]}/evil", sha)
+
+
+EVIL_PIPELINE = "stages:\n  a:\n    cmd: echo out > o.txt\n    outs: [{}]\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "link", "reason"),
+    [
+        ({"evil.dvc": "<hook>"}, None, "evil.dvc:2: '.git/hooks/post-checkout' is inside .git/"),
+        ({"dvc.yaml": EVIL_PIPELINE.format(".git/config")}, None, "'.git/config' is inside .git/"),
+        ({"dvc.yaml": EVIL_PIPELINE.format(".dvc/cache")}, None, "'.dvc/cache' is inside .dvc/"),
+        ({"dvc.yaml": EVIL_PIPELINE.format("up/x")}, "up", "leads outside the project through"),
+    ],
+)
+def test_exp_apply_refuses_a_hostile_experiment_and_changes_nothing(
+    project: Path, trails: Trails, files: dict[str, str], link: str | None, reason: str
 ) -> None:
-    baseline = git(project, "rev-parse", "HEAD").strip()
-    gen(project, {"evil.dvc": hostile_dvc(project, ".git/hooks/post-checkout", isexec=True)})
-    gen(project, {"params.yaml": "lr: 0.9\n"})
-    git(project, "add", "-A")
-    git(project, "commit", "-qm", "pulled experiment")
-    sha = git(project, "rev-parse", "HEAD").strip()
-    git(project, "reset", "-q", "--hard", baseline)
-    git(project, "update-ref", f"refs/exps/{baseline[:2]}/{baseline[2:]}/evil", sha)
+    hook = hostile_dvc(project, ".git/hooks/post-checkout", isexec=True)
+    hostile_experiment(project, {k: hook if v == "<hook>" else v for k, v in files.items()}, link)
     before = snapshot(project)
     r = trails("exp", "apply", "evil")
-    refused(r, "evil.dvc:", "'.git/hooks/post-checkout' is inside .git/")
+    refused(r, reason)
     assert snapshot(project) == before, "not even the experiment's params were restored"
     assert (project / "params.yaml").read_text() == "lr: 0.1\n"
+    assert not (project.parent / "x").exists()
+    assert not list((project / ".dvc/tmp").glob("trails/check-*")), "the scratch copy is gone"
 
 
 # --- dvc.yaml: outputs, wdir ---------------------------------------------------------

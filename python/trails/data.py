@@ -101,20 +101,24 @@ def target(project: Project, arg: str, source: str) -> str:
 
 
 def check_commit(project: Project, commit: str) -> None:
-    """Parse every ``.dvc`` file of ``commit`` from Git, writing nothing:
-    ``exp apply`` calls it before Git restores the experiment's files, so
-    a hostile ``.dvc`` file in a pulled experiment is refused while the
-    workspace is still as it was."""
+    """Load the pipeline and the ``.dvc`` files of ``commit`` as trails
+    would after checking it out, in a scratch copy: ``exp apply`` calls it
+    before Git restores the experiment's files, so a hostile ``dvc.yaml``
+    or ``.dvc`` file in a pulled experiment is refused while the workspace
+    is still as it was. Errors name the files as the commit holds them."""
     from trails.git import Git
+    from trails.pipeline import load_graph
 
-    git = Git(project.root)
-    listed = git.run("ls-tree", "-r", "-z", "--name-only", commit).split("\0")
-    names = [n for n in listed if n.endswith(SUFFIX)]
-    for n in names:
-        confined(project.root, n, source=f"commit {commit[:7]}")  # also no newline: cat-file below
-    for n, blob in zip(names, git.read_blobs([f"{commit}:{n}" for n in names]), strict=True):
-        if blob is not None:
-            parse(project, n, blob.decode("utf-8", errors="replace"))
+    scratch = project.tmp_dir / "trails" / f"check-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        Git(project.root).materialize(commit, scratch)
+        copy = Project(scratch)
+        load_graph(copy)
+        tracked(copy)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _check_target(project: Project, rel: str, where: str) -> str:
