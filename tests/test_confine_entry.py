@@ -7,11 +7,13 @@ workspace as it was. The one check itself is tested in ``test_confine.py``."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import blake3
 import pytest
 
 from tests.conftest import Result, gen, git
@@ -157,6 +159,27 @@ def test_exp_apply_refuses_a_hostile_experiment_and_changes_nothing(
     assert not list((project / ".dvc/tmp").glob("trails/check-*")), "the scratch copy is gone"
 
 
+def test_checkout_refuses_a_crafted_tree_manifest_entering_a_git_folder(
+    project: Path, trails: Trails
+) -> None:
+    """Cache contents are input too: a ``.dir`` object (pulled from a
+    remote, say) listing ``sub/.git/hooks/post-checkout`` is refused."""
+    out = yamlio.load(project / "data.txt.dvc")["outs"][0]
+    entry = {"relpath": "sub/.git/hooks/post-checkout", "blake3": out["blake3"],
+             "size": out["size"], "isexec": True}  # fmt: skip
+    manifest = json.dumps([entry], separators=(",", ":")).encode()
+    digest = blake3.blake3(manifest).hexdigest()
+    obj = project / ".dvc/cache/files/blake3" / digest[:2] / f"{digest[2:]}.dir"
+    obj.parent.mkdir(parents=True, exist_ok=True)
+    obj.write_bytes(manifest)
+    gen(project, {"tree.dvc": yamlio.dumps({"outs": [{"path": "tree", "hash": "blake3",
+                                                       "blake3": f"{digest}.dir"}]})})  # fmt: skip
+    before = snapshot(project)
+    refused(trails("checkout", "tree.dvc"), "is not a relative path inside the tree")
+    assert snapshot(project) == before
+    assert not (project / "tree").exists()
+
+
 # --- dvc.yaml: outputs, wdir ---------------------------------------------------------
 
 
@@ -189,6 +212,15 @@ def test_stage_outputs_that_would_delete_state_are_refused(
     refused(r, "dvc.yaml:6: stage 'bad': output", reason)
     assert snapshot(project) == before
     assert not (tmp_path / "x").exists()
+
+
+def test_stage_add_of_an_output_inside_git_leaves_dvc_yaml_alone(
+    project: Path, trails: Trails
+) -> None:
+    before = snapshot(project)
+    r = trails("stage", "add", "-n", "bad", "-o", ".git/config", "true")
+    refused(r, "stage 'bad': output: '.git/config' is inside .git/")
+    assert snapshot(project) == before
 
 
 def test_an_output_that_is_or_holds_its_own_dependency_is_refused(
@@ -278,6 +310,8 @@ def test_add_out_outside_is_refused_and_moves_nothing(
         (".dvc/cache", "add: '.dvc/cache' is inside .dvc/"),
         (".dvc", "add: '.dvc' is inside .dvc/"),
         (".", "add: '.' is the project root itself"),
+        ("a\nb", "is not a usable path (empty, or holds a NUL or newline)"),
+        ("dvc.yaml", "add: 'dvc.yaml' is a pipeline, lock, .dvc or ignore file, not data"),
     ],
 )
 def test_add_of_trails_or_git_state_is_refused(

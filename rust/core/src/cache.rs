@@ -802,7 +802,9 @@ mod tests {
         for t in [LinkType::Hardlink, LinkType::Symlink] {
             let cache = Cache::new(&d.path().join(format!("cache-{t:?}")));
             let idx = StatIndex::in_memory();
-            let r = cache.store_file(&src, &idx, Some(&Linker::new(vec![t]))).unwrap();
+            let r = cache
+                .store_file(&src, &idx, Some(&Linker::new(vec![t])))
+                .unwrap();
             let obj = cache.object_path(&r.file.digest);
             assert!(!fs::symlink_metadata(&obj).unwrap().file_type().is_symlink());
             assert_eq!(fs::read(&obj).unwrap(), b"mine");
