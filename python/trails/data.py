@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trails import core, gitignore, yamlio
+from trails.confine import UnsafePathError, confined, protected
 from trails.errors import TrailsError
 from trails.pipeline.lockfile import TREE_SUFFIX, FileState
 from trails.progress import progress
@@ -66,7 +67,15 @@ def find(project: Project) -> list[str]:
 
 
 def read(project: Project, dvcfile: str) -> Tracked:
-    doc, lines = yamlio.load_with_lines(project.root / dvcfile, dvcfile)
+    return parse(project, dvcfile, (project.root / dvcfile).read_text(encoding="utf-8"))
+
+
+def parse(project: Project, dvcfile: str, text: str) -> Tracked:
+    """The ``.dvc`` file ``dvcfile`` holding ``text``. Its ``path`` is
+    checked here, before any caller writes there: a committed or pulled
+    ``.dvc`` file is input like any other (issue #14: ``path: ../x`` or
+    ``.git/hooks/post-checkout`` made checkout write there)."""
+    doc, lines = yamlio.loads_with_lines(text, dvcfile)
     outs = doc.get("outs") if isinstance(doc, dict) else None
     if not isinstance(outs, list) or len(outs) != 1 or not isinstance(outs[0], dict):
         line = lines.of("outs", default=1)
@@ -74,7 +83,54 @@ def read(project: Project, dvcfile: str) -> Tracked:
             f"{dvcfile}:{line}: expected 'outs' with exactly one entry",
             hint="Re-create it with 'trails add'.",
         )
-    return Tracked(dvcfile, FileState.from_yaml(outs[0], dvcfile))
+    t = Tracked(dvcfile, FileState.from_yaml(outs[0], dvcfile))
+    where = f"{dvcfile}:{lines.of('outs', 0, 'path', default=1)}"
+    _check_target(project, t.repo_path, where)
+    return t
+
+
+def target(project: Project, arg: str, source: str) -> str:
+    """A command-line path (relative to the current folder, or absolute)
+    as a repo path trails may write: its last component is not followed
+    (``unprotect`` of a symlink into the cache names the link). A
+    refusal quotes the path as typed, from the root's view."""
+    if os.path.isabs(arg):
+        return confined(project.root, arg, source=source, absolute_ok=True)
+    here = os.path.relpath(Path.cwd().resolve(), project.root.resolve())
+    return confined(project.root, arg if here == "." else posixpath.join(here, arg), source=source)
+
+
+def check_commit(project: Project, commit: str) -> None:
+    """Load the pipeline and the ``.dvc`` files of ``commit`` as trails
+    would after checking it out, in a scratch copy: ``exp apply`` calls it
+    before Git restores the experiment's files, so a hostile ``dvc.yaml``
+    or ``.dvc`` file in a pulled experiment is refused while the workspace
+    is still as it was. Errors name the files as the commit holds them."""
+    from trails.git import Git
+    from trails.pipeline import load_graph
+
+    scratch = project.tmp_dir / "trails" / f"check-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        Git(project.root).materialize(commit, scratch)
+        copy = Project(scratch)
+        load_graph(copy)
+        tracked(copy)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _check_target(project: Project, rel: str, where: str) -> str:
+    """``rel`` confined to the project and not a file trails reads as
+    instructions (a ``.dvc`` file tracking ``dvc.yaml`` would replace it)."""
+    rel = confined(project.root, rel, source=where)
+    if protected(rel):
+        raise UnsafePathError(
+            f"{where}: '{rel}' is a pipeline, lock, .dvc or ignore file, not data",
+            hint="Track data files and folders only.",
+        )
+    return rel
 
 
 def write(project: Project, t: Tracked) -> None:
@@ -92,8 +148,6 @@ def _check(project: Project, rel: str, path: Path) -> None:
     from trails.git import Git
     from trails.pipeline import load_graph
 
-    if rel == ".." or rel.startswith("../"):
-        raise DataError(f"'{path}' is outside the repository", hint="Add paths inside the project.")
     if not path.exists():
         raise DataError(f"'{rel}' does not exist")
     if project.has_scm and Git(project.root).run("ls-files", "--", rel).strip():
@@ -155,8 +209,10 @@ def add(
     jobs = []
     for src in paths:
         dest = Path(out).absolute() if out else src
-        rel = project.rel(dest)
-        _check(project, project.rel(src), src)
+        rel = _check_target(project, project.rel(src), "add")
+        _check(project, rel, src)
+        if out:
+            rel = _check_target(project, project.rel(dest), "add -o")
         jobs.append((src, dest, rel))
     to_git: list[str] = []
     for src, dest, rel in jobs:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from trails.cli.scope import keep_options, require_one
@@ -38,7 +36,7 @@ def remove(targets: tuple[str, ...], outs: bool) -> None:
     project = Project.find()
     items = []
     for t in targets:
-        rel = project.rel(Path(t).absolute())
+        rel = data.target(project, t, "remove")
         dvcfile = rel if rel.endswith(data.SUFFIX) else rel + data.SUFFIX
         if not (project.root / dvcfile).is_file():
             raise data.DataError(f"'{dvcfile}' does not exist", hint="Name a .dvc file.")
@@ -46,8 +44,9 @@ def remove(targets: tuple[str, ...], outs: bool) -> None:
     for item in items:
         (project.root / item.dvcfile).unlink()
         path = project.root / item.repo_path
-        if outs and path.exists():
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if outs and (path.exists() or path.is_symlink()):
+            # A link is removed, never what it points to.
+            path.unlink() if path.is_symlink() or not path.is_dir() else shutil.rmtree(path)
         click.echo(f"Removed '{item.dvcfile}'" + (f" and '{item.repo_path}'" if outs else ""))
 
 
@@ -58,10 +57,12 @@ def unprotect(targets: tuple[str, ...]) -> None:
     become writable copies)."""
     from trails import data
 
-    for t in targets:
-        p = Path(t)
+    project = Project.find()
+    paths = [project.root / data.target(project, t, "unprotect") for t in targets]
+    for t, p in zip(targets, paths, strict=True):
         if not p.exists():
             raise data.DataError(f"'{t}' does not exist")
+    for t, p in zip(targets, paths, strict=True):
         n = data.unprotect(p)
         click.echo(f"Unprotected '{t}' ({n} files copied)")
 

@@ -202,6 +202,7 @@ def _enqueue(
     checkpoint to continue from; ``copy_paths``: untracked or ignored paths
     copied from the workspace into the entry's folder when it runs.
     ``announce``: say "Queued" (not for --temp, whose entry runs now)."""
+    from trails import data
     from trails.experiments import queue
     from trails.experiments.record import check_free
     from trails.experiments.refs import ExperimentError, resolve, validate_name
@@ -223,6 +224,7 @@ def _enqueue(
     for n in names:
         if n is not None:
             validate_name(git, n)
+    copied = [data.target(project, c, "--copy-paths") for c in copy_paths]
     for c in copy_paths:
         if not Path(c).exists():
             raise ExperimentError(
@@ -256,7 +258,7 @@ def _enqueue(
             "targets": targets,
             "repro": repro_args,
             "baseline": baseline,
-            "copy_paths": [project.rel(Path(c).absolute()) for c in copy_paths],
+            "copy_paths": copied,
         }
         entry = queue.enqueue(git, args, edits, rev_sha)
         if announce:

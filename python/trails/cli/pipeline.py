@@ -216,6 +216,12 @@ def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
     project = Project.find()
     dvc_targets = [t for t in targets if t.endswith(data.SUFFIX)]
     stage_targets = tuple(t for t in targets if not t.endswith(data.SUFFIX))
+    # Every .dvc file is read (and its path checked) before anything is written.
+    items = (
+        [data.read(project, data.target(project, t, "checkout")) for t in dvc_targets]
+        if targets
+        else data.tracked(project)
+    )
     changes: list[tuple[str, str]] = []
     if stage_targets or not targets:
         _, graph, opts, stages = _selection(
@@ -223,8 +229,7 @@ def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
         )
         rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
         changes += [c for s in stages for c in rep.checkout_outputs(s)]
-    items = [data.read(project, project.rel(Path(t).absolute())) for t in dvc_targets]
-    for item in items if targets else data.tracked(project):
+    for item in items:
         existed = (project.root / item.repo_path).exists()
         if data.checkout(project, item):
             changes.append(("M" if existed else "A", item.repo_path))

@@ -66,6 +66,9 @@ def apply(project: Project, spec: str, *, force: bool, echo: Callable[[str], Non
     git = Git(project.root)
     head = git.head()
     e = resolve(git, spec, head)
+    from trails import data
+
+    data.check_commit(project, e.sha)  # a hostile .dvc file or dvc.yaml changes nothing
     stashed = None
     if _unrecorded(git, head, e):
         dirty = git.run("status", "--porcelain", "--untracked-files=no").rstrip("\n")

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from trails.confine import confined
 from trails.errors import TrailsError
 from trails.experiments.checkpoints import Chain, continued, save_state
 from trails.experiments.queue import Entry, QueuedRun, args_of, run_dir
@@ -85,12 +86,16 @@ def _prepare(
     """The entry's folder holding its commit (or ``commit``: the checkpoint
     an interrupted run resumes from)."""
     work = work_dir(project, entry)
+    # The paths come from the entry's commit message: checked, in the
+    # workspace and in the folder, before anything is copied.
+    checked = [confined(project.root, rel, source="--copy-paths") for rel in copy_paths]
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     _git_index(work).parent.mkdir(parents=True)
     git.materialize(commit or entry.sha, work, _git_index(work))
-    for rel in copy_paths:
+    for rel in checked:
+        confined(work, rel, source="--copy-paths")
         src, dst = project.root / rel, work / rel
         if not src.exists():
             raise TrailsError(f"--copy-paths: '{rel}' does not exist")

@@ -35,6 +35,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from trails import yamlio
+from trails.confine import confined
 from trails.errors import TrailsError
 from trails.params import (
     DEFAULT_FILE,
@@ -432,6 +433,8 @@ def validate(
     changes: dict[str, list[Change]] = {}
     warnings: list[str] = []
     for file, group in groups.items():
+        # The file is written: -S ../x.yaml or .git/x.yaml is refused here.
+        confined(root, file, source="-S", hint="Name a params file inside the project.")
         data = copy.deepcopy(_load(root, file, group))
         for o in group:
             change = _change(o, data, strict, warnings)

@@ -198,7 +198,7 @@ impl Cache {
         linker: Option<&Linker>,
     ) -> Result<Stored> {
         match linker {
-            Some(l) if l.current() != LinkType::Copy => {
+            Some(l) if l.current() != LinkType::Copy && !is_symlink(src) => {
                 self.store_linked(src, key, executable, index, l)
             }
             _ => self.store_known(src, key, executable, index),
@@ -560,6 +560,14 @@ fn rename_noreplace(tmp: &Path, dest: &Path) -> std::io::Result<bool> {
     }
 }
 
+/// Whether `src` itself is a symlink. A linked store would chmod and link
+/// what it points to, which may be outside the project (issue #14: a data
+/// folder holding a link to `~/notes.txt` made that file read-only): such a
+/// file is stored by copy, read through the link, and the link is left as it is.
+fn is_symlink(src: &Path) -> bool {
+    fs::symlink_metadata(src).is_ok_and(|m| m.file_type().is_symlink())
+}
+
 /// Make the workspace file `src` a hardlink or symlink to the object
 /// `obj`, unless it already is one: a new link under a temporary name,
 /// renamed over `src`, so `src` is never missing. A file system that cannot
@@ -780,5 +788,29 @@ mod tests {
         let objects = cache.root().join("files");
         assert!(!objects.exists() || walk::walk(&objects).unwrap().is_empty());
         assert_eq!(fs::read(&src).unwrap(), b"v1");
+    }
+
+    #[test]
+    fn linked_store_of_a_symlink_copies_and_leaves_its_target_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let outside = d.path().join("outside.txt");
+        fs::write(&outside, b"mine").unwrap();
+        fs::set_permissions(&outside, fs::Permissions::from_mode(0o644)).unwrap();
+        let src = d.path().join("link");
+        std::os::unix::fs::symlink(&outside, &src).unwrap();
+        for t in [LinkType::Hardlink, LinkType::Symlink] {
+            let cache = Cache::new(&d.path().join(format!("cache-{t:?}")));
+            let idx = StatIndex::in_memory();
+            let r = cache
+                .store_file(&src, &idx, Some(&Linker::new(vec![t])))
+                .unwrap();
+            let obj = cache.object_path(&r.file.digest);
+            assert!(!fs::symlink_metadata(&obj).unwrap().file_type().is_symlink());
+            assert_eq!(fs::read(&obj).unwrap(), b"mine");
+            let mode = fs::metadata(&outside).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644, "{t:?} changed the link's target");
+            assert_eq!(fs::read_link(&src).unwrap(), outside);
+        }
     }
 }
