@@ -198,10 +198,21 @@ impl Cache {
         linker: Option<&Linker>,
     ) -> Result<Stored> {
         match linker {
-            Some(l) if l.current() != LinkType::Copy => {
+            Some(l) if l.current() != LinkType::Copy && !is_symlink(src) => {
                 self.store_linked(src, key, executable, index, l)
             }
-            _ => self.store_known(src, key, executable, index),
+            // A symlink (to a cache object whose bytes root changed in
+            // place, or to a file elsewhere): its target's bytes are copied
+            // in, never the link itself, then linked as a checkout would.
+            Some(l) => {
+                let stored = self.store_known(src, key, executable, index)?;
+                let t = l.current();
+                if matches!(t, LinkType::Hardlink | LinkType::Symlink) {
+                    relink(src, &self.object_path(&stored.file.digest), t, executable)?;
+                }
+                Ok(stored)
+            }
+            None => self.store_known(src, key, executable, index),
         }
     }
 
@@ -560,6 +571,10 @@ fn rename_noreplace(tmp: &Path, dest: &Path) -> std::io::Result<bool> {
     }
 }
 
+fn is_symlink(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
 /// Make the workspace file `src` a hardlink or symlink to the object
 /// `obj`, unless it already is one: a new link under a temporary name,
 /// renamed over `src`, so `src` is never missing. A file system that cannot
@@ -571,7 +586,7 @@ fn relink(src: &Path, obj: &Path, t: LinkType, exec: bool) -> Result<()> {
     };
     let done = match t {
         LinkType::Hardlink => s.ino() == o.ino() && s.dev() == o.dev(),
-        _ => s.file_type().is_symlink(),
+        _ => s.file_type().is_symlink() && fs::read_link(src).is_ok_and(|l| l == obj),
     };
     if done {
         return Ok(());
@@ -780,5 +795,34 @@ mod tests {
         let objects = cache.root().join("files");
         assert!(!objects.exists() || walk::walk(&objects).unwrap().is_empty());
         assert_eq!(fs::read(&src).unwrap(), b"v1");
+    }
+
+    #[test]
+    fn a_symlink_is_stored_as_its_target_bytes_and_relinked() {
+        // A link to an object whose bytes changed in place (root edits a
+        // linked file), or to a file elsewhere: the object must hold the
+        // target's bytes, never the link itself.
+        let d = tempfile::tempdir().unwrap();
+        let cache = Cache::new(&d.path().join("cache"));
+        let idx = StatIndex::in_memory();
+        for t in [LinkType::Hardlink, LinkType::Symlink] {
+            let target = d.path().join(format!("elsewhere-{}", t.name()));
+            fs::write(&target, t.name()).unwrap();
+            let src = d.path().join(format!("link-{}", t.name()));
+            std::os::unix::fs::symlink(&target, &src).unwrap();
+            let linker = Linker::new(vec![t, LinkType::Copy]);
+            let stored = cache.store_file(&src, &idx, Some(&linker)).unwrap();
+            let obj = cache.object_path(&stored.file.digest);
+            let meta = fs::symlink_metadata(&obj).unwrap();
+            assert!(meta.is_file(), "{t:?}: the object is a regular file");
+            assert_eq!(fs::read(&obj).unwrap(), t.name().as_bytes());
+            assert_eq!(fs::read(&src).unwrap(), t.name().as_bytes());
+            let is_link = fs::symlink_metadata(&src).unwrap().file_type().is_symlink();
+            assert_eq!(is_link, t == LinkType::Symlink, "{t:?}");
+            if t == LinkType::Symlink {
+                assert_eq!(fs::read_link(&src).unwrap(), obj, "points at the object now");
+            }
+            assert_eq!(fs::read(&target).unwrap(), t.name().as_bytes(), "target untouched");
+        }
     }
 }
