@@ -172,7 +172,7 @@ def test_gc_waits_for_a_queued_run(project: Path, trails: Trails, tmp_path: Path
 def test_an_experiment_whose_objects_vanished_is_not_recorded(
     project: Path, trails: Trails, tmp_path: Path
 ) -> None:
-    started, go = _pipeline(
+    _, go = _pipeline(
         project, tmp_path,
         extra="import shutil; shutil.rmtree('.dvc/cache/files/blake3'); ",
     )  # fmt: skip

@@ -8,10 +8,23 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import Result, git
-from tests.test_exp_cli import project, set_lr  # noqa: F401 (fixture)
+import pytest
+
+from tests.conftest import Result, gen, git
+from tests.test_exp_cli import PIPELINE, TRAIN, set_lr
 
 Trails = Callable[..., Result]
+
+
+@pytest.fixture
+def project(repo: Path, trails: Trails) -> Path:
+    """The experiments' pipeline (``test_exp_cli``), run and committed."""
+    assert trails("init").code == 0
+    gen(repo, {"dvc.yaml": PIPELINE, "train.py": TRAIN, "params.yaml": "lr: 0.1\n"})
+    assert trails("repro").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    return repo
 
 
 def _refs(repo: Path) -> list[str]:

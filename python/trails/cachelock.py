@@ -4,18 +4,19 @@ it is recorded.
 
 A run stores its outputs stage by stage but names them in ``dvc.lock``
 only at the end, and its experiment ref comes later still: a ``gc`` in
-between sees objects nothing refers to yet. So every command that stores
-(``repro``, ``exp run`` in the workspace, ``--temp`` and each queued
-worker, ``add``, ``commit``) holds a *shared* ``flock`` on
-``<cache>/gc.lock`` from before its first store until its references are
-written (lock file, ``.dvc`` file, experiment ref): in practice until it
-exits (``hold``), and ``gc`` takes it *exclusively* or refuses at once. Why a lock rather than each run listing
-what it stored: one ``flock`` per command costs nothing, needs no list to
-be kept right on every store path (files, trees, run-cache restores,
-checkpoints), and the kernel drops it when a process dies, even by
-SIGKILL, so a killed run never blocks ``gc`` for good. The lock lives in
-the cache because queued runs share their project's cache, not its
-``.dvc/tmp``."""
+between sees objects nothing refers to yet. So every process that stores
+(``core.store_*`` calls ``hold``: ``repro``, ``exp run`` in the workspace,
+``--temp`` and each queued worker, ``add``, ``commit``) holds a *shared*
+``flock`` on ``<cache>/gc.lock`` from its first store until it exits, by
+which time its references are written (lock file, ``.dvc`` file,
+experiment ref); ``gc`` takes it *exclusively* or refuses at once.
+
+Why a lock rather than each run listing what it stored: one ``flock`` per
+process costs nothing, needs no list kept right on every store path
+(files, trees, manifests, checkpoints), and the kernel drops it when a
+process dies, even by SIGKILL, so a killed run never blocks ``gc`` for
+good. It lives in the cache because queued runs share their project's
+cache, not its ``.dvc/tmp``."""
 
 from __future__ import annotations
 

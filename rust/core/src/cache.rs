@@ -820,9 +820,17 @@ mod tests {
             let is_link = fs::symlink_metadata(&src).unwrap().file_type().is_symlink();
             assert_eq!(is_link, t == LinkType::Symlink, "{t:?}");
             if t == LinkType::Symlink {
-                assert_eq!(fs::read_link(&src).unwrap(), obj, "points at the object now");
+                assert_eq!(
+                    fs::read_link(&src).unwrap(),
+                    obj,
+                    "points at the object now"
+                );
             }
-            assert_eq!(fs::read(&target).unwrap(), t.name().as_bytes(), "target untouched");
+            assert_eq!(
+                fs::read(&target).unwrap(),
+                t.name().as_bytes(),
+                "target untouched"
+            );
         }
     }
 }
