@@ -127,6 +127,8 @@ def _gc_refused(trails: Trails, project: Path) -> None:
     assert _objects(project) == before
     dry = trails("gc", "-w", "--dry")
     assert dry.code == 0 and dry.out.startswith("Would remove"), "--dry only looks"
+    assert "Warning: a pipeline or experiment is storing into the cache now; what it has " \
+        "stored may be listed here, and gc would refuse" in dry.err  # fmt: skip
 
 
 def test_gc_waits_for_a_workspace_run_mid_pipeline(
@@ -142,6 +144,8 @@ def test_gc_waits_for_a_workspace_run_mid_pipeline(
         out, err = run.communicate(timeout=60)
     assert run.returncode == 0, err
     assert "Ran experiment(s): mid" in out
+    dry = trails("gc", "-w", "--dry")
+    assert dry.code == 0 and "Warning" not in dry.err, "the run has ended: no warning"
     assert trails("gc", "-w", "-f").code == 0
     (project / "a.txt").unlink()
     (project / "b.txt").unlink()

@@ -91,6 +91,22 @@ def collecting(cache: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def busy(cache: Path) -> bool:
+    """Whether something stores into ``cache`` now (for ``gc --dry``,
+    which only looks and holds no lock)."""
+    try:
+        fd = _open(cache)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def missing(cache: Path, values: Iterable[tuple[str, str]]) -> list[str]:
     """Paths (of ``(path, hash)`` pairs) whose objects are not in the
     cache: a file's object, or a tree's manifest or any of its files."""

@@ -111,6 +111,10 @@ def gc(
         click.echo(f"Nothing to remove; {p.kept} objects kept.")
         return
     if dry:
+        if cachelock.busy(project.cache_dir):
+            busy = "a pipeline or experiment is storing into the cache now"
+            click.echo(f"Warning: {busy}; what it has stored may be listed here, "
+                       "and gc would refuse", err=True)  # fmt: skip
         click.echo(f"Would remove {what}.")
         return
     if not force and not click.confirm(f"Remove {what}?"):
