@@ -196,5 +196,5 @@ def test_gc_that_cannot_lock_the_cache_removes_nothing(project: Path, trails: Tr
     r = trails("gc", "-w", "-f")
     assert r.code == 1
     assert f"cannot lock the cache for gc: {lock}: Is a directory; nothing was removed" in r.err
-    assert "gc needs to create that file" in r.err
+    assert "gc needs to create and flock that file; check the cache folder's permissions" in r.err
     assert (project / f".dvc/cache/files/blake3/cd/{'f' * 62}").exists()

@@ -62,7 +62,11 @@ def hold(cache: str | os.PathLike[str]) -> None:
         fd = _open(key)
     except OSError:
         return  # a cache that takes no new file: the store itself says why
-    fcntl.flock(fd, fcntl.LOCK_SH)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError:  # a file system without flock (some NFS): gc says so
+        os.close(fd)
+        return
     _HELD[key] = fd
 
 
@@ -73,10 +77,7 @@ def collecting(cache: Path) -> Iterator[None]:
     try:
         fd = _open(cache)
     except OSError as e:
-        raise CacheBusyError(
-            f"cannot lock the cache for gc: {cache / LOCK_NAME}: {e.strerror}; nothing was removed",
-            hint="gc needs to create that file; check the cache folder's permissions.",
-        ) from None
+        raise _unlockable(cache, e) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -84,11 +85,21 @@ def collecting(cache: Path) -> Iterator[None]:
             raise CacheBusyError(
                 "a pipeline or experiment is storing into the cache now; nothing was removed",
                 hint="Run 'trails gc' again when it has finished (a queued '--run-all' "
-                "holds the cache until its last experiment is recorded).",
+                "holds the cache while its experiments run).",
             ) from None
+        except OSError as e:
+            raise _unlockable(cache, e) from None
         yield
     finally:
         os.close(fd)
+
+
+def _unlockable(cache: Path, e: OSError) -> CacheBusyError:
+    return CacheBusyError(
+        f"cannot lock the cache for gc: {cache / LOCK_NAME}: {e.strerror}; nothing was removed",
+        hint="gc needs to create and flock that file; check the cache folder's permissions "
+        "and that its file system supports locks.",
+    )
 
 
 def busy(cache: Path) -> bool:
