@@ -6,6 +6,7 @@ cached copy changed, and checkout refuses the damaged object."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,3 +70,18 @@ def test_no_warning_when_the_cache_copies(project: Path, trails: Trails) -> None
     assert "'data' changed (1 modified): a.csv" in r.out and "in place" not in r.out
     assert trails("checkout").code == 0
     assert (project / "data/a.csv").read_text() == "one\n", "the copy in the cache was intact"
+
+
+def test_status_names_a_stage_output_changed_through_its_link(
+    project: Path, trails: Trails
+) -> None:
+    _link_cache(project, "hardlink")
+    cmd = f"{sys.executable} -c \"open('out.txt', 'w').write('made')\""
+    gen(project, {"dvc.yaml": f"stages:\n  make:\n    cmd: {cmd}\n    outs: [out.txt]\n"})
+    assert trails("repro").code == 0
+    assert trails("status").out.strip() == "Data and pipelines are up to date."
+    with open(project / "out.txt", "a") as f:
+        f.write(" and edited")
+    r = trails("status")
+    assert ("output 'out.txt': its cached copy changed in place (edited through a link as "
+            "root): out.txt; the recorded version is gone") in r.out  # fmt: skip

@@ -3,7 +3,8 @@ workspace file *is* the cache object (or points at it), and the object's
 read-only mode does not stop root, so an in-place edit rewrites the only
 cached copy under its old name. Nothing can bring that version back; what
 trails does is say so: a warning when such data is added, and a note in
-``status`` naming the files whose cached copy changed. (Checkout already
+``status`` naming the files (of ``.dvc`` data and of stage outputs) whose
+cached copy changed. (Checkout already
 refuses such an object: the core verifies every object it links against
 the stat index and re-hashes any whose stat changed.)
 
@@ -15,10 +16,12 @@ linking cache type, the one case where objects can change."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from trails import core
 from trails.errors import TrailsError
-from trails.pipeline.lockfile import FileState
+from trails.pipeline.lockfile import FileState, LockEntry
+from trails.pipeline.stage import Stage
 from trails.project import Project
 
 LINKING = ("hardlink", "symlink")
@@ -63,3 +66,15 @@ def damaged(project: Project, state: FileState) -> list[str]:
 def note(paths: list[str]) -> str:
     shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
     return f"cached copy changed in place (edited through a link as root): {shown}"
+
+
+def stage_notes(project: Project, stage: Stage, entry: LockEntry) -> list[str]:
+    """``status`` lines for a stage's cached outputs whose cached copy
+    changed in place (asked only of a stage that changed)."""
+    notes = []
+    for o in stage.outs:
+        state = entry.out(o.path) if o.cache else None
+        bad = damaged(project, replace(state, path=o.repo_path)) if state else []
+        if bad:
+            notes.append(f"output '{o.path}': its {note(bad)}; the recorded version is gone")
+    return notes
