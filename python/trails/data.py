@@ -14,10 +14,10 @@ import posixpath
 import shutil
 import stat
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from trails import core, gitignore, yamlio
+from trails import core, gitignore, rootlink, yamlio
 from trails.confine import UnsafePathError, confined, protected
 from trails.errors import TrailsError
 from trails.pipeline.lockfile import TREE_SUFFIX, FileState
@@ -234,6 +234,9 @@ def add(
                 to_git.append(g)
         what = f"{state.nfiles} files, " if state.nfiles is not None else ""
         echo(f"Added '{rel}' ({what}{state.size} bytes)")
+        risk = None if no_commit else rootlink.warning(project, rel)
+        if risk:
+            echo(f"Warning: {risk}")
     return to_git
 
 
@@ -247,10 +250,14 @@ def changes(project: Project, t: Tracked) -> list[str]:
     now = core.hash_paths([path], project.index_path)[0]
     if now is None:
         return [f"'{t.repo_path}' missing"]
-    if not now.is_dir:
-        return [] if now.hash == t.state.value else [f"'{t.repo_path}' modified"]
     if now.hash == t.state.bare_hash:
         return []
+    damaged = rootlink.damaged(project, replace(t.state, path=t.repo_path))
+    if damaged:
+        return [f"'{t.repo_path}' changed, and its {rootlink.note(damaged)}; the recorded "
+                f"version is gone, 'trails add {t.repo_path}' records this one"]  # fmt: skip
+    if not now.is_dir:
+        return [f"'{t.repo_path}' modified"]
     try:
         before = core.read_tree(project.cache_dir, t.state.bare_hash).manifest
     except (TrailsError, OSError):

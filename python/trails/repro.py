@@ -170,6 +170,9 @@ class Reproducer:
         self._pending_state: dict[str, tuple[list[FileState], dict[str, dict[str, Any]]]] = {}
         #: Assumed paths (see ``state``) and how to link each one in.
         self._deferred: dict[str, Callable[[], object]] = {}
+        #: ``(path, hash)`` of the cached outputs this run recorded: an
+        #: experiment is recorded only if their objects are all still there.
+        self.stored: list[tuple[str, str]] = []
 
     # -- lock entries -------------------------------------------------------
 
@@ -484,6 +487,9 @@ class Reproducer:
     ) -> None:
         self.lock(stage)[stage.name] = LockEntry(cmd_value(stage), deps, prm, outs)
         self.dirty_locks.add(stage.lock_path)
+        if not self.opts.no_commit:
+            cached = {o.path for o in stage.outs if o.cache}
+            self.stored += [(s.path, s.value) for s in outs if s.path in cached]
 
     # -- the loop -----------------------------------------------------------
 

@@ -87,29 +87,43 @@ def gc(
 ) -> None:
     """Remove cache objects that nothing kept refers to. The workspace,
     experiments, queued and running experiments are always kept."""
+    from trails import cachelock
     from trails import gc as gc_mod
     from trails.git import Git
 
     require_one(workspace, all_branches, all_tags, all_commits)
     project = Project.find()
     git = Git(project.root) if project.has_scm else None
-    commits = (
-        gc_mod.commits_to_keep(
-            git, workspace=workspace, branches=all_branches, tags=all_tags, all_commits=all_commits
-        )
-        if git
-        else []
-    )
-    keep = gc_mod.referenced(project, git, commits)
-    p = gc_mod.plan(project, keep)
+
+    def planned() -> gc_mod.Plan:
+        commits = (
+            gc_mod.commits_to_keep(git, workspace=workspace, branches=all_branches,
+                                   tags=all_tags, all_commits=all_commits)
+            if git
+            else []
+        )  # fmt: skip
+        return gc_mod.plan(project, gc_mod.referenced(project, git, commits))
+
+    p = planned()
+    for w in p.warnings:
+        click.echo(f"Warning: {w}", err=True)
     what = f"{len(p.doomed)} cache objects ({p.size / 1e6:.1f} MB); {p.kept} kept"
     if not p.doomed:
         click.echo(f"Nothing to remove; {p.kept} objects kept.")
         return
     if dry:
+        if cachelock.busy(project.cache_dir):
+            busy = "a pipeline or experiment is storing into the cache now"
+            click.echo(f"Warning: {busy}; what it has stored may be listed here, "
+                       "and gc would refuse", err=True)  # fmt: skip
         click.echo(f"Would remove {what}.")
         return
     if not force and not click.confirm(f"Remove {what}?"):
         return
-    gc_mod.remove(p.doomed)
+    # Planned again under the lock: a run may have stored (and named) more
+    # since the question, and none may store while objects go.
+    with cachelock.collecting(project.cache_dir):
+        p = planned()
+        gc_mod.remove(p.doomed)
+    what = f"{len(p.doomed)} cache objects ({p.size / 1e6:.1f} MB); {p.kept} kept"
     click.echo(f"Removed {what}.")

@@ -627,14 +627,14 @@ def list_cmd(
     git_remote: str | None, rev: tuple[str, ...], all_commits: bool, num: int, name_only: bool
 ) -> None:
     """List experiments by baseline (of this repo, or of GIT_REMOTE)."""
-    from trails.experiments.refs import Exp, list_exps
+    from trails.experiments import remote
+    from trails.experiments.refs import list_exps
     from trails.git import Git
 
     project = Project.find()
     git = Git(project.root)
     if git_remote:
-        _remote(git, git_remote)
-        exps = [Exp(r, s, 0) for r, s in _remote_exps(git, git_remote)]
+        exps = remote.list_remote(git, remote.resolve(git, git_remote))
     else:
         exps = list_exps(git)
     wanted = None if all_commits else set(_baselines(git, False, False, False, num, rev))
@@ -791,15 +791,6 @@ def gc(
                + (f" and {len(entries)} queued" if entries else "") + ".")  # fmt: skip
 
 
-def _remote(git: Any, name: str) -> None:
-    from trails.experiments.refs import ExperimentError
-
-    if not git.ok("remote", "get-url", name) and not (git.root / name).exists():
-        raise ExperimentError(
-            f"Git remote '{name}' does not exist", hint="'git remote -v' lists the remotes."
-        )
-
-
 @exp.command()
 @click.argument("git_remote")
 @click.argument("experiments", nargs=-1)
@@ -815,12 +806,13 @@ def push(
 ) -> None:
     """Push experiment refs to a Git remote (plain 'git push' never sends them).
     Default: the experiments of HEAD."""
+    from trails.experiments import remote
     from trails.experiments.refs import list_exps, resolve
     from trails.git import Git
 
     project = Project.find()
     git = Git(project.root)
-    _remote(git, git_remote)
+    to = remote.resolve(git, git_remote)
     if experiments:
         exps = [resolve(git, x, git.rev_parse("HEAD")) for x in experiments]
     else:
@@ -829,14 +821,8 @@ def push(
     if not exps:
         click.echo("No experiments to push.")
         return
-    git.run("push", git_remote, *[("+" if force else "") + f"{e.ref}:{e.ref}" for e in exps])
+    remote.push(git, to, exps, force=force)
     click.echo("Pushed experiment(s) " + ", ".join(e.name for e in exps) + f" to '{git_remote}'")
-
-
-def _remote_exps(git: Any, remote: str) -> list[tuple[str, str]]:
-    out = git.run("ls-remote", remote, "refs/exps/*")
-    rows = [line.split("\t") for line in out.splitlines()]
-    return [(ref, sha) for sha, ref in rows if len(ref.split("/")) == 5]
 
 
 @exp.command()
@@ -846,25 +832,26 @@ def _remote_exps(git: Any, remote: str) -> list[tuple[str, str]]:
 @click.option("-f", "--force", is_flag=True, help="Overwrite local experiments.")
 def pull(git_remote: str, experiments: tuple[str, ...], all_commits: bool, force: bool) -> None:
     """Fetch experiment refs from a Git remote. Default: those of HEAD."""
+    from trails.experiments import remote
     from trails.experiments.refs import ExperimentError
     from trails.git import Git
 
     project = Project.find()
     git = Git(project.root)
-    _remote(git, git_remote)
-    remote = _remote_exps(git, git_remote)
+    source = remote.resolve(git, git_remote)
+    there = remote.list_remote(git, source)
     if experiments:
-        wanted = [(r, s) for r, s in remote if r.rsplit("/", 1)[1] in experiments]
-        missing = set(experiments) - {r.rsplit("/", 1)[1] for r, _ in wanted}
+        wanted = [e for e in there if e.name in experiments]
+        missing = set(experiments) - {e.name for e in wanted}
         if missing:
             raise ExperimentError(f"not on '{git_remote}': {', '.join(sorted(missing))}")
     elif all_commits:
-        wanted = remote
+        wanted = there
     else:
         head = git.head()
-        wanted = [(r, s) for r, s in remote if r.split("/")[2] + r.split("/")[3] == head]
+        wanted = [e for e in there if e.baseline == head]
     if not wanted:
         click.echo("No experiments to pull.")
         return
-    git.run("fetch", git_remote, *[("+" if force else "") + f"{r}:{r}" for r, _ in wanted])
-    click.echo("Pulled experiment(s) " + ", ".join(r.rsplit("/", 1)[1] for r, _ in wanted))
+    remote.fetch(git, source, wanted, force=force)
+    click.echo("Pulled experiment(s) " + ", ".join(e.name for e in wanted))

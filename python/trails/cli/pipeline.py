@@ -146,6 +146,7 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool) -> None:
     """Show which stages changed since they last ran, and why."""
+    from trails import rootlink
     from trails.plan import reasons
     from trails.repro import Reproducer
     from trails.runner import SubprocessRunner
@@ -157,7 +158,10 @@ def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool)
     for s in stages:
         if s.frozen:
             continue
-        why = reasons(s, rep.lock(s).get(s.name), rep.ws)
+        entry = rep.lock(s).get(s.name)
+        why = reasons(s, entry, rep.ws)
+        if why and entry is not None:
+            why += rootlink.stage_notes(project, s, entry)
         if why:
             report[s.address] = why
     if not targets:

@@ -6,7 +6,8 @@ stages do not run again), the pipeline run with ``DVC_ROOT``,
 shared cache, the experiment ref written, the folder removed.
 
 Nothing here takes a repository-wide lock: the folder is the entry's own,
-the cache takes concurrent writers, and refs are compare-and-swapped."""
+the cache takes concurrent writers, and refs are compare-and-swapped. Only
+``gc`` is kept out while the worker stores (``cachelock``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from trails.cachelock import check_recordable
 from trails.confine import confined
 from trails.errors import TrailsError
 from trails.experiments.checkpoints import Chain, continued, save_state
@@ -223,6 +225,7 @@ def run_entry(
             finally:
                 if slot is not None:
                     slot.release()
+        check_recordable(sub.cache_dir, rep.stored)
         tree = git.snapshot_tree(work_tree=sub.root, index=_git_index(sub.root))
         if chain is not None:
             tip = chain.commit(tree)

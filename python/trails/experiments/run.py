@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trails.cachelock import check_recordable
 from trails.experiments.record import Recorded, record
 from trails.git import Git
 from trails.pipeline import load_graph
@@ -109,6 +110,7 @@ def exp_run(
         "no experiment recorded"
         + (f" ({', '.join(edited)} keeps the -S values)" if edited else ""),
     )
+    check_recordable(project.cache_dir, rep.stored)
     recorded = record(git, name=opts.name, message=opts.message, force=opts.force)
     return summary, recorded
 
@@ -191,6 +193,7 @@ def _run_checkpoints(
         if any(o.checkpoint for o in s.outs):
             rep.always_run[s.address] = "continues from its last checkpoint"
     summary = rep.run(stages)
+    check_recordable(project.cache_dir, rep.stored)
     tip = chain.commit(git.snapshot_tree())  # wrap-up, if anything changed
     ck.save_state(project.root, chain)
     return summary, Recorded(chain.name or "", tip, baseline, new=True)
