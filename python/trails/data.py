@@ -100,6 +100,17 @@ def target(project: Project, arg: str, source: str) -> str:
     return confined(project.root, arg if here == "." else posixpath.join(here, arg), source=source)
 
 
+#: What loading a commit's pipeline and ``.dvc`` files reads: pipeline,
+#: lock, ``.dvc`` and ignore files, params and vars files (by their formats).
+_LOADED_SUFFIXES = (".yaml", ".yml", ".json", ".toml", ".py", ".dvc", ".lock", ".dvcignore")
+
+
+def _read_when_loading(mode: str, path: str) -> bool:
+    """Whether ``check_commit`` needs this entry of the commit: what loading
+    reads, and every symlink (an output may lead outside through one)."""
+    return mode == "120000" or path.endswith(_LOADED_SUFFIXES)
+
+
 def check_commit(project: Project, commit: str) -> None:
     """Load the pipeline and the ``.dvc`` files of ``commit`` as trails
     would after checking it out, in a scratch copy: ``exp apply`` calls it
@@ -113,7 +124,7 @@ def check_commit(project: Project, commit: str) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
-        Git(project.root).materialize(commit, scratch)
+        Git(project.root).materialize_some(commit, scratch, _read_when_loading)
         copy = Project(scratch)
         load_graph(copy)
         tracked(copy)
