@@ -15,6 +15,7 @@ export GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@example.com
 export GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@example.com
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+fail() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
 
 step "trails $(trails --version | awk '{print $3}'): a Git repo with a 3-stage pipeline"
 trails init
@@ -57,10 +58,33 @@ step "compare: the guide's table, experiments under their baseline"
 trails exp show --no-pager --no-timestamp
 trails exp diff lr-1 lr-3
 
+step "apply one experiment, then another: the workspace holds recorded results, no --force needed"
+trails exp apply lr-1
+grep -q 'lr: 0.05' params.yaml || fail "exp apply lr-1 did not put lr 0.05 into params.yaml"
+trails exp apply lr-3
+grep -q 'lr: 0.4' params.yaml || fail "exp apply lr-3 did not put lr 0.4 into params.yaml"
+[ -z "$(git stash list)" ] || fail "exp apply stashed recorded results"
+git checkout -q -- params.yaml dvc.lock metrics.json && trails checkout
+
 step "checkpoints: each epoch is a commit; a second run continues from the last one"
 trails exp run finetune/dvc.yaml -n finetune
 trails exp run finetune/dvc.yaml
 trails exp show --no-pager --no-timestamp --include-metrics 'epoch,val_loss' --include-params 'none'
+epoch() { python -c 'import json; print(json.load(open("finetune/progress.json"))["epoch"])'; }
+[ "$(epoch)" = 6 ] || fail "the second run did not continue to epoch 6"
+
+step "an epoch written but never checkpointed (as after Ctrl+C): the run resumes from the cache"
+echo "99 0.0101" > finetune/weights.txt
+trails exp run finetune/dvc.yaml | tee resume.log
+grep -q "Restored finetune/weights.txt from checkpoint" resume.log || fail "weights not restored"
+[ "$(epoch)" = 9 ] || fail "the run did not continue from epoch 6 to 9"
+
+step "--reset twice: each starts over and replaces the experiment it discards"
+trails exp run finetune/dvc.yaml --reset
+trails exp run finetune/dvc.yaml --reset
+[ "$(epoch)" = 3 ] || fail "--reset did not start over"
+trails exp list --name-only
+[ "$(trails exp list --name-only | grep -c '^exp-')" = 1 ] || fail "--reset did not replace its experiment"
 
 step "the Rust core underneath: tree hash of the data, warm stat index (nothing read)"
 touch -d '1 minute ago' $(find data -type f)

@@ -132,7 +132,7 @@ def test_a_full_cache_disk_fails_the_experiment_and_leaves_no_partial_object(
     assert not (repo / "raw.bin.dvc").exists(), "no .dvc file for data the cache lacks"
     assert (repo / "raw.bin").stat().st_size == 5_120_000, "the data itself is untouched"
 
-    objects = res["cache"]
+    objects = {f: n for f, n in res["cache"].items() if f != "gc.lock"}  # gc's lock, empty
     assert not [f for f in objects if f.startswith("tmp/")], f"temporary files left: {objects}"
     assert len(objects) == 2, f"the two small outputs only: {objects}"
     assert all(size < 10_000 for size in objects.values()), objects

@@ -127,7 +127,7 @@ def test_exp_show_tree_and_formats(project: Path, trails: Trails) -> None:
     ]
     assert rows[3]["params"]["params.yaml"] == {"lr": 0.2, "units": 8}
     csv_lines = trails("exp", "show", "--csv", "--sort-by", "loss").out.splitlines()
-    assert csv_lines[0].startswith("Experiment,Created,")
+    assert csv_lines[0].startswith("Experiment,rev,typ,Created,parent,")
     assert [ln.split(",")[0] for ln in csv_lines[3:]] == ["fast", "slow"]
     md = trails("exp", "show", "--md", "--only-changed", "--no-timestamp").out
     assert "units" not in md, "unchanged in every row"
@@ -138,9 +138,9 @@ def test_exp_show_tree_and_formats(project: Path, trails: Trails) -> None:
 
 def test_exp_diff(project: Path, trails: Trails) -> None:
     _experiments(project, trails)
-    doc = json.loads(trails("exp", "diff", "slow", "--json").out)
-    assert doc["params"]["params.yaml"]["lr"]["new"] == 0.2
-    assert doc["metrics"]["metrics.json"]["loss"]["diff"] == pytest.approx(-0.1)
+    doc = json.loads(trails("exp", "diff", "slow", "--json").out)  # slow vs the workspace
+    assert doc["params"]["params.yaml"]["lr"] == {"old": 0.2, "new": 0.5, "diff": 0.3}
+    assert doc["metrics"]["metrics.json"]["loss"]["diff"] == pytest.approx(-0.3)
     doc = json.loads(trails("exp", "diff", "slow", "fast", "--json").out)
     assert doc["params"]["params.yaml"]["lr"] == {"old": 0.2, "new": 0.5, "diff": 0.3}
     md = trails("exp", "diff", "--md").out
@@ -150,10 +150,8 @@ def test_exp_diff(project: Path, trails: Trails) -> None:
 def test_apply_branch_list_remove(project: Path, trails: Trails) -> None:
     _experiments(project, trails)
     r = trails("exp", "apply", "slow")
-    assert r.code == 1
-    assert "uncommitted changes" in r.err and "--force" in r.err
-    r = trails("exp", "apply", "--force", "slow")
     assert r.code == 0, r.err
+    assert "Changes for experiment 'slow' have been applied to your workspace." in r.out
     assert (project / "params.yaml").read_text().startswith("lr: 0.2")
     assert (project / "model.bin").read_text() == "0.4", "outputs checked out from the cache"
     r = trails("exp", "branch", "slow")
@@ -167,6 +165,46 @@ def test_apply_branch_list_remove(project: Path, trails: Trails) -> None:
     assert trails("exp", "list", "--name-only").out.split() == ["slow"]
     assert trails("exp", "remove", "-A").code == 0
     assert git(project, "for-each-ref", "refs/exps") == ""
+
+
+def test_apply_one_experiment_after_another(project: Path, trails: Trails) -> None:
+    """The guide's walkthrough: run two experiments, then apply the first.
+    The workspace holds the second one's results, recorded already: apply
+    overwrites it without --force (and without --no-force's refusal)."""
+    assert trails("exp", "run", "-n", "first", "-S", "units=40").code == 0
+    assert trails("exp", "run", "-n", "second", "-S", "units=50").code == 0
+    r = trails("exp", "apply", "first")
+    assert r.code == 0, r.err
+    assert "units: 40" in (project / "params.yaml").read_text()
+    assert "Saved your uncommitted changes" not in r.out, "nothing unrecorded to save"
+    gen(project, {"notes.txt": "untracked, in no experiment"})
+    r = trails("exp", "apply", "--no-force", "second")
+    assert r.code == 0, r.err
+    assert "units: 50" in (project / "params.yaml").read_text()
+    assert git(project, "stash", "list") == ""
+
+
+def test_apply_keeps_edits_recorded_nowhere(project: Path, trails: Trails) -> None:
+    """Hand edits that are no experiment's: --no-force refuses and changes
+    nothing; the default applies after saving them in a Git stash entry."""
+    _experiments(project, trails)
+    set_lr(project, 0.7)
+    gen(project, {"notes.txt": "untracked: restoring leaves it alone"})
+    before = (project / "params.yaml").read_text()
+    r = trails("exp", "apply", "--no-force", "slow")
+    assert r.code == 1
+    assert "the workspace has uncommitted changes that 'exp apply' would overwrite:\n M " in r.err
+    assert "params.yaml" in r.err and "apply without --no-force" in r.err
+    assert "Traceback" not in r.err
+    assert (project / "params.yaml").read_text() == before, "nothing changed"
+    assert git(project, "stash", "list") == ""
+    r = trails("exp", "apply", "slow")
+    assert r.code == 0, r.err
+    assert "Saved your uncommitted changes as stash" in r.out and "git stash apply" in r.out
+    assert (project / "params.yaml").read_text().startswith("lr: 0.2")
+    assert "trails: the workspace before 'exp apply slow'" in git(project, "stash", "list")
+    assert git(project, "show", "stash@{0}:params.yaml") == before, "the edit is kept"
+    assert (project / "notes.txt").exists()
 
 
 def _ref_tail(project: Path, name: str) -> str:

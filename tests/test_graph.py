@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import gen
+from trails.confine import UnsafePathError
 from trails.errors import PipelineError
 from trails.pipeline.graph import Graph
 from trails.pipeline.stage import Dep, Out, ParamDep, Stage
@@ -74,14 +75,14 @@ def test_duplicate_and_overlapping_outputs(tmp_path: Path) -> None:
 
 
 def test_outputs_outside_the_repo(tmp_path: Path) -> None:
-    with pytest.raises(PipelineError, match=r"output '\.\./x' is outside the repository"):
+    with pytest.raises(UnsafePathError, match=r"output: '\.\./x' is outside the project"):
         Graph([stage("a", outs=["../x"])], tmp_path)
     outside = tmp_path / "outside"
     outside.mkdir()
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "link").symlink_to(outside)
-    with pytest.raises(PipelineError, match=r"leads outside the repository through a symlink"):
+    with pytest.raises(UnsafePathError, match=r"leads outside the project through a symlink"):
         Graph([stage("a", outs=["link/model.pt"])], repo)
 
 

@@ -25,6 +25,9 @@ from trails.errors import TrailsError
 
 #: Folder names no path from input may enter: Git's and trails' own state.
 PRIVATE_DIRS = frozenset({".git", ".dvc"})
+#: File names trails reads as instructions (with any ``*.dvc``): a stage
+#: output or tracked data named so would replace the pipeline that made it.
+PROTECTED_NAMES = frozenset({"dvc.yaml", "dvc.lock", ".gitignore", ".dvcignore"})
 
 
 class UnsafePathError(TrailsError):
@@ -89,6 +92,13 @@ def confined(
     if private is not None:
         raise _refuse(text, source, f"leads into {private}/ through a symlink", hint)
     return norm
+
+
+def protected(path: str) -> bool:
+    """Whether ``path`` (as :func:`confined` returns it) is named like a file
+    trails reads as instructions; the graph adds the params files stages read."""
+    name = posixpath.basename(path)
+    return name in PROTECTED_NAMES or name.endswith(".dvc")
 
 
 def is_confined(root: Path, path: str | os.PathLike[str], *, absolute_ok: bool = False) -> bool:

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 
-from trails import _core
+from trails import _core, cachelock
 from trails.errors import CoreError
 
 #: The content-address algorithm, recorded next to every stored hash.
@@ -174,6 +174,7 @@ def hash_paths(paths: Sequence[PathArg], index: PathArg | None = None) -> list[P
 def store_manifest(cache: PathArg, manifest: bytes) -> str:
     """Keep a directory's manifest as a tree object (no file contents), so a
     later diff can say which files changed."""
+    cachelock.hold(os.fspath(cache))
     return _core.store_manifest(os.fspath(cache), manifest)
 
 
@@ -199,6 +200,7 @@ def store_file(
     uses the object as a checkout would: with a hardlink it becomes the
     object (read-only, no byte copied), with a symlink it points to it."""
     links = list(link_types) if link_types is not None else None
+    cachelock.hold(os.fspath(cache))
     with _full_cache_named(cache, path):
         return StoredFile(*_core.store_file(os.fspath(cache), os.fspath(path), _opt(index), links))
 
@@ -213,6 +215,7 @@ def store_tree(
     at most once (hashed while copied into the cache), and with
     ``link_types`` as in ``store_file``."""
     links = list(link_types) if link_types is not None else None
+    cachelock.hold(os.fspath(cache))
     with _full_cache_named(cache, root):
         h, manifest, n, size, read, written = _core.store_tree(
             os.fspath(cache), os.fspath(root), _opt(index), links

@@ -14,10 +14,11 @@ import posixpath
 import shutil
 import stat
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from trails import core, gitignore, yamlio
+from trails import core, gitignore, rootlink, yamlio
+from trails.confine import UnsafePathError, confined, protected
 from trails.errors import TrailsError
 from trails.pipeline.lockfile import TREE_SUFFIX, FileState
 from trails.progress import progress
@@ -66,7 +67,15 @@ def find(project: Project) -> list[str]:
 
 
 def read(project: Project, dvcfile: str) -> Tracked:
-    doc, lines = yamlio.load_with_lines(project.root / dvcfile, dvcfile)
+    return parse(project, dvcfile, (project.root / dvcfile).read_text(encoding="utf-8"))
+
+
+def parse(project: Project, dvcfile: str, text: str) -> Tracked:
+    """The ``.dvc`` file ``dvcfile`` holding ``text``. Its ``path`` is
+    checked here, before any caller writes there: a committed or pulled
+    ``.dvc`` file is input like any other (issue #14: ``path: ../x`` or
+    ``.git/hooks/post-checkout`` made checkout write there)."""
+    doc, lines = yamlio.loads_with_lines(text, dvcfile)
     outs = doc.get("outs") if isinstance(doc, dict) else None
     if not isinstance(outs, list) or len(outs) != 1 or not isinstance(outs[0], dict):
         line = lines.of("outs", default=1)
@@ -74,7 +83,65 @@ def read(project: Project, dvcfile: str) -> Tracked:
             f"{dvcfile}:{line}: expected 'outs' with exactly one entry",
             hint="Re-create it with 'trails add'.",
         )
-    return Tracked(dvcfile, FileState.from_yaml(outs[0], dvcfile))
+    t = Tracked(dvcfile, FileState.from_yaml(outs[0], dvcfile))
+    where = f"{dvcfile}:{lines.of('outs', 0, 'path', default=1)}"
+    _check_target(project, t.repo_path, where)
+    return t
+
+
+def target(project: Project, arg: str, source: str) -> str:
+    """A command-line path (relative to the current folder, or absolute)
+    as a repo path trails may write: its last component is not followed
+    (``unprotect`` of a symlink into the cache names the link). A
+    refusal quotes the path as typed, from the root's view."""
+    if os.path.isabs(arg):
+        return confined(project.root, arg, source=source, absolute_ok=True)
+    here = os.path.relpath(Path.cwd().resolve(), project.root.resolve())
+    return confined(project.root, arg if here == "." else posixpath.join(here, arg), source=source)
+
+
+#: What loading a commit's pipeline and ``.dvc`` files reads: pipeline,
+#: lock, ``.dvc`` and ignore files, params and vars files (by their formats).
+_LOADED_SUFFIXES = (".yaml", ".yml", ".json", ".toml", ".py", ".dvc", ".lock", ".dvcignore")
+
+
+def _read_when_loading(mode: str, path: str) -> bool:
+    """Whether ``check_commit`` needs this entry of the commit: what loading
+    reads, and every symlink (an output may lead outside through one)."""
+    return mode == "120000" or path.endswith(_LOADED_SUFFIXES)
+
+
+def check_commit(project: Project, commit: str) -> None:
+    """Load the pipeline and the ``.dvc`` files of ``commit`` as trails
+    would after checking it out, in a scratch copy: ``exp apply`` calls it
+    before Git restores the experiment's files, so a hostile ``dvc.yaml``
+    or ``.dvc`` file in a pulled experiment is refused while the workspace
+    is still as it was. Errors name the files as the commit holds them."""
+    from trails.git import Git
+    from trails.pipeline import load_graph
+
+    scratch = project.tmp_dir / "trails" / f"check-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        Git(project.root).materialize_some(commit, scratch, _read_when_loading)
+        copy = Project(scratch)
+        load_graph(copy)
+        tracked(copy)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _check_target(project: Project, rel: str, where: str) -> str:
+    """``rel`` confined to the project and not a file trails reads as
+    instructions (a ``.dvc`` file tracking ``dvc.yaml`` would replace it)."""
+    rel = confined(project.root, rel, source=where)
+    if protected(rel):
+        raise UnsafePathError(
+            f"{where}: '{rel}' is a pipeline, lock, .dvc or ignore file, not data",
+            hint="Track data files and folders only.",
+        )
+    return rel
 
 
 def write(project: Project, t: Tracked) -> None:
@@ -92,8 +159,6 @@ def _check(project: Project, rel: str, path: Path) -> None:
     from trails.git import Git
     from trails.pipeline import load_graph
 
-    if rel == ".." or rel.startswith("../"):
-        raise DataError(f"'{path}' is outside the repository", hint="Add paths inside the project.")
     if not path.exists():
         raise DataError(f"'{rel}' does not exist")
     if project.has_scm and Git(project.root).run("ls-files", "--", rel).strip():
@@ -155,8 +220,10 @@ def add(
     jobs = []
     for src in paths:
         dest = Path(out).absolute() if out else src
-        rel = project.rel(dest)
-        _check(project, project.rel(src), src)
+        rel = _check_target(project, project.rel(src), "add")
+        _check(project, rel, src)
+        if out:
+            rel = _check_target(project, project.rel(dest), "add -o")
         jobs.append((src, dest, rel))
     to_git: list[str] = []
     for src, dest, rel in jobs:
@@ -178,6 +245,9 @@ def add(
                 to_git.append(g)
         what = f"{state.nfiles} files, " if state.nfiles is not None else ""
         echo(f"Added '{rel}' ({what}{state.size} bytes)")
+        risk = None if no_commit else rootlink.warning(project, rel)
+        if risk:
+            echo(f"Warning: {risk}")
     return to_git
 
 
@@ -191,10 +261,14 @@ def changes(project: Project, t: Tracked) -> list[str]:
     now = core.hash_paths([path], project.index_path)[0]
     if now is None:
         return [f"'{t.repo_path}' missing"]
-    if not now.is_dir:
-        return [] if now.hash == t.state.value else [f"'{t.repo_path}' modified"]
     if now.hash == t.state.bare_hash:
         return []
+    damaged = rootlink.damaged(project, replace(t.state, path=t.repo_path))
+    if damaged:
+        return [f"'{t.repo_path}' changed, and its {rootlink.note(damaged)}; the recorded "
+                f"version is gone, 'trails add {t.repo_path}' records this one"]  # fmt: skip
+    if not now.is_dir:
+        return [f"'{t.repo_path}' modified"]
     try:
         before = core.read_tree(project.cache_dir, t.state.bare_hash).manifest
     except (TrailsError, OSError):

@@ -10,6 +10,7 @@ drop experiments first, so no run's results disappear by surprise."""
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ class Plan:
     doomed: list[Path]
     size: int
     kept: int
+    #: What was skipped and why (links, folders where objects should be).
+    warnings: list[str]
 
 
 def _hashes_in(doc: Any) -> Iterable[str]:
@@ -54,24 +57,30 @@ def _texts_of_commits(git: Git, commits: list[str]) -> list[bytes]:
     return [b for b in git.read_blobs(specs) if b is not None]
 
 
-def _workspace_texts(root: Path) -> list[bytes]:
-    """Lock and .dvc files of the workspace (beside each dvc.yaml, and
-    through Git) and of the folders of experiments running now."""
+def _project_texts(project: Project) -> list[bytes]:
+    """Lock and ``.dvc`` files of one project folder, found by the
+    project's own listing (``data.find``, ``find_dvcfiles``: Git, or a walk
+    that enters neither ``.git`` nor ``.dvc``); regular files only."""
     import posixpath
 
     from trails import data
     from trails.pipeline.dvcfile import find_dvcfiles
 
-    project = Project(root)
     names = [*data.find(project)]
-    names += [posixpath.join(posixpath.dirname(f), "dvc.lock") for f in find_dvcfiles(root)]
-    out = [(root / n).read_bytes() for n in names if (root / n).is_file()]
+    names += [posixpath.join(posixpath.dirname(f), "dvc.lock") for f in find_dvcfiles(project.root)]
+    return [(project.root / n).read_bytes() for n in names if (project.root / n).is_file()]
+
+
+def _workspace_texts(root: Path) -> list[bytes]:
+    """Lock and .dvc files of the workspace and of the folders of
+    experiments running now (``.dvc/tmp/exps/<id>/``, each a project of
+    its own; ``run/`` holds only logs)."""
+    out = _project_texts(Project(root))
     exps = root / ".dvc" / "tmp" / "exps"
     if exps.is_dir():
-        for d in exps.iterdir():
-            if d.name != "run" and d.is_dir():
-                out += [p.read_bytes() for p in d.glob("**/dvc.lock")]
-                out += [p.read_bytes() for p in d.glob("**/*.dvc")]
+        for d in os.scandir(exps):
+            if d.name != "run" and d.is_dir(follow_symlinks=False):
+                out += _project_texts(Project(Path(d.path)))
     return out
 
 
@@ -118,38 +127,87 @@ def commits_to_keep(
 #: killed (a running store writes to its file continuously).
 STALE_TEMP_SECONDS = 3600
 
+_HEX = frozenset("0123456789abcdef")
+
 
 def _stale_temps(project: Project) -> list[Path]:
+    """Old files (or links) in ``cache/tmp``; never a folder, never entered."""
     tmp = project.cache_dir / "tmp"
-    if not tmp.is_dir():
+    if not _real_dir(tmp):
         return []
     old = time.time() - STALE_TEMP_SECONDS
-    return [Path(e.path) for e in os.scandir(tmp) if e.stat(follow_symlinks=False).st_mtime < old]
+    out = []
+    for e in os.scandir(tmp):
+        st = e.stat(follow_symlinks=False)
+        if (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and st.st_mtime < old:
+            out.append(Path(e.path))
+    return out
+
+
+_LINK = "skipped '{}': a symbolic link in the cache, not followed"
+
+
+def _real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def object_value(prefix: str, name: str) -> str | None:
+    """The hash an entry of the object store names (``<2 hex>/<62 hex>``,
+    or a tree's ``<62 hex>.dir``), or None: anything else is not an object
+    and gc leaves it alone."""
+    rest = name.removesuffix(TREE)
+    if len(prefix) == 2 and len(rest) == 62 and _HEX.issuperset(prefix + rest):
+        return prefix + name
+    return None
 
 
 def plan(project: Project, keep: set[str]) -> Plan:
-    """Unreferenced objects, and temporary files that interrupted stores left."""
+    """Unreferenced objects, and temporary files that interrupted stores
+    left. Nothing is followed: a symlinked folder (or any folder) where an
+    object should be, or a link in place of a prefix folder, is skipped
+    with a warning and what it points to is never looked at."""
     root = project.cache_dir / "files" / core.ALGORITHM
     doomed = _stale_temps(project)
     size = sum(p.lstat().st_size for p in doomed)
     kept = 0
-    if not root.is_dir():
-        return Plan(doomed, size, 0)
+    warnings = [_LINK.format(d) for d in (root.parent, root, root.parent.parent / "tmp")
+                if d.is_symlink()]  # fmt: skip
+    if not (_real_dir(root.parent) and _real_dir(root)):
+        return Plan(doomed, size, 0, warnings)
     for prefix in os.scandir(root):
-        if not prefix.is_dir() or len(prefix.name) != 2:
+        if prefix.is_symlink():
+            warnings.append(_LINK.format(prefix.path))
+            continue
+        if not prefix.is_dir(follow_symlinks=False) or len(prefix.name) != 2:
             continue
         for obj in os.scandir(prefix.path):
-            if obj.name.startswith("."):
+            value = object_value(prefix.name, obj.name)
+            if value is None:
                 continue
-            value = prefix.name + obj.name
-            if value in keep:
+            st = obj.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                warnings.append(f"skipped '{obj.path}': not a regular file")
+            elif value in keep:
                 kept += 1
             else:
                 doomed.append(Path(obj.path))
-                size += obj.stat(follow_symlinks=False).st_size
-    return Plan(doomed, size, kept)
+                size += st.st_size
+    return Plan(doomed, size, kept, warnings)
 
 
 def remove(doomed: list[Path]) -> None:
+    """Unlink each path relative to its folder opened without following a
+    link, so a folder swapped for a symlink since ``plan`` makes the unlink
+    fail rather than reach elsewhere (``unlink`` never follows the last
+    component)."""
     for p in doomed:
-        p.unlink(missing_ok=True)
+        try:
+            fd = os.open(p.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            os.unlink(p.name, dir_fd=fd)
+        except (FileNotFoundError, IsADirectoryError):
+            pass
+        finally:
+            os.close(fd)

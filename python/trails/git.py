@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,6 +251,28 @@ class Git:
             if index is None:
                 tmp.unlink(missing_ok=True)
 
+    def materialize_some(self, commit: str, dest: Path, keep: Callable[[str, str], bool]) -> None:
+        """Write into the empty folder ``dest`` only the entries of
+        ``commit`` that ``keep(mode, path)`` accepts (``exp apply``'s check of
+        a commit's pipeline and ``.dvc`` files needs those and the symlinks,
+        not the data and code beside them)."""
+        listed = self.run("ls-tree", "-r", "-z", "--full-tree", commit)
+        paths = []
+        for line in filter(None, listed.split("\0")):
+            meta, path = line.split("\t", 1)
+            if keep(meta.split(" ", 1)[0], path):
+                paths.append(path)
+        if not paths:
+            return
+        git_dir = self.git_dir()
+        tmp = git_dir / f"trails-index.{os.getpid()}.{id(dest)}"
+        env = {"GIT_INDEX_FILE": str(tmp), "GIT_WORK_TREE": str(dest), "GIT_DIR": str(git_dir)}
+        try:
+            self.run("read-tree", "--reset", commit, env=env, cwd=dest)
+            self.run("checkout-index", "-z", "--stdin", input="\0".join(paths), env=env, cwd=dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def select_commits(
         self,
         *,
@@ -314,6 +336,16 @@ class Git:
         for p in parents:
             args += ["-p", p]
         return self.run(*args, "-m", message, env=self.identity_env()).strip()
+
+    def stash(self, message: str) -> str | None:
+        """Save the changes to tracked files (index and work tree) as a stash
+        entry, leaving both as they are (``stash create`` + ``store``, what
+        ``git stash push`` does minus the reset); its commit, or None if
+        there is nothing to save."""
+        sha = self.run("stash", "create", message, env=self.identity_env()).strip()
+        if sha:
+            self.run("stash", "store", "-m", message, sha)
+        return sha or None
 
     def update_ref(self, ref: str, new: str, old: str | None = None) -> None:
         """Point ``ref`` at ``new``; with ``old`` (ZERO: must not exist), only

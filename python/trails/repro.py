@@ -57,13 +57,22 @@ class Summary:
     unchanged: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
+    declined: list[str] = field(default_factory=list)
+    """Stages the user said no to at an ``--interactive`` prompt."""
     locks_written: list[str] = field(default_factory=list)
     gitignores: list[str] = field(default_factory=list)
 
 
 def _cwd_dvcfile(project: Project) -> str:
-    rel = project.rel(Path.cwd())
+    rel = cwd_folder(project)
     return DVCFILE if rel == "." else f"{rel}/{DVCFILE}"
+
+
+def cwd_folder(project: Project) -> str:
+    """The current folder, repo-relative: targets are read from it first
+    (``.`` when it is the root or not inside the project)."""
+    rel = project.rel(Path.cwd())
+    return "." if rel == ".." or rel.startswith("../") else rel
 
 
 def select(graph: Graph, project: Project, opts: ReproOptions) -> tuple[list[Stage], set[str]]:
@@ -76,7 +85,7 @@ def select(graph: Graph, project: Project, opts: ReproOptions) -> tuple[list[Sta
             if opts.recursive and (project.root / t).is_dir():
                 named += graph.under(project.rel(project.root / t))
             else:
-                named += graph.resolve(t, glob=opts.glob)
+                named += graph.resolve(t, glob=opts.glob, cwd=cwd_folder(project))
     else:
         default = _cwd_dvcfile(project)
         named = [s for s in graph.stages if s.dvcfile == default]
@@ -95,6 +104,25 @@ def select(graph: Graph, project: Project, opts: ReproOptions) -> tuple[list[Sta
     else:
         chosen = graph.ancestors(names)
     return graph.order(chosen), names
+
+
+class DeclinedError(TrailsError):
+    """The user said no to a stage the targets needed (``--interactive``)."""
+
+
+def check_declined(summary: Summary, what: str) -> None:
+    """A declined stage leaves the targets unreproduced: an error (exit 1),
+    as the reference tool's "reproduction aborted by the user"; ``what``
+    says what is therefore not done."""
+    if not summary.declined:
+        return
+    names = ", ".join(f"'{a}'" for a in summary.declined)
+    blocked = ", ".join(f"'{a}'" for a in summary.blocked)
+    raise DeclinedError(
+        f"declined stage(s) {names}" + (f" (so not run either: {blocked})" if blocked else "")
+        + f": {what}",
+        hint="Run again and answer 'y' to run them, or name other targets.",
+    )  # fmt: skip
 
 
 def _remove(path: Path) -> None:
@@ -136,10 +164,15 @@ class Reproducer:
         self.ws = Workspace(project.root, project.index_path)
         self.locks: dict[str, dict[str, LockEntry]] = {}
         self.dirty_locks: set[str] = set()
+        #: Lock files already looked at for the reference tool's note.
+        self._lock_origin_checked: set[str] = set()
         self.summary = Summary()
         self._pending_state: dict[str, tuple[list[FileState], dict[str, dict[str, Any]]]] = {}
         #: Assumed paths (see ``state``) and how to link each one in.
         self._deferred: dict[str, Callable[[], object]] = {}
+        #: ``(path, hash)`` of the cached outputs this run recorded: an
+        #: experiment is recorded only if their objects are all still there.
+        self.stored: list[tuple[str, str]] = []
 
     # -- lock entries -------------------------------------------------------
 
@@ -154,6 +187,10 @@ class Reproducer:
             dvcfile_path = relpath.removesuffix("dvc.lock") + DVCFILE
             order = [s.name for s in self.graph.stages if s.dvcfile == dvcfile_path]
             ordered = {n: entries[n] for n in order if n in entries}
+            if relpath not in self._lock_origin_checked:
+                self._lock_origin_checked.add(relpath)
+                if lockfile.made_by_reference_tool(self.project.root, relpath):
+                    self.echo(lockfile.reference_note(relpath))
             lockfile.write(self.project.root, relpath, ordered)
             self.summary.locks_written.append(relpath)
         self.dirty_locks.clear()
@@ -174,6 +211,9 @@ class Reproducer:
             why = ["forced"]
         if stage.address in self.always_run and not why:
             why = [self.always_run[stage.address]]
+        if self.opts.dry and upstream_ran and not why:
+            # Nothing ran, so its inputs look the same: say what a real run would find.
+            why = ["an upstream stage would run first (its outputs may change)"]
         if not why:
             return []
         if self.opts.allow_missing and all(r.endswith("missing") for r in why):
@@ -349,6 +389,17 @@ class Reproducer:
         """Restore the stage's cached outputs as its lock entry records them:
         ``[("A" | "M", path)]`` for what changed. Every object is checked
         first; a missing one is an error and nothing is touched."""
+        changes = []
+        for o, state in self.cached_states(stage):
+            existed = (self.project.root / o.repo_path).exists()
+            if self._checkout(o, state):
+                changes.append(("M" if existed else "A", o.repo_path))
+        return changes
+
+    def cached_states(self, stage: Stage) -> list[tuple[Out, FileState]]:
+        """The stage's cached outputs as its lock entry records them, each
+        object checked to be in the cache (a missing one is an error), so a
+        caller can check several stages before it changes anything."""
         entry = self.lock(stage).get(stage.name)
         if entry is None:
             return []
@@ -364,12 +415,7 @@ class Reproducer:
                     hint="Run 'trails repro' to produce it again.",
                 )
             todo.append((o, state))
-        changes = []
-        for o, state in todo:
-            existed = (self.project.root / o.repo_path).exists()
-            if self._checkout(o, state):
-                changes.append(("M" if existed else "A", o.repo_path))
-        return changes
+        return todo
 
     def commit_stage(self, stage: Stage) -> bool:
         """Record the stage as it is in the workspace (outputs stored, lock
@@ -467,6 +513,9 @@ class Reproducer:
     ) -> None:
         self.lock(stage)[stage.name] = LockEntry(cmd_value(stage), deps, prm, outs)
         self.dirty_locks.add(stage.lock_path)
+        if not self.opts.no_commit:
+            cached = {o.path for o in stage.outs if o.cache}
+            self.stored += [(s.path, s.value) for s in outs if s.path in cached]
 
     # -- the loop -----------------------------------------------------------
 
@@ -491,15 +540,17 @@ class Reproducer:
             if not stage.frozen:
                 self.echo(f"Stage '{stage.address}' didn't change, skipping")
             return "skip"
-        if self.opts.explain:
-            self.echo(f"'{stage.address}' runs because: " + "; ".join(why))
         if self.opts.dry:
+            self.echo(f"'{stage.address}' would run because: " + "; ".join(why))
             self.echo(f"Running stage '{stage.address}':\n> " + "\n> ".join(stage.cmd))
             return "run"
+        if self.opts.explain:
+            self.echo(f"'{stage.address}' runs because: " + "; ".join(why))
         if self.confirm and not self.confirm(
             f"Going to reproduce stage: '{stage.address}'. Are you sure you want to continue?"
         ):
-            return "skip"
+            self.echo(f"Skipped stage '{stage.address}': declined")
+            return "declined"
         if self.before_first_command is not None:
             # Before the run lock: a worker waiting for a slot must not hold
             # a stage that a running experiment waits for.
@@ -554,7 +605,7 @@ class Reproducer:
         result = self._result
         for stage in list(pending):
             ups = [u for u in self.graph.upstream[stage.address] if u in self._selected]
-            if any(result.get(u) in ("failed", "blocked") for u in ups):
+            if any(result.get(u) in ("failed", "blocked", "declined") for u in ups):
                 pending.remove(stage)
                 result[stage.address] = "blocked"
                 self.summary.blocked.append(stage.address)
@@ -577,11 +628,15 @@ class Reproducer:
                     ).start()
                 running[pool.submit(self.runner.run, stage, self.project.root, env)] = stage
                 continue
-            outcome = {"skip": "skip", "restored": "restored"}.get(what, "ran")
+            outcome = {"skip": "skip", "restored": "restored", "declined": "declined"}.get(
+                what, "ran"
+            )
             result[stage.address] = outcome
-            {"skip": self.summary.unchanged, "restored": self.summary.restored}.get(
-                outcome, self.summary.ran
-            ).append(stage.address)
+            {
+                "skip": self.summary.unchanged,
+                "restored": self.summary.restored,
+                "declined": self.summary.declined,
+            }.get(outcome, self.summary.ran).append(stage.address)
 
     def _finish(self, stage: Stage, fut: Future[None]) -> None:
         try:

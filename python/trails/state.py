@@ -69,6 +69,11 @@ class Workspace:
             return FileState(written_path, core.ALGORITHM, h.hash + TREE_SUFFIX, h.size, h.nfiles)
         return FileState(written_path, core.ALGORITHM, h.hash, h.size, isexec=h.executable)
 
+    def suppose_params(self, repo_path: str, values: dict[str, Any]) -> None:
+        """Plan as if the params file held ``values`` (a dry run's ``-S``,
+        which is never written)."""
+        self._params[repo_path] = values
+
     def params_file(self, repo_path: str) -> dict[str, Any]:
         """Parsed params file; raises ``ParamsError`` (remembered) if unreadable."""
         if repo_path not in self._params:

@@ -52,6 +52,7 @@ class LazyGroup(click.Group):
             module, attr = COMMANDS[cmd_name][0].split(":")
             cmd: click.Command = getattr(importlib.import_module(module), attr)
             cmd.hidden = cmd_name in HIDDEN
+            _add_global_options(cmd)
             return cmd
         return super().get_command(ctx, cmd_name)
 
@@ -74,16 +75,54 @@ class LazyGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-_state: dict[str, bool] = {"verbose": False}
+_state: dict[str, bool] = {"verbose": False, "quiet": False}
+
+
+def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _state["verbose"] = True
+
+
+def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """Errors still go to stderr; everything trails would print on stdout
+    is dropped (the stages' own output is theirs and still shows)."""
+    if value and not _state["quiet"]:
+        import os
+
+        _state["quiet"] = True
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the process
+
+
+_VERBOSE_HELP = "Show tracebacks and details on errors."
+_QUIET_HELP = "Print only errors."
+
+
+def _add_global_options(cmd: click.Command) -> None:
+    """``-v`` and ``-q`` after any subcommand too (``trails exp run -v``), as
+    the reference tool takes them; once per command object."""
+    names = {o for p in cmd.params for o in getattr(p, "opts", [])}
+    if "--verbose" not in names and "-v" not in names:
+        cmd.params.append(
+            click.Option(["-v", "--verbose"], is_flag=True, expose_value=False,
+                         is_eager=True, callback=_set_verbose, help=_VERBOSE_HELP)
+        )  # fmt: skip
+    if "--quiet" not in names and "-q" not in names:
+        cmd.params.append(
+            click.Option(["-q", "--quiet"], is_flag=True, expose_value=False,
+                         is_eager=True, callback=_set_quiet, help=_QUIET_HELP)
+        )  # fmt: skip
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            _add_global_options(sub)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="trails")
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and details on errors.")
-def cli(verbose: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, callback=_set_verbose, help=_VERBOSE_HELP)
+@click.option("-q", "--quiet", is_flag=True, callback=_set_quiet, help=_QUIET_HELP)
+def cli(verbose: bool, quiet: bool) -> None:
     """Run machine-learning experiments: dvc.yaml pipelines, parameters,
     experiments kept as Git refs, with a Rust core for the heavy lifting."""
-    _state["verbose"] = verbose
 
 
 def _print_traceback() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from trails.cli.scope import keep_options, require_one
@@ -38,7 +36,7 @@ def remove(targets: tuple[str, ...], outs: bool) -> None:
     project = Project.find()
     items = []
     for t in targets:
-        rel = project.rel(Path(t).absolute())
+        rel = data.target(project, t, "remove")
         dvcfile = rel if rel.endswith(data.SUFFIX) else rel + data.SUFFIX
         if not (project.root / dvcfile).is_file():
             raise data.DataError(f"'{dvcfile}' does not exist", hint="Name a .dvc file.")
@@ -46,8 +44,9 @@ def remove(targets: tuple[str, ...], outs: bool) -> None:
     for item in items:
         (project.root / item.dvcfile).unlink()
         path = project.root / item.repo_path
-        if outs and path.exists():
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if outs and (path.exists() or path.is_symlink()):
+            # A link is removed, never what it points to.
+            path.unlink() if path.is_symlink() or not path.is_dir() else shutil.rmtree(path)
         click.echo(f"Removed '{item.dvcfile}'" + (f" and '{item.repo_path}'" if outs else ""))
 
 
@@ -58,10 +57,12 @@ def unprotect(targets: tuple[str, ...]) -> None:
     become writable copies)."""
     from trails import data
 
-    for t in targets:
-        p = Path(t)
+    project = Project.find()
+    paths = [project.root / data.target(project, t, "unprotect") for t in targets]
+    for t, p in zip(targets, paths, strict=True):
         if not p.exists():
             raise data.DataError(f"'{t}' does not exist")
+    for t, p in zip(targets, paths, strict=True):
         n = data.unprotect(p)
         click.echo(f"Unprotected '{t}' ({n} files copied)")
 
@@ -86,29 +87,43 @@ def gc(
 ) -> None:
     """Remove cache objects that nothing kept refers to. The workspace,
     experiments, queued and running experiments are always kept."""
+    from trails import cachelock
     from trails import gc as gc_mod
     from trails.git import Git
 
     require_one(workspace, all_branches, all_tags, all_commits)
     project = Project.find()
     git = Git(project.root) if project.has_scm else None
-    commits = (
-        gc_mod.commits_to_keep(
-            git, workspace=workspace, branches=all_branches, tags=all_tags, all_commits=all_commits
-        )
-        if git
-        else []
-    )
-    keep = gc_mod.referenced(project, git, commits)
-    p = gc_mod.plan(project, keep)
+
+    def planned() -> gc_mod.Plan:
+        commits = (
+            gc_mod.commits_to_keep(git, workspace=workspace, branches=all_branches,
+                                   tags=all_tags, all_commits=all_commits)
+            if git
+            else []
+        )  # fmt: skip
+        return gc_mod.plan(project, gc_mod.referenced(project, git, commits))
+
+    p = planned()
+    for w in p.warnings:
+        click.echo(f"Warning: {w}", err=True)
     what = f"{len(p.doomed)} cache objects ({p.size / 1e6:.1f} MB); {p.kept} kept"
     if not p.doomed:
         click.echo(f"Nothing to remove; {p.kept} objects kept.")
         return
     if dry:
+        if cachelock.busy(project.cache_dir):
+            busy = "a pipeline or experiment is storing into the cache now"
+            click.echo(f"Warning: {busy}; what it has stored may be listed here, "
+                       "and gc would refuse", err=True)  # fmt: skip
         click.echo(f"Would remove {what}.")
         return
     if not force and not click.confirm(f"Remove {what}?"):
         return
-    gc_mod.remove(p.doomed)
+    # Planned again under the lock: a run may have stored (and named) more
+    # since the question, and none may store while objects go.
+    with cachelock.collecting(project.cache_dir):
+        p = planned()
+        gc_mod.remove(p.doomed)
+    what = f"{len(p.doomed)} cache objects ({p.size / 1e6:.1f} MB); {p.kept} kept"
     click.echo(f"Removed {what}.")

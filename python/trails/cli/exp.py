@@ -90,6 +90,7 @@ def run(
         from trails.experiments import forkserver
 
         forkserver.start()
+    _check_guide_usage(set_params, targets, bool(flags.get("dry")), queue or temp or run_all)
     if temp and queue:
         raise click.UsageError("--temp and --queue exclude each other: queued runs are temporary")
     if from_rev and reset:
@@ -109,7 +110,7 @@ def run(
     repro_opts = ReproOptions(targets=targets, force=force, **flags)
     if queue or temp:
         ids = _enqueue(project, repro_opts, set_params, name, message, force, strict_params,
-                       from_rev, copy_paths)  # fmt: skip
+                       from_rev, copy_paths, announce=not temp)  # fmt: skip
         if temp:
             _run_temp(project, ids[0])
             return
@@ -132,11 +133,37 @@ def run(
     )
     confirm = (lambda q: click.confirm(q)) if opts.repro.interactive else None
     _, rec = exp_run(project, opts, SubprocessRunner(), click.echo, confirm)
+    if rec is None:
+        click.echo("\nDry run: nothing was run, written or recorded.")
+        return
     if rec.new:
         click.echo(f"\nRan experiment(s): {rec.name}")
     else:
         click.echo(f"\nExperiment '{rec.name}' already records this workspace; nothing new.")
     click.echo("Experiment results have been applied to your workspace.")
+
+
+def _check_guide_usage(
+    set_params: tuple[str, ...], targets: tuple[str, ...], dry: bool, elsewhere: bool
+) -> None:
+    """Usage errors before anything is read. ``--dry`` changes nothing, so
+    it cannot queue or start runs. The guide writes ``-S
+    myparams.toml:learning_rate = 0.0001``: the shell makes that three
+    words, and the last two would be read as stage names; say how to write
+    it instead."""
+    if dry and elsewhere:
+        raise click.UsageError(
+            "--dry changes nothing, so it cannot queue or start runs: drop --queue/--temp/--run-all"
+        )
+    at = next((i for i, t in enumerate(targets) if t.startswith("=")), None)
+    if at is None:
+        return
+    key = set_params[-1] if set_params else "KEY"
+    value = targets[at].removeprefix("=") or (targets[at + 1] if at + 1 < len(targets) else "VALUE")
+    raise click.UsageError(
+        f"-S takes key=value as one word (no spaces around '='): "
+        f"write -S {key}={value}, or quote it: -S '{key}={value}'"
+    )
 
 
 _QUEUED_FLAGS = (
@@ -167,22 +194,27 @@ def _enqueue(
     strict: bool,
     from_rev: str | None = None,
     copy_paths: tuple[str, ...] = (),
+    *,
+    announce: bool = True,
 ) -> list[str]:
     """Queue one entry per combination of the -S sweeps; the workspace is
     not changed (the edits go into the entries' commits). ``from_rev``: a
     checkpoint to continue from; ``copy_paths``: untracked or ignored paths
-    copied from the workspace into the entry's folder when it runs."""
+    copied from the workspace into the entry's folder when it runs.
+    ``announce``: say "Queued" (not for --temp, whose entry runs now)."""
+    from trails import data
     from trails.experiments import queue
     from trails.experiments.record import check_free
     from trails.experiments.refs import ExperimentError, resolve, validate_name
     from trails.experiments.run import queued_edits
     from trails.git import Git
     from trails.pipeline import load_graph
-    from trails.repro import select
+    from trails.repro import cwd_folder, select
 
     git = Git(project.root)
     git.head()
-    select(load_graph(project), project, opts)  # bad targets fail before anything is queued
+    graph = load_graph(project)
+    select(graph, project, opts)  # bad targets fail before anything is queued
     combos = queued_edits(project, set_params, strict, lambda w: click.echo(f"Warning: {w}"))
     names = (
         [name]
@@ -192,6 +224,7 @@ def _enqueue(
     for n in names:
         if n is not None:
             validate_name(git, n)
+    copied = [data.target(project, c, "--copy-paths") for c in copy_paths]
     for c in copy_paths:
         if not Path(c).exists():
             raise ExperimentError(
@@ -199,6 +232,12 @@ def _enqueue(
                 hint="Name an untracked or ignored file or folder of the workspace.",
             )
     repro_args = {k: getattr(opts, k) for k in _QUEUED_FLAGS if getattr(opts, k)}
+    # The entry runs at the root of its folder: targets named from a
+    # sub-folder are spelled from the root.
+    here = cwd_folder(project)
+    targets = [
+        t if opts.recursive else graph.locate(t, glob=opts.glob, cwd=here) for t in opts.targets
+    ]
     rev_sha, baseline = None, None
     if from_rev:
         try:
@@ -216,13 +255,14 @@ def _enqueue(
             "name": n,
             "message": message,
             "force": force,
-            "targets": list(opts.targets),
+            "targets": targets,
             "repro": repro_args,
             "baseline": baseline,
-            "copy_paths": [project.rel(Path(c).absolute()) for c in copy_paths],
+            "copy_paths": copied,
         }
         entry = queue.enqueue(git, args, edits, rev_sha)
-        click.echo(f"Queued experiment '{entry.id}' for future execution.")
+        if announce:
+            click.echo(f"Queued experiment '{entry.id}' for future execution.")
         ids.append(entry.ref)
     return ids
 
@@ -309,10 +349,8 @@ def _show_options(f: F) -> F:
         click.option("--hide-failed", is_flag=True, help="Hide failed experiments."),
         click.option(
             "--precision",
-            type=int,
-            default=5,
-            show_default=True,
-            help="Significant digits of numbers.",
+            type=click.IntRange(min=1),
+            help="Significant digits of numbers (default 5; --csv: as stored).",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print rows as JSON."),
         click.option("--csv", "as_csv", is_flag=True, help="Print a CSV table."),
@@ -438,20 +476,17 @@ def show(
         return
     for k in ("include_metrics", "exclude_metrics", "include_params", "exclude_params"):
         kw[k] = _comma(kw[k])
-    opts = table.ShowOptions(sha=sha, **kw)
-    headers, cells = table.build(rows, files, opts)
+    precision = kw.pop("precision")
+    opts = table.ShowOptions(sha=sha, precision=precision or 5, **kw)
     if as_csv:
+        headers, cells = table.csv_table(rows, files, opts, precision)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(headers)
-        w.writerows(
-            [
-                [c.split(" ")[-1].strip("[]") if i == 0 else c for i, c in enumerate(r)]
-                for r in cells
-            ]
-        )
+        w.writerows(cells)
         click.echo(buf.getvalue(), nl=False)
         return
+    headers, cells = table.build(rows, files, opts)
     if md:
         click.echo("| " + " | ".join(headers) + " |")
         click.echo("|" + "|".join("---" for _ in headers) + "|")
@@ -488,8 +523,8 @@ def diff(
     md: bool,
     precision: int,
 ) -> None:
-    """Params and metrics that differ: workspace vs HEAD, EXP vs its baseline,
-    or A vs B."""
+    """Params and metrics that differ: HEAD vs the workspace, A vs the
+    workspace, or A vs B (A and B: experiments or Git revisions)."""
     from trails.experiments import show, table
     from trails.experiments.refs import resolve
     from trails.git import Git
@@ -509,9 +544,8 @@ def diff(
 
     if a_rev is None and b_rev is None:
         (a, a_name), (b, b_name) = (git.head(), "HEAD"), ("workspace", "workspace")
-    elif b_rev is None:
-        e = resolve(git, a_rev or "", git.rev_parse("HEAD"))
-        (a, a_name), (b, b_name) = (e.baseline, e.baseline[:7]), (e.sha, e.name)
+    elif b_rev is None:  # as the reference tool: the new side is the workspace
+        (a, a_name), (b, b_name) = rev_of(a_rev or ""), ("workspace", "workspace")
     else:
         (a, a_name), (b, b_name) = rev_of(a_rev or ""), rev_of(b_rev)
     snaps = reader.read([x for x in (a, b) if x != "workspace"])
@@ -542,40 +576,24 @@ def diff(
 
 @exp.command()
 @click.argument("experiment")
-@click.option("-f", "--force", is_flag=True, help="Overwrite uncommitted changes.")
+@click.option(
+    "-f",
+    "--force/--no-force",
+    default=True,
+    help="Overwrite the workspace (the default; edits recorded nowhere are stashed first). "
+    "--no-force: refuse if the workspace holds such edits.",
+)
 def apply(experiment: str, force: bool) -> None:
     """Put an experiment's files and outputs into the workspace."""
-    from trails.experiments.refs import ExperimentError, resolve
-    from trails.git import Git
-    from trails.pipeline import load_graph
-    from trails.repro import Reproducer, ReproOptions
-    from trails.runner import SubprocessRunner
+    from trails.experiments.apply import apply as apply_exp
 
-    project = Project.find()
-    git = Git(project.root)
-    e = resolve(git, experiment, git.rev_parse("HEAD"))
-    dirty = git.run("status", "--porcelain", "--untracked-files=no").strip()
-    if dirty and not force:
-        raise ExperimentError(
-            "the workspace has uncommitted changes that 'exp apply' would overwrite:\n" + dirty,
-            hint="Commit or stash them first, or use --force to discard them.",
+    done = apply_exp(Project.find(), experiment, force=force, echo=click.echo)
+    if done.stashed:
+        click.echo(
+            f"Saved your uncommitted changes as stash {done.stashed[:7]} "
+            "('git stash apply' brings them back)."
         )
-    git.run("restore", f"--source={e.sha}", "--worktree", "--", ".")
-    graph = load_graph(project)
-    rep = Reproducer(project, graph, ReproOptions(), SubprocessRunner(), click.echo)
-    for s in graph.stages:
-        rep.checkout_outputs(s)
-    from trails import data
-
-    for item in data.tracked(project):
-        data.checkout(project, item)
-    from trails.experiments import checkpoints
-
-    if any(o.checkpoint for s in graph.stages for o in s.outs):
-        # The next `exp run` continues from this checkpoint.
-        chain = checkpoints.Chain(git, e.baseline, e.name, tip=e.sha)
-        checkpoints.save_state(project.root, chain)
-    click.echo(f"Changes for experiment '{e.name}' have been applied to your workspace.")
+    click.echo(f"Changes for experiment '{done.exp.name}' have been applied to your workspace.")
 
 
 @exp.command()
@@ -609,14 +627,14 @@ def list_cmd(
     git_remote: str | None, rev: tuple[str, ...], all_commits: bool, num: int, name_only: bool
 ) -> None:
     """List experiments by baseline (of this repo, or of GIT_REMOTE)."""
-    from trails.experiments.refs import Exp, list_exps
+    from trails.experiments import remote
+    from trails.experiments.refs import list_exps
     from trails.git import Git
 
     project = Project.find()
     git = Git(project.root)
     if git_remote:
-        _remote(git, git_remote)
-        exps = [Exp(r, s, 0) for r, s in _remote_exps(git, git_remote)]
+        exps = remote.list_remote(git, remote.resolve(git, git_remote))
     else:
         exps = list_exps(git)
     wanted = None if all_commits else set(_baselines(git, False, False, False, num, rev))
@@ -649,7 +667,10 @@ def remove(
     git = Git(project.root)
     if not (experiments or rev or all_commits or queued):
         raise click.UsageError("name experiments, or use --rev, -A or --queue")
-    for entry in queue.entries(git) if queued else []:
+    entries = queue.entries(git) if queued else []
+    if queued and not entries:
+        click.echo("No experiments in the queue: nothing to remove from it.")
+    for entry in entries:
         queue.remove(git, entry)
         click.echo(f"Removed queued experiment {entry.id}")
     head = git.rev_parse("HEAD")
@@ -664,6 +685,11 @@ def remove(
     for e in {t.ref: t for t in targets}.values():
         git.delete_ref(e.ref)
         click.echo(f"Removed experiment '{e.name}'")
+
+
+# The reference tool's short names.
+exp.add_command(list_cmd, "ls")
+exp.add_command(remove, "rm")
 
 
 @exp.command()
@@ -713,7 +739,7 @@ def rename(experiment: str, new_name: str) -> None:
 @exp.command()
 @keep_options("the experiments")
 @click.option("--date", "since", help="Keep experiments of commits from this date on (YYYY-MM-DD).")
-@click.option("--queued", is_flag=True, help="Also remove every queued experiment.")
+@click.option("--queued", is_flag=True, help="Remove every queued experiment (alone: only those).")
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
 def gc(
     workspace: bool,
@@ -724,44 +750,45 @@ def gc(
     queued: bool,
     force: bool,
 ) -> None:
-    """Remove every experiment whose baseline is not kept."""
+    """Remove every experiment whose baseline is not kept; with --queued
+    alone, only empty the queue (the guide's way to clean it up)."""
     from trails.experiments import queue
-    from trails.experiments.refs import list_exps
+    from trails.experiments.refs import Exp, list_exps
     from trails.git import Git
 
-    require_one(workspace, all_branches, all_tags, all_commits, since, also=" or --date")
+    scoped = any((workspace, all_branches, all_tags, all_commits, since))
+    if not queued:
+        require_one(scoped, also=", --date, or --queued to empty the queue")
     project = Project.find()
     git = Git(project.root)
-    keep = set(
-        git.select_commits(
-            head=workspace, branches=all_branches, tags=all_tags, all_commits=all_commits,
-            since=since,
-        )
-    )  # fmt: skip
-    doomed = [e for e in list_exps(git) if e.baseline not in keep]
+    doomed: list[Exp] = []
+    if scoped:
+        keep = set(
+            git.select_commits(
+                head=workspace, branches=all_branches, tags=all_tags, all_commits=all_commits,
+                since=since,
+            )
+        )  # fmt: skip
+        doomed = [e for e in list_exps(git) if e.baseline not in keep]
     entries = queue.entries(git) if queued else []
     if not doomed and not entries:
-        click.echo("No experiments to remove.")
+        click.echo("No experiments to remove." if scoped else "No experiments in the queue.")
         return
     question = f"Remove {len(doomed)} experiment(s)" + (
         f" and {len(entries)} queued" if entries else "") + "?"  # fmt: skip
+    if not scoped:
+        question = f"Remove {len(entries)} queued experiment(s)?"
     if not force and not click.confirm(question):
         return
     for e in doomed:
         git.delete_ref(e.ref)
     for q in entries:
         queue.remove(git, q)
+    if not scoped:
+        click.echo(f"Removed {len(entries)} queued experiment(s).")
+        return
     click.echo(f"Removed {len(doomed)} experiment(s)"
                + (f" and {len(entries)} queued" if entries else "") + ".")  # fmt: skip
-
-
-def _remote(git: Any, name: str) -> None:
-    from trails.experiments.refs import ExperimentError
-
-    if not git.ok("remote", "get-url", name) and not (git.root / name).exists():
-        raise ExperimentError(
-            f"Git remote '{name}' does not exist", hint="'git remote -v' lists the remotes."
-        )
 
 
 @exp.command()
@@ -779,12 +806,13 @@ def push(
 ) -> None:
     """Push experiment refs to a Git remote (plain 'git push' never sends them).
     Default: the experiments of HEAD."""
+    from trails.experiments import remote
     from trails.experiments.refs import list_exps, resolve
     from trails.git import Git
 
     project = Project.find()
     git = Git(project.root)
-    _remote(git, git_remote)
+    to = remote.resolve(git, git_remote)
     if experiments:
         exps = [resolve(git, x, git.rev_parse("HEAD")) for x in experiments]
     else:
@@ -793,14 +821,8 @@ def push(
     if not exps:
         click.echo("No experiments to push.")
         return
-    git.run("push", git_remote, *[("+" if force else "") + f"{e.ref}:{e.ref}" for e in exps])
+    remote.push(git, to, exps, force=force)
     click.echo("Pushed experiment(s) " + ", ".join(e.name for e in exps) + f" to '{git_remote}'")
-
-
-def _remote_exps(git: Any, remote: str) -> list[tuple[str, str]]:
-    out = git.run("ls-remote", remote, "refs/exps/*")
-    rows = [line.split("\t") for line in out.splitlines()]
-    return [(ref, sha) for sha, ref in rows if len(ref.split("/")) == 5]
 
 
 @exp.command()
@@ -810,25 +832,26 @@ def _remote_exps(git: Any, remote: str) -> list[tuple[str, str]]:
 @click.option("-f", "--force", is_flag=True, help="Overwrite local experiments.")
 def pull(git_remote: str, experiments: tuple[str, ...], all_commits: bool, force: bool) -> None:
     """Fetch experiment refs from a Git remote. Default: those of HEAD."""
+    from trails.experiments import remote
     from trails.experiments.refs import ExperimentError
     from trails.git import Git
 
     project = Project.find()
     git = Git(project.root)
-    _remote(git, git_remote)
-    remote = _remote_exps(git, git_remote)
+    source = remote.resolve(git, git_remote)
+    there = remote.list_remote(git, source)
     if experiments:
-        wanted = [(r, s) for r, s in remote if r.rsplit("/", 1)[1] in experiments]
-        missing = set(experiments) - {r.rsplit("/", 1)[1] for r, _ in wanted}
+        wanted = [e for e in there if e.name in experiments]
+        missing = set(experiments) - {e.name for e in wanted}
         if missing:
             raise ExperimentError(f"not on '{git_remote}': {', '.join(sorted(missing))}")
     elif all_commits:
-        wanted = remote
+        wanted = there
     else:
         head = git.head()
-        wanted = [(r, s) for r, s in remote if r.split("/")[2] + r.split("/")[3] == head]
+        wanted = [e for e in there if e.baseline == head]
     if not wanted:
         click.echo("No experiments to pull.")
         return
-    git.run("fetch", git_remote, *[("+" if force else "") + f"{r}:{r}" for r, _ in wanted])
-    click.echo("Pulled experiment(s) " + ", ".join(r.rsplit("/", 1)[1] for r, _ in wanted))
+    remote.fetch(git, source, wanted, force=force)
+    click.echo("Pulled experiment(s) " + ", ".join(e.name for e in wanted))

@@ -75,7 +75,12 @@ def _targets(f: F) -> F:
 @_targets
 @click.option("-f", "--force", is_flag=True, help="Run even the stages that did not change.")
 @click.option(
-    "-s", "--single-item", is_flag=True, help="Run only the targets, not their upstream stages."
+    "-s",
+    "--single-item",
+    "--single-stage",  # the guide's spelling
+    "single_item",
+    is_flag=True,
+    help="Run only the targets, not their upstream stages.",
 )
 @click.option(
     "-p", "--pipeline", is_flag=True, help="Run the whole pipeline each target belongs to."
@@ -116,7 +121,7 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
     """Run the stages of the pipeline whose dependencies, params, command or
     outputs changed, in order, and record the results in dvc.lock."""
     from trails.pipeline import load_graph
-    from trails.repro import Reproducer, ReproOptions, select
+    from trails.repro import Reproducer, ReproOptions, check_declined, select
     from trails.runner import SubprocessRunner
 
     opts = ReproOptions(targets=targets, **flags)  # type: ignore[arg-type]
@@ -128,6 +133,7 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
     summary = rep.run(stages)
     for lock in summary.locks_written:
         click.echo(f"Updating lock file '{lock}'")
+    check_declined(summary, "the pipeline is not fully reproduced")
     if summary.locks_written and project.has_scm and not opts.dry:
         files = " ".join(sorted({*summary.locks_written, *summary.gitignores}))
         click.echo(f"\nTo track the changes with git, run:\n\n\tgit add {files}")
@@ -140,6 +146,7 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool) -> None:
     """Show which stages changed since they last ran, and why."""
+    from trails import rootlink
     from trails.plan import reasons
     from trails.repro import Reproducer
     from trails.runner import SubprocessRunner
@@ -151,7 +158,10 @@ def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool)
     for s in stages:
         if s.frozen:
             continue
-        why = reasons(s, rep.lock(s).get(s.name), rep.ws)
+        entry = rep.lock(s).get(s.name)
+        why = reasons(s, entry, rep.ws)
+        if why and entry is not None:
+            why += rootlink.stage_notes(project, s, entry)
         if why:
             report[s.address] = why
     if not targets:
@@ -210,6 +220,12 @@ def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
     project = Project.find()
     dvc_targets = [t for t in targets if t.endswith(data.SUFFIX)]
     stage_targets = tuple(t for t in targets if not t.endswith(data.SUFFIX))
+    # Every .dvc file is read (and its path checked) before anything is written.
+    items = (
+        [data.read(project, data.target(project, t, "checkout")) for t in dvc_targets]
+        if targets
+        else data.tracked(project)
+    )
     changes: list[tuple[str, str]] = []
     if stage_targets or not targets:
         _, graph, opts, stages = _selection(
@@ -217,8 +233,7 @@ def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
         )
         rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
         changes += [c for s in stages for c in rep.checkout_outputs(s)]
-    items = [data.read(project, project.rel(Path(t).absolute())) for t in dvc_targets]
-    for item in items if targets else data.tracked(project):
+    for item in items:
         existed = (project.root / item.repo_path).exists()
         if data.checkout(project, item):
             changes.append(("M" if existed else "A", item.repo_path))

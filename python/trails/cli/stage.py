@@ -24,12 +24,30 @@ def _multi(*names: str, help: str) -> Callable[[F], F]:
     return click.option(*names, multiple=True, metavar="PATH", help=help)
 
 
-@stage.command("add", context_settings={"ignore_unknown_options": True})
+class _AddCommand(click.Command):
+    """The command is every word from the first one that is not an option
+    (or after ``--``), so its own flags stay its own; an unknown option
+    before it is a usage error, not glued into the command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            raise click.UsageError(
+                exc.format_message() + " The command starts at its first word that is not an"
+                " option; put the command's own options after it, or everything after '--'.",
+                ctx,
+            ) from None
+
+
+@stage.command("add", cls=_AddCommand, context_settings={"allow_interspersed_args": False})
 @click.option("-n", "--name", required=True, help="Stage name.")
 @_multi("-d", "--deps", help="A dependency (repeatable).")
 @click.option(
     "-p",
     "--params",
+    "--parameter",
+    "params",
     multiple=True,
     metavar="[FILE:]KEYS",
     help="Params: 'lr,epochs' from params.yaml, or 'file.toml:lr' (repeatable).",
@@ -51,12 +69,16 @@ def _multi(*names: str, help: str) -> Callable[[F], F]:
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def add(name: str, command: tuple[str, ...], force: bool, run: bool, **lists: object) -> None:
     """Add stage NAME running COMMAND to dvc.yaml in the current folder."""
-    from trails.pipeline.edit import StageSpec, add_to_project
+    from trails.pipeline.edit import StageSpec, add_to_project, ignore_outputs
 
     project = Project.find()
     spec = StageSpec(name=name, cmd=" ".join(command), **lists)  # type: ignore[arg-type]
     dvcfile = add_to_project(project.root, Path.cwd(), spec, force=force)
     click.echo(f"Added stage '{name}' to '{dvcfile}'")
+    if project.has_scm:
+        ignored = ignore_outputs(project.root, dvcfile, name)
+        files = " ".join([dvcfile, *ignored])
+        click.echo(f"\nTo track the changes with git, run:\n\n\tgit add {files}")
     if run:
         from trails.cli.pipeline import repro
 

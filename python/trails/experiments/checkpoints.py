@@ -19,10 +19,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trails.experiments.record import taken
 from trails.experiments.refs import derive_name, ref_for
 from trails.git import ZERO, Git, GitError
+
+if TYPE_CHECKING:
+    from trails.pipeline.lockfile import LockEntry
 
 SIGNAL = "DVC_CHECKPOINT"
 POLL = 0.01
@@ -78,6 +82,10 @@ class Chain:
     start: str | None = None
     force: bool = False
     message: str | None = None
+    #: ``(name, tip)`` of the chain a ``--reset`` run discards: its first
+    #: checkpoint may take that name (the ref expected at that tip), which a
+    #: deterministic run's derived name does.
+    replaces: tuple[str, str] | None = None
 
     def commit(self, tree: str) -> str:
         """Add a checkpoint holding ``tree`` (nothing if the tip holds it)."""
@@ -89,6 +97,8 @@ class Chain:
         msg = self.message or f"trails: checkpoint of {self.name}"
         sha = self.git.commit_tree(tree, [last or self.baseline], msg)
         old = self.tip or (None if self.force else ZERO)
+        if self.tip is None and self.replaces is not None and self.replaces[0] == self.name:
+            old = self.replaces[1]
         try:
             self.git.update_ref(ref_for(self.baseline, self.name), sha, old)
         except GitError:
@@ -112,17 +122,20 @@ def state_path(root: Path) -> Path:
     return root / ".dvc" / "tmp" / "trails" / "checkpoint.json"
 
 
-def save_state(root: Path, chain: Chain) -> None:
-    p = state_path(root)
+def save_state(root: Path, chain: Chain, path: Path | None = None) -> None:
+    """Remember ``chain`` (in ``path``: a queued entry's run folder) so the
+    next run continues it."""
+    p = path or state_path(root)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps({"baseline": chain.baseline, "name": chain.name, "tip": chain.tip}))
 
 
-def resume(root: Path, git: Git, baseline: str) -> tuple[str, str] | None:
+def resume(root: Path, git: Git, baseline: str, path: Path | None = None) -> tuple[str, str] | None:
     """``(name, tip)`` of the chain to continue on ``baseline``, if any: the
-    last one this workspace extended (or applied), if its ref still holds it."""
+    last one this workspace (or the entry whose state is ``path``) extended
+    or applied, if its ref still holds it."""
     try:
-        doc = json.loads(state_path(root).read_text())
+        doc = json.loads((path or state_path(root)).read_text())
     except (OSError, ValueError):
         return None
     name, tip = doc.get("name"), doc.get("tip")
@@ -136,3 +149,28 @@ def resume(root: Path, git: Git, baseline: str) -> tuple[str, str] | None:
     if current != tip and tip not in git.run("rev-list", current, f"^{baseline}").split():
         return None
     return str(name), str(tip)
+
+
+def continued(
+    root: Path, git: Git, baseline: str, path: Path | None = None
+) -> tuple[str, str] | None:
+    """``(name, tip)`` of the experiment the next run on ``baseline`` would
+    extend: ``resume``'s chain when its ref is still at that tip (not an
+    applied earlier checkpoint, from which a new experiment grows)."""
+    found = resume(root, git, baseline, path)
+    if found is None or git.rev_parse(ref_for(baseline, found[0])) != found[1]:
+        return None
+    return found
+
+
+def locks_at(git: Git, commit: str, paths: list[str]) -> dict[str, dict[str, LockEntry]]:
+    """The lock files ``paths`` as ``commit`` holds them (one absent there:
+    no entries), through one ``cat-file``."""
+    from trails import yamlio
+    from trails.pipeline import lockfile
+
+    blobs = git.read_blobs([f"{commit}:{p}" for p in paths])
+    return {
+        p: lockfile.parse(yamlio.loads(b.decode(errors="replace"), p), p) if b else {}
+        for p, b in zip(paths, blobs, strict=True)
+    }

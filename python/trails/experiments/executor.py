@@ -6,7 +6,8 @@ stages do not run again), the pipeline run with ``DVC_ROOT``,
 shared cache, the experiment ref written, the folder removed.
 
 Nothing here takes a repository-wide lock: the folder is the entry's own,
-the cache takes concurrent writers, and refs are compare-and-swapped."""
+the cache takes concurrent writers, and refs are compare-and-swapped. Only
+``gc`` is kept out while the worker stores (``cachelock``)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from trails.cachelock import check_recordable
+from trails.confine import confined
 from trails.errors import TrailsError
-from trails.experiments.checkpoints import Chain
-from trails.experiments.queue import Entry, QueuedRun, args_of
+from trails.experiments.checkpoints import Chain, continued, save_state
+from trails.experiments.queue import Entry, QueuedRun, args_of, run_dir
 from trails.experiments.record import Recorded, record
 from trails.git import Git
 from trails.pipeline import load_graph
@@ -79,14 +82,22 @@ def _git_index(work: Path) -> Path:
     return work / ".dvc" / "tmp" / "trails-git-index"
 
 
-def _prepare(project: Project, git: Git, entry: Entry, copy_paths: Sequence[str]) -> Project:
+def _prepare(
+    project: Project, git: Git, entry: Entry, copy_paths: Sequence[str], commit: str | None = None
+) -> Project:
+    """The entry's folder holding its commit (or ``commit``: the checkpoint
+    an interrupted run resumes from)."""
     work = work_dir(project, entry)
+    # The paths come from the entry's commit message: checked, in the
+    # workspace and in the folder, before anything is copied.
+    checked = [confined(project.root, rel, source="--copy-paths") for rel in copy_paths]
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     _git_index(work).parent.mkdir(parents=True)
-    git.materialize(entry.sha, work, _git_index(work))
-    for rel in copy_paths:
+    git.materialize(commit or entry.sha, work, _git_index(work))
+    for rel in checked:
+        confined(work, rel, source="--copy-paths")
         src, dst = project.root / rel, work / rel
         if not src.exists():
             raise TrailsError(f"--copy-paths: '{rel}' does not exist")
@@ -106,11 +117,17 @@ def _prepare(project: Project, git: Git, entry: Entry, copy_paths: Sequence[str]
     return Project(work)
 
 
-def _chain(git: Git, args: dict[str, Any], baseline: str, stages: list[Stage]) -> Chain | None:
+def _chain(
+    git: Git, args: dict[str, Any], baseline: str, stages: list[Stage],
+    resumed: tuple[str, str] | None,
+) -> Chain | None:  # fmt: skip
     """The checkpoint chain of a run whose stages have checkpoint outputs:
-    new (a queued checkpoint run implies --reset), or grown from ``--rev``."""
+    new (a queued checkpoint run implies --reset), grown from ``--rev``, or
+    the ``resumed`` one this entry made before it was interrupted."""
     if not any(o.checkpoint for s in stages for o in s.outs):
         return None
+    if resumed is not None:
+        return Chain(git, baseline, resumed[0], tip=resumed[1], message=args.get("message"))
     rev = args.get("rev")
     name = args.get("name")
     return Chain(git, baseline, str(name) if name else None, start=str(rev) if rev else None,
@@ -167,25 +184,36 @@ def run_entry(
             hint="Remove the entry ('trails queue remove') and queue it again.",
         )
     work = work_dir(project, entry)
+    # The guide: "All checkpoints registered at runtime will be preserved,
+    # even if the process gets interrupted". Each checkpoint is on the
+    # experiment's ref as it is made; this remembers the chain, so that the
+    # entry, left queued by a Ctrl+C, continues it when run again.
+    state = run_dir(project.root, entry.id) / "checkpoint.json"
+    resumed = continued(project.root, git, baseline, state)
     try:
-        sub = _prepare(project, git, entry, copy_paths)
+        sub = _prepare(project, git, entry, copy_paths, resumed[1] if resumed else None)
         opts = ReproOptions(targets=tuple(args.get("targets", ())), **args.get("repro", {}))
         env = {"DVC_EXP_NAME": str(args.get("name") or ""), "DVC_EXP_BASELINE_REV": baseline}
         with _chdir(sub.root), _env(env):
             graph = load_graph(sub)
             stages, _ = select(graph, sub, opts)
-            chain = _chain(git, args, baseline, stages)
+            chain = _chain(git, args, baseline, stages, resumed)
             on_checkpoint = None
             if chain is not None:
                 ckpt_chain = chain
+                if resumed is not None:
+                    echo(f"Resuming from checkpoint {resumed[1][:7]} of '{resumed[0]}'")
 
                 def on_checkpoint(stage: Stage) -> None:
                     tree = git.snapshot_tree(work_tree=sub.root, index=_git_index(sub.root))
                     sha = ckpt_chain.commit(tree)
+                    if state.parent.is_dir():  # a worker's run (a --temp run has none)
+                        save_state(project.root, ckpt_chain, state)
                     echo(f"Checkpoint {sha[:7]} of experiment '{ckpt_chain.name}'")
 
             rep = Reproducer(sub, graph, opts, runner, echo, None, on_checkpoint)
-            _restore_inputs(sub, graph, rep, reset=chain is not None and not args.get("rev"))
+            fresh = chain is not None and not args.get("rev") and resumed is None
+            _restore_inputs(sub, graph, rep, reset=fresh)
             if chain is not None:
                 for s in stages:
                     if any(o.checkpoint for o in s.outs):
@@ -197,10 +225,12 @@ def run_entry(
             finally:
                 if slot is not None:
                     slot.release()
+        check_recordable(sub.cache_dir, rep.stored)
         tree = git.snapshot_tree(work_tree=sub.root, index=_git_index(sub.root))
         if chain is not None:
             tip = chain.commit(tree)
             git.delete_ref(entry.ref)
+            state.unlink(missing_ok=True)
             return Recorded(chain.name or "", tip, baseline, new=True)
         return record(
             git,

@@ -45,12 +45,62 @@ def derive_name(baseline: str, tree: str) -> str:
     return "exp-" + core.hash_bytes(f"{baseline}:{tree}".encode())[:5]
 
 
+#: Bytes of a name: it is one file name under ``refs/exps/<xx>/<38 hex>/``,
+#: and Git writes ``<name>.lock`` beside it while updating (NAME_MAX is 255).
+MAX_NAME_BYTES = 255 - len(".lock")
+_HEX = frozenset("0123456789abcdef")
+_FORBIDDEN = frozenset(" ~^:?*[\\\x7f")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an experiment's name (Git's ref-name rules
+    for one component, and the length of a file name), or None. Pure, so
+    names listed by a remote are checked without a process each."""
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > MAX_NAME_BYTES:
+        return f"it is {size} bytes long; at most {MAX_NAME_BYTES} fit in a ref's file name"
+    bad = (
+        not name
+        or "/" in name
+        or name.startswith(".")
+        or name.endswith((".", ".lock"))
+        or ".." in name
+        or "@{" in name
+        or name == "@"
+        or any(c in _FORBIDDEN or ord(c) < 32 for c in name)
+    )
+    return "it is not a valid Git ref name" if bad else None
+
+
 def validate_name(git: Git, name: str) -> None:
-    if "/" in name or not git.ok("check-ref-format", ref_for("0" * 40, name)):
+    """Refuse a bad name before anything runs (a name Git refuses would
+    otherwise fail at ``update-ref``, after the run changed the workspace)."""
+    problem = name_problem(name)
+    if problem is None and not git.ok("check-ref-format", ref_for("0" * 40, name)):
+        problem = "it is not a valid Git ref name"
+    if problem is not None:
         raise ExperimentError(
-            f"'{name}' is not a valid experiment name",
-            hint="Use letters, digits, '-', '_' and '.'; no spaces, '/', '..', '~', '^', ':'.",
+            f"'{_shown(name)}' is not a valid experiment name: {problem}",
+            hint="Use letters, digits, '-', '_' and '.' (not first); no spaces, '/', '..', "
+            f"'~', '^', ':'; at most {MAX_NAME_BYTES} bytes.",
         )
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= 60 else f"{name[:40]}...({len(name)} characters)"
+
+
+def parse_ref(ref: str) -> tuple[str, str] | None:
+    """``(baseline, name)`` of an experiment ref, or None for anything
+    else under ``refs/exps/`` (queued and failed entries, stray or crafted
+    refs): ``refs/exps/<2 hex>/<38 hex>/<valid name>``."""
+    parts = ref.split("/")
+    if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != PREFIX:
+        return None
+    baseline = parts[2] + parts[3]
+    if len(parts[2]) != 2 or len(parts[3]) != 38 or not _HEX.issuperset(baseline):
+        return None
+    return (baseline, parts[4]) if name_problem(parts[4]) is None else None
 
 
 def list_exps(
@@ -62,8 +112,7 @@ def list_exps(
     rows = [r for r in refs if r[0].startswith(prefix)] if refs is not None else git.refs(prefix)
     out = []
     for ref, sha, ts in rows:
-        parts = ref.split("/")
-        if len(parts) == 5 and len(parts[2]) == 2 and len(parts[3]) == 38:
+        if parse_ref(ref) is not None:
             out.append(Exp(ref, sha, ts))
     return out
 
@@ -85,8 +134,11 @@ def resolve(git: Git, spec: str, baseline: str | None = None) -> Exp:
         return hits[0]
     if not hits and len(spec) >= 4 and all(c in "0123456789abcdef" for c in spec.lower()):
         hits = _containing(git, spec, exps)
-        if len(hits) == 1:
-            return hits[0]
+    if hits and len({e.sha for e in hits}) == 1:
+        # One commit, however many chains hold it (a checkpoint that was
+        # resumed into a new experiment is in both histories): ambiguity
+        # is about different commits. The oldest of those experiments names it.
+        return min(hits, key=lambda e: (e.created, e.ref))
     if hits:
         listed = ", ".join(f"{e.sha[:7]} [{e.name}] on {e.baseline[:7]}" for e in hits)
         raise ExperimentError(

@@ -8,11 +8,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trails.cachelock import check_recordable
 from trails.experiments.record import Recorded, record
 from trails.git import Git
 from trails.pipeline import load_graph
 from trails.project import Project
-from trails.repro import Reproducer, ReproOptions, Summary, select
+from trails.repro import Reproducer, ReproOptions, Summary, check_declined, select
 from trails.runner import Runner
 
 
@@ -32,9 +33,19 @@ def apply_set_params(
 ) -> list[str]:
     """Validate every ``-S`` against its file, then write all the files (all
     or nothing). Returns the files changed."""
-    if not values:
-        return []
     from trails import params
+
+    changes = planned_set_params(project, values, strict, warn)
+    params.update_files(project.root, changes)
+    return list(changes)
+
+
+def planned_set_params(
+    project: Project, values: Sequence[str], strict: bool, warn: Callable[[str], None]
+) -> dict[str, list[Any]]:
+    """The checked ``-S`` changes per params file; nothing written."""
+    if not values:
+        return {}
     from trails.params import overrides
 
     parsed = overrides.parse(list(values))
@@ -48,8 +59,7 @@ def apply_set_params(
     changes, warnings = overrides.validate(project.root, parsed, strict)
     for w in warnings:
         warn(w)
-    params.update_files(project.root, changes)
-    return list(changes)
+    return changes
 
 
 def exp_run(
@@ -58,7 +68,9 @@ def exp_run(
     runner: Runner,
     echo: Callable[[str], None],
     confirm: Callable[[str], bool] | None = None,
-) -> tuple[Summary, Recorded]:
+) -> tuple[Summary, Recorded | None]:
+    """Run and record; ``Recorded`` is None for ``--dry``, which records
+    (and writes) nothing."""
     git = Git(project.root)
     git.head()  # no commits: fail before anything changes
     if opts.name is not None:
@@ -69,20 +81,63 @@ def exp_run(
     # checkpoint run may continue its own name, unless --reset: its chain
     # decides.)
     first, _ = select(load_graph(project), project, opts.repro)
-    resumable = not opts.reset and any(o.checkpoint for s in first for o in s.outs)
+    checkpointed = any(o.checkpoint for s in first for o in s.outs)
+    resumable = not opts.reset and checkpointed
+    if opts.reset and checkpointed and opts.name is not None:
+        from trails.experiments.checkpoints import continued
+
+        # --reset replaces the experiment it discards, whatever its name.
+        discarded = continued(project.root, git, git.head())
+        resumable = discarded is not None and discarded[0] == opts.name
     if opts.name is not None and not resumable:
         from trails.experiments.record import check_free
 
         check_free(git, git.head(), [opts.name], opts.force)
-    apply_set_params(project, opts.set_params, opts.strict_params, lambda w: echo(f"Warning: {w}"))
+    if opts.repro.dry:
+        return _dry_run(project, opts, runner, echo), None
+    edited = apply_set_params(
+        project, opts.set_params, opts.strict_params, lambda w: echo(f"Warning: {w}")
+    )
     graph = load_graph(project)  # again: `${}` in dvc.yaml may read the new values
     stages, _ = select(graph, project, opts.repro)
     if any(o.checkpoint for s in stages for o in s.outs):
         return _run_checkpoints(project, git, opts, graph, stages, runner, echo, confirm)
     rep = Reproducer(project, graph, opts.repro, runner, echo, confirm)
     summary = rep.run(stages)
+    # Metrics that do not belong to the params are not an experiment.
+    check_declined(
+        summary,
+        "no experiment recorded"
+        + (f" ({', '.join(edited)} keeps the -S values)" if edited else ""),
+    )
+    check_recordable(project.cache_dir, rep.stored)
     recorded = record(git, name=opts.name, message=opts.message, force=opts.force)
     return summary, recorded
+
+
+def _dry_run(
+    project: Project, opts: ExpRunOptions, runner: Runner, echo: Callable[[str], None]
+) -> Summary:
+    """``--dry``: what would run and why, with the ``-S`` values as the
+    planner would see them; no file written, nothing run, nothing
+    recorded. (A ``${}`` in dvc.yaml still reads the params files as they
+    are.)"""
+    from trails import params
+
+    changes = planned_set_params(
+        project, opts.set_params, opts.strict_params, lambda w: echo(f"Warning: {w}")
+    )
+    texts = params.updated_texts(project.root, changes)
+    graph = load_graph(project)
+    stages, _ = select(graph, project, opts.repro)
+    rep = Reproducer(project, graph, opts.repro, runner, echo)
+    for name, text in texts.items():
+        said = ", ".join(
+            f"{c.key}={c.value!r}" if not c.delete else f"~{c.key}" for c in changes[name]
+        )
+        echo(f"Would set in '{name}' (not written): {said}")
+        rep.ws.suppose_params(name, params.loads(text, name))
+    return rep.run(stages)
 
 
 def _run_checkpoints(
@@ -109,6 +164,7 @@ def _run_checkpoints(
         echo("Warning: removed a checkpoint signal file left by an earlier run")
         signal.unlink()
     resumed = None if opts.reset else ck.resume(project.root, git, baseline)
+    replaces = ck.continued(project.root, git, baseline) if opts.reset else None
     if opts.reset:
         for s in stages:
             for o in s.outs:
@@ -123,7 +179,9 @@ def _run_checkpoints(
         echo(f"Resuming from checkpoint {resumed[1][:7]} of '{resumed[0]}'")
     else:
         chain = ck.Chain(git, baseline, opts.name, start=resumed[1] if resumed else None,
-                         force=opts.force, message=opts.message)  # fmt: skip
+                         force=opts.force, message=opts.message, replaces=replaces)  # fmt: skip
+    if resumed:
+        restore_checkpoint(project, git, graph, resumed[1], runner, echo)
 
     def on_checkpoint(stage: Any) -> None:
         sha = chain.commit(git.snapshot_tree())
@@ -135,9 +193,51 @@ def _run_checkpoints(
         if any(o.checkpoint for o in s.outs):
             rep.always_run[s.address] = "continues from its last checkpoint"
     summary = rep.run(stages)
+    check_recordable(project.cache_dir, rep.stored)
     tip = chain.commit(git.snapshot_tree())  # wrap-up, if anything changed
     ck.save_state(project.root, chain)
     return summary, Recorded(chain.name or "", tip, baseline, new=True)
+
+
+def restore_checkpoint(
+    project: Project, git: Git, graph: Any, commit: str, runner: Runner, echo: Callable[[str], None]
+) -> None:
+    """Put the outputs of checkpoint ``commit`` back before resuming from it
+    (the guide: a run continues "using the latest cached versions of all
+    outputs"): its ``dvc.lock`` files and uncached outputs from Git, then the
+    cached outputs that lock records from the cache. After a Ctrl+C the
+    workspace holds an epoch that was never checkpointed, or the user edited
+    an output: without this the chain would skip or fork silently."""
+    from trails.errors import PipelineError
+    from trails.experiments.checkpoints import locks_at
+
+    locks = sorted({s.lock_path for s in graph.stages})
+    rep = Reproducer(project, graph, ReproOptions(), runner, echo)
+    rep.locks.update(locks_at(git, commit, locks))  # the checkpoint's entries
+    try:
+        for s in graph.stages:
+            rep.cached_states(s)  # every object is there before anything changes
+    except PipelineError as exc:
+        raise PipelineError(
+            f"cannot resume from checkpoint {commit[:7]}: {exc}",
+            hint="Start over with 'trails exp run --reset', or 'trails exp apply' another "
+            "checkpoint first.",
+        ) from None
+    plain = {o.repo_path for s in graph.stages for o in s.outs if not o.cache}
+    held = git.run("ls-tree", "-r", "--name-only", commit, "--", *locks, *sorted(plain)).split()
+    blobs = git.read_blobs([f"{commit}:{p}" for p in held])
+    changed = [
+        p
+        for p, blob in zip(held, blobs, strict=True)
+        if not (project.root / p).is_file() or (project.root / p).read_bytes() != blob
+    ]
+    if changed:
+        git.run("restore", f"--source={commit}", "--worktree", "--", *changed)
+    for s in graph.stages:
+        changed += [path for _, path in rep.checkout_outputs(s)]
+    shown = sorted(set(changed) - set(locks))
+    if shown:
+        echo(f"Restored {', '.join(shown)} from checkpoint {commit[:7]}")
 
 
 def queued_edits(

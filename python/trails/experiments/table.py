@@ -161,6 +161,18 @@ def created(ts: int | None) -> str:
 
 def build(rows: list[Row], files: Files, opts: ShowOptions) -> tuple[list[str], list[list[str]]]:
     """Headers and cells of the table."""
+    cols, rows = _layout(rows, files, opts)
+    headers = ["Experiment"] + ([] if opts.no_timestamp else ["Created"]) + [c.title for c in cols]
+    cells = []
+    for r in rows:
+        line = [r.label] + ([] if opts.no_timestamp else [created(r.created)])
+        cells.append(line + [fmt(value(r, c), opts.precision) for c in cols])
+    return headers, cells
+
+
+def _layout(rows: list[Row], files: Files, opts: ShowOptions) -> tuple[list[Column], list[Row]]:
+    """The columns shown (filters, --only-changed) and the rows in order
+    (--sort-by), shared by the table and the CSV."""
     cols = _columns(rows, files, opts)
     if opts.only_changed:
         cols = [c for c in cols if len({repr(value(r, c)) for r in rows}) > 1]
@@ -174,12 +186,54 @@ def build(rows: list[Row], files: Files, opts: ShowOptions) -> tuple[list[str], 
                 hint="Columns: " + ", ".join(c.title for c in cols),
             )
         rows = _sorted(rows, key_cols[0], opts.sort_order == "desc")
-    headers = ["Experiment"] + ([] if opts.no_timestamp else ["Created"]) + [c.title for c in cols]
-    cells = []
-    for r in rows:
-        line = [r.label] + ([] if opts.no_timestamp else [created(r.created)])
-        cells.append(line + [fmt(value(r, c), opts.precision) for c in cols])
-    return headers, cells
+    return cols, rows
+
+
+#: The reference tool's first CSV columns, in its order.
+CSV_HEADERS = ("Experiment", "rev", "typ", "Created", "parent", "State", "Executor")
+
+
+def _csv_value(v: Any, precision: int | None) -> str:
+    """As the reference tool writes a CSV cell: Python's ``str`` of the
+    value as stored (``True``, ``0.16666666666666666``), floats rounded to
+    ``precision`` significant digits only when it is given; empty if
+    missing."""
+    if v is MISSING or v == MISSING:
+        return ""
+    if isinstance(v, float) and precision:
+        return f"{v:.{precision}g}"
+    return str(v)
+
+
+def csv_table(
+    rows: list[Row], files: Files, opts: ShowOptions, precision: int | None
+) -> tuple[list[str], list[list[str]]]:
+    """``exp show --csv`` with the reference tool's columns, so that a
+    script written for its CSV reads ours: ``rev``, ``typ`` (baseline,
+    branch_commit, branch_base: the last of its baseline), ``parent``,
+    ``State``/``Executor`` (only when some row has one), ISO timestamps."""
+    from datetime import datetime
+
+    cols, ordered = _layout(rows, files, opts)  # the table's columns, filters and sort
+    lines: list[list[str]] = []
+    for r in ordered:
+        typ = "baseline"
+        if r.kind == "checkpoint":
+            typ = "checkpoint_commit"
+        elif r.kind in ("experiment", "queued", "failed"):
+            typ = "branch_base" if r.label.startswith("└──") else "branch_commit"
+        rev = "workspace" if r.kind == "workspace" else r.rev[:7]
+        when = "" if r.created is None else datetime.fromtimestamp(r.created).isoformat()
+        state = {"queued": "Queued", "failed": "Failed"}.get(r.kind, "")
+        executor = "Dvc-task" if state else ""  # the reference tool's name for its queue
+        name = "" if typ == "baseline" else r.name or ""
+        fixed = [name, rev, typ, when, "", state, executor]
+        lines.append(fixed + [_csv_value(value(r, c), precision) for c in cols])
+    drop = {i for i in (5, 6) if not any(line[i] for line in lines)}
+    if opts.no_timestamp:
+        drop.add(3)
+    headers = [h for i, h in enumerate(CSV_HEADERS) if i not in drop] + [c.title for c in cols]
+    return headers, [[x for i, x in enumerate(line) if i not in drop] for line in lines]
 
 
 def _sorted(rows: list[Row], col: Column, desc: bool) -> list[Row]:

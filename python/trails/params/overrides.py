@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from trails import yamlio
+from trails.confine import confined
 from trails.errors import TrailsError
 from trails.params import (
     DEFAULT_FILE,
@@ -431,6 +432,8 @@ def validate(
     changes: dict[str, list[Change]] = {}
     warnings: list[str] = []
     for file, group in groups.items():
+        # The file is written: -S ../x.yaml or .git/x.yaml is refused here.
+        confined(root, file, source="-S", hint="Name a params file inside the project.")
         data = _load(root, file, group)  # a copy of its own
         for o in group:
             change = _change(o, data, strict, warnings)

@@ -165,3 +165,26 @@ def add_to_project(root: Path, cwd: Path, spec: StageSpec, *, force: bool) -> st
             replace_file(path, old)
         raise
     return relpath
+
+
+def ignore_outputs(root: Path, dvcfile_path: str, name: str) -> list[str]:
+    """Write the ``.gitignore`` entries of stage ``name``'s cached outputs
+    now, as the reference tool's ``stage add`` does: a ``git add -A`` before
+    the first run must not commit a model. Returns the ``.gitignore`` files
+    changed."""
+    from trails import gitignore
+    from trails.confine import confined
+    from trails.pipeline import dvcfile
+    from trails.pipeline.graph import Graph
+
+    graph = Graph(dvcfile.load_all(root), root)
+    changed: list[str] = []
+    for stage in graph.stages:
+        if stage.dvcfile != dvcfile_path or stage.name != name:
+            continue
+        for out in stage.cached_outs:
+            path = confined(root, out.repo_path, source=f"{dvcfile_path}:{name}")
+            g = gitignore.ignore(root, path)
+            if g and g not in changed:
+                changed.append(g)
+    return changed

@@ -1,8 +1,9 @@
 """The graph of stages: edges from the stage that writes a path to the
 stages that read it (also a dependency on a folder that holds another
 stage's output, and the reverse), with the checks that make a graph sound:
-outputs inside the repository, no output declared twice or nested in
-another, no cycle. Also target resolution (``train``, ``sub/dvc.yaml:train``,
+outputs confined to the project (``trails.confine``), never a pipeline,
+lock or params file nor a dependency of their own stage, no output declared
+twice or nested in another, no cycle. Also target resolution (``train``, ``sub/dvc.yaml:train``,
 ``build@us``, globs, ``-R dir``)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import posixpath
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from trails.confine import confined, protected
 from trails.errors import PipelineError
 from trails.pipeline.stage import DVCFILE, Out, Stage
 
@@ -54,23 +56,16 @@ class Graph:
     # -- checks -------------------------------------------------------------
 
     def _check_outputs(self) -> None:
-        root = self.root.resolve()
+        held = self._protected_paths()
         for s in self.stages:
+            if s.wdir != ".":
+                confined(self.root, s.wdir, source=f"{_where(s)}: stage '{s.name}': wdir")
             for o in s.outs:
                 p = o.repo_path
-                if posixpath.isabs(p) or p == ".." or p.startswith("../") or p == ".":
-                    raise PipelineError(
-                        f"{_where(s)}: stage '{s.name}': output '{o.path}' is outside the "
-                        "repository",
-                        hint="Outputs must be paths inside the project.",
-                    )
-                real_parent = (self.root / p).parent.resolve()
-                if real_parent != root and root not in real_parent.parents:
-                    raise PipelineError(
-                        f"{_where(s)}: stage '{s.name}': output '{o.path}' leads outside the "
-                        f"repository through a symlink ({real_parent})",
-                        hint="Outputs must be paths inside the project.",
-                    )
+                where = f"{_where(s)}: stage '{s.name}': output"
+                confined(self.root, p, source=where, hint="Outputs must be paths in the project.")
+                self._check_not_protected(s, o, held)
+                self._check_not_a_dep(s, o)
                 if o.checkpoint and not o.cache:
                     raise PipelineError(
                         f"{_where(s)}: stage '{s.name}': checkpoint output '{o.path}' has "
@@ -93,6 +88,47 @@ class Graph:
                     f"{_where(sb)}: overlapping outputs: '{a}' (stage '{sa.address}') contains "
                     f"'{b}' (stage '{sb.address}')",
                     hint="Make the outputs disjoint, or let one stage write both.",
+                )
+
+    def _protected_paths(self) -> dict[str, str]:
+        """Every folder holding a pipeline file, lock file or params file a
+        stage reads (and the file itself) -> that file. A stage's outputs
+        are deleted before it runs: an output there would delete them."""
+        files = [s.dvcfile for s in self.stages] + [s.lock_path for s in self.stages]
+        files += [p.repo_path for s in self.stages for p in s.params]
+        held: dict[str, str] = {}
+        for f in files:  # a folder is named by its pipeline file first
+            for folder in (f, *self._ancestors(f)):
+                held.setdefault(folder, f)
+        return held
+
+    @staticmethod
+    def _check_not_protected(s: Stage, o: Out, held: dict[str, str]) -> None:
+        p = o.repo_path
+        file = held.get(p) or (p if protected(p) else None)
+        if file is not None:
+            what = f"'{p}'" if file == p else f"'{p}', which holds '{file}'"
+            raise PipelineError(
+                f"{_where(s)}: stage '{s.name}': output {what}: trails reads it as a pipeline, "
+                "lock, params or ignore file and would delete it before the stage runs",
+                hint="Write the output to another path.",
+            )
+
+    @staticmethod
+    def _check_not_a_dep(s: Stage, o: Out) -> None:
+        """An output that is a dependency of its own stage, or holds one, is
+        deleted before the command that reads it runs (a persisted output
+        is kept, so it may hold one, but not be one: the reference tool's
+        rule)."""
+        p = o.repo_path
+        for d in s.deps:
+            if d.repo_path == p or (_inside(d.repo_path, p) and not o.persist):
+                what = "is also" if d.repo_path == p else f"holds '{d.repo_path}',"
+                raise PipelineError(
+                    f"{_where(s)}: stage '{s.name}': output '{p}' {what} a dependency of "
+                    "the same stage",
+                    hint="Outputs are deleted before the stage runs: write the output to "
+                    "another path.",
                 )
 
     def _producers(self, stage: Stage) -> list[Stage]:
@@ -199,7 +235,37 @@ class Graph:
 
     # -- targets ------------------------------------------------------------
 
-    def resolve(self, target: str, *, glob: bool = False) -> list[Stage]:
+    def resolve(self, target: str, *, glob: bool = False, cwd: str = ".") -> list[Stage]:
+        """Stages named by one target (see :meth:`_resolve`). Given from the
+        sub-folder ``cwd`` (repo-relative), the target is first read as
+        relative to it (``summarize`` = ``cwd/dvc.yaml:summarize``), as the
+        reference tool reads it; then, failing that, from the root."""
+        return self._resolve(self.locate(target, glob=glob, cwd=cwd), glob=glob)
+
+    def locate(self, target: str, *, glob: bool = False, cwd: str = ".") -> str:
+        """``target`` spelled from the root: the ``cwd``-relative reading
+        if it names stages, else the target as written (a queued run, which
+        starts at the root, gets this spelling)."""
+        if cwd in ("", "."):
+            return target
+        dvcfile, sep, name = target.rpartition(":")
+        if sep:
+            local = f"{posixpath.join(cwd, dvcfile)}:{name}"
+        elif target.endswith(DVCFILE) or target.endswith("/"):
+            local = posixpath.join(cwd, target)
+        else:
+            local = f"{posixpath.join(cwd, DVCFILE)}:{target}"
+        try:
+            self._resolve(local, glob=glob)
+        except PipelineError as local_error:
+            try:
+                self._resolve(target, glob=glob)
+            except PipelineError:
+                raise local_error from None
+            return target
+        return local
+
+    def _resolve(self, target: str, *, glob: bool = False) -> list[Stage]:
         """Stages named by one target: ``name``, ``name@item``, a foreach
         group ``name`` (all its items), ``dir/dvc.yaml``, ``dir/dvc.yaml:name``
         or, with ``glob``, a pattern over those names."""

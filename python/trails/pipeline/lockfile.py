@@ -116,7 +116,11 @@ def read(root: Path, relpath: str) -> dict[str, LockEntry]:
     path = root / relpath
     if not path.exists():
         return {}
-    data = yamlio.load(path, relpath)
+    return parse(yamlio.load(path, relpath), relpath)
+
+
+def parse(data: Any, relpath: str) -> dict[str, LockEntry]:
+    """Entries of a lock file's loaded YAML (``read``'s, or a commit's)."""
     if data is None:
         return {}
     if not isinstance(data, dict) or not isinstance(data.get("stages", {}), dict):
@@ -136,6 +140,27 @@ def read(root: Path, relpath: str) -> dict[str, LockEntry]:
             outs=[FileState.from_yaml(d, where) for d in raw.get("outs") or []],
         )
     return entries
+
+
+def reference_note(relpath: str) -> str:
+    """The one line printed when trails first rewrites a lock file the
+    reference tool made (see :func:`made_by_reference_tool`)."""
+    return (
+        f"note: {relpath} was written by DVC; trails now records blake3 hashes in it, "
+        "which DVC 3 cannot read (see README: 'Working next to DVC')"
+    )
+
+
+def made_by_reference_tool(root: Path, relpath: str) -> bool:
+    """Whether the lock file on disk holds md5 entries and no blake3 ones:
+    the reference tool wrote it and trails has not rewritten it yet (after
+    the first rewrite it holds blake3 entries, so this is said once)."""
+    try:
+        entries = read(root, relpath)
+    except PipelineError:
+        return False
+    names = {s.hash_name for e in entries.values() for s in (*e.deps, *e.outs)}
+    return "md5" in names and "blake3" not in names
 
 
 def write(root: Path, relpath: str, entries: dict[str, LockEntry]) -> None:

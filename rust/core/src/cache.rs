@@ -60,6 +60,15 @@ impl Cache {
         &self.root
     }
 
+    /// Whether the symlink `src` leads into this cache (a checked-out
+    /// object), as opposed to a file of the user's elsewhere.
+    fn holds_target(&self, src: &Path) -> bool {
+        match (fs::canonicalize(src), fs::canonicalize(&self.root)) {
+            (Ok(target), Ok(root)) => target.starts_with(root),
+            _ => false,
+        }
+    }
+
     pub fn object_path(&self, digest: &Digest) -> PathBuf {
         let hex = hash::to_hex(digest);
         self.root
@@ -198,10 +207,25 @@ impl Cache {
         linker: Option<&Linker>,
     ) -> Result<Stored> {
         match linker {
-            Some(l) if l.current() != LinkType::Copy => {
+            Some(l) if l.current() != LinkType::Copy && !is_symlink(src) => {
                 self.store_linked(src, key, executable, index, l)
             }
-            _ => self.store_known(src, key, executable, index),
+            // A symlink: its target's bytes are copied in, never the link
+            // itself. A link into the cache (a checkout whose object root
+            // changed in place) is then linked to the new object, as a
+            // checkout would: left alone it would point at an object gc may
+            // remove. A link to a file elsewhere (a data folder holding a
+            // link to `~/notes.txt`, issue #14) is the user's: it stays, and
+            // its target is neither chmodded nor linked into the cache.
+            Some(l) => {
+                let stored = self.store_known(src, key, executable, index)?;
+                let t = l.current();
+                if matches!(t, LinkType::Hardlink | LinkType::Symlink) && self.holds_target(src) {
+                    relink(src, &self.object_path(&stored.file.digest), t, executable)?;
+                }
+                Ok(stored)
+            }
+            None => self.store_known(src, key, executable, index),
         }
     }
 
@@ -560,6 +584,15 @@ fn rename_noreplace(tmp: &Path, dest: &Path) -> std::io::Result<bool> {
     }
 }
 
+/// Whether `src` itself is a symlink. A linked store would chmod and link
+/// what it points to, which may be outside the project (issue #14: a data
+/// folder holding a link to `~/notes.txt` made that file read-only): such a
+/// file is stored by copy, read through the link (`Cache::store_with` says
+/// when the link is then replaced).
+fn is_symlink(src: &Path) -> bool {
+    fs::symlink_metadata(src).is_ok_and(|m| m.file_type().is_symlink())
+}
+
 /// Make the workspace file `src` a hardlink or symlink to the object
 /// `obj`, unless it already is one: a new link under a temporary name,
 /// renamed over `src`, so `src` is never missing. A file system that cannot
@@ -571,7 +604,7 @@ fn relink(src: &Path, obj: &Path, t: LinkType, exec: bool) -> Result<()> {
     };
     let done = match t {
         LinkType::Hardlink => s.ino() == o.ino() && s.dev() == o.dev(),
-        _ => s.file_type().is_symlink(),
+        _ => s.file_type().is_symlink() && fs::read_link(src).is_ok_and(|l| l == obj),
     };
     if done {
         return Ok(());
@@ -780,5 +813,68 @@ mod tests {
         let objects = cache.root().join("files");
         assert!(!objects.exists() || walk::walk(&objects).unwrap().is_empty());
         assert_eq!(fs::read(&src).unwrap(), b"v1");
+    }
+
+    #[test]
+    fn linked_store_of_a_symlink_copies_and_leaves_its_target_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let outside = d.path().join("outside.txt");
+        fs::write(&outside, b"mine").unwrap();
+        fs::set_permissions(&outside, fs::Permissions::from_mode(0o644)).unwrap();
+        let src = d.path().join("link");
+        std::os::unix::fs::symlink(&outside, &src).unwrap();
+        for t in [LinkType::Hardlink, LinkType::Symlink] {
+            let cache = Cache::new(&d.path().join(format!("cache-{t:?}")));
+            let idx = StatIndex::in_memory();
+            let r = cache
+                .store_file(&src, &idx, Some(&Linker::new(vec![t])))
+                .unwrap();
+            let obj = cache.object_path(&r.file.digest);
+            assert!(!fs::symlink_metadata(&obj).unwrap().file_type().is_symlink());
+            assert_eq!(fs::read(&obj).unwrap(), b"mine");
+            let mode = fs::metadata(&outside).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644, "{t:?} changed the link's target");
+            assert_eq!(fs::read_link(&src).unwrap(), outside);
+        }
+    }
+
+    #[test]
+    fn a_symlink_is_stored_as_its_target_bytes_and_relinked() {
+        // A link to an object whose bytes changed in place (root edits a
+        // linked file): the object holds the target's bytes, never the link
+        // itself, and the link is moved to the new object.
+        let d = tempfile::tempdir().unwrap();
+        let cache = Cache::new(&d.path().join("cache"));
+        let idx = StatIndex::in_memory();
+        for t in [LinkType::Hardlink, LinkType::Symlink] {
+            // A checked-out object whose bytes changed in place.
+            let target = d.path().join("cache/files/blake3/00").join(t.name());
+            fs::create_dir_all(target.parent().unwrap()).unwrap();
+            fs::write(&target, t.name()).unwrap();
+            let src = d.path().join(format!("link-{}", t.name()));
+            std::os::unix::fs::symlink(&target, &src).unwrap();
+            let linker = Linker::new(vec![t, LinkType::Copy]);
+            let stored = cache.store_file(&src, &idx, Some(&linker)).unwrap();
+            let obj = cache.object_path(&stored.file.digest);
+            let meta = fs::symlink_metadata(&obj).unwrap();
+            assert!(meta.is_file(), "{t:?}: the object is a regular file");
+            assert_eq!(fs::read(&obj).unwrap(), t.name().as_bytes());
+            assert_eq!(fs::read(&src).unwrap(), t.name().as_bytes());
+            let is_link = fs::symlink_metadata(&src).unwrap().file_type().is_symlink();
+            assert_eq!(is_link, t == LinkType::Symlink, "{t:?}");
+            if t == LinkType::Symlink {
+                assert_eq!(
+                    fs::read_link(&src).unwrap(),
+                    obj,
+                    "points at the object now"
+                );
+            }
+            assert_eq!(
+                fs::read(&target).unwrap(),
+                t.name().as_bytes(),
+                "the old object's file is not written"
+            );
+        }
     }
 }

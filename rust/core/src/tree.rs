@@ -190,12 +190,20 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
 }
 
 /// A path a manifest may hold: relative, `/`-separated, no `.`/`..`/empty
-/// parts. Anything else could write outside the tree on checkout.
+/// parts. Anything else could write outside the tree on checkout. Nor a
+/// `.git` or `.dvc` folder (any letter case), which the walk never enters,
+/// so only a crafted manifest holds one: its checkout could plant a nested
+/// repository's hooks (the rule of `trails.confine`).
 pub fn is_clean_relpath(p: &str) -> bool {
     !p.is_empty()
         && !p.starts_with('/')
-        && p.split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
+        && p.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && !part.eq_ignore_ascii_case(".git")
+                && !part.eq_ignore_ascii_case(".dvc")
+        })
 }
 
 /// What turns one manifest into another.
@@ -366,7 +374,15 @@ mod tests {
 
     #[test]
     fn unsafe_paths_are_refused() {
-        for bad in ["../x", "/etc/passwd", "a//b", "a/./b", ""] {
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "a//b",
+            "a/./b",
+            "",
+            "s/.git/hooks/x",
+            ".DVC/c",
+        ] {
             let e = Entry {
                 relpath: bad.into(),
                 ..entry("ok", 1, false)
