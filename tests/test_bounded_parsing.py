@@ -190,3 +190,19 @@ def test_deep_nesting_is_refused_by_name(repo: Path, trails: Callable[..., Resul
         assert r.code == 1
         assert f"Error: params.json: {message}" in r.err
         assert "internal error" not in r.err
+
+
+def test_invalid_utf8_in_a_dvc_file_and_in_dvc_yaml_for_stage_add(
+    repo: Path, trails: Callable[..., Result]
+) -> None:
+    _project(repo, trails, {"dvc.yaml": PIPELINE, "params.yaml": "lr: 1\n"})
+    (repo / "data.txt.dvc").write_bytes(b"outs:\n- path: data\xff.txt\n")
+    r = trails("status")
+    assert r.code == 1
+    assert "data.txt.dvc:2: not valid UTF-8 (byte offset 18)" in r.err
+    (repo / "data.txt.dvc").unlink()
+    (repo / "dvc.yaml").write_bytes(PIPELINE.encode() + b"# \xff\n")
+    r = trails("stage", "add", "-n", "other", "echo hi")
+    assert r.code == 1
+    assert "dvc.yaml:6: not valid UTF-8" in r.err
+    assert "internal error" not in r.err

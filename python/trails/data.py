@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from trails import core, gitignore, rootlink, yamlio
+from trails import core, gitignore, rootlink, textio, yamlio
 from trails.confine import UnsafePathError, confined, protected
 from trails.errors import TrailsError
 from trails.pipeline.lockfile import TREE_SUFFIX, FileState
@@ -67,7 +67,7 @@ def find(project: Project) -> list[str]:
 
 
 def read(project: Project, dvcfile: str) -> Tracked:
-    return parse(project, dvcfile, (project.root / dvcfile).read_text(encoding="utf-8"))
+    return parse(project, dvcfile, textio.read(project.root / dvcfile, dvcfile))
 
 
 def parse(project: Project, dvcfile: str, text: str) -> Tracked:
