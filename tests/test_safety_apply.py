@@ -1,12 +1,14 @@
 """Issue #14's last gaps, through the real CLI: a queued entry's hostile
 ``--copy-paths`` caught in the experiment's folder, ``exp apply`` checking
 the real workspace and the cache before Git restores anything, output
-folders holding ``.dvc`` or pipeline files."""
+folders holding ``.dvc`` or pipeline files, and pulled experiments that do
+not descend from the baseline their ref names."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -214,3 +216,32 @@ def test_apply_refuses_an_experiment_whose_object_is_not_cached(
             "'trails pull' fetches it once remotes exist", "run the experiment again")  # fmt: skip
     assert snapshot(project) == before
     assert (project / "params.yaml").read_text() == "lr: 0.1\n"
+
+
+# --- 5. exp pull: only experiments of the baseline their ref names ------------------
+
+
+def test_pull_drops_an_experiment_that_does_not_descend_from_its_baseline(
+    project: Path, trails: Trails, tmp_path: Path
+) -> None:
+    remote = tmp_path / "crafted.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    head = git(project, "rev-parse", "HEAD").strip()
+    assert trails("exp", "run", "-S", "lr=0.2", "-n", "good").code == 0
+    git(project, "checkout", "-q", "--", ".")
+    tree = git(project, "rev-parse", "HEAD^{tree}").strip()
+    orphan = git(project, "commit-tree", tree, "-m", "not an experiment of HEAD").strip()
+    exp = f"refs/exps/{head[:2]}/{head[2:]}"
+    git(project, "push", "-q", str(remote), f"{exp}/good:{exp}/good", f"{orphan}:{exp}/forged")
+    assert trails("exp", "remove", "good").code == 0
+    before = git(project, "for-each-ref", "--format=%(refname)").split()
+    r = trails("exp", "pull", "-A", str(remote))
+    assert r.code == 1, (r.out, r.err)
+    assert "Pulled experiment(s) good" in r.out
+    assert f"Not pulled: 'forged' on '{remote}' does not descend from its baseline {head[:7]}" in (
+        r.err
+    )
+    assert f"1 experiment(s) on '{remote}' were not pulled" in r.err
+    after = git(project, "for-each-ref", "--format=%(refname)").split()
+    assert set(after) - set(before) == {f"{exp}/good"}, "no forged ref, no temporary ref"
+    assert "forged" not in trails("exp", "list", "--name-only").out
