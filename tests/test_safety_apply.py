@@ -245,3 +245,26 @@ def test_pull_drops_an_experiment_that_does_not_descend_from_its_baseline(
     after = git(project, "for-each-ref", "--format=%(refname)").split()
     assert set(after) - set(before) == {f"{exp}/good"}, "no forged ref, no temporary ref"
     assert "forged" not in trails("exp", "list", "--name-only").out
+
+
+def test_pull_replaces_a_diverged_local_experiment_only_with_force(
+    project: Path, trails: Trails, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    head = git(project, "rev-parse", "HEAD").strip()
+    ref = f"refs/exps/{head[:2]}/{head[2:]}/same"
+    assert trails("exp", "run", "-S", "lr=0.2", "-n", "same").code == 0
+    git(project, "push", "-q", str(remote), f"{ref}:{ref}")
+    theirs = git(project, "rev-parse", ref).strip()
+    assert trails("exp", "remove", "same").code == 0
+    assert trails("exp", "run", "-S", "lr=0.3", "-n", "same").code == 0
+    ours = git(project, "rev-parse", ref).strip()
+    r = trails("exp", "pull", str(remote), "same")
+    refused(r, "not pulling: the local experiment(s) 'same' differ from the remote's",
+            "Pull with --force to replace them.")  # fmt: skip
+    assert git(project, "rev-parse", ref).strip() == ours
+    assert "trails-incoming" not in git(project, "for-each-ref")
+    r = trails("exp", "pull", "--force", str(remote), "same")
+    assert r.code == 0 and r.out.strip() == "Pulled experiment(s) same", (r.out, r.err)
+    assert git(project, "rev-parse", ref).strip() == theirs
