@@ -149,16 +149,23 @@ FOLDER_PIPELINE = (
 )
 
 
-@pytest.mark.parametrize("name", ["keep.dvc", "sub/dvc.yaml"])
-@pytest.mark.parametrize("how", [("repro",), ("exp", "run")])
-def test_an_output_folder_holding_a_dvc_or_pipeline_file_is_refused(
-    repo: Path, trails: Trails, name: str, how: tuple[str, ...]
-) -> None:
+@pytest.fixture
+def folder_project(repo: Path, trails: Trails) -> Path:
+    """A committed project whose one stage writes the folder ``out``."""
     assert trails("init").code == 0
     gen(repo, {"params.yaml": "lr: 0.1\n", "dvc.yaml": FOLDER_PIPELINE})
     assert trails("repro").code == 0
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "baseline")
+    return repo
+
+
+@pytest.mark.parametrize("name", ["keep.dvc", "sub/dvc.yaml"])
+@pytest.mark.parametrize("how", [("repro",), ("exp", "run")])
+def test_an_output_folder_holding_a_dvc_or_pipeline_file_is_refused(
+    folder_project: Path, trails: Trails, name: str, how: tuple[str, ...]
+) -> None:
+    repo = folder_project
     gen(repo, {f"out/{name}": "outs:\n- path: x\n", "params.yaml": "lr: 0.2\n"})
     r = trails(*how)
     refused(r, f"dvc.yaml: stage 'a': output 'out' holds 'out/{name}', which trails would delete",
@@ -167,12 +174,36 @@ def test_an_output_folder_holding_a_dvc_or_pipeline_file_is_refused(
     assert (repo / "out/f").read_text() == "lr: 0.1\n", "the stage did not run"
 
 
-def test_checkout_refuses_an_output_folder_holding_a_dvc_file(repo: Path, trails: Trails) -> None:
+def test_a_queued_run_refuses_a_committed_dvc_file_in_an_output_folder(
+    folder_project: Path, trails: Trails
+) -> None:
+    """The experiment's folder holds what its commit holds: a ``.dvc`` file
+    committed inside the output folder is refused there, before the stage runs."""
+    repo = folder_project
+    gen(repo, {"data.txt": "payload\n"})
+    assert trails("add", "data.txt").code == 0
+    dvc = yamlio.load(repo / "data.txt.dvc")
+    dvc["outs"][0]["path"] = "../data.txt"
+    (repo / "data.txt.dvc").rename(repo / "out/keep.dvc")
+    (repo / "out/keep.dvc").write_text(yamlio.dumps(dvc))
+    git(repo, "add", "-f", "out/keep.dvc", ".gitignore")
+    git(repo, "commit", "-qm", "a .dvc file inside the output folder")
+    assert trails("exp", "run", "--queue", "-S", "lr=0.2").code == 0
+    (entry,) = [line.split()[0] for line in trails("queue", "status").out.splitlines()[1:]]
+    r = trails("exp", "run", "--run-all")
+    assert r.code == 1 and "1 experiment(s) failed" in r.err, (r.out, r.err)
+    log = trails("queue", "logs", entry).out
+    assert "output 'out' holds 'out/keep.dvc', which trails would delete" in log, log
+    assert "Running stage" not in log
+    assert (repo / "out/keep.dvc").is_file()
+
+
+def test_checkout_refuses_an_output_folder_holding_a_dvc_file(
+    folder_project: Path, trails: Trails
+) -> None:
     """Checking out a folder output deletes the files its recorded version
     does not hold: the ``.dvc`` file would go too."""
-    assert trails("init").code == 0
-    gen(repo, {"params.yaml": "lr: 0.1\n", "dvc.yaml": FOLDER_PIPELINE})
-    assert trails("repro").code == 0
+    repo = folder_project
     gen(repo, {"out/keep.dvc": "outs:\n- path: x\n", "out/f": "edited\n"})
     before = snapshot(repo)
     refused(trails("checkout"), "output 'out' holds 'out/keep.dvc', which trails would delete")
@@ -180,13 +211,9 @@ def test_checkout_refuses_an_output_folder_holding_a_dvc_file(repo: Path, trails
 
 
 def test_apply_refuses_when_a_workspace_output_folder_holds_a_dvc_file(
-    repo: Path, trails: Trails
+    folder_project: Path, trails: Trails
 ) -> None:
-    assert trails("init").code == 0
-    gen(repo, {"params.yaml": "lr: 0.1\n", "dvc.yaml": FOLDER_PIPELINE})
-    assert trails("repro").code == 0
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "baseline")
+    repo = folder_project
     assert trails("exp", "run", "-S", "lr=0.2", "-n", "e").code == 0
     git(repo, "checkout", "-q", "--", ".")
     gen(repo, {"out/keep.dvc": "outs:\n- path: x\n"})
