@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from trails import core, gitignore
+from trails.data import check_output_folder
 from trails.errors import PipelineError, TrailsError
 from trails.pipeline import lockfile
 from trails.pipeline.graph import Graph, overlaps
@@ -408,6 +409,7 @@ class Reproducer:
             state = entry.out(o.path)
             if state is None or state.hash_name != core.ALGORITHM:
                 continue
+            check_output_folder(self.project.root, stage.dvcfile, stage.name, o.repo_path)
             obj = core.object_path(self.project.cache_dir, state.bare_hash)
             if not os.path.exists(obj + (lockfile.TREE_SUFFIX if state.is_dir else "")):
                 raise PipelineError(
@@ -431,6 +433,8 @@ class Reproducer:
 
     def prepare(self, stage: Stage) -> None:
         """Remember the inputs the stage runs with; clear its outputs."""
+        for o in stage.outs:  # before anything of the stage is cleared or restored
+            check_output_folder(self.project.root, stage.dvcfile, stage.name, o.repo_path)
         self.ws.prefetch([d.repo_path for d in stage.deps])
         deps = [self.ws.file_state(d.path, d.repo_path) for d in stage.deps]
         self._pending_state[stage.address] = (
