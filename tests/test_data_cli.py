@@ -266,3 +266,25 @@ def test_add_killed_midway_leaves_no_partial_object(project: Path) -> None:
                        capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert big.stat().st_size == 300 << 20
+
+
+def test_a_dvc_file_with_a_malformed_or_empty_hash_is_named(repo: Path, trails: Trails) -> None:
+    assert trails("init").code == 0
+    gen(repo, {"x.dvc": "outs:\n- path: x\n  blake3: zz\n"})
+    for cmd in (["checkout"], ["status"]):
+        r = trails(*cmd)
+        assert r.code == 1
+        assert "Error: x.dvc: 'x': 'zz' is not a well-formed blake3 hash" in r.err
+        assert "Traceback" not in r.err and str(repo) not in r.err
+    gen(repo, {"x.dvc": "outs:\n- path: x\n  hash: blake3\n  blake3: ''\n"})
+    r = trails("checkout")
+    assert r.code == 1
+    assert "Error: x.dvc: 'x' has no recorded hash: nothing to check out" in r.err
+    assert not (repo / "x").exists()
+    gen(repo, {"dvc.lock": "schema: '2.0'\nstages:\n  a:\n    cmd: c\n    outs:\n    - path: o\n"
+               "      hash: md5\n      md5: 12\n"})  # fmt: skip
+    gen(repo, {"dvc.yaml": "stages:\n  a:\n    cmd: c\n    outs: [o]\n", "x.dvc": ""})
+    (repo / "x.dvc").unlink()
+    r = trails("status")
+    assert r.code == 1
+    assert "'o': '12' is not a well-formed md5 hash" in r.err

@@ -349,6 +349,11 @@ def checkout(project: Project, t: Tracked, link_types: Iterable[str] | None = No
             f"{t.dvcfile}: recorded with {t.state.hash_name} by the reference tool",
             hint="Run 'trails add' on the data once to re-hash it with blake3.",
         )
+    if not t.state.value:
+        raise DataError(
+            f"{t.dvcfile}: '{t.repo_path}' has no recorded hash: nothing to check out",
+            hint=f"Run 'trails add {t.repo_path}' to record the data it should hold.",
+        )
     dest = project.root / t.repo_path
     types = list(link_types or project.link_types)
     with progress(f"Checking out '{t.repo_path}'"):

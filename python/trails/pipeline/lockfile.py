@@ -74,6 +74,15 @@ class FileState:
             raise PipelineError(f"{where}: malformed entry (no 'path')", hint=_HINT)
         name = d.get("hash") or ("md5" if "md5" in d else "blake3")
         value = d.get(name) or d.get("md5") or ""
+        if value and not _well_formed(str(name), str(value)):
+            hint = (
+                f"Restore '{where}' from Git, or run 'trails add' on the data again."
+                if where.endswith(".dvc")
+                else _HINT
+            )
+            raise PipelineError(
+                f"{where}: '{d['path']}': '{value}' is not a well-formed {name} hash", hint=hint
+            )
         return cls(
             path=d["path"],
             hash_name=str(name),
@@ -82,6 +91,21 @@ class FileState:
             nfiles=d.get("nfiles"),
             isexec=bool(d.get("isexec", False)),
         )
+
+
+#: Hex digits of the hashes whose form is known; other kinds pass as read.
+_HEX_LENGTH = {"blake3": 64, "md5": 32}
+
+
+def _well_formed(name: str, value: str) -> bool:
+    """Whether ``value`` has the form of a ``name`` hash (a tree's may end in
+    ``.dir``): a malformed one is refused where it is read, with its file,
+    not later by the core with an absolute path."""
+    n = _HEX_LENGTH.get(name)
+    if n is None:
+        return True
+    digits = value.removesuffix(TREE_SUFFIX)
+    return len(digits) == n and all(c in "0123456789abcdef" for c in digits)
 
 
 @dataclass
