@@ -13,7 +13,9 @@ from trails.errors import PipelineError
 from trails.pipeline.graph import Graph
 from trails.pipeline.stage import Dep, Out, ParamDep, Stage
 from trails.project import Project
-from trails.repro import Reproducer, ReproOptions
+from trails.repro.builder import Builder
+from trails.repro.selection import ReproOptions
+from trails.repro.status import EchoStatus
 from trails.runner import FakeRunner
 
 
@@ -133,8 +135,8 @@ def test_planner_runs_only_what_changed(project: Project) -> None:
     runner = FakeRunner(effects={"prepare": _writer("prep", "p"), "train": _writer("model", "m")})
     messages: list[str] = []
 
-    def repro(**kw: object) -> Reproducer:
-        rep = Reproducer(project, g, ReproOptions(**kw), runner, messages.append)  # type: ignore[arg-type]
+    def repro(**kw: object) -> Builder:
+        rep = Builder(project, g, ReproOptions(**kw), runner, EchoStatus(messages.append))  # type: ignore[arg-type]
         rep.run(g.order(g.ancestors(["train"])))
         return rep
 
@@ -169,7 +171,7 @@ def test_failure_blocks_downstream_and_keeps_done_stages(project: Project) -> No
         root,
     )
     runner = FakeRunner(effects={"a": _writer("a.out", "a")}, fail={"b"})
-    rep = Reproducer(project, g, ReproOptions(keep_going=True), runner, lambda m: None)
+    rep = Builder(project, g, ReproOptions(keep_going=True), runner, EchoStatus(lambda m: None))
     with pytest.raises(Exception, match=r"stage 'b' failed"):
         rep.run(g.stages)
     assert runner.ran == ["a", "b"]
@@ -201,6 +203,81 @@ def test_independent_stages_run_in_parallel(project: Project) -> None:
 
     g = Graph([stage(n, deps=["raw"], outs=[f"{n}.out"]) for n in "abc"], root)
     runner = FakeRunner(effects={n: slow(f"{n}.out") for n in "abc"})
-    Reproducer(project, g, ReproOptions(jobs=3), runner, lambda m: None).run(g.stages)
+    Builder(project, g, ReproOptions(jobs=3), runner, EchoStatus(lambda m: None)).run(g.stages)
     assert sorted(runner.ran) == ["a", "b", "c"]
     assert peak[0] == 3
+
+
+class RecordingStatus:
+    """A ``Status`` that keeps the events (a fake, not a mock)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def __getattr__(self, event: str):  # type: ignore[no-untyped-def]
+        if not event.startswith(("stage_", "checkpoint_", "lock_")):
+            raise AttributeError(event)
+        return lambda subject, *rest: self.events.append((event, str(subject)))
+
+
+def test_builder_reports_events_not_words(project: Project) -> None:
+    """What happened to each stage reaches the ``Status`` as an event with
+    the stage's address: callers need not parse the printed lines."""
+    root = project.root
+    gen(root, {"raw": "r"})
+    g = Graph(
+        [
+            stage("prepare", deps=["raw"], outs=["prep"]),
+            stage("train", deps=["prep"], outs=["model"]),
+            stage("bad", deps=["raw"], outs=["bad.out"]),
+        ],
+        root,
+    )
+    runner = FakeRunner(
+        effects={"prepare": _writer("prep", "p"), "train": _writer("model", "m")}, fail={"bad"}
+    )
+
+    def repro(**kw: object) -> list[tuple[str, str]]:
+        status = RecordingStatus()
+        opts = ReproOptions(keep_going=True, ignore_errors=True, **kw)  # type: ignore[arg-type]
+        Builder(project, g, opts, runner, status).run(g.stages)
+        return status.events
+
+    first = repro()
+    assert ("stage_started", "prepare") in first and ("stage_started", "train") in first
+    assert ("stage_failed", "bad") in first
+    assert ("lock_written", "dvc.lock") in first
+    (root / "model").unlink()
+    again = repro()
+    assert [e for e in again if e[1] in ("prepare", "train")] == [
+        ("stage_skipped", "prepare"),
+        ("stage_restored", "train"),
+    ]
+
+
+def test_hooks_first_command_once_and_always_run(project: Project) -> None:
+    """``before_first_command`` is called once, and only when a stage must
+    run; ``always_run`` runs an unchanged stage with the reason given."""
+    from trails.repro.builder import Hooks
+
+    root = project.root
+    gen(root, {"raw": "r"})
+    g = Graph(
+        [stage("a", deps=["raw"], outs=["a.out"]), stage("b", deps=["raw"], outs=["b.out"])],
+        root,
+    )
+    runner = FakeRunner(effects={"a": _writer("a.out", "a"), "b": _writer("b.out", "b")})
+    calls: list[str] = []
+    hooks = Hooks(before_first_command=lambda: calls.append("first"))
+    Builder(project, g, ReproOptions(), runner, RecordingStatus(), hooks=hooks).run(g.stages)
+    assert calls == ["first"] and sorted(runner.ran) == ["a", "b"]
+    Builder(project, g, ReproOptions(), runner, RecordingStatus(), hooks=hooks).run(g.stages)
+    assert calls == ["first"], "nothing ran: no slot asked for"
+    runner.ran.clear()
+    messages: list[str] = []
+    again = Hooks(always_run={"b": "checkpoint stage"})
+    opts = ReproOptions(explain=True, no_run_cache=True)  # b is in the run-cache
+    Builder(project, g, opts, runner, EchoStatus(messages.append), hooks=again).run(g.stages)
+    assert runner.ran == ["b"]
+    assert "'b' runs because: checkpoint stage" in messages
+    assert "Stage 'a' didn't change, skipping" in messages

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import Result, gen
 
 HEAVY = ("trails._core", "trails.core", "pygit2", "yaml", "ruamel", "tomlkit", "rich", "msgspec")
 
@@ -23,3 +27,57 @@ def test_help_does_not_load_subcommands() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_run_layer_imports_nothing_above_it() -> None:
+    """``trails.repro`` is below ``experiments`` and ``cli``: no module of it
+    imports them, not even inside a function."""
+    import ast
+
+    import trails.repro
+
+    found = []
+    for path in sorted(Path(trails.repro.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [
+                f"{path.name}: {n}"
+                for n in names
+                if n.startswith(("trails.experiments", "trails.cli"))
+            ]
+    assert found == []
+
+
+def test_api_reads_the_signal_without_the_run_layer() -> None:
+    """User code's ``import trails.api`` shares the checkpoint signal's path
+    with the watcher, without loading the builder or the native core."""
+    code = (
+        "import sys, trails.api\n"
+        "print([m for m in ('trails.repro.builder', 'trails.experiments', 'trails.core')"
+        " if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_status_checkout_commit_build_no_runner(repo: Path, trails: Callable[..., Result]) -> None:
+    """``status``, ``checkout`` and ``commit`` use the outputs directly: the
+    builder and the runner are never imported."""
+    assert trails("init").code == 0
+    gen(repo, {"dvc.yaml": "stages:\n  s:\n    cmd: echo\n    deps: [d]\n    outs: [o]\n",
+                   "d": "d", "o": "o"})  # fmt: skip
+    for command in ("status", "commit", "checkout"):
+        code = (
+            "import sys\nfrom trails.cli import main\n"
+            f"try:\n    main([{command!r}, '-f'] if {command!r} == 'commit' else [{command!r}])\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "print([m for m in ('trails.repro.builder', 'trails.runner') if m in sys.modules])"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, check=True
+        )
+        assert out.stdout.strip().splitlines()[-1] == "[]", (command, out.stdout, out.stderr)

@@ -471,3 +471,27 @@ def test_an_entry_whose_baseline_is_gone_fails_with_the_reason(
     assert names(trails) == {"fine": 5}
     failed = [ln for ln in trails("queue", "status").out.splitlines() if ln.endswith("failed")]
     assert len(failed) == 1 and failed[0].split()[0] == sha[:7]
+
+
+def test_queue_status_names_the_running_stage_whatever_its_name(repo: Path, trails: Trails) -> None:
+    """The worker learns which stage runs from the builder's events, not
+    by reading the printed line back: a stage name with a quote in it (a
+    name dvc.yaml allows) shows whole in `queue status`."""
+    assert trails("init").code == 0
+    flag = repo.parent / "release"
+    wait = f"import os, time\nwhile not os.path.exists({str(flag)!r}): time.sleep(0.05)\n"
+    gen(repo, {"dvc.yaml": f"stages:\n  \"it's\":\n    cmd: {PY} wait.py\n"
+                           "    deps: [wait.py, params.yaml]\n",
+               "wait.py": wait, "params.yaml": "units: 1\n"})  # fmt: skip
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    assert trails("exp", "run", "--queue", "-S", "units=2").code == 0
+    assert trails("queue", "start", "-j", "1").code == 0
+    try:
+        _status_until(trails, lambda s: s == ["running (it's)"])
+    finally:
+        flag.touch()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (repo / ".dvc/tmp/exps/queue.pid").exists():
+        time.sleep(0.1)
+    assert trails("queue", "status").out.split()[-1] == "success"

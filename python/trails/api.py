@@ -10,10 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from trails.errors import TrailsError
-
-SIGNAL_FILE = "DVC_CHECKPOINT"
-#: The variable naming the process that records a stage's checkpoints.
-WATCHER_PID = "TRAILS_CHECKPOINT_WATCHER_PID"
+from trails.repro.signal import WATCHER_PID, signal_path
 
 
 def params_show(*targets: str, repo: str | None = None) -> dict[str, Any]:
@@ -83,7 +80,7 @@ def make_checkpoint() -> None:
         return
     watcher = os.environ.get(WATCHER_PID, "")
     pid = int(watcher) if watcher.isdigit() else None
-    signal = Path(root) / ".dvc" / "tmp" / SIGNAL_FILE
+    signal = signal_path(Path(root))
     signal.parent.mkdir(parents=True, exist_ok=True)
     signal.touch()
     while signal.exists():

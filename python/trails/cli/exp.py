@@ -105,7 +105,7 @@ def run(
         # schedules, and the first experiment waits for it.
         _run_all(project, int(flags["jobs"]))
         return
-    from trails.repro import ReproOptions
+    from trails.repro.selection import ReproOptions
 
     repro_opts = ReproOptions(targets=targets, force=force, **flags)
     if queue or temp:
@@ -209,7 +209,7 @@ def _enqueue(
     from trails.experiments.run import queued_edits
     from trails.git import Git
     from trails.pipeline import load_graph
-    from trails.repro import cwd_folder, select
+    from trails.repro.selection import cwd_folder, select
 
     git = Git(project.root)
     git.head()

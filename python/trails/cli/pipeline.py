@@ -14,7 +14,7 @@ from trails.project import Project
 if TYPE_CHECKING:
     from trails.pipeline.graph import Graph
     from trails.pipeline.stage import Stage
-    from trails.repro import ReproOptions
+    from trails.repro.selection import ReproOptions
 
 
 @click.command()
@@ -54,7 +54,7 @@ def _selection(
     targets (with their upstream stages unless ``single_item``), or every
     pipeline when none is named."""
     from trails.pipeline import load_graph
-    from trails.repro import ReproOptions, select
+    from trails.repro.selection import ReproOptions, select
 
     project = project or Project.find()
     graph = load_graph(project)
@@ -121,7 +121,9 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
     """Run the stages of the pipeline whose dependencies, params, command or
     outputs changed, in order, and record the results in dvc.lock."""
     from trails.pipeline import load_graph
-    from trails.repro import Reproducer, ReproOptions, check_declined, select
+    from trails.repro.builder import Builder
+    from trails.repro.selection import ReproOptions, select
+    from trails.repro.status import EchoStatus, check_declined
     from trails.runner import SubprocessRunner
 
     opts = ReproOptions(targets=targets, **flags)  # type: ignore[arg-type]
@@ -129,7 +131,7 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
     graph = load_graph(project)
     stages, _ = select(graph, project, opts)
     confirm = (lambda q: click.confirm(q)) if opts.interactive else None
-    rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo, confirm)
+    rep = Builder(project, graph, opts, SubprocessRunner(), EchoStatus(click.echo), confirm)
     summary = rep.run(stages)
     for lock in summary.locks_written:
         click.echo(f"Updating lock file '{lock}'")
@@ -147,12 +149,11 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
 def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool) -> None:
     """Show which stages changed since they last ran, and why."""
     from trails import rootlink
-    from trails.plan import reasons
-    from trails.repro import Reproducer
-    from trails.runner import SubprocessRunner
+    from trails.repro.outputs import Outputs
+    from trails.repro.plan import reasons
 
-    project, graph, opts, stages = _selection(targets, recursive, glob)
-    rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
+    project, graph, _, stages = _selection(targets, recursive, glob)
+    rep = Outputs(project, graph)
 
     report: dict[str, list[str]] = {}
     for s in stages:
@@ -214,8 +215,7 @@ def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
     """Restore the stages' cached outputs from the cache as dvc.lock records
     them (only files that differ are touched)."""
     from trails import data
-    from trails.repro import Reproducer
-    from trails.runner import SubprocessRunner
+    from trails.repro.outputs import Outputs
 
     project = Project.find()
     dvc_targets = [t for t in targets if t.endswith(data.SUFFIX)]
@@ -228,10 +228,10 @@ def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
     )
     changes: list[tuple[str, str]] = []
     if stage_targets or not targets:
-        _, graph, opts, stages = _selection(
+        _, graph, _, stages = _selection(
             stage_targets, recursive, glob, single_item=True, project=project
         )
-        rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
+        rep = Outputs(project, graph)
         changes += [c for s in stages for c in rep.checkout_outputs(s)]
     for item in items:
         existed = (project.root / item.repo_path).exists()
@@ -249,14 +249,14 @@ def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
 def commit(targets: tuple[str, ...], recursive: bool, glob: bool, force: bool) -> None:
     """Record the stages' current dependencies and outputs in dvc.lock (and
     outputs in the cache) without running them."""
-    from trails.plan import reasons
-    from trails.repro import Reproducer
-    from trails.runner import SubprocessRunner
+    from trails.repro.outputs import Outputs
+    from trails.repro.plan import preflight, reasons
 
-    project, graph, opts, stages = _selection(targets, recursive, glob, single_item=True)
-    rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
+    project, graph, _, stages = _selection(targets, recursive, glob, single_item=True)
+    rep = Outputs(project, graph)
     committed = []
-    rep.preflight(stages, running=False)
+    written: list[str] = []
+    preflight(project.root, graph, rep.ws, stages, running=False)
     try:
         for s in stages:
             why = reasons(s, rep.lock(s).get(s.name), rep.ws)
@@ -268,10 +268,10 @@ def commit(targets: tuple[str, ...], recursive: bool, glob: bool, force: bool) -
             if rep.commit_stage(s):
                 committed.append(s.address)
     finally:
-        rep.write_locks()
+        written = rep.locks.write(click.echo)
     for address in committed:
         click.echo(f"Committed stage '{address}'")
-    for lock in rep.summary.locks_written:
+    for lock in written:
         click.echo(f"Updating lock file '{lock}'")
     if not committed:
         click.echo("Nothing to commit.")

@@ -111,11 +111,10 @@ def _checkout_outputs(project: Project, echo: Callable[[str], None]) -> Graph:
     ``.dvc``-tracked data, from the cache; the graph as restored."""
     from trails import data
     from trails.pipeline import load_graph
-    from trails.repro import Reproducer, ReproOptions
-    from trails.runner import SubprocessRunner
+    from trails.repro.outputs import Outputs
 
     graph = load_graph(project)
-    rep = Reproducer(project, graph, ReproOptions(), SubprocessRunner(), echo)
+    rep = Outputs(project, graph)
     for s in graph.stages:
         rep.checkout_outputs(s)
     for item in data.tracked(project):

@@ -1,9 +1,5 @@
-"""Checkpoints: the stage's code signals by creating
-``$DVC_ROOT/.dvc/tmp/DVC_CHECKPOINT`` (``trails.api.make_checkpoint`` does,
-and so does any language, as the guide's R and Julia snippets show) and
-waits until the file is gone. trails polls for it every 10 ms (the
-reference tool: once a second), records the checkpoint, then removes the
-file; the training process is blocked only while that commit is made.
+"""Checkpoints: the stage's code signals each one (``trails.repro.signal``:
+the signal file and its watcher); each becomes a commit.
 
 A checkpoint experiment is a chain of commits on one ref, each the child of
 the previous one, the first a child of the baseline. Each commit holds the
@@ -14,9 +10,6 @@ so that the next ``exp run`` resumes it (``--reset`` starts a new one)."""
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,46 +20,6 @@ from trails.git import ZERO, Git, GitError
 
 if TYPE_CHECKING:
     from trails.pipeline.lockfile import LockEntry
-
-SIGNAL = "DVC_CHECKPOINT"
-POLL = 0.01
-
-
-def signal_path(root: Path) -> Path:
-    return root / ".dvc" / "tmp" / SIGNAL
-
-
-class Watcher:
-    """Calls ``on_signal`` each time the signal file appears, then removes
-    it, until stopped."""
-
-    def __init__(self, root: Path, on_signal: Callable[[], None]) -> None:
-        self.path = signal_path(root)
-        self.on_signal = on_signal
-        self.error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="checkpoint-watcher", daemon=True)
-
-    def start(self) -> Watcher:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if self.path.exists():
-                try:
-                    self.on_signal()
-                except BaseException as exc:  # reported by stop(); the run goes on
-                    self.error = self.error or exc
-                finally:
-                    self.path.unlink(missing_ok=True)
-            time.sleep(POLL)
-
-    def stop(self) -> None:
-        """Stop watching; a signal left after the command ended is dropped."""
-        self._stop.set()
-        self._thread.join()
-        self.path.unlink(missing_ok=True)
 
 
 @dataclass

@@ -30,7 +30,9 @@ from trails.pipeline import load_graph
 from trails.pipeline.graph import Graph
 from trails.pipeline.stage import Stage
 from trails.project import Project
-from trails.repro import Reproducer, ReproOptions, select
+from trails.repro.builder import Builder, Hooks
+from trails.repro.selection import ReproOptions, select
+from trails.repro.status import EchoStatus, Status
 from trails.runner import Runner
 
 #: In a temporary folder, inputs are never edited in place (outputs are
@@ -134,7 +136,7 @@ def _chain(
                  force=bool(args.get("force")))  # fmt: skip
 
 
-def _restore_inputs(sub: Project, graph: Graph, rep: Reproducer, *, reset: bool) -> None:
+def _restore_inputs(sub: Project, graph: Graph, rep: Builder, *, reset: bool) -> None:
     """Make `trails add`-ed data and recorded outputs available from the
     cache, so unchanged stages do not run again; checkpoint outputs too,
     unless the run starts over (``reset``). Deferred: each is linked in
@@ -143,14 +145,14 @@ def _restore_inputs(sub: Project, graph: Graph, rep: Reproducer, *, reset: bool)
     from trails import data
 
     for item in data.tracked(sub):
-        rep.defer(item.repo_path, item.state, functools.partial(data.checkout, sub, item))
+        rep.ws.defer(item.repo_path, item.state, functools.partial(data.checkout, sub, item))
     for s in graph.stages:
-        rep.defer_outputs(s)
+        rep.outputs.defer_outputs(s)
         if reset:
             for o in s.outs:
                 p = sub.root / o.repo_path
                 if o.checkpoint:
-                    rep.forget(o.repo_path)
+                    rep.ws.materialize([o.repo_path], exact_ok=False, link=False)
                     if p.exists():
                         shutil.rmtree(p) if p.is_dir() else p.unlink()
 
@@ -163,6 +165,7 @@ def run_entry(
     echo: Callable[[str], None],
     queued: QueuedRun | None = None,
     slot: Slot | None = None,
+    status: Status | None = None,
 ) -> Recorded:
     """Run a queued entry and record it; the entry's ref is deleted when its
     experiment is recorded. ``queued``: the entry as the caller read it
@@ -170,7 +173,8 @@ def run_entry(
     the workspace. ``slot``: acquired once the first stage that must run is
     decided (the folder is ready, the stages before it skipped), before its
     inputs are linked in; released when the stages are over, before
-    recording; never acquired if nothing runs."""
+    recording; never acquired if nothing runs. ``status``: what the stages
+    report to (``echo``'s lines by default)."""
     args = queued.args if queued is not None else args_of(git, entry.sha)
     copy_paths = [str(c) for c in args.get("copy_paths") or ()]
     baseline = str(args.get("baseline") or "")
@@ -211,15 +215,19 @@ def run_entry(
                         save_state(project.root, ckpt_chain, state)
                     echo(f"Checkpoint {sha[:7]} of experiment '{ckpt_chain.name}'")
 
-            rep = Reproducer(sub, graph, opts, runner, echo, None, on_checkpoint)
+            always = {
+                s.address: "checkpoint stage"
+                for s in stages
+                if chain is not None and any(o.checkpoint for o in s.outs)
+            }
+            hooks = Hooks(
+                before_first_command=slot.acquire if slot is not None else None,
+                on_checkpoint=on_checkpoint,
+                always_run=always,
+            )
+            rep = Builder(sub, graph, opts, runner, status or EchoStatus(echo), None, hooks)
             fresh = chain is not None and not args.get("rev") and resumed is None
             _restore_inputs(sub, graph, rep, reset=fresh)
-            if chain is not None:
-                for s in stages:
-                    if any(o.checkpoint for o in s.outs):
-                        rep.always_run[s.address] = "checkpoint stage"
-            if slot is not None:
-                rep.before_first_command = slot.acquire
             try:
                 rep.run(stages)
             finally:

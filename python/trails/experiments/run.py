@@ -13,7 +13,9 @@ from trails.experiments.record import Recorded, record
 from trails.git import Git
 from trails.pipeline import load_graph
 from trails.project import Project
-from trails.repro import Reproducer, ReproOptions, Summary, check_declined, select
+from trails.repro.builder import Builder, Hooks
+from trails.repro.selection import ReproOptions, select
+from trails.repro.status import EchoStatus, Summary, check_declined
 from trails.runner import Runner
 
 
@@ -102,7 +104,7 @@ def exp_run(
     stages, _ = select(graph, project, opts.repro)
     if any(o.checkpoint for s in stages for o in s.outs):
         return _run_checkpoints(project, git, opts, graph, stages, runner, echo, confirm)
-    rep = Reproducer(project, graph, opts.repro, runner, echo, confirm)
+    rep = Builder(project, graph, opts.repro, runner, EchoStatus(echo), confirm)
     summary = rep.run(stages)
     # Metrics that do not belong to the params are not an experiment.
     check_declined(
@@ -130,7 +132,7 @@ def _dry_run(
     texts = params.updated_texts(project.root, changes)
     graph = load_graph(project)
     stages, _ = select(graph, project, opts.repro)
-    rep = Reproducer(project, graph, opts.repro, runner, echo)
+    rep = Builder(project, graph, opts.repro, runner, EchoStatus(echo))
     for name, text in texts.items():
         said = ", ".join(
             f"{c.key}={c.value!r}" if not c.delete else f"~{c.key}" for c in changes[name]
@@ -157,9 +159,10 @@ def _run_checkpoints(
 
     from trails.experiments import checkpoints as ck
     from trails.experiments.refs import ref_for
+    from trails.repro.signal import signal_path
 
     baseline = git.head()
-    signal = ck.signal_path(project.root)
+    signal = signal_path(project.root)
     if signal.exists():
         echo("Warning: removed a checkpoint signal file left by an earlier run")
         signal.unlink()
@@ -188,10 +191,13 @@ def _run_checkpoints(
         ck.save_state(project.root, chain)
         echo(f"Checkpoint {sha[:7]} of experiment '{chain.name}'")
 
-    rep = Reproducer(project, graph, opts.repro, runner, echo, confirm, on_checkpoint)
-    for s in stages:
-        if any(o.checkpoint for o in s.outs):
-            rep.always_run[s.address] = "continues from its last checkpoint"
+    always = {
+        s.address: "continues from its last checkpoint"
+        for s in stages
+        if any(o.checkpoint for o in s.outs)
+    }
+    hooks = Hooks(on_checkpoint=on_checkpoint, always_run=always)
+    rep = Builder(project, graph, opts.repro, runner, EchoStatus(echo), confirm, hooks)
     summary = rep.run(stages)
     check_recordable(project.cache_dir, rep.stored)
     tip = chain.commit(git.snapshot_tree())  # wrap-up, if anything changed
@@ -210,10 +216,11 @@ def restore_checkpoint(
     an output: without this the chain would skip or fork silently."""
     from trails.errors import PipelineError
     from trails.experiments.checkpoints import locks_at
+    from trails.repro.outputs import Outputs
 
     locks = sorted({s.lock_path for s in graph.stages})
-    rep = Reproducer(project, graph, ReproOptions(), runner, echo)
-    rep.locks.update(locks_at(git, commit, locks))  # the checkpoint's entries
+    rep = Outputs(project, graph)
+    rep.locks.files.update(locks_at(git, commit, locks))  # the checkpoint's entries
     try:
         for s in graph.stages:
             rep.cached_states(s)  # every object is there before anything changes

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -106,6 +107,7 @@ def main(argv: list[str], conn: Connection | None = None) -> int:
     from trails.experiments.executor import run_entry
     from trails.git import Git
     from trails.project import Project
+    from trails.repro.status import EchoStatus
     from trails.runner import SubprocessRunner
 
     signal.signal(signal.SIGTERM, _term)
@@ -125,13 +127,20 @@ def main(argv: list[str], conn: Connection | None = None) -> int:
 
     def echo(line: str) -> None:
         print(line, flush=True)
-        if line.startswith("Running stage '"):
-            (rundir / "stage").write_text(line.split("'")[1])
+
+    class WorkerStatus(EchoStatus):
+        """The lines in the log, and the running stage in the run folder's
+        ``stage`` file, which ``queue status`` shows."""
+
+        def stage_started(self, address: str, cmd: Sequence[str]) -> None:
+            super().stage_started(address, cmd)
+            (rundir / "stage").write_text(address)
 
     try:
         slot = PoolSlot(conn, rundir) if conn is not None else None
+        runner = SubprocessRunner(own_group=False)
         rec = run_entry(
-            project, git, entry, SubprocessRunner(own_group=False), echo, queued=queued, slot=slot
+            project, git, entry, runner, echo, queued=queued, slot=slot, status=WorkerStatus(echo)
         )
         result(status="success", name=rec.name, sha=rec.sha, created=entry.created)
         print(f"Ran experiment {entry.id} as '{rec.name}'", flush=True)

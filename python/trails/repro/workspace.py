@@ -5,17 +5,20 @@ remembered for the command's duration (one stat-index load per batch).
 A path can also be *assumed*: present with a recorded state although not on
 disk yet. An experiment's temporary folder assumes the outputs its
 ``dvc.lock`` records (their objects are in the cache), so that stages that
-do not run never need their inputs linked in; ``Reproducer`` links an
-assumed path in when a stage that runs needs it."""
+do not run never need their inputs linked in; ``defer`` records how to
+link an assumed path in, and ``materialize`` does it when a stage that runs
+needs it."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from trails import core, params
 from trails.errors import TrailsError
+from trails.pipeline.graph import overlaps
 from trails.pipeline.lockfile import TREE_SUFFIX, FileState
 
 
@@ -26,6 +29,8 @@ class Workspace:
         self._hashes: dict[str, core.PathHash | None] = {}
         self._params: dict[str, dict[str, Any] | TrailsError] = {}
         self._assumed: dict[str, FileState] = {}
+        #: Assumed paths (see ``defer``) and how to link each one in.
+        self._deferred: dict[str, Callable[[], object]] = {}
 
     def assume(self, repo_path: str, state: FileState) -> None:
         self._assumed[repo_path] = state
@@ -33,6 +38,25 @@ class Workspace:
 
     def assumed(self) -> list[str]:
         return list(self._assumed)
+
+    def defer(self, repo_path: str, state: FileState, link: Callable[[], object]) -> None:
+        """Count ``repo_path`` as present in ``state`` without creating it;
+        ``link`` creates it when a stage that runs needs it."""
+        self.assume(repo_path, state)
+        self._deferred[repo_path] = link
+
+    def materialize(self, paths: list[str], *, exact_ok: bool, link: bool = True) -> None:
+        """Link in the assumed paths that overlap ``paths`` (with
+        ``exact_ok``, not those equal to one: their assumed state answers);
+        without ``link``, only drop the assumption (the path is about to be
+        rewritten)."""
+        for root in list(self._deferred):
+            hit = any(overlaps(root, p) and not (exact_ok and root == p) for p in paths)
+            if hit:
+                make = self._deferred.pop(root)
+                if link:
+                    make()
+                self.forget([root])
 
     def prefetch(self, repo_paths: list[str]) -> None:
         """Hash all of ``repo_paths`` not known yet, in one batch."""

@@ -5,13 +5,16 @@ missing". Pure decisions: no commands run here."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from trails import params
-from trails.errors import TrailsError
+from trails.errors import PipelineError, TrailsError
+from trails.pipeline.graph import Graph, overlaps
 from trails.pipeline.lockfile import FileState, LockEntry
 from trails.pipeline.stage import ParamDep, Stage
-from trails.state import Workspace
+from trails.repro.workspace import Workspace
 
 _MISSING = object()
 
@@ -109,3 +112,62 @@ def reasons(stage: Stage, lock: LockEntry | None, ws: Workspace) -> list[str]:
     for o in stage.outs:
         out += _file_reasons("output", o.path, ws.file_state(o.path, o.repo_path), lock.out(o.path))
     return out
+
+
+def missing_dep(stage: Stage, path: str) -> PipelineError:
+    return PipelineError(
+        f"stage '{stage.address}': dependency '{path}' does not exist",
+        hint="Create it, add it with 'trails add', or fix the stage's 'deps'.",
+    )
+
+
+def check_runnable(stage: Stage, graph: Graph, ws: Workspace) -> None:
+    """Raise for a stage that cannot run now: a dependency that is neither
+    on disk (nor assumed) nor some stage's output, or a declared param
+    absent from its file."""
+    for d in stage.deps:
+        absent = ws.file_state(d.path, d.repo_path) is None
+        if absent and graph.owner_of(d.repo_path) is None:
+            raise missing_dep(stage, d.path)
+    missing = missing_params(stage, ws)
+    if missing:
+        raise PipelineError(
+            f"stage '{stage.address}': params missing: {', '.join(missing)}",
+            hint="Add them to the params file or remove them from the stage's 'params'.",
+        )
+
+
+def preflight(
+    root: Path,
+    graph: Graph,
+    ws: Workspace,
+    stages: list[Stage],
+    *,
+    running: bool = True,
+    allow_missing: bool = False,
+) -> None:
+    """Refuse, before anything is hashed, linked or run, what
+    ``check_runnable`` would refuse later from the disk alone: a ``wdir``
+    that is not a folder (when ``running``) and a dependency that neither
+    exists, nor is assumed, nor is some stage's output. A refused command
+    then leaves the stat index, the run-cache locks and the outputs of the
+    stages before it as they were."""
+    assumed = ws.assumed()
+    for stage in stages:
+        if stage.frozen:
+            continue
+        if running and not (root / stage.wdir).is_dir():
+            where = f"{stage.dvcfile}:{stage.line}" if stage.line else stage.dvcfile
+            raise PipelineError(
+                f"{where}: stage '{stage.address}': wdir '{stage.wdir}' is not a folder",
+                hint="Create the folder, or fix the stage's 'wdir'.",
+            )
+        if allow_missing:
+            continue
+        for d in stage.deps:
+            if (
+                graph.owner_of(d.repo_path) is None
+                and not os.path.lexists(root / d.repo_path)
+                and not any(overlaps(a, d.repo_path) for a in assumed)
+            ):
+                raise missing_dep(stage, d.path)

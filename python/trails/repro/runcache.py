@@ -1,0 +1,99 @@
+"""The run-cache: the outputs of a run already computed, keyed on its
+command, dependency hashes, params and output paths, kept under
+``<cache>/trails-runs/``; and the per-key lock that makes experiments
+needing the same run at once compute it once."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from trails import core
+from trails.pipeline import lockfile
+from trails.pipeline.lockfile import FileState
+from trails.pipeline.stage import Stage
+from trails.repro.plan import cmd_value
+
+
+def key(stage: Stage, deps: list[FileState], prm: dict[str, Any]) -> str | None:
+    """The run's key; None for a stage the run-cache does not keep (always
+    changed, no outputs, or an output uncached, persistent or a checkpoint)."""
+    outs = stage.outs
+    if (
+        stage.always_changed
+        or not outs
+        or any(not o.cache or o.persist or o.checkpoint for o in outs)
+    ):
+        return None
+    doc = {
+        "cmd": cmd_value(stage),
+        "deps": [[d.path, d.value] for d in deps],
+        "params": prm,
+        "outs": [o.path for o in outs],
+    }
+    return core.hash_bytes(json.dumps(doc, sort_keys=True, default=str).encode())
+
+
+def _path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / "trails-runs" / key[:2] / key[2:]
+
+
+def lookup(cache_dir: Path, key: str) -> list[FileState] | None:
+    """The outputs stored for ``key``, if every one's object is still in
+    the cache."""
+    path = _path(cache_dir, key)
+    if not path.is_file():
+        return None
+    raw = json.loads(path.read_text())
+    outs = [FileState(**o) for o in raw["outs"]]
+    for state in outs:
+        obj = core.object_path(cache_dir, state.bare_hash)
+        if not os.path.exists(obj + (lockfile.TREE_SUFFIX if state.is_dir else "")):
+            return None
+    return outs
+
+
+def store(cache_dir: Path, key: str, outs: list[FileState]) -> None:
+    """Remember ``outs`` as the result of ``key`` (temp name, then rename)."""
+    path = _path(cache_dir, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"outs": [s.__dict__ for s in outs]}))
+    os.replace(tmp, path)
+
+
+class RunLocks:
+    """The lock of each exact run this process computes: when experiments
+    running at once need the same stage, one computes it and the others
+    wait, then restore its result from the run-cache."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+        self._held: dict[str, int] = {}
+
+    def take(self, address: str, key: str, waiting: Callable[[], None]) -> None:
+        """Lock ``key`` for stage ``address``; ``waiting`` is called first if
+        another run holds it."""
+        import fcntl
+
+        path = self.cache_dir / "trails-runs" / "locks" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        self._held[address] = fd
+
+    def release(self, address: str) -> None:
+        fd = self._held.pop(address, None)
+        if fd is not None:
+            os.close(fd)  # closing drops the flock
+
+    def release_all(self) -> None:
+        for address in list(self._held):
+            self.release(address)

@@ -1,0 +1,78 @@
+"""Which stages a command considers: its targets (stages, ``dvc.yaml``
+files, folders with ``-R``, globs) and the options that widen them
+(``--pipeline``, ``--downstream``, ``-s``), as ``repro``'s options say."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from trails.errors import PipelineError
+from trails.pipeline.graph import Graph
+from trails.pipeline.stage import DVCFILE, Stage
+from trails.project import Project
+
+
+@dataclass(frozen=True)
+class ReproOptions:
+    targets: tuple[str, ...] = ()
+    force: bool = False
+    single_item: bool = False
+    pipeline: bool = False
+    all_pipelines: bool = False
+    recursive: bool = False
+    glob: bool = False
+    interactive: bool = False
+    downstream: bool = False
+    force_downstream: bool = False
+    dry: bool = False
+    no_commit: bool = False
+    no_run_cache: bool = False
+    allow_missing: bool = False
+    keep_going: bool = False
+    ignore_errors: bool = False
+    jobs: int = 1
+    explain: bool = False
+
+
+def _cwd_dvcfile(project: Project) -> str:
+    rel = cwd_folder(project)
+    return DVCFILE if rel == "." else f"{rel}/{DVCFILE}"
+
+
+def cwd_folder(project: Project) -> str:
+    """The current folder, repo-relative: targets are read from it first
+    (``.`` when it is the root or not inside the project)."""
+    rel = project.rel(Path.cwd())
+    return "." if rel == ".." or rel.startswith("../") else rel
+
+
+def select(graph: Graph, project: Project, opts: ReproOptions) -> tuple[list[Stage], set[str]]:
+    """The stages to consider, in order, and the explicitly named ones."""
+    named: list[Stage] = []
+    if opts.all_pipelines:
+        named = list(graph.stages)
+    elif opts.targets:
+        for t in opts.targets:
+            if opts.recursive and (project.root / t).is_dir():
+                named += graph.under(project.rel(project.root / t))
+            else:
+                named += graph.resolve(t, glob=opts.glob, cwd=cwd_folder(project))
+    else:
+        default = _cwd_dvcfile(project)
+        named = [s for s in graph.stages if s.dvcfile == default]
+        if not named:
+            raise PipelineError(
+                f"no stages in '{default}'",
+                hint="Name targets (a stage or a dvc.yaml), or use -P for every pipeline.",
+            )
+    names = {s.address for s in named}
+    if opts.pipeline:
+        chosen = set().union(*(graph.pipeline_of(a) for a in names))
+    elif opts.single_item:
+        chosen = set(names)
+    elif opts.downstream:
+        chosen = graph.descendants(names)
+    else:
+        chosen = graph.ancestors(names)
+    return graph.order(chosen), names
