@@ -52,6 +52,28 @@ def test_run_layer_imports_nothing_above_it() -> None:
     assert found == []
 
 
+def _imported(path: Path) -> list[str]:
+    """Every module ``path`` imports, at the top or inside a function."""
+    import ast
+
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+def test_api_imports_nothing_from_the_cli() -> None:
+    """The public API (``trails.api``) is a service user: it must not
+    depend on the command line, not even inside a function."""
+    import trails.api
+
+    found = [n for n in _imported(Path(trails.api.__file__)) if n.startswith("trails.cli")]
+    assert found == []
+
+
 def test_api_reads_the_signal_without_the_run_layer() -> None:
     """User code's ``import trails.api`` shares the checkpoint signal's path
     with the watcher, without loading the builder or the native core."""

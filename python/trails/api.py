@@ -34,13 +34,13 @@ def params_show(*targets: str, repo: str | None = None) -> dict[str, Any]:
 def exp_show(repo: str | None = None, num: int = 1) -> list[dict[str, Any]]:
     """The rows of ``trails exp show --json``: the workspace, each baseline
     and its experiments, with their params and metrics."""
-    from trails.cli.exp import _baselines, collect_rows, rows_json
+    from trails.experiments.rows import collect_rows, rows_json, select_baselines
     from trails.git import Git
     from trails.project import Project
 
     project = Project.find(Path(repo) if repo else None)
     git = Git(project.root)
-    rows, _ = collect_rows(project, _baselines(git, False, False, False, num, ()), False)
+    rows, _ = collect_rows(project, select_baselines(git, False, False, False, num, ()), False)
     return rows_json(rows)
 
 

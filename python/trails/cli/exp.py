@@ -361,89 +361,6 @@ def _show_options(f: F) -> F:
     return f
 
 
-def _baselines(
-    git: Any, all_branches: bool, all_tags: bool, all_commits: bool, num: int, revs: tuple[str, ...]
-) -> list[str]:
-    from trails.experiments.refs import ExperimentError
-
-    shas: list[str] = []
-    if revs:
-        for r in revs:
-            sha = git.rev_parse(r)
-            if sha is None:
-                raise ExperimentError(f"'{r}' is not a Git revision")
-            shas.append(sha)
-    else:
-        head = git.head()
-        shas += git.run("rev-list", f"--max-count={max(num, 1)}", head).split()
-    shas += git.select_commits(branches=all_branches, tags=all_tags, all_commits=all_commits)
-    return list(dict.fromkeys(shas))
-
-
-def collect_rows(
-    project: Project, baselines: list[str], sha: bool, *, queued: bool = True, failed: bool = True
-) -> tuple[list[Any], Any]:
-    from trails.experiments import queue, show, table
-    from trails.experiments.refs import list_exps
-    from trails.git import Git
-    from trails.pipeline import load_graph
-
-    git = Git(project.root)
-    files = show.files_of(project, load_graph(project))
-    reader = show.CommitReader(project, git, files)
-    refs = git.refs("refs/exps/")  # one listing for experiments, queue and failures
-    exps = [e for e in list_exps(git, refs=refs) if e.baseline in set(baselines)]
-    pending = (queue.entries(git, refs=refs) if queued else []) + (
-        queue.entries(git, failed=True, refs=refs) if failed else []
-    )
-    parents = git.parents([e.sha for e in pending])
-    pending = [e for e in pending if parents.get(e.sha) in set(baselines)]
-    # Only experiments whose parent is not their baseline have checkpoints
-    # to list; one for-each-ref tells which, so the chain walk is skipped
-    # for the usual one-commit experiments.
-    parent_of = git.first_parents("refs/exps/")
-    deep = [e.sha for e in exps if parent_of.get(e.sha) != e.baseline]
-    chains = git.chains(deep, baselines)
-    older = [c for e in exps for c in chains.get(e.sha, [])]
-    snaps = reader.read(baselines + [e.sha for e in exps] + [e.sha for e in pending] + older)
-    reader.save()
-    opts = table.ShowOptions(sha=sha)
-    rows = [
-        table.Row(
-            "workspace", "workspace", None, None, None, show.workspace(project, files), "workspace"
-        )
-    ]
-    times = git.commit_times(baselines)
-    for b in baselines:
-        rows.append(table.Row("baseline", b, None, None, times.get(b), snaps[b], b[:7]))
-        mine = [(e, snaps[e.sha]) for e in exps if e.baseline == b]
-        waiting = [
-            table.Row(
-                "failed" if e.failed else "queued",
-                e.sha,
-                None,
-                b,
-                e.created,
-                show.Snapshot(snaps[e.sha].params, {}),
-            )
-            for e in pending
-            if parents.get(e.sha) == b
-        ]
-        rows += table.experiment_rows(
-            rows[-1], mine, opts, waiting,
-            {e.sha: [(c, snaps[c]) for c in chains.get(e.sha, [])] for e, _ in mine},
-        )  # fmt: skip
-    return rows, files
-
-
-def rows_json(rows: list[Any]) -> list[dict[str, Any]]:
-    return [
-        {"rev": r.rev, "name": r.name, "kind": r.kind, "baseline": r.baseline,
-         "created": r.created, "params": r.snap.params, "metrics": r.snap.metrics}
-        for r in rows
-    ]  # fmt: skip
-
-
 @exp.command()
 @_show_options
 def show(
@@ -463,11 +380,12 @@ def show(
 ) -> None:
     """Compare experiments: a table of their params and metrics per baseline."""
     from trails.experiments import table
+    from trails.experiments.rows import collect_rows, rows_json, select_baselines
     from trails.git import Git
 
     project = Project.find()
     git = Git(project.root)
-    baselines = _baselines(git, all_branches, all_tags, all_commits, num, rev)
+    baselines = select_baselines(git, all_branches, all_tags, all_commits, num, rev)
     rows, files = collect_rows(
         project, baselines, sha, queued=not hide_queued, failed=not hide_failed
     )
@@ -629,6 +547,7 @@ def list_cmd(
     """List experiments by baseline (of this repo, or of GIT_REMOTE)."""
     from trails.experiments import remote
     from trails.experiments.refs import list_exps
+    from trails.experiments.rows import select_baselines
     from trails.git import Git
 
     project = Project.find()
@@ -637,7 +556,7 @@ def list_cmd(
         exps = remote.list_remote(git, remote.resolve(git, git_remote))
     else:
         exps = list_exps(git)
-    wanted = None if all_commits else set(_baselines(git, False, False, False, num, rev))
+    wanted = None if all_commits else set(select_baselines(git, False, False, False, num, rev))
     by_base: dict[str, list[str]] = {}
     for e in sorted(exps, key=lambda e: -e.created):
         if wanted is None or e.baseline in wanted:
