@@ -5,6 +5,10 @@ One hierarchy, caught in one place (``trails.cli.main``), which prints
 (with ``filename``), as Python raises them, and are printed the same way.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
 
 class TrailsError(Exception):
     """An error whose message is written for the user.
@@ -15,6 +19,25 @@ class TrailsError(Exception):
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+
+
+def closest(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The candidate closest to ``word`` (a mistyped stage, experiment,
+    queue entry, param or command), if any is close enough. One matcher,
+    so every "did you mean" agrees on what is close."""
+    import difflib  # only on the error path
+
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def did_you_mean(
+    word: str, candidates: Iterable[str], *, otherwise: str | None = None
+) -> str | None:
+    """The hint for an unknown name: ``Did you mean 'x'?``, else
+    ``otherwise`` (what lists the names)."""
+    close = closest(word, candidates)
+    return f"Did you mean '{close}'?" if close else otherwise
 
 
 class CoreError(TrailsError):

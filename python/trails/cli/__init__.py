@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import click
 
 from trails import __version__, interrupt
-from trails.errors import TrailsError, error_message
+from trails.errors import TrailsError, did_you_mean, error_message
 
 #: name -> ("module:attribute", one-line help) of each subcommand. The help
 #: is kept here so that `trails --help` imports no subcommand module.
@@ -67,11 +67,8 @@ class LazyGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
-            import difflib
-
-            close = difflib.get_close_matches(name, sorted(COMMANDS), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise click.UsageError(f"No such command '{name}'.{hint}", ctx)
+            hint = did_you_mean(name, sorted(COMMANDS))
+            raise click.UsageError(f"No such command '{name}'." + (f" {hint}" if hint else ""), ctx)
         return super().resolve_command(ctx, args)
 
 

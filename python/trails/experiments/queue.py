@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trails.errors import did_you_mean
 from trails.experiments.refs import ExperimentError
 from trails.git import ZERO, Git
 
@@ -110,12 +111,11 @@ def find(git: Git, spec: str) -> Entry:
         return hits[0]
     if hits:
         raise ExperimentError(f"'{spec}' is ambiguous: " + ", ".join(e.id for e in hits))
-    import difflib
-
-    close = difflib.get_close_matches(spec, [e.id for e in every], n=1)
     raise ExperimentError(
         f"'{spec}' is not a queued experiment",
-        hint=f"Did you mean '{close[0]}'?" if close else "'trails queue status' lists them.",
+        hint=did_you_mean(
+            spec, [e.id for e in every], otherwise="'trails queue status' lists them."
+        ),
     )
 
 

@@ -4,10 +4,9 @@ baseline. Names, validation and lookup by name or commit prefix."""
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
-from trails.errors import TrailsError
+from trails.errors import TrailsError, did_you_mean
 from trails.git import Git
 
 PREFIX = "refs/exps"
@@ -145,10 +144,11 @@ def resolve(git: Git, spec: str, baseline: str | None = None) -> Exp:
             f"'{spec}' is ambiguous: {listed}",
             hint="Name it by a longer commit prefix.",
         )
-    close = difflib.get_close_matches(spec, sorted({e.name for e in exps}), n=1)
     raise ExperimentError(
         f"'{spec}' is not an experiment",
-        hint=f"Did you mean '{close[0]}'?" if close else "'trails exp list' lists them.",
+        hint=did_you_mean(
+            spec, sorted({e.name for e in exps}), otherwise="'trails exp list' lists them."
+        ),
     )
 
 

@@ -25,7 +25,6 @@ multiplies sweeps out into one override list per experiment, and
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import re
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ from typing import Any, Literal
 
 from trails import yamlio
 from trails.confine import confined
-from trails.errors import TrailsError
+from trails.errors import TrailsError, closest
 from trails.params import (
     DEFAULT_FILE,
     Change,
@@ -363,12 +362,13 @@ def _keys(data: Any) -> list[str]:
 
 def _did_you_mean(key: str, data: Any) -> str:
     keys = _keys(data)
-    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+    close = closest(key, keys)
     if not close:  # compare the last part too: 'unitz' for 'model.units'
         last = split_key(key)[-1]
         tails = {split_key(k)[-1]: k for k in reversed(keys)}
-        close = [tails[t] for t in difflib.get_close_matches(last, list(tails), n=1, cutoff=0.75)]
-    return f"; did you mean '{close[0]}'?" if close else ""
+        tail = closest(last, tails, cutoff=0.75)
+        close = tails[tail] if tail else None
+    return f"; did you mean '{close}'?" if close else ""
 
 
 def _change(o: Override, data: Any, strict: bool, warnings: list[str]) -> Change:

@@ -9,7 +9,6 @@ twice or nested in another, no cycle. Also target resolution (``train``, ``sub/d
 from __future__ import annotations
 
 import bisect
-import difflib
 import fnmatch
 import itertools
 import posixpath
@@ -17,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from trails.confine import confined, protected
-from trails.errors import PipelineError
+from trails.errors import PipelineError, did_you_mean
 from trails.pipeline.stage import DVCFILE, Out, Stage
 
 
@@ -291,12 +290,11 @@ class Graph:
             ]
         if not hits:
             names = sorted({s.address for s in self.stages})
-            close = difflib.get_close_matches(target, names, n=1)
             raise PipelineError(
                 f"'{target}' is not a stage"
                 + (" matching the pattern" if glob else "")
                 + (f" of '{dvcfile}'" if dvcfile != DVCFILE else ""),
-                hint=f"Did you mean '{close[0]}'?" if close else "'trails dag' lists the stages.",
+                hint=did_you_mean(target, names, otherwise="'trails dag' lists the stages."),
             )
         return hits
 

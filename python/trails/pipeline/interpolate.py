@@ -13,7 +13,6 @@ changing it re-runs the stage. ``resolve`` reports such reads as ``Use``s.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import re
 import shlex
@@ -21,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from trails.errors import PipelineError
+from trails.errors import PipelineError, closest
 
 #: How a string is resolved: ``value`` keeps the type of an exact ``${x}``;
 #: ``cmd`` always makes a string and unpacks mappings into ``--key value``;
@@ -104,8 +103,8 @@ class Context:
 
 def suggest(word: object, candidates: Iterable[object]) -> str:
     """``", did you mean 'x'?"`` when a candidate is close to ``word``, else ``""``."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1)
-    return f", did you mean '{close[0]}'?" if close else ""
+    close = closest(str(word), [str(c) for c in candidates])
+    return f", did you mean '{close}'?" if close else ""
 
 
 def kind(value: object) -> str:
