@@ -8,7 +8,6 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -105,25 +104,11 @@ def run(
         # schedules, and the first experiment waits for it.
         _run_all(project, int(flags["jobs"]))
         return
+    from trails.experiments.run import ExpRunOptions
     from trails.repro.selection import ReproOptions
 
-    repro_opts = ReproOptions(targets=targets, force=force, **flags)
-    if queue or temp:
-        ids = _enqueue(project, repro_opts, set_params, name, message, force, strict_params,
-                       from_rev, copy_paths, announce=not temp)  # fmt: skip
-        if temp:
-            _run_temp(project, ids[0])
-            return
-    if run_all:
-        _run_all(project, repro_opts.jobs)
-        return
-    if queue:
-        return
-    from trails.experiments.run import ExpRunOptions, exp_run
-    from trails.runner import SubprocessRunner
-
     opts = ExpRunOptions(
-        repro=repro_opts,
+        repro=ReproOptions(targets=targets, force=force, **flags),
         set_params=set_params,
         name=name,
         message=message,
@@ -131,6 +116,23 @@ def run(
         strict_params=strict_params,
         reset=reset,
     )
+    if queue or temp:
+        from trails.experiments.queue import enqueue_runs
+        from trails.git import Git
+
+        ids = enqueue_runs(project, Git(project.root), opts, from_rev, copy_paths,
+                           echo=click.echo, announce=not temp)  # fmt: skip
+        if temp:
+            _run_temp(project, ids[0])
+            return
+    if run_all:
+        _run_all(project, opts.repro.jobs)
+        return
+    if queue:
+        return
+    from trails.experiments.run import exp_run
+    from trails.runner import SubprocessRunner
+
     confirm = (lambda q: click.confirm(q)) if opts.repro.interactive else None
     _, rec = exp_run(project, opts, SubprocessRunner(), click.echo, confirm)
     if rec is None:
@@ -164,107 +166,6 @@ def _check_guide_usage(
         f"-S takes key=value as one word (no spaces around '='): "
         f"write -S {key}={value}, or quote it: -S '{key}={value}'"
     )
-
-
-_QUEUED_FLAGS = (
-    "force",
-    "single_item",
-    "pipeline",
-    "all_pipelines",
-    "recursive",
-    "glob",
-    "downstream",
-    "force_downstream",
-    "no_commit",
-    "no_run_cache",
-    "allow_missing",
-    "keep_going",
-    "ignore_errors",
-    "explain",
-)
-
-
-def _enqueue(
-    project: Project,
-    opts: Any,
-    set_params: tuple[str, ...],
-    name: str | None,
-    message: str | None,
-    force: bool,
-    strict: bool,
-    from_rev: str | None = None,
-    copy_paths: tuple[str, ...] = (),
-    *,
-    announce: bool = True,
-) -> list[str]:
-    """Queue one entry per combination of the -S sweeps; the workspace is
-    not changed (the edits go into the entries' commits). ``from_rev``: a
-    checkpoint to continue from; ``copy_paths``: untracked or ignored paths
-    copied from the workspace into the entry's folder when it runs.
-    ``announce``: say "Queued" (not for --temp, whose entry runs now)."""
-    from trails import data
-    from trails.experiments import queue
-    from trails.experiments.record import check_free
-    from trails.experiments.refs import ExperimentError, resolve, validate_name
-    from trails.experiments.run import queued_edits
-    from trails.git import Git
-    from trails.pipeline import load_graph
-    from trails.repro.selection import cwd_folder, select
-
-    git = Git(project.root)
-    git.head()
-    graph = load_graph(project)
-    select(graph, project, opts)  # bad targets fail before anything is queued
-    combos = queued_edits(project, set_params, strict, lambda w: click.echo(f"Warning: {w}"))
-    names = (
-        [name]
-        if len(combos) == 1
-        else [f"{name}-{i}" if name else None for i in range(1, len(combos) + 1)]
-    )
-    for n in names:
-        if n is not None:
-            validate_name(git, n)
-    copied = [data.target(project, c, "--copy-paths") for c in copy_paths]
-    for c in copy_paths:
-        if not Path(c).exists():
-            raise ExperimentError(
-                f"--copy-paths: '{c}' does not exist",
-                hint="Name an untracked or ignored file or folder of the workspace.",
-            )
-    repro_args = {k: getattr(opts, k) for k in _QUEUED_FLAGS if getattr(opts, k)}
-    # The entry runs at the root of its folder: targets named from a
-    # sub-folder are spelled from the root.
-    here = cwd_folder(project)
-    targets = [
-        t if opts.recursive else graph.locate(t, glob=opts.glob, cwd=here) for t in opts.targets
-    ]
-    rev_sha, baseline = None, None
-    if from_rev:
-        try:
-            e = resolve(git, from_rev, git.rev_parse("HEAD"))
-        except ExperimentError:
-            raise ExperimentError(
-                f"'{from_rev}' is not a checkpoint of an experiment",
-                hint="'trails exp show' lists experiments and their checkpoints.",
-            ) from None
-        rev_sha, baseline = e.sha, e.baseline
-    check_free(git, baseline or git.head(), [n for n in names if n], force)
-    ids = []
-    for n, edits in zip(names, combos, strict=True):
-        args = {
-            "name": n,
-            "message": message,
-            "force": force,
-            "targets": targets,
-            "repro": repro_args,
-            "baseline": baseline,
-            "copy_paths": copied,
-        }
-        entry = queue.enqueue(git, args, edits, rev_sha)
-        if announce:
-            click.echo(f"Queued experiment '{entry.id}' for future execution.")
-        ids.append(entry.ref)
-    return ids
 
 
 def _run_temp(project: Project, ref: str) -> None:

@@ -14,14 +14,18 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trails.errors import did_you_mean
 from trails.experiments.refs import ExperimentError
 from trails.git import ZERO, Git
+
+if TYPE_CHECKING:
+    from trails.experiments.run import ExpRunOptions
+    from trails.project import Project
 
 QUEUE = "refs/exps/queue/"
 FAILED = "refs/exps/failed/"
@@ -171,3 +175,103 @@ def succeeded(root: Path) -> list[Succeeded]:
 def forget(root: Path, entry_id: str) -> None:
     """Remove an entry's run folder (log, result)."""
     shutil.rmtree(run_dir(root, entry_id), ignore_errors=True)
+
+
+_QUEUED_FLAGS = (
+    "force",
+    "single_item",
+    "pipeline",
+    "all_pipelines",
+    "recursive",
+    "glob",
+    "downstream",
+    "force_downstream",
+    "no_commit",
+    "no_run_cache",
+    "allow_missing",
+    "keep_going",
+    "ignore_errors",
+    "explain",
+)
+
+
+def enqueue_runs(
+    project: Project,
+    git: Git,
+    run: ExpRunOptions,
+    from_rev: str | None = None,
+    copy_paths: Sequence[str] = (),
+    *,
+    echo: Callable[[str], None],
+    announce: bool = True,
+) -> list[str]:
+    """Queue one entry per combination of ``run``'s -S sweeps (``exp run
+    --queue``/``--temp``) and return their refs; the workspace is not
+    changed (the edits go into the entries' commits). Every check (targets,
+    names, paths, the checkpoint) runs before the first entry is queued.
+    ``from_rev``: a checkpoint to continue from; ``copy_paths``: untracked
+    or ignored paths copied from the workspace into the entry's folder when
+    it runs. ``announce``: say "Queued" (not for --temp, whose entry runs
+    now)."""
+    from trails import data
+    from trails.experiments.record import check_free
+    from trails.experiments.refs import resolve, validate_name
+    from trails.experiments.run import queued_edits
+    from trails.pipeline import load_graph
+    from trails.repro.selection import cwd_folder, select
+
+    opts, name, message, force = run.repro, run.name, run.message, run.force
+    set_params, strict = run.set_params, run.strict_params
+    git.head()
+    graph = load_graph(project)
+    select(graph, project, opts)  # bad targets fail before anything is queued
+    combos = queued_edits(project, set_params, strict, lambda w: echo(f"Warning: {w}"))
+    names = (
+        [name]
+        if len(combos) == 1
+        else [f"{name}-{i}" if name else None for i in range(1, len(combos) + 1)]
+    )
+    for n in names:
+        if n is not None:
+            validate_name(git, n)
+    copied = [data.target(project, c, "--copy-paths") for c in copy_paths]
+    for c in copy_paths:
+        if not Path(c).exists():
+            raise ExperimentError(
+                f"--copy-paths: '{c}' does not exist",
+                hint="Name an untracked or ignored file or folder of the workspace.",
+            )
+    repro_args = {k: getattr(opts, k) for k in _QUEUED_FLAGS if getattr(opts, k)}
+    # The entry runs at the root of its folder: targets named from a
+    # sub-folder are spelled from the root.
+    here = cwd_folder(project)
+    targets = [
+        t if opts.recursive else graph.locate(t, glob=opts.glob, cwd=here) for t in opts.targets
+    ]
+    rev_sha, baseline = None, None
+    if from_rev:
+        try:
+            e = resolve(git, from_rev, git.rev_parse("HEAD"))
+        except ExperimentError:
+            raise ExperimentError(
+                f"'{from_rev}' is not a checkpoint of an experiment",
+                hint="'trails exp show' lists experiments and their checkpoints.",
+            ) from None
+        rev_sha, baseline = e.sha, e.baseline
+    check_free(git, baseline or git.head(), [n for n in names if n], force)
+    ids = []
+    for n, edits in zip(names, combos, strict=True):
+        args = {
+            "name": n,
+            "message": message,
+            "force": force,
+            "targets": targets,
+            "repro": repro_args,
+            "baseline": baseline,
+            "copy_paths": copied,
+        }
+        entry = enqueue(git, args, edits, rev_sha)
+        if announce:
+            echo(f"Queued experiment '{entry.id}' for future execution.")
+        ids.append(entry.ref)
+    return ids
