@@ -404,12 +404,17 @@ def test_progress_counters_move_during_work(tmp_path: Path) -> None:
 def test_progress_display_runs_and_stays_silent_off_a_terminal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from trails.progress import progress
+    from trails.cli.progress_line import live_line
+    from trails.progress import draw_with, progress
 
     gen(tmp_path / "data", {"a": "1"})
-    with progress("Adding"):
-        core.store_tree(tmp_path / "cache", tmp_path / "data")
-    assert capsys.readouterr().err == ""
-    with progress("Adding", enabled=True):
+    draw_with(live_line)
+    try:
+        with progress("Adding"):
+            core.store_tree(tmp_path / "cache", tmp_path / "data")
+        assert capsys.readouterr().err == ""
+    finally:
+        draw_with(None)
+    with live_line("Adding"):
         tree = core.store_tree(tmp_path / "cache2", tmp_path / "data")
     assert tree.objects_written == 1, "the work inside the display completed"

@@ -74,6 +74,46 @@ def test_api_imports_nothing_from_the_cli() -> None:
     assert found == []
 
 
+def test_only_the_cli_imports_rich() -> None:
+    """Services report (``progress``, ``QueueDisplay``); the CLI draws: no
+    module outside ``trails/cli/`` imports rich, not even in a function."""
+    import trails
+
+    top = Path(trails.__file__).parent
+    found = [
+        f"{path.relative_to(top)}: {n}"
+        for path in sorted(top.rglob("*.py"))
+        if "cli" not in path.relative_to(top).parts[:1]
+        for n in _imported(path)
+        if n == "rich" or n.startswith("rich.")
+    ]
+    assert found == []
+    assert any(n.startswith("rich") for p in (top / "cli").glob("*.py") for n in _imported(p)), (
+        "the test reads the imports it means to"
+    )
+
+
+def test_services_report_progress_through_the_installed_meter() -> None:
+    """``progress`` draws nothing by itself: the installed meter (the CLI's
+    rich line) gets each label, and none is drawn without one."""
+    from contextlib import nullcontext
+
+    from trails.progress import draw_with, progress
+
+    labels: list[str] = []
+    draw_with(lambda label: labels.append(label) or nullcontext())
+    try:
+        with progress("Adding 'data'", enabled=True):
+            pass
+        with progress("not watched", enabled=False):
+            pass
+    finally:
+        draw_with(None)
+    with progress("no meter", enabled=True):
+        pass
+    assert labels == ["Adding 'data'"]
+
+
 def test_api_reads_the_signal_without_the_run_layer() -> None:
     """User code's ``import trails.api`` shares the checkpoint signal's path
     with the watcher, without loading the builder or the native core."""

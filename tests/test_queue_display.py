@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from trails.experiments.display import QueueDisplay
+from trails.cli.display import LiveQueueDisplay
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
@@ -46,7 +46,7 @@ def test_plain_mode_prints_the_pool_lines_in_order(tmp_path: Path) -> None:
     lines: list[str] = []
     out = io.StringIO()  # not a terminal: plain mode chosen on its own
     clock = Clock()
-    display = QueueDisplay(["aaaaaaa", "bbbbbbb", "ccccccc", "ddddddd"], 2, lines.append,
+    display = LiveQueueDisplay(["aaaaaaa", "bbbbbbb", "ccccccc", "ddddddd"], 2, lines.append,
                            stream=out, clock=clock)  # fmt: skip
     assert not display.is_live
     with display:
@@ -83,7 +83,7 @@ def test_plain_mode_prints_the_pool_lines_in_order(tmp_path: Path) -> None:
 
 def test_live_only_for_a_watched_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     def live(**kw: object) -> bool:
-        return QueueDisplay(["a"], 1, print, **kw).is_live  # type: ignore[arg-type]
+        return LiveQueueDisplay(["a"], 1, print, **kw).is_live  # type: ignore[arg-type]
 
     assert live(stream=TtyStream())
     assert not live(stream=io.StringIO())
@@ -109,7 +109,7 @@ def test_poll_stages_reads_only_running_entries(tmp_path: Path) -> None:
         d.mkdir(exist_ok=True)
         return d
 
-    display = QueueDisplay(["run1", "wait", "run2"], 2, print, live=False)
+    display = LiveQueueDisplay(["run1", "wait", "run2"], 2, print, live=False)
     display.started("run1")
     display.started("run2")  # no stage file yet
     (run_dir("run1") / "stage").write_text("prepare\n")
@@ -146,7 +146,7 @@ def test_live_table_shows_states_stages_and_a_summary(tmp_path: Path) -> None:
     ids = ["aaaaaaa", "bbbbbbb", "ccccccc"]
     (tmp_path / "aaaaaaa").mkdir()
     (tmp_path / "aaaaaaa" / "stage").write_text("train")
-    with QueueDisplay(ids, 2, lines.append, console=console, clock=clock) as display:
+    with LiveQueueDisplay(ids, 2, lines.append, console=console, clock=clock) as display:
         assert display.is_live
         display.started("aaaaaaa")
         display.started("bbbbbbb")
@@ -191,7 +191,7 @@ def test_summary_is_printed_when_interrupted() -> None:
     console = Console(file=buf, force_terminal=True, width=120, color_system=None)
     with (
         pytest.raises(KeyboardInterrupt),
-        QueueDisplay(["aaaaaaa"], 1, print, console=console) as display,
+        LiveQueueDisplay(["aaaaaaa"], 1, print, console=console) as display,
     ):
         display.started("aaaaaaa")
         display.left("aaaaaaa")
@@ -202,6 +202,6 @@ def test_summary_is_printed_when_interrupted() -> None:
 
 
 def test_importing_the_display_does_not_load_rich() -> None:
-    code = "import sys, trails.experiments.display\nprint('rich' in sys.modules)"
+    code = "import sys, trails.cli.display\nprint('rich' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -1,15 +1,13 @@
-"""A live progress line (rich) for long core calls: files/s and MB/s, read
-from the core's counters by a polling thread (the core never calls back
-into Python). Shown only when stderr is a terminal (see ``live_wanted``)."""
+"""Progress of long core calls, reported by the services (``data.py``)
+and drawn by whatever the CLI installs (``draw_with``): the services never
+import rich. Shown only when stderr is a terminal (see ``live_wanted``)."""
 
 from __future__ import annotations
 
 import os
 import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TextIO
 
 
@@ -31,41 +29,26 @@ def live_wanted(stream: TextIO) -> bool:
         return False
 
 
+#: What draws a progress line: label -> a context the work runs in. The
+#: CLI installs one (``trails.cli.progress_line``); services only report.
+Meter = Callable[[str], AbstractContextManager[None]]
+_meter: list[Meter] = []
+
+
+def draw_with(meter: Meter | None) -> None:
+    """Install (or, with None, remove) what draws progress lines. Without
+    one, ``progress`` draws nothing: worker processes and library callers
+    stay silent."""
+    _meter[:] = [meter] if meter is not None else []
+
+
 @contextmanager
 def progress(label: str, *, enabled: bool | None = None) -> Iterator[None]:
+    """Report a long core call labelled ``label``: drawn by the installed
+    meter, and only where a person watches stderr (see ``live_wanted``)."""
     show = live_wanted(sys.stderr) if enabled is None else enabled
-    if not show:
+    if not show or not _meter:
         yield
         return
-    from rich.console import Console
-    from rich.live import Live
-    from rich.text import Text
-
-    from trails import core
-
-    files0, bytes0 = core.progress()
-    start = time.monotonic()
-    stop = threading.Event()
-
-    def line() -> Text:
-        files, nbytes = core.progress()
-        files, nbytes = files - files0, nbytes - bytes0
-        secs = max(time.monotonic() - start, 1e-6)
-        return Text(
-            f"{label}: {files:,} files, {nbytes / 1e6:,.1f} MB "
-            f"({files / secs:,.0f} files/s, {nbytes / 1e6 / secs:,.1f} MB/s)"
-        )
-
-    with Live(line(), console=Console(stderr=True), transient=True) as live:
-
-        def poll() -> None:
-            while not stop.wait(0.1):
-                live.update(line())
-
-        t = threading.Thread(target=poll, daemon=True)
-        t.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            t.join()
+    with _meter[0](label):
+        yield

@@ -12,11 +12,12 @@ import importlib
 import signal
 import sys
 import warnings
+from contextlib import AbstractContextManager
 from typing import Any, TextIO
 
 import click
 
-from trails import __version__, interrupt
+from trails import __version__, interrupt, progress
 from trails.errors import TrailsError, did_you_mean, error_message
 
 #: name -> ("module:attribute", one-line help) of each subcommand. The help
@@ -141,8 +142,16 @@ def _show_warning(
     click.echo(f"Warning: {message}", err=True)
 
 
+def _progress_line(label: str) -> AbstractContextManager[None]:
+    """The CLI draws the services' progress; rich is imported only then."""
+    from trails.cli.progress_line import live_line
+
+    return live_line(label)
+
+
 def main(argv: list[str] | None = None) -> None:
     interrupt.install()
+    progress.draw_with(_progress_line)
     warnings.showwarning = _show_warning
     try:
         rv: Any = cli.main(args=argv, prog_name="trails", standalone_mode=False)

@@ -187,6 +187,13 @@ def _run_temp(project: Project, ref: str) -> None:
     click.echo(f"\nRan experiment(s): {rec.name}")
 
 
+def _live_display(ids: list[str], jobs: int) -> Any:
+    """A live table on a terminal, else the plain lines."""
+    from trails.cli.display import LiveQueueDisplay
+
+    return LiveQueueDisplay(ids, jobs, click.echo)
+
+
 def _run_all(project: Project, jobs: int) -> None:
     from trails.errors import TrailsError
     from trails.experiments import pool, queue
@@ -200,7 +207,7 @@ def _run_all(project: Project, jobs: int) -> None:
     if jobs > cpus:
         click.echo(f"Warning: --jobs {jobs} is more than the {cpus} CPUs of this machine.")
     try:
-        result = pool.run_all(project, jobs, click.echo, live=None)
+        result = pool.run_all(project, jobs, click.echo, show=_live_display)
     except KeyboardInterrupt:
         click.echo("Interrupted: unfinished experiments stay in the queue.", err=True)
         raise

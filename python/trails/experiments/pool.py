@@ -42,7 +42,7 @@ from trails.git import Git
 from trails.project import Project
 
 if TYPE_CHECKING:
-    from trails.experiments.display import QueueDisplay
+    from trails.experiments.display import DisplayFactory, QueueDisplay
 
 #: Longest wait between looks at the stage files (and at ``draining``);
 #: a worker that exits wakes the loop at once (its sentinel).
@@ -150,12 +150,13 @@ def run_all(
     jobs: int,
     echo: Callable[[str], None],
     draining: Callable[[], bool] = lambda: False,
-    live: bool | None = False,
+    show: DisplayFactory | None = None,
 ) -> PoolResult:
     """Run the queue with ``jobs`` experiments at once, in FIFO order.
     ``draining`` true: start no new entry, let the running ones finish
-    (``queue stop``). ``live`` None: a live table when stdout is a
-    terminal (see ``display``); False: the plain lines through ``echo``.
+    (``queue stop``). ``show`` makes the display from the entry ids and
+    ``jobs`` (the CLI's draws a live table on a terminal); default: the
+    plain lines through ``echo``.
 
     A slot is held while an experiment's stages run; up to ``jobs`` more
     workers prepare meanwhile and wait for one. A worker gives its slot
@@ -164,7 +165,8 @@ def run_all(
 
     git = Git(project.root)
     pending = deque(queue.entries(git))
-    display = QueueDisplay([e.id for e in pending], jobs, echo, live=live)
+    ids = [e.id for e in pending]
+    display = show(ids, jobs) if show else QueueDisplay(ids, jobs, echo)
     pool = _Pool(project, jobs, git.facts(), pending, display)
     with display:
         try:
