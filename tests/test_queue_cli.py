@@ -144,7 +144,10 @@ def test_a_taken_name_is_refused_at_queue_time(project: Path, trails: Trails) ->
     r = trails("exp", "run", "--run-all")
     assert r.code == 1 and "1 experiment(s) failed" in r.err
     failed_id = trails("queue", "status").out.splitlines()[1].split()[0]
-    assert "experiment 'late' already exists" in trails("queue", "logs", failed_id).out
+    log = trails("queue", "logs", failed_id).out.splitlines()
+    at = next(i for i, line in enumerate(log) if "experiment 'late' already exists" in line)
+    assert log[at].startswith("Error: "), "the worker renders errors as the CLI does"
+    assert "Use -f to overwrite it" in log[at + 1], "with the hint on the next line"
     assert names(trails)["late"] == 9
 
 

@@ -63,6 +63,14 @@ class StateWarning(UserWarning):
     rebuilt. Nothing is lost but time."""
 
 
+def error_lines(exc: BaseException) -> list[str]:
+    """What the user reads of ``exc``: ``Error: <message>``, then its hint
+    if it has one. One rendering for the CLI's catch site and the queue
+    worker's log, so both say the same."""
+    hint = getattr(exc, "hint", None)
+    return [f"Error: {error_message(exc)}"] + ([hint] if hint else [])
+
+
 def error_message(exc: BaseException) -> str:
     """One line for the user: the path and the reason (an ``OSError``
     without Python's ``[Errno N]`` and quotes)."""

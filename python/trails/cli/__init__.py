@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import click
 
 from trails import __version__, interrupt, progress
-from trails.errors import TrailsError, did_you_mean, error_message
+from trails.errors import TrailsError, did_you_mean, error_lines
 
 #: name -> ("module:attribute", one-line help) of each subcommand. The help
 #: is kept here so that `trails --help` imports no subcommand module.
@@ -175,10 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     except (TrailsError, OSError) as exc:
         if _state["verbose"]:
             _print_traceback()
-        click.echo(f"Error: {error_message(exc)}", err=True)
-        hint = getattr(exc, "hint", None)
-        if hint:
-            click.echo(hint, err=True)
+        click.echo("\n".join(error_lines(exc)), err=True)
         sys.exit(1)
     except Exception as exc:  # a bug in trails, not the user's input
         if _state["verbose"]:

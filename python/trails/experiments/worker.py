@@ -102,7 +102,7 @@ def child(root: str, ref: str, log: str, facts: str = "", conn: Connection | Non
 
 def main(argv: list[str], conn: Connection | None = None) -> int:
     root, ref = Path(argv[0]), argv[1]
-    from trails.errors import TrailsError, error_message
+    from trails.errors import TrailsError, error_lines, error_message
     from trails.experiments import queue
     from trails.experiments.executor import run_entry
     from trails.git import Git
@@ -152,10 +152,7 @@ def main(argv: list[str], conn: Connection | None = None) -> int:
         result(status="interrupted")
         return 130
     except (TrailsError, OSError) as exc:
-        print(f"Error: {error_message(exc)}", flush=True)
-        hint = getattr(exc, "hint", None)
-        if hint:
-            print(hint, flush=True)
+        print("\n".join(error_lines(exc)), flush=True)
         queue.mark_failed(git, entry)
         result(status="failed", error=error_message(exc))
         return 1
