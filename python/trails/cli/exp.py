@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from trails.cli.context import context
 from trails.cli.pipeline import repro
 from trails.cli.scope import keep_options, require_one
 from trails.project import Project
@@ -289,10 +290,8 @@ def show(
     """Compare experiments: a table of their params and metrics per baseline."""
     from trails.experiments import table
     from trails.experiments.rows import collect_rows, rows_json, select_baselines
-    from trails.git import Git
 
-    project = Project.find()
-    git = Git(project.root)
+    project, git = context()
     baselines = select_baselines(git, all_branches, all_tags, all_commits, num, rev)
     rows, files = collect_rows(
         project, baselines, sha, queued=not hide_queued, failed=not hide_failed
@@ -351,53 +350,21 @@ def diff(
 ) -> None:
     """Params and metrics that differ: HEAD vs the workspace, A vs the
     workspace, or A vs B (A and B: experiments or Git revisions)."""
-    from trails.experiments import show, table
-    from trails.experiments.refs import resolve
-    from trails.git import Git
-    from trails.pipeline import load_graph
+    from trails.experiments.rows import diff_rows
 
-    project = Project.find()
-    git = Git(project.root)
-    files = show.files_of(project, load_graph(project))
-    reader = show.CommitReader(project, git, files)
-
-    def rev_of(spec: str) -> tuple[str, str]:
-        sha = git.rev_parse(spec)
-        if sha is not None and not spec.startswith("exp-"):
-            return sha, spec
-        e = resolve(git, spec, git.rev_parse("HEAD"))
-        return e.sha, e.name
-
-    if a_rev is None and b_rev is None:
-        (a, a_name), (b, b_name) = (git.head(), "HEAD"), ("workspace", "workspace")
-    elif b_rev is None:  # as the reference tool: the new side is the workspace
-        (a, a_name), (b, b_name) = rev_of(a_rev or ""), ("workspace", "workspace")
-    else:
-        (a, a_name), (b, b_name) = rev_of(a_rev or ""), rev_of(b_rev)
-    snaps = reader.read([x for x in (a, b) if x != "workspace"])
-    reader.save()
-    ws = show.workspace(project, files) if "workspace" in (a, b) else None
-    sa, sb = (snaps.get(x) or ws for x in (a, b))
-    assert sa is not None and sb is not None
-    changes = show.diff(sa, sb, files, all_=all_, param_deps=param_deps)
-    doc: dict[str, Any] = {"params": {}, "metrics": {}}
-    out: list[list[str]] = []
-    for section, f, k, x, y, change in changes:
-        doc[section].setdefault(f, {})[k] = {"old": x, "new": y, "diff": change}
-        cells = [table.fmt(v, precision) for v in (x, y)]
-        out.append(
-            [f, k, *cells, table.MISSING if change is None else table.fmt(change, precision)]
-        )
+    project, git = context()
+    d = diff_rows(project, git, a_rev, b_rev, all_=all_, param_deps=param_deps,
+                  precision=precision)  # fmt: skip
     if as_json:
-        click.echo(json.dumps(doc, indent=2, default=str))
-    elif not out:
-        click.echo(f"No changes between {a_name} and {b_name}.")
+        click.echo(json.dumps(d.doc, indent=2, default=str))
+    elif not d.cells:
+        click.echo(f"No changes between {d.a_name} and {d.b_name}.")
     elif md:
-        click.echo(f"| Path | Key | {a_name} | {b_name} | Change |\n|---|---|---|---|---|")
-        for r in out:
+        click.echo(f"| Path | Key | {d.a_name} | {d.b_name} | Change |\n|---|---|---|---|---|")
+        for r in d.cells:
             click.echo("| " + " | ".join(r) + " |")
     else:
-        _print_table(["Path", "Key", a_name, b_name, "Change"], out, pager=False)
+        _print_table(["Path", "Key", d.a_name, d.b_name, "Change"], d.cells, pager=False)
 
 
 @exp.command()
@@ -428,10 +395,8 @@ def apply(experiment: str, force: bool) -> None:
 def branch(experiment: str, branch: str | None) -> None:
     """Make a Git branch of an experiment (default name: <name>-branch)."""
     from trails.experiments.refs import ExperimentError, resolve
-    from trails.git import Git
 
-    project = Project.find()
-    git = Git(project.root)
+    _, git = context()
     e = resolve(git, experiment, git.rev_parse("HEAD"))
     name = branch or f"{e.name}-branch"
     if git.rev_parse(f"refs/heads/{name}"):
@@ -456,10 +421,8 @@ def list_cmd(
     from trails.experiments import remote
     from trails.experiments.refs import list_exps
     from trails.experiments.rows import select_baselines
-    from trails.git import Git
 
-    project = Project.find()
-    git = Git(project.root)
+    _, git = context()
     if git_remote:
         exps = remote.list_remote(git, remote.resolve(git, git_remote))
     else:
@@ -488,10 +451,8 @@ def remove(
     """Remove experiments (their refs; cached outputs stay until gc)."""
     from trails.experiments import queue
     from trails.experiments.refs import ExperimentError, list_exps, resolve
-    from trails.git import Git
 
-    project = Project.find()
-    git = Git(project.root)
+    _, git = context()
     if not (experiments or rev or all_commits or queued):
         raise click.UsageError("name experiments, or use --rev, -A or --queue")
     entries = queue.entries(git) if queued else []
@@ -533,10 +494,8 @@ exp.add_command(remove, "rm")
 def save(name: str | None, include: tuple[str, ...], message: str | None, force: bool) -> None:
     """Record the workspace as an experiment without running anything."""
     from trails.experiments.record import record
-    from trails.git import Git
 
-    project = Project.find()
-    git = Git(project.root)
+    _, git = context()
     rec = record(git, name=name, message=message, force=force, include=list(include))
     click.echo(
         f"Experiment has been saved as: {rec.name}"
@@ -552,10 +511,9 @@ def rename(experiment: str, new_name: str) -> None:
     """Rename an experiment."""
     from trails.experiments.record import check_free
     from trails.experiments.refs import ref_for, resolve, validate_name
-    from trails.git import ZERO, Git
+    from trails.git import ZERO
 
-    project = Project.find()
-    git = Git(project.root)
+    _, git = context()
     e = resolve(git, experiment, git.rev_parse("HEAD"))
     validate_name(git, new_name)
     check_free(git, e.baseline, [new_name], False, hint="Choose another name.")
@@ -581,13 +539,11 @@ def gc(
     alone, only empty the queue (the guide's way to clean it up)."""
     from trails.experiments import queue
     from trails.experiments.refs import Exp, list_exps
-    from trails.git import Git
 
     scoped = any((workspace, all_branches, all_tags, all_commits, since))
     if not queued:
         require_one(scoped, also=", --date, or --queued to empty the queue")
-    project = Project.find()
-    git = Git(project.root)
+    _, git = context()
     doomed: list[Exp] = []
     if scoped:
         keep = set(
@@ -635,10 +591,8 @@ def push(
     Default: the experiments of HEAD."""
     from trails.experiments import remote
     from trails.experiments.refs import list_exps, resolve
-    from trails.git import Git
 
-    project = Project.find()
-    git = Git(project.root)
+    _, git = context()
     to = remote.resolve(git, git_remote)
     if experiments:
         exps = [resolve(git, x, git.rev_parse("HEAD")) for x in experiments]
@@ -661,10 +615,8 @@ def pull(git_remote: str, experiments: tuple[str, ...], all_commits: bool, force
     """Fetch experiment refs from a Git remote. Default: those of HEAD."""
     from trails.experiments import remote
     from trails.experiments.refs import ExperimentError
-    from trails.git import Git
 
-    project = Project.find()
-    git = Git(project.root)
+    _, git = context()
     source = remote.resolve(git, git_remote)
     there = remote.list_remote(git, source)
     if experiments:

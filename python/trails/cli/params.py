@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from trails.project import Project
+from trails.cli.context import context
 
 
 @click.group()
@@ -27,11 +27,9 @@ def diff(a_rev: str, b_rev: str, all_: bool, as_json: bool, md: bool) -> None:
     from trails.cli.exp import _print_table
     from trails.experiments import show, table
     from trails.experiments.refs import resolve
-    from trails.git import Git
     from trails.pipeline import load_graph
 
-    project = Project.find()
-    git = Git(project.root)
+    project, git = context()
     files = show.files_of(project, load_graph(project))
     reader = show.CommitReader(project, git, files)
 

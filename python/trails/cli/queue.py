@@ -6,6 +6,7 @@ import time
 
 import click
 
+from trails.cli.context import context
 from trails.project import Project
 
 
@@ -18,10 +19,8 @@ def queue() -> None:
 def status() -> None:
     """List queued, running, failed and succeeded experiments."""
     from trails.experiments import queue as q
-    from trails.git import Git
 
-    project = Project.find()
-    git = Git(project.root)
+    project, git = context()
     rows = [(e.id, q.args_of(git, e.sha).get("name") or "-", e.created,
              "failed" if e.failed else _state(project, e))
             for e in q.entries(git) + q.entries(git, failed=True)]  # fmt: skip
@@ -59,10 +58,8 @@ def remove(ids: tuple[str, ...], all_: bool, queued: bool, failed: bool, success
     experiment stays: only the entry's record and log go."""
     from trails.experiments import queue as q
     from trails.experiments.refs import ExperimentError
-    from trails.git import Git
 
-    project = Project.find()
-    git = Git(project.root)
+    project, git = context()
     if not (ids or all_ or queued or failed or success):
         raise click.UsageError("name entries, or use --all, --queued, --failed or --success")
     done = {d.id: d for d in q.succeeded(project.root)}
@@ -201,11 +198,9 @@ def run_one(entry_id: str) -> None:
     from trails.errors import TrailsError
     from trails.experiments import queue as q
     from trails.experiments.executor import run_entry
-    from trails.git import Git
     from trails.runner import SubprocessRunner
 
-    project = Project.find()
-    git = Git(project.root)
+    project, git = context()
     entry = q.find(git, entry_id)
     try:
         rec = run_entry(project, git, entry, SubprocessRunner(), click.echo)

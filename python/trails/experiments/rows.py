@@ -1,11 +1,13 @@
 """The rows of ``trails exp show`` (and of ``trails.api.exp_show``): the
 workspace, each baseline, its experiments, their checkpoints and the
-queued or failed runs, with the params and metrics each commit records.
+queued or failed runs, with the params and metrics each commit records;
+and those of ``trails exp diff``.
 Here, not in ``cli/``, so that the public API does not depend on the
 command line."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -104,3 +106,63 @@ def rows_json(rows: list[Any]) -> list[dict[str, Any]]:
          "created": r.created, "params": r.snap.params, "metrics": r.snap.metrics}
         for r in rows
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DiffRows:
+    """``exp diff``'s result: the two sides' names, the JSON document and
+    the table cells (path, key, old, new, change), values formatted."""
+
+    a_name: str
+    b_name: str
+    doc: dict[str, Any]
+    cells: list[list[str]]
+
+
+def diff_rows(
+    project: Project,
+    git: Git,
+    a_rev: str | None,
+    b_rev: str | None,
+    *,
+    all_: bool,
+    param_deps: bool,
+    precision: int,
+) -> DiffRows:
+    """HEAD vs the workspace, A vs the workspace, or A vs B (experiments
+    or Git revisions, an ``exp-`` name read as an experiment first)."""
+    from trails.experiments import show, table
+    from trails.experiments.refs import resolve
+    from trails.pipeline import load_graph
+
+    files = show.files_of(project, load_graph(project))
+    reader = show.CommitReader(project, git, files)
+
+    def rev_of(spec: str) -> tuple[str, str]:
+        sha = git.rev_parse(spec)
+        if sha is not None and not spec.startswith("exp-"):
+            return sha, spec
+        e = resolve(git, spec, git.rev_parse("HEAD"))
+        return e.sha, e.name
+
+    if a_rev is None and b_rev is None:
+        (a, a_name), (b, b_name) = (git.head(), "HEAD"), ("workspace", "workspace")
+    elif b_rev is None:  # as the reference tool: the new side is the workspace
+        (a, a_name), (b, b_name) = rev_of(a_rev or ""), ("workspace", "workspace")
+    else:
+        (a, a_name), (b, b_name) = rev_of(a_rev or ""), rev_of(b_rev)
+    snaps = reader.read([x for x in (a, b) if x != "workspace"])
+    reader.save()
+    ws = show.workspace(project, files) if "workspace" in (a, b) else None
+    sa, sb = (snaps.get(x) or ws for x in (a, b))
+    assert sa is not None and sb is not None
+    changes = show.diff(sa, sb, files, all_=all_, param_deps=param_deps)
+    doc: dict[str, Any] = {"params": {}, "metrics": {}}
+    out: list[list[str]] = []
+    for section, f, k, x, y, change in changes:
+        doc[section].setdefault(f, {})[k] = {"old": x, "new": y, "diff": change}
+        cells = [table.fmt(v, precision) for v in (x, y)]
+        out.append(
+            [f, k, *cells, table.MISSING if change is None else table.fmt(change, precision)]
+        )
+    return DiffRows(a_name, b_name, doc, out)
