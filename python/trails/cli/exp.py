@@ -394,16 +394,10 @@ def apply(experiment: str, force: bool) -> None:
 @click.argument("branch", required=False)
 def branch(experiment: str, branch: str | None) -> None:
     """Make a Git branch of an experiment (default name: <name>-branch)."""
-    from trails.experiments.refs import ExperimentError, resolve
+    from trails.experiments import manage
 
     _, git = context()
-    e = resolve(git, experiment, git.rev_parse("HEAD"))
-    name = branch or f"{e.name}-branch"
-    if git.rev_parse(f"refs/heads/{name}"):
-        raise ExperimentError(f"branch '{name}' already exists", hint="Give another name.")
-    if not git.ok("check-ref-format", "--branch", name):
-        raise ExperimentError(f"'{name}' is not a valid branch name")
-    git.run("branch", name, e.sha)
+    name, e = manage.branch(git, experiment, branch)
     click.echo(f"Git branch '{name}' has been created from experiment '{e.name}'.")
     click.echo(f"To switch to the new branch run:\n\n\tgit checkout {name}")
 
@@ -418,7 +412,7 @@ def list_cmd(
     git_remote: str | None, rev: tuple[str, ...], all_commits: bool, num: int, name_only: bool
 ) -> None:
     """List experiments by baseline (of this repo, or of GIT_REMOTE)."""
-    from trails.experiments import remote
+    from trails.experiments import manage, remote
     from trails.experiments.refs import list_exps
     from trails.experiments.rows import select_baselines
 
@@ -428,11 +422,7 @@ def list_cmd(
     else:
         exps = list_exps(git)
     wanted = None if all_commits else set(select_baselines(git, False, False, False, num, rev))
-    by_base: dict[str, list[str]] = {}
-    for e in sorted(exps, key=lambda e: -e.created):
-        if wanted is None or e.baseline in wanted:
-            by_base.setdefault(e.baseline, []).append(e.name)
-    for base, names in by_base.items():
+    for base, names in manage.by_baseline(exps, wanted).items():
         if name_only:
             click.echo("\n".join(names))
         else:
@@ -449,30 +439,12 @@ def remove(
     experiments: tuple[str, ...], rev: tuple[str, ...], all_commits: bool, queued: bool
 ) -> None:
     """Remove experiments (their refs; cached outputs stay until gc)."""
-    from trails.experiments import queue
-    from trails.experiments.refs import ExperimentError, list_exps, resolve
+    from trails.experiments import manage
 
     _, git = context()
     if not (experiments or rev or all_commits or queued):
         raise click.UsageError("name experiments, or use --rev, -A or --queue")
-    entries = queue.entries(git) if queued else []
-    if queued and not entries:
-        click.echo("No experiments in the queue: nothing to remove from it.")
-    for entry in entries:
-        queue.remove(git, entry)
-        click.echo(f"Removed queued experiment {entry.id}")
-    head = git.rev_parse("HEAD")
-    targets = [resolve(git, x, head) for x in experiments]
-    bases = set()
-    for r in rev:
-        sha = git.rev_parse(r)
-        if sha is None:
-            raise ExperimentError(f"'{r}' is not a Git revision")
-        bases.add(sha)
-    targets += [e for e in list_exps(git) if all_commits or e.baseline in bases]
-    for e in {t.ref: t for t in targets}.values():
-        git.delete_ref(e.ref)
-        click.echo(f"Removed experiment '{e.name}'")
+    manage.remove(git, experiments, rev, all_commits, queued, click.echo)
 
 
 # The reference tool's short names.
@@ -509,15 +481,10 @@ def save(name: str | None, include: tuple[str, ...], message: str | None, force:
 @click.argument("new_name")
 def rename(experiment: str, new_name: str) -> None:
     """Rename an experiment."""
-    from trails.experiments.record import check_free
-    from trails.experiments.refs import ref_for, resolve, validate_name
-    from trails.git import ZERO
+    from trails.experiments import manage
 
     _, git = context()
-    e = resolve(git, experiment, git.rev_parse("HEAD"))
-    validate_name(git, new_name)
-    check_free(git, e.baseline, [new_name], False, hint="Choose another name.")
-    git.move_ref(ref_for(e.baseline, new_name), e.sha, ZERO, consumed=e.ref)
+    e = manage.rename(git, experiment, new_name)
     click.echo(f"Renamed experiment '{e.name}' to '{new_name}'")
 
 
@@ -537,23 +504,23 @@ def gc(
 ) -> None:
     """Remove every experiment whose baseline is not kept; with --queued
     alone, only empty the queue (the guide's way to clean it up)."""
-    from trails.experiments import queue
-    from trails.experiments.refs import Exp, list_exps
+    from trails.experiments import manage
 
     scoped = any((workspace, all_branches, all_tags, all_commits, since))
     if not queued:
         require_one(scoped, also=", --date, or --queued to empty the queue")
     _, git = context()
-    doomed: list[Exp] = []
-    if scoped:
-        keep = set(
-            git.select_commits(
-                head=workspace, branches=all_branches, tags=all_tags, all_commits=all_commits,
-                since=since,
-            )
-        )  # fmt: skip
-        doomed = [e for e in list_exps(git) if e.baseline not in keep]
-    entries = queue.entries(git) if queued else []
+    d = manage.doomed(
+        git,
+        scoped=scoped,
+        workspace=workspace,
+        all_branches=all_branches,
+        all_tags=all_tags,
+        all_commits=all_commits,
+        since=since,
+        queued=queued,
+    )
+    doomed, entries = d.exps, d.entries
     if not doomed and not entries:
         click.echo("No experiments to remove." if scoped else "No experiments in the queue.")
         return
@@ -563,10 +530,7 @@ def gc(
         question = f"Remove {len(entries)} queued experiment(s)?"
     if not force and not click.confirm(question):
         return
-    for e in doomed:
-        git.delete_ref(e.ref)
-    for q in entries:
-        queue.remove(git, q)
+    d.remove(git)
     if not scoped:
         click.echo(f"Removed {len(entries)} queued experiment(s).")
         return
@@ -590,15 +554,10 @@ def push(
     """Push experiment refs to a Git remote (plain 'git push' never sends them).
     Default: the experiments of HEAD."""
     from trails.experiments import remote
-    from trails.experiments.refs import list_exps, resolve
 
     _, git = context()
     to = remote.resolve(git, git_remote)
-    if experiments:
-        exps = [resolve(git, x, git.rev_parse("HEAD")) for x in experiments]
-    else:
-        bases = None if all_commits else {git.rev_parse(r) for r in rev} or {git.head()}
-        exps = [e for e in list_exps(git) if bases is None or e.baseline in bases]
+    exps = remote.to_push(git, experiments, all_commits, rev)
     if not exps:
         click.echo("No experiments to push.")
         return
@@ -618,17 +577,7 @@ def pull(git_remote: str, experiments: tuple[str, ...], all_commits: bool, force
 
     _, git = context()
     source = remote.resolve(git, git_remote)
-    there = remote.list_remote(git, source)
-    if experiments:
-        wanted = [e for e in there if e.name in experiments]
-        missing = set(experiments) - {e.name for e in wanted}
-        if missing:
-            raise ExperimentError(f"not on '{git_remote}': {', '.join(sorted(missing))}")
-    elif all_commits:
-        wanted = there
-    else:
-        head = git.head()
-        wanted = [e for e in there if e.baseline == head]
+    wanted = remote.to_pull(git, source, git_remote, experiments, all_commits)
     if not wanted:
         click.echo("No experiments to pull.")
         return

@@ -13,6 +13,8 @@ its name gives (``fetch``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from trails.experiments.refs import Exp, ExperimentError, parse_ref
 from trails.git import ZERO, Git
 
@@ -95,3 +97,35 @@ def fetch(git: Git, remote: str, exps: list[Exp], *, force: bool) -> list[Exp]:
 def push(git: Git, remote: str, exps: list[Exp], *, force: bool) -> None:
     plus = "+" if force else ""
     git.run("push", "--", remote, *[f"{plus}{e.ref}:{e.ref}" for e in exps])
+
+
+def to_push(
+    git: Git, experiments: Sequence[str], all_commits: bool, revs: Sequence[str]
+) -> list[Exp]:
+    """``exp push``'s experiments: those named, else every one with
+    ``all_commits``, else those of ``revs`` (default: of HEAD)."""
+    from trails.experiments.refs import list_exps, resolve
+
+    if experiments:
+        return [resolve(git, x, git.rev_parse("HEAD")) for x in experiments]
+    bases = None if all_commits else {git.rev_parse(r) for r in revs} or {git.head()}
+    return [e for e in list_exps(git) if bases is None or e.baseline in bases]
+
+
+def to_pull(
+    git: Git, source: str, spelled: str, experiments: Sequence[str], all_commits: bool
+) -> list[Exp]:
+    """``exp pull``'s experiments on ``source`` (``spelled`` as the user
+    wrote it): those named (each must be there), else every one with
+    ``all_commits``, else those of HEAD."""
+    there = list_remote(git, source)
+    if experiments:
+        wanted = [e for e in there if e.name in experiments]
+        missing = set(experiments) - {e.name for e in wanted}
+        if missing:
+            raise ExperimentError(f"not on '{spelled}': {', '.join(sorted(missing))}")
+        return wanted
+    if all_commits:
+        return there
+    head = git.head()
+    return [e for e in there if e.baseline == head]
