@@ -24,7 +24,7 @@ def params() -> None:
 def diff(a_rev: str, b_rev: str, all_: bool, as_json: bool, md: bool) -> None:
     """Params that differ between A_REV (default HEAD) and B_REV (default
     the workspace); revisions are commits, branches, tags or experiments."""
-    from trails.cli.exp import _print_table
+    from trails.cli.exp_show import _print_table
     from trails.experiments import show, table
     from trails.experiments.refs import resolve
     from trails.pipeline import load_graph

@@ -1,0 +1,204 @@
+"""``trails exp run``: in the workspace, queued, in a temporary folder, or
+the whole queue (``--run-all``). Parses and checks usage, calls
+``experiments.run``/``queue``/``executor``/``pool``, prints the outcome."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from trails.cli.pipeline import repro
+from trails.project import Project
+
+# `exp run` takes every `repro` option plus its own.
+_repro_params = [p for p in repro.params if p.name not in ("force",)]
+
+
+@click.command("run", params=list(_repro_params))
+@click.option(
+    "-S",
+    "--set-param",
+    "set_params",
+    multiple=True,
+    metavar="[FILE:]KEY=VALUE",
+    help="Set a param before running (repeatable; comma lists and sweeps allowed).",
+)
+@click.option("-n", "--name", help="Experiment name (default: exp- and 5 hex of its content).")
+@click.option("-m", "--message", help="Commit message of the experiment.")
+@click.option(
+    "-f",
+    "--force",
+    is_flag=True,
+    help="Run every stage, and overwrite an experiment of the same name.",
+)
+@click.option("--strict-params", is_flag=True, help="A -S key missing from its file is an error.")
+@click.option("--reset", is_flag=True, help="Discard earlier checkpoints and start over.")
+@click.option(
+    "-r",
+    "--rev",
+    "from_rev",
+    metavar="CHECKPOINT",
+    help="With --queue or --temp: continue from this checkpoint.",
+)
+@click.option("--queue", is_flag=True, help="Queue the experiment instead of running it.")
+@click.option("--run-all", is_flag=True, help="Run every queued experiment (-j N at once).")
+@click.option("--temp", is_flag=True, help="Run in a temporary folder, not the workspace.")
+@click.option(
+    "-C",
+    "--copy-paths",
+    multiple=True,
+    metavar="PATH",
+    help="Copy this untracked or ignored path into the temporary folder.",
+)
+def run(
+    set_params: tuple[str, ...],
+    name: str | None,
+    message: str | None,
+    force: bool,
+    strict_params: bool,
+    reset: bool,
+    from_rev: str | None,
+    queue: bool,
+    run_all: bool,
+    temp: bool,
+    copy_paths: tuple[str, ...],
+    targets: tuple[str, ...],
+    **flags: Any,
+) -> None:
+    """Run the pipeline and record the result as an experiment (in the
+    workspace, or queued, or in a temporary folder)."""
+    if run_all:  # started by trails.entry already, unless called another way
+        from trails.experiments import forkserver
+
+        forkserver.start()
+    _check_guide_usage(set_params, targets, bool(flags.get("dry")), queue or temp or run_all)
+    if temp and queue:
+        raise click.UsageError("--temp and --queue exclude each other: queued runs are temporary")
+    if from_rev and reset:
+        raise click.UsageError("--rev continues from a checkpoint; --reset starts over: pick one")
+    if from_rev and not (queue or temp):
+        raise click.UsageError(
+            "--rev needs --queue or --temp (in the workspace: 'trails exp apply' it, then run)"
+        )
+    project = Project.find()
+    if run_all and not (queue or temp):
+        # Before importing the pipeline machinery: this process only
+        # schedules, and the first experiment waits for it.
+        _run_all(project, int(flags["jobs"]))
+        return
+    from trails.experiments.run import ExpRunOptions
+    from trails.repro.selection import ReproOptions
+
+    opts = ExpRunOptions(
+        repro=ReproOptions(targets=targets, force=force, **flags),
+        set_params=set_params,
+        name=name,
+        message=message,
+        force=force,
+        strict_params=strict_params,
+        reset=reset,
+    )
+    if queue or temp:
+        from trails.experiments.queue import enqueue_runs
+        from trails.git import Git
+
+        ids = enqueue_runs(project, Git(project.root), opts, from_rev, copy_paths,
+                           echo=click.echo, announce=not temp)  # fmt: skip
+        if temp:
+            _run_temp(project, ids[0])
+            return
+    if run_all:
+        _run_all(project, opts.repro.jobs)
+        return
+    if queue:
+        return
+    from trails.experiments.run import exp_run
+    from trails.runner import SubprocessRunner
+
+    confirm = (lambda q: click.confirm(q)) if opts.repro.interactive else None
+    _, rec = exp_run(project, opts, SubprocessRunner(), click.echo, confirm)
+    if rec is None:
+        click.echo("\nDry run: nothing was run, written or recorded.")
+        return
+    if rec.new:
+        click.echo(f"\nRan experiment(s): {rec.name}")
+    else:
+        click.echo(f"\nExperiment '{rec.name}' already records this workspace; nothing new.")
+    click.echo("Experiment results have been applied to your workspace.")
+
+
+def _check_guide_usage(
+    set_params: tuple[str, ...], targets: tuple[str, ...], dry: bool, elsewhere: bool
+) -> None:
+    """Usage errors before anything is read. ``--dry`` changes nothing, so
+    it cannot queue or start runs. The guide writes ``-S
+    myparams.toml:learning_rate = 0.0001``: the shell makes that three
+    words, and the last two would be read as stage names; say how to write
+    it instead."""
+    if dry and elsewhere:
+        raise click.UsageError(
+            "--dry changes nothing, so it cannot queue or start runs: drop --queue/--temp/--run-all"
+        )
+    at = next((i for i, t in enumerate(targets) if t.startswith("=")), None)
+    if at is None:
+        return
+    key = set_params[-1] if set_params else "KEY"
+    value = targets[at].removeprefix("=") or (targets[at + 1] if at + 1 < len(targets) else "VALUE")
+    raise click.UsageError(
+        f"-S takes key=value as one word (no spaces around '='): "
+        f"write -S {key}={value}, or quote it: -S '{key}={value}'"
+    )
+
+
+def _run_temp(project: Project, ref: str) -> None:
+    from trails.errors import TrailsError
+    from trails.experiments import queue
+    from trails.experiments.executor import run_entry
+    from trails.git import Git
+    from trails.runner import SubprocessRunner
+
+    git = Git(project.root)
+    sha = git.rev_parse(ref) or ""
+    entry = queue.Entry(ref, sha, 0)
+    try:
+        # A recorded run deletes the entry's ref itself (one ref transaction).
+        rec = run_entry(project, git, entry, SubprocessRunner(), click.echo)
+    except (KeyboardInterrupt, TrailsError):
+        queue.remove(git, entry)
+        raise
+    click.echo(f"\nRan experiment(s): {rec.name}")
+
+
+def _live_display(ids: list[str], jobs: int) -> Any:
+    """A live table on a terminal, else the plain lines."""
+    from trails.cli.display import LiveQueueDisplay
+
+    return LiveQueueDisplay(ids, jobs, click.echo)
+
+
+def _run_all(project: Project, jobs: int) -> None:
+    from trails.errors import TrailsError
+    from trails.experiments import pool, queue
+    from trails.git import Git
+
+    git = Git(project.root)
+    if not queue.entries(git):
+        click.echo("No experiments in the queue.")
+        return
+    cpus = os.cpu_count() or 1
+    if jobs > cpus:
+        click.echo(f"Warning: --jobs {jobs} is more than the {cpus} CPUs of this machine.")
+    try:
+        result = pool.run_all(project, jobs, click.echo, show=_live_display)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: unfinished experiments stay in the queue.", err=True)
+        raise
+    if result.done:
+        click.echo("\nRan experiment(s): " + ", ".join(n for _, n in result.done))
+    if result.failed:
+        raise TrailsError(
+            f"{len(result.failed)} experiment(s) failed: " + ", ".join(i for i, _ in result.failed),
+            hint="'trails queue logs <id>' shows a log; the others were recorded.",
+        )
