@@ -5,12 +5,16 @@ the whole queue (``--run-all``). Parses and checks usage, calls
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from trails.cli.context import context
 from trails.cli.pipeline import repro
 from trails.project import Project
+
+if TYPE_CHECKING:
+    from trails.experiments.run import ExpRunOptions
 
 # `exp run` takes every `repro` option plus its own.
 _repro_params = [p for p in repro.params if p.name not in ("force",)]
@@ -74,15 +78,8 @@ def run(
 
         forkserver.start()
     _check_guide_usage(set_params, targets, bool(flags.get("dry")), queue or temp or run_all)
-    if temp and queue:
-        raise click.UsageError("--temp and --queue exclude each other: queued runs are temporary")
-    if from_rev and reset:
-        raise click.UsageError("--rev continues from a checkpoint; --reset starts over: pick one")
-    if from_rev and not (queue or temp):
-        raise click.UsageError(
-            "--rev needs --queue or --temp (in the workspace: 'trails exp apply' it, then run)"
-        )
-    project = Project.find()
+    _check_modes(queue=queue, temp=temp, from_rev=from_rev, reset=reset)
+    project, git = context()
     if run_all and not (queue or temp):
         # Before importing the pipeline machinery: this process only
         # schedules, and the first experiment waits for it.
@@ -102,9 +99,8 @@ def run(
     )
     if queue or temp:
         from trails.experiments.queue import enqueue_runs
-        from trails.git import Git
 
-        ids = enqueue_runs(project, Git(project.root), opts, from_rev, copy_paths,
+        ids = enqueue_runs(project, git, opts, from_rev, copy_paths,
                            echo=click.echo, announce=not temp)  # fmt: skip
         if temp:
             _run_temp(project, ids[0])
@@ -112,8 +108,25 @@ def run(
     if run_all:
         _run_all(project, opts.repro.jobs)
         return
-    if queue:
-        return
+    if not queue:
+        _run_workspace(project, opts)
+
+
+def _check_modes(*, queue: bool, temp: bool, from_rev: str | None, reset: bool) -> None:
+    """Where a run happens and where it starts: the combinations that
+    mean nothing are usage errors, before the project is read."""
+    if temp and queue:
+        raise click.UsageError("--temp and --queue exclude each other: queued runs are temporary")
+    if from_rev and reset:
+        raise click.UsageError("--rev continues from a checkpoint; --reset starts over: pick one")
+    if from_rev and not (queue or temp):
+        raise click.UsageError(
+            "--rev needs --queue or --temp (in the workspace: 'trails exp apply' it, then run)"
+        )
+
+
+def _run_workspace(project: Project, opts: ExpRunOptions) -> None:
+    """Run in the workspace and say what was recorded."""
     from trails.experiments.run import exp_run
     from trails.runner import SubprocessRunner
 
