@@ -153,7 +153,7 @@ def test_declining_every_stage_records_nothing(project: Path, trails: Trails) ->
     metrics = (project / "metrics.json").read_text()
     r = _typed(project, "n\n", "exp", "run", "--interactive", "-S", "model.learning_rate=0.0002")
     assert r.code == 1
-    assert "Going to reproduce stage: 'train'. Are you sure you want to continue?" in r.out
+    assert "Going to reproduce stage: 'train'. Are you sure you want to continue?" in r.err
     assert "Skipped stage 'train': declined" in r.out
     assert "Error: declined stage(s) 'train': no experiment recorded" in r.err
     assert "params.yaml keeps the -S values" in r.err
@@ -378,3 +378,44 @@ def test_a_lock_made_by_the_reference_tool_gets_one_note(project: Path, trails: 
     assert r.code == 0, r.err
     assert "Running stage 'extract'" in r.out
     assert "note:" not in r.out, "said once per lock"
+
+
+# -- #13 gaps: prompts with -q, --dry with ${}, --interactive with checkpoints -
+
+
+def test_prompts_show_and_answer_with_quiet(project: Path, trails: Trails) -> None:
+    lr = "model.learning_rate=0.0003"
+    r = _typed(project, "n\n", "-q", "exp", "run", "--interactive", "-S", lr)
+    assert r.code == 1
+    assert "Going to reproduce stage: 'train'. Are you sure you want to continue?" not in r.out
+    assert r.out == "", "-q: trails prints nothing on stdout"
+    assert "Going to reproduce stage: 'train'. Are you sure you want to continue? [y/N]" in r.err
+    assert _exp_refs(project) == []
+    gen(project, {"transform.py": SCRIPTS["transform.py"] + "# changed\n"})
+    r = _typed(project, "y\ny\n", "repro", "--interactive", "-q")
+    assert r.code == 0, r.err
+    assert "Going to reproduce stage: 'transform'." in r.err
+    assert "Going to reproduce stage: 'train'." in r.err
+    assert "up to date" in trails("status").out
+    gen(project, {"clean.txt": "edited by hand\n"})
+    r = _typed(project, "n\n", "commit", "transform", "-q")
+    assert r.code == 0 and "Stage 'transform' changed" in r.err and "Commit it anyway?" in r.err
+    assert trails("exp", "run", "--queue", "-S", "units=10").code == 0
+    r = _typed(project, "n\n", "exp", "gc", "--queued", "-q")
+    assert r.code == 0 and "Remove 1 queued experiment(s)? [y/N]" in r.err
+    assert git(project, "for-each-ref", "refs/exps/queue/") != "", "declined: kept"
+    r = _typed(project, "y\n", "-q", "exp", "gc", "--queued")
+    assert r.code == 0 and "Remove 1 queued experiment(s)?" in r.err and r.out == ""
+    assert git(project, "for-each-ref", "refs/exps/queue/") == ""
+    gen(project, {"data.txt": "some data\n"})
+    assert trails("add", "data.txt").code == 0
+    (project / "data.txt.dvc").unlink()
+    objects = sorted(p for p in (project / ".dvc" / "cache").rglob("*") if p.is_file())
+    r = _typed(project, "n\n", "gc", "-w", "-q")
+    assert r.code == 0 and "Remove 1 cache objects" in r.err
+    assert sorted(p for p in (project / ".dvc" / "cache").rglob("*") if p.is_file()) == objects
+    r = _typed(project, "y\n", "gc", "-w", "-q")
+    assert r.code == 0 and "Remove 1 cache objects" in r.err and r.out == ""
+    assert len([p for p in (project / ".dvc" / "cache").rglob("*") if p.is_file()]) == (
+        len(objects) - 1
+    )
