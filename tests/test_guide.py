@@ -419,3 +419,31 @@ def test_prompts_show_and_answer_with_quiet(project: Path, trails: Trails) -> No
     assert len([p for p in (project / ".dvc" / "cache").rglob("*") if p.is_file()]) == (
         len(objects) - 1
     )
+
+
+INTERPOLATED = f"""\
+stages:
+  train:
+    cmd: {PY} -c "open('model-${{epochs}}.txt', 'w').write('x')"
+    outs:
+      - model-${{epochs}}.txt
+"""
+
+
+def test_dry_run_interpolates_the_set_values(repo: Path, trails: Trails) -> None:
+    assert trails("init").code == 0
+    gen(repo, {"params.yaml": "epochs: 3\n", "dvc.yaml": INTERPOLATED})
+    assert trails("repro").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    r = trails("exp", "run", "--dry", "-S", "epochs=5")
+    assert r.code == 0, r.err
+    assert "Would set in 'params.yaml' (not written): epochs=5" in r.out
+    assert "'train' would run because: cmd changed; params.yaml:epochs 3 -> 5" in r.out
+    assert "open('model-5.txt', 'w')" in r.out and "model-3.txt" not in r.out
+    assert (repo / "params.yaml").read_text() == "epochs: 3\n"
+    assert not (repo / "model-5.txt").exists()
+    assert git(repo, "status", "--porcelain") == ""
+    r = trails("exp", "run", "-S", "epochs=5")
+    assert r.code == 0, r.err
+    assert (repo / "model-5.txt").exists(), "the dry run showed what the real run ran"

@@ -120,15 +120,15 @@ def _dry_run(
 ) -> Summary:
     """``--dry``: what would run and why, with the ``-S`` values as the
     planner would see them; no file written, nothing run, nothing
-    recorded. (A ``${}`` in dvc.yaml still reads the params files as they
-    are.)"""
+    recorded. A ``${}`` in dvc.yaml reads the ``-S`` values too, so the
+    commands shown are the ones a real run would run."""
     from trails import params
 
     changes = planned_set_params(
         project, opts.set_params, opts.strict_params, lambda w: echo(f"Warning: {w}")
     )
     texts = params.updated_texts(project.root, changes)
-    graph = load_graph(project)
+    graph = load_graph(project, texts)
     stages, _ = select(graph, project, opts.repro)
     rep = Reproducer(project, graph, opts.repro, runner, echo)
     for name, text in texts.items():
