@@ -447,3 +447,65 @@ def test_dry_run_interpolates_the_set_values(repo: Path, trails: Trails) -> None
     r = trails("exp", "run", "-S", "epochs=5")
     assert r.code == 0, r.err
     assert (repo / "model-5.txt").exists(), "the dry run showed what the real run ran"
+
+
+#: The guide's R snippet, in Python: make the signal file, wait until it is gone.
+SIGNALLING = """\
+import os, time
+from pathlib import Path
+start = int(Path("model.txt").read_text()) if Path("model.txt").exists() else 0
+for epoch in (start + 1, start + 2):
+    Path("model.txt").write_text(str(epoch))
+    signal = Path(os.environ["DVC_ROOT"], ".dvc", "tmp", "DVC_CHECKPOINT")
+    signal.touch()
+    while signal.exists():
+        time.sleep(0.01)
+"""
+
+CHECKPOINTED = f"""\
+stages:
+  train:
+    cmd: {PY} train.py
+    deps: [train.py]
+    params: [a]
+    outs:
+      - model.txt:
+          checkpoint: true
+"""
+
+
+def _refs(repo: Path) -> str:
+    return git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps/")
+
+
+def test_declining_a_checkpoint_stage_records_nothing(repo: Path, trails: Trails) -> None:
+    assert trails("init").code == 0
+    gen(repo, {"train.py": SIGNALLING, "dvc.yaml": CHECKPOINTED, "params.yaml": "a: 1\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    r = trails("exp", "run", "-n", "cnn")
+    assert r.code == 0, r.err
+    assert r.out.count("Checkpoint ") == 2
+    refs, state = _refs(repo), (repo / ".dvc" / "tmp" / "trails" / "checkpoint.json").read_text()
+    assert (repo / "model.txt").read_text() == "2"
+    r = _typed(repo, "n\n", "exp", "run", "--interactive", "-S", "a=2")
+    assert r.code == 1
+    assert "Going to reproduce stage: 'train'. Are you sure you want to continue?" in r.err
+    assert "Skipped stage 'train': declined" in r.out
+    assert "Checkpoint " not in r.out
+    assert (
+        "Error: declined stage(s) 'train': no experiment recorded (params.yaml keeps the -S values)"
+        in r.err
+    )
+    assert "Traceback" not in r.err
+    assert _refs(repo) == refs, "no checkpoint, no wrap-up"
+    assert (repo / "model.txt").read_text() == "2"
+    r = _typed(repo, "n\n", "exp", "run", "--interactive", "--reset")
+    assert r.code == 1 and "Error: declined stage(s) 'train'" in r.err
+    assert (repo / "model.txt").read_text() == "2", "--reset discards nothing when declined"
+    assert (repo / ".dvc" / "tmp" / "trails" / "checkpoint.json").read_text() == state
+    assert _refs(repo) == refs
+    r = _typed(repo, "y\n", "exp", "run", "--interactive")
+    assert r.code == 0, r.err
+    assert "Resuming from checkpoint" in r.out and r.out.count("Checkpoint ") == 2
+    assert (repo / "model.txt").read_text() == "4"
