@@ -389,7 +389,7 @@ def test_prompts_show_and_answer_with_quiet(project: Path, trails: Trails) -> No
     assert r.code == 1
     assert "Going to reproduce stage: 'train'. Are you sure you want to continue?" not in r.out
     assert r.out == "", "-q: trails prints nothing on stdout"
-    assert "Going to reproduce stage: 'train'. Are you sure you want to continue? [y/N]" in r.err
+    assert "Going to reproduce stage: 'train'. Are you sure you want to continue? [y/n]" in r.err
     assert _exp_refs(project) == []
     gen(project, {"transform.py": SCRIPTS["transform.py"] + "# changed\n"})
     r = _typed(project, "y\ny\n", "repro", "--interactive", "-q")
@@ -401,8 +401,8 @@ def test_prompts_show_and_answer_with_quiet(project: Path, trails: Trails) -> No
     r = _typed(project, "n\n", "commit", "transform", "-q")
     assert r.code == 0 and "Stage 'transform' changed" in r.err and "Commit it anyway?" in r.err
     assert trails("exp", "run", "--queue", "-S", "units=10").code == 0
-    r = _typed(project, "n\n", "exp", "gc", "--queued", "-q")
-    assert r.code == 0 and "Remove 1 queued experiment(s)? [y/N]" in r.err
+    r = _typed(project, "\nn\n", "exp", "gc", "--queued", "-q")
+    assert r.code == 0 and r.err.count("Remove 1 queued experiment(s)? [y/n]") == 2, "asked again"
     assert git(project, "for-each-ref", "refs/exps/queue/") != "", "declined: kept"
     r = _typed(project, "y\n", "-q", "exp", "gc", "--queued")
     assert r.code == 0 and "Remove 1 queued experiment(s)?" in r.err and r.out == ""

@@ -197,7 +197,7 @@ def test_interactive_asks_before_each_stage(project: Path, trails: Trails) -> No
         text=True,
     )
     assert (
-        "Going to reproduce stage: 'prepare'. Are you sure you want to continue? [y/N]"
+        "Going to reproduce stage: 'prepare'. Are you sure you want to continue? [y/n]"
         in proc.stderr
     )
     assert not (project / "prepared.txt").exists()
