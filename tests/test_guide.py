@@ -389,7 +389,7 @@ def test_prompts_show_and_answer_with_quiet(project: Path, trails: Trails) -> No
     assert r.code == 1
     assert "Going to reproduce stage: 'train'. Are you sure you want to continue?" not in r.out
     assert r.out == "", "-q: trails prints nothing on stdout"
-    assert "Going to reproduce stage: 'train'. Are you sure you want to continue? [y/n]" in r.err
+    assert "Going to reproduce stage: 'train'. Are you sure you want to continue? [y/n] " in r.err
     assert _exp_refs(project) == []
     gen(project, {"transform.py": SCRIPTS["transform.py"] + "# changed\n"})
     r = _typed(project, "y\ny\n", "repro", "--interactive", "-q")
