@@ -509,3 +509,25 @@ def test_declining_a_checkpoint_stage_records_nothing(repo: Path, trails: Trails
     assert r.code == 0, r.err
     assert "Resuming from checkpoint" in r.out and r.out.count("Checkpoint ") == 2
     assert (repo / "model.txt").read_text() == "4"
+
+
+def test_exp_show_names_the_file_of_a_metric_and_param_of_one_name(
+    repo: Path, trails: Trails
+) -> None:
+    """As the reference tool: a header shared by a metric and a param (or
+    by a fixed column) is shown as ``file:name``, never twice bare."""
+    assert trails("init").code == 0
+    metric = "import json; json.dump({'lr': 1, 'Created': 2, 'acc': 3}, open('m.json', 'w'))\n"
+    gen(repo, {"params.yaml": "lr: 0.1\n", "metric.py": metric, "dvc.yaml": (
+        f"stages:\n  train:\n    cmd: {PY} metric.py\n    params: [lr]\n"
+        "    metrics:\n      - m.json:\n          cache: false\n"
+    )})  # fmt: skip
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    assert trails("exp", "run", "-S", "lr=0.2").code == 0
+    r = trails("exp", "show", "--no-pager")
+    assert r.code == 0, r.err
+    header = r.out.splitlines()[1]
+    cells = [c.strip() for c in header.strip("┃").split("┃")]
+    shared = ["m.json:lr", "m.json:Created", "acc", "params.yaml:lr"]
+    assert cells == ["Experiment", "Created", *shared]

@@ -99,7 +99,9 @@ def _columns(rows: list[Row], files: Files, opts: ShowOptions) -> list[Column]:
                     found[(section, f, k)] = None
     cols = []
     for section, f, k in found:
-        clash = any(s == section and kk == k and ff != f for s, ff, kk in found)
+        # As the reference tool: a name another file or the other section
+        # also has, or a fixed column's, is shown with its file.
+        clash = k in CSV_HEADERS or any(kk == k and (s, ff) != (section, f) for s, ff, kk in found)
         title = f"{f}:{k}" if clash or (section == "params" and f != "params.yaml") else k
         cols.append(Column(section, f, k, title))
     return [c for c in cols if _wanted(c, files, opts)]
