@@ -9,7 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trails.errors import TrailsError
+
 SIGNAL_FILE = "DVC_CHECKPOINT"
+#: The variable naming the process that records a stage's checkpoints.
+WATCHER_PID = "TRAILS_CHECKPOINT_WATCHER_PID"
 
 
 def params_show(*targets: str, repo: str | None = None) -> dict[str, Any]:
@@ -43,16 +47,51 @@ def exp_show(repo: str | None = None, num: int = 1) -> list[dict[str, Any]]:
     return rows_json(rows)
 
 
+class CheckpointError(TrailsError):
+    """``make_checkpoint`` cannot be answered: the trails process that
+    watches for checkpoints has exited."""
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: kill() said it exists
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
 def make_checkpoint() -> None:
     """Signal a checkpoint: create ``$DVC_ROOT/.dvc/tmp/DVC_CHECKPOINT`` and
     wait until trails has recorded it and removed the file. Outside a
     trails (or DVC) run, ``DVC_CHECKPOINT`` is unset and this returns at
-    once, so training code can call it unconditionally."""
+    once, so training code can call it unconditionally.
+
+    trails names its process in ``TRAILS_CHECKPOINT_WATCHER_PID``; if that
+    process exits (killed, say) while we wait, nobody will remove the file:
+    it is removed here and ``CheckpointError`` raised, within a poll or two,
+    rather than the training waiting forever. (DVC's stage gets no such
+    variable and waits as before.)"""
     root = os.environ.get("DVC_ROOT")
     if not root or os.environ.get("DVC_CHECKPOINT") != "1":
         return
+    watcher = os.environ.get(WATCHER_PID, "")
+    pid = int(watcher) if watcher.isdigit() else None
     signal = Path(root) / ".dvc" / "tmp" / SIGNAL_FILE
     signal.parent.mkdir(parents=True, exist_ok=True)
     signal.touch()
     while signal.exists():
+        if pid is not None and not _alive(pid):
+            signal.unlink(missing_ok=True)
+            raise CheckpointError(
+                f"make_checkpoint: trails (pid {pid}), which records checkpoints, has "
+                "exited; this checkpoint was not recorded",
+                hint="Run the experiment again with 'trails exp run'.",
+            )
         time.sleep(0.01)

@@ -10,6 +10,7 @@ import configparser
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trails import textio
 from trails.errors import TrailsError
 
 
@@ -42,7 +43,7 @@ class Config:
 
 def _parse(path: Path, into: dict[str, dict[str, str]]) -> None:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = textio.read(path, f".dvc/{path.name}")
     except FileNotFoundError:
         return
     parser = configparser.RawConfigParser(strict=False, interpolation=None)

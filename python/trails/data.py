@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from trails import core, gitignore, rootlink, yamlio
+from trails import core, gitignore, rootlink, textio, yamlio
 from trails.confine import UnsafePathError, confined, protected
 from trails.errors import TrailsError
 from trails.pipeline.lockfile import TREE_SUFFIX, FileState
@@ -67,7 +67,7 @@ def find(project: Project) -> list[str]:
 
 
 def read(project: Project, dvcfile: str) -> Tracked:
-    return parse(project, dvcfile, (project.root / dvcfile).read_text(encoding="utf-8"))
+    return parse(project, dvcfile, textio.read(project.root / dvcfile, dvcfile))
 
 
 def parse(project: Project, dvcfile: str, text: str) -> Tracked:
@@ -116,9 +116,15 @@ def check_commit(project: Project, commit: str) -> None:
     would after checking it out, in a scratch copy: ``exp apply`` calls it
     before Git restores the experiment's files, so a hostile ``dvc.yaml``
     or ``.dvc`` file in a pulled experiment is refused while the workspace
-    is still as it was. Errors name the files as the commit holds them."""
+    is still as it was. Errors name the files as the commit holds them.
+
+    The paths the commit would have trails write are then checked against
+    the real workspace too (a symlinked folder there that the commit does
+    not hold, an output folder there holding a ``.dvc`` file), and every
+    object the commit's locks and ``.dvc`` files record must be in the
+    cache: each of these would otherwise fail after Git restored the files."""
     from trails.git import Git
-    from trails.pipeline import load_graph
+    from trails.pipeline import load_graph, lockfile
 
     scratch = project.tmp_dir / "trails" / f"check-{os.getpid()}"
     shutil.rmtree(scratch, ignore_errors=True)
@@ -126,10 +132,65 @@ def check_commit(project: Project, commit: str) -> None:
     try:
         Git(project.root).materialize_some(commit, scratch, _read_when_loading)
         copy = Project(scratch)
-        load_graph(copy)
-        tracked(copy)
+        graph = load_graph(copy)
+        items = tracked(copy)
+        recorded: list[tuple[str, str]] = []  # (what, hash value) the commit needs cached
+        for s in graph.stages:
+            entry = lockfile.read(scratch, s.lock_path).get(s.name)
+            for o in s.outs:
+                where = f"{s.dvcfile}: stage '{s.name}': output"
+                confined(project.root, o.repo_path, source=where)
+                check_output_folder(project.root, s.dvcfile, s.name, o.repo_path)
+                state = entry.out(o.path) if entry is not None and o.cache else None
+                if state is not None and state.hash_name == core.ALGORITHM:
+                    recorded.append((f"output '{o.repo_path}' of stage '{s.address}'", state.value))
+        for item in items:
+            confined(project.root, item.repo_path, source=item.dvcfile)
+            if item.state.hash_name == core.ALGORITHM:
+                recorded.append((f"'{item.repo_path}' ({item.dvcfile})", item.state.value))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    _check_cached(project, recorded)
+
+
+def _check_cached(project: Project, recorded: list[tuple[str, str]]) -> None:
+    """Refuse (naming the first) when an object ``recorded`` is not in the cache."""
+    from trails.cachelock import missing
+
+    values = dict((v, what) for what, v in recorded)
+    gone = missing(project.cache_dir, [(v, v) for v in values])
+    if gone:
+        raise DataError(
+            f"{values[gone[0]]}: object {gone[0]} is not in the cache"
+            + (f" (and {len(gone) - 1} more)" if len(gone) > 1 else ""),
+            hint="'trails pull' fetches it once remotes exist; until then, run the "
+            "experiment again to produce it. Nothing was changed.",
+        )
+
+
+def _instruction_file(name: str) -> bool:
+    """Files a stage output folder must not hold: clearing the output (before
+    the stage runs, or when its recorded version is checked out) deletes them."""
+    return name in ("dvc.yaml", "dvc.lock") or name.endswith(SUFFIX)
+
+
+def check_output_folder(root: Path, dvcfile: str, stage: str, repo_path: str) -> None:
+    """Refuse an output folder that holds a ``.dvc`` file, ``dvc.yaml`` or
+    ``dvc.lock`` in the workspace: the graph does not know where ``.dvc``
+    files are, and trails deletes the folder before the stage runs."""
+    path = root / repo_path
+    if not path.is_dir() or path.is_symlink():
+        return
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        hit = next((f for f in sorted(filenames) if _instruction_file(f)), None)
+        if hit is not None:
+            rel = Path(dirpath, hit).relative_to(root).as_posix()
+            raise UnsafePathError(
+                f"{dvcfile}: stage '{stage}': output '{repo_path}' holds '{rel}', which trails "
+                "would delete with the output",
+                hint=f"Move '{rel}' out of '{repo_path}', or write the output to another path.",
+            )
 
 
 def _check_target(project: Project, rel: str, where: str) -> str:
@@ -304,6 +365,19 @@ def _checkout(project: Project, t: Tracked, dest: Path, types: list[str]) -> boo
     return used is not None
 
 
+def _umask() -> int:
+    """The process umask, from ``/proc/self/status`` (``os.umask`` can only
+    read it by setting it, a race with threads creating files); 022 where
+    that line is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
 def unprotect(path: Path) -> int:
     """Replace links into the cache (read-only) by writable copies; returns
     the number of files copied."""
@@ -314,7 +388,9 @@ def unprotect(path: Path) -> int:
         if f.is_symlink() or st.st_nlink > 1 or not st.st_mode & stat.S_IWUSR:
             tmp = f.with_name(f".{f.name}.unprotect")
             shutil.copyfile(f, tmp)
-            os.chmod(tmp, (st.st_mode & 0o777) | stat.S_IWUSR)
+            # Writable, and no more readable than the umask lets a new file
+            # be: the object's 0444 would make private data world-readable.
+            os.chmod(tmp, ((st.st_mode & 0o777) | stat.S_IWUSR) & ~_umask())
             os.replace(tmp, f)
             n += 1
     return n

@@ -25,6 +25,30 @@ class GitError(TrailsError):
     pass
 
 
+#: Lines of Git's stderr that say nothing the line before has not said.
+_GENERIC = ("adding files failed", "Unable to process path")
+
+
+def _failure(args: tuple[str, ...], stderr: str, code: int) -> GitError:
+    """Git's complaint as one readable line: its ``fatal:``/``error:``
+    lines without those prefixes (and without ``git <cmd>:``), generic
+    summaries dropped, and what trails was asking Git to do."""
+    sub = args[0] if args else "git"
+    reasons: list[str] = []
+    for line in stderr.splitlines():
+        text = line.strip()
+        for prefix in ("fatal:", "error:", f"git {sub}:"):
+            text = text.removeprefix(prefix).strip()
+        if text and not text.startswith("hint:") and text not in reasons:
+            reasons.append(text)
+    specific = [r for r in reasons if not r.startswith(_GENERIC)] or reasons
+    reason = "; ".join(specific) if specific else f"exit code {code}"
+    return GitError(
+        f"Git refused a step of this command ('git {sub}'): {reason}",
+        hint="Fix what Git names (or check the repository with 'git status'), then run again.",
+    )
+
+
 #: Per process, per repository root: facts that do not change while trails
 #: runs, asked of Git once (``_git_dir``, ``_identity_env``) or handed down
 #: by the queue's pool to its workers (``Git.adopt``), which would
@@ -77,8 +101,7 @@ class Git:
             env={**os.environ, **env} if env else None,
         )
         if check and proc.returncode != 0:
-            msg = proc.stderr.strip().splitlines()
-            raise GitError(f"git {args[0]} failed: {msg[-1] if msg else proc.returncode}")
+            raise _failure(args, proc.stderr, proc.returncode)
         return proc.stdout
 
     def ok(self, *args: str) -> bool:
@@ -211,7 +234,7 @@ class Git:
             ["git", "hash-object", "-w", "--stdin"], cwd=self.root, input=data, capture_output=True
         )
         if proc.returncode != 0:
-            raise GitError(f"git hash-object failed: {proc.stderr.decode().strip()}")
+            raise _failure(("hash-object",), proc.stderr.decode(errors="replace"), proc.returncode)
         return proc.stdout.decode().strip()
 
     def materialize(self, commit: str, dest: Path, index: Path | None = None) -> None:

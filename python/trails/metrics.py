@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from trails import params
+from trails import params, textio
 from trails.errors import TrailsError
 from trails.pipeline.graph import Graph
 
@@ -25,17 +25,18 @@ def metric_paths(graph: Graph) -> list[str]:
 def _text_at(root: Path, rev: str, path: str) -> str | None:
     if rev == WORKSPACE:
         p = root / path
-        return p.read_text(encoding="utf-8") if p.is_file() else None
+        return textio.read(p, path) if p.is_file() else None
     proc = subprocess.run(
-        ["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True, text=True, check=False
+        ["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True, check=False
     )
     if proc.returncode != 0:
-        if "invalid object name" in proc.stderr or "unknown revision" in proc.stderr:
+        stderr = proc.stderr.decode(errors="replace")
+        if "invalid object name" in stderr or "unknown revision" in stderr:
             raise TrailsError(
                 f"'{rev}' is not a Git revision", hint="Name a commit, branch or tag."
             )
         return None
-    return proc.stdout
+    return textio.decode(proc.stdout, f"{rev}:{path}")
 
 
 def read(root: Path, rev: str, paths: list[str]) -> dict[str, dict[str, Any] | str]:
@@ -43,7 +44,11 @@ def read(root: Path, rev: str, paths: list[str]) -> dict[str, dict[str, Any] | s
     error message (shown, not fatal: one bad file should not hide the rest)."""
     out: dict[str, dict[str, Any] | str] = {}
     for path in paths:
-        text = _text_at(root, rev, path)
+        try:
+            text = _text_at(root, rev, path)
+        except textio.TextFileError as exc:
+            out[path] = str(exc)
+            continue
         if text is None:
             continue
         try:

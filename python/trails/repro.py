@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from trails import core, gitignore
+from trails.data import check_output_folder
 from trails.errors import PipelineError, TrailsError
 from trails.pipeline import lockfile
 from trails.pipeline.graph import Graph, overlaps
@@ -225,14 +226,40 @@ class Reproducer:
             self._check_runnable(stage)
         return why
 
+    def preflight(self, stages: list[Stage], *, running: bool = True) -> None:
+        """Refuse, before anything is hashed, linked or run, what
+        ``_check_runnable`` would refuse later from the disk alone: a
+        ``wdir`` that is not a folder (when ``running``) and a dependency
+        that neither exists, nor is assumed, nor is some stage's output. A
+        refused command then leaves the stat index, the run-cache locks and
+        the outputs of the stages before it as they were."""
+        if self.opts.dry:
+            return
+        root, assumed = self.project.root, self.ws.assumed()
+        for stage in stages:
+            if stage.frozen:
+                continue
+            if running and not (root / stage.wdir).is_dir():
+                where = f"{stage.dvcfile}:{stage.line}" if stage.line else stage.dvcfile
+                raise PipelineError(
+                    f"{where}: stage '{stage.address}': wdir '{stage.wdir}' is not a folder",
+                    hint="Create the folder, or fix the stage's 'wdir'.",
+                )
+            if self.opts.allow_missing:
+                continue
+            for d in stage.deps:
+                if (
+                    self.graph.owner_of(d.repo_path) is None
+                    and not os.path.lexists(root / d.repo_path)
+                    and not any(overlaps(a, d.repo_path) for a in assumed)
+                ):
+                    raise _missing_dep(stage, d.path)
+
     def _check_runnable(self, stage: Stage) -> None:
         for d in stage.deps:
             absent = self.ws.file_state(d.path, d.repo_path) is None
             if absent and self.graph.owner_of(d.repo_path) is None:
-                raise PipelineError(
-                    f"stage '{stage.address}': dependency '{d.path}' does not exist",
-                    hint="Create it, add it with 'trails add', or fix the stage's 'deps'.",
-                )
+                raise _missing_dep(stage, d.path)
         missing = missing_params(stage, self.ws)
         if missing:
             raise PipelineError(
@@ -382,6 +409,7 @@ class Reproducer:
             state = entry.out(o.path)
             if state is None or state.hash_name != core.ALGORITHM:
                 continue
+            check_output_folder(self.project.root, stage.dvcfile, stage.name, o.repo_path)
             obj = core.object_path(self.project.cache_dir, state.bare_hash)
             if not os.path.exists(obj + (lockfile.TREE_SUFFIX if state.is_dir else "")):
                 raise PipelineError(
@@ -405,6 +433,8 @@ class Reproducer:
 
     def prepare(self, stage: Stage) -> None:
         """Remember the inputs the stage runs with; clear its outputs."""
+        for o in stage.outs:  # before anything of the stage is cleared or restored
+            check_output_folder(self.project.root, stage.dvcfile, stage.name, o.repo_path)
         self.ws.prefetch([d.repo_path for d in stage.deps])
         deps = [self.ws.file_state(d.path, d.repo_path) for d in stage.deps]
         self._pending_state[stage.address] = (
@@ -494,6 +524,7 @@ class Reproducer:
     # -- the loop -----------------------------------------------------------
 
     def run(self, stages: list[Stage]) -> Summary:
+        self.preflight(stages)
         try:
             self._loop(stages)
         finally:
@@ -591,9 +622,11 @@ class Reproducer:
             if what == "run" and not self.opts.dry:
                 env = stage_env(self.project.root)
                 if any(o.checkpoint for o in stage.outs):
+                    from trails.api import WATCHER_PID
                     from trails.experiments.checkpoints import Watcher
 
                     env["DVC_CHECKPOINT"] = "1"
+                    env[WATCHER_PID] = str(os.getpid())
                     self._watchers[stage.address] = Watcher(
                         self.project.root, functools.partial(self.checkpoint, stage)
                     ).start()
@@ -633,3 +666,10 @@ class Reproducer:
             return
         self._result[stage.address] = "ran"
         self.summary.ran.append(stage.address)
+
+
+def _missing_dep(stage: Stage, path: str) -> PipelineError:
+    return PipelineError(
+        f"stage '{stage.address}': dependency '{path}' does not exist",
+        hint="Create it, add it with 'trails add', or fix the stage's 'deps'.",
+    )

@@ -5,6 +5,7 @@ processes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from trails import interrupt
 from trails.errors import TrailsError
 from trails.pipeline.stage import Stage
 
@@ -37,24 +39,76 @@ def stage_env(root: Path, extra: Mapping[str, str] | None = None) -> dict[str, s
     return {**os.environ, "DVC_ROOT": str(root), **(extra or {})}
 
 
+def _terminal_foreground() -> bool:
+    """Whether trails runs in the foreground of the terminal on its stdin:
+    Ctrl+C then reaches the terminal's foreground group, and a command in a
+    group of its own could not read the terminal (SIGTTIN would stop it: a
+    password prompt would hang)."""
+    try:
+        return os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
+
+
+@dataclass
 class SubprocessRunner:
+    """Runs each command through the shell. With ``own_group`` (the CLI),
+    each command leads a process group of its own, which
+    ``trails.interrupt`` signals when trails gets SIGINT/SIGTERM/SIGHUP: a
+    signal sent to trails alone then stops the stage too. In a terminal's
+    foreground the command stays in trails' group instead (it may read the
+    terminal; Ctrl+C reaches it directly) and only SIGTERM is passed on, to
+    the command itself. A queue worker passes ``own_group=False``: it leads
+    its own group already, and the pool signals (and, at the last, kills)
+    that whole group."""
+
+    own_group: bool = True
+
     def run(self, stage: Stage, root: Path, env: Mapping[str, str]) -> None:
         cwd = root / stage.wdir
         for cmd in stage.cmd:
-            proc = subprocess.Popen(cmd, shell=True, cwd=cwd, env=dict(env))
+            group = self.own_group and not _terminal_foreground()
+            proc = subprocess.Popen(
+                cmd, shell=True, cwd=cwd, env=dict(env), process_group=0 if group else None
+            )
+            if self.own_group:
+                interrupt.add(proc.pid, group=group)
             try:
-                code = proc.wait()
-            except KeyboardInterrupt:
-                # The terminal sent SIGINT to the whole foreground group; give
-                # the command a moment to stop, then make sure it has.
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.send_signal(signal.SIGKILL)
-                    proc.wait()
-                raise
+                code = self._wait(proc, group)
+            finally:
+                interrupt.remove(proc.pid)
             if code != 0:
                 raise StageFailed(stage, cmd, code)
+
+    def _wait(self, proc: subprocess.Popen[bytes], group: bool) -> int:
+        """The command's exit code. After a forwarded signal it gets
+        ``interrupt.GRACE`` seconds to stop, then it is killed (its group,
+        if it leads one). Called on a thread of the reproducer's pool, or on
+        the main thread, where Ctrl+C arrives as ``KeyboardInterrupt``."""
+        try:
+            while True:
+                try:
+                    return proc.wait(timeout=0.1)
+                except subprocess.TimeoutExpired:
+                    if interrupt.overdue():
+                        _kill(proc, group)
+        except KeyboardInterrupt:
+            # The signal reached the command too (forwarded to its group, or
+            # sent to the worker's whole group); give it a moment to stop.
+            try:
+                proc.wait(timeout=interrupt.GRACE)
+            except subprocess.TimeoutExpired:
+                _kill(proc, group)
+            raise
+
+
+def _kill(proc: subprocess.Popen[bytes], group: bool) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        if group:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    proc.wait()
 
 
 @dataclass

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from trails import textio
 from trails.errors import TrailsError
 
 try:
@@ -97,16 +98,106 @@ def _error(path: str, exc: yaml.YAMLError) -> YamlError:
     return YamlError(f"{where}: malformed YAML: {problem}", hint="Fix the file and run again.")
 
 
+#: How many nodes aliases may add to a document, beyond those written in it.
+#: A "billion laughs" document of a few hundred bytes expands to 10**9
+#: nodes: it grew past 5.7 GB in the code that walks what it loads.
+MAX_ALIASED_NODES = 1_000_000
+#: How deeply values may nest. Everything after the parser walks values
+#: recursively (PyYAML's constructor, copies, comparisons, interpolation):
+#: a few hundred levels ended in RecursionError, an "internal error".
+MAX_DEPTH = 100
+
+
+def _may_be_deep(text: str) -> bool:
+    """Whether ``text`` could nest more than ``MAX_DEPTH`` levels: each
+    level takes a ``[``, ``{``, ``-`` or ``?`` then a space, tab or line
+    end, or one more column of indentation. Searches done by C code, for the files that
+    cannot (nearly all) to skip the walk of their nodes."""
+    half = MAX_DEPTH // 2
+    marks = text.count("[") + text.count("{")
+    marks += sum(text.count(c + after) for c in "-?" for after in " \t\n")
+    return marks >= half or " " * half in text
+
+
+def _check_expansion(root: yaml.Node, path: str) -> None:
+    """Refuse a document whose aliases expand past ``MAX_ALIASED_NODES``
+    extra nodes, that holds itself through an alias, or that nests deeper
+    than ``MAX_DEPTH``. PyYAML shares one object per anchor, so loading is
+    cheap; everything that walks the result (interpolation, line indexing,
+    flattening params) pays the expansion. Linear: each distinct node's
+    expanded size and height are computed once."""
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        if done:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            # Levels of mappings and lists: a scalar adds none.
+            height[key] = (
+                1 + max((height[id(c)] for c in children), default=0)
+                if not (isinstance(node, yaml.ScalarNode))
+                else 0
+            )
+            if height[key] > MAX_DEPTH:
+                raise YamlError(
+                    f"{path}:{node.start_mark.line + 1}: values nest more than "
+                    f"{MAX_DEPTH} levels deep here",
+                    hint="Flatten the structure: trails reads at most "
+                    f"{MAX_DEPTH} levels of nested mappings and lists.",
+                )
+            if size[key] - len(size) > MAX_ALIASED_NODES:
+                raise YamlError(
+                    f"{path}:{node.start_mark.line + 1}: YAML aliases expand this value to "
+                    f"{size[key]:,} nodes (aliases may add at most {MAX_ALIASED_NODES:,})",
+                    hint="Write the value out, or use fewer nested aliases (*name).",
+                )
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise YamlError(
+                f"{path}:{node.start_mark.line + 1}: a YAML alias refers to a value "
+                "that contains it",
+                hint="Remove the recursive alias (*name) from the file.",
+            )
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+
+
+def _compose(loader: Any, text: str, path: str) -> Any:
+    """The document's node graph, checked by ``_check_expansion`` if it has
+    an alias at all (a ``*``) or may nest deeply."""
+    node = loader.get_single_node()
+    if node is not None and ("*" in text or _may_be_deep(text)):
+        _check_expansion(node, path)
+    return node
+
+
 def loads(text: str, path: str = "<string>") -> Any:
     """Parse YAML 1.2 text; errors name ``path`` and the line."""
+    loader = Loader(text)
     try:
-        return yaml.load(text, Loader=Loader)
+        node = _compose(loader, text, path)
+        return None if node is None else loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _error(path, exc) from None
+    finally:
+        loader.dispose()
 
 
 def load(path: Path | str, display: str | None = None) -> Any:
-    return loads(Path(path).read_text(encoding="utf-8"), display or str(path))
+    name = display or str(path)
+    return loads(textio.read(path, name), name)
 
 
 @dataclass
@@ -145,7 +236,7 @@ def loads_with_lines(text: str, path: str = "<string>") -> tuple[Any, Lines]:
     """Parse like ``loads`` and also return the line of every key and item."""
     loader = Loader(text)
     try:
-        node = loader.get_single_node()
+        node = _compose(loader, text, path)
         if node is None:
             return None, Lines()
         data = loader.construct_document(node)
@@ -159,7 +250,8 @@ def loads_with_lines(text: str, path: str = "<string>") -> tuple[Any, Lines]:
 
 
 def load_with_lines(path: Path | str, display: str | None = None) -> tuple[Any, Lines]:
-    return loads_with_lines(Path(path).read_text(encoding="utf-8"), display or str(path))
+    name = display or str(path)
+    return loads_with_lines(textio.read(path, name), name)
 
 
 def dumps(data: Any) -> str:

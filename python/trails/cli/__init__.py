@@ -3,18 +3,20 @@
 Subcommands are imported only when invoked (``LazyGroup``), so ``trails
 --help`` and ``--version`` start without loading the native core, YAML or
 Git libraries. ``main`` is the one place where errors become messages and
-exit codes: 0 ok, 1 error, 2 usage, 130 interrupted.
+exit codes: 0 ok, 1 error, 2 usage, 130 interrupted (128 + the signal: 143 for SIGTERM).
 """
 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
-from typing import Any
+import warnings
+from typing import Any, TextIO
 
 import click
 
-from trails import __version__
+from trails import __version__, interrupt
 from trails.errors import TrailsError, error_message
 
 #: name -> ("module:attribute", one-line help) of each subcommand. The help
@@ -129,12 +131,35 @@ def _print_traceback() -> None:
     traceback.print_exc()
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A warning (a damaged stat index being rebuilt, say) as one
+    ``Warning: ...`` line, not Python's format with a source line."""
+    click.echo(f"Warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
+    interrupt.install()
+    warnings.showwarning = _show_warning
     try:
         rv: Any = cli.main(args=argv, prog_name="trails", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        # click turns KeyboardInterrupt (so Interrupted) into Abort.
+        cause = exc.__cause__
+        if isinstance(cause, interrupt.Interrupted) and cause.signum != signal.SIGINT:
+            click.echo(f"Interrupted ({cause}).", err=True)
+            sys.exit(128 + cause.signum)
         click.echo("Aborted.", err=True)
         sys.exit(130)
+    except interrupt.Interrupted as exc:  # raised outside click's own call
+        click.echo(f"Interrupted ({exc}).", err=True)
+        sys.exit(128 + exc.signum)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

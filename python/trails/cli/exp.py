@@ -854,5 +854,16 @@ def pull(git_remote: str, experiments: tuple[str, ...], all_commits: bool, force
     if not wanted:
         click.echo("No experiments to pull.")
         return
-    remote.fetch(git, source, wanted, force=force)
-    click.echo("Pulled experiment(s) " + ", ".join(e.name for e in wanted))
+    refused = remote.fetch(git, source, wanted, force=force)
+    for e in refused:
+        click.echo(f"Not pulled: '{e.name}' on '{git_remote}' does not descend from its "
+                   f"baseline {e.baseline[:7]}", err=True)  # fmt: skip
+    pulled = [e for e in wanted if e not in refused]
+    if pulled:
+        click.echo("Pulled experiment(s) " + ", ".join(e.name for e in pulled))
+    if refused:
+        raise ExperimentError(
+            f"{len(refused)} experiment(s) on '{git_remote}' were not pulled",
+            hint="Their commits are not experiments of the baselines their names give; "
+            "ask whoever pushed them, or pull the others by name.",
+        )

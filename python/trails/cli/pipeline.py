@@ -257,6 +257,7 @@ def commit(targets: tuple[str, ...], recursive: bool, glob: bool, force: bool) -
     project, graph, opts, stages = _selection(targets, recursive, glob, single_item=True)
     rep = Reproducer(project, graph, opts, SubprocessRunner(), click.echo)
     committed = []
+    rep.preflight(stages, running=False)
     try:
         for s in stages:
             why = reasons(s, rep.lock(s).get(s.name), rep.ws)

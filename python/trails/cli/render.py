@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 
 def _width(s: str) -> int:
+    if s.isascii():  # most cells: no per-character look-up
+        return len(s)
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
 
 

@@ -22,7 +22,53 @@ PRELOAD = [
 ]
 
 
+#: Set once this process has named its multiprocessing folder.
+_NAMED: list[str] = []
+
+
+def _name_temp_dir() -> None:
+    """Name multiprocessing's temporary folder (``pymp-*``, where the
+    server's socket lives) by a symlink ``trails-mp-<pid>`` beside it.
+    multiprocessing removes the folder at exit, but a ``--run-all`` killed
+    outright (SIGKILL) cannot: the next one removes the folders whose
+    process is gone. A symlink rather than a folder of ours around it: the
+    socket's path must stay under 108 bytes."""
+    import os
+    import shutil
+    import tempfile
+    from multiprocessing import util
+
+    if _NAMED:
+        return
+    base = tempfile.gettempdir()
+    for name in os.listdir(base):
+        pid = name.removeprefix("trails-mp-")
+        if name == pid or not pid.isdigit():
+            continue
+        link = os.path.join(base, name)
+        try:
+            os.kill(int(pid), 0)
+            continue
+        except PermissionError:
+            continue  # another user's live process
+        except ProcessLookupError:
+            pass
+        if os.lstat(link).st_uid == os.getuid():
+            target = os.path.join(base, os.readlink(link))
+            if os.path.basename(target).startswith("pymp-"):
+                shutil.rmtree(target, ignore_errors=True)
+            os.unlink(link)
+    folder = util.get_temp_dir()
+    link = os.path.join(base, f"trails-mp-{os.getpid()}")
+    if os.path.dirname(folder) == base and not os.path.lexists(link):
+        os.symlink(os.path.basename(folder), link)
+        # After multiprocessing's own removal of the folder (priority -100).
+        util.Finalize(None, os.unlink, args=(link,), exitpriority=-200)
+    _NAMED.append(folder)
+
+
 def context() -> ForkServerContext:
+    _name_temp_dir()
     ctx = multiprocessing.get_context("forkserver")
     assert isinstance(ctx, ForkServerContext)
     ctx.set_forkserver_preload(PRELOAD)

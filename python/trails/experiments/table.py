@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,11 +98,14 @@ def _columns(rows: list[Row], files: Files, opts: ShowOptions) -> list[Column]:
             for f, kv in values.items():
                 for k in kv:
                     found[(section, f, k)] = None
+    # How many columns (any file, either section) hold each key: one pass,
+    # not a scan of every column per column (200,000 params took forever).
+    # As the reference tool, a key held twice, or a fixed column's name, is
+    # shown with its file.
+    holders = Counter(k for _, _, k in found)
     cols = []
     for section, f, k in found:
-        # As the reference tool: a name another file or the other section
-        # also has, or a fixed column's, is shown with its file.
-        clash = k in CSV_HEADERS or any(kk == k and (s, ff) != (section, f) for s, ff, kk in found)
+        clash = holders[k] > 1 or k in CSV_HEADERS
         title = f"{f}:{k}" if clash or (section == "params" and f != "params.yaml") else k
         cols.append(Column(section, f, k, title))
     return [c for c in cols if _wanted(c, files, opts)]

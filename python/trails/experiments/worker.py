@@ -130,7 +130,9 @@ def main(argv: list[str], conn: Connection | None = None) -> int:
 
     try:
         slot = PoolSlot(conn, rundir) if conn is not None else None
-        rec = run_entry(project, git, entry, SubprocessRunner(), echo, queued=queued, slot=slot)
+        rec = run_entry(
+            project, git, entry, SubprocessRunner(own_group=False), echo, queued=queued, slot=slot
+        )
         result(status="success", name=rec.name, sha=rec.sha, created=entry.created)
         print(f"Ran experiment {entry.id} as '{rec.name}'", flush=True)
         return 0

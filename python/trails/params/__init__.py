@@ -14,6 +14,7 @@ writer does not understand can cost extra diff lines but never a wrong value.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import math
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from trails import textio
 from trails.errors import TrailsError
 
 DEFAULT_FILE = "params.yaml"
@@ -57,9 +59,55 @@ def _module(path: str | Path) -> ModuleType:
     return importlib.import_module(f"trails.params.{format_of(path)}")
 
 
+def _check_depth(data: Any, path: str) -> None:
+    """Refuse values nested deeper than ``yamlio.MAX_DEPTH`` (JSON and TOML
+    parsers allow ~1,000 levels; copies and comparisons, recursive, fail
+    with RecursionError well before that)."""
+    from trails.yamlio import MAX_DEPTH
+
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                raise ParamsError(
+                    f"{path}: values nest more than {MAX_DEPTH} levels deep",
+                    hint=f"Flatten the structure: trails reads at most {MAX_DEPTH} levels "
+                    "of nested mappings and lists.",
+                )
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((v, depth + 1) for v in items if isinstance(v, dict | list))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(fmt: str, text: str, path: str) -> Any:
+    from trails.yamlio import MAX_DEPTH
+
+    try:
+        data = importlib.import_module(f"trails.params.{fmt}").load(text, path)
+    except RecursionError:
+        raise ParamsError(
+            f"{path}: values nest too deeply to read",
+            hint=f"Flatten the structure: trails reads at most {MAX_DEPTH} levels "
+            "of nested mappings and lists.",
+        ) from None
+    _check_depth(data, path)
+    return data
+
+
+def parsed(fmt: str, text: str, path: str, *, shared: bool = False) -> Any:
+    """``text`` parsed by the ``fmt`` module's ``load``, remembered for the
+    process. One ``exp run -S`` reads a params file up to six times (the
+    check of ``-S``, the edit and its read-back, ``vars``, the plan); a
+    200,000-key YAML file takes ~1.5 s each. A copy each time (callers may
+    change it), unless ``shared``: the caller only reads it."""
+    data = _parsed(fmt, text, path)
+    return data if shared else copy.deepcopy(data)
+
+
 def loads(text: str, path: str | Path) -> dict[str, Any]:
     """Parse params text in the format of ``path``'s suffix."""
-    data = _module(path).load(text, str(path))
+    data = parsed(format_of(path), text, str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -73,7 +121,7 @@ def load_file(path: Path, display: str | None = None) -> dict[str, Any]:
     name = display or str(path)
     format_of(name)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = textio.read(path, name)
     except FileNotFoundError:
         raise ParamsError(f"{name}: params file not found") from None
     return loads(text, name)
@@ -289,11 +337,9 @@ def read_text(path: Path) -> str:
     """The file's exact text ("" if missing): no newline translation, so a
     CRLF file edited and written back stays CRLF."""
     try:
-        return path.read_bytes().decode("utf-8")
+        return textio.read(path)
     except FileNotFoundError:
         return ""
-    except UnicodeDecodeError as exc:
-        raise ParamsError(f"{path}: not UTF-8 text ({exc.reason})") from None
 
 
 def write_atomic(path: Path, text: str) -> None:

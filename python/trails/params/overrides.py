@@ -25,7 +25,6 @@ multiplies sweeps out into one override list per experiment, and
 
 from __future__ import annotations
 
-import copy
 import difflib
 import itertools
 import re
@@ -435,7 +434,7 @@ def validate(
     for file, group in groups.items():
         # The file is written: -S ../x.yaml or .git/x.yaml is refused here.
         confined(root, file, source="-S", hint="Name a params file inside the project.")
-        data = copy.deepcopy(_load(root, file, group))
+        data = _load(root, file, group)  # a copy of its own
         for o in group:
             change = _change(o, data, strict, warnings)
             data = apply_changes(data, [change], file)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trails import textio
 from trails.errors import PipelineError
 
 
@@ -153,7 +154,7 @@ def add_to_project(root: Path, cwd: Path, spec: StageSpec, *, force: bool) -> st
         if bad in spec.name:
             raise PipelineError(f"stage name '{spec.name}' may not contain '{bad}'")
     path = root / relpath
-    old = path.read_text(encoding="utf-8") if path.exists() else None
+    old = textio.read(path, relpath) if path.exists() else None
     new = with_stage(old or "", spec.name, stage_body(spec), force=force, where=relpath)
     replace_file(path, new)
     try:

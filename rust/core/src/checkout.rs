@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -153,12 +154,28 @@ fn replace(
     linker: &Linker,
     exec: bool,
 ) -> Result<LinkType> {
+    let mut was: Option<u32> = None;
     match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => fs::remove_dir_all(path).at(path)?,
-        Ok(_) => fs::remove_file(path).at(path)?,
+        Ok(m) => {
+            if m.is_file() {
+                was = Some(m.permissions().mode());
+            }
+            fs::remove_file(path).at(path)?
+        }
         Err(_) => {}
     }
-    linker.link(&cache.object_path(digest), path, exec)
+    let t = linker.link(&cache.object_path(digest), path, exec)?;
+    if let (Some(old), LinkType::Copy | LinkType::Reflink) = (was, t) {
+        // The file replaced kept group/other out (private data): so does
+        // its new copy. Links share the read-only object's mode instead.
+        let mode = fs::metadata(path).at(path)?.permissions().mode() & 0o7777;
+        let kept = mode & (old | 0o700);
+        if kept != mode {
+            fs::set_permissions(path, fs::Permissions::from_mode(kept)).at(path)?;
+        }
+    }
+    Ok(t)
 }
 
 /// Remove folders that deletions left empty, deepest first, never `root`.

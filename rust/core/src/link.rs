@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 use crate::state::temp_name;
@@ -62,13 +63,28 @@ fn unsupported(e: &io::Error) -> bool {
     )
 }
 
-/// Mode of a materialised writable file.
+/// The process umask, read once from `/proc/self/status` (`umask(2)` can
+/// only read it by setting it, a race with the threads creating files);
+/// 022 where that line is missing.
+pub(crate) fn umask() -> u32 {
+    static MASK: OnceLock<u32> = OnceLock::new();
+    *MASK.get_or_init(|| {
+        fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o022)
+    })
+}
+
+/// Mode of a materialised writable file: what creating it would give
+/// (0666, or 0777 for an executable, less the umask), so a user whose
+/// umask keeps files private (077) gets 0600, not a world-readable 0644.
 fn file_mode(exec: bool) -> u32 {
-    if exec {
-        0o755
-    } else {
-        0o644
-    }
+    (if exec { 0o777 } else { 0o666 }) & !umask()
 }
 
 /// Create `dest` (which must not exist) from the object `src`.
@@ -241,7 +257,7 @@ mod tests {
             .unwrap()
             .permissions()
             .mode();
-        assert_eq!(copy_mode & 0o777, 0o644, "copies are writable");
+        assert_eq!(copy_mode & 0o777, 0o666 & !umask(), "copies are writable");
     }
 
     #[test]
