@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from trails.cli import prompt
 from trails.cli.pipeline import repro
 from trails.cli.scope import keep_options, require_one
 from trails.project import Project
@@ -131,7 +132,7 @@ def run(
         strict_params=strict_params,
         reset=reset,
     )
-    confirm = (lambda q: click.confirm(q)) if opts.repro.interactive else None
+    confirm = prompt.confirm if opts.repro.interactive else None
     _, rec = exp_run(project, opts, SubprocessRunner(), click.echo, confirm)
     if rec is None:
         click.echo("\nDry run: nothing was run, written or recorded.")
@@ -778,7 +779,7 @@ def gc(
         f" and {len(entries)} queued" if entries else "") + "?"  # fmt: skip
     if not scoped:
         question = f"Remove {len(entries)} queued experiment(s)?"
-    if not force and not click.confirm(question):
+    if not force and not prompt.confirm(question):
         return
     for e in doomed:
         git.delete_ref(e.ref)
