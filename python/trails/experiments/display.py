@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, TextIO
 
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.live import Live
     from rich.table import Table
-
-    from trails.experiments.records import RunDir
 
 Status = Literal["queued", "running", "done", "failed", "left", "taken"]
 
@@ -166,14 +165,14 @@ class QueueDisplay:
         secs = self._since_start(entry_id)
         self._put(replace(self._get(entry_id), status="left", note="still queued", seconds=secs))
 
-    def poll_stages(self, run_dir_of: Callable[[str], RunDir]) -> None:
+    def poll_stages(self, run_dir_of: Callable[[str], Path]) -> None:
         """One small read per running entry. A missing or empty file (the
         worker has not reached a stage yet, or is writing it) keeps the
         last stage seen."""
         running = [r.id for r in self.rows if r.status == "running"]
         for entry_id in running:
             try:
-                text = run_dir_of(entry_id).stage.read_text(errors="replace")
+                text = (run_dir_of(entry_id) / "stage").read_text(errors="replace")
             except OSError:
                 continue
             name = text.strip()

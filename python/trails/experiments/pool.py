@@ -252,7 +252,7 @@ class _Pool:
         for r in self.workers:
             if r.state is WorkerState.RUNNING and r.conn in ready:
                 r.state = WorkerState.FINISHING  # its slot is free (or it died)
-        self.display.poll_stages(lambda i: queue.run_dir(self.project.root, i))
+        self.display.poll_stages(lambda i: queue.run_dir(self.project.root, i).path)
 
     def reap(self) -> None:
         for r in [r for r in self.workers if r.proc.exitcode is not None]:
