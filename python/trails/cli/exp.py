@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -167,24 +168,6 @@ def _check_guide_usage(
     )
 
 
-_QUEUED_FLAGS = (
-    "force",
-    "single_item",
-    "pipeline",
-    "all_pipelines",
-    "recursive",
-    "glob",
-    "downstream",
-    "force_downstream",
-    "no_commit",
-    "no_run_cache",
-    "allow_missing",
-    "keep_going",
-    "ignore_errors",
-    "explain",
-)
-
-
 def _enqueue(
     project: Project,
     opts: Any,
@@ -206,6 +189,7 @@ def _enqueue(
     from trails import data
     from trails.experiments import queue
     from trails.experiments.record import check_free
+    from trails.experiments.records import QueuedArgs
     from trails.experiments.refs import ExperimentError, resolve, validate_name
     from trails.experiments.run import queued_edits
     from trails.git import Git
@@ -232,7 +216,11 @@ def _enqueue(
                 f"--copy-paths: '{c}' does not exist",
                 hint="Name an untracked or ignored file or folder of the workspace.",
             )
-    repro_args = {k: getattr(opts, k) for k in _QUEUED_FLAGS if getattr(opts, k)}
+    # Every ReproOptions flag travels (records.QueuedArgs.repro), but those
+    # that mean something else in a worker: --jobs is the pool's number of
+    # experiments at once, and a worker has no terminal to ask in (--dry
+    # cannot queue at all: _check_guide_usage).
+    repro = dataclasses.replace(opts, targets=(), dry=False, interactive=False, jobs=1)
     # The entry runs at the root of its folder: targets named from a
     # sub-folder are spelled from the root.
     here = cwd_folder(project)
@@ -252,15 +240,8 @@ def _enqueue(
     check_free(git, baseline or git.head(), [n for n in names if n], force)
     ids = []
     for n, edits in zip(names, combos, strict=True):
-        args = {
-            "name": n,
-            "message": message,
-            "force": force,
-            "targets": targets,
-            "repro": repro_args,
-            "baseline": baseline,
-            "copy_paths": copied,
-        }
+        args = QueuedArgs(name=n, message=message, force=force, targets=tuple(targets),
+                          repro=repro, baseline=baseline, copy_paths=tuple(copied))  # fmt: skip
         entry = queue.enqueue(git, args, edits, rev_sha)
         if announce:
             click.echo(f"Queued experiment '{entry.id}' for future execution.")
