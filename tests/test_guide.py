@@ -153,7 +153,7 @@ def test_declining_every_stage_records_nothing(project: Path, trails: Trails) ->
     metrics = (project / "metrics.json").read_text()
     r = _typed(project, "n\n", "exp", "run", "--interactive", "-S", "model.learning_rate=0.0002")
     assert r.code == 1
-    assert "Going to reproduce stage: 'train'. Are you sure you want to continue?" in r.out
+    assert "Going to reproduce stage: 'train'. Are you sure you want to continue?" in r.err
     assert "Skipped stage 'train': declined" in r.out
     assert "Error: declined stage(s) 'train': no experiment recorded" in r.err
     assert "params.yaml keeps the -S values" in r.err
@@ -378,3 +378,156 @@ def test_a_lock_made_by_the_reference_tool_gets_one_note(project: Path, trails: 
     assert r.code == 0, r.err
     assert "Running stage 'extract'" in r.out
     assert "note:" not in r.out, "said once per lock"
+
+
+# -- #13 gaps: prompts with -q, --dry with ${}, --interactive with checkpoints -
+
+
+def test_prompts_show_and_answer_with_quiet(project: Path, trails: Trails) -> None:
+    lr = "model.learning_rate=0.0003"
+    r = _typed(project, "n\n", "-q", "exp", "run", "--interactive", "-S", lr)
+    assert r.code == 1
+    assert "Going to reproduce stage: 'train'. Are you sure you want to continue?" not in r.out
+    assert r.out == "", "-q: trails prints nothing on stdout"
+    assert "Going to reproduce stage: 'train'. Are you sure you want to continue? [y/n] " in r.err
+    assert _exp_refs(project) == []
+    gen(project, {"transform.py": SCRIPTS["transform.py"] + "# changed\n"})
+    r = _typed(project, "y\ny\n", "repro", "--interactive", "-q")
+    assert r.code == 0, r.err
+    assert "Going to reproduce stage: 'transform'." in r.err
+    assert "Going to reproduce stage: 'train'." in r.err
+    assert "up to date" in trails("status").out
+    gen(project, {"clean.txt": "edited by hand\n"})
+    r = _typed(project, "n\n", "commit", "transform", "-q")
+    assert r.code == 0 and "Stage 'transform' changed" in r.err and "Commit it anyway?" in r.err
+    assert trails("exp", "run", "--queue", "-S", "units=10").code == 0
+    r = _typed(project, "\nn\n", "exp", "gc", "--queued", "-q")
+    assert r.code == 0 and r.err.count("Remove 1 queued experiment(s)? [y/n]") == 2, "asked again"
+    assert git(project, "for-each-ref", "refs/exps/queue/") != "", "declined: kept"
+    r = _typed(project, "y\n", "-q", "exp", "gc", "--queued")
+    assert r.code == 0 and "Remove 1 queued experiment(s)?" in r.err and r.out == ""
+    assert git(project, "for-each-ref", "refs/exps/queue/") == ""
+    gen(project, {"data.txt": "some data\n"})
+    assert trails("add", "data.txt").code == 0
+    (project / "data.txt.dvc").unlink()
+    objects = sorted(p for p in (project / ".dvc" / "cache").rglob("*") if p.is_file())
+    r = _typed(project, "n\n", "gc", "-w", "-q")
+    assert r.code == 0 and "Remove 1 cache objects" in r.err
+    assert sorted(p for p in (project / ".dvc" / "cache").rglob("*") if p.is_file()) == objects
+    r = _typed(project, "y\n", "gc", "-w", "-q")
+    assert r.code == 0 and "Remove 1 cache objects" in r.err and r.out == ""
+    assert len([p for p in (project / ".dvc" / "cache").rglob("*") if p.is_file()]) == (
+        len(objects) - 1
+    )
+
+
+INTERPOLATED = f"""\
+stages:
+  train:
+    cmd: {PY} -c "open('model-${{epochs}}.txt', 'w').write('x')"
+    outs:
+      - model-${{epochs}}.txt
+"""
+
+
+def test_dry_run_interpolates_the_set_values(repo: Path, trails: Trails) -> None:
+    assert trails("init").code == 0
+    gen(repo, {"params.yaml": "epochs: 3\n", "dvc.yaml": INTERPOLATED})
+    assert trails("repro").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    r = trails("exp", "run", "--dry", "-S", "epochs=5")
+    assert r.code == 0, r.err
+    assert "Would set in 'params.yaml' (not written): epochs=5" in r.out
+    assert "'train' would run because: cmd changed; params.yaml:epochs 3 -> 5" in r.out
+    assert "open('model-5.txt', 'w')" in r.out and "model-3.txt" not in r.out
+    assert (repo / "params.yaml").read_text() == "epochs: 3\n"
+    assert not (repo / "model-5.txt").exists()
+    assert git(repo, "status", "--porcelain") == ""
+    r = trails("exp", "run", "-S", "epochs=5")
+    assert r.code == 0, r.err
+    assert (repo / "model-5.txt").exists(), "the dry run showed what the real run ran"
+
+
+#: The guide's R snippet, in Python: make the signal file, wait until it is gone.
+SIGNALLING = """\
+import os, time
+from pathlib import Path
+start = int(Path("model.txt").read_text()) if Path("model.txt").exists() else 0
+for epoch in (start + 1, start + 2):
+    Path("model.txt").write_text(str(epoch))
+    signal = Path(os.environ["DVC_ROOT"], ".dvc", "tmp", "DVC_CHECKPOINT")
+    signal.touch()
+    while signal.exists():
+        time.sleep(0.01)
+"""
+
+CHECKPOINTED = f"""\
+stages:
+  train:
+    cmd: {PY} train.py
+    deps: [train.py]
+    params: [a]
+    outs:
+      - model.txt:
+          checkpoint: true
+"""
+
+
+def _refs(repo: Path) -> str:
+    return git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps/")
+
+
+def test_declining_a_checkpoint_stage_records_nothing(repo: Path, trails: Trails) -> None:
+    assert trails("init").code == 0
+    gen(repo, {"train.py": SIGNALLING, "dvc.yaml": CHECKPOINTED, "params.yaml": "a: 1\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    r = trails("exp", "run", "-n", "cnn")
+    assert r.code == 0, r.err
+    assert r.out.count("Checkpoint ") == 2
+    refs, state = _refs(repo), (repo / ".dvc" / "tmp" / "trails" / "checkpoint.json").read_text()
+    assert (repo / "model.txt").read_text() == "2"
+    r = _typed(repo, "n\n", "exp", "run", "--interactive", "-S", "a=2")
+    assert r.code == 1
+    assert "Going to reproduce stage: 'train'. Are you sure you want to continue?" in r.err
+    assert "Skipped stage 'train': declined" in r.out
+    assert "Checkpoint " not in r.out
+    assert (
+        "Error: declined stage(s) 'train': no experiment recorded (params.yaml keeps the -S values)"
+        in r.err
+    )
+    assert "Traceback" not in r.err
+    assert _refs(repo) == refs, "no checkpoint, no wrap-up"
+    assert (repo / "model.txt").read_text() == "2"
+    r = _typed(repo, "n\n", "exp", "run", "--interactive", "--reset")
+    assert r.code == 1 and "Error: declined stage(s) 'train'" in r.err
+    assert (repo / "model.txt").read_text() == "2", "--reset discards nothing when declined"
+    assert (repo / ".dvc" / "tmp" / "trails" / "checkpoint.json").read_text() == state
+    assert _refs(repo) == refs
+    r = _typed(repo, "y\n", "exp", "run", "--interactive")
+    assert r.code == 0, r.err
+    assert "Resuming from checkpoint" in r.out and r.out.count("Checkpoint ") == 2
+    assert (repo / "model.txt").read_text() == "4"
+
+
+def test_exp_show_names_the_file_of_a_metric_and_param_of_one_name(
+    repo: Path, trails: Trails
+) -> None:
+    """As the reference tool: a header shared by a metric and a param (or
+    by a fixed column) is shown as ``file:name``, never twice bare."""
+    assert trails("init").code == 0
+    metric = "import json; json.dump({'lr': 1, 'Created': 2, 'acc': 3}, open('m.json', 'w'))\n"
+    gen(repo, {"params.yaml": "lr: 0.1\n", "metric.py": metric, "dvc.yaml": (
+        f"stages:\n  train:\n    cmd: {PY} metric.py\n    params: [lr]\n"
+        "    metrics:\n      - m.json:\n          cache: false\n"
+    )})  # fmt: skip
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    assert trails("exp", "run", "-S", "lr=0.2").code == 0
+    r = trails("exp", "show", "--no-pager")
+    assert r.code == 0, r.err
+    header = r.out.splitlines()[1]
+    cells = [c.strip() for c in header.strip("┃").split("┃")]
+    shared = ["m.json:lr", "m.json:Created", "acc", "params.yaml:lr"]
+    assert cells == ["Experiment", "Created", *shared]

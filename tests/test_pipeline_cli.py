@@ -197,8 +197,8 @@ def test_interactive_asks_before_each_stage(project: Path, trails: Trails) -> No
         text=True,
     )
     assert (
-        "Going to reproduce stage: 'prepare'. Are you sure you want to continue? [y/N]"
-        in proc.stdout
+        "Going to reproduce stage: 'prepare'. Are you sure you want to continue? [y/n]"
+        in proc.stderr
     )
     assert not (project / "prepared.txt").exists()
 
@@ -252,7 +252,7 @@ def test_commit_records_without_running(project: Path, trails: Trails) -> None:
         text=True,
     )  # fmt: skip
     assert (
-        "Stage 'prepare' changed (output 'prepared.txt' modified). Commit it anyway?" in proc.stdout
+        "Stage 'prepare' changed (output 'prepared.txt' modified). Commit it anyway?" in proc.stderr
     )
     assert "Nothing to commit." in proc.stdout
     assert trails("commit", "-f", "prepare").code == 0

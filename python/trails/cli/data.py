@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from trails.cli import prompt
 from trails.cli.scope import keep_options, require_one
 from trails.project import Project
 
@@ -118,7 +119,7 @@ def gc(
                        "and gc would refuse", err=True)  # fmt: skip
         click.echo(f"Would remove {what}.")
         return
-    if not force and not click.confirm(f"Remove {what}?"):
+    if not force and not prompt.confirm(f"Remove {what}?"):
         return
     # Planned again under the lock: a run may have stored (and named) more
     # since the question, and none may store while objects go.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import click
 
+from trails.cli import prompt
 from trails.cli.context import context
 from trails.cli.exp_run import run
 from trails.cli.exp_show import diff, show
@@ -179,7 +180,7 @@ def gc(
         f" and {len(entries)} queued" if entries else "") + "?"  # fmt: skip
     if not scoped:
         question = f"Remove {len(entries)} queued experiment(s)?"
-    if not force and not click.confirm(question):
+    if not force and not prompt.confirm(question):
         return
     d.remove(git)
     if not scoped:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from trails.cli import prompt
 from trails.cli.context import context
 from trails.cli.pipeline import repro
 from trails.project import Project
@@ -130,7 +131,7 @@ def _run_workspace(project: Project, opts: ExpRunOptions) -> None:
     from trails.experiments.run import exp_run
     from trails.runner import SubprocessRunner
 
-    confirm = (lambda q: click.confirm(q)) if opts.repro.interactive else None
+    confirm = prompt.confirm if opts.repro.interactive else None
     _, rec = exp_run(project, opts, SubprocessRunner(), click.echo, confirm)
     if rec is None:
         click.echo("\nDry run: nothing was run, written or recorded.")

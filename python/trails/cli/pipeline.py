@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from trails.cli import prompt
 from trails.project import Project
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
     project = Project.find()
     graph = load_graph(project)
     stages, _ = select(graph, project, opts)
-    confirm = (lambda q: click.confirm(q)) if opts.interactive else None
+    confirm = prompt.confirm if opts.interactive else None
     rep = Builder(project, graph, opts, SubprocessRunner(), EchoStatus(click.echo), confirm)
     summary = rep.run(stages)
     for lock in summary.locks_written:
@@ -263,7 +264,7 @@ def commit(targets: tuple[str, ...], recursive: bool, glob: bool, force: bool) -
             if not why:
                 continue
             question = f"Stage '{s.address}' changed ({'; '.join(why)}). Commit it anyway?"
-            if rep.lock(s).get(s.name) is not None and not force and not click.confirm(question):
+            if rep.lock(s).get(s.name) is not None and not force and not prompt.confirm(question):
                 continue
             if rep.commit_stage(s):
                 committed.append(s.address)

@@ -21,10 +21,9 @@ def status() -> None:
     from trails.experiments import queue as q
 
     project, git = context()
-    rows = [(e.id, q.args_of(git, e.sha).get("name") or "-", e.created,
-             "failed" if e.failed else _state(project, e))
+    rows = [(e.id, _name(git, e), e.created, "failed" if e.failed else _state(project, e))
             for e in q.entries(git) + q.entries(git, failed=True)]  # fmt: skip
-    rows += [(d.id, d.name or "-", d.created, "success") for d in q.succeeded(project.root)]
+    rows += [(d.id, d.name or "-", d.created, "success") for d in q.succeeded(project.root, _warn)]
     if not rows:
         click.echo("No experiments in the queue.")
         return
@@ -34,15 +33,33 @@ def status() -> None:
         click.echo(f"{entry_id:<9} {name:<16} {when:<17} {state}")
 
 
+def _warn(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
+def _name(git: object, entry: object) -> str:
+    """An entry's experiment name; ``?`` if its arguments cannot be read
+    (running it says why)."""
+    from trails.errors import TrailsError
+    from trails.experiments import queue as q
+    from trails.git import Git
+
+    assert isinstance(git, Git) and isinstance(entry, q.Entry)
+    try:
+        return q.args_of(git, entry.sha).name or "-"
+    except TrailsError:
+        return "?"
+
+
 def _state(project: Project, entry: object) -> str:
     from trails.experiments import queue as q
 
     assert isinstance(entry, q.Entry)
     rundir = q.run_dir(project.root, entry.id)
-    if (rundir / "waiting").exists():
+    if rundir.waiting.exists():
         return "queued (prepared)"
-    if (rundir / "lock").exists():
-        stage = rundir / "stage"
+    if rundir.lock.exists():
+        stage = rundir.stage
         return "running" + (f" ({stage.read_text()})" if stage.exists() else "")
     return "queued"
 
@@ -62,7 +79,7 @@ def remove(ids: tuple[str, ...], all_: bool, queued: bool, failed: bool, success
     project, git = context()
     if not (ids or all_ or queued or failed or success):
         raise click.UsageError("name entries, or use --all, --queued, --failed or --success")
-    done = {d.id: d for d in q.succeeded(project.root)}
+    done = {d.id: d for d in q.succeeded(project.root, _warn)}
     targets, forgotten = [], []
     for i in ids:
         try:
@@ -96,11 +113,11 @@ def logs(entry_id: str, follow: bool) -> None:
 
     project = Project.find()
     rundir = q.run_dir(project.root, entry_id)
-    if not rundir.is_dir():
+    if not rundir.path.is_dir():
         from trails.git import Git
 
         rundir = q.run_dir(project.root, q.find(Git(project.root), entry_id).id)
-    log = rundir / "output.log"
+    log = rundir.log
     if not log.exists():
         raise TrailsError(f"experiment {entry_id} has no log yet (it has not run)")
     with log.open("r", errors="replace") as f:
@@ -108,7 +125,7 @@ def logs(entry_id: str, follow: bool) -> None:
             chunk = f.read()
             if chunk:
                 click.echo(chunk, nl=False)
-            elif not follow or not (rundir / "lock").exists():
+            elif not follow or not rundir.lock.exists():
                 break
             else:
                 time.sleep(0.1)
@@ -182,7 +199,7 @@ def kill(entry_id: str) -> None:
 
     project = Project.find()
     entry = q.find(Git(project.root), entry_id)
-    lock = q.run_dir(project.root, entry.id) / "lock"
+    lock = q.run_dir(project.root, entry.id).lock
     try:
         pid = int(lock.read_text())
         os.killpg(pid, signal.SIGINT)

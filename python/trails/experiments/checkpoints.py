@@ -5,16 +5,17 @@ A checkpoint experiment is a chain of commits on one ref, each the child of
 the previous one, the first a child of the baseline. Each commit holds the
 workspace at that checkpoint (outputs stored in the cache, metrics in Git).
 The chain being extended is remembered in ``.dvc/tmp/trails/checkpoint.json``
-so that the next ``exp run`` resumes it (``--reset`` starts a new one)."""
+(``records.CheckpointState``) so that the next ``exp run`` resumes it
+(``--reset`` starts a new one)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trails.experiments.record import taken
+from trails.experiments.records import CheckpointState, decode
 from trails.experiments.refs import derive_name, ref_for
 from trails.git import ZERO, Git, GitError
 
@@ -80,19 +81,24 @@ def save_state(root: Path, chain: Chain, path: Path | None = None) -> None:
     next run continues it."""
     p = path or state_path(root)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps({"baseline": chain.baseline, "name": chain.name, "tip": chain.tip}))
+    p.write_bytes(CheckpointState(baseline=chain.baseline, name=chain.name, tip=chain.tip).encode())
 
 
 def resume(root: Path, git: Git, baseline: str, path: Path | None = None) -> tuple[str, str] | None:
     """``(name, tip)`` of the chain to continue on ``baseline``, if any: the
     last one this workspace (or the entry whose state is ``path``) extended
-    or applied, if its ref still holds it."""
+    or applied, if its ref still holds it. A state it cannot read is a
+    ``RecordError``: which chain to continue is not guessed."""
+    p = path or state_path(root)
     try:
-        doc = json.loads((path or state_path(root)).read_text())
-    except (OSError, ValueError):
+        data = p.read_bytes()
+    except OSError:
         return None
-    name, tip = doc.get("name"), doc.get("tip")
-    if doc.get("baseline") != baseline or not name or not tip:
+    source = p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p)
+    hint = f"Delete {source} to start a new checkpoint experiment instead of continuing one."
+    doc = decode(CheckpointState, data, source, hint)
+    name, tip = doc.name, doc.tip
+    if doc.baseline != baseline or not name or not tip:
         return None
     current = git.rev_parse(ref_for(baseline, name))
     if current is None:
@@ -101,7 +107,7 @@ def resume(root: Path, git: Git, baseline: str, path: Path | None = None) -> tup
     # earlier checkpoint of it).
     if current != tip and tip not in git.run("rev-list", current, f"^{baseline}").split():
         return None
-    return str(name), str(tip)
+    return name, tip
 
 
 def continued(

@@ -11,13 +11,14 @@ the cache takes concurrent writers, and refs are compare-and-swapped. Only
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from trails.cachelock import check_recordable
 from trails.confine import confined
@@ -25,13 +26,14 @@ from trails.errors import TrailsError
 from trails.experiments.checkpoints import Chain, continued, save_state
 from trails.experiments.queue import Entry, QueuedRun, args_of, run_dir
 from trails.experiments.record import Recorded, record
+from trails.experiments.records import QueuedArgs
 from trails.git import Git
 from trails.pipeline import load_graph
 from trails.pipeline.graph import Graph
 from trails.pipeline.stage import Stage
 from trails.project import Project
 from trails.repro.builder import Builder, Hooks
-from trails.repro.selection import ReproOptions, select
+from trails.repro.selection import select
 from trails.repro.status import EchoStatus, Status
 from trails.runner import Runner
 
@@ -120,7 +122,7 @@ def _prepare(
 
 
 def _chain(
-    git: Git, args: dict[str, Any], baseline: str, stages: list[Stage],
+    git: Git, args: QueuedArgs, baseline: str, stages: list[Stage],
     resumed: tuple[str, str] | None,
 ) -> Chain | None:  # fmt: skip
     """The checkpoint chain of a run whose stages have checkpoint outputs:
@@ -129,11 +131,8 @@ def _chain(
     if not any(o.checkpoint for s in stages for o in s.outs):
         return None
     if resumed is not None:
-        return Chain(git, baseline, resumed[0], tip=resumed[1], message=args.get("message"))
-    rev = args.get("rev")
-    name = args.get("name")
-    return Chain(git, baseline, str(name) if name else None, start=str(rev) if rev else None,
-                 force=bool(args.get("force")))  # fmt: skip
+        return Chain(git, baseline, resumed[0], tip=resumed[1], message=args.message)
+    return Chain(git, baseline, args.name or None, start=args.rev or None, force=args.force)
 
 
 def _restore_inputs(sub: Project, graph: Graph, rep: Builder, *, reset: bool) -> None:
@@ -176,8 +175,8 @@ def run_entry(
     recording; never acquired if nothing runs. ``status``: what the stages
     report to (``echo``'s lines by default)."""
     args = queued.args if queued is not None else args_of(git, entry.sha)
-    copy_paths = [str(c) for c in args.get("copy_paths") or ()]
-    baseline = str(args.get("baseline") or "")
+    copy_paths = list(args.copy_paths)
+    baseline = args.baseline or ""
     # The entry's commit is a child of its baseline: when Git listed that
     # parent, the baseline is there without asking again.
     known = queued is not None and baseline in queued.parents
@@ -192,12 +191,12 @@ def run_entry(
     # even if the process gets interrupted". Each checkpoint is on the
     # experiment's ref as it is made; this remembers the chain, so that the
     # entry, left queued by a Ctrl+C, continues it when run again.
-    state = run_dir(project.root, entry.id) / "checkpoint.json"
+    state = run_dir(project.root, entry.id).checkpoint
     resumed = continued(project.root, git, baseline, state)
     try:
         sub = _prepare(project, git, entry, copy_paths, resumed[1] if resumed else None)
-        opts = ReproOptions(targets=tuple(args.get("targets", ())), **args.get("repro", {}))
-        env = {"DVC_EXP_NAME": str(args.get("name") or ""), "DVC_EXP_BASELINE_REV": baseline}
+        opts = dataclasses.replace(args.repro, targets=args.targets)
+        env = {"DVC_EXP_NAME": args.name or "", "DVC_EXP_BASELINE_REV": baseline}
         with _chdir(sub.root), _env(env):
             graph = load_graph(sub)
             stages, _ = select(graph, sub, opts)
@@ -226,7 +225,7 @@ def run_entry(
                 always_run=always,
             )
             rep = Builder(sub, graph, opts, runner, status or EchoStatus(echo), None, hooks)
-            fresh = chain is not None and not args.get("rev") and resumed is None
+            fresh = chain is not None and not args.rev and resumed is None
             _restore_inputs(sub, graph, rep, reset=fresh)
             try:
                 rep.run(stages)
@@ -242,9 +241,9 @@ def run_entry(
             return Recorded(chain.name or "", tip, baseline, new=True)
         return record(
             git,
-            name=args.get("name"),
-            message=args.get("message"),
-            force=bool(args.get("force")),
+            name=args.name,
+            message=args.message,
+            force=args.force,
             tree=tree,
             baseline=baseline,
             consumed=entry.ref,

@@ -22,6 +22,7 @@ recording, which happens after the slot is given back."""
 from __future__ import annotations
 
 import contextlib
+import enum
 import importlib.machinery
 import json
 import multiprocessing.connection
@@ -38,6 +39,7 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
 from trails.experiments import forkserver, queue
+from trails.experiments.records import RecordError, RunResult, RunStatus, WorkerExit
 from trails.git import Git
 from trails.project import Project
 
@@ -56,19 +58,28 @@ class PoolResult:
     left: list[str] = field(default_factory=list)
 
 
+class WorkerState(enum.Enum):
+    """Where a worker is, as the pool sees it."""
+
+    #: Preparing its folder, or prepared and waiting for a slot.
+    WAITING = "waiting"
+    #: Holds a slot: its stages run.
+    RUNNING = "running"
+    #: Stages over, slot given back: it records the experiment and exits.
+    FINISHING = "finishing"
+    #: Let go before it started: it cleans up and exits, its entry still queued.
+    RELEASED = "released"
+
+
 @dataclass
 class _Running:
-    """A worker and the pool's end of its pipe. ``state``: ``waiting``
-    (preparing its folder, or prepared and waiting for a slot), ``running``
-    (holds a slot: its stages run), ``finishing`` (stages over, slot given
-    back: it records the experiment and exits), ``released`` (let go before
-    it started: it cleans up and exits, its entry still queued)."""
+    """A worker and the pool's end of its pipe."""
 
     entry: queue.Entry
     proc: BaseProcess
     conn: Connection
     started: float
-    state: str = "waiting"
+    state: WorkerState = WorkerState.WAITING
 
 
 def _start(
@@ -77,10 +88,10 @@ def _start(
     from trails.experiments import worker
 
     rundir = queue.run_dir(project.root, entry.id)
-    rundir.mkdir(parents=True, exist_ok=True)
-    (rundir / "result.json").unlink(missing_ok=True)
-    (rundir / "stage").unlink(missing_ok=True)  # left by a worker that was killed
-    log = rundir / "output.log"
+    rundir.path.mkdir(parents=True, exist_ok=True)
+    rundir.result.unlink(missing_ok=True)
+    rundir.stage.unlink(missing_ok=True)  # left by a worker that was killed
+    log = rundir.log
     ours, theirs = ctx.Pipe()
     proc = ctx.Process(
         target=worker.child,
@@ -122,16 +133,21 @@ def _killpg(proc: BaseProcess, sig: int) -> None:
             os.kill(proc.pid, sig)
 
 
-def _outcome(project: Project, r: _Running) -> dict[str, str]:
-    doc = queue.read_result(project.root, r.entry.id)
-    if doc is not None:
-        return {str(k): str(v) for k, v in doc.items()}
+def _outcome(project: Project, r: _Running) -> RunResult | None:
+    """The worker's result; None if it left none (it was killed)."""
+    try:
+        return queue.run_dir(project.root, r.entry.id).read_result()
+    except RecordError as exc:
+        return RunResult(status=RunStatus.FAILED, error=str(exc))
+
+
+def _lost(r: _Running) -> str:
     code = r.proc.exitcode
     if code is not None and code < 0:
         how = f"was killed by signal {-code}"
     else:
         how = f"exited with {code}"
-    return {"status": "lost", "error": f"worker {how} and no result"}
+    return f"worker {how} and no result"
 
 
 def _interrupt(workers: list[_Running]) -> None:
@@ -208,35 +224,37 @@ class _Pool:
     result: PoolResult = field(default_factory=PoolResult)
     ctx: ForkServerContext = field(default_factory=forkserver.context)
 
-    def _count(self, state: str) -> int:
+    def _count(self, state: WorkerState) -> int:
         return sum(r.state == state for r in self.workers)
 
     def fill(self, spare: int) -> None:
         """Start workers for the next entries: one per free slot, plus
         ``spare`` that prepare and wait."""
-        while self.pending and self._count("running") + self._count("waiting") < (
-            self.jobs + spare
-        ):
+        while self.pending and self._count(WorkerState.RUNNING) + self._count(
+            WorkerState.WAITING
+        ) < (self.jobs + spare):
             self.workers.append(_start(self.ctx, self.project, self.pending.popleft(), self.facts))
 
     def grant(self, draining: bool) -> None:
         """Free slots to waiting workers, oldest first; draining, every
         waiting worker is let go (its entry stays queued)."""
         for r in self.workers:
-            if r.state == "waiting" and (draining or self._count("running") < self.jobs):
+            if r.state is WorkerState.WAITING and (
+                draining or self._count(WorkerState.RUNNING) < self.jobs
+            ):
                 _grant(r, draining, self.display)
 
     def wait(self) -> None:
         """Until a worker exits or gives its slot back (or ``POLL``)."""
         ready = multiprocessing.connection.wait(
             [r.proc.sentinel for r in self.workers]
-            + [r.conn for r in self.workers if r.state == "running"],
+            + [r.conn for r in self.workers if r.state is WorkerState.RUNNING],
             POLL,
         )
         for r in self.workers:
-            if r.state == "running" and r.conn in ready:
-                r.state = "finishing"  # its slot is free (or it died)
-        self.display.poll_stages(lambda i: queue.run_dir(self.project.root, i))
+            if r.state is WorkerState.RUNNING and r.conn in ready:
+                r.state = WorkerState.FINISHING  # its slot is free (or it died)
+        self.display.poll_stages(lambda i: queue.run_dir(self.project.root, i).path)
 
     def reap(self) -> None:
         for r in [r for r in self.workers if r.proc.exitcode is not None]:
@@ -251,13 +269,13 @@ def _grant(r: _Running, draining: bool, display: QueueDisplay) -> None:
     try:
         if draining:
             r.conn.close()
-            r.state = "released"
+            r.state = WorkerState.RELEASED
             return
         r.conn.send_bytes(b"go")
     except OSError:  # it died while preparing: its exit is reported
-        r.state = "finishing"
+        r.state = WorkerState.FINISHING
         return
-    r.state = "running"
+    r.state = WorkerState.RUNNING
     r.started = time.monotonic()
     display.started(r.entry.id)
 
@@ -265,19 +283,19 @@ def _grant(r: _Running, draining: bool, display: QueueDisplay) -> None:
 def _report(project: Project, r: _Running, result: PoolResult, display: QueueDisplay) -> None:
     out = _outcome(project, r)
     secs = time.monotonic() - r.started
-    if out.get("status") == "success":
-        result.done.append((r.entry.id, out.get("name", "")))
-        display.done(r.entry.id, out.get("name", ""), secs)
-    elif r.proc.exitcode == 3:
+    if out is not None and out.status is RunStatus.SUCCESS:
+        result.done.append((r.entry.id, out.name))
+        display.done(r.entry.id, out.name, secs)
+    elif r.proc.exitcode == WorkerExit.TAKEN:
         display.taken(r.entry.id)
-    elif r.proc.exitcode in (4, 130):  # let go before it started; interrupted (queue kill)
-        result.left.append(r.entry.id)
+    elif r.proc.exitcode in (WorkerExit.RELEASED, WorkerExit.INTERRUPTED):
+        result.left.append(r.entry.id)  # let go before it started; interrupted (queue kill)
     else:
-        if out.get("status") == "lost":
+        if out is None:
             _after_killed_worker(project, r.entry)
-        reason = out.get("error", "failed")
+        reason = (out.error or "failed") if out is not None else _lost(r)
         result.failed.append((r.entry.id, reason))
-        log = queue.run_dir(project.root, r.entry.id) / "output.log"
+        log = queue.run_dir(project.root, r.entry.id).log
         display.failed(r.entry.id, reason, project.rel(log))
 
 
@@ -294,5 +312,5 @@ def _after_killed_worker(project: Project, entry: queue.Entry) -> None:
         queue.mark_failed(git, entry)
     shutil.rmtree(work_dir(project, entry), ignore_errors=True)
     rundir = queue.run_dir(project.root, entry.id)
-    for name in ("lock", "stage"):
-        (rundir / name).unlink(missing_ok=True)
+    for path in (rundir.lock, rundir.stage):
+        path.unlink(missing_ok=True)

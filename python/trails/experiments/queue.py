@@ -3,7 +3,7 @@
 in name order is FIFO), pointing at a stash-like commit of the workspace at
 queue time (tracked and staged files, with the ``-S`` edits applied; the
 workspace itself is not changed). The run arguments are JSON in the commit
-message, never pickled. Each ``--queue`` call creates its own ref with
+message (``records.QueuedArgs``), never pickled. Each ``--queue`` call creates its own ref with
 ``update-ref`` expecting none, so concurrent calls lose nothing.
 
 Failed entries move to ``refs/exps/failed/``; their logs stay in
@@ -11,15 +11,15 @@ Failed entries move to ``refs/exps/failed/``; their logs stay in
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from trails.errors import did_you_mean
+from trails.errors import TrailsError, did_you_mean
+from trails.experiments.records import QueuedArgs, RecordError, RunDir, RunStatus, decode
 from trails.experiments.refs import ExperimentError
 from trails.git import ZERO, Git
 
@@ -54,12 +54,13 @@ class QueuedRun:
 
     entry: Entry
     parents: tuple[str, ...]
-    args: dict[str, Any]
+    args: QueuedArgs
 
 
 def read_entry(git: Git, ref: str) -> QueuedRun | None:
     """An entry, its parents and its run arguments in one ``git log`` call;
-    None if the ref is gone (another worker took the entry)."""
+    None if the ref is gone (another worker took the entry). Arguments it
+    cannot read are a ``RecordError``."""
     out = git.run("log", "-1", "--format=%H%n%ct%n%P%n%B", ref, "--", check=False)
     sha, _, rest = out.partition("\n")
     created, _, rest = rest.partition("\n")
@@ -67,30 +68,33 @@ def read_entry(git: Git, ref: str) -> QueuedRun | None:
     if len(sha) != 40:
         return None
     entry = Entry(ref, sha, int(created) if created.isdigit() else 0)
-    return QueuedRun(entry, tuple(parents.split()), _parse_args(msg))
+    return QueuedRun(entry, tuple(parents.split()), _parse_args(msg, entry.id))
 
 
-def args_of(git: Git, sha: str) -> dict[str, Any]:
+def args_of(git: Git, sha: str) -> QueuedArgs:
     """The run arguments stored in an entry's commit message."""
-    return _parse_args(git.message(sha))
+    return _parse_args(git.message(sha), sha[:7])
 
 
-def _parse_args(msg: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(msg.split("\n", 2)[2]) if msg.startswith(HEADER) else {}
-    except (IndexError, ValueError):
-        doc = {}
-    return doc if isinstance(doc, dict) else {}
+def _parse_args(msg: str, entry_id: str) -> QueuedArgs:
+    head, _, body = msg.partition("\n\n")
+    source = f"queued experiment {entry_id}: its arguments"
+    hint = "Remove the entry ('trails queue remove') and queue it again."
+    if head != HEADER:
+        raise RecordError(f"{source} are missing (not a trails queue entry)", hint=hint)
+    return decode(QueuedArgs, body, source, hint)
 
 
 def enqueue(
-    git: Git, args: Mapping[str, Any], edits: Mapping[str, bytes], rev: str | None = None
+    git: Git, args: QueuedArgs, edits: Mapping[str, bytes], rev: str | None = None
 ) -> Entry:
     """Queue the workspace (tracked and staged files) with ``edits``; with
     ``rev`` (a checkpoint), that commit's files instead, to continue it."""
-    baseline = str(args.get("baseline") or git.head())
+    import msgspec
+
+    baseline = args.baseline or git.head()
     tree = git.tree_with(rev, edits) if rev else git.snapshot_tree(tracked_only=True, blobs=edits)
-    body = json.dumps({**args, "baseline": baseline, "rev": rev}, sort_keys=True)
+    body = msgspec.structs.replace(args, baseline=baseline, rev=rev).encode().decode()
     sha = git.commit_tree(tree, [baseline], f"{HEADER}\n\n{body}")
     ref = f"{QUEUE}{time.time_ns():020d}-{sha[:12]}"
     git.update_ref(ref, sha, ZERO)
@@ -123,9 +127,9 @@ def find(git: Git, spec: str) -> Entry:
     )
 
 
-def run_dir(root: Path, entry_id: str) -> Path:
+def run_dir(root: Path, entry_id: str) -> RunDir:
     """Where an entry's log and result are kept (also after a failure)."""
-    return root / ".dvc" / "tmp" / "exps" / "run" / entry_id
+    return RunDir(root, entry_id)
 
 
 def mark_failed(git: Git, entry: Entry) -> None:
@@ -148,51 +152,26 @@ class Succeeded:
     created: int
 
 
-def read_result(root: Path, entry_id: str) -> dict[str, Any] | None:
-    """What a worker wrote of its entry's run (``result.json``: status,
-    name, error...); None if it wrote nothing (yet)."""
-    try:
-        doc = json.loads((run_dir(root, entry_id) / "result.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-def succeeded(root: Path) -> list[Succeeded]:
+def succeeded(root: Path, warn: Callable[[str], None]) -> list[Succeeded]:
     """Entries run by workers that succeeded, oldest first: ``queue status``
-    lists them until ``queue remove --success`` forgets them."""
+    lists them until ``queue remove --success`` forgets them. A result it
+    cannot read is passed to ``warn`` and left out."""
     base = root / ".dvc" / "tmp" / "exps" / "run"
     out = []
     for d in base.iterdir() if base.is_dir() else ():
-        doc = read_result(root, d.name)
-        if doc is not None and doc.get("status") == "success":
-            created = doc.get("created")
-            out.append(Succeeded(d.name, str(doc.get("name") or ""),
-                                 created if isinstance(created, int) else 0))  # fmt: skip
+        try:
+            res = run_dir(root, d.name).read_result()
+        except TrailsError as exc:
+            warn(f"{exc} ({exc.hint})")
+            continue
+        if res is not None and res.status is RunStatus.SUCCESS:
+            out.append(Succeeded(d.name, res.name, res.created))
     return sorted(out, key=lambda s: (s.created, s.id))
 
 
 def forget(root: Path, entry_id: str) -> None:
     """Remove an entry's run folder (log, result)."""
-    shutil.rmtree(run_dir(root, entry_id), ignore_errors=True)
-
-
-_QUEUED_FLAGS = (
-    "force",
-    "single_item",
-    "pipeline",
-    "all_pipelines",
-    "recursive",
-    "glob",
-    "downstream",
-    "force_downstream",
-    "no_commit",
-    "no_run_cache",
-    "allow_missing",
-    "keep_going",
-    "ignore_errors",
-    "explain",
-)
+    shutil.rmtree(run_dir(root, entry_id).path, ignore_errors=True)
 
 
 def enqueue_runs(
@@ -213,6 +192,8 @@ def enqueue_runs(
     or ignored paths copied from the workspace into the entry's folder when
     it runs. ``announce``: say "Queued" (not for --temp, whose entry runs
     now)."""
+    import dataclasses
+
     from trails import data
     from trails.experiments.record import check_free
     from trails.experiments.refs import resolve, validate_name
@@ -241,7 +222,11 @@ def enqueue_runs(
                 f"--copy-paths: '{c}' does not exist",
                 hint="Name an untracked or ignored file or folder of the workspace.",
             )
-    repro_args = {k: getattr(opts, k) for k in _QUEUED_FLAGS if getattr(opts, k)}
+    # Every ReproOptions flag travels (records.QueuedArgs.repro), but those
+    # that mean something else in a worker: --jobs is the pool's number of
+    # experiments at once, and a worker has no terminal to ask in (--dry
+    # cannot queue at all: the CLI refuses it).
+    repro = dataclasses.replace(opts, targets=(), dry=False, interactive=False, jobs=1)
     # The entry runs at the root of its folder: targets named from a
     # sub-folder are spelled from the root.
     here = cwd_folder(project)
@@ -261,15 +246,8 @@ def enqueue_runs(
     check_free(git, baseline or git.head(), [n for n in names if n], force)
     ids = []
     for n, edits in zip(names, combos, strict=True):
-        args = {
-            "name": n,
-            "message": message,
-            "force": force,
-            "targets": targets,
-            "repro": repro_args,
-            "baseline": baseline,
-            "copy_paths": copied,
-        }
+        args = QueuedArgs(name=n, message=message, force=force, targets=tuple(targets),
+                          repro=repro, baseline=baseline, copy_paths=tuple(copied))  # fmt: skip
         entry = enqueue(git, args, edits, rev_sha)
         if announce:
             echo(f"Queued experiment '{entry.id}' for future execution.")

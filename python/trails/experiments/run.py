@@ -103,18 +103,20 @@ def exp_run(
     graph = load_graph(project)  # again: `${}` in dvc.yaml may read the new values
     stages, _ = select(graph, project, opts.repro)
     if any(o.checkpoint for s in stages for o in s.outs):
-        return _run_checkpoints(project, git, opts, graph, stages, runner, echo, confirm)
+        return _run_checkpoints(project, git, opts, graph, stages, runner, echo, confirm, edited)
     rep = Builder(project, graph, opts.repro, runner, EchoStatus(echo), confirm)
     summary = rep.run(stages)
     # Metrics that do not belong to the params are not an experiment.
-    check_declined(
-        summary,
-        "no experiment recorded"
-        + (f" ({', '.join(edited)} keeps the -S values)" if edited else ""),
-    )
+    check_declined(summary, _not_recorded(edited))
     check_recordable(project.cache_dir, rep.stored)
     recorded = record(git, name=opts.name, message=opts.message, force=opts.force)
     return summary, recorded
+
+
+def _not_recorded(edited: list[str]) -> str:
+    """What a declined stage leaves undone, for ``check_declined``."""
+    kept = f" ({', '.join(edited)} keeps the -S values)" if edited else ""
+    return "no experiment recorded" + kept
 
 
 def _dry_run(
@@ -122,15 +124,15 @@ def _dry_run(
 ) -> Summary:
     """``--dry``: what would run and why, with the ``-S`` values as the
     planner would see them; no file written, nothing run, nothing
-    recorded. (A ``${}`` in dvc.yaml still reads the params files as they
-    are.)"""
+    recorded. A ``${}`` in dvc.yaml reads the ``-S`` values too, so the
+    commands shown are the ones a real run would run."""
     from trails import params
 
     changes = planned_set_params(
         project, opts.set_params, opts.strict_params, lambda w: echo(f"Warning: {w}")
     )
     texts = params.updated_texts(project.root, changes)
-    graph = load_graph(project)
+    graph = load_graph(project, texts)
     stages, _ = select(graph, project, opts.repro)
     rep = Builder(project, graph, opts.repro, runner, EchoStatus(echo))
     for name, text in texts.items():
@@ -151,12 +153,11 @@ def _run_checkpoints(
     runner: Runner,
     echo: Callable[[str], None],
     confirm: Callable[[str], bool] | None,
+    edited: list[str],
 ) -> tuple[Summary, Recorded]:
     """A run with checkpoint stages: every signal becomes a commit on the
     experiment's chain, resumed from the last checkpoint unless ``reset``;
     a wrap-up checkpoint at the end if anything changed since the last."""
-    import shutil
-
     from trails.experiments import checkpoints as ck
     from trails.experiments.refs import ref_for
     from trails.repro.signal import signal_path
@@ -168,13 +169,6 @@ def _run_checkpoints(
         signal.unlink()
     resumed = None if opts.reset else ck.resume(project.root, git, baseline)
     replaces = ck.continued(project.root, git, baseline) if opts.reset else None
-    if opts.reset:
-        for s in stages:
-            for o in s.outs:
-                p = project.root / o.repo_path
-                if o.checkpoint and p.exists():
-                    shutil.rmtree(p) if p.is_dir() else p.unlink()
-        ck.state_path(project.root).unlink(missing_ok=True)
     if resumed and (opts.name is None or opts.name == resumed[0]):
         chain = ck.Chain(git, baseline, resumed[0], tip=resumed[1], message=opts.message)
         if git.rev_parse(ref_for(baseline, resumed[0])) != resumed[1]:
@@ -196,13 +190,37 @@ def _run_checkpoints(
         for s in stages
         if any(o.checkpoint for o in s.outs)
     }
-    hooks = Hooks(on_checkpoint=on_checkpoint, always_run=always)
+    # With --reset, just before the first command: a stage declined at an
+    # --interactive prompt discards nothing.
+    first = (lambda: _discard_checkpoints(project, stages)) if opts.reset else None
+    hooks = Hooks(before_first_command=first, on_checkpoint=on_checkpoint, always_run=always)
     rep = Builder(project, graph, opts.repro, runner, EchoStatus(echo), confirm, hooks)
+    before = chain.tip
     summary = rep.run(stages)
+    # As without checkpoints, a declined stage records nothing (more): the
+    # checkpoints made before it are kept, as after a Ctrl+C.
+    kept = f"no wrap-up checkpoint recorded (those '{chain.name}' made before are kept)"
+    check_declined(summary, kept if chain.tip != before else _not_recorded(edited))
     check_recordable(project.cache_dir, rep.stored)
     tip = chain.commit(git.snapshot_tree())  # wrap-up, if anything changed
     ck.save_state(project.root, chain)
     return summary, Recorded(chain.name or "", tip, baseline, new=True)
+
+
+def _discard_checkpoints(project: Project, stages: list[Any]) -> None:
+    """``--reset``'s start over: the checkpoint outputs and the remembered
+    chain go; the experiment's commits stay until the new chain replaces
+    its ref."""
+    import shutil
+
+    from trails.experiments import checkpoints as ck
+
+    for s in stages:
+        for o in s.outs:
+            p = project.root / o.repo_path
+            if o.checkpoint and p.exists():
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+    ck.state_path(project.root).unlink(missing_ok=True)
 
 
 def restore_checkpoint(

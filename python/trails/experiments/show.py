@@ -17,14 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from trails import params as params_mod
 from trails.errors import TrailsError
 from trails.git import Git
 from trails.pipeline.graph import Graph
 from trails.project import Project
+from trails.versioned import Record, RecordError, decode
 
 Values = dict[str, dict[str, Any]]  # file -> flat key -> value
-CACHE_VERSION = 1
+
+# ``exp show --json`` keeps its own shape for now (another issue changes it
+# to DVC's); its struct will be a Record here, next to ``ShowCache``.
 
 
 @dataclass(frozen=True)
@@ -64,10 +69,19 @@ def _parse(text: bytes | str | None, path: str) -> dict[str, Any] | None:
         return None
 
 
-@dataclass
-class Snapshot:
+class Snapshot(msgspec.Struct):
+    """The params and metrics of the workspace or of one commit."""
+
     params: Values
     metrics: Values
+
+
+class ShowCache(Record):
+    """``exp-show-cache.json``: each commit's snapshot, for the params and
+    metrics ``files`` (``Files.key``) it was read for."""
+
+    files: str
+    commits: dict[str, Snapshot]
 
 
 def workspace(project: Project, files: Files) -> Snapshot:
@@ -76,31 +90,33 @@ def workspace(project: Project, files: Files) -> Snapshot:
         return _parse(p.read_text(encoding="utf-8"), path) if p.is_file() else None
 
     return Snapshot(
-        {f: v for f in files.params if (v := read(f)) is not None},
-        {f: v for f in files.metrics if (v := read(f)) is not None},
+        params={f: v for f in files.params if (v := read(f)) is not None},
+        metrics={f: v for f in files.metrics if (v := read(f)) is not None},
     )
 
 
 class CommitReader:
-    """Params and metrics of commits, cached on disk per commit."""
+    """Params and metrics of commits, cached on disk per commit. A cache it
+    cannot read (a newer trails wrote it, it is damaged, or it is for other
+    files) is discarded and rebuilt."""
 
     def __init__(self, project: Project, git: Git, files: Files) -> None:
         self.project, self.git, self.files = project, git, files
         self.path = project.tmp_dir / "trails" / "exp-show-cache.json"
-        self.cache: dict[str, Any] = {}
+        self.cache: dict[str, Snapshot] = {}
         self.dirty = False
         try:
-            doc = json.loads(self.path.read_text())
-            if doc.get("version") == CACHE_VERSION and doc.get("files") == files.key:
-                self.cache = doc["commits"]
-        except (OSError, ValueError, AttributeError):
+            doc = decode(ShowCache, self.path.read_bytes(), str(self.path), "")
+            if doc.files == files.key:
+                self.cache = doc.commits
+        except (OSError, RecordError):
             pass
 
     def read(self, shas: list[str]) -> dict[str, Snapshot]:
         todo = [s for s in dict.fromkeys(shas) if s not in self.cache]
         if todo:
             self._load(todo)
-        return {s: Snapshot(self.cache[s]["params"], self.cache[s]["metrics"]) for s in shas}
+        return {s: self.cache[s] for s in shas}
 
     def _load(self, shas: list[str]) -> None:
         paths = [*self.files.params, *self.files.metrics, "dvc.lock"]
@@ -116,7 +132,7 @@ class CommitReader:
                     v = _parse(self._cached_metric(got["dvc.lock"], f), f)
                 if v is not None:
                     met[f] = v
-            self.cache[sha] = {"params": prm, "metrics": met}
+            self.cache[sha] = Snapshot(params=prm, metrics=met)
         self.dirty = True
 
     def _cached_metric(self, lock_text: bytes | None, path: str) -> bytes | None:
@@ -141,8 +157,9 @@ class CommitReader:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        doc = {"version": CACHE_VERSION, "files": self.files.key, "commits": self.cache}
-        tmp.write_text(json.dumps(doc, default=str))
+        doc = ShowCache(files=self.files.key, commits=self.cache)
+        # Values YAML or TOML parsed that JSON has no type for: as text.
+        tmp.write_bytes(msgspec.json.encode(doc, enc_hook=str))
         os.replace(tmp, self.path)
 
 

@@ -98,12 +98,14 @@ def _columns(rows: list[Row], files: Files, opts: ShowOptions) -> list[Column]:
             for f, kv in values.items():
                 for k in kv:
                     found[(section, f, k)] = None
-    # How many files hold each (section, key): one pass, not a scan of every
-    # column per column (200,000 params took forever).
-    files_of_key = Counter((section, k) for section, _, k in found)
+    # How many columns (any file, either section) hold each key: one pass,
+    # not a scan of every column per column (200,000 params took forever).
+    # As the reference tool, a key held twice, or a fixed column's name, is
+    # shown with its file.
+    holders = Counter(k for _, _, k in found)
     cols = []
     for section, f, k in found:
-        clash = files_of_key[(section, k)] > 1
+        clash = holders[k] > 1 or k in CSV_HEADERS
         title = f"{f}:{k}" if clash or (section == "params" and f != "params.yaml") else k
         cols.append(Column(section, f, k, title))
     return [c for c in cols if _wanted(c, files, opts)]

@@ -3,9 +3,9 @@ by ``pool``'s forkserver, or ``python -m trails.experiments.worker ROOT
 REF``. Either way in its own session, with its output going to the entry's
 log, so that a crash or a kill touches nothing but this entry.
 
-Exit codes: 0 done, 1 failed (entry moved to the failed refs), 3 already
-taken by another worker, 4 let go by the pool before it started, 130
-interrupted (entry left in the queue; 4 too)."""
+Exit codes: ``records.WorkerExit`` (done; failed, the entry moved to the
+failed refs; taken by another worker; let go by the pool before it started
+or interrupted, the entry left in the queue)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trails.experiments.records import RunDir, RunResult, RunStatus, WorkerExit
+
+if TYPE_CHECKING:
+    from trails.errors import TrailsError
+    from trails.git import Git
 
 
 def _claim(lock: Path) -> bool:
@@ -61,11 +68,11 @@ class PoolSlot:
     are over, so the next experiment starts while this one records."""
 
     conn: Connection
-    rundir: Path
+    rundir: RunDir
     held: bool = False
 
     def acquire(self) -> None:
-        marker = self.rundir / "waiting"
+        marker = self.rundir.waiting
         marker.touch()
         try:
             self.conn.recv_bytes()
@@ -100,6 +107,24 @@ def child(root: str, ref: str, log: str, facts: str = "", conn: Connection | Non
     sys.exit(main([root, ref, facts] if facts else [root, ref], conn))
 
 
+def _unreadable(git: Git, ref: str, exc: TrailsError) -> WorkerExit:
+    """An entry whose arguments cannot be read fails with the reason, once
+    (it is moved to the failed refs)."""
+    from trails.experiments import queue
+
+    entry = queue.Entry(ref, git.rev_parse(ref) or "0" * 40, 0)
+    rundir = queue.run_dir(git.root, entry.id)
+    if not _claim(rundir.lock):
+        return WorkerExit.TAKEN
+    try:
+        print(f"Error: {exc}\n{exc.hint}", flush=True)
+        queue.mark_failed(git, entry)
+        rundir.write_result(RunResult(status=RunStatus.FAILED, error=str(exc)))
+        return WorkerExit.FAILED
+    finally:
+        rundir.lock.unlink(missing_ok=True)
+
+
 def main(argv: list[str], conn: Connection | None = None) -> int:
     root, ref = Path(argv[0]), argv[1]
     from trails.errors import TrailsError, error_lines, error_message
@@ -114,16 +139,16 @@ def main(argv: list[str], conn: Connection | None = None) -> int:
     project, git = Project(root), Git(root)
     if len(argv) > 2:
         git.adopt(json.loads(argv[2]))
-    queued = queue.read_entry(git, ref)
+    try:
+        queued = queue.read_entry(git, ref)
+    except TrailsError as exc:
+        return _unreadable(git, ref, exc)
     if queued is None:
-        return 3
+        return WorkerExit.TAKEN
     entry = queued.entry
     rundir = queue.run_dir(root, entry.id)
-    if not _claim(rundir / "lock"):
-        return 3
-
-    def result(**doc: object) -> None:
-        (rundir / "result.json").write_text(json.dumps(doc))
+    if not _claim(rundir.lock):
+        return WorkerExit.TAKEN
 
     def echo(line: str) -> None:
         print(line, flush=True)
@@ -134,7 +159,7 @@ def main(argv: list[str], conn: Connection | None = None) -> int:
 
         def stage_started(self, address: str, cmd: Sequence[str]) -> None:
             super().stage_started(address, cmd)
-            (rundir / "stage").write_text(address)
+            rundir.stage.write_text(address)
 
     try:
         slot = PoolSlot(conn, rundir) if conn is not None else None
@@ -142,28 +167,30 @@ def main(argv: list[str], conn: Connection | None = None) -> int:
         rec = run_entry(
             project, git, entry, runner, echo, queued=queued, slot=slot, status=WorkerStatus(echo)
         )
-        result(status="success", name=rec.name, sha=rec.sha, created=entry.created)
+        rundir.write_result(
+            RunResult(status=RunStatus.SUCCESS, name=rec.name, sha=rec.sha, created=entry.created)
+        )
         print(f"Ran experiment {entry.id} as '{rec.name}'", flush=True)
-        return 0
+        return WorkerExit.DONE
     except Released:
-        result(status="released")
-        return 4
+        rundir.write_result(RunResult(status=RunStatus.RELEASED))
+        return WorkerExit.RELEASED
     except KeyboardInterrupt:
-        result(status="interrupted")
-        return 130
+        rundir.write_result(RunResult(status=RunStatus.INTERRUPTED))
+        return WorkerExit.INTERRUPTED
     except (TrailsError, OSError) as exc:
         print("\n".join(error_lines(exc)), flush=True)
         queue.mark_failed(git, entry)
-        result(status="failed", error=error_message(exc))
-        return 1
+        rundir.write_result(RunResult(status=RunStatus.FAILED, error=error_message(exc)))
+        return WorkerExit.FAILED
     except Exception as exc:  # a bug: keep the traceback in the log
         traceback.print_exc()
         queue.mark_failed(git, entry)
-        result(status="failed", error=repr(exc))
-        return 1
+        rundir.write_result(RunResult(status=RunStatus.FAILED, error=repr(exc)))
+        return WorkerExit.FAILED
     finally:
-        (rundir / "lock").unlink(missing_ok=True)
-        (rundir / "stage").unlink(missing_ok=True)
+        rundir.lock.unlink(missing_ok=True)
+        rundir.stage.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

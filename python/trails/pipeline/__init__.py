@@ -7,15 +7,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from trails.pipeline.graph import Graph
     from trails.project import Project
 
 
-def load_graph(project: Project) -> Graph:
-    """Every pipeline file of the project, loaded and checked as one graph.
+def load_graph(project: Project, supposed: Mapping[str, str] | None = None) -> Graph:
+    """Every pipeline file of the project, loaded and checked as one graph
+    (``supposed``: params texts read instead of the files, see ``load_all``).
     Here, not in ``repro``, so read-only commands (``exp show``, ``metrics``)
     do not import the runner, the planner or the native core."""
     from trails.pipeline import dvcfile
     from trails.pipeline.graph import Graph
 
-    return Graph(dvcfile.load_all(project.root), project.root)
+    return Graph(dvcfile.load_all(project.root, supposed), project.root)

@@ -102,7 +102,9 @@ def _check_keys(
 # --- public API ----------------------------------------------------------------------
 
 
-def load_dvcfile(root: Path, relpath: str) -> list[Stage]:
+def load_dvcfile(
+    root: Path, relpath: str, supposed: Mapping[str, str] | None = None
+) -> list[Stage]:
     """The stages of ``root/relpath`` (repo-relative POSIX), in declaration
     order with ``foreach``/``matrix`` items in order."""
     try:
@@ -113,7 +115,7 @@ def load_dvcfile(root: Path, relpath: str) -> list[Stage]:
         ) from None
     except yamlio.YamlError as exc:
         raise PipelineError(str(exc), hint=exc.hint) from None
-    return _FileLoader(root, relpath, _Where(relpath, lines)).stages(data)
+    return _FileLoader(root, relpath, _Where(relpath, lines), supposed).stages(data)
 
 
 def find_dvcfiles(root: Path) -> list[str]:
@@ -167,9 +169,11 @@ def _ignored_path(path: str, patterns: list[_Pattern]) -> bool:
     return False
 
 
-def load_all(root: Path) -> list[Stage]:
-    """All stages of all pipeline files under ``root``."""
-    return [stage for rel in find_dvcfiles(root) for stage in load_dvcfile(root, rel)]
+def load_all(root: Path, supposed: Mapping[str, str] | None = None) -> list[Stage]:
+    """All stages of all pipeline files under ``root``; ``supposed`` maps
+    params files (repo-relative) to texts read instead of the files (a dry
+    run's ``-S``, never written), so ``${}`` shows what a real run would."""
+    return [stage for rel in find_dvcfiles(root) for stage in load_dvcfile(root, rel, supposed)]
 
 
 # --- .dvcignore --------------------------------------------------------------------
@@ -397,8 +401,11 @@ class _FileLoader:
     """Loads the stages of one pipeline file. Holds what every stage needs:
     the repo root (to read vars files), the file's folder and its lines."""
 
-    def __init__(self, root: Path, relpath: str, where: _Where) -> None:
+    def __init__(
+        self, root: Path, relpath: str, where: _Where, supposed: Mapping[str, str] | None = None
+    ) -> None:
         self.root = root
+        self.supposed = supposed or {}
         self.relpath = relpath
         self.folder = posixpath.dirname(relpath) or "."
         self.where = where
@@ -439,7 +446,7 @@ class _FileLoader:
         """``params.yaml`` beside the pipeline file, loaded first as the
         reference tool does; its values are tracked when used."""
         path = join(self.folder, PARAMS_FILE)
-        if not (self.root / path).is_file():
+        if path not in self.supposed and not (self.root / path).is_file():
             return Context()
         return self._vars_file(Context(), PARAMS_FILE, self.folder, self.where, "default vars")
 
@@ -464,7 +471,10 @@ class _FileLoader:
         file, _, key_list = spec.partition(":")
         path = join(base, file)
         try:
-            data = params.load_file(self.root / path, display=path)
+            if path in self.supposed:
+                data = params.loads(self.supposed[path], path)
+            else:
+                data = params.load_file(self.root / path, display=path)
         except TrailsError as exc:
             raise where.error(f"{what}: {exc}", hint=exc.hint) from None
         keys = [k.strip() for k in key_list.split(",") if k.strip()]

@@ -1,7 +1,7 @@
 """The run-cache: the outputs of a run already computed, keyed on its
 command, dependency hashes, params and output paths, kept under
-``<cache>/trails-runs/``; and the per-key lock that makes experiments
-needing the same run at once compute it once."""
+``<cache>/trails-runs/`` (one ``Entry`` record each); and the per-key lock
+that makes experiments needing the same run at once compute it once."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ from trails.pipeline import lockfile
 from trails.pipeline.lockfile import FileState
 from trails.pipeline.stage import Stage
 from trails.repro.plan import cmd_value
+from trails.versioned import Record, RecordError, decode
+
+
+class Entry(Record):
+    """A run-cache entry: the outputs of the run its key names."""
+
+    outs: list[FileState]
 
 
 def key(stage: Stage, deps: list[FileState], prm: dict[str, Any]) -> str | None:
@@ -43,12 +50,13 @@ def _path(cache_dir: Path, key: str) -> Path:
 
 def lookup(cache_dir: Path, key: str) -> list[FileState] | None:
     """The outputs stored for ``key``, if every one's object is still in
-    the cache."""
+    the cache. An entry it cannot read (a newer trails wrote it, or it is
+    damaged) is a miss: the run computes it again and ``store`` replaces it."""
     path = _path(cache_dir, key)
-    if not path.is_file():
+    try:
+        outs = decode(Entry, path.read_bytes(), str(path), "").outs
+    except (OSError, RecordError):
         return None
-    raw = json.loads(path.read_text())
-    outs = [FileState(**o) for o in raw["outs"]]
     for state in outs:
         obj = core.object_path(cache_dir, state.bare_hash)
         if not os.path.exists(obj + (lockfile.TREE_SUFFIX if state.is_dir else "")):
@@ -61,7 +69,7 @@ def store(cache_dir: Path, key: str, outs: list[FileState]) -> None:
     path = _path(cache_dir, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"outs": [s.__dict__ for s in outs]}))
+    tmp.write_bytes(Entry(outs=outs).encode())
     os.replace(tmp, path)
 
 
