@@ -143,3 +143,26 @@ def test_status_checkout_commit_build_no_runner(repo: Path, trails: Callable[...
             [sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, check=True
         )
         assert out.stdout.strip().splitlines()[-1] == "[]", (command, out.stdout, out.stderr)
+
+
+def test_no_op_status_and_repro_do_not_load_msgspec(repo: Path) -> None:
+    """The run-cache's record is imported only when an entry is read or
+    written: a no-op check loads no record machinery (~20 ms)."""
+    gen(repo, {"dvc.yaml": "stages:\n  s:\n    cmd: echo o > o\n    deps: [d]\n    outs: [o]\n",
+               "d": "d"})  # fmt: skip
+    code = (
+        "import sys\nfrom trails.cli import main\n"
+        "try:\n    main(sys.argv[1:])\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('msgspec' in sys.modules)"
+    )
+
+    def loads(*args: str) -> bool:
+        out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                             text=True, cwd=repo, check=True)  # fmt: skip
+        return out.stdout.strip().splitlines()[-1] == "True"
+
+    assert not loads("init")
+    assert loads("repro"), "a stage that runs stores its run-cache entry"
+    assert not loads("status")
+    assert not loads("repro")

@@ -101,6 +101,31 @@ def protected(path: str) -> bool:
     return name in PROTECTED_NAMES or name.endswith(".dvc")
 
 
+def _instruction_file(name: str) -> bool:
+    """Files a stage output folder must not hold: clearing the output (before
+    the stage runs, or when its recorded version is checked out) deletes them."""
+    return name in ("dvc.yaml", "dvc.lock") or name.endswith(".dvc")
+
+
+def check_output_folder(root: Path, dvcfile: str, stage: str, repo_path: str) -> None:
+    """Refuse an output folder that holds a ``.dvc`` file, ``dvc.yaml`` or
+    ``dvc.lock`` in the workspace: the graph does not know where ``.dvc``
+    files are, and trails deletes the folder before the stage runs."""
+    path = root / repo_path
+    if not path.is_dir() or path.is_symlink():
+        return
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        hit = next((f for f in sorted(filenames) if _instruction_file(f)), None)
+        if hit is not None:
+            rel = Path(dirpath, hit).relative_to(root).as_posix()
+            raise UnsafePathError(
+                f"{dvcfile}: stage '{stage}': output '{repo_path}' holds '{rel}', which trails "
+                "would delete with the output",
+                hint=f"Move '{rel}' out of '{repo_path}', or write the output to another path.",
+            )
+
+
 def is_confined(root: Path, path: str | os.PathLike[str], *, absolute_ok: bool = False) -> bool:
     """Whether :func:`confined` accepts ``path`` (for filters that skip, not fail)."""
     try:

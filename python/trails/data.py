@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trails import core, gitignore, rootlink, textio, yamlio
-from trails.confine import UnsafePathError, confined, protected
+from trails.confine import UnsafePathError, check_output_folder, confined, protected
 from trails.errors import TrailsError
 from trails.pipeline.lockfile import TREE_SUFFIX, FileState
 from trails.progress import progress
@@ -166,31 +166,6 @@ def _check_cached(project: Project, recorded: list[tuple[str, str]]) -> None:
             hint="'trails pull' fetches it once remotes exist; until then, run the "
             "experiment again to produce it. Nothing was changed.",
         )
-
-
-def _instruction_file(name: str) -> bool:
-    """Files a stage output folder must not hold: clearing the output (before
-    the stage runs, or when its recorded version is checked out) deletes them."""
-    return name in ("dvc.yaml", "dvc.lock") or name.endswith(SUFFIX)
-
-
-def check_output_folder(root: Path, dvcfile: str, stage: str, repo_path: str) -> None:
-    """Refuse an output folder that holds a ``.dvc`` file, ``dvc.yaml`` or
-    ``dvc.lock`` in the workspace: the graph does not know where ``.dvc``
-    files are, and trails deletes the folder before the stage runs."""
-    path = root / repo_path
-    if not path.is_dir() or path.is_symlink():
-        return
-    for dirpath, dirnames, filenames in os.walk(path):
-        dirnames.sort()
-        hit = next((f for f in sorted(filenames) if _instruction_file(f)), None)
-        if hit is not None:
-            rel = Path(dirpath, hit).relative_to(root).as_posix()
-            raise UnsafePathError(
-                f"{dvcfile}: stage '{stage}': output '{repo_path}' holds '{rel}', which trails "
-                "would delete with the output",
-                hint=f"Move '{rel}' out of '{repo_path}', or write the output to another path.",
-            )
 
 
 def _check_target(project: Project, rel: str, where: str) -> str:

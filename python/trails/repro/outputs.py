@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from trails import core, gitignore
-from trails.data import check_output_folder
+from trails.confine import check_output_folder
 from trails.errors import PipelineError
 from trails.pipeline import lockfile
 from trails.pipeline.graph import Graph

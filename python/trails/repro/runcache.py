@@ -1,6 +1,6 @@
 """The run-cache: the outputs of a run already computed, keyed on its
 command, dependency hashes, params and output paths, kept under
-``<cache>/trails-runs/`` (one ``Entry`` record each); and the per-key lock
+``<cache>/trails-runs/`` (one ``runentry.Entry`` record each); and the per-key lock
 that makes experiments needing the same run at once compute it once."""
 
 from __future__ import annotations
@@ -16,13 +16,6 @@ from trails.pipeline import lockfile
 from trails.pipeline.lockfile import FileState
 from trails.pipeline.stage import Stage
 from trails.repro.plan import cmd_value
-from trails.versioned import Record, RecordError, decode
-
-
-class Entry(Record):
-    """A run-cache entry: the outputs of the run its key names."""
-
-    outs: list[FileState]
 
 
 def key(stage: Stage, deps: list[FileState], prm: dict[str, Any]) -> str | None:
@@ -52,6 +45,9 @@ def lookup(cache_dir: Path, key: str) -> list[FileState] | None:
     """The outputs stored for ``key``, if every one's object is still in
     the cache. An entry it cannot read (a newer trails wrote it, or it is
     damaged) is a miss: the run computes it again and ``store`` replaces it."""
+    from trails.repro.runentry import Entry
+    from trails.versioned import RecordError, decode
+
     path = _path(cache_dir, key)
     try:
         outs = decode(Entry, path.read_bytes(), str(path), "").outs
@@ -66,6 +62,8 @@ def lookup(cache_dir: Path, key: str) -> list[FileState] | None:
 
 def store(cache_dir: Path, key: str, outs: list[FileState]) -> None:
     """Remember ``outs`` as the result of ``key`` (temp name, then rename)."""
+    from trails.repro.runentry import Entry
+
     path = _path(cache_dir, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
