@@ -97,7 +97,7 @@ def _is_checkpoint(git: Git, graph: Graph, commit: str, baseline: str) -> bool:
     from trails.errors import TrailsError
     from trails.experiments.checkpoints import locks_at
 
-    stages = [s for s in graph.stages if any(o.checkpoint for o in s.outs)]
+    stages = [s for s in graph.stages if s.has_checkpoints]
     paths = sorted({s.lock_path for s in stages})
     try:
         new, old = locks_at(git, commit, paths), locks_at(git, baseline, paths)

@@ -128,7 +128,7 @@ def _chain(
     """The checkpoint chain of a run whose stages have checkpoint outputs:
     new (a queued checkpoint run implies --reset), grown from ``--rev``, or
     the ``resumed`` one this entry made before it was interrupted."""
-    if not any(o.checkpoint for s in stages for o in s.outs):
+    if not any(s.has_checkpoints for s in stages):
         return None
     if resumed is not None:
         return Chain(git, baseline, resumed[0], tip=resumed[1], message=args.message)
@@ -217,7 +217,7 @@ def run_entry(
             always = {
                 s.address: "checkpoint stage"
                 for s in stages
-                if chain is not None and any(o.checkpoint for o in s.outs)
+                if chain is not None and s.has_checkpoints
             }
             hooks = Hooks(
                 before_first_command=slot.acquire if slot is not None else None,

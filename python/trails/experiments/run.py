@@ -83,7 +83,7 @@ def exp_run(
     # checkpoint run may continue its own name, unless --reset: its chain
     # decides.)
     first, _ = select(load_graph(project), project, opts.repro)
-    checkpointed = any(o.checkpoint for s in first for o in s.outs)
+    checkpointed = any(s.has_checkpoints for s in first)
     resumable = not opts.reset and checkpointed
     if opts.reset and checkpointed and opts.name is not None:
         from trails.experiments.checkpoints import continued
@@ -102,7 +102,7 @@ def exp_run(
     )
     graph = load_graph(project)  # again: `${}` in dvc.yaml may read the new values
     stages, _ = select(graph, project, opts.repro)
-    if any(o.checkpoint for s in stages for o in s.outs):
+    if any(s.has_checkpoints for s in stages):
         return _run_checkpoints(project, git, opts, graph, stages, runner, echo, confirm, edited)
     rep = Builder(project, graph, opts.repro, runner, EchoStatus(echo), confirm)
     summary = rep.run(stages)
@@ -185,11 +185,7 @@ def _run_checkpoints(
         ck.save_state(project.root, chain)
         echo(f"Checkpoint {sha[:7]} of experiment '{chain.name}'")
 
-    always = {
-        s.address: "continues from its last checkpoint"
-        for s in stages
-        if any(o.checkpoint for o in s.outs)
-    }
+    always = {s.address: "continues from its last checkpoint" for s in stages if s.has_checkpoints}
     # With --reset, just before the first command: a stage declined at an
     # --interactive prompt discards nothing.
     first = (lambda: _discard_checkpoints(project, stages)) if opts.reset else None

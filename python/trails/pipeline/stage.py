@@ -89,5 +89,11 @@ class Stage:
         return posixpath.join(posixpath.dirname(self.dvcfile), LOCKFILE)
 
     @property
+    def has_checkpoints(self) -> bool:
+        """Whether an output is ``checkpoint: true``: the stage then runs
+        as a chain of checkpoints (resumed, signalled, wrapped up)."""
+        return any(o.checkpoint for o in self.outs)
+
+    @property
     def cached_outs(self) -> tuple[Out, ...]:
         return tuple(o for o in self.outs if o.cache)

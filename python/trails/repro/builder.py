@@ -254,7 +254,7 @@ class Builder:
                 outcome = self._start(stage, upstream_ran)
             if outcome is Outcome.RAN and not self.opts.dry:
                 env = stage_env(self.project.root)
-                if any(o.checkpoint for o in stage.outs):
+                if stage.has_checkpoints:
                     from trails.repro.signal import WATCHER_PID, Watcher
 
                     env["DVC_CHECKPOINT"] = "1"
