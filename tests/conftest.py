@@ -77,3 +77,25 @@ def trails(repo: Path) -> Callable[..., Result]:
         return run_trails(*args, cwd=repo, env=env)
 
     return run
+
+
+def baseline(
+    repo: Path,
+    trails: Callable[..., Result],
+    files: Mapping[str, str | bytes],
+    *,
+    add: tuple[str, ...] = (),
+    age: float = 0.0,
+) -> Path:
+    """The usual starting point of a functional test: ``trails init``, the
+    ``files``, ``trails add`` of each of ``add``, a ``repro``, and all of it
+    committed as the baseline."""
+    assert trails("init").code == 0
+    gen(repo, files, age=age)
+    for path in add:
+        assert trails("add", path).code == 0
+    r = trails("repro")
+    assert r.code == 0, r.err
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    return repo

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen, git, run_trails
+from tests.conftest import Result, baseline, gen, git, run_trails
 
 Trails = Callable[..., Result]
 PY = sys.executable
@@ -36,15 +36,11 @@ TRAIN = (
 
 @pytest.fixture
 def project(repo: Path, trails: Trails) -> Path:
-    assert trails("init").code == 0
-    gen(
+    return baseline(
         repo,
+        trails,
         {"dvc.yaml": PIPELINE, "train.py": TRAIN, "params.yaml": "lr: 0.1  # rate\nunits: 8\n"},
     )
-    assert trails("repro").code == 0
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "baseline")
-    return repo
 
 
 def set_lr(repo: Path, lr: float) -> None:

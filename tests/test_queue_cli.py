@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen, git
+from tests.conftest import Result, baseline, gen, git
 
 Trails = Callable[..., Result]
 PY = sys.executable
@@ -43,13 +43,9 @@ TRAIN = (
 
 @pytest.fixture
 def project(repo: Path, trails: Trails) -> Path:
-    assert trails("init").code == 0
-    gen(repo, {"dvc.yaml": PIPELINE, "train.py": TRAIN, "data.txt": "d",
-               "params.yaml": "units: 32  # hidden units\nlr: 0.1\n"})  # fmt: skip
-    assert trails("repro").code == 0
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "baseline")
-    return repo
+    params = "units: 32  # hidden units\nlr: 0.1\n"
+    files = {"dvc.yaml": PIPELINE, "train.py": TRAIN, "data.txt": "d", "params.yaml": params}
+    return baseline(repo, trails, files)
 
 
 def names(trails: Trails) -> dict[str, float]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen, git
+from tests.conftest import Result, baseline, gen, git
 from trails.repro.selection import ReproOptions
 
 Trails = Callable[..., Result]
@@ -43,12 +43,9 @@ TRUNCATED = '{"status": "succ'
 
 @pytest.fixture
 def project(repo: Path, trails: Trails) -> Path:
-    assert trails("init").code == 0
-    gen(repo, {"dvc.yaml": PIPELINE, "train.py": TRAIN, "params.yaml": "lr: 0.1\n"})
-    assert trails("repro").code == 0
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "baseline")
-    return repo
+    return baseline(
+        repo, trails, {"dvc.yaml": PIPELINE, "train.py": TRAIN, "params.yaml": "lr: 0.1\n"}
+    )
 
 
 def _queue_raw(repo: Path, body: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen, git
+from tests.conftest import Result, baseline, gen, git
 from tests.test_confine_entry import refused, snapshot
 from trails import core, yamlio
 
@@ -27,13 +27,8 @@ PIPELINE = "stages:\n  a:\n    cmd: cat params.yaml > o.txt\n    params: [lr]\n 
 def project(repo: Path, trails: Trails) -> Path:
     """A committed project: tracked data and a one-stage pipeline whose
     output holds the params (so each experiment has its own object)."""
-    assert trails("init").code == 0
-    gen(repo, {"data.txt": "payload\n", "params.yaml": "lr: 0.1\n", "dvc.yaml": PIPELINE}, age=60)
-    assert trails("add", "data.txt").code == 0
-    assert trails("repro").code == 0
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "baseline")
-    return repo
+    files = {"data.txt": "payload\n", "params.yaml": "lr: 0.1\n", "dvc.yaml": PIPELINE}
+    return baseline(repo, trails, files, add=("data.txt",), age=60)
 
 
 def _outside(root: Path) -> list[str]:

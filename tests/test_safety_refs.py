@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen, git
+from tests.conftest import Result, baseline, git
 from tests.test_exp_cli import PIPELINE, TRAIN, set_lr
 
 Trails = Callable[..., Result]
@@ -19,12 +19,9 @@ Trails = Callable[..., Result]
 @pytest.fixture
 def project(repo: Path, trails: Trails) -> Path:
     """The experiments' pipeline (``test_exp_cli``), run and committed."""
-    assert trails("init").code == 0
-    gen(repo, {"dvc.yaml": PIPELINE, "train.py": TRAIN, "params.yaml": "lr: 0.1\n"})
-    assert trails("repro").code == 0
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "baseline")
-    return repo
+    return baseline(
+        repo, trails, {"dvc.yaml": PIPELINE, "train.py": TRAIN, "params.yaml": "lr: 0.1\n"}
+    )
 
 
 def _refs(repo: Path) -> list[str]:
