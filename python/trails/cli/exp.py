@@ -162,16 +162,13 @@ def gc(
     if not queued:
         require_one(scoped, also=", --date, or --queued to empty the queue")
     _, git = context()
-    d = manage.doomed(
-        git,
-        scoped=scoped,
-        workspace=workspace,
-        all_branches=all_branches,
-        all_tags=all_tags,
-        all_commits=all_commits,
-        since=since,
-        queued=queued,
-    )
+    kept = (
+        git.select_commits(head=workspace, branches=all_branches, tags=all_tags,
+                           all_commits=all_commits, since=since)
+        if scoped
+        else None
+    )  # fmt: skip
+    d = manage.doomed(git, kept, queued=queued)
     doomed, entries = d.exps, d.entries
     if not doomed and not entries:
         click.echo("No experiments to remove." if scoped else "No experiments in the queue.")

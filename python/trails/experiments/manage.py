@@ -89,27 +89,13 @@ class Doomed:
             queue.remove(git, q)
 
 
-def doomed(
-    git: Git,
-    *,
-    scoped: bool,
-    workspace: bool,
-    all_branches: bool,
-    all_tags: bool,
-    all_commits: bool,
-    since: str | None,
-    queued: bool,
-) -> Doomed:
-    """``exp gc``: every experiment whose baseline is not a kept commit
-    (when a scope is given), and with ``queued`` every queued entry."""
+def doomed(git: Git, kept: Iterable[str] | None, *, queued: bool) -> Doomed:
+    """``exp gc``: every experiment whose baseline is not one of the
+    ``kept`` commits (None: no scope given, no experiment goes), and with
+    ``queued`` every queued entry."""
     out = Doomed()
-    if scoped:
-        keep = set(
-            git.select_commits(
-                head=workspace, branches=all_branches, tags=all_tags, all_commits=all_commits,
-                since=since,
-            )
-        )  # fmt: skip
+    if kept is not None:
+        keep = set(kept)
         out.exps = [e for e in list_exps(git) if e.baseline not in keep]
     out.entries = queue.entries(git) if queued else []
     return out
