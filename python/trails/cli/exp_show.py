@@ -113,10 +113,9 @@ def show(
         return
     headers, cells = table.build(rows, files, opts)
     if md:
-        click.echo("| " + " | ".join(headers) + " |")
-        click.echo("|" + "|".join("---" for _ in headers) + "|")
-        for r in cells:
-            click.echo("| " + " | ".join(r) + " |")
+        from trails.cli.render import markdown
+
+        click.echo(markdown(headers, cells))
         return
     _print_table(headers, cells, pager=not no_pager and sys.stdout.isatty())
 

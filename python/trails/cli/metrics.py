@@ -19,15 +19,9 @@ def _fmt(v: Any, precision: int) -> str:
 
 
 def _render(headers: list[str], rows: list[list[str]], md: bool) -> None:
-    if md:
-        click.echo("| " + " | ".join(headers) + " |")
-        click.echo("|" + "|".join("---" for _ in headers) + "|")
-        for r in rows:
-            click.echo("| " + " | ".join(r) + " |")
-        return
-    from trails.cli.render import table
+    from trails.cli.render import markdown, table
 
-    click.echo(table(headers, rows))
+    click.echo(markdown(headers, rows) if md else table(headers, rows))
 
 
 @click.group()

@@ -16,6 +16,13 @@ def _width(s: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
 
 
+def markdown(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """The ``--md`` form of a table (``exp show``, ``metrics``), one line a row."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [_width(h) for h in headers]
     for r in rows:
