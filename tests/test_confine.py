@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from trails.confine import UnsafePathError, confined, is_confined
+from trails.confine import UnsafePathError, confined, is_confined, remove
 
 
 @pytest.fixture
@@ -85,3 +85,17 @@ def test_last_component_is_not_followed(root: Path, tmp_path: Path) -> None:
     assert confined(root, "out") == "out"
     os.symlink(root / "data", root / "inner")
     assert confined(root, "inner/x") == "inner/x"
+
+
+def test_remove_never_follows_a_link(root: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "keep").mkdir(parents=True)
+    os.symlink(elsewhere, root / "dirlink")
+    remove(root / "dirlink")
+    assert not os.path.lexists(root / "dirlink")
+    assert (elsewhere / "keep").is_dir(), "the link's target was touched"
+    (root / "data" / "sub").mkdir()
+    (root / "data" / "sub" / "f").write_text("x")
+    remove(root / "data")
+    assert not (root / "data").exists()
+    remove(root / "missing")  # nothing there: no error

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import shutil
 from pathlib import Path
 
 from trails.errors import TrailsError
@@ -124,6 +125,16 @@ def check_output_folder(root: Path, dvcfile: str, stage: str, repo_path: str) ->
                 "would delete with the output",
                 hint=f"Move '{rel}' out of '{repo_path}', or write the output to another path.",
             )
+
+
+def remove(path: Path) -> None:
+    """Delete what a confined path names, without following it: a symlink
+    (to a file or a folder) is unlinked, never what it points to; a real
+    folder goes with its contents. Nothing there is no error."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def is_confined(root: Path, path: str | os.PathLike[str], *, absolute_ok: bool = False) -> bool:

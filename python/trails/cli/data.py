@@ -30,9 +30,7 @@ def add(targets: tuple[str, ...], no_commit: bool, out: str | None, glob: bool) 
 @click.option("--outs", is_flag=True, help="Also delete the data from the workspace.")
 def remove(targets: tuple[str, ...], outs: bool) -> None:
     """Stop tracking data: delete TARGET.dvc (the data stays unless --outs)."""
-    import shutil
-
-    from trails import data
+    from trails import confine, data
 
     project = Project.find()
     items = []
@@ -45,9 +43,8 @@ def remove(targets: tuple[str, ...], outs: bool) -> None:
     for item in items:
         (project.root / item.dvcfile).unlink()
         path = project.root / item.repo_path
-        if outs and (path.exists() or path.is_symlink()):
-            # A link is removed, never what it points to.
-            path.unlink() if path.is_symlink() or not path.is_dir() else shutil.rmtree(path)
+        if outs:
+            confine.remove(path)  # a link is removed, never what it points to
         click.echo(f"Removed '{item.dvcfile}'" + (f" and '{item.repo_path}'" if outs else ""))
 
 

@@ -207,15 +207,13 @@ def _discard_checkpoints(project: Project, stages: list[Any]) -> None:
     """``--reset``'s start over: the checkpoint outputs and the remembered
     chain go; the experiment's commits stay until the new chain replaces
     its ref."""
-    import shutil
-
+    from trails.confine import remove
     from trails.experiments import checkpoints as ck
 
     for s in stages:
         for o in s.outs:
-            p = project.root / o.repo_path
-            if o.checkpoint and p.exists():
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
+            if o.checkpoint:
+                remove(project.root / o.repo_path)
     ck.state_path(project.root).unlink(missing_ok=True)
 
 

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-from pathlib import Path
 from typing import Any
 
 from trails import core, gitignore
-from trails.confine import check_output_folder
+from trails.confine import check_output_folder, remove
 from trails.errors import PipelineError
 from trails.pipeline import lockfile
 from trails.pipeline.graph import Graph
@@ -24,13 +22,6 @@ from trails.repro import runcache
 from trails.repro.locks import Locks
 from trails.repro.plan import check_runnable, cmd_value, current_params, reasons
 from trails.repro.workspace import Workspace
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
 
 
 class Outputs:
@@ -162,7 +153,7 @@ class Outputs:
 
                     unprotect(p)
             elif p.exists() or p.is_symlink():
-                _remove(p)
+                remove(p)
 
     def commit_stage(self, stage: Stage) -> bool:
         """Record the stage as it is in the workspace (outputs stored, lock
