@@ -251,6 +251,20 @@ class Git:
             if index is None:
                 tmp.unlink(missing_ok=True)
 
+    def move_folder(self, old: str, new: str, dest: Path, index: Path) -> None:
+        """Move the folder ``dest`` from commit ``old``, which it holds
+        exactly as ``index`` records it (a run folder after its snapshot),
+        to commit ``new``: every file ``index`` does not track goes (outputs,
+        copies; ``dest`` is a run folder, never a work tree of the user's),
+        then only the files that differ between the two commits are written
+        (a two-way ``read-tree -m``), so the cost follows their diff, not the
+        size of the tree. A ``GitError`` (a tracked file changed since the
+        snapshot) leaves the folder to be checked out afresh."""
+        git_dir = self.git_dir()
+        env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(dest), "GIT_DIR": str(git_dir)}
+        self.run("clean", "-ffdxq", env=env, cwd=dest)
+        self.run("read-tree", "-m", "-u", old, new, env=env, cwd=dest)
+
     def materialize_some(self, commit: str, dest: Path, keep: Callable[[str, str], bool]) -> None:
         """Write into the empty folder ``dest`` only the entries of
         ``commit`` that ``keep(mode, path)`` accepts (``exp apply``'s check of

@@ -86,31 +86,36 @@ def run(
         # schedules, and the first experiment waits for it.
         _run_all(project, int(flags["jobs"]))
         return
-    from trails.experiments.run import ExpRunOptions
-    from trails.repro.selection import ReproOptions
-
-    opts = ExpRunOptions(
-        repro=ReproOptions(targets=targets, force=force, **flags),
-        set_params=set_params,
-        name=name,
-        message=message,
-        force=force,
-        strict_params=strict_params,
-        reset=reset,
-    )
+    opts = _options(targets, set_params, name, message, force, strict_params, reset, flags)
     if queue or temp:
         from trails.experiments.queue import enqueue_runs
 
         ids = enqueue_runs(project, git, opts, from_rev, copy_paths,
                            echo=click.echo, announce=not temp)  # fmt: skip
-        if temp:
-            _run_temp(project, ids[0])
-            return
-    if run_all:
+    if temp:
+        _run_temp(project, ids[0])
+    elif run_all:
         _run_all(project, opts.repro.jobs)
-        return
-    if not queue:
+    elif not queue:
         _run_workspace(project, opts)
+
+
+def _options(
+    targets: tuple[str, ...],
+    set_params: tuple[str, ...],
+    name: str | None,
+    message: str | None,
+    force: bool,
+    strict_params: bool,
+    reset: bool,
+    flags: dict[str, Any],
+) -> ExpRunOptions:
+    """The run's options: every ``repro`` flag, ``-f`` also forcing the stages."""
+    from trails.experiments.run import ExpRunOptions
+    from trails.repro.selection import ReproOptions
+
+    repro = ReproOptions(targets=targets, force=force, **flags)
+    return ExpRunOptions(repro, set_params, name, message, force, strict_params, reset)
 
 
 def _check_modes(*, queue: bool, temp: bool, from_rev: str | None, reset: bool) -> None:
@@ -167,21 +172,11 @@ def _check_guide_usage(
 
 
 def _run_temp(project: Project, ref: str) -> None:
-    from trails.errors import TrailsError
-    from trails.experiments import queue
-    from trails.experiments.executor import run_entry
+    from trails.experiments.executor import run_temp
     from trails.git import Git
     from trails.runner import SubprocessRunner
 
-    git = Git(project.root)
-    sha = git.rev_parse(ref) or ""
-    entry = queue.Entry(ref, sha, 0)
-    try:
-        # A recorded run deletes the entry's ref itself (one ref transaction).
-        rec = run_entry(project, git, entry, SubprocessRunner(), click.echo)
-    except (KeyboardInterrupt, TrailsError):
-        queue.remove(git, entry)
-        raise
+    rec = run_temp(project, Git(project.root), ref, SubprocessRunner(), click.echo)
     click.echo(f"\nRan experiment(s): {rec.name}")
 
 

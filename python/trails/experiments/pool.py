@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trails.experiments import forkserver, queue
@@ -79,11 +80,16 @@ class _Running:
     proc: BaseProcess
     conn: Connection
     started: float
+    folder: Path
     state: WorkerState = WorkerState.WAITING
 
 
 def _start(
-    ctx: ForkServerContext, project: Project, entry: queue.Entry, facts: dict[str, object]
+    ctx: ForkServerContext,
+    project: Project,
+    entry: queue.Entry,
+    facts: dict[str, object],
+    folder: Path,
 ) -> _Running:
     from trails.experiments import worker
 
@@ -95,12 +101,12 @@ def _start(
     ours, theirs = ctx.Pipe()
     proc = ctx.Process(
         target=worker.child,
-        args=(str(project.root), entry.ref, str(log), json.dumps(facts), theirs),
+        args=(str(project.root), entry.ref, str(log), json.dumps(facts), theirs, str(folder)),
     )
     with _main_skipped_by_children():
         proc.start()
     theirs.close()
-    return _Running(entry, proc, ours, time.monotonic())
+    return _Running(entry, proc, ours, time.monotonic(), folder)
 
 
 @contextlib.contextmanager
@@ -184,6 +190,7 @@ def run_all(
     ids = [e.id for e in pending]
     display = show(ids, jobs) if show else QueueDisplay(ids, jobs, echo)
     pool = _Pool(project, jobs, git.facts(), pending, display)
+    _remove_orphan_folders(project)
     with display:
         try:
             spare = 0
@@ -210,7 +217,33 @@ def run_all(
             pool.result.left += [e.id for e in pending]
             for i in pool.result.left:
                 display.left(i)
+            pool.remove_folders()
     return pool.result
+
+
+#: The kept folders of a pool: ``.dvc/tmp/exps/pool-<pid>-<n>/``.
+FOLDER_PREFIX = "pool-"
+
+
+def _remove_orphan_folders(project: Project) -> None:
+    """Kept folders of pools whose process is gone (killed outright)."""
+    from trails.experiments.executor import remove_folder
+
+    exps = project.tmp_dir / "exps"
+    for d in exps.glob(FOLDER_PREFIX + "*") if exps.is_dir() else ():
+        pid = d.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
+        if d.is_dir() and not d.is_symlink() and pid.isdigit() and not _alive(int(pid)):
+            remove_folder(d)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass
@@ -223,6 +256,23 @@ class _Pool:
     workers: list[_Running] = field(default_factory=list)
     result: PoolResult = field(default_factory=PoolResult)
     ctx: ForkServerContext = field(default_factory=forkserver.context)
+    #: Kept folders no worker uses now. A worker keeps its folder for the
+    #: next entry, which moves it by the diff of their commits: the cost
+    #: per experiment follows what changed, not how many files Git tracks.
+    free: list[Path] = field(default_factory=list)
+    made: int = 0
+
+    def _folder(self) -> Path:
+        if self.free:
+            return self.free.pop()
+        self.made += 1
+        return self.project.tmp_dir / "exps" / f"{FOLDER_PREFIX}{os.getpid()}-{self.made}"
+
+    def remove_folders(self) -> None:
+        from trails.experiments.executor import remove_folder
+
+        for n in range(1, self.made + 1):
+            remove_folder(self.project.tmp_dir / "exps" / f"{FOLDER_PREFIX}{os.getpid()}-{n}")
 
     def _count(self, state: WorkerState) -> int:
         return sum(r.state == state for r in self.workers)
@@ -233,7 +283,8 @@ class _Pool:
         while self.pending and self._count(WorkerState.RUNNING) + self._count(
             WorkerState.WAITING
         ) < (self.jobs + spare):
-            self.workers.append(_start(self.ctx, self.project, self.pending.popleft(), self.facts))
+            entry = self.pending.popleft()
+            self.workers.append(_start(self.ctx, self.project, entry, self.facts, self._folder()))
 
     def grant(self, draining: bool) -> None:
         """Free slots to waiting workers, oldest first; draining, every
@@ -261,6 +312,7 @@ class _Pool:
             self.workers.remove(r)
             r.conn.close()
             _report(self.project, r, self.result, self.display)
+            self.free.append(r.folder)
 
 
 def _grant(r: _Running, draining: bool, display: QueueDisplay) -> None:
@@ -292,25 +344,23 @@ def _report(project: Project, r: _Running, result: PoolResult, display: QueueDis
         result.left.append(r.entry.id)  # let go before it started; interrupted (queue kill)
     else:
         if out is None:
-            _after_killed_worker(project, r.entry)
+            _after_killed_worker(project, r.entry, r.folder)
         reason = (out.error or "failed") if out is not None else _lost(r)
         result.failed.append((r.entry.id, reason))
         log = queue.run_dir(project.root, r.entry.id).log
         display.failed(r.entry.id, reason, project.rel(log))
 
 
-def _after_killed_worker(project: Project, entry: queue.Entry) -> None:
+def _after_killed_worker(project: Project, entry: queue.Entry, folder: Path) -> None:
     """What a worker killed outright (SIGKILL, out of memory) could not do
-    itself: mark its entry failed, remove its temporary folder and its lock.
-    Its log stays."""
-    import shutil
-
-    from trails.experiments.executor import work_dir
+    itself: mark its entry failed, remove its folder and its lock. Its log
+    stays."""
+    from trails.experiments.executor import remove_folder
 
     git = Git(project.root)
     if git.rev_parse(entry.ref) is not None:
         queue.mark_failed(git, entry)
-    shutil.rmtree(work_dir(project, entry), ignore_errors=True)
+    remove_folder(folder)
     rundir = queue.run_dir(project.root, entry.id)
     for path in (rundir.lock, rundir.stage):
         path.unlink(missing_ok=True)

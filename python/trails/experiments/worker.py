@@ -89,12 +89,20 @@ class PoolSlot:
                 self.conn.send_bytes(b"free")
 
 
-def child(root: str, ref: str, log: str, facts: str = "", conn: Connection | None = None) -> None:
+def child(
+    root: str,
+    ref: str,
+    log: str,
+    facts: str = "",
+    conn: Connection | None = None,
+    folder: str = "",
+) -> None:
     """The worker in a forkserver child: a session of its own (Ctrl+C and
     ``queue kill`` reach its stages as one process group) and the entry's
     log as stdout and stderr, which the stages' commands inherit.
     ``facts``: the repository's Git facts as the pool knows them (JSON,
-    ``Git.facts``); ``conn``: the pool's pipe (``PoolSlot``)."""
+    ``Git.facts``); ``conn``: the pool's pipe (``PoolSlot``); ``folder``:
+    the pool's kept folder this entry runs in (``executor.run_entry``)."""
     os.setsid()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -104,7 +112,7 @@ def child(root: str, ref: str, log: str, facts: str = "", conn: Connection | Non
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    sys.exit(main([root, ref, facts] if facts else [root, ref], conn))
+    sys.exit(main([root, ref, facts] if facts else [root, ref], conn, folder))
 
 
 def _unreadable(git: Git, ref: str, exc: TrailsError) -> WorkerExit:
@@ -125,7 +133,7 @@ def _unreadable(git: Git, ref: str, exc: TrailsError) -> WorkerExit:
         rundir.lock.unlink(missing_ok=True)
 
 
-def main(argv: list[str], conn: Connection | None = None) -> int:
+def main(argv: list[str], conn: Connection | None = None, folder: str = "") -> int:
     root, ref = Path(argv[0]), argv[1]
     from trails.errors import TrailsError, error_lines, error_message
     from trails.experiments import queue
@@ -164,9 +172,9 @@ def main(argv: list[str], conn: Connection | None = None) -> int:
     try:
         slot = PoolSlot(conn, rundir) if conn is not None else None
         runner = SubprocessRunner(own_group=False)
-        rec = run_entry(
-            project, git, entry, runner, echo, queued=queued, slot=slot, status=WorkerStatus(echo)
-        )
+        kept = Path(folder) if folder else None
+        rec = run_entry(project, git, entry, runner, echo, queued=queued, slot=slot,
+                        status=WorkerStatus(echo), folder=kept)  # fmt: skip
         rundir.write_result(
             RunResult(status=RunStatus.SUCCESS, name=rec.name, sha=rec.sha, created=entry.created)
         )

@@ -35,8 +35,7 @@ class ReproOptions:
     explain: bool = False
 
 
-def _cwd_dvcfile(project: Project) -> str:
-    rel = cwd_folder(project)
+def _dvcfile_in(rel: str) -> str:
     return DVCFILE if rel == "." else f"{rel}/{DVCFILE}"
 
 
@@ -47,8 +46,14 @@ def cwd_folder(project: Project) -> str:
     return "." if rel == ".." or rel.startswith("../") else rel
 
 
-def select(graph: Graph, project: Project, opts: ReproOptions) -> tuple[list[Stage], set[str]]:
-    """The stages to consider, in order, and the explicitly named ones."""
+def select(
+    graph: Graph, project: Project, opts: ReproOptions, cwd: str | None = None
+) -> tuple[list[Stage], set[str]]:
+    """The stages to consider, in order, and the explicitly named ones.
+    ``cwd``: the repo-relative folder targets are read from (default: the
+    process's current folder; a run folder passes ``.``, its targets being
+    spelled from the root already)."""
+    here = cwd_folder(project) if cwd is None else cwd
     named: list[Stage] = []
     if opts.all_pipelines:
         named = list(graph.stages)
@@ -57,9 +62,9 @@ def select(graph: Graph, project: Project, opts: ReproOptions) -> tuple[list[Sta
             if opts.recursive and (project.root / t).is_dir():
                 named += graph.under(project.rel(project.root / t))
             else:
-                named += graph.resolve(t, glob=opts.glob, cwd=cwd_folder(project))
+                named += graph.resolve(t, glob=opts.glob, cwd=here)
     else:
-        default = _cwd_dvcfile(project)
+        default = _dvcfile_in(here)
         named = [s for s in graph.stages if s.dvcfile == default]
         if not named:
             raise PipelineError(
