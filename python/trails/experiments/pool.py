@@ -45,7 +45,7 @@ from trails.git import Git
 from trails.project import Project
 
 if TYPE_CHECKING:
-    from trails.experiments.display import DisplayFactory, QueueDisplay
+    from trails.experiments.display import DisplayFactory, QueueStatus
 
 #: Longest wait between looks at the stage files (and at ``draining``);
 #: a worker that exits wakes the loop at once (its sentinel).
@@ -188,7 +188,7 @@ def run_all(
     git = Git(project.root)
     pending = deque(queue.entries(git))
     ids = [e.id for e in pending]
-    display = show(ids, jobs) if show else QueueDisplay(ids, jobs, echo)
+    display: QueueStatus = show(ids, jobs) if show else QueueDisplay(ids, jobs, echo)
     pool = _Pool(project, jobs, git.facts(), pending, display)
     _remove_orphan_folders(project)
     with display:
@@ -252,7 +252,7 @@ class _Pool:
     jobs: int
     facts: dict[str, object]  # Git facts for the workers (Git.facts)
     pending: deque[queue.Entry]
-    display: QueueDisplay
+    display: QueueStatus
     workers: list[_Running] = field(default_factory=list)
     result: PoolResult = field(default_factory=PoolResult)
     ctx: ForkServerContext = field(default_factory=forkserver.context)
@@ -315,7 +315,7 @@ class _Pool:
             self.free.append(r.folder)
 
 
-def _grant(r: _Running, draining: bool, display: QueueDisplay) -> None:
+def _grant(r: _Running, draining: bool, display: QueueStatus) -> None:
     """Give a waiting worker its slot, or (draining) let it go: it removes
     its folder and leaves its entry queued."""
     try:
@@ -332,7 +332,7 @@ def _grant(r: _Running, draining: bool, display: QueueDisplay) -> None:
     display.started(r.entry.id)
 
 
-def _report(project: Project, r: _Running, result: PoolResult, display: QueueDisplay) -> None:
+def _report(project: Project, r: _Running, result: PoolResult, display: QueueStatus) -> None:
     out = _outcome(project, r)
     secs = time.monotonic() - r.started
     if out is not None and out.status is RunStatus.SUCCESS:
