@@ -79,7 +79,7 @@ def test_a_worker_moves_its_folder_from_one_experiment_to_the_next(
     assert r.code == 1 and "1 experiment(s) failed" in r.err, "units=13 fails"
     exps = _experiments(project)
     assert sorted(exps) == [u for u in range(2, 16) if u != 13]
-    seen = {tuple(m["seen"]) for m, _ in exps.values()}  # type: ignore[arg-type]
+    seen = {str(m["seen"]) for m, _ in exps.values()}
     # One slot and as many prepared ahead: two folders; the failed entry's
     # folder is checked out afresh once. Without moving, 13 checkouts.
     assert len(seen) <= 3, f"the data files were rewritten for each experiment: {seen}"
