@@ -195,13 +195,16 @@ def store_file(
     path: PathArg,
     index: PathArg | None = None,
     link_types: Sequence[str] | None = None,
+    shown: str | None = None,
 ) -> StoredFile:
     """Store one file. With ``link_types`` (the cache types), the file then
     uses the object as a checkout would: with a hardlink it becomes the
-    object (read-only, no byte copied), with a symlink it points to it."""
+    object (read-only, no byte copied), with a symlink it points to it.
+    ``shown``: the path as errors name it (default: from the current
+    folder; a run folder's outputs are named by their repo paths)."""
     links = list(link_types) if link_types is not None else None
     cachelock.hold(os.fspath(cache))
-    with _full_cache_named(cache, path):
+    with _full_cache_named(cache, path, shown):
         return StoredFile(*_core.store_file(os.fspath(cache), os.fspath(path), _opt(index), links))
 
 
@@ -210,13 +213,14 @@ def store_tree(
     root: PathArg,
     index: PathArg | None = None,
     link_types: Sequence[str] | None = None,
+    shown: str | None = None,
 ) -> Tree:
     """Store every file under ``root`` and the manifest; each byte is read
     at most once (hashed while copied into the cache), and with
-    ``link_types`` as in ``store_file``."""
+    ``link_types`` and ``shown`` as in ``store_file``."""
     links = list(link_types) if link_types is not None else None
     cachelock.hold(os.fspath(cache))
-    with _full_cache_named(cache, root):
+    with _full_cache_named(cache, root, shown):
         h, manifest, n, size, read, written = _core.store_tree(
             os.fspath(cache), os.fspath(root), _opt(index), links
         )
@@ -224,7 +228,7 @@ def store_tree(
 
 
 @contextmanager
-def _full_cache_named(cache: PathArg, path: PathArg) -> Iterator[None]:
+def _full_cache_named(cache: PathArg, path: PathArg, shown: str | None) -> Iterator[None]:
     """A full disk (or quota) while storing: say what was not stored and
     where. The core publishes an object only by renaming a complete
     temporary file, and removes the temporary file when the copy fails, so
@@ -235,7 +239,7 @@ def _full_cache_named(cache: PathArg, path: PathArg) -> Iterator[None]:
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        shown = os.path.relpath(path)
+        shown = shown or os.path.relpath(path)
         raise CoreError(
             f"'{shown}' was not stored: no space left on the cache's disk ({os.fspath(cache)})",
             exc.filename,

@@ -205,12 +205,12 @@ class Outputs:
             # checkpoint output, which the running stage writes again.
             links = None if o.checkpoint else self.project.link_types
             if p.is_dir():
-                t = core.store_tree(cache, p, index, links)
+                t = core.store_tree(cache, p, index, links, shown=o.repo_path)
                 state = FileState(
                     o.path, core.ALGORITHM, t.hash + lockfile.TREE_SUFFIX, t.size, t.nfiles
                 )
             else:
-                f = core.store_file(cache, p, index, links)
+                f = core.store_file(cache, p, index, links, shown=o.repo_path)
                 state = FileState(o.path, core.ALGORITHM, f.hash, f.size, isexec=f.executable)
         else:
             got = self.ws.file_state(o.path, o.repo_path)
