@@ -228,22 +228,13 @@ FOLDER_PREFIX = "pool-"
 def _remove_orphan_folders(project: Project) -> None:
     """Kept folders of pools whose process is gone (killed outright)."""
     from trails.experiments.executor import remove_folder
+    from trails.pids import alive
 
     exps = project.tmp_dir / "exps"
     for d in exps.glob(FOLDER_PREFIX + "*") if exps.is_dir() else ():
         pid = d.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
-        if d.is_dir() and not d.is_symlink() and pid.isdigit() and not _alive(int(pid)):
+        if d.is_dir() and not d.is_symlink() and pid.isdigit() and not alive(int(pid)):
             remove_folder(d)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
