@@ -137,6 +137,20 @@ class Git:
             rows.append((ref, sha, int(ts or 0)))
         return rows
 
+    def ref_messages(self, prefix: str) -> list[tuple[str, str, int, str]]:
+        """``(refname, commit, committer time, message)`` of every ref under
+        ``prefix``, in one ``for-each-ref`` (a process per message cost
+        ``queue status`` over a second with 1,000 entries)."""
+        fmt = "%(refname)%00%(objectname)%00%(committerdate:unix)%00%(contents)%00"
+        out = self.run("for-each-ref", f"--format={fmt}", prefix)
+        rows = []
+        for record in out.split("\0\n"):
+            parts = record.split("\0")
+            if len(parts) >= 4:
+                ts = parts[2]
+                rows.append((parts[0], parts[1], int(ts) if ts.isdigit() else 0, parts[3]))
+        return rows
+
     def first_parents(self, prefix: str) -> dict[str, str]:
         """First parent of the commit of every ref under ``prefix``, in one
         ``for-each-ref`` (``%(parent)`` lists a commit's parents)."""

@@ -21,8 +21,8 @@ def status() -> None:
     from trails.experiments import queue as q
 
     project, git = context()
-    rows = [(e.id, _name(git, e), e.created, "failed" if e.failed else _state(project, e))
-            for e in q.entries(git) + q.entries(git, failed=True)]  # fmt: skip
+    rows = [(x.entry.id, x.name or "?", x.entry.created, _state(project, x.entry))
+            for x in q.listing(git)]  # fmt: skip
     rows += [(d.id, d.name or "-", d.created, "success") for d in q.succeeded(project.root, _warn)]
     if not rows:
         click.echo("No experiments in the queue.")
@@ -37,24 +37,12 @@ def _warn(message: str) -> None:
     click.echo(f"Warning: {message}", err=True)
 
 
-def _name(git: object, entry: object) -> str:
-    """An entry's experiment name; ``?`` if its arguments cannot be read
-    (running it says why)."""
-    from trails.errors import TrailsError
-    from trails.experiments import queue as q
-    from trails.git import Git
-
-    assert isinstance(git, Git) and isinstance(entry, q.Entry)
-    try:
-        return q.args_of(git, entry.sha).name or "-"
-    except TrailsError:
-        return "?"
-
-
 def _state(project: Project, entry: object) -> str:
     from trails.experiments import queue as q
 
     assert isinstance(entry, q.Entry)
+    if entry.failed:
+        return "failed"
     rundir = q.run_dir(project.root, entry.id)
     if rundir.waiting.exists():
         return "queued (prepared)"

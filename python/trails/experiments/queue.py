@@ -111,6 +111,30 @@ def entries(
     return [Entry(ref, sha, ts) for ref, sha, ts in sorted(rows)]
 
 
+@dataclass(frozen=True)
+class Listed:
+    """An entry as ``queue status`` lists it: its experiment's name (None
+    if its arguments cannot be read; running it says why)."""
+
+    entry: Entry
+    name: str | None
+
+
+def listing(git: Git) -> list[Listed]:
+    """Queued then failed entries, FIFO, with their names: every message
+    through one ``for-each-ref`` per kind, whatever the number of entries."""
+    out = []
+    for prefix in (QUEUE, FAILED):
+        for ref, sha, ts, msg in sorted(git.ref_messages(prefix)):
+            entry = Entry(ref, sha, ts)
+            try:
+                name: str | None = _parse_args(msg.rstrip("\n"), entry.id).name or "-"
+            except TrailsError:
+                name = None
+            out.append(Listed(entry, name))
+    return out
+
+
 def find(git: Git, spec: str) -> Entry:
     """An entry (queued or failed) by id prefix."""
     every = entries(git) + entries(git, failed=True)
