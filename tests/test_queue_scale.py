@@ -80,9 +80,10 @@ def test_a_worker_moves_its_folder_from_one_experiment_to_the_next(
     exps = _experiments(project)
     assert sorted(exps) == [u for u in range(2, 16) if u != 13]
     seen = {str(m["seen"]) for m, _ in exps.values()}
-    # One slot and as many prepared ahead: two folders; the failed entry's
-    # folder is checked out afresh once. Without moving, 13 checkouts.
-    assert len(seen) <= 3, f"the data files were rewritten for each experiment: {seen}"
+    # One slot, as many prepared ahead and one recording: at most three
+    # folders, plus one fresh checkout after the failed entry. Without
+    # moving, 13 checkouts.
+    assert len(seen) <= 6, f"the data files were rewritten for each experiment: {seen}"
     for units, (metrics, files) in exps.items():
         assert metrics["files"] == 200, "every tracked file is there"
         # extra-1.txt: the baseline's own run left it, and committed it.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -76,11 +77,17 @@ def remove_folder(work: Path) -> None:
     _holds(work).unlink(missing_ok=True)
 
 
-def _check_out(git: Git, work: Path, commit: str) -> None:
+def _check_out(project: Project, git: Git, work: Path, commit: str) -> None:
     """``commit`` in ``work``: moved there by the diff from the commit the
-    folder holds when it was kept, else a fresh checkout."""
+    folder holds when it was kept, else a fresh checkout. Cleaning deletes
+    every untracked file, so the folder must be trails' own: a real folder
+    right under ``.dvc/tmp/exps/``, reached through no symlink."""
     from trails.git import GitError
 
+    exps = project.tmp_dir / "exps"
+    real = os.path.join(os.path.realpath(project.root), ".dvc", "tmp", "exps", work.name)
+    if work.parent != exps or os.path.realpath(work) != real:
+        raise TrailsError(f"'{work}' is not a run folder of this project (.dvc/tmp/exps/)")
     note = _holds(work)
     try:
         old = note.read_text().strip()
@@ -106,7 +113,7 @@ def _prepare(
     # The paths come from the entry's commit message: checked, in the
     # workspace and in the folder, before anything is copied.
     checked = [confined(project.root, rel, source="--copy-paths") for rel in copy_paths]
-    _check_out(git, work, commit)
+    _check_out(project, git, work, commit)
     for rel in checked:
         confined(work, rel, source="--copy-paths")
         src, dst = project.root / rel, work / rel
