@@ -95,8 +95,8 @@ def _start(
 
     rundir = queue.run_dir(project.root, entry.id)
     rundir.path.mkdir(parents=True, exist_ok=True)
-    rundir.result.unlink(missing_ok=True)
-    rundir.stage.unlink(missing_ok=True)  # left by a worker that was killed
+    # What an earlier run left (result, stage, log) is the worker's to
+    # clear once it holds the entry: another pool's worker may run it now.
     log = rundir.log
     ours, theirs = ctx.Pipe()
     proc = ctx.Process(
@@ -324,13 +324,15 @@ def _grant(r: _Running, draining: bool, display: QueueStatus) -> None:
 
 
 def _report(project: Project, r: _Running, result: PoolResult, display: QueueStatus) -> None:
+    if r.proc.exitcode == WorkerExit.TAKEN:
+        # Its result, if any, is the other worker's (and its pool's to report).
+        display.taken(r.entry.id)
+        return
     out = _outcome(project, r)
     secs = time.monotonic() - r.started
     if out is not None and out.status is RunStatus.SUCCESS:
         result.done.append((r.entry.id, out.name))
         display.done(r.entry.id, out.name, secs)
-    elif r.proc.exitcode == WorkerExit.TAKEN:
-        display.taken(r.entry.id)
     elif r.proc.exitcode in (WorkerExit.RELEASED, WorkerExit.INTERRUPTED):
         result.left.append(r.entry.id)  # let go before it started; interrupted (queue kill)
     else:
