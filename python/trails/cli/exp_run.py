@@ -74,10 +74,7 @@ def run(
 ) -> None:
     """Run the pipeline and record the result as an experiment (in the
     workspace, or queued, or in a temporary folder)."""
-    if run_all:  # started by trails.entry already, unless called another way
-        from trails.experiments import forkserver
-
-        forkserver.start()
+    _start_workers_server(run_all)
     _check_guide_usage(set_params, targets, bool(flags.get("dry")), queue or temp or run_all)
     _check_modes(queue=queue, temp=temp, from_rev=from_rev, reset=reset)
     project, git = context()
@@ -98,6 +95,15 @@ def run(
         _run_all(project, opts.repro.jobs)
     elif not queue:
         _run_workspace(project, opts)
+
+
+def _start_workers_server(run_all: bool) -> None:
+    """``--run-all``'s forkserver: started by ``trails.entry`` already,
+    unless the command was called another way."""
+    if run_all:
+        from trails.experiments import forkserver
+
+        forkserver.start()
 
 
 def _options(
@@ -188,12 +194,10 @@ def _live_display(ids: list[str], jobs: int) -> Any:
 
 
 def _run_all(project: Project, jobs: int) -> None:
-    from trails.errors import TrailsError
     from trails.experiments import pool, queue
     from trails.git import Git
 
-    git = Git(project.root)
-    if not queue.entries(git):
+    if not queue.entries(Git(project.root)):
         click.echo("No experiments in the queue.")
         return
     cpus = os.cpu_count() or 1
@@ -206,8 +210,4 @@ def _run_all(project: Project, jobs: int) -> None:
         raise
     if result.done:
         click.echo("\nRan experiment(s): " + ", ".join(n for _, n in result.done))
-    if result.failed:
-        raise TrailsError(
-            f"{len(result.failed)} experiment(s) failed: " + ", ".join(i for i, _ in result.failed),
-            hint="'trails queue logs <id>' shows a log; the others were recorded.",
-        )
+    result.check()

@@ -45,10 +45,6 @@ class Place:
     index: Path | None = None
     state: Path | None = None
 
-    @property
-    def is_folder(self) -> bool:
-        return self.index is not None
-
     def snapshot(self, git: Git) -> str:
         """The place's tree as ``git add -A`` sees it."""
         if self.index is None:
@@ -163,9 +159,9 @@ class ExperimentRun:
 
 
 def discard_checkpoints(place: Place, ws: Workspace, stages: list[Stage]) -> None:
-    """``--reset``'s start over: the checkpoint outputs (in a folder, not
-    linked in first) and the remembered chain go; the experiment's commits
-    stay until the new chain replaces its ref."""
+    """``--reset``'s start over: the checkpoint outputs (one a folder has
+    only assumed so far is dropped, not linked in) and the remembered chain
+    go; the experiment's commits stay until the new chain replaces its ref."""
     from trails.confine import remove
 
     for s in stages:

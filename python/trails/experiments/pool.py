@@ -58,6 +58,17 @@ class PoolResult:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (id, reason)
     left: list[str] = field(default_factory=list)
 
+    def check(self) -> None:
+        """A run with failed experiments is an error (the others were
+        recorded)."""
+        if self.failed:
+            from trails.errors import TrailsError
+
+            raise TrailsError(
+                f"{len(self.failed)} experiment(s) failed: " + ", ".join(i for i, _ in self.failed),
+                hint="'trails queue logs <id>' shows a log; the others were recorded.",
+            )
+
 
 class WorkerState(enum.Enum):
     """Where a worker is, as the pool sees it."""
