@@ -281,10 +281,15 @@ class _Pool:
 
     def fill(self, spare: int) -> None:
         """Start workers for the next entries: one per free slot, plus
-        ``spare`` that prepare and wait."""
-        while self.pending and self._count(WorkerState.RUNNING) + self._count(
-            WorkerState.WAITING
-        ) < (self.jobs + spare):
+        ``spare`` that prepare and wait; each in a kept folder, of which
+        there are at most twice ``jobs`` (a worker still recording holds
+        its own: the next waits for it rather than check out a new one)."""
+        while (
+            self.pending
+            and self._count(WorkerState.RUNNING) + self._count(WorkerState.WAITING)
+            < (self.jobs + spare)
+            and (self.free or self.made < 2 * self.jobs)
+        ):
             entry = self.pending.popleft()
             self.workers.append(_start(self.ctx, self.project, entry, self.facts, self._folder()))
 
