@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "queue": ("trails.cli.queue:queue", "Manage the experiment queue."),
     "stage": ("trails.cli.stage:stage", "Add stages to dvc.yaml."),
     "dag": ("trails.cli.pipeline:dag", "Show the stages and their dependencies."),
+    "remote": ("trails.cli.remote:remote", "Set up data remotes (add, modify, default, list)."),
+    "config": ("trails.cli.remote:config", "Get or set options of .dvc/config."),
 }
 #: Resolvable but not listed: plumbing.
 HIDDEN = frozenset({"debug"})

@@ -1,0 +1,1 @@
+"""Data remotes: where cached objects go to be shared between machines."""
