@@ -73,7 +73,7 @@ def _fetch(**kw: Any) -> None:
     project, r, wanted = _start(**kw)
     result = transfer.fetch(project, r, wanted)
     click.echo(f"{_files(result.sent)} fetched, {result.already:,} already in the cache.")
-    transfer.check_fetched(r, wanted, result)
+    transfer.check_fetched(project, r, wanted, result)
 
 
 @click.command()

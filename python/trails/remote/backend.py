@@ -18,6 +18,9 @@ from trails.errors import TrailsError
 from trails.project import Project
 from trails.remote.settings import RemoteConfig
 
+#: A folder remote's temporary files (``remote-format.md``).
+TMP = "trails-v1/tmp"
+
 
 class RemoteAccessError(TrailsError):
     """A remote that cannot be read or written: unreachable, refused
@@ -116,8 +119,11 @@ class LocalBackend(Counter):
 
     def _write(self, key: str, write: object) -> None:
         dest = self._path(key)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        # Beside the layout's folders, never in them: a push killed while
+        # writing leaves no stray file where readers list.
+        tmp = self.root / TMP / f"{dest.name}.{os.getpid()}.{threading.get_ident()}"
         try:
+            tmp.parent.mkdir(parents=True, exist_ok=True)
             dest.parent.mkdir(parents=True, exist_ok=True)
             if callable(write):
                 write(tmp)

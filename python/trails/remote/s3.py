@@ -86,7 +86,7 @@ class S3Backend(Counter):
             code = str(exc.response.get("Error", {}).get("Code", ""))
         if isinstance(exc, e.EndpointConnectionError | e.ConnectTimeoutError | e.ReadTimeoutError):
             return RemoteAccessError(
-                f"{where}: cannot reach {getattr(exc, 'kwargs', {}).get('endpoint_url', 'S3')}",
+                f"{where}: cannot reach {self.options.get('endpointurl') or 'S3'}",
                 hint="Check the network and the remote's endpointurl "
                 "('trails remote modify NAME endpointurl URL').",
             )

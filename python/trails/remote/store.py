@@ -41,7 +41,9 @@ OBJECTS = ROOT + "objects/"
 #: A pack is closed at this many bytes or objects; objects this large or
 #: larger are stored whole (and sent in parts).
 PACK_BYTES = 8 * 1024 * 1024
-PACK_OBJECTS = 8192
+#: ``TRAILS_PACK_OBJECTS`` sets it lower (smaller packs: finer resumption);
+#: readers do not care, the index says where each object is.
+PACK_OBJECTS = int(os.environ.get("TRAILS_PACK_OBJECTS", "0") or 0) or 8192
 WHOLE_BYTES = 4 * 1024 * 1024
 #: Whole objects are named by one index per this many.
 WHOLE_PER_INDEX = 64

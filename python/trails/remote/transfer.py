@@ -91,8 +91,12 @@ def paths(wanted: needed_mod.Needed, names: Sequence[str], limit: int = 10) -> s
     return ", ".join(shown[:limit]) + more
 
 
-def check_fetched(remote: Remote, wanted: needed_mod.Needed, result: Transfer) -> None:
-    """A fetch that left something out is an error naming what."""
+def check_fetched(
+    project: Project, remote: Remote, wanted: needed_mod.Needed, result: Transfer
+) -> None:
+    """A fetch that left something out is an error naming what (by the
+    output paths: a tree's files by their paths in it)."""
+    wanted, _ = needed_mod.expand(project.cache_dir, wanted)
     if result.corrupt:
         raise TransferError(
             f"remote '{remote.name}': {len(result.corrupt)} object(s) did not match their hash "
@@ -136,3 +140,24 @@ def experiment_commits(git: Git, shas: Sequence[str], baselines: Sequence[str]) 
     """The experiments' commits and those of their checkpoint chains."""
     chains = git.chains(list(shas), list(baselines))
     return list(dict.fromkeys([*shas, *(c for cs in chains.values() for c in cs)]))
+
+
+def data_remote(project: Project, name: str | None, jobs: int | None) -> Remote | None:
+    """The cache remote ``exp push``/``pull`` use: ``name``, else the
+    default; None when neither is set (the refs alone travel then)."""
+    from trails import config, remote
+
+    if name is None and not config.load(project.dvc_dir).get("core", "remote"):
+        return None
+    return remote.open(project, name, jobs=jobs)
+
+
+def experiment_data(git: Git, shas: Sequence[str], baselines: Sequence[str]) -> needed_mod.Needed:
+    """The cached outputs of experiments and of each of their checkpoints."""
+    return needed_mod.of_commits(git, experiment_commits(git, shas, baselines))
+
+
+def summary(result: Transfer, verb: str, there: str) -> str:
+    """``12,304 files pushed, 98,211 already there.``"""
+    n = result.sent
+    return f"{n:,} file{'' if n == 1 else 's'} {verb}, {result.already:,} {there}."
