@@ -244,6 +244,13 @@ def _full_cache_named(cache: PathArg, path: PathArg) -> Iterator[None]:
         ) from None
 
 
+def read_manifest(cache: PathArg, tree_hash: str) -> bytes:
+    """A tree object's manifest bytes, checked against its hash and
+    validated (safe paths, well-formed hashes) by the core, not parsed
+    into entries (a caller wanting only the names parses less)."""
+    return _core.read_tree(os.fspath(cache), tree_hash)
+
+
 def read_tree(cache: PathArg, tree_hash: str) -> Tree:
     manifest = _core.read_tree(os.fspath(cache), tree_hash)
     entries = parse_manifest(manifest)

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 from trails import core, versioned
@@ -101,7 +102,8 @@ class Remote:
         self.cache = cache
         self.index_cache = index_cache
         self.jobs = max(1, jobs)
-        self._holdings: dict[str, Location] | None = None
+        self._holdings: dict[str, tuple[int, int]] | None = None
+        self._indexes: list[PackIndex] = []
         self._pack_size: dict[str, int] = {}
         self._lock = threading.Lock()
         self.progress: Callable[[int, int], None] = lambda n, b: None
@@ -134,23 +136,31 @@ class Remote:
         tmp.write_bytes(data)
         os.replace(tmp, self.index_cache / name)
 
-    def holdings(self) -> dict[str, Location]:
-        """Every object the remote's index files name (read once per Remote)."""
+    def holdings(self) -> dict[str, tuple[int, int]]:
+        """Every object the remote's index files name: name -> (which
+        index, position in it). Read once per Remote; built by ``zip`` in
+        C, since a remote of 100k objects is read on every push and pull."""
         if self._holdings is not None:
             return self._holdings
         names = [n for n in self.backend.list(INDEX) if len(n) == 64]
         with ThreadPoolExecutor(self.jobs) as pool:
-            indexes = list(pool.map(self._read_index, names))
-        held: dict[str, Location] = {}
-        for idx in indexes:
-            if idx is None:
-                continue
+            self._indexes = [i for i in pool.map(self._read_index, names) if i is not None]
+        held: dict[str, tuple[int, int]] = {}
+        # Last to first, so that the first index naming an object wins.
+        for i in reversed(range(len(self._indexes))):
+            idx = self._indexes[i]
             if idx.pack:
                 self._pack_size[idx.pack] = sum(idx.lengths)
-            for n, off, ln in zip(idx.names, idx.offsets, idx.lengths, strict=True):
-                held.setdefault(n, Location(idx.pack, off, ln))
+            held.update(zip(idx.names, zip(repeat(i), range(len(idx.names))), strict=True))
         self._holdings = held
         return held
+
+    def location(self, name: str) -> Location | None:
+        where = self.holdings().get(name)
+        if where is None:
+            return None
+        idx = self._indexes[where[0]]
+        return Location(idx.pack, idx.offsets[where[1]], idx.lengths[where[1]])
 
     def missing(self, names: Iterable[str]) -> list[str]:
         """Those of ``names`` the remote does not hold."""
@@ -164,11 +174,11 @@ class Remote:
         lacks are returned in ``absent`` (nothing to send)."""
         wanted = list(dict.fromkeys(names))
         result = Transfer()
-        gone = set(core.missing_objects(self.cache, wanted))
-        result.absent = [wanted[i] for i in sorted(gone)]
-        have = [n for i, n in enumerate(wanted) if i not in gone]
-        todo = sorted(self.missing(have))
-        result.already = len(have) - len(todo)
+        todo = self.missing(wanted)
+        result.already = len(wanted) - len(todo)
+        gone = set(core.missing_objects(self.cache, todo))  # only those to send are looked at
+        result.absent = [todo[i] for i in sorted(gone)]
+        todo = sorted(n for i, n in enumerate(todo) if i not in gone)
         sizes = {n: os.stat(self._local(n)).st_size for n in todo}
         small = [n for n in todo if sizes[n] < WHOLE_BYTES]
         large = [n for n in todo if sizes[n] >= WHOLE_BYTES]
@@ -212,8 +222,10 @@ class Remote:
         self._keep_index(name, data)
         with self._lock:
             if self._holdings is not None:
-                for n, off, ln in zip(idx.names, idx.offsets, idx.lengths, strict=True):
-                    self._holdings.setdefault(n, Location(idx.pack, off, ln))
+                self._indexes.append(idx)
+                i = len(self._indexes) - 1
+                for pos, n in enumerate(idx.names):
+                    self._holdings.setdefault(n, (i, pos))
 
     # -- fetch ---------------------------------------------------------------
 
@@ -227,12 +239,13 @@ class Remote:
         if not todo:
             return result
         self.backend.check_readable()
-        held = self.holdings()
-        result.absent = [n for n in todo if n not in held]
         by_pack: dict[str, list[tuple[str, Location]]] = {}
         for n in todo:
-            if n in held:
-                by_pack.setdefault(held[n].pack, []).append((n, held[n]))
+            loc = self.location(n)
+            if loc is None:
+                result.absent.append(n)
+            else:
+                by_pack.setdefault(loc.pack, []).append((n, loc))
         jobs = [(p, items) for p, items in by_pack.items() if p]
         with ThreadPoolExecutor(self.jobs) as pool:
             futures = [pool.submit(self._fetch_pack, p, items) for p, items in jobs]
