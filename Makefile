@@ -56,6 +56,7 @@ bench: install ## Benchmarks against b3sum, hashlib.md5, blake3-py, git, cp and 
 	$(PY) benches/bench.py --write benches/RESULTS.md
 	$(PY) benches/bench_dvc.py --write benches/RESULTS-dvc.md
 	$(PY) benches/bench_checkpoints.py --write benches/RESULTS-checkpoints.md
+	$(PY) benches/bench_remote.py --write benches/RESULTS-remote.md
 
 clean: ## Remove the virtualenv and build products
 	rm -rf $(VENV) target

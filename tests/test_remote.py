@@ -132,3 +132,15 @@ def test_a_killed_push_resumes_and_the_remote_holds_each_object_once(
     assert r.out.startswith("20,001 files fetched")
     assert len(list((other / "many").iterdir())) == 20_000
     assert (other / "many" / "12345.txt").read_text() == "file 12345\n"
+
+
+def test_an_s3_remote_without_boto3_names_the_extra(
+    repo: Path, trails: Callable[..., Result], tmp_path: Path
+) -> None:
+    _tracked(repo, trails, {"d/a.txt": "a"})
+    assert trails("remote", "add", "-d", "s3", "s3://bucket/prefix").code == 0
+    hide = tmp_path / "hide"
+    gen(hide, {"boto3/__init__.py": "raise ImportError('hidden by the test')\n"})
+    r = trails("push", env={"PYTHONPATH": str(hide)})
+    assert r.code == 1, r.out
+    assert r.err.strip() == "Error: S3 remotes need boto3: pip install 'trails[s3]'"
