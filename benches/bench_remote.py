@@ -270,26 +270,11 @@ def small_files(
             ">= 20x",
             req,
         )
-        tn = med(partial(run, t, TRAILS, "push", "-r", remote), 3)
-        dn = med(partial(run, d, dvc, "push", "-r", remote), 1)
-        res.row(
-            f"no-op push, {where}{same}",
-            f"{tn:.2f} s",
-            f"{dn:.2f} s",
-            ratio(dn * scale, tn),
-            "trails < 1 s",
-            "",
-        )
-        tn = med(partial(run, t, TRAILS, "pull", "-r", remote), 3)
-        dn = med(partial(run, d, dvc, "pull", "-r", remote), 1)
-        res.row(
-            f"no-op pull, {where}{same}",
-            f"{tn:.2f} s",
-            f"{dn:.2f} s",
-            ratio(dn * scale, tn),
-            "trails < 1 s",
-            "",
-        )
+        for verb in ("push", "pull"):
+            tn = med(partial(run, t, TRAILS, verb, "-r", remote), 3)
+            dn = med(partial(run, d, dvc, verb, "-r", remote), 1)
+            res.row(f"no-op {verb}, {where}{same}", f"{tn:.2f} s", f"{dn:.2f} s",
+                    ratio(dn * scale, tn), "trails < 1 s", "")  # fmt: skip
         fresh(t)
         fresh(d)
         tp = run(t, TRAILS, "pull", "-r", remote)

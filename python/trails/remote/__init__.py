@@ -36,5 +36,11 @@ def open(project: Project, name: str | None = None, *, jobs: int | None = None) 
 
     conf = get(project, name)
     n = jobs or int(conf.options.get("jobs") or 0) or 4 * (os.cpu_count() or 1)
-    index_cache = project.tmp_dir / "trails" / "remote-index"
-    return Remote(open_backend(project, conf), project.cache_dir, index_cache, n)
+    from trails import core
+
+    state = project.tmp_dir / "trails"
+    where = core.hash_bytes(f"{conf.url}\n{conf.options.get('endpointurl', '')}".encode())
+    backend = open_backend(project, conf)
+    return Remote(
+        backend, project.cache_dir, state / "remote-index", n, state / "remote-seen" / where
+    )

@@ -96,8 +96,18 @@ class Remote:
     """One remote, opened for a project's cache. ``progress`` is called
     with (objects, bytes) as they go, from worker threads."""
 
-    def __init__(self, backend: Backend, cache: Path, index_cache: Path, jobs: int) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        cache: Path,
+        index_cache: Path,
+        jobs: int,
+        seen_file: Path | None = None,
+    ) -> None:
         self.backend = backend
+        #: The names of the index files the remote was last listed with.
+        self.seen_file = seen_file
+        self._listed = False
         self.name = backend.name
         self.cache = cache
         self.index_cache = index_cache
@@ -105,6 +115,10 @@ class Remote:
         self._holdings: dict[str, tuple[int, int]] | None = None
         self._indexes: list[PackIndex] = []
         self._pack_size: dict[str, int] = {}
+        #: Index files this Remote wrote (remembered as seen after a push),
+        #: and those its listing named.
+        self._pushed: list[str] = []
+        self._names: list[str] = []
         self._lock = threading.Lock()
         self.progress: Callable[[int, int], None] = lambda n, b: None
 
@@ -136,15 +150,40 @@ class Remote:
         tmp.write_bytes(data)
         os.replace(tmp, self.index_cache / name)
 
-    def holdings(self) -> dict[str, tuple[int, int]]:
+    def _seen(self) -> list[str] | None:
+        """The index files this remote was last seen holding, or None."""
+        try:
+            text = self.seen_file.read_text() if self.seen_file else None
+        except OSError:
+            return None
+        return None if text is None else [n for n in text.split() if len(n) == 64]
+
+    def _remember(self, names: list[str]) -> None:
+        if self.seen_file is None:
+            return
+        self.seen_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.seen_file.with_name(f".{self.seen_file.name}.{uuid.uuid4().hex}")
+        tmp.write_text("".join(f"{n}\n" for n in names))
+        os.replace(tmp, self.seen_file)
+
+    def holdings(self, *, fresh: bool = True) -> dict[str, tuple[int, int]]:
         """Every object the remote's index files name: name -> (which
-        index, position in it). Read once per Remote; built by ``zip`` in
-        C, since a remote of 100k objects is read on every push and pull."""
-        if self._holdings is not None:
+        index, position in it), built by ``zip`` in C, since a remote of
+        100k objects is read on every push and pull. ``fresh``: from a
+        listing of ``index/`` (once per Remote); otherwise from the index
+        files it was last seen holding, with no request at all, which can
+        only be fewer than it holds (nothing on a remote is deleted)."""
+        if self._holdings is not None and (self._listed or not fresh):
             return self._holdings
-        names = [n for n in self.backend.list(INDEX) if len(n) == 64]
+        names = self._seen() if not fresh else None
+        if names is None:
+            names = [n for n in self.backend.list(INDEX) if len(n) == 64]
+            self._listed = True
+            self._names = names
         with ThreadPoolExecutor(self.jobs) as pool:
             self._indexes = [i for i in pool.map(self._read_index, names) if i is not None]
+        if self._listed:
+            self._remember(names)
         held: dict[str, tuple[int, int]] = {}
         # Last to first, so that the first index naming an object wins.
         for i in reversed(range(len(self._indexes))):
@@ -156,16 +195,25 @@ class Remote:
         return held
 
     def location(self, name: str) -> Location | None:
-        where = self.holdings().get(name)
+        where = self.holdings(fresh=False).get(name)
+        if where is None and not self._listed:
+            where = self.holdings(fresh=True).get(name)
         if where is None:
             return None
         idx = self._indexes[where[0]]
         return Location(idx.pack, idx.offsets[where[1]], idx.lengths[where[1]])
 
     def missing(self, names: Iterable[str]) -> list[str]:
-        """Those of ``names`` the remote does not hold."""
-        held = self.holdings()
-        return [n for n in dict.fromkeys(names) if n not in held]
+        """Those of ``names`` the remote does not hold. Asked first of
+        what it was last seen holding: only when that lacks some is the
+        remote listed, so a no-op push or pull sends no request."""
+        wanted = list(dict.fromkeys(names))
+        held = self.holdings(fresh=False)
+        todo = [n for n in wanted if n not in held]
+        if todo and not self._listed:
+            held = self.holdings(fresh=True)
+            todo = [n for n in todo if n not in held]
+        return todo
 
     # -- push ----------------------------------------------------------------
 
@@ -198,6 +246,8 @@ class Remote:
                 self.progress(1, sizes[n])
             self._put_index(PackIndex(names=group, offsets=[0] * len(group),
                                       lengths=[sizes[n] for n in group]))  # fmt: skip
+        if self._listed:
+            self._remember(self._names + self._pushed)
         return result
 
     def _local(self, name: str) -> str:
@@ -226,6 +276,7 @@ class Remote:
                 i = len(self._indexes) - 1
                 for pos, n in enumerate(idx.names):
                     self._holdings.setdefault(n, (i, pos))
+            self._pushed.append(name)
 
     # -- fetch ---------------------------------------------------------------
 
