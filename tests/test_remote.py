@@ -144,3 +144,38 @@ def test_an_s3_remote_without_boto3_names_the_extra(
     r = trails("push", env={"PYTHONPATH": str(hide)})
     assert r.code == 1, r.out
     assert r.err.strip() == "Error: S3 remotes need boto3: pip install 'trails[s3]'"
+
+
+def test_a_hostile_index_is_ignored(
+    repo: Path, trails: Callable[..., Result], tmp_path: Path
+) -> None:
+    """An index naming a pack outside the layout, or negative spans, or not
+    hashing to its name, names nothing: the pull says what is missing."""
+    store = tmp_path / "store"
+    _tracked(repo, trails, {"d/a.txt": "alpha\n"})
+    trails("remote", "add", "-d", "store", str(store))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "remote")
+    assert trails("push").code == 0
+    from trails import core
+
+    index = store / "trails-v1" / "index"
+    (real,) = index.iterdir()
+    doc = json.loads(real.read_bytes())
+    real.unlink()
+    hostile = [
+        {**doc, "pack": "../../../../etc/passwd"},
+        {**doc, "offsets": [-5] * len(doc["names"])},
+    ]
+    for h in hostile:
+        data = json.dumps(h).encode()
+        (index / core.hash_bytes(data)).write_bytes(data)
+    (index / ("0" * 64)).write_bytes(
+        real.read_bytes() if real.exists() else json.dumps(doc).encode()
+    )
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", str(repo), str(other)], check=True)
+    r = run_trails("pull", cwd=other)
+    assert r.code == 1, r.out
+    assert "does not have 1 object(s): d\n" in r.err and "Traceback" not in r.err, r.err
+    assert not (other / "d").exists()

@@ -33,6 +33,8 @@ from pathlib import Path
 from trails import core, versioned
 from trails.remote.backend import Backend, RemoteAccessError
 
+_HEX = frozenset("0123456789abcdef")
+
 VERSION = 1
 ROOT = f"trails-v{VERSION}/"
 INDEX = ROOT + "index/"
@@ -141,6 +143,12 @@ class Remote:
         except versioned.RecordError:
             return None
         if not (len(idx.names) == len(idx.offsets) == len(idx.lengths)):
+            return None
+        # A hostile index may name any key as its pack, or negative spans:
+        # it is ignored (its names are only compared with wanted ones).
+        if idx.pack and not (len(idx.pack) == 64 and _HEX.issuperset(idx.pack)):
+            return None
+        if min(idx.offsets, default=0) < 0 or min(idx.lengths, default=0) < 0:
             return None
         return idx
 
