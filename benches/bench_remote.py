@@ -380,7 +380,8 @@ def write(path: Path, res: Results, args: argparse.Namespace, load: str) -> None
         "requests counted per bucket by a WSGI layer in front of it",
         f"- files of 1-4 KiB: trails {args.files:,}, DVC {args.dvc_files:,}; where they differ, "
         "the ratio compares time per file (DVC's time x files ratio)",
-        "- command: `.venv/bin/python benches/bench_remote.py --write benches/RESULTS-remote.md`",
+        "- command: `.venv/bin/python benches/bench_remote.py --write benches/RESULTS-remote.md`"
+        + (" (this file: a `--quick` smoke run; its figures mean little)" if args.quick else ""),
         "",
         "| measure | trails | DVC (or floor) | ratio | target | notes |",
         "|---|---|---|---|---|---|",
