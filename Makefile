@@ -57,6 +57,7 @@ bench: install ## Benchmarks against b3sum, hashlib.md5, blake3-py, git, cp and 
 	$(PY) benches/bench_dvc.py --write benches/RESULTS-dvc.md
 	$(PY) benches/bench_checkpoints.py --write benches/RESULTS-checkpoints.md
 	$(PY) benches/bench_queue.py --write benches/RESULTS-queue.md
+	$(PY) benches/bench_remote.py --write benches/RESULTS-remote.md
 
 clean: ## Remove the virtualenv and build products
 	rm -rf $(VENV) target

@@ -8,6 +8,7 @@ _Entry = tuple[str, str, int, bool]
 __all__ = [
     "ALGORITHM",
     "STATE_VERSION",
+    "adopt_file",
     "checkout_file",
     "checkout_tree",
     "diff_manifests",
@@ -15,11 +16,14 @@ __all__ = [
     "hash_file",
     "hash_files",
     "hash_paths",
+    "missing_objects",
     "object_path",
     "parse_manifest",
     "progress",
+    "read_objects",
     "read_tree",
     "scan_tree",
+    "store_blobs",
     "store_file",
     "store_manifest",
     "store_tree",
@@ -66,3 +70,7 @@ def checkout_tree(
 ) -> tuple[str | None, int, int, int, int]: ...
 def threads() -> int: ...
 def progress() -> tuple[int, int]: ...
+def store_blobs(cache: _Path, data: bytes, items: list[tuple[str, int, int]]) -> list[int]: ...
+def adopt_file(cache: _Path, tmp: _Path, name: str) -> int: ...
+def read_objects(cache: _Path, names: list[str]) -> tuple[bytes, list[int]]: ...
+def missing_objects(cache: _Path, names: list[str]) -> list[int]: ...

@@ -248,6 +248,13 @@ def _full_cache_named(cache: PathArg, path: PathArg, shown: str | None) -> Itera
         ) from None
 
 
+def read_manifest(cache: PathArg, tree_hash: str) -> bytes:
+    """A tree object's manifest bytes, checked against its hash and
+    validated (safe paths, well-formed hashes) by the core, not parsed
+    into entries (a caller wanting only the names parses less)."""
+    return _core.read_tree(os.fspath(cache), tree_hash)
+
+
 def read_tree(cache: PathArg, tree_hash: str) -> Tree:
     manifest = _core.read_tree(os.fspath(cache), tree_hash)
     entries = parse_manifest(manifest)
@@ -302,3 +309,36 @@ def progress() -> tuple[int, int]:
     """(files, bytes) this process has hashed, stored or checked out so
     far; poll it from another thread to show progress of a long call."""
     return _core.progress()
+
+
+# -- objects to and from a remote (``trails.remote.store``) -------------------
+
+#: ``store_blobs``/``adopt_file`` outcomes.
+WRITTEN, PRESENT, CORRUPT = 1, 0, -1
+
+
+def store_blobs(cache: PathArg, data: bytes, items: Sequence[tuple[str, int, int]]) -> list[int]:
+    """Store objects fetched from a remote, ``items`` being ``(name,
+    offset, length)`` slices of ``data`` (name: hex, or ``<hex>.dir`` for a
+    manifest). Each is stored only if its bytes hash to its name (and a
+    manifest parses): per item ``WRITTEN``, ``PRESENT`` or ``CORRUPT``."""
+    cachelock.hold(os.fspath(cache))
+    return _core.store_blobs(os.fspath(cache), data, list(items))
+
+
+def adopt_file(cache: PathArg, tmp: PathArg, name: str) -> int:
+    """Make ``tmp`` (a complete file in ``<cache>/tmp``) the object ``name``
+    if it hashes to it, without copying; else remove it. ``WRITTEN``,
+    ``PRESENT`` or ``CORRUPT``."""
+    cachelock.hold(os.fspath(cache))
+    return _core.adopt_file(os.fspath(cache), os.fspath(tmp), name)
+
+
+def read_objects(cache: PathArg, names: Sequence[str]) -> tuple[bytes, list[int]]:
+    """The objects' bytes concatenated in order, and each one's length."""
+    return _core.read_objects(os.fspath(cache), list(names))
+
+
+def missing_objects(cache: PathArg, names: Sequence[str]) -> list[int]:
+    """Indices of the named objects the cache lacks (one stat each, in parallel)."""
+    return _core.missing_objects(os.fspath(cache), list(names))

@@ -39,6 +39,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "queue": ("trails.cli.queue:queue", "Manage the experiment queue."),
     "stage": ("trails.cli.stage:stage", "Add stages to dvc.yaml."),
     "dag": ("trails.cli.pipeline:dag", "Show the stages and their dependencies."),
+    "remote": ("trails.cli.remote:remote", "Set up data remotes (add, modify, default, list)."),
+    "config": ("trails.cli.remote:config", "Get or set options of .dvc/config."),
+    "push": ("trails.cli.transfer:push", "Send cached data to a remote."),
+    "fetch": ("trails.cli.transfer:fetch", "Get cached data from a remote into the cache."),
+    "pull": ("trails.cli.transfer:pull", "Fetch cached data from a remote and check it out."),
 }
 #: Resolvable but not listed: plumbing.
 HIDDEN = frozenset({"debug"})

@@ -65,6 +65,16 @@ def _selection(
     return project, graph, opts, stages
 
 
+def scope_flags(f: F) -> F:
+    """``-a``/``-T``/``-A`` of ``status --cloud`` (as push and pull take them)."""
+    for short, long, whose in reversed(
+        [("-a", "--all-branches", "branch head"), ("-T", "--all-tags", "tag"),
+         ("-A", "--all-commits", "commit")]
+    ):  # fmt: skip
+        f = click.option(short, long, is_flag=True, help=f"With --cloud: also every {whose}.")(f)
+    return f
+
+
 def _targets(f: F) -> F:
     """The target arguments shared by repro, status and dag."""
     for deco in reversed(_target_args):
@@ -147,8 +157,25 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
 @click.command()
 @_targets
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool) -> None:
-    """Show which stages changed since they last ran, and why."""
+@click.option("-c", "--cloud", is_flag=True, help="Compare the cache with a remote instead.")
+@click.option(
+    "-r", "--remote", "remote_name", help="The remote for --cloud (default: core.remote)."
+)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel requests for --cloud.")
+@scope_flags
+def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool, cloud: bool,
+           remote_name: str | None, jobs: int | None, **scope: bool) -> None:  # fmt: skip
+    """Show which stages changed since they last ran, and why (with
+    --cloud: which cached outputs the cache or the remote lacks)."""
+    if cloud:
+        from trails.cli.transfer import cloud_status
+
+        cloud_status(targets=targets, remote_name=remote_name, jobs=jobs, **scope)
+    else:
+        _stage_status(targets, recursive, glob, as_json)
+
+
+def _stage_status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool) -> None:
     from trails import rootlink
     from trails.repro.outputs import Outputs
     from trails.repro.plan import reasons

@@ -88,7 +88,7 @@ impl Cache {
         self.object_path(digest).is_file()
     }
 
-    fn temp_dir(&self) -> Result<PathBuf> {
+    pub(crate) fn temp_dir(&self) -> Result<PathBuf> {
         if let Some(dir) = self.tmp.get() {
             return Ok(dir.clone());
         }
@@ -99,7 +99,7 @@ impl Cache {
 
     /// A new, empty, already read-only temp file (an open descriptor may
     /// still write it): no `chmod` before publishing.
-    fn create_temp(&self, prefix: &str) -> Result<(fs::File, PathBuf)> {
+    pub(crate) fn create_temp(&self, prefix: &str) -> Result<(fs::File, PathBuf)> {
         use std::os::unix::fs::OpenOptionsExt;
         let tmp = temp_name(&self.temp_dir()?.join(prefix));
         let f = fs::OpenOptions::new()
@@ -115,7 +115,7 @@ impl Cache {
     /// (another process, or a duplicate file), ours is dropped. Returns
     /// whether ours became the object. The object's folder is made only when
     /// the rename says it is missing: one syscall per object, not three.
-    fn publish(&self, tmp: &Path, dest: &Path) -> Result<bool> {
+    pub(crate) fn publish(&self, tmp: &Path, dest: &Path) -> Result<bool> {
         let mut r = rename_noreplace(tmp, dest);
         if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
             let parent = dest.parent().expect("objects live in a folder");

@@ -4,7 +4,8 @@
 //! `tree` (manifests and their diffs), `state` (the stat index), `scan`
 //! (directory -> manifest through the index), `cache` (content-addressed
 //! store), `link` (reflink / hardlink / symlink / copy), `checkout` (cache ->
-//! workspace). Pure Rust: the Python binding lives in `rust/py`.
+//! workspace), `transfer` (objects to and from a remote). Pure Rust: the
+//! Python binding lives in `rust/py`.
 
 pub mod cache;
 pub mod checkout;
@@ -15,6 +16,7 @@ pub mod pool;
 pub mod progress;
 pub mod scan;
 pub mod state;
+pub mod transfer;
 pub mod tree;
 pub mod walk;
 

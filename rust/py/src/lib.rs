@@ -15,6 +15,7 @@ use trails_core::hash;
 use trails_core::link::{LinkType, Linker};
 use trails_core::scan;
 use trails_core::state::StatIndex;
+use trails_core::transfer::{self, Name, Outcome};
 use trails_core::tree::{self, Entry, Manifest};
 use trails_core::Error;
 
@@ -290,6 +291,86 @@ fn store_tree(
     ))
 }
 
+fn names_of(py: Python<'_>, cache: &Path, names: &[String]) -> PyResult<Vec<Name>> {
+    names
+        .iter()
+        .map(|s| {
+            Name::parse(s).ok_or_else(|| {
+                to_py(
+                    py,
+                    Error::BadHash {
+                        path: cache.to_path_buf(),
+                        hash: s.clone(),
+                    },
+                )
+            })
+        })
+        .collect()
+}
+
+fn outcome_code(o: Outcome) -> i8 {
+    match o {
+        Outcome::Written => 1,
+        Outcome::Present => 0,
+        Outcome::Corrupt => -1,
+    }
+}
+
+/// Store objects fetched from a remote: `items` are (name, offset, length)
+/// slices of `data`, each stored only if it hashes to its name. Per item: 1
+/// written, 0 already there, -1 corrupt (not stored).
+#[pyfunction]
+fn store_blobs(
+    py: Python<'_>,
+    cache: PathBuf,
+    data: &[u8],
+    items: Vec<(String, usize, usize)>,
+) -> PyResult<Vec<i8>> {
+    let names: Vec<String> = items.iter().map(|i| i.0.clone()).collect();
+    let parsed = names_of(py, &cache, &names)?;
+    let slices: Vec<(Name, usize, usize)> = parsed
+        .into_iter()
+        .zip(&items)
+        .map(|(n, i)| (n, i.1, i.2))
+        .collect();
+    let out = py
+        .detach(|| transfer::store_blobs(&Cache::new(&cache), data, &slices))
+        .map_err(|e| to_py(py, e))?;
+    Ok(out.into_iter().map(outcome_code).collect())
+}
+
+/// Make the file `tmp` (in the cache's tmp folder) the object `name` if it
+/// hashes to it, else remove it: 1 written, 0 already there, -1 corrupt.
+#[pyfunction]
+fn adopt_file(py: Python<'_>, cache: PathBuf, tmp: PathBuf, name: String) -> PyResult<i8> {
+    let n = names_of(py, &cache, &[name])?[0];
+    let o = py
+        .detach(|| transfer::adopt_file(&Cache::new(&cache), &tmp, &n))
+        .map_err(|e| to_py(py, e))?;
+    Ok(outcome_code(o))
+}
+
+/// The objects' bytes concatenated, and each one's length.
+#[pyfunction]
+fn read_objects(
+    py: Python<'_>,
+    cache: PathBuf,
+    names: Vec<String>,
+) -> PyResult<(Py<PyBytes>, Vec<u64>)> {
+    let parsed = names_of(py, &cache, &names)?;
+    let (body, lengths) = py
+        .detach(|| transfer::read_objects(&Cache::new(&cache), &parsed))
+        .map_err(|e| to_py(py, e))?;
+    Ok((PyBytes::new(py, &body).unbind(), lengths))
+}
+
+/// Indices of the named objects the cache lacks.
+#[pyfunction]
+fn missing_objects(py: Python<'_>, cache: PathBuf, names: Vec<String>) -> PyResult<Vec<usize>> {
+    let parsed = names_of(py, &cache, &names)?;
+    Ok(py.detach(|| transfer::missing(&Cache::new(&cache), &parsed)))
+}
+
 /// The verified manifest bytes of a tree object.
 #[pyfunction]
 fn read_tree(py: Python<'_>, cache: PathBuf, tree_hash: &str) -> PyResult<Py<PyBytes>> {
@@ -395,5 +476,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(checkout_tree, m)?)?;
     m.add_function(wrap_pyfunction!(threads, m)?)?;
     m.add_function(wrap_pyfunction!(progress, m)?)?;
+    m.add_function(wrap_pyfunction!(store_blobs, m)?)?;
+    m.add_function(wrap_pyfunction!(adopt_file, m)?)?;
+    m.add_function(wrap_pyfunction!(read_objects, m)?)?;
+    m.add_function(wrap_pyfunction!(missing_objects, m)?)?;
     Ok(())
 }
