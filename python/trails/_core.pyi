@@ -15,6 +15,7 @@ __all__ = [
     "hash_file",
     "hash_files",
     "hash_paths",
+    "ignored_files",
     "object_path",
     "parse_manifest",
     "progress",
@@ -64,5 +65,6 @@ def checkout_tree(
     link_types: list[str],
     index: _Path | None = None,
 ) -> tuple[str | None, int, int, int, int]: ...
+def ignored_files(root: _Path, relpaths: list[str]) -> list[bool]: ...
 def threads() -> int: ...
 def progress() -> tuple[int, int]: ...

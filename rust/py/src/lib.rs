@@ -15,6 +15,7 @@ use trails_core::hash;
 use trails_core::link::{LinkType, Linker};
 use trails_core::scan;
 use trails_core::state::StatIndex;
+use trails_core::walk;
 use trails_core::tree::{self, Entry, Manifest};
 use trails_core::Error;
 
@@ -362,6 +363,14 @@ fn checkout_tree(
     ))
 }
 
+/// For each repo-relative file path, whether `.dvcignore` (any folder's,
+/// negations included) leaves it out of the project: the walk's own rules.
+#[pyfunction]
+fn ignored_files(py: Python<'_>, root: PathBuf, relpaths: Vec<String>) -> PyResult<Vec<bool>> {
+    py.detach(|| walk::ignored_files(&root, &relpaths))
+        .map_err(|e| to_py(py, e))
+}
+
 /// (files, bytes) hashed, stored or checked out by this process so far; poll
 /// it from another thread to show progress during a long call.
 #[pyfunction]
@@ -393,6 +402,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(object_path, m)?)?;
     m.add_function(wrap_pyfunction!(checkout_file, m)?)?;
     m.add_function(wrap_pyfunction!(checkout_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(ignored_files, m)?)?;
     m.add_function(wrap_pyfunction!(threads, m)?)?;
     m.add_function(wrap_pyfunction!(progress, m)?)?;
     Ok(())
