@@ -21,8 +21,9 @@ by Git it cost as much as the stat pass. So:
 Elsewhere (no Git, or an experiment's folder, which holds only committed
 files) a walk. Either way ``.dvcignore`` is judged by the core's rules
 (``core.ignored_files``, those of every walk: nested files, negations), and
-only when a ``.dvcignore`` with a pattern exists, so read-only commands
-(``exp show``) do not load the native module for nothing.
+only when a ``.dvcignore`` with a pattern sits above a file found, so
+read-only commands (``exp show``) do not load the native module (~30 ms)
+for nothing.
 
 Asked once per process per root; commands that write a pipeline or ``.dvc``
 file call ``forget``."""
@@ -43,7 +44,7 @@ DATA_SUFFIX = ".dvc"
 IGNORE_FILE = ".dvcignore"
 PRUNED_DIRS = frozenset({".git", ".dvc"})
 #: The names looked for, as ``:(glob)`` patterns below a folder.
-_NAMES = (PIPELINE, f"*{DATA_SUFFIX}", IGNORE_FILE)
+_NAMES = (PIPELINE, f"*{DATA_SUFFIX}")
 #: A folder changed less than this before it was read may change again
 #: within the same timestamp tick: it is read again next time.
 _RACY_NS = 2_000_000_000
@@ -127,7 +128,7 @@ class Files:
     def _listing(self, paths: list[str]) -> Listing:
         kept = [p for p in paths if not PRUNED_DIRS.intersection(p.split("/")[:-1])]
         kept = [p for p in kept if _name_kind(posixpath.basename(p))]
-        if kept and self._has_rules():
+        if kept and self._has_rules(kept):
             from trails import core
 
             out = core.ignored_files(self.root, kept)
@@ -140,10 +141,15 @@ class Files:
             tuple(p for p in data if (self.root / p).is_file()),
         )
 
-    def _has_rules(self) -> bool:
-        """Whether any ``.dvcignore`` of the project holds a pattern."""
-        names = {IGNORE_FILE, *self._tracked_paths(), *(p for v in self._new.values() for p in v)}
-        return any(_patterns(self.root / p) for p in names if posixpath.basename(p) == IGNORE_FILE)
+    def _has_rules(self, paths: list[str]) -> bool:
+        """Whether a ``.dvcignore`` with a pattern sits in the root or in a
+        folder above one of ``paths`` (a stat per folder: only then is the
+        native core loaded to judge them)."""
+        folders = {""}
+        for p in paths:
+            parts = p.split("/")[:-1]
+            folders.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+        return any(_patterns(self.root / f / IGNORE_FILE) for f in folders)
 
 
 def _name_kind(name: str) -> str | None:
@@ -192,7 +198,7 @@ def _around(root: Path, bulk: tuple[str, ...]) -> list[str]:
             if not e.is_dir(follow_symlinks=False):
                 # By name: a pattern with a wildcard at this level would
                 # send Git into every folder here, the bulk ones too.
-                if _name_kind(e.name) or e.name == IGNORE_FILE:
+                if _name_kind(e.name):
                     specs.append(f":(literal){sub}")
                 continue
             child = node.get(e.name)
@@ -245,7 +251,7 @@ def _read_dir(path: Path, mtime_ns: int, now: int) -> list:  # type: ignore[type
             for e in it:
                 if e.is_dir(follow_symlinks=False):
                     dirs.append(e.name)
-                elif _name_kind(e.name) or e.name == IGNORE_FILE:
+                elif _name_kind(e.name):
                     names.append(e.name)
     except OSError:
         pass
@@ -294,8 +300,7 @@ def _walk(root: Path) -> list[str]:
             subs = [f"{rel}/{d}/" if rel else f"{d}/" for d in dirnames]
             out = core.ignored_files(root, subs)
             dirnames[:] = [d for d, o in zip(dirnames, out, strict=True) if not o]
-        names = [f for f in filenames if _name_kind(f) or f == IGNORE_FILE]
-        found += [f"{rel}/{f}" if rel else f for f in names]
+        found += [f"{rel}/{f}" if rel else f for f in filenames if _name_kind(f)]
     return found
 
 
