@@ -269,14 +269,14 @@ def add(
     return to_git
 
 
-def changes(project: Project, t: Tracked) -> list[str]:
-    """Why tracked data differs from its ``.dvc`` file (empty: it does not)."""
+def changes(project: Project, t: Tracked, now: core.PathHash | None) -> list[str]:
+    """Why tracked data differs from its ``.dvc`` file (empty: it does
+    not); ``now``: its hash on disk, taken with the rest of the check's."""
     path = project.root / t.repo_path
     if not path.exists():
         return [f"'{t.repo_path}' missing"]
     if t.state.hash_name != core.ALGORITHM:
         return [f"'{t.repo_path}' recorded with {t.state.hash_name}; run 'trails add' to re-hash"]
-    now = core.hash_paths([path], project.index_path)[0]
     if now is None:
         return [f"'{t.repo_path}' missing"]
     if now.hash == t.state.bare_hash:
