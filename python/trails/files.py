@@ -12,10 +12,11 @@ by Git it cost as much as the stat pass. So:
   folders, ``trails add``-ed ones): one ``ls-files --others`` whose
   pathspecs lead Git around those folders (Git does not enter a folder no
   pathspec can match below; an ``:(exclude)`` pathspec does not stop it);
-- new files inside bulk folders: the folders' mtimes remembered between
-  runs (Git's untracked-cache idea, in ``.dvc/tmp/trails/bulk-dirs.json``):
-  a folder whose mtime has not moved has no new entry, so a no-op check
-  stats each folder once and reads only those that changed; what it finds
+- new files inside bulk folders: the folders' inode, mtime and ctime
+  remembered between runs (Git's untracked-cache idea, in
+  ``.dvc/tmp/trails/bulk-dirs.json``): a folder whose stat has not moved
+  has no new entry, so a no-op check stats each folder once and reads only
+  those that changed; what it finds
   is asked of Git by name in the same ``ls-files --others`` (ignored or not).
 
 Elsewhere (no Git, or an experiment's folder, which holds only committed
@@ -46,9 +47,11 @@ PRUNED_DIRS = frozenset({".git", ".dvc"})
 #: The names looked for, as ``:(glob)`` patterns below a folder.
 _NAMES = (PIPELINE, f"*{DATA_SUFFIX}")
 #: A folder changed less than this before it was read may change again
-#: within the same timestamp tick: it is read again next time.
-_RACY_NS = 2_000_000_000
-_MEMO_VERSION = 1
+#: within the same timestamp tick: it is read again next time (the stat
+#: index's rule for files).
+_RACY_NS = 100_000_000
+#: 2: a folder's key is (inode, mtime, ctime); ctime cannot be set back.
+_MEMO_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -233,9 +236,11 @@ def _bulk_names(root: Path, bulk: tuple[str, ...]) -> list[str]:
             continue
         if not stat.S_ISDIR(st.st_mode):
             continue
+        key = [st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
         rec = memo.get(rel)
-        if not (isinstance(rec, list) and len(rec) == 3 and rec[0] == st.st_mtime_ns):
-            rec, changed = _read_dir(root / rel, st.st_mtime_ns, now), True
+        if not (isinstance(rec, list) and len(rec) == 3 and rec[0] == key):
+            racy = now - max(st.st_mtime_ns, st.st_ctime_ns) <= _RACY_NS
+            rec, changed = _read_dir(root / rel, None if racy else key), True
         seen[rel] = rec
         found += [f"{rel}/{n}" for n in rec[2]]
         stack += [f"{rel}/{d}" for d in rec[1]]
@@ -244,7 +249,10 @@ def _bulk_names(root: Path, bulk: tuple[str, ...]) -> list[str]:
     return found
 
 
-def _read_dir(path: Path, mtime_ns: int, now: int) -> list:  # type: ignore[type-arg]
+def _read_dir(path: Path, key: list[int] | None) -> list:  # type: ignore[type-arg]
+    """``[key, subfolders, names looked for]`` of one folder; ``key`` (its
+    inode, mtime, ctime) None when it may change again within the same
+    timestamp tick: it is read again next time."""
     dirs, names = [], []
     try:
         with os.scandir(path) as it:
@@ -255,8 +263,7 @@ def _read_dir(path: Path, mtime_ns: int, now: int) -> list:  # type: ignore[type
                     names.append(e.name)
     except OSError:
         pass
-    # A folder that may change again in the same tick is not trusted next time.
-    return [mtime_ns if now - mtime_ns > _RACY_NS else -1, dirs, names]
+    return [key, dirs, names]
 
 
 def _read_memo(path: Path) -> dict[str, list]:  # type: ignore[type-arg]
