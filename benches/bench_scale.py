@@ -162,6 +162,8 @@ def bench_size(n: int, dvc: Path | None, reps: int) -> list[list[str]]:
             ),
             "trails status": timed([str(TRAILS_EXE), "status"], tr, "up to date"),
             "trails repro": timed([str(TRAILS_EXE), "repro"], tr, "up to date"),
+            # The start-up floor: the interpreter, click and the CLI table.
+            "trails --version": timed([str(TRAILS_EXE), "--version"], tr, ""),
         }
         if dvc:
             steps["dvc status"] = timed([str(dvc), "status"], roots[("dvc", layout)], "up to date")
@@ -175,6 +177,7 @@ def bench_size(n: int, dvc: Path | None, reps: int) -> list[list[str]]:
             f"{n:,}", layout, fmt(res["git status -uno"]), fmt(res["trails status"]),
             f"{st / g:.2f}x", fmt(res["trails repro"]), f"{rp / g:.2f}x",
             fmt(res["dvc status"]) if dvc else "-", ref, f"{rss:.0f} MB",
+            fmt(res["trails --version"]),
         ])  # fmt: skip
     shutil.rmtree(work)
     return rows
@@ -183,6 +186,7 @@ def bench_size(n: int, dvc: Path | None, reps: int) -> list[list[str]]:
 HEADERS = [
     "files", "layout", "git status -uno", "trails status", "status / git",
     "trails repro", "repro / git", "dvc status", "dvc / trails status", "trails peak RSS",
+    "trails --version (start-up)",
 ]  # fmt: skip
 
 
