@@ -105,7 +105,10 @@ class Files:
 
             try:
                 if self.git:
-                    self._tracked = self._git("--cached", "--", *[f":(glob)**/{n}" for n in _NAMES])
+                    # Plain patterns (`*` crosses `/`): cheaper to match
+                    # against every index entry than `:(glob)**/` ones.
+                    specs = [PIPELINE, f"*/{PIPELINE}", f"*{DATA_SUFFIX}"]
+                    self._tracked = self._git("--cached", "--", *specs)
             except GitError:  # a `.git` that is no repository: as without Git
                 self.git = False
             if not self.git:
