@@ -190,6 +190,25 @@ HEADERS = [
 ]  # fmt: skip
 
 
+#: What a no-op check does (counted with ``strace -f -c`` on 100k files,
+#: both layouts): the shape behind the figures.
+NOTES = [
+    "What a no-op `trails status` / `repro` does: one walk of the data folder "
+    "(the core's stat pass: about 2 `getdents64` per folder and one `fstatat` per "
+    "file, the stage's dependency and the `.dvc`-tracked data hashed in one batch), "
+    "one `git ls-files --cached` (reads the index, no walk) and one `git ls-files "
+    "--others` whose pathspecs lead Git around the stage's folders (new files in "
+    "there are found by remembered folder stats: one `lstat` per folder). Before "
+    "(main at e3c7928): two `ls-files --cached --others` calls, each walking the "
+    "whole tree, and a second stat pass when the data was both `add`-ed and a "
+    "dependency.",
+    "The rest is start-up: the interpreter, click (which imports `uuid`, "
+    "`datetime`, `inspect`), PyYAML's C loader for `dvc.yaml`/`dvc.lock`, the native "
+    "module; the `trails --version` column is the floor of any trails command. "
+    "It is a fixed cost, so the ratio to git falls as the tree grows.",
+]
+
+
 def report(rows: list[list[str]], reps: int, dvc_max: int) -> str:
     model, mem_gib, fstype, commit = machine_facts(WORK)
     lines = [
@@ -205,6 +224,8 @@ def report(rows: list[list[str]], reps: int, dvc_max: int) -> str:
         "| " + " | ".join(HEADERS) + " |",
         "|" + "|".join("---" for _ in HEADERS) + "|",
         *("| " + " | ".join(r) + " |" for r in rows),
+        "",
+        *NOTES,
         "",
         "Reproduce: `.venv/bin/python benches/bench_scale.py --write benches/RESULTS-scale.md`.",
     ]
