@@ -148,3 +148,15 @@ def test_metrics_of_two_revisions_through_one_git_process(
     assert [c for c in calls if not c.startswith("ls-files")] == ["cat-file --batch"]
     r = trails("metrics", "diff", "nope", "HEAD")
     assert r.code == 1 and "'nope' is not a Git revision" in r.err
+
+
+def test_a_dependency_outside_the_project_is_not_searched(
+    repo: Path, trails: Callable[..., Result]
+) -> None:
+    """A stage may read a folder outside the project: its names are not
+    the project's, and Git is never asked about them."""
+    gen(repo.parent, {"ext/sub/x.dvc": "outs: []\n", "ext/dvc.yaml": "stages: [broken\n"})
+    assert trails("init").code == 0
+    gen(repo, {"dvc.yaml": "stages:\n  s:\n    cmd: echo\n    deps: [../ext]\n"})
+    r = trails("status")
+    assert r.code == 0 and "never run" in r.out, r.err

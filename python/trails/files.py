@@ -84,7 +84,9 @@ class Files:
         self._tracked_paths()  # first: it finds out whether Git answers
         if not self.git:
             return Listing((), ())
-        bulk = self.bulk if bulk is None else tuple(sorted(set(bulk)))
+        if bulk is not None:  # only folders inside the project
+            bulk = tuple(sorted({b for b in bulk if ".." not in b.split("/") and b[:1] != "/"}))
+        bulk = self.bulk if bulk is None else bulk
         self.bulk = bulk
         if bulk not in self._new:
             self._new[bulk] = self._untracked(bulk)
