@@ -402,7 +402,10 @@ mod tests {
             .filter(|(_, i)| !**i)
             .map(|(f, _)| *f)
             .collect();
-        assert_eq!(kept, ["a/dvc.yaml", "keep/dvc.yaml", "n/ok/dvc.yaml", "top.dvc"]);
+        assert_eq!(
+            kept,
+            ["a/dvc.yaml", "keep/dvc.yaml", "n/ok/dvc.yaml", "top.dvc"]
+        );
         let walked: Vec<String> = rels(r)
             .into_iter()
             .filter(|p| files.contains(&p.as_str()))

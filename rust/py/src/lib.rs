@@ -15,8 +15,8 @@ use trails_core::hash;
 use trails_core::link::{LinkType, Linker};
 use trails_core::scan;
 use trails_core::state::StatIndex;
-use trails_core::walk;
 use trails_core::tree::{self, Entry, Manifest};
+use trails_core::walk;
 use trails_core::Error;
 
 type EntryTuple = (String, String, u64, bool);
