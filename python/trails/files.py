@@ -8,15 +8,15 @@ stat pass of a stage's data folder is the one walk), and ``git ls-files
 by Git it cost as much as the stat pass. So:
 
 - tracked files: one ``ls-files --cached`` (the index only, no walk);
-- new files outside the *bulk* folders the caller names (a stage's data
-  folders, ``trails add``-ed ones): one ``ls-files --others`` whose
+- new files outside the *bulk* folders the caller names (the folders
+  stages depend on or write): one ``ls-files --others`` whose
   pathspecs lead Git around those folders (Git does not enter a folder no
   pathspec can match below; an ``:(exclude)`` pathspec does not stop it);
 - new files inside bulk folders: the folders' inode, mtime and ctime
   remembered between runs (Git's untracked-cache idea, in
-  ``.dvc/tmp/trails/bulk-dirs.json``): a folder whose stat has not moved
-  has no new entry, so a no-op check stats each folder once and reads only
-  those that changed; what it finds
+  ``.dvc/tmp/trails/bulk-dirs.json``, written after a command succeeded):
+  a folder whose stat has not moved has no new entry, so a no-op check
+  stats each folder once and reads only those that changed; what it finds
   is asked of Git by name in the same ``ls-files --others`` (ignored or not).
 
 Elsewhere (no Git, or an experiment's folder, which holds only committed
@@ -250,8 +250,22 @@ def _bulk_names(root: Path, bulk: tuple[str, ...]) -> list[str]:
         found += [f"{rel}/{n}" for n in rec[2]]
         stack += [f"{rel}/{d}" for d in rec[1]]
     if changed or seen.keys() != memo.keys():
-        _write_memo(memo_path, seen)
+        _PENDING[memo_path] = seen
     return found
+
+
+#: Memos read again and changed, written by ``save`` once the command has
+#: succeeded: a command refused by its checks changes nothing under
+#: ``.dvc/tmp`` either.
+_PENDING: dict[Path, dict[str, list]] = {}  # type: ignore[type-arg]
+
+
+def save() -> None:
+    """Write the changed memos of bulk folders (the CLI calls it after a
+    command that succeeded; without it they are read again next time)."""
+    while _PENDING:
+        path, dirs = _PENDING.popitem()
+        _write_memo(path, dirs)
 
 
 def _read_dir(path: Path, key: list[int] | None) -> list:  # type: ignore[type-arg]
