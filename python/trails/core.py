@@ -161,6 +161,12 @@ class PathHash:
         return None if self.manifest is None else self.files
 
 
+def ignored_files(root: PathArg, relpaths: Sequence[str]) -> list[bool]:
+    """Whether each repo-relative file is left out by ``.dvcignore`` (any
+    folder's, negations included), by the same rules as every walk."""
+    return _core.ignored_files(os.fspath(root), list(relpaths))
+
+
 def hash_paths(paths: Sequence[PathArg], index: PathArg | None = None) -> list[PathHash | None]:
     """Hash files and directories (tree hashes) with one stat index; None for
     a missing path. One call for all the paths a command needs: the index is

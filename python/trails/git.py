@@ -394,6 +394,12 @@ class Git:
 
     def read_blobs(self, specs: list[str]) -> list[bytes | None]:
         """Contents of ``rev:path`` specs through one ``cat-file --batch``."""
+        return [data if kind == "blob" else None for kind, data in self.read_objects(specs)]
+
+    def read_objects(self, specs: list[str]) -> list[tuple[str | None, bytes]]:
+        """``(type, content)`` of each object spec (``rev:path``,
+        ``rev^{commit}``...) through one ``cat-file --batch``; type None for
+        a spec that names nothing."""
         if not specs:
             return []
         proc = subprocess.run(
@@ -403,18 +409,15 @@ class Git:
             capture_output=True,
         )
         data, pos = proc.stdout, 0
-        out: list[bytes | None] = []
+        out: list[tuple[str | None, bytes]] = []
         for _ in specs:
             nl = data.index(b"\n", pos)
             header = data[pos:nl].split()
             pos = nl + 1
-            if len(header) == 3 and header[1] == b"blob":
+            if len(header) == 3:
                 size = int(header[2])
-                out.append(data[pos : pos + size])
+                out.append((header[1].decode(), data[pos : pos + size]))
                 pos += size + 1
-            elif len(header) == 3:
-                pos += int(header[2]) + 1
-                out.append(None)
             else:
-                out.append(None)
+                out.append((None, b""))
         return out

@@ -4,13 +4,16 @@ if any, its config, cache and local state paths; and ``trails init``."""
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trails import config as config_mod
 from trails.errors import TrailsError
+
+if TYPE_CHECKING:
+    from trails import files as files_mod
 
 DVC_DIR = ".dvc"
 #: What the reference tool writes to `.dvc/.gitignore`.
@@ -84,6 +87,13 @@ class Project:
     def has_scm(self) -> bool:
         return _find_up(self.root, ".git") is not None
 
+    def files(self) -> files_mod.Files:
+        """Which files belong to the project (pipeline and ``.dvc`` files),
+        asked of Git once per process: the one answer every command takes."""
+        from trails import files as files_mod
+
+        return files_mod.of(self.root)
+
     def rel(self, path: Path | str) -> str:
         """``path`` relative to the root, POSIX (for messages and lock files)."""
         return Path(os.path.relpath(Path(path).resolve(), self.root)).as_posix()
@@ -121,5 +131,7 @@ def init(path: Path, *, no_scm: bool = False, force: bool = False) -> tuple[Proj
         if "no_scm" not in cfg.read_text():
             cfg.write_text(cfg.read_text() + "[core]\n    no_scm = True\n")
     elif created:
-        subprocess.run(["git", "add", "--", *created], cwd=path, check=True, capture_output=True)
+        from trails.git import Git
+
+        Git(path).run("add", "--", *created)
     return Project(path), created

@@ -188,4 +188,6 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: internal error: {exc!r}", err=True)
         click.echo("This is a bug in trails: rerun with --verbose and report it.", err=True)
         sys.exit(1)
+    if not rv and "trails.files" in sys.modules:
+        sys.modules["trails.files"].save()  # what the listing learnt, now that it succeeded
     sys.exit(rv if isinstance(rv, int) else 0)

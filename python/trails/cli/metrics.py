@@ -69,7 +69,8 @@ def diff_cmd(a_rev: str, b_rev: str, all_: bool, as_json: bool, md: bool, precis
 
     project = Project.find()
     paths = m.metric_paths(load_graph(project))
-    rows = m.diff(m.read(project.root, a_rev, paths), m.read(project.root, b_rev, paths), all_=all_)
+    old, new = m.read_revs(project.root, [a_rev, b_rev], paths)
+    rows = m.diff(old, new, all_=all_)
     if as_json:
         doc: dict[str, dict[str, Any]] = {}
         for path, key, old, new, change in rows:

@@ -176,30 +176,10 @@ def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool,
 
 
 def _stage_status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool) -> None:
-    from trails import rootlink
-    from trails.repro.outputs import Outputs
-    from trails.repro.plan import reasons
+    from trails.repro.check import changes
 
     project, graph, _, stages = _selection(targets, recursive, glob)
-    rep = Outputs(project, graph)
-
-    report: dict[str, list[str]] = {}
-    for s in stages:
-        if s.frozen:
-            continue
-        entry = rep.lock(s).get(s.name)
-        why = reasons(s, entry, rep.ws)
-        if why and entry is not None:
-            why += rootlink.stage_notes(project, s, entry)
-        if why:
-            report[s.address] = why
-    if not targets:
-        from trails import data
-
-        for t in data.tracked(project):
-            why = data.changes(project, t)
-            if why:
-                report[t.dvcfile] = why
+    report = changes(project, graph, stages, data=not targets)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif not report:

@@ -17,6 +17,7 @@ use trails_core::scan;
 use trails_core::state::StatIndex;
 use trails_core::transfer::{self, Name, Outcome};
 use trails_core::tree::{self, Entry, Manifest};
+use trails_core::walk;
 use trails_core::Error;
 
 type EntryTuple = (String, String, u64, bool);
@@ -443,6 +444,14 @@ fn checkout_tree(
     ))
 }
 
+/// For each repo-relative file path, whether `.dvcignore` (any folder's,
+/// negations included) leaves it out of the project: the walk's own rules.
+#[pyfunction]
+fn ignored_files(py: Python<'_>, root: PathBuf, relpaths: Vec<String>) -> PyResult<Vec<bool>> {
+    py.detach(|| walk::ignored_files(&root, &relpaths))
+        .map_err(|e| to_py(py, e))
+}
+
 /// (files, bytes) hashed, stored or checked out by this process so far; poll
 /// it from another thread to show progress during a long call.
 #[pyfunction]
@@ -474,6 +483,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(object_path, m)?)?;
     m.add_function(wrap_pyfunction!(checkout_file, m)?)?;
     m.add_function(wrap_pyfunction!(checkout_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(ignored_files, m)?)?;
     m.add_function(wrap_pyfunction!(threads, m)?)?;
     m.add_function(wrap_pyfunction!(progress, m)?)?;
     m.add_function(wrap_pyfunction!(store_blobs, m)?)?;
