@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from trails.project import Project
+from trails.cli.context import context
 
 
 def _fmt(v: Any, precision: int) -> str:
@@ -38,7 +38,7 @@ def show(as_json: bool, md: bool, precision: int) -> None:
     from trails import metrics as m
     from trails.pipeline import load_graph
 
-    project = Project.find()
+    project, _ = context()
     data = m.read(project.root, m.WORKSPACE, m.metric_paths(load_graph(project)))
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
@@ -67,7 +67,7 @@ def diff_cmd(a_rev: str, b_rev: str, all_: bool, as_json: bool, md: bool, precis
     from trails import metrics as m
     from trails.pipeline import load_graph
 
-    project = Project.find()
+    project, _ = context()
     paths = m.metric_paths(load_graph(project))
     rows = m.diff(m.read(project.root, a_rev, paths), m.read(project.root, b_rev, paths), all_=all_)
     if as_json:
