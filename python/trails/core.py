@@ -265,3 +265,10 @@ def progress() -> tuple[int, int]:
     """(files, bytes) this process has hashed, stored or checked out so
     far; poll it from another thread to show progress of a long call."""
     return _core.progress()
+
+
+def xxh3_files(paths: Sequence[PathArg]) -> int:
+    """Bytes read by xxh3-128 over ``paths`` (in parallel, the core's
+    reader): ``trails bench hash``'s comparison row, never a content
+    address (those are blake3)."""
+    return _core.xxh3_files([os.fspath(p) for p in paths])

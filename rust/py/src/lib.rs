@@ -340,6 +340,22 @@ fn checkout_tree(
     })
 }
 
+/// Total bytes read by xxh3-128 over `paths` (in parallel), for `trails
+/// bench hash`'s comparison; the digests are not returned: never a content
+/// address. The first error is raised.
+#[pyfunction]
+fn xxh3_files(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<u64> {
+    let results = py.detach(|| {
+        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        trails_core::digest::xxh3_files(&refs)
+    });
+    let mut total = 0;
+    for r in results {
+        total += r.map_err(|e| to_py(py, e))?.1;
+    }
+    Ok(total)
+}
+
 /// (files, bytes) hashed, stored or checked out by this process so far; poll
 /// it from another thread to show progress during a long call.
 #[pyfunction]
@@ -374,5 +390,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(checkout_tree, m)?)?;
     m.add_function(wrap_pyfunction!(threads, m)?)?;
     m.add_function(wrap_pyfunction!(progress, m)?)?;
+    m.add_function(wrap_pyfunction!(xxh3_files, m)?)?;
     Ok(())
 }
