@@ -55,7 +55,7 @@ calls = {
 out = {}
 for name, call in calls.items():
     best = []
-    for _ in range(3):
+    for _ in range(int(sys.argv[3])):
         t = time.perf_counter(); call(); best.append(time.perf_counter() - t)
     out[name] = min(best)
 print(json.dumps(out))
@@ -72,9 +72,9 @@ def make_tree(root: Path, n: int) -> None:
         os.utime(p, (old, old))
 
 
-def run(pythonpath: str, work: Path, tree: Path) -> dict[str, float]:
+def run(pythonpath: str, work: Path, tree: Path, best: int) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": pythonpath}
-    argv = [sys.executable, "-c", CHILD, str(work), str(tree)]
+    argv = [sys.executable, "-c", CHILD, str(work), str(tree), str(best)]
     out = subprocess.run(argv, env=env, check=True, capture_output=True)
     result: dict[str, float] = json.loads(out.stdout)
     return result
@@ -84,7 +84,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--before", required=True, help="folder holding the older trails package")
     p.add_argument("--files", type=int, default=20_000)
-    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--reps", type=int, default=5, help="processes per build")
+    p.add_argument("--best", type=int, default=10, help="calls per process (the fastest counts)")
     args = p.parse_args()
     after = str(Path(trails.__file__).resolve().parent.parent)
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,9 +98,10 @@ def main() -> int:
             for side, path in sides if rep % 2 == 0 else sides[::-1]:
                 # Each side has its own cache, index and checkout of the same tree.
                 (work / side).mkdir(exist_ok=True)
-                for name, t in run(path, work / side, work / "tree").items():
+                for name, t in run(path, work / side, work / "tree", args.best).items():
                     samples[side].setdefault(name, []).append(t)
-    print(f"{args.files} files of 64 B-4 KiB, best of 3 per process, median of {args.reps}")
+    print(f"{args.files} files of 64 B-4 KiB: fastest of {args.best} calls per process, "
+          f"median of {args.reps} processes per build")  # fmt: skip
     print("| call | before (ms) | after (ms) | after / before |")
     print("|---|---|---|---|")
     for name, before in samples["before"].items():

@@ -122,14 +122,14 @@ def hashers() -> list[Hasher]:
     from trails import core
 
     found = [
-        Hasher("blake3 (trails)", "Rust core, parallel over files", core.hash_files),
-        Hasher("xxh3-128", "Rust core reader, parallel over files", core.xxh3_files),
-        Hasher("md5 (reference tool)", "hashlib, one file at a time", _hashlib_each("md5")),
-        Hasher("sha256", "hashlib, one file at a time", _hashlib_each("sha256")),
+        Hasher("blake3 (trails)", "Rust core, every core", core.hash_files),
+        Hasher("xxh3-128", "Rust core, every core", core.xxh3_files),
+        Hasher("md5 (reference tool)", "hashlib, 1 thread", _hashlib_each("md5")),
+        Hasher("sha256", "hashlib, 1 thread", _hashlib_each("sha256")),
     ]
     exe = shutil.which("b3sum")
     if exe:
-        found.append(Hasher("b3sum", f"{exe}, one process per {B3SUM_BATCH} files", _b3sum(exe)))
+        found.append(Hasher("b3sum", "its CLI", _b3sum(exe)))
     return found
 
 

@@ -57,29 +57,38 @@ def status_cmd(reps: int, as_json: bool) -> None:
     click.echo(report.encode().decode() if as_json else _status_text(report))
 
 
-def _num(x: float | None, unit: str = "") -> str:
+def _num(x: float | None) -> str:
     if x is None:
         return "-"
-    return f"{x:,.0f}{unit}" if x >= 100 else f"{x:.3g}{unit}"
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
 
 
 def _hash_table(r: HashReport) -> str:
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"{r.files:,} files, {r.bytes / 1e9:.3g} GB", caption=r.note)
-    for col in ("hash", "how", "cold files/s", "cold GB/s", "warm files/s", "warm GB/s",
-                "trails faster (cold)", "trails faster (warm)"):  # fmt: skip
-        t.add_column(col, justify="left" if col in ("hash", "how") else "right")
+    caption = f"{r.note}; speed-up: that hash's time over trails' (above 1: trails is faster)"
+    t = Table(title=f"{r.files:,} files, {r.bytes / 1e9:.3g} GB", caption=caption)
+    t.add_column("hash")
+    t.add_column("how")
+    for col in ("cold files/s", "cold GB/s", "warm files/s", "warm GB/s", "speed-up cold",
+                "speed-up warm"):  # fmt: skip
+        t.add_column(col, justify="right")
     for row in r.rows:
         t.add_row(row.algorithm, row.how, _num(row.cold_files_per_second),
                   _num(row.cold_gb_per_second), _num(row.warm_files_per_second),
-                  _num(row.warm_gb_per_second), _num(row.trails_speedup_cold, "x"),
-                  _num(row.trails_speedup_warm, "x"))  # fmt: skip
-    console = Console(width=160, record=True, file=None)
+                  _num(row.warm_gb_per_second), _times(row.trails_speedup_cold),
+                  _times(row.trails_speedup_warm))  # fmt: skip
+    console = Console(width=None if sys.stdout.isatty() else 140)
     with console.capture() as cap:
         console.print(t)
     return cap.get().rstrip()
+
+
+def _times(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}x"
 
 
 def _status_text(r: StatusReport) -> str:

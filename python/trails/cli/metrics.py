@@ -71,19 +71,16 @@ def diff_cmd(a_rev: str, b_rev: str, all_: bool, as_json: bool, md: bool, precis
     paths = m.metric_paths(load_graph(project))
     rows = m.diff(m.read(project.root, a_rev, paths), m.read(project.root, b_rev, paths), all_=all_)
     if as_json:
-        doc: dict[str, dict[str, Any]] = {}
-        for path, key, old, new, change in rows:
-            doc.setdefault(path, {})[key] = {"old": old, "new": new, "diff": change}
-        click.echo(json.dumps(doc, indent=2, default=str))
-        return
-    if not rows:
+        click.echo(json.dumps(_diff_json(rows), indent=2, default=str))
+    elif not rows:
         click.echo("No changes.")
-        return
-    _render(
-        ["Path", "Metric", a_rev, b_rev, "Change"],
-        [
-            [p, k, _fmt(a, precision), _fmt(b, precision), _fmt(c, precision)]
-            for p, k, a, b, c in rows
-        ],
-        md,
-    )
+    else:
+        cells = [[p, k, *(_fmt(v, precision) for v in (a, b, c))] for p, k, a, b, c in rows]
+        _render(["Path", "Metric", a_rev, b_rev, "Change"], cells, md)
+
+
+def _diff_json(rows: list[tuple[str, str, Any, Any, Any]]) -> dict[str, dict[str, Any]]:
+    doc: dict[str, dict[str, Any]] = {}
+    for path, key, old, new, change in rows:
+        doc.setdefault(path, {})[key] = {"old": old, "new": new, "diff": change}
+    return doc
