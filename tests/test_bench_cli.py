@@ -93,6 +93,13 @@ def test_bench_hash_of_named_paths_prints_a_table_and_refuses_a_missing_one(
     assert snapshot(project) == before
 
 
+def test_bench_hash_without_tracked_data_says_what_to_name(repo: Path, trails: Trails) -> None:
+    assert trails("init").code == 0
+    r = trails("bench", "hash")
+    assert r.code == 1
+    assert "no tracked data on disk" in r.err and "trails bench hash PATH" in r.err
+
+
 def test_bench_status_times_the_noop_check_against_git_and_says_when_not_noop(
     project: Path, trails: Trails
 ) -> None:

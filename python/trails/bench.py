@@ -60,7 +60,14 @@ def tracked_data(project: Project) -> list[Path]:
     rels = [t.repo_path for t in data.tracked(project)]
     rels += [o.repo_path for s in load_graph(project).stages for o in s.cached_outs]
     paths = [project.root / r for r in dict.fromkeys(rels)]
-    return [p for p in paths if p.exists()]
+    found = [p for p in paths if p.exists()]
+    if not found:
+        raise BenchError(
+            "this project has no tracked data on disk (nothing added with 'trails add', "
+            "no cached stage output)",
+            hint="Name files or folders to hash: trails bench hash PATH...",
+        )
+    return found
 
 
 def collect(targets: Sequence[Path]) -> Files:

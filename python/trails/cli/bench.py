@@ -28,12 +28,16 @@ def bench() -> None:
 @click.option("--warm-only", is_flag=True, help="Skip the cold runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def hash_cmd(paths: tuple[Path, ...], reps: int, warm_only: bool, as_json: bool) -> None:
-    """Hash PATHs (default: the project's tracked data) with trails' blake3
-    core and, for comparison, xxh3 (the same Rust reader), md5 (the
-    reference tool's algorithm) and sha256 (Python's hashlib, one file at a
-    time, as the reference tool hashes), and b3sum where installed. Cold
-    runs first drop the files' cached pages (posix_fadvise DONTNEED); then
-    warm runs. Prints files/s, GB/s and how many times faster trails is."""
+    """Hash files with trails' blake3 and with md5, sha256, xxh3, b3sum.
+
+    PATHs are files or folders (default: the project's tracked data). For
+    comparison: xxh3-128 through the same Rust reader (how fast reading
+    alone goes); md5 (the reference tool's algorithm) and sha256 through
+    Python's hashlib, one file after another in one thread, as the
+    reference tool hashes; b3sum where installed. Cold runs first drop the
+    files' cached pages (posix_fadvise DONTNEED, no root needed), then warm
+    runs. Prints files/s, GB/s and the speed-up (that hash's time over
+    trails'). Writes nothing."""
     from trails import bench as service
 
     targets = list(paths) or service.tracked_data(context()[0])
@@ -48,9 +52,12 @@ def hash_cmd(paths: tuple[Path, ...], reps: int, warm_only: bool, as_json: bool)
               help="Timed runs of each (the median is shown).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def status_cmd(reps: int, as_json: bool) -> None:
-    """Time a no-op 'trails status' of this project, as a whole process,
-    against 'git status --porcelain -uno' on the same tree (both after a
-    warm-up run, interleaved; trails on a copy of its stat index)."""
+    """Time a no-op 'trails status' against 'git status'.
+
+    Whole processes in this project, after a warm-up run, interleaved:
+    'trails status' (on a copy of its stat index, so the project's own is
+    never written) and 'git --no-optional-locks status --porcelain -uno'
+    (which never rewrites Git's index). Prints the medians and their ratio."""
     from trails import bench as service
 
     report = service.status_report(service.status_timings(context()[0], reps=reps))
