@@ -1,10 +1,10 @@
 """Git through its command line (plumbing commands).
 
-Why not pygit2: importing it costs ~200 ms here (``../shared/FACTS.md``),
-more than the whole of a warm ``exp show``; a ``git`` process costs a few
-milliseconds, ``for-each-ref`` lists thousands of refs in one call, and
-``cat-file --batch`` streams any number of blobs through one process. Git's
-own ref locking (``update-ref`` with an expected old value) makes ref
+Why not pygit2: importing it cost 190-209 ms here (``docs/architecture.md``,
+"Git: the CLI, not pygit2"), more than the whole of a warm ``exp show``; a
+``git`` process costs a few milliseconds, ``for-each-ref`` lists thousands
+of refs in one call, and ``cat-file --batch`` streams any number of blobs
+through one process. Git's own ref locking (``update-ref`` with an expected old value) makes ref
 updates atomic across parallel workers."""
 
 from __future__ import annotations

@@ -73,7 +73,11 @@ class Project:
         """The stat index (hashes of unchanged files). A temporary
         experiment folder shares its project's (``[trails] stat_index``):
         the index is keyed by inode, and files linked from the cache are
-        the same inodes there."""
+        the same inodes there. ``TRAILS_STAT_INDEX`` overrides both, for
+        ``trails bench status``, which times whole processes on a copy."""
+        override = os.environ.get("TRAILS_STAT_INDEX")
+        if override:
+            return Path(override)
         shared = self.config.get("trails", "stat_index")
         return Path(shared) if shared else self.tmp_dir / "trails" / "stat-index"
 

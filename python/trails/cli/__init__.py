@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "push": ("trails.cli.transfer:push", "Send cached data to a remote."),
     "fetch": ("trails.cli.transfer:fetch", "Get cached data from a remote into the cache."),
     "pull": ("trails.cli.transfer:pull", "Fetch cached data from a remote and check it out."),
+    "bench": ("trails.cli.bench:bench", "Time trails' hashing and status on this project."),
 }
 #: Resolvable but not listed: plumbing.
 HIDDEN = frozenset({"debug"})

@@ -14,9 +14,9 @@ from trails.cli.context import context
 from trails.cli.exp_run import run
 from trails.cli.exp_show import diff, show
 from trails.cli.scope import keep_options, require_one
-from trails.project import Project
 
 if TYPE_CHECKING:
+    from trails.experiments.manage import Doomed
     from trails.experiments.refs import Exp
     from trails.git import Git
 
@@ -41,7 +41,7 @@ def apply(experiment: str, force: bool) -> None:
     """Put an experiment's files and outputs into the workspace."""
     from trails.experiments.apply import apply as apply_exp
 
-    done = apply_exp(Project.find(), experiment, force=force, echo=click.echo)
+    done = apply_exp(context()[0], experiment, force=force, echo=click.echo)
     if done.stashed:
         click.echo(
             f"Saved your uncommitted changes as stash {done.stashed[:7]} "
@@ -178,22 +178,18 @@ def gc(
         else None
     )  # fmt: skip
     d = manage.doomed(git, kept, queued=queued)
-    doomed, entries = d.exps, d.entries
-    if not doomed and not entries:
+    if not d.exps and not d.entries:
         click.echo("No experiments to remove." if scoped else "No experiments in the queue.")
-        return
-    question = f"Remove {len(doomed)} experiment(s)" + (
-        f" and {len(entries)} queued" if entries else "") + "?"  # fmt: skip
+    elif force or prompt.confirm(_gc_summary(d, scoped, "Remove") + "?"):
+        d.remove(git)
+        click.echo(_gc_summary(d, scoped, "Removed") + ".")
+
+
+def _gc_summary(d: Doomed, scoped: bool, verb: str) -> str:
     if not scoped:
-        question = f"Remove {len(entries)} queued experiment(s)?"
-    if not force and not prompt.confirm(question):
-        return
-    d.remove(git)
-    if not scoped:
-        click.echo(f"Removed {len(entries)} queued experiment(s).")
-        return
-    click.echo(f"Removed {len(doomed)} experiment(s)"
-               + (f" and {len(entries)} queued" if entries else "") + ".")  # fmt: skip
+        return f"{verb} {len(d.entries)} queued experiment(s)"
+    queued = f" and {len(d.entries)} queued" if d.entries else ""
+    return f"{verb} {len(d.exps)} experiment(s){queued}"
 
 
 def _data_options(verb: str) -> Callable[[F], F]:

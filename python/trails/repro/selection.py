@@ -81,3 +81,17 @@ def select(
     else:
         chosen = graph.ancestors(names)
     return graph.order(chosen), names
+
+
+def considered(
+    project: Project, targets: tuple[str, ...], recursive: bool, glob: bool, *, single_item: bool
+) -> tuple[Graph, list[Stage]]:
+    """The graph and the stages that ``status``, ``dag``, ``checkout`` and
+    ``commit`` look at: the targets (with their upstream stages unless
+    ``single_item``), or every pipeline when none is named."""
+    from trails.pipeline import load_graph
+
+    graph = load_graph(project)
+    opts = ReproOptions(targets=targets, recursive=recursive, glob=glob,
+                        single_item=single_item, all_pipelines=not targets)  # fmt: skip
+    return graph, select(graph, project, opts)[0]

@@ -4,11 +4,13 @@
 //! `tree` (manifests and their diffs), `state` (the stat index), `scan`
 //! (directory -> manifest through the index), `cache` (content-addressed
 //! store), `link` (reflink / hardlink / symlink / copy), `checkout` (cache ->
-//! workspace), `transfer` (objects to and from a remote). Pure Rust: the
-//! Python binding lives in `rust/py`.
+//! workspace), `transfer` (objects to and from a remote), `digest` (xxh3 of
+//! files, for `trails bench hash`). Pure Rust: the Python binding lives in
+//! `rust/py`.
 
 pub mod cache;
 pub mod checkout;
+pub mod digest;
 pub mod error;
 pub mod hash;
 pub mod link;
