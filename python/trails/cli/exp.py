@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from trails.experiments.manage import Doomed
     from trails.experiments.refs import Exp
     from trails.git import Git
+    from trails.project import Project
 
 F = TypeVar("F", bound=Callable[..., Any])
 
