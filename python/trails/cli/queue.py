@@ -21,35 +21,23 @@ def status() -> None:
     from trails.experiments import queue as q
 
     project, git = context()
-    rows = [(x.entry.id, x.name or "?", x.entry.created, _state(project, x.entry))
-            for x in q.listing(git)]  # fmt: skip
+    listed = q.listing(git)
+    states = q.run_states(project.root, [x.entry for x in listed])
+    rows = [(x.entry.id, x.name or "?", x.entry.created, state)
+            for x, state in zip(listed, states, strict=True)]  # fmt: skip
     rows += [(d.id, d.name or "-", d.created, "success") for d in q.succeeded(project.root, _warn)]
     if not rows:
         click.echo("No experiments in the queue.")
         return
-    click.echo(f"{'Task':<9} {'Name':<16} {'Created':<17} Status")
+    lines = [f"{'Task':<9} {'Name':<16} {'Created':<17} Status"]
     for entry_id, name, created, state in rows:
         when = time.strftime("%b %d %H:%M", time.localtime(created)) if created else "-"
-        click.echo(f"{entry_id:<9} {name:<16} {when:<17} {state}")
+        lines.append(f"{entry_id:<9} {name:<16} {when:<17} {state}")
+    click.echo("\n".join(lines))
 
 
 def _warn(message: str) -> None:
     click.echo(f"Warning: {message}", err=True)
-
-
-def _state(project: Project, entry: object) -> str:
-    from trails.experiments import queue as q
-
-    assert isinstance(entry, q.Entry)
-    if entry.failed:
-        return "failed"
-    rundir = q.run_dir(project.root, entry.id)
-    if rundir.waiting.exists():
-        return "queued (prepared)"
-    if rundir.lock.exists():
-        stage = rundir.stage
-        return "running" + (f" ({stage.read_text()})" if stage.exists() else "")
-    return "queued"
 
 
 @queue.command()

@@ -11,6 +11,7 @@ Failed entries move to ``refs/exps/failed/``; their logs stay in
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -132,6 +133,34 @@ def listing(git: Git) -> list[Listed]:
             except TrailsError:
                 name = None
             out.append(Listed(entry, name))
+    return out
+
+
+def run_states(root: Path, entries: Sequence[Entry]) -> list[str]:
+    """What ``queue status`` says of each entry: failed, queued, queued
+    (prepared: its worker waits for a slot) or running (and its stage).
+    The run folders are listed once: an entry without one never started,
+    so 1,000 queued entries cost no stat each."""
+    base = run_dir(root, "-").path.parent
+    try:
+        started = set(os.listdir(base))
+    except OSError:
+        started = set()
+    out = []
+    for e in entries:
+        if e.failed:
+            out.append("failed")
+            continue
+        rundir = run_dir(root, e.id)
+        if e.id not in started:
+            out.append("queued")
+        elif rundir.waiting.exists():
+            out.append("queued (prepared)")
+        elif rundir.lock.exists():
+            stage = rundir.stage
+            out.append("running" + (f" ({stage.read_text()})" if stage.exists() else ""))
+        else:
+            out.append("queued")
     return out
 
 
