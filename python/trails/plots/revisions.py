@@ -1,0 +1,67 @@
+"""Which commits ``plots diff REVS`` names: Git revisions (one
+``cat-file --batch-check`` for all of them), experiments by name, and
+checkpoints by commit prefix (``experiments/refs.py``)."""
+
+from __future__ import annotations
+
+import subprocess
+
+from trails.errors import TrailsError
+from trails.git import Git
+from trails.plots.sources import WORKSPACE, Revision
+
+
+def _commits(git: Git, specs: list[str]) -> list[str | None]:
+    if not specs:
+        return []
+    proc = subprocess.run(
+        ["git", "cat-file", "--batch-check=%(objectname) %(objecttype)"],
+        cwd=git.root,
+        input="".join(f"{s}^{{commit}}\n" for s in specs),
+        capture_output=True,
+        text=True,
+    )
+    out: list[str | None] = []
+    for line in proc.stdout.splitlines()[: len(specs)]:
+        sha, _, kind = line.partition(" ")
+        out.append(sha if kind == "commit" else None)
+    return out + [None] * (len(specs) - len(out))
+
+
+def resolve(git: Git, specs: list[str]) -> list[Revision]:
+    """The revisions, in the order given; ``workspace`` is the workspace.
+    An ``exp-`` name is an experiment first (as ``exp diff`` reads it)."""
+    from trails.experiments import refs
+
+    bad = next((s for s in specs if not s or s.startswith("-") or "\n" in s), None)
+    if bad is not None:
+        raise TrailsError(f"'{bad}' is not a revision", hint="Name a commit or an experiment.")
+    wanted = [s for s in specs if s != WORKSPACE]
+    commits = dict(zip(wanted, _commits(git, wanted), strict=True))
+    head = None
+    exps: list[refs.Exp] | None = None
+    out = []
+    for spec in specs:
+        sha = commits.get(spec)
+        if spec == WORKSPACE:
+            out.append(Revision(WORKSPACE, None))
+            continue
+        if sha is None or spec.startswith("exp-"):
+            exps = refs.list_exps(git) if exps is None else exps
+            head = head or git.rev_parse("HEAD")
+            named = [e for e in exps if e.name == spec]
+            here = [e for e in named if e.baseline == head] or named
+            if len(here) == 1:
+                sha = here[0].sha
+            elif sha is None:
+                sha = refs.resolve(git, spec, head).sha  # prefixes, checkpoints, the message
+        out.append(Revision(spec, sha))
+    return out
+
+
+def diff_revisions(specs: tuple[str, ...]) -> list[str]:
+    """The reference tool's choice: none -> the workspace and HEAD; one ->
+    the workspace and it; more -> exactly those."""
+    if len(specs) <= 1:
+        return [WORKSPACE, *(specs or ("HEAD",))]
+    return list(dict.fromkeys(specs))
