@@ -173,8 +173,10 @@ def test_images_one_file_per_plot(project: Path, trails: Trails) -> None:
 
 def test_templates_list_print_write(project: Path, trails: Trails) -> None:
     r = trails("plots", "templates")
-    assert r.out.split() == ["linear", "simple", "scatter", "smooth", "confusion",
-                             "confusion_normalized", "bar_horizontal", "bar_horizontal_sorted"]  # fmt: skip
+    assert r.out.split() == [
+        *("linear", "simple", "scatter", "smooth", "confusion", "confusion_normalized"),
+        *("bar_horizontal", "bar_horizontal_sorted"),
+    ]
     spec = json.loads(trails("plots", "templates", "smooth").out)
     assert spec["data"] == {"values": "<DVC_METRIC_DATA>"}
     r = trails("plots", "templates", "-o", "tpl")
@@ -250,3 +252,29 @@ def test_without_the_plots_extra_one_line_names_it(project: Path) -> None:
     assert r.returncode == 1
     assert "pip install 'trails[plots]'" in r.stderr and "Traceback" not in r.stderr
     assert not (project / "dvc_plots").exists()
+
+
+def test_cached_plot_outputs_of_experiments_come_from_the_cache(repo: Path, trails: Trails) -> None:
+    train = (
+        "import os, yaml\n"
+        "lr = yaml.safe_load(open('params.yaml'))['lr']\n"
+        "os.makedirs('curves', exist_ok=True)\n"
+        "for name in ('loss', 'acc'):\n"
+        "    open(f'curves/{name}.csv', 'w').write('v\\n' + f'{lr}\\n{lr / 2}\\n')\n"
+    )
+    stage = (
+        f"stages:\n  train:\n    cmd: {sys.executable} train.py\n    deps: [train.py]\n"
+        "    params: [lr]\n    plots:\n      - curves\n"
+    )
+    assert trails("init").code == 0
+    gen(repo, {"train.py": train, "dvc.yaml": stage, "params.yaml": "lr: 1.0\n"})
+    assert trails("repro").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    assert "curves" not in git(repo, "ls-files")
+    assert trails("exp", "run", "-S", "lr=4.0", "--name", "big").code == 0
+    doc = _json(trails, "diff", "HEAD", "big", "--split")
+    assert sorted(doc["data"]) == ["curves/acc.csv", "curves/loss.csv"]
+    points = doc["data"]["curves/loss.csv"][0]["anchor_definitions"]["<DVC_METRIC_DATA>"]
+    assert [(p["rev"], p["v"]) for p in points] == [("HEAD", 1.0), ("HEAD", 0.5),
+                                                    ("big", 4.0), ("big", 2.0)]  # fmt: skip

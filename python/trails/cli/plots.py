@@ -42,11 +42,9 @@ def _run(revs: list[str], targets: tuple[str, ...], opts: dict[str, Any]) -> Non
 
     project, git = context()
     props = {k: opts[k] for k in _PROPS if opts.get(k) is not None}
-    collected = charts.collect_charts(
-        project, git, revisions.resolve(git, revs), targets, props
-    )
-    for _, rev, source, msg in collected.errors:
-        if not opts["as_json"]:
+    collected = charts.collect_charts(project, git, revisions.resolve(git, revs), targets, props)
+    if not opts["as_json"]:
+        for _, rev, _source, msg in collected.errors:
             click.echo(f"Warning: {rev}: {msg}", err=True)
     if opts["as_json"]:
         doc = charts.document(collected, split=opts["split"])

@@ -19,12 +19,12 @@ from trails.errors import TrailsError
 from trails.plots import templates as t
 from trails.plots.convert import Converted, convert
 from trails.plots.definitions import Definition, collect, select
-from trails.plots.sources import Revision, Rows, SourceError, expand, parse, read
+from trails.plots.sources import Revision, Rows, SourceError, expand, from_cache, parse, read
 
 if TYPE_CHECKING:
     from trails.git import Git
-    from trails.project import Project
     from trails.plots.records import PlotsDocument
+    from trails.project import Project
 
 COLORS = ["#945dd6", "#13adc7", "#f46837", "#48bb78", "#4299e1", "#ed8936", "#f56565"]
 DASHES = [[1, 0], [8, 8], [8, 4], [4, 4], [4, 2], [2, 1], [1, 1]]
@@ -85,8 +85,8 @@ class Chart:
 
     def spec(self) -> dict[str, Any]:
         """The complete Vega-Lite spec."""
-        values = self.anchors()
-        return _fill_rest(t.fill(self.template, values))
+        spec: dict[str, Any] = _fill_rest(t.fill(self.template, self.anchors()))
+        return spec
 
     def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The content with the split anchors left in, and their values."""
@@ -116,7 +116,7 @@ def _scale(name: str, domain: list[str], values: list[Any]) -> dict[str, Any]:
 
 def _fill_rest(spec: Any) -> Any:
     """Anchors nobody gave a value to become ``{}`` (an unused encoding)."""
-    return t.fill(spec, dict.fromkeys(t.anchors_in(spec), {}))
+    return t.fill(spec, {a: {} for a in t.anchors_in(spec)})
 
 
 @dataclass
@@ -171,6 +171,7 @@ def collect_charts(
         (r, f) for r in revisions for s in sources for f in layout[r.name][s] or [s]
     ))  # fmt: skip
     blobs = read(project.root, git, wanted)
+    _add_cached(project, git, revisions, defs, layout, blobs)
     charts: dict[str, Chart] = {}
     errors: list[tuple[str, str, str | None, str]] = []
     for rev in revisions:
@@ -185,6 +186,31 @@ def collect_charts(
             for plot_id, definition, own in _per_file(d, layout[rev.name]):
                 _add(charts, errors, project, rev.name, plot_id, definition, own, parsed, props)
     return Collected([c for c in charts.values() if c.drawn is not None], errors)
+
+
+def _add_cached(
+    project: Project,
+    git: Git,
+    revisions: list[Revision],
+    defs: list[Definition],
+    layout: dict[str, dict[str, list[str]]],
+    blobs: dict[tuple[str, str], bytes | None],
+) -> None:
+    """Cached stage outputs a commit's tree lacks: from the cache, through
+    that commit's ``dvc.lock``."""
+    for rev in revisions:
+        if rev.commit is None:
+            continue
+        missing = {d.sources[0]: d.cached for d in defs
+                   if d.cached is not None and not layout[rev.name].get(d.sources[0])}  # fmt: skip
+        if not missing:
+            continue
+        found = from_cache(project, git, rev, {k: v for k, v in missing.items() if v})
+        for source in missing:
+            files = sorted(f for f in found if f == source or f.startswith(source + "/"))
+            layout[rev.name][source] = files
+            for f in files:
+                blobs[(rev.name, f)] = found[f]
 
 
 def _add(

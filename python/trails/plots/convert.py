@@ -111,7 +111,8 @@ def convert(
         for r in rows:
             r.update(rev=rev, filename=short, field=name)
         points += rows
-    x_label = _label(props.get("x_label"), x_names if isinstance(props.get("x"), Mapping)
-                     else ({props["x"]} if isinstance(props.get("x"), str) else {STEP}), "x")  # fmt: skip
+    given_x = props.get("x")
+    x_fields = x_names if isinstance(given_x, Mapping) else {given_x or STEP}
+    x_label = _label(props.get("x_label"), x_fields, "x")
     y_label = _label(props.get("y_label"), y_names, "y")
     return Converted(points, x, y, x_label, y_label, series)

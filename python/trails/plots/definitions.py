@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from trails import confine
@@ -43,6 +43,16 @@ class Definition:
     props: dict[str, Any] = field(default_factory=dict, hash=False)
     sources: tuple[str, ...] = ()
     path_id: bool = True
+    cached: Cached | None = None
+    """Where a commit records a cached stage output (its bytes are in the
+    cache, not in the commit's tree)."""
+
+
+@dataclass(frozen=True)
+class Cached:
+    lock: str
+    stage: str
+    path: str
 
 
 def _where(config: str, lines: Any, *path: Any) -> str:
@@ -133,7 +143,8 @@ def _stage_plots(project: Project) -> list[Definition]:
                 props = _checked_props(dict(o.plot), where)
                 files = _axis_files(project, stage.wdir, props, where)
                 path = confine.confined(project.root, o.repo_path, source=where)
-                out.append(Definition(path, "", props, (path, *files)))
+                cached = Cached(stage.lock_path, stage.name, o.path) if o.cache else None
+                out.append(Definition(path, "", props, (path, *files), cached=cached))
     return out
 
 
@@ -147,9 +158,7 @@ def collect(project: Project) -> list[Definition]:
     for d in found:
         configs.setdefault(d.id, set()).add(d.config)
     return [
-        Definition(f"{d.config}::{d.id}", d.config, d.props, d.sources, d.path_id)
-        if len(configs[d.id]) > 1 and d.config
-        else d
+        replace(d, id=f"{d.config}::{d.id}") if len(configs[d.id]) > 1 and d.config else d
         for d in found
     ]
 

@@ -12,11 +12,15 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trails import confine, textio
 from trails.errors import TrailsError
 from trails.git import Git
+
+if TYPE_CHECKING:
+    from trails.plots.definitions import Cached
+    from trails.project import Project
 
 WORKSPACE = "workspace"
 FORMATS = (".json", ".yaml", ".yml", ".csv", ".tsv")
@@ -128,9 +132,7 @@ def expand(root: Path, git: Git, rev: Revision, sources: list[str]) -> dict[str,
         return out
     listed = git.run("ls-tree", "-r", "-z", "--name-only", rev.commit, "--", *sources).split("\0")
     files = [f for f in listed if f]
-    return {
-        s: [f for f in files if f == s or f.startswith(s.rstrip("/") + "/")] for s in sources
-    }
+    return {s: [f for f in files if f == s or f.startswith(s.rstrip("/") + "/")] for s in sources}
 
 
 def read(
@@ -150,4 +152,44 @@ def read(
     blobs = git.read_blobs([f"{r.commit}:{f}" for r, f in committed])
     for (r, f), blob in zip(committed, blobs, strict=True):
         out[(r.name, f)] = blob
+    return out
+
+
+def _object(cache: Path, file_hash: str) -> bytes:
+    from trails import core
+
+    return Path(core.object_path(cache, file_hash)).read_bytes()
+
+
+def from_cache(
+    project: Project, git: Git, rev: Revision, cached: Mapping[str, Cached]
+) -> dict[str, bytes]:
+    """``{file: bytes}`` of cached outputs (``{source: where}``) as commit
+    ``rev`` recorded them in its ``dvc.lock`` files: a file's object, or
+    each file of a folder's manifest. An object not in the cache is left out."""
+    from trails import core, yamlio
+    from trails.pipeline import lockfile
+
+    locks = sorted({c.lock for c in cached.values()})
+    texts = dict(zip(locks, git.read_blobs([f"{rev.commit}:{lk}" for lk in locks]), strict=True))
+    entries = {}
+    for lock, blob in texts.items():
+        if blob is not None:
+            where = f"{rev.name}:{lock}"
+            entries[lock] = lockfile.parse(yamlio.loads(textio.decode(blob, where), where), where)
+    out: dict[str, bytes] = {}
+    cache = project.cache_dir
+    for source, c in cached.items():
+        entry = entries.get(c.lock, {}).get(c.stage)
+        state = entry.out(c.path) if entry else None
+        if state is None or state.hash_name != "blake3":
+            continue
+        try:
+            if state.is_dir:
+                for e in core.read_tree(cache, state.bare_hash).entries:
+                    out[f"{source}/{e.relpath}"] = _object(cache, e.hash)
+            else:
+                out[source] = _object(cache, state.value)
+        except (OSError, TrailsError):
+            continue
     return out
