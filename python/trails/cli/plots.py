@@ -47,8 +47,10 @@ def _run(revs: list[str], targets: tuple[str, ...], opts: dict[str, Any]) -> Non
         for _, rev, _source, msg in collected.errors:
             click.echo(f"Warning: {rev}: {msg}", err=True)
     if opts["as_json"]:
+        import msgspec
+
         doc = charts.document(collected, split=opts["split"])
-        click.echo(json.dumps(json.loads(doc.encode()), indent=2))
+        click.echo(msgspec.json.format(doc.encode(), indent=2).decode())
         return
     out = _out_dir(project.root, opts["out"])
     title = "trails plots: " + ", ".join(revs)

@@ -166,7 +166,7 @@ def collect_charts(
             "or name a data file.",
         )
     sources = list(dict.fromkeys(s for d in defs for s in d.sources))
-    layout = {r.name: expand(project.root, git, r, sources) for r in revisions}
+    layout = expand(project.root, git, revisions, sources)
     wanted = list(dict.fromkeys(
         (r, f) for r in revisions for s in sources for f in layout[r.name][s] or [s]
     ))  # fmt: skip

@@ -118,21 +118,59 @@ def _walk(root: Path, source: str) -> list[str]:
     return found
 
 
-def expand(root: Path, git: Git, rev: Revision, sources: list[str]) -> dict[str, list[str]]:
-    """``{source: [files]}``: a file is itself, a folder its files (in the
-    workspace or in the commit's tree), nothing there an empty list."""
-    if rev.commit is None:
-        out: dict[str, list[str]] = {}
-        for s in sources:
-            p = root / s
-            if p.is_dir() and not p.is_symlink():
-                out[s] = [f for f in _walk(root, s) if confine.is_confined(root, f)]
-            else:
-                out[s] = [s] if p.is_file() else []
-        return out
-    listed = git.run("ls-tree", "-r", "-z", "--name-only", rev.commit, "--", *sources).split("\0")
-    files = [f for f in listed if f]
-    return {s: [f for f in files if f == s or f.startswith(s.rstrip("/") + "/")] for s in sources}
+def expand(
+    root: Path, git: Git, revisions: list[Revision], sources: list[str]
+) -> dict[str, dict[str, list[str]]]:
+    """``{revision: {source: [files]}}``: a file is itself, a folder its
+    files (in the workspace, or in the commit's tree), nothing there an
+    empty list. One ``cat-file --batch-check`` answers for every commit;
+    only folders are listed (``ls-tree``)."""
+    commits = [r for r in revisions if r.commit is not None]
+    kinds = _kinds(git, [f"{r.commit}:{s}" for r in commits for s in sources])
+    out: dict[str, dict[str, list[str]]] = {}
+    for r in revisions:
+        if r.commit is None:
+            out[r.name] = _workspace(root, sources)
+            continue
+        folders = [s for s in sources if kinds.get(f"{r.commit}:{s}") == "tree"]
+        files: list[str] = []
+        if folders:
+            listed = git.run("ls-tree", "-r", "-z", "--name-only", r.commit, "--", *folders)
+            files = [f for f in listed.split("\0") if f]
+        out[r.name] = {
+            s: [s] if kinds.get(f"{r.commit}:{s}") == "blob"
+            else [f for f in files if f.startswith(s.rstrip("/") + "/")]
+            for s in sources
+        }  # fmt: skip
+    return out
+
+
+def _workspace(root: Path, sources: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for s in sources:
+        p = root / s
+        if p.is_dir() and not p.is_symlink():
+            out[s] = [f for f in _walk(root, s) if confine.is_confined(root, f)]
+        else:
+            out[s] = [s] if p.is_file() else []
+    return out
+
+
+def _kinds(git: Git, specs: list[str]) -> dict[str, str]:
+    """``blob``, ``tree`` or ``missing`` for each ``rev:path``."""
+    if not specs:
+        return {}
+    import subprocess
+
+    proc = subprocess.run(
+        ["git", "cat-file", "--batch-check=%(objecttype)"],
+        cwd=git.root,
+        input="".join(f"{s}\n" for s in specs),
+        capture_output=True,
+        text=True,
+    )
+    answers = proc.stdout.splitlines()
+    return {s: (a.split()[-1] if a else "missing") for s, a in zip(specs, answers, strict=False)}
 
 
 def read(
