@@ -278,3 +278,16 @@ def test_cached_plot_outputs_of_experiments_come_from_the_cache(repo: Path, trai
     points = doc["data"]["curves/loss.csv"][0]["anchor_definitions"]["<DVC_METRIC_DATA>"]
     assert [(p["rev"], p["v"]) for p in points] == [("HEAD", 1.0), ("HEAD", 0.5),
                                                     ("big", 4.0), ("big", 2.0)]  # fmt: skip
+
+
+def test_nothing_is_read_or_written_outside_the_project(
+    project: Path, trails: Trails, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.csv"
+    secret.write_text("a\n42\n")
+    (project / "leak.csv").symlink_to(secret)
+    doc = _json(trails, "show", "leak.csv", "logs/lr.csv")
+    assert list(doc["data"]) == ["logs/lr.csv"]  # the link out of the project is not followed
+    r = trails("plots", "show", "-o", str(tmp_path / "elsewhere"))
+    assert r.code == 1 and "is outside the project" in r.err
+    assert not (tmp_path / "elsewhere").exists()
