@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen, git
+from tests.conftest import Result, baseline, gen, git
 
 Trails = Callable[..., Result]
 
@@ -212,22 +212,23 @@ def test_bad_definitions_are_refused_with_the_file_and_line(
     assert "Traceback" not in r.err
 
 
+def _trained(repo: Path, trails: Trails, writes: str, plots: str) -> None:
+    """A committed baseline whose stage reads ``lr`` and runs ``writes``
+    (Python), declaring ``plots`` (the YAML of one plots entry)."""
+    train = f"import os, yaml\nlr = yaml.safe_load(open('params.yaml'))['lr']\n{writes}"
+    stage = (
+        f"stages:\n  train:\n    cmd: {sys.executable} train.py\n    deps: [train.py]\n"
+        f"    params: [lr]\n    plots:\n      - {plots}\n"
+    )
+    baseline(repo, trails, {"train.py": train, "dvc.yaml": stage, "params.yaml": "lr: 1.0\n"})
+
+
 def test_diff_of_experiments_by_name(repo: Path, trails: Trails) -> None:
-    train = (
-        "import sys, yaml\n"
-        "lr = yaml.safe_load(open('params.yaml'))['lr']\n"
+    writes = (
         "open('loss.tsv', 'w').write('step\\tloss\\n' + "
         "''.join(f'{i}\\t{lr / (i + 1)}\\n' for i in range(3)))\n"
     )
-    stage = (
-        f"stages:\n  train:\n    cmd: {sys.executable} train.py\n    deps: [train.py]\n"
-        "    params: [lr]\n    plots:\n      - loss.tsv:\n          cache: false\n"
-    )
-    assert trails("init").code == 0
-    gen(repo, {"train.py": train, "dvc.yaml": stage, "params.yaml": "lr: 1.0\n"})
-    assert trails("repro").code == 0
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "baseline")
+    _trained(repo, trails, writes, "loss.tsv:\n          cache: false")
     for lr, name in (("2.0", "high"), ("0.5", "low")):
         r = trails("exp", "run", "-S", f"lr={lr}", "--name", name)
         assert r.code == 0, r.err
@@ -255,22 +256,12 @@ def test_without_the_plots_extra_one_line_names_it(project: Path) -> None:
 
 
 def test_cached_plot_outputs_of_experiments_come_from_the_cache(repo: Path, trails: Trails) -> None:
-    train = (
-        "import os, yaml\n"
-        "lr = yaml.safe_load(open('params.yaml'))['lr']\n"
+    writes = (
         "os.makedirs('curves', exist_ok=True)\n"
         "for name in ('loss', 'acc'):\n"
         "    open(f'curves/{name}.csv', 'w').write('v\\n' + f'{lr}\\n{lr / 2}\\n')\n"
     )
-    stage = (
-        f"stages:\n  train:\n    cmd: {sys.executable} train.py\n    deps: [train.py]\n"
-        "    params: [lr]\n    plots:\n      - curves\n"
-    )
-    assert trails("init").code == 0
-    gen(repo, {"train.py": train, "dvc.yaml": stage, "params.yaml": "lr: 1.0\n"})
-    assert trails("repro").code == 0
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "baseline")
+    _trained(repo, trails, writes, "curves")
     assert "curves" not in git(repo, "ls-files")
     assert trails("exp", "run", "-S", "lr=4.0", "--name", "big").code == 0
     doc = _json(trails, "diff", "HEAD", "big", "--split")

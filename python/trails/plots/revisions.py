@@ -4,28 +4,14 @@ checkpoints by commit prefix (``experiments/refs.py``)."""
 
 from __future__ import annotations
 
-import subprocess
-
 from trails.errors import TrailsError
 from trails.git import Git
 from trails.plots.sources import WORKSPACE, Revision
 
 
 def _commits(git: Git, specs: list[str]) -> list[str | None]:
-    if not specs:
-        return []
-    proc = subprocess.run(
-        ["git", "cat-file", "--batch-check=%(objectname) %(objecttype)"],
-        cwd=git.root,
-        input="".join(f"{s}^{{commit}}\n" for s in specs),
-        capture_output=True,
-        text=True,
-    )
-    out: list[str | None] = []
-    for line in proc.stdout.splitlines()[: len(specs)]:
-        sha, _, kind = line.partition(" ")
-        out.append(sha if kind == "commit" else None)
-    return out + [None] * (len(specs) - len(out))
+    found = git.object_types([f"{s}^{{commit}}" for s in specs])
+    return [t[0] if t is not None and t[1] == "commit" else None for t in found]
 
 
 def resolve(git: Git, specs: list[str]) -> list[Revision]:

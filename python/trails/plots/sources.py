@@ -158,19 +158,8 @@ def _workspace(root: Path, sources: list[str]) -> dict[str, list[str]]:
 
 def _kinds(git: Git, specs: list[str]) -> dict[str, str]:
     """``blob``, ``tree`` or ``missing`` for each ``rev:path``."""
-    if not specs:
-        return {}
-    import subprocess
-
-    proc = subprocess.run(
-        ["git", "cat-file", "--batch-check=%(objecttype)"],
-        cwd=git.root,
-        input="".join(f"{s}\n" for s in specs),
-        capture_output=True,
-        text=True,
-    )
-    answers = proc.stdout.splitlines()
-    return {s: (a.split()[-1] if a else "missing") for s, a in zip(specs, answers, strict=False)}
+    found = git.object_types(specs)
+    return {s: t[1] if t else "missing" for s, t in zip(specs, found, strict=True)}
 
 
 def read(
