@@ -100,7 +100,18 @@ def _axis_files(project: Project, base: str, props: dict[str, Any], where: str) 
     return files
 
 
-def _top_level(project: Project, config: str) -> list[Definition]:
+def _has_stage_plots(data: Any) -> bool:
+    """Whether a pipeline file's stages (or their ``do``) declare plots: if
+    none does, the stage graph need not be built at all."""
+    stages = data.get("stages") if isinstance(data, Mapping) else None
+    if not isinstance(stages, Mapping):
+        return False
+    bodies = [b.get("do", b) if isinstance(b, Mapping) else None for b in stages.values()]
+    return any(isinstance(b, Mapping) and "plots" in b for b in bodies)
+
+
+def _top_level(project: Project, config: str) -> tuple[list[Definition], bool]:
+    """The file's top-level plots, and whether its stages declare some."""
     from trails import yamlio
 
     try:
@@ -109,7 +120,7 @@ def _top_level(project: Project, config: str) -> list[Definition]:
         raise PipelineError(str(exc), hint=exc.hint) from None
     entries = data.get("plots") if isinstance(data, Mapping) else None
     if entries is None:
-        return []
+        return [], _has_stage_plots(data)
     if not isinstance(entries, list):
         raise PipelineError(f"{_where(config, lines, 'plots')}: 'plots' must be a list")
     base = posixpath.dirname(config)
@@ -129,7 +140,7 @@ def _top_level(project: Project, config: str) -> list[Definition]:
         else:
             own = _path(project, base, plot_id, where)
             out.append(Definition(str(plot_id), config, props, (own, *files)))
-    return out
+    return out, _has_stage_plots(data)
 
 
 def _stage_plots(project: Project) -> list[Definition]:
@@ -152,8 +163,14 @@ def collect(project: Project) -> list[Definition]:
     """Every declared plot, ids made unique as the reference tool makes them."""
     from trails.pipeline.dvcfile import find_dvcfiles
 
-    found = [d for config in find_dvcfiles(project.root) for d in _top_level(project, config)]
-    found += _stage_plots(project)
+    found: list[Definition] = []
+    staged = False
+    for config in find_dvcfiles(project.root):
+        defs, has_stage_plots = _top_level(project, config)
+        found += defs
+        staged = staged or has_stage_plots
+    if staged:
+        found += _stage_plots(project)
     configs: dict[str, set[str]] = {}
     for d in found:
         configs.setdefault(d.id, set()).add(d.config)
