@@ -124,6 +124,13 @@ def test_a_file_missing_at_a_revision_leaves_it_out(project: Path, trails: Trail
     assert doc["data"]["extra.csv"][0]["revisions"] == ["workspace"]
 
 
+def test_no_header_names_columns_by_position(project: Path, trails: Trails) -> None:
+    gen(project, {"raw.csv": "1,10\n2,20\n3,15\n"})
+    doc = _json(trails, "show", "raw.csv", "--no-header", "-x", "0", "-y", "1", "--split")
+    points = doc["data"]["raw.csv"][0]["anchor_definitions"]["<DVC_METRIC_DATA>"]
+    assert [(p["0"], p["1"]) for p in points] == [(1, 10), (2, 20), (3, 15)]
+
+
 def test_a_missing_field_is_an_error_entry_not_a_crash(project: Path, trails: Trails) -> None:
     gen(project, {"logs/loss.tsv": "step\tcost\n0\t1\n"})
     doc = _json(trails, "diff", "HEAD", "--targets", "logs/loss.tsv")
@@ -239,7 +246,8 @@ def test_diff_of_experiments_by_name(repo: Path, trails: Trails) -> None:
               if p["step"] == 0}  # fmt: skip
     assert firsts == {"HEAD": 1.0, "high": 2.0, "low": 0.5}
     r = trails("plots", "diff", "HEAD", "hihg")
-    assert r.code == 1 and "'hihg' is not an experiment" in r.err and "high" in r.err
+    assert r.code == 1 and "'hihg' is neither a Git revision nor an experiment" in r.err
+    assert "high" in r.err
 
 
 def test_without_the_plots_extra_one_line_names_it(project: Path) -> None:

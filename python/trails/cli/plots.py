@@ -11,7 +11,7 @@ import click
 
 from trails.cli.context import context
 
-_PROPS = ("template", "x", "y", "title", "x_label", "y_label")
+_PROPS = ("template", "x", "y", "title", "x_label", "y_label", "header")
 
 
 def _options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,6 +32,8 @@ def _options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--title", default=None, help="Plot title."),
         click.option("--x-label", default=None, help="X axis label."),
         click.option("--y-label", default=None, help="Y axis label."),
+        click.option("--no-header", "header", flag_value=False, default=None,
+                     help="CSV/TSV files have no header row (columns are 0, 1, ...)."),
     ]):  # fmt: skip
         f = decorator(f)
     return f

@@ -174,12 +174,15 @@ def collect_charts(
     _add_cached(project, git, revisions, defs, layout, blobs)
     charts: dict[str, Chart] = {}
     errors: list[tuple[str, str, str | None, str]] = []
+    headless = [s for d in defs if {**d.props, **(props or {})}.get("header") is False
+                for s in d.sources]  # fmt: skip
     for rev in revisions:
         parsed: dict[str, Rows] = {}
         for (name, f), blob in blobs.items():
             if name == rev.name and blob is not None:
+                header = not any(f == s or f.startswith(s + "/") for s in headless)
                 try:
-                    parsed[f] = parse(f, blob, {})
+                    parsed[f] = parse(f, blob, {"header": header})
                 except (SourceError, TrailsError) as exc:
                     errors.append(("", rev.name, f, str(exc)))
         for d in defs:

@@ -40,9 +40,24 @@ def resolve(git: Git, specs: list[str]) -> list[Revision]:
             if len(here) == 1:
                 sha = here[0].sha
             elif sha is None:
-                sha = refs.resolve(git, spec, head).sha  # prefixes, checkpoints, the message
+                sha = _experiment(git, spec, head)
         out.append(Revision(spec, sha))
     return out
+
+
+def _experiment(git: Git, spec: str, head: str | None) -> str:
+    """An experiment by commit prefix or checkpoint; else one message
+    naming both kinds of revision, with the nearest experiment names."""
+    from trails.experiments import refs
+
+    try:
+        return refs.resolve(git, spec, head).sha
+    except refs.ExperimentError as exc:
+        if "ambiguous" in str(exc):
+            raise
+        raise TrailsError(
+            f"'{spec}' is neither a Git revision nor an experiment", hint=exc.hint
+        ) from None
 
 
 def diff_revisions(specs: tuple[str, ...]) -> list[str]:
