@@ -290,3 +290,28 @@ def test_nothing_is_read_or_written_outside_the_project(
     r = trails("plots", "show", "-o", str(tmp_path / "elsewhere"))
     assert r.code == 1 and "is outside the project" in r.err
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_image_plots_per_revision_where_the_extension_reads_them(
+    repo: Path, trails: Trails
+) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"head"
+    assert trails("init").code == 0
+    gen(repo, {"dvc.yaml": "plots:\n  - eval/cm.png\n", "eval/cm.png": png})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    gen(repo, {"eval/cm.png": png + b"-new"})
+    doc = _json(trails, "diff", "HEAD", "--split", "-o", ".dvc/tmp/plots")
+    shots = doc["data"]["eval/cm.png"]
+    assert [(s["type"], s["revisions"]) for s in shots] == [
+        ("image", ["workspace"]),
+        ("image", ["HEAD"]),
+    ]
+    got = [Path(s["url"]).read_bytes() for s in shots]
+    assert got == [png + b"-new", png]
+    assert all(Path(s["url"]).parent == repo / ".dvc" / "tmp" / "plots" for s in shots)
+    r = trails("plots", "diff", "HEAD", "-o", ".dvc/config-out")
+    assert r.code == 1 and "inside .dvc/" in r.err  # only the extension's folder
+    assert trails("plots", "diff", "HEAD", "-o", "out").code == 0
+    page = (repo / "out" / "index.html").read_text()
+    assert page.count('<img alt="eval/cm.png at ') == 2 and "data:image/png;base64," in page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,19 +52,39 @@ def _run(revs: list[str], targets: tuple[str, ...], opts: dict[str, Any]) -> Non
     if opts["as_json"]:
         import msgspec
 
-        doc = charts.document(collected, split=opts["split"])
+        urls = {}
+        if collected.images:  # written where the extension reads them (-o)
+            urls = render.write_images(collected.images, _out_dir(project.root, opts["out"]))
+        doc = charts.document(collected, split=opts["split"], urls=urls)
         click.echo(msgspec.json.format(doc.encode(), indent=2).decode())
         return
     out = _out_dir(project.root, opts["out"])
     title = "trails plots: " + ", ".join(revs)
-    for path in render.write(collected.charts, out, opts["fmt"], title):
+    for path in render.write(collected.charts, out, opts["fmt"], title, collected.images):
         click.echo(path.as_uri() if path.name == "index.html" else str(path))
 
 
+#: The folder the VS Code extension names with ``-o``: inside ``.dvc/tmp``,
+#: the scratch state of the project, so allowed there (and only there).
+EXTENSION_DIR = ".dvc/tmp/plots"
+
+
 def _out_dir(root: Path, out: str | None) -> Path:
+    """The ``-o`` folder: confined to the project, or under ``.dvc/tmp/plots``
+    (checked against ``.dvc/tmp`` as its root: no link leads out of it)."""
+    import posixpath
+
     from trails import confine
 
-    return root / confine.confined(root, out or "dvc_plots", source="-o", absolute_ok=True)
+    text = out or "dvc_plots"
+    typed = Path(text)
+    rel = posixpath.normpath((Path(os.path.relpath(typed, root)) if typed.is_absolute() else typed)
+                             .as_posix())  # fmt: skip
+    if rel == EXTENSION_DIR or rel.startswith(EXTENSION_DIR + "/"):
+        tmp = root / ".dvc" / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        return tmp / confine.confined(tmp, posixpath.relpath(rel, ".dvc/tmp"), source="-o")
+    return root / confine.confined(root, text, source="-o", absolute_ok=True)
 
 
 @click.group()

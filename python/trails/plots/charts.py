@@ -19,7 +19,16 @@ from trails.errors import TrailsError
 from trails.plots import templates as t
 from trails.plots.convert import Converted, convert
 from trails.plots.definitions import Definition, collect, select
-from trails.plots.sources import Revision, Rows, SourceError, expand, from_cache, parse, read
+from trails.plots.sources import (
+    Revision,
+    Rows,
+    SourceError,
+    expand,
+    from_cache,
+    is_image,
+    parse,
+    read,
+)
 
 if TYPE_CHECKING:
     from trails.git import Git
@@ -123,6 +132,8 @@ def _fill_rest(spec: Any) -> Any:
 class Collected:
     charts: list[Chart]
     errors: list[tuple[str, str, str | None, str]]  # (plot id, rev, source, message)
+    #: Image plots: id -> ``(revision, bytes)`` of each revision that has it.
+    images: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
 
 
 def _plots(project: Project, targets: tuple[str, ...]) -> list[Definition]:
@@ -176,10 +187,11 @@ def collect_charts(
     errors: list[tuple[str, str, str | None, str]] = []
     headless = [s for d in defs if {**d.props, **(props or {})}.get("header") is False
                 for s in d.sources]  # fmt: skip
+    images: dict[str, list[tuple[str, bytes]]] = {}
     for rev in revisions:
         parsed: dict[str, Rows] = {}
         for (name, f), blob in blobs.items():
-            if name == rev.name and blob is not None:
+            if name == rev.name and blob is not None and not is_image(f):
                 header = not any(f == s or f.startswith(s + "/") for s in headless)
                 try:
                     parsed[f] = parse(f, blob, {"header": header})
@@ -187,8 +199,13 @@ def collect_charts(
                     errors.append(("", rev.name, f, str(exc)))
         for d in defs:
             for plot_id, definition, own in _per_file(d, layout[rev.name]):
+                if own is not None and is_image(own):
+                    blob = blobs.get((rev.name, own))
+                    if blob is not None:
+                        images.setdefault(plot_id, []).append((rev.name, blob))
+                    continue
                 _add(charts, errors, project, rev.name, plot_id, definition, own, parsed, props)
-    return Collected([c for c in charts.values() if c.drawn is not None], errors)
+    return Collected([c for c in charts.values() if c.drawn is not None], errors, images)
 
 
 def _add_cached(
@@ -245,12 +262,18 @@ def _add(
         chart.drawn = chart.drawn or drawn
 
 
-def document(collected: Collected, *, split: bool) -> PlotsDocument:
+def document(
+    collected: Collected, *, split: bool, urls: Mapping[tuple[str, str], str] | None = None
+) -> PlotsDocument:
+    """The ``--json`` document; ``urls``: where each ``(image plot, revision)``
+    was written."""
     from msgspec import UNSET
 
-    from trails.plots.records import PlotError, PlotsDocument, VegaPlot
+    from trails.plots.records import ImagePlot, PlotError, PlotsDocument, VegaPlot
 
-    data: dict[str, list[VegaPlot]] = {}
+    data: dict[str, list[VegaPlot | ImagePlot]] = {}
+    for plot_id, shots in collected.images.items():
+        data[plot_id] = [ImagePlot([rev], (urls or {}).get((plot_id, rev), "")) for rev, _ in shots]
     for c in collected.charts:
         if split:
             content, defs = c.split()

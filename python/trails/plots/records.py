@@ -14,7 +14,7 @@ import msgspec
 from trails.versioned import Record
 
 
-class VegaPlot(msgspec.Struct):
+class VegaPlot(msgspec.Struct, tag_field="type", tag="vega"):
     """One chart. With ``--split``, ``content`` keeps the data, title,
     labels, colours, ... as anchors and ``anchor_definitions`` holds their
     values (the extension fills them itself, recolouring revisions);
@@ -23,9 +23,16 @@ class VegaPlot(msgspec.Struct):
 
     revisions: list[str]
     content: dict[str, Any]
-    type: str = "vega"
     anchor_definitions: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
     datapoints: dict[str, list[dict[str, Any]]] | msgspec.UnsetType = msgspec.UNSET
+
+
+class ImagePlot(msgspec.Struct, tag_field="type", tag="image"):
+    """An image file plot at one revision; ``url``: where the image was
+    written (in the ``-o`` folder), as the extension loads it."""
+
+    revisions: list[str]
+    url: str
 
 
 class PlotError(msgspec.Struct):
@@ -40,5 +47,5 @@ class PlotError(msgspec.Struct):
 
 
 class PlotsDocument(Record):
-    data: dict[str, list[VegaPlot]]
+    data: dict[str, list[VegaPlot | ImagePlot]]
     errors: list[PlotError] | msgspec.UnsetType = msgspec.UNSET

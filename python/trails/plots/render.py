@@ -55,7 +55,43 @@ def svg(spec: dict[str, Any]) -> str:
     return text
 
 
-def page(charts: list[Chart], title: str) -> str:
+def _mime(plot_id: str) -> str:
+    ext = plot_id.rsplit(".", 1)[-1].lower()
+    return {"svg": "image/svg+xml", "jpg": "image/jpeg"}.get(ext, f"image/{ext}")
+
+
+def _image_section(i: int, plot_id: str, shots: list[tuple[str, bytes]]) -> str:
+    import base64
+
+    figures = "".join(
+        f'<figure data-rev="{html.escape(rev)}"><img alt="{html.escape(plot_id)} at '
+        f'{html.escape(rev)}" src="data:{_mime(plot_id)};base64,'
+        f'{base64.b64encode(data).decode()}"><figcaption>{html.escape(rev)}</figcaption></figure>'
+        for rev, data in shots
+    )
+    return (
+        f'<section class="plot image" id="plot-{i}" data-plot-id="{html.escape(plot_id)}">'
+        f"<h2>{html.escape(plot_id)}</h2>{figures}</section>"
+    )
+
+
+def write_images(
+    images: dict[str, list[tuple[str, bytes]]], out: Path
+) -> dict[tuple[str, str], str]:
+    """Each image plot at each revision as ``out/REV_ID``; where each went."""
+    written: dict[tuple[str, str], str] = {}
+    for plot_id, shots in images.items():
+        for rev, data in shots:
+            out.mkdir(parents=True, exist_ok=True)
+            target = out / f"{file_name(rev)}_{file_name(plot_id)}"
+            target.write_bytes(data)
+            written[(plot_id, rev)] = str(target)
+    return written
+
+
+def page(
+    charts: list[Chart], title: str, images: dict[str, list[tuple[str, bytes]]] | None = None
+) -> str:
     sections = []
     for i, c in enumerate(charts):
         spec = c.spec()
@@ -65,6 +101,8 @@ def page(charts: list[Chart], title: str) -> str:
             f"<h2>{html.escape(c.id)}</h2><figure>{svg(spec)}</figure>"
             f'<script type="application/json" class="vega-lite-spec">{data}</script></section>'
         )
+    for j, (plot_id, shots) in enumerate((images or {}).items(), start=len(charts)):
+        sections.append(_image_section(j, plot_id, shots))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
@@ -73,16 +111,23 @@ def page(charts: list[Chart], title: str) -> str:
     )
 
 
-def write(charts: list[Chart], out: Path, fmt: str, title: str) -> list[Path]:
-    """Write the page (``out/index.html``) or one image per chart; the
-    files written. ``out`` has been checked by the caller (``confine``)."""
+def write(
+    charts: list[Chart],
+    out: Path,
+    fmt: str,
+    title: str,
+    images: dict[str, list[tuple[str, bytes]]] | None = None,
+) -> list[Path]:
+    """Write the page (``out/index.html``, image plots inside it) or one
+    image per chart (image plots copied as they are); the files written.
+    ``out`` has been checked by the caller (``confine``)."""
     vl = _vl()
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "html":
         target = out / "index.html"
-        target.write_text(page(charts, title), encoding="utf-8")
+        target.write_text(page(charts, title, images), encoding="utf-8")
         return [target]
-    written = []
+    written = [Path(p) for p in write_images(images or {}, out).values()]
     for c in charts:
         target = out / f"{file_name(c.id)}.{fmt}"
         if fmt == "svg":

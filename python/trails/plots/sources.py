@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 
 WORKSPACE = "workspace"
 FORMATS = (".json", ".yaml", ".yml", ".csv", ".tsv")
+IMAGES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+
+
+def is_image(path: str) -> bool:
+    """An image plot: shown as it is, one per revision."""
+    return posixpath.splitext(path)[1].lower() in IMAGES
 
 
 @dataclass(frozen=True)
