@@ -4,6 +4,7 @@ checkpoints per step in ``exp run``, and ``plots`` drawing what it wrote."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -129,3 +130,26 @@ def test_checkpoint_per_step_in_exp_run_and_plots_draw_it(repo: Path, trails: Tr
     assert plot["revisions"] == [chain[1][:10], "live"]
     assert [p["step"] for p in points if p["rev"] == chain[1][:10]] == [0, 1]
     assert [p["step"] for p in points if p["rev"] == "live"] == [0, 1, 2, 3, 4]
+
+
+def test_log_artifact_adds_outside_a_stage_only(repo: Path, trails: Trails) -> None:
+    assert trails("init").code == 0
+    gen(repo, {"model.bin": "weights", "other.bin": "more"})
+    script = (
+        "import os, sys\n"
+        "from trails.live import Live, LiveError\n"
+        "live = Live()\n"
+        "live.log_artifact('model.bin')\n"
+        "os.environ['DVC_ROOT'] = os.getcwd()  # as inside a stage: the stage declares it\n"
+        "live.log_artifact('other.bin')\n"
+        "try:\n"
+        "    live.log_artifact('missing.bin')\n"
+        "except LiveError as exc:\n"
+        "    print(exc)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DVC_ROOT"}
+    r = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True,
+                       env=env)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "log_artifact: 'missing.bin' does not exist" in r.stdout
+    assert (repo / "model.bin.dvc").is_file() and not (repo / "other.bin.dvc").exists()
