@@ -118,6 +118,13 @@ def test_show_json_without_split_is_complete(project: Path, trails: Trails) -> N
     assert list(plot["datapoints"]) == ["workspace"]
 
 
+def test_a_folder_target_selects_the_plots_in_it_once(project: Path, trails: Trails) -> None:
+    assert sorted(_json(trails, "show", "logs", "--split")["data"]) == [
+        "logs/loss.tsv",
+        "logs/lr.csv",
+    ]
+
+
 def test_a_file_missing_at_a_revision_leaves_it_out(project: Path, trails: Trails) -> None:
     gen(project, {"extra.csv": "a,b\n1,2\n3,4\n"})
     doc = _json(trails, "diff", "HEAD", "--targets", "extra.csv", "--split")

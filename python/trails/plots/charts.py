@@ -18,7 +18,7 @@ from trails import confine
 from trails.errors import TrailsError
 from trails.plots import templates as t
 from trails.plots.convert import Converted, convert
-from trails.plots.definitions import Definition, collect, select
+from trails.plots.definitions import Definition, collect, matches, select
 from trails.plots.sources import (
     Revision,
     Rows,
@@ -137,13 +137,13 @@ class Collected:
 
 
 def _plots(project: Project, targets: tuple[str, ...]) -> list[Definition]:
-    defs = collect(project)
-    chosen = select(defs, targets)
+    """The declared plots ``targets`` name; a target naming none is a data
+    file (or folder) to plot on its own, as the reference tool takes it."""
+    chosen = select(collect(project), targets)
     for target in targets:
-        if not any(target in (d.id, *d.sources) for d in chosen):
-            path = confine.confined(project.root, target, source="a target", absolute_ok=True)
-            if not any(path in d.sources or d.id == target for d in chosen):
-                chosen.append(Definition(target, "", {}, (path,)))
+        path = confine.confined(project.root, target, source="a target", absolute_ok=True)
+        if not any(matches(d, target) or matches(d, path) for d in chosen):
+            chosen.append(Definition(path, "", {}, (path,)))
     return chosen
 
 

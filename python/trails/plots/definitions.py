@@ -180,15 +180,15 @@ def collect(project: Project) -> list[Definition]:
     ]
 
 
+def matches(d: Definition, target: str) -> bool:
+    """Whether ``target`` names the plot: its id, a data path, or a folder
+    holding one."""
+    folder = target.rstrip("/") + "/"
+    return target == d.id or any(s == target or s.startswith(folder) for s in d.sources)
+
+
 def select(defs: list[Definition], targets: tuple[str, ...]) -> list[Definition]:
-    """The plots ``targets`` name (an id, a data path, or a folder holding
-    it); a target that names none is a file to plot on its own."""
+    """The plots ``targets`` name; all of them without targets."""
     if not targets:
         return defs
-    chosen = []
-    for d in defs:
-        names = {d.id, *d.sources}
-        if any(t in names or any(s.startswith(t.rstrip("/") + "/") for s in d.sources)
-               for t in targets):  # fmt: skip
-            chosen.append(d)
-    return chosen
+    return [d for d in defs if any(matches(d, t) for t in targets)]
