@@ -51,6 +51,19 @@ def test_files_in_dvclives_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert not (d / "metrics.json").exists() and not (d / "plots" / "metrics").exists()
 
 
+def test_a_queued_run_signals_the_project_it_runs_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / ".dvc" / "tmp" / "exps" / "abc123"
+    run.mkdir(parents=True)
+    monkeypatch.chdir(run)
+    monkeypatch.setenv("DVC_ROOT", str(run))
+    live = Live()
+    live.next_step()
+    assert json.loads((tmp_path / STEP_SIGNAL).read_text())["step"] == 0
+    assert not (run / STEP_SIGNAL).exists()
+
+
 def test_bad_values_and_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     live = Live()

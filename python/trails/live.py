@@ -54,11 +54,14 @@ class LiveError(ValueError):
 
 
 def _project_root() -> Path | None:
-    """``$DVC_ROOT`` (set by trails and DVC for every stage), else the
-    nearest folder above holding ``.dvc/``."""
+    """The project the extension watches: ``$DVC_ROOT`` (set by trails and
+    DVC for every stage; for a queued or ``--temp`` run, the project its
+    ``.dvc/tmp/exps/<id>/`` folder is in), else the nearest folder above
+    holding ``.dvc/``."""
     env = os.environ.get("DVC_ROOT")
     if env:
-        return Path(env)
+        head, sep, _ = Path(env).as_posix().partition("/.dvc/tmp/exps/")
+        return Path(head) if sep else Path(env)
     here = Path.cwd().resolve()
     return next((p for p in (here, *here.parents) if (p / ".dvc").is_dir()), None)
 
