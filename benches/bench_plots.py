@@ -154,7 +154,8 @@ def main() -> int:
             "",
             f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; commit: {commit}",
             f"- CPUs: {os.cpu_count()} ({model}), RAM {mem_gib:.1f} GiB, file system {fstype};"
-            " shared and noisy, no reflinks",
+            " shared and noisy, no reflinks; load average at the end: "
+            + ", ".join(f"{x:.1f}" for x in os.getloadavg()),
             f"- reference: DVC {DVC_VERSION}; times: whole processes (byte-code cached, after"
             f" an untimed warm-up), median [min-max] of {reps}, the two tools interleaved;"
             " ratio: DVC's median over trails'",
