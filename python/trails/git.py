@@ -392,6 +392,24 @@ class Git:
         first = f"create {ref} {new}" if old == ZERO else f"update {ref} {new} {old or ''}"
         self.run("update-ref", "--stdin", input=f"{first.rstrip()}\ndelete {consumed}\n")
 
+    def object_types(self, specs: list[str]) -> list[tuple[str, str] | None]:
+        """``(object name, type)`` of each spec (``rev^{commit}``,
+        ``rev:path``), None where there is none: one ``cat-file --batch-check``."""
+        if not specs:
+            return []
+        proc = subprocess.run(
+            ["git", "cat-file", "--batch-check=%(objectname) %(objecttype)"],
+            cwd=self.root,
+            input="".join(f"{s}\n" for s in specs),
+            capture_output=True,
+            text=True,
+        )
+        out: list[tuple[str, str] | None] = []
+        for line in proc.stdout.splitlines()[: len(specs)]:
+            name, _, kind = line.partition(" ")
+            out.append((name, kind) if kind in ("blob", "tree", "commit", "tag") else None)
+        return out + [None] * (len(specs) - len(out))
+
     def read_blobs(self, specs: list[str]) -> list[bytes | None]:
         """Contents of ``rev:path`` specs through one ``cat-file --batch``."""
         return [data if kind == "blob" else None for kind, data in self.read_objects(specs)]

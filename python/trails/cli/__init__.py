@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "commit": ("trails.cli.pipeline:commit", "Record outputs in dvc.lock without running."),
     "metrics": ("trails.cli.metrics:metrics", "Show and compare metrics."),
     "params": ("trails.cli.params:params", "Compare parameters between revisions."),
+    "plots": ("trails.cli.plots:plots", "Draw plots of metrics, per revision or experiment."),
     "queue": ("trails.cli.queue:queue", "Manage the experiment queue."),
     "stage": ("trails.cli.stage:stage", "Add stages to dvc.yaml."),
     "dag": ("trails.cli.pipeline:dag", "Show the stages and their dependencies."),

@@ -233,7 +233,7 @@ def _params(value: Any, wdir: str, used: list[Use], where: _Where) -> tuple[Para
 
 
 def _out_options(opts: Any, out_kind: OutKind, label: str, where: _Where) -> dict[str, Any]:
-    """The checked options of one output entry (plot properties dropped)."""
+    """The checked options of one output entry (plot properties kept apart, in ``plot``)."""
     if opts is None:
         return {}
     if not isinstance(opts, Mapping):
@@ -248,6 +248,9 @@ def _out_options(opts: Any, out_kind: OutKind, label: str, where: _Where) -> dic
             raise where.error(f"{label}: '{key}' must be a string, not {kind(value)}", key)
         if key in OUT_FLAGS + OUT_TEXTS:
             checked[key] = value
+    plot = tuple((k, v) for k, v in opts.items() if k in PLOT_PROPS)
+    if plot:
+        checked["plot"] = plot
     return checked
 
 
