@@ -12,13 +12,14 @@ import click
 from trails.cli import prompt
 from trails.cli.context import context
 from trails.cli.pipeline import repro
+from trails.cli.tasks import for_exp_run
 from trails.project import Project
 
 if TYPE_CHECKING:
     from trails.experiments.run import ExpRunOptions
 
 # `exp run` takes every `repro` option plus its own.
-_repro_params = [p for p in repro.params if p.name not in ("force",)]
+_repro_params = for_exp_run([p for p in repro.params if p.name not in ("force",)])
 
 
 @click.command("run", params=list(_repro_params))

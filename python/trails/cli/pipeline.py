@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from trails.cli import prompt
+from trails.cli.tasks import run_options, selection_options, summary_line
 from trails.project import Project
 
 if TYPE_CHECKING:
@@ -50,6 +52,8 @@ def _selection(
     *,
     single_item: bool = False,
     project: Project | None = None,
+    keyword: str | None = None,
+    marker: str | None = None,
 ) -> tuple[Project, Graph, ReproOptions, list[Stage]]:
     """The stages that status, dag, checkout and commit look at: the
     targets (with their upstream stages unless ``single_item``), or every
@@ -60,7 +64,8 @@ def _selection(
     project = project or Project.find()
     graph = load_graph(project)
     opts = ReproOptions(targets=targets, recursive=recursive, glob=glob,
-                        single_item=single_item, all_pipelines=not targets)  # fmt: skip
+                        single_item=single_item, all_pipelines=not targets,
+                        keyword=keyword, marker=marker)  # fmt: skip
     stages, _ = select(graph, project, opts)
     return project, graph, opts, stages
 
@@ -103,7 +108,6 @@ def _targets(f: F) -> F:
     "--allow-missing", is_flag=True, help="Skip stages whose only change is missing data."
 )
 @click.option(
-    "-k",
     "--keep-going",
     is_flag=True,
     help="After a failure, go on with the stages that do not depend on it.",
@@ -118,7 +122,9 @@ def _targets(f: F) -> F:
     help="Run up to N independent stages at once.",
 )
 @click.option("--explain", is_flag=True, help="Print why each stage runs.")
-def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
+@selection_options
+@run_options
+def repro(targets: tuple[str, ...], **flags: bool | int | str | None) -> None:
     """Run the stages of the pipeline whose dependencies, params, command or
     outputs changed, in order, and record the results in dvc.lock."""
     from trails.pipeline import load_graph
@@ -133,7 +139,13 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
     stages, _ = select(graph, project, opts)
     confirm = prompt.confirm if opts.interactive else None
     rep = Builder(project, graph, opts, SubprocessRunner(), EchoStatus(click.echo), confirm)
-    summary = rep.run(stages)
+    started = time.monotonic()
+    try:
+        summary = rep.run(stages)
+    finally:
+        line = summary_line(rep.summary, time.monotonic() - started)
+        if line and not opts.dry:
+            click.echo(line)
     for lock in summary.locks_written:
         click.echo(f"Updating lock file '{lock}'")
     check_declined(summary, "the pipeline is not fully reproduced")
@@ -147,13 +159,25 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
 @click.command()
 @_targets
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool) -> None:
+@selection_options
+def status(
+    targets: tuple[str, ...],
+    recursive: bool,
+    glob: bool,
+    as_json: bool,
+    keyword: str | None,
+    marker: str | None,
+) -> None:
     """Show which stages changed since they last ran, and why."""
     from trails import rootlink
     from trails.repro.outputs import Outputs
     from trails.repro.plan import reasons
 
-    project, graph, _, stages = _selection(targets, recursive, glob)
+    # -k/-m report exactly what they match, not what those stages need.
+    only = bool(keyword or marker)
+    project, graph, _, stages = _selection(
+        targets, recursive, glob, keyword=keyword, marker=marker, single_item=only
+    )
     rep = Outputs(project, graph)
 
     report: dict[str, list[str]] = {}
@@ -166,7 +190,7 @@ def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool)
             why += rootlink.stage_notes(project, s, entry)
         if why:
             report[s.address] = why
-    if not targets:
+    if not targets and not (keyword or marker):
         from trails import data
 
         for t in data.tracked(project):

@@ -33,6 +33,14 @@ class ReproOptions:
     ignore_errors: bool = False
     jobs: int = 1
     explain: bool = False
+    keyword: str | None = None
+    """``-k EXPR``: only the stages whose address (a task's node id) matches."""
+    marker: str | None = None
+    """``-m EXPR``: only the tasks whose markers match."""
+    exitfirst: bool = False
+    """``-x``: stop at the first failure (even with ``--keep-going``)."""
+    pdb: bool = False
+    """``--pdb``: a failing task opens the debugger (one job, in the foreground)."""
 
 
 def _cwd_dvcfile(project: Project) -> str:
@@ -47,6 +55,29 @@ def cwd_folder(project: Project) -> str:
     return "." if rel == ".." or rel.startswith("../") else rel
 
 
+def _matching(named: list[Stage], opts: ReproOptions) -> list[Stage]:
+    """``named`` narrowed by ``-k``/``-m`` (none matching is an error)."""
+    if not (opts.keyword or opts.marker):
+        return named
+    from trails.tasks.expr import keyword_matcher, marker_matcher
+
+    hits = named
+    if opts.keyword:
+        by_keyword = keyword_matcher(opts.keyword)
+        hits = [s for s in hits if by_keyword(s.address, s.keywords)]
+    if opts.marker:
+        by_marker = marker_matcher(opts.marker)
+        hits = [s for s in hits if by_marker(s.keywords)]
+    if not hits:
+        said = " and ".join(
+            f"{flag} '{e}'" for flag, e in (("-k", opts.keyword), ("-m", opts.marker)) if e
+        )
+        raise PipelineError(
+            f"no stage or task matches {said}", hint="'trails collect' lists the tasks."
+        )
+    return hits
+
+
 def select(graph: Graph, project: Project, opts: ReproOptions) -> tuple[list[Stage], set[str]]:
     """The stages to consider, in order, and the explicitly named ones."""
     named: list[Stage] = []
@@ -58,14 +89,23 @@ def select(graph: Graph, project: Project, opts: ReproOptions) -> tuple[list[Sta
                 named += graph.under(project.rel(project.root / t))
             else:
                 named += graph.resolve(t, glob=opts.glob, cwd=cwd_folder(project))
+    elif opts.keyword or opts.marker:
+        named = list(graph.stages)
     else:
         default = _cwd_dvcfile(project)
-        named = [s for s in graph.stages if s.dvcfile == default]
+        here = cwd_folder(project)
+        named = [
+            s
+            for s in graph.stages
+            if s.dvcfile == default
+            or (s.is_task and (here == "." or s.dvcfile.startswith(here + "/")))
+        ]
         if not named:
             raise PipelineError(
                 f"no stages in '{default}'",
                 hint="Name targets (a stage or a dvc.yaml), or use -P for every pipeline.",
             )
+    named = _matching(named, opts)
     names = {s.address for s in named}
     if opts.pipeline:
         chosen = set().union(*(graph.pipeline_of(a) for a in names))
