@@ -5,6 +5,7 @@ the whole queue (``--run-all``). Parses and checks usage, calls
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -12,7 +13,7 @@ import click
 from trails.cli import prompt
 from trails.cli.context import context
 from trails.cli.pipeline import repro
-from trails.cli.tasks import for_exp_run
+from trails.cli.tasks import for_exp_run, summary_line
 from trails.project import Project
 
 if TYPE_CHECKING:
@@ -133,7 +134,11 @@ def _run_workspace(project: Project, opts: ExpRunOptions) -> None:
     from trails.runner import SubprocessRunner
 
     confirm = prompt.confirm if opts.repro.interactive else None
-    _, rec = exp_run(project, opts, SubprocessRunner(), click.echo, confirm)
+    started = time.monotonic()
+    summary, rec = exp_run(project, opts, SubprocessRunner(), click.echo, confirm)
+    line = summary_line(summary, time.monotonic() - started)
+    if line and rec is not None:
+        click.echo(line)
     if rec is None:
         click.echo("\nDry run: nothing was run, written or recorded.")
         return

@@ -64,7 +64,8 @@ def summary_line(summary: Summary, seconds: float) -> str | None:
     every = [a for _, g in groups for a in g]
     if not any("::" in a for a in every):
         return None
-    what = "tasks" if all("::" in a for a in every) else "stages"
+    what = "task" if all("::" in a for a in every) else "stage"
+    what += "" if len(every) == 1 else "s"
     parts = ", ".join(f"{len(g)} {label}" for label, g in groups if g)
     return f"{len(every)} {what}: {parts} in {seconds:.1f} s"
 
