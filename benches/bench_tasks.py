@@ -71,12 +71,12 @@ CHAIN_HEAD = {
     ),
     "pytask": (
         "import os\nfrom pathlib import Path\nfrom typing import Annotated\n\n"
-        "import yaml\nfrom pytask import Product\n\n\n"
+        "from pytask import Product\n\n\n"
         "def _log(name):\n    with open(os.environ['BODY_LOG'], 'a') as f:\n"
         "        f.write(name + '\\n')\n\n\n"
         "def task_0(params: Path = Path('params.yaml'),\n"
         "           out: Annotated[Path, Product] = Path('c/0.txt')):\n"
-        "    _log('0')\n    p = yaml.safe_load(params.read_text())['p']\n"
+        "    _log('0')\n    p = int(params.read_text().split(':')[1])\n"
         "    out.parent.mkdir(exist_ok=True)\n    out.write_text(str(p))\n"
     ),
 }
@@ -102,8 +102,8 @@ def pytask_version(venv: Path) -> str | None:
 
 
 def ensure_pytask(venv: Path) -> Path:
-    """``pytask==PYTASK_VERSION`` (and PyYAML, for the chain's params) in
-    its own virtualenv, installed if missing or wrong."""
+    """``pytask==PYTASK_VERSION`` in its own virtualenv, installed if
+    missing or wrong."""
     if pytask_version(venv) == PYTASK_VERSION:
         log(f"reusing pytask {PYTASK_VERSION} in {venv}")
     else:
@@ -112,7 +112,7 @@ def ensure_pytask(venv: Path) -> Path:
             shutil.rmtree(venv)
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
         subprocess.run([venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check",
-                        f"pytask=={PYTASK_VERSION}", "pyyaml"], check=True)  # fmt: skip
+                        f"pytask=={PYTASK_VERSION}"], check=True)  # fmt: skip
     return venv / "bin" / "pytask"
 
 

@@ -71,6 +71,7 @@ def collect_file(root: Path, relpath: str, project: Project) -> FileEntry:
     entry = FileEntry(stamp=stamp(root, path))
     try:
         del REGISTERED[:]
+        _forget_project_modules(project)
         module = loader.load(root, relpath)
         ident = Identity(project)
         entry.tasks = [
@@ -89,9 +90,17 @@ def collect_file(root: Path, relpath: str, project: Project) -> FileEntry:
     return entry
 
 
+def _forget_project_modules(project: Project) -> None:
+    """Each task file is imported with no project module loaded yet, so
+    the ones loaded after it are exactly those it reached."""
+    for name, module in list(sys.modules.items()):
+        if project.local(getattr(module, "__file__", None)) is not None:
+            del sys.modules[name]
+
+
 def _reached(root: Path, project: Project, relpath: str) -> list[Stamp]:
-    """Every project module loaded so far (a superset of what this file
-    reached): a change to any of them makes the file collected again."""
+    """Every project module its import loaded: a change to any of them
+    makes the file collected again."""
     out = []
     for module in list(sys.modules.values()):
         path = project.local(getattr(module, "__file__", None))
