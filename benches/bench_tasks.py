@@ -40,8 +40,7 @@ TRAILS = Path(sys.executable).parent / "trails"
 
 WIDE_FILE = {
     "trails": (
-        "from pathlib import Path\nfrom typing import Annotated\n\nimport trails\n\n"
-        "{tasks}"
+        "from pathlib import Path\nfrom typing import Annotated\n\nimport trails\n\n{tasks}"
     ),
     "pytask": (
         "from pathlib import Path\nfrom typing import Annotated\n\nfrom pytask import Product\n\n"

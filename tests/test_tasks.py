@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -237,16 +238,17 @@ def test_mixed_graph_both_ways(repo: Path, run: Trails, log: Path) -> None:
     assert run("init").code == 0
     task = (
         "from pathlib import Path\nfrom typing import Annotated\nimport trails\n\n"
-        "def task_middle(src: Path = Path('first.txt'),\n"
+        "def task_middle(tag: Annotated[str, trails.Param('conf/other.json:tag')],\n"
+        "                src: Path = Path('first.txt'),\n"
         "                out: Annotated[Path, trails.Out] = Path('middle.txt')):\n"
-        "    out.write_text(src.read_text() + '+task')\n"
+        "    out.write_text(src.read_text() + tag)\n"
     )
     dvcyaml = (
         "stages:\n  first:\n    cmd: echo yaml > first.txt\n    outs: [first.txt]\n"
         "  last:\n    cmd: cat middle.txt > last.txt\n    deps: [middle.txt]\n"
         "    outs: [last.txt]\n"
     )
-    gen(repo, {"task_mid.py": task, "dvc.yaml": dvcyaml})
+    gen(repo, {"task_mid.py": task, "dvc.yaml": dvcyaml, "conf/other.json": '{"tag": "+task"}'})
     r = run("dag")
     assert "task_mid.py::task_middle  <- first" in r.out
     assert "last  <- task_mid.py::task_middle" in r.out
@@ -311,6 +313,44 @@ def test_keyword_and_marker_selection(project: Path, run: Trails, log: Path) -> 
     assert "-k '(train': at column" in r.err
     r = run("repro", "-k", "nothing_like_it")
     assert r.code == 1 and "no stage or task matches -k 'nothing_like_it'" in r.err
+    # exp run: -k as on repro; -m is --message there (as in DVC), markers are --marks.
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "lr 0.3")
+    r = run("exp", "run", "-f", "--marks", "not slow", "-k", "prepare", "-m", "only prepare")
+    assert r.code == 0, r.err
+    assert ran(r) == [PREPARE]
+
+
+def test_expression_grammar() -> None:
+    from trails.tasks.expr import SelectionError, keyword_matcher, marker_matcher
+
+    k = keyword_matcher("(Train or fit) and not small")
+    assert k("src/t.py::task_train", ())
+    assert k("src/t.py::task_fit[large]", ())
+    assert not k("src/t.py::task_fit[small]", ())
+    assert not k("src/t.py::task_prepare", ())
+    assert keyword_matcher("gpu")("src/t.py::task_a", ("gpu",)), "-k sees markers too"
+    with pytest.raises(SelectionError, match=re.escape("-k 'a $': at column 3")):
+        keyword_matcher("a $")
+    m = marker_matcher("slow and not gpu")
+    assert m(("slow",)) and not m(("slow", "gpu")) and not m(())
+    for bad, what in (("a and", "ends too early"), ("a b", "unexpected 'b'"),
+                      ("(a", "ends too early"), ("a $", "unexpected character '$'"),
+                      ("and a", "expected an identifier")):  # fmt: skip
+        with pytest.raises(SelectionError, match=re.escape(what)):
+            keyword_matcher(bad)
+
+
+def test_task_file_imports_stay_light() -> None:
+    """``import trails`` in a task file loads only the declarations."""
+    code = (
+        "import sys, trails\n@trails.task(id='a')\n@trails.mark.slow\ndef f(): pass\n"
+        "print(trails.Out().kind, trails.Metric().kind, trails.Param('x.toml:k').file,\n"
+        "      [m for m in ('msgspec', 'yaml', 'trails.core', 'trails.tasks.describe')"
+        " if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["outs", "metrics", "x.toml", "[]"]
 
 
 def test_exitfirst_overrides_keep_going(repo: Path, trails: Trails) -> None:

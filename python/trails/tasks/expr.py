@@ -34,8 +34,9 @@ class _Parser:
         while pos < len(text):
             m = _TOKEN.match(text, pos)
             if m is None or m.end() == pos:
-                if text[pos:].strip():
-                    self._fail(pos, f"unexpected character '{text[pos:].strip()[0]}'")
+                rest = text[pos:].lstrip()
+                if rest:
+                    self._fail(len(text) - len(rest), f"unexpected character '{rest[0]}'")
                 break
             self.tokens.append((m.group(0).strip(), m.start(m.lastindex or 0)))
             pos = m.end()
