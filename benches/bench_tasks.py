@@ -151,7 +151,7 @@ def wide_files(tool: str, n_files: int, per_file: int) -> dict[str, str]:
         files[f"tasks/task_{f}.py"] = WIDE_FILE[tool].format(tasks=tasks)
         for t in range(per_file):
             files[f"tasks/in/{f}_{t}.txt"] = f"{f} {t}\n"
-            files[f"tasks/out/.keep"] = ""
+            files["tasks/out/.keep"] = ""
     return files
 
 
