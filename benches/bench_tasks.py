@@ -30,7 +30,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import GIT_ENV, Contender, Sample, Table, log, machine_facts, measure, verdict
+from bench import (
+    GIT_ENV,
+    Contender,
+    Sample,
+    Table,
+    ensure_venv,
+    log,
+    machine_facts,
+    measure,
+    verdict,
+)
 
 HERE = Path(__file__).resolve().parent
 PYTASK_VERSION = "0.6.0"
@@ -85,34 +95,6 @@ CHAIN_TASK = (
     "    _log('{i}')\n    out.write_text(src.read_text() + '+{i}')\n"
 )
 PRODUCT = {"trails": "trails.Out", "pytask": "Product"}
-
-
-def pytask_version(venv: Path) -> str | None:
-    py = venv / "bin" / "python"
-    if not py.exists():
-        return None
-    done = subprocess.run(
-        [py, "-c", "import importlib.metadata as m; print(m.version('pytask'))"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def ensure_pytask(venv: Path) -> Path:
-    """``pytask==PYTASK_VERSION`` in its own virtualenv, installed if
-    missing or wrong."""
-    if pytask_version(venv) == PYTASK_VERSION:
-        log(f"reusing pytask {PYTASK_VERSION} in {venv}")
-    else:
-        log(f"installing pytask=={PYTASK_VERSION} into {venv}")
-        if venv.exists():
-            shutil.rmtree(venv)
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-        subprocess.run([venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check",
-                        f"pytask=={PYTASK_VERSION}"], check=True)  # fmt: skip
-    return venv / "bin" / "pytask"
 
 
 #: Both tools run as users run them: with their bytecode cached.
@@ -272,7 +254,8 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="Write the Markdown results here.")
     parser.add_argument("--quick", action="store_true", help="Small workloads, 2 repetitions.")
     args = parser.parse_args()
-    pytask = ensure_pytask(PYTASK_VENV)
+    ensure_venv(PYTASK_VENV, "pytask", PYTASK_VERSION)
+    pytask = PYTASK_VENV / "bin" / "pytask"
     WORK.mkdir(parents=True, exist_ok=True)
     reps = 2 if args.quick else 5
     tables = [

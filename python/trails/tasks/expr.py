@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from trails.errors import TrailsError
 
@@ -68,18 +69,20 @@ class _Parser:
         return pred
 
     def _or(self) -> Predicate:
-        parts = [self._and()]
-        while self._peek() == "or":
-            self._take()
-            parts.append(self._and())
-        return parts[0] if len(parts) == 1 else (lambda m: any(p(m) for p in parts))
+        return self._joined("or", self._and, any)
 
     def _and(self) -> Predicate:
-        parts = [self._not()]
-        while self._peek() == "and":
+        return self._joined("and", self._not, all)
+
+    def _joined(
+        self, word: str, operand: Callable[[], Predicate], combine: Callable[[Any], bool]
+    ) -> Predicate:
+        """``operand (word operand)*``, combined with ``any`` or ``all``."""
+        parts = [operand()]
+        while self._peek() == word:
             self._take()
-            parts.append(self._not())
-        return parts[0] if len(parts) == 1 else (lambda m: all(p(m) for p in parts))
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else (lambda m: combine(p(m) for p in parts))
 
     def _not(self) -> Predicate:
         pos = self.tokens[self.i][1] if self.i < len(self.tokens) else len(self.text)
