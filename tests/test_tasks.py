@@ -277,8 +277,10 @@ BAD = {
               "task_bad.py:5: stage 'task_bad.py::task_e': params missing: params.yaml:train.nope"),
     "not-a-path": ("from pathlib import Path\nfrom typing import Annotated\nimport trails\n\n"
                    "def task_f(o: Annotated[Path, trails.Out] = 'model.pkl'):\n    pass\n",
-                   "task_bad.py:5: task 'task_f': argument 'o' is an output (Out) but its "
-                   "value is 'model.pkl', not a Path"),
+                   "task_bad.py:5: task 'task_f': argument 'o' is an output (Out) but has "
+                   "the value 'model.pkl', not a Path"),
+    "no-value": ("def task_g(x):\n    pass\n", "task_bad.py:1: task 'task_g': argument 'x' has "
+                 "no value"),
 }  # fmt: skip
 
 

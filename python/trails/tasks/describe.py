@@ -189,15 +189,14 @@ def arguments(d: TaskDef, root: Path, relpath: str) -> dict[str, Arg]:
             out[name] = Arg("param", declared)
         elif isinstance(declared, Out):
             if not isinstance(value, Path):
+                given = "no value" if value is p.empty else f"the value {value!r}, not a Path"
                 raise PipelineError(
-                    f"{where} is an output ({type(declared).__name__}) but its value is "
-                    f"{value!r}, not a Path" if value is not p.empty
-                    else f"{where} is an output ({type(declared).__name__}) without a value",
+                    f"{where} is an output ({type(declared).__name__}) but has {given}",
                     hint="Give it a pathlib.Path default: out: Annotated[Path, trails.Out] "
                     "= Path('model.pkl').",
-                )  # fmt: skip
-            out[name] = Arg("out", resolver.absolute(value), declared,
-                            resolver.repo_paths(value, where))  # fmt: skip
+                )
+            paths = resolver.repo_paths(value, where)
+            out[name] = Arg("out", resolver.absolute(value), declared, paths)
         elif value is p.empty:
             raise PipelineError(
                 f"{where} has no value",
@@ -212,8 +211,8 @@ def arguments(d: TaskDef, root: Path, relpath: str) -> dict[str, Arg]:
                     hint="A dependency is a Path, or a list/tuple/dict of Paths only.",
                 )
             if kind:
-                out[name] = Arg("dep", resolver.absolute(value), None,
-                                resolver.repo_paths(value, where))  # fmt: skip
+                paths = resolver.repo_paths(value, where)
+                out[name] = Arg("dep", resolver.absolute(value), None, paths)
             else:
                 out[name] = Arg("value", value)
     return out
