@@ -230,8 +230,11 @@ def test_params_injected_set_param_reruns_readers_and_flip_back_restores(
     assert f"Restored '{TRAIN}' from run-cache" in r.out
     assert "train" not in bodies(log), "the model comes back from the cache"
     assert (project / "build/model.txt").read_text().startswith("1.2 ")
+    r = run("exp", "run", "--temp", "-S", "train.lr=0.3")
+    assert r.code == 0, r.err
+    assert (project / "build/model.txt").read_text().startswith("1.2 "), "the workspace stays"
     rows = json.loads(run("exp", "show", "--json").out)
-    assert sorted({r["params"]["params.yaml"]["train.lr"] for r in rows}) == [0.1, 0.2]
+    assert sorted({r["params"]["params.yaml"]["train.lr"] for r in rows}) == [0.1, 0.2, 0.3]
 
 
 def test_mixed_graph_both_ways(repo: Path, run: Trails, log: Path) -> None:
