@@ -44,9 +44,9 @@ def _where(root: Path, exc: BaseException, relpath: str) -> tuple[str, int]:
 
 
 def _spec(node: str, d: TaskDef, root: Path, relpath: str, ident: Identity,
-          modname: str) -> TaskSpec:  # fmt: skip
-    args = describe.arguments(d, root, relpath)
-    code = ident.of(d.fn, modname)
+          resolver: describe.Resolver) -> TaskSpec:  # fmt: skip
+    args = describe.arguments(d, root, relpath, resolver)
+    code = ident.of(d.fn)
     values = {k: repr(a.value) for k, a in args.items() if a.kind == "value" and k in d.kwargs}
     if values:
         code.append((f"{node}(kwargs)", code_hash(repr(sorted(values.items())))))
@@ -73,9 +73,10 @@ def collect_file(root: Path, relpath: str, project: Project) -> FileEntry:
         del REGISTERED[:]
         _forget_project_modules(project)
         module = loader.load(root, relpath)
-        ident = Identity(project)
+        ident = Identity(project, module.__name__)
+        resolver = describe.Resolver(root, relpath)
         entry.tasks = [
-            _spec(node, d, root, relpath, ident, module.__name__)
+            _spec(node, d, root, relpath, ident, resolver)
             for node, d in describe.task_defs(module, relpath)
         ]
     except PipelineError as exc:

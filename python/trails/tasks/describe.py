@@ -139,6 +139,7 @@ class Resolver:
     def __init__(self, root: Path, relpath: str) -> None:
         self.root = root.resolve()
         self.folder = (self.root / relpath).parent
+        self._prefix = str(self.root) + os.sep
 
     def absolute(self, value: Any) -> Any:
         if isinstance(value, Path):
@@ -152,8 +153,10 @@ class Resolver:
     def repo_paths(self, value: Any, where: str) -> tuple[str, ...]:
         out = []
         for p in _paths(value):
-            rel = Path(os.path.relpath(_normal(self.folder / p), self.root)).as_posix()
-            if rel == ".." or rel.startswith("../"):
+            full = _normal(self.folder / p)
+            inside = full.startswith(self._prefix)
+            rel = full[len(self._prefix) :].replace(os.sep, "/") if inside else ".."
+            if not inside:
                 raise PipelineError(
                     f"{where}: path '{p}' is outside the project",
                     hint="Dependencies and outputs must be paths in the project.",
@@ -166,13 +169,16 @@ def _normal(path: Path) -> str:
     return os.path.normpath(path)
 
 
-def arguments(d: TaskDef, root: Path, relpath: str) -> dict[str, Arg]:
+def arguments(
+    d: TaskDef, root: Path, relpath: str, resolver: Resolver | None = None
+) -> dict[str, Arg]:
     """Each argument of the task's function, read as deps, outs, params or
     plain values; bad declarations are ``PipelineError``s naming
-    ``file:line`` and the argument."""
+    ``file:line`` and the argument. ``resolver``: the file's, when the
+    caller reads many tasks of it."""
     line = d.fn.__code__.co_firstlineno
     hints = _hints(d, f"{relpath}:{line}")
-    resolver = Resolver(root, relpath)
+    resolver = resolver or Resolver(root, relpath)
     unknown = set(d.kwargs) - set(inspect.signature(d.fn).parameters)
     if unknown:
         raise PipelineError(

@@ -12,7 +12,6 @@ reruns every task of it, its #403) and misses the values it reads (#338).
 from __future__ import annotations
 
 import ast
-import copy
 import importlib.util
 import sys
 import sysconfig
@@ -88,31 +87,34 @@ def _free_names(node: ast.AST) -> tuple[set[str], dict[str, set[str]]]:
     return loads - bound, attrs
 
 
-class _Strip(ast.NodeTransformer):
-    """Drop docstrings (of functions, classes, the module)."""
-
-    def _strip(self, node: Any) -> Any:
-        self.generic_visit(node)
-        body = node.body
-        first = body[0] if body else None
-        if (
-            isinstance(first, ast.Expr)
-            and isinstance(first.value, ast.Constant)
-            and isinstance(first.value.value, str)
-        ):
-            node.body = body[1:] or [ast.Pass()]
-        return node
-
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _strip
-
-
 def normalised(node: ast.AST, *, drop_decorators: bool = False) -> str:
     """The node's AST dump without docstrings (positions are never in it):
-    what survives reformatting and comment edits."""
-    node = copy.deepcopy(node)
+    what survives reformatting and comment edits. The docstrings (and, for
+    a task, its decorators: markers and ids are not code) are taken out of
+    the tree for the dump and put back: a deep copy cost more than the
+    rest of collection."""
+    saved: list[tuple[Any, str, list[Any]]] = []
+    for n in ast.walk(node):
+        body = getattr(n, "body", None)
+        if isinstance(n, _SCOPES) and body and _is_docstring(body[0]):
+            saved.append((n, "body", body))
+            n.body = body[1:] or [ast.Pass()]
     if drop_decorators and isinstance(node, _SCOPES):
+        saved.append((node, "decorator_list", node.decorator_list))
         node.decorator_list = []
-    return ast.dump(_Strip().visit(node))
+    try:
+        return ast.dump(node)
+    finally:
+        for n, attr, value in saved:
+            setattr(n, attr, value)
+
+
+def _is_docstring(st: ast.stmt) -> bool:
+    return (
+        isinstance(st, ast.Expr)
+        and isinstance(st.value, ast.Constant)
+        and isinstance(st.value.value, str)
+    )
 
 
 def code_hash(text: str) -> str:
@@ -126,13 +128,23 @@ class Project:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self._by_file: dict[Path, Module | None] = {}
+        self._local: dict[str, Path | None] = {}
+        #: Hash of each node reached so far (a helper many tasks reach).
+        self.hashes: dict[int, str] = {}
         paths = sysconfig.get_paths()
         envs = (sys.prefix, sys.base_prefix, paths["purelib"], paths["platlib"])
         self._outside = {Path(p).resolve() for p in envs}
 
     def local(self, file: str | None) -> Path | None:
+        """``file`` resolved, if it is a project file (answers kept: this is
+        asked of every loaded module for every task file)."""
         if not file or not file.endswith(".py"):
             return None
+        if file not in self._local:
+            self._local[file] = self._project_file(file)
+        return self._local[file]
+
+    def _project_file(self, file: str) -> Path | None:
         path = Path(file).resolve()
         if not path.is_relative_to(self.root) or "site-packages" in path.parts:
             return None
@@ -189,15 +201,17 @@ def _absolute(mod: Module, st: ast.ImportFrom) -> str:
 
 
 class Identity:
-    """The ``(label, hash)`` list of one task function: its own first,
-    then what it reaches, sorted. Labels are ``file::name``."""
+    """The ``(label, hash)`` list of each task function of one module: its
+    own first, then what it reaches, sorted. Labels are ``file::name``."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, modname: str) -> None:
         self.project = project
+        self.modname = modname
 
-    def of(self, fn: Any, modname: str) -> list[tuple[str, str]]:
+    def of(self, fn: Any) -> list[tuple[str, str]]:
+        """``fn``'s identity (a function of the module ``modname``)."""
         path = self.project.local(fn.__code__.co_filename)
-        mod = self.project.module(path, modname) if path is not None else None
+        mod = self.project.module(path, self.modname) if path is not None else None
         node = mod.by_line.get(fn.__code__.co_firstlineno) if mod is not None else None
         if mod is None or node is None:  # no source (generated): its bytecode
             return [(fn.__qualname__, code_hash(repr(fn.__code__.co_code)))]
@@ -213,7 +227,10 @@ class Identity:
                 if label in seen:
                     continue
                 seen.add(label)
-                found[label] = code_hash(normalised(target))
+                key = id(target)
+                if key not in self.project.hashes:
+                    self.project.hashes[key] = code_hash(normalised(target))
+                found[label] = self.project.hashes[key]
                 self._reach(target_mod, target, found, seen)
 
     def _resolve(
