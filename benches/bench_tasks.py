@@ -113,6 +113,8 @@ def run(argv: list[str | Path], cwd: Path, env: dict[str, str] | None = None) ->
 
 
 def make_project(tool: str, files: dict[str, str]) -> Path:
+    if tool == "pytask":
+        files = {**files, **PYTASK_ROOT}
     root = WORK / tool
     if root.exists():
         shutil.rmtree(root)
@@ -135,6 +137,12 @@ def wide_files(tool: str, n_files: int, per_file: int) -> dict[str, str]:
             files[f"tasks/in/{f}_{t}.txt"] = f"{f} {t}\n"
             files["tasks/out/.keep"] = ""
     return files
+
+
+#: pytask's root is the first folder up with a ``pyproject.toml``: each
+#: scratch project gets one, so its state (``pytask.lock``, ``.pytask/``)
+#: stays in it, not in this repository.
+PYTASK_ROOT = {"pyproject.toml": "[tool.pytask.ini_options]\npaths = ['.']\n"}
 
 
 def chain_files(tool: str, n: int) -> dict[str, str]:
