@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ PDB = "TRAILS_TASK_PDB"
 
 
 def _kwargs(root: Path, relpath: str, node: str) -> tuple[Any, dict[str, Any]]:
-    from trails import params
     from trails.tasks import describe, loader
 
     module = loader.load(root, relpath)
@@ -36,6 +34,8 @@ def _kwargs(root: Path, relpath: str, node: str) -> tuple[Any, dict[str, Any]]:
     loaded: dict[str, Any] = {}
     for name, arg in describe.arguments(d, root, relpath).items():
         if arg.kind == "param":
+            from trails import params  # (YAML, TOML): only for a task that reads params
+
             if arg.value.file not in loaded:
                 loaded[arg.value.file] = params.load_file(root / arg.value.file, arg.value.file)
             kwargs[name] = params.get(loaded[arg.value.file], arg.value.name)
@@ -64,6 +64,8 @@ def main(argv: list[str]) -> int:
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             return 130
+        import traceback  # only on failure
+
         traceback.print_exc()
         if os.environ.get(PDB) == "1":
             import pdb
