@@ -59,7 +59,7 @@ format: install ## Apply ruff and cargo formatting
 	$(BIN)/ruff check --fix python tests benches
 	cargo fmt --all
 
-bench: install ## Benchmarks against b3sum, hashlib.md5, blake3-py, git, cp and DVC 3.67.1; writes benches/RESULTS*.md
+bench: install ## Benchmarks against b3sum, hashlib.md5, blake3-py, git, cp and DVC 3.67.1, tasks against pytask; writes benches/RESULTS*.md
 	$(PY) benches/bench.py --write benches/RESULTS.md
 	$(PY) benches/bench_dvc.py --write benches/RESULTS-dvc.md
 	$(PY) benches/bench_checkpoints.py --write benches/RESULTS-checkpoints.md
@@ -67,6 +67,7 @@ bench: install ## Benchmarks against b3sum, hashlib.md5, blake3-py, git, cp and 
 	$(PY) benches/bench_remote.py --write benches/RESULTS-remote.md
 	$(PY) benches/bench_scale.py --write benches/RESULTS-scale.md
 	$(PY) benches/bench_plots.py --write benches/RESULTS-plots.md
+	$(PY) benches/bench_tasks.py --write benches/RESULTS-tasks.md
 
 clean: ## Remove the virtualenv and build products
 	rm -rf $(VENV) target

@@ -273,6 +273,45 @@ def machine_header(work: Path, cfg: Config) -> str:
 # --------------------------------------------------------------------------- 1: one big file
 
 
+def venv_version(venv: Path, dist: str) -> str | None:
+    """The version of ``dist`` installed in the virtualenv ``venv``, if any."""
+    py = venv / "bin" / "python"
+    if not py.exists():
+        return None
+    done = subprocess.run(
+        [py, "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def ensure_venv(venv: Path, dist: str, version: str) -> None:
+    """``dist==version`` in its own virtualenv (a reference tool, never a
+    dependency of trails), installed if missing or of another version."""
+    if venv_version(venv, dist) == version:
+        log(f"reusing {dist} {version} in {venv}")
+        return
+    log(f"installing {dist}=={version} into {venv}")
+    if venv.exists():
+        shutil.rmtree(venv)
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    subprocess.run(
+        [
+            venv / "bin" / "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            f"{dist}=={version}",
+        ],
+        check=True,
+    )
+    got = venv_version(venv, dist)
+    if got != version:
+        raise RuntimeError(f"installed {dist} reports version {got}, expected {version}")
+
+
 def find_b3sum() -> str | None:
     """The b3sum CLI, installed from Debian if missing; None if that fails."""
     found = shutil.which("b3sum")

@@ -45,7 +45,16 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from bench import Sample, Table, first_line, log, machine_facts, make_big_file, verdict
+from bench import (
+    Sample,
+    Table,
+    ensure_venv,
+    first_line,
+    log,
+    machine_facts,
+    make_big_file,
+    verdict,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -403,41 +412,11 @@ def snapshot_trails(dest: Path) -> str:
 # --------------------------------------------------------------------------- DVC install
 
 
-def dvc_version(venv: Path) -> str | None:
-    py = venv / "bin" / "python"
-    if not py.exists():
-        return None
-    done = subprocess.run(
-        [py, "-c", "import importlib.metadata as m; print(m.version('dvc'))"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 def ensure_dvc(venv: Path) -> Path:
     """``dvc==DVC_VERSION`` in its own virtualenv, installed if missing or wrong."""
-    if dvc_version(venv) == DVC_VERSION and (venv / "bin" / "dvc").exists():
-        log(f"reusing DVC {DVC_VERSION} in {venv}")
-        return venv / "bin" / "dvc"
-    log(f"installing dvc=={DVC_VERSION} into {venv} (about 30 s)")
-    if venv.exists():
+    if not (venv / "bin" / "dvc").exists() and venv.exists():
         shutil.rmtree(venv)
-    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    subprocess.run(
-        [
-            venv / "bin" / "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            f"dvc=={DVC_VERSION}",
-        ],
-        check=True,
-    )
-    got = dvc_version(venv)
-    if got != DVC_VERSION:
-        raise RuntimeError(f"installed dvc reports version {got}, expected {DVC_VERSION}")
+    ensure_venv(venv, "dvc", DVC_VERSION)
     return venv / "bin" / "dvc"
 
 

@@ -1,5 +1,6 @@
-"""Which files belong to the project: its pipeline files (``dvc.yaml``)
-and ``.dvc`` files. Every command takes this one answer (``Project.files``).
+"""Which files belong to the project: its pipeline files (``dvc.yaml``),
+``.dvc`` files and task files (``task_*.py``). Every command takes this
+one answer (``Project.files``).
 
 In a Git work tree's top, Git answers, tracked files and new ones that are
 not git-ignored. A no-op check must not walk the tree twice (the core's
@@ -42,16 +43,19 @@ from pathlib import Path
 from trails.pipeline.stage import DVCFILE as PIPELINE
 
 DATA_SUFFIX = ".dvc"
+#: A task file's name (pytask's ``task_files`` default; ``trails.tasks``).
+TASK_PATTERN = "task_*.py"
 IGNORE_FILE = ".dvcignore"
 PRUNED_DIRS = frozenset({".git", ".dvc"})
 #: The names looked for, as ``:(glob)`` patterns below a folder.
-_NAMES = (PIPELINE, f"*{DATA_SUFFIX}")
+_NAMES = (PIPELINE, f"*{DATA_SUFFIX}", TASK_PATTERN)
 #: A folder changed less than this before it was read may change again
 #: within the same timestamp tick: it is read again next time (the stat
 #: index's rule for files).
 _RACY_NS = 100_000_000
 #: 2: a folder's key is (inode, mtime, ctime); ctime cannot be set back.
-_MEMO_VERSION = 2
+#: 3: task files are remembered too.
+_MEMO_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class Listing:
 
     pipelines: tuple[str, ...]
     data: tuple[str, ...]
+    tasks: tuple[str, ...] = ()
 
 
 class Files:
@@ -96,7 +101,9 @@ class Files:
         """Tracked and new files together (new ones around ``self.bulk``)."""
         t, n = self.tracked(), self.new()
         return Listing(
-            tuple(sorted({*t.pipelines, *n.pipelines})), tuple(sorted({*t.data, *n.data}))
+            tuple(sorted({*t.pipelines, *n.pipelines})),
+            tuple(sorted({*t.data, *n.data})),
+            tuple(sorted({*t.tasks, *n.tasks})),
         )
 
     # --- where the names come from ---------------------------------------------
@@ -109,7 +116,8 @@ class Files:
                 if self.git:
                     # Plain patterns (`*` crosses `/`): cheaper to match
                     # against every index entry than `:(glob)**/` ones.
-                    specs = [PIPELINE, f"*/{PIPELINE}", f"*{DATA_SUFFIX}"]
+                    specs = [PIPELINE, f"*/{PIPELINE}", f"*{DATA_SUFFIX}", TASK_PATTERN,
+                             f"*/{TASK_PATTERN}"]  # fmt: skip
                     self._tracked = self._git("--cached", "--", *specs)
             except GitError:  # a `.git` that is no repository: as without Git
                 self.git = False
@@ -141,12 +149,11 @@ class Files:
 
             out = core.ignored_files(self.root, kept)
             kept = [p for p, o in zip(kept, out, strict=True) if not o]
-        pipes = sorted(p for p in kept if _name_kind(posixpath.basename(p)) == "pipeline")
-        data = sorted(p for p in kept if _name_kind(posixpath.basename(p)) == "data")
         # Git's index still lists a file deleted from the work tree.
+        kept = [p for p in kept if (self.root / p).is_file()]
+        kinds = {p: _name_kind(posixpath.basename(p)) for p in kept}
         return Listing(
-            tuple(p for p in pipes if (self.root / p).is_file()),
-            tuple(p for p in data if (self.root / p).is_file()),
+            *(tuple(sorted(p for p in kept if kinds[p] == k)) for k in ("pipeline", "data", "task"))
         )
 
     def _has_rules(self, paths: list[str]) -> bool:
@@ -165,6 +172,8 @@ def _name_kind(name: str) -> str | None:
         return "pipeline"
     if name.endswith(DATA_SUFFIX) and name != DATA_SUFFIX:
         return "data"
+    if name.startswith("task_") and name.endswith(".py"):
+        return "task"
     return None
 
 

@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fetch": ("trails.cli.transfer:fetch", "Get cached data from a remote into the cache."),
     "pull": ("trails.cli.transfer:pull", "Fetch cached data from a remote and check it out."),
     "bench": ("trails.cli.bench:bench", "Time trails' hashing and status on this project."),
+    "collect": ("trails.cli.tasks:collect", "List the Python tasks of the task_*.py files."),
 }
 #: Resolvable but not listed: plumbing.
 HIDDEN = frozenset({"debug"})

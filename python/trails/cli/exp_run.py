@@ -5,6 +5,7 @@ the whole queue (``--run-all``). Parses and checks usage, calls
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -12,13 +13,14 @@ import click
 from trails.cli import prompt
 from trails.cli.context import context
 from trails.cli.pipeline import repro
+from trails.cli.tasks import for_exp_run, summary_line
 from trails.project import Project
 
 if TYPE_CHECKING:
     from trails.experiments.run import ExpRunOptions
 
 # `exp run` takes every `repro` option plus its own.
-_repro_params = [p for p in repro.params if p.name not in ("force",)]
+_repro_params = for_exp_run([p for p in repro.params if p.name not in ("force",)])
 
 
 @click.command("run", params=list(_repro_params))
@@ -143,7 +145,11 @@ def _run_workspace(project: Project, opts: ExpRunOptions) -> None:
     from trails.runner import SubprocessRunner
 
     confirm = prompt.confirm if opts.repro.interactive else None
-    _, rec = exp_run(project, opts, SubprocessRunner(), click.echo, confirm)
+    started = time.monotonic()
+    summary, rec = exp_run(project, opts, SubprocessRunner(), click.echo, confirm)
+    line = summary_line(summary, time.monotonic() - started)
+    if line and rec is not None:
+        click.echo(line)
     if rec is None:
         click.echo("\nDry run: nothing was run, written or recorded.")
         return

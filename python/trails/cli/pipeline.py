@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -11,6 +12,7 @@ import click
 
 from trails.cli import prompt
 from trails.cli.context import context
+from trails.cli.tasks import run_options, selection_options, summary_line
 
 if TYPE_CHECKING:
     from trails.project import Project
@@ -90,7 +92,6 @@ def _targets(f: F) -> F:
     "--allow-missing", is_flag=True, help="Skip stages whose only change is missing data."
 )
 @click.option(
-    "-k",
     "--keep-going",
     is_flag=True,
     help="After a failure, go on with the stages that do not depend on it.",
@@ -105,7 +106,9 @@ def _targets(f: F) -> F:
     help="Run up to N independent stages at once.",
 )
 @click.option("--explain", is_flag=True, help="Print why each stage runs.")
-def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
+@selection_options
+@run_options
+def repro(targets: tuple[str, ...], **flags: bool | int | str | None) -> None:
     """Run the stages of the pipeline whose dependencies, params, command or
     outputs changed, in order, and record the results in dvc.lock."""
     from trails.pipeline import load_graph
@@ -120,7 +123,13 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
     stages, _ = select(graph, project, opts)
     confirm = prompt.confirm if opts.interactive else None
     rep = Builder(project, graph, opts, SubprocessRunner(), EchoStatus(click.echo), confirm)
-    summary = rep.run(stages)
+    started = time.monotonic()
+    try:
+        summary = rep.run(stages)
+    finally:
+        line = summary_line(rep.summary, time.monotonic() - started)
+        if line and not opts.dry:
+            click.echo(line)
     for lock in summary.locks_written:
         click.echo(f"Updating lock file '{lock}'")
     check_declined(summary, "the pipeline is not fully reproduced")
@@ -139,13 +148,15 @@ def _repro_footer(project: Project, summary: Summary, *, dry: bool) -> None:
 @click.command()
 @_targets
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@selection_options
 @click.option("-c", "--cloud", is_flag=True, help="Compare the cache with a remote instead.")
 @click.option(
     "-r", "--remote", "remote_name", help="The remote for --cloud (default: core.remote)."
 )
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel requests for --cloud.")
 @scope_flags
-def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool, cloud: bool,
+def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool,
+           keyword: str | None, marker: str | None, cloud: bool,
            remote_name: str | None, jobs: int | None, **scope: bool) -> None:  # fmt: skip
     """Show which stages changed since they last ran, and why (with
     --cloud: which cached outputs the cache or the remote lacks)."""
@@ -154,16 +165,20 @@ def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool,
 
         cloud_status(targets=targets, remote_name=remote_name, jobs=jobs, **scope)
     else:
-        _stage_status(targets, recursive, glob, as_json)
+        _stage_status(targets, recursive, glob, as_json, keyword, marker)
 
 
-def _stage_status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool) -> None:
+def _stage_status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool,
+                  keyword: str | None, marker: str | None) -> None:  # fmt: skip
     from trails.repro.check import changes
     from trails.repro.selection import considered
 
+    # -k/-m report exactly what they match, not what those stages need.
+    only = bool(keyword or marker)
     project, _ = context()
-    graph, stages = considered(project, targets, recursive, glob, single_item=False)
-    report = changes(project, graph, stages, data=not targets)
+    graph, stages = considered(project, targets, recursive, glob, single_item=only,
+                               keyword=keyword, marker=marker)  # fmt: skip
+    report = changes(project, graph, stages, data=not (targets or only))
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif not report:

@@ -336,9 +336,9 @@ def enqueue_runs(
             )
     # Every ReproOptions flag travels (records.QueuedArgs.repro), but those
     # that mean something else in a worker: --jobs is the pool's number of
-    # experiments at once, and a worker has no terminal to ask in (--dry
-    # cannot queue at all: the CLI refuses it).
-    repro = dataclasses.replace(opts, targets=(), dry=False, interactive=False, jobs=1)
+    # experiments at once, and a worker has no terminal to ask in or debug
+    # at (--dry cannot queue at all: the CLI refuses it).
+    repro = dataclasses.replace(opts, targets=(), dry=False, interactive=False, pdb=False, jobs=1)
     # The entry runs at the root of its folder: targets named from a
     # sub-folder are spelled from the root.
     here = cwd_folder(project)

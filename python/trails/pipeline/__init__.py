@@ -20,5 +20,7 @@ def load_graph(project: Project, supposed: Mapping[str, str] | None = None) -> G
     do not import the runner, the planner or the native core."""
     from trails.pipeline import dvcfile
     from trails.pipeline.graph import Graph
+    from trails.tasks.graph import task_stages
 
-    return Graph(dvcfile.load_all(project.root, supposed), project.root)
+    stages = dvcfile.load_all(project.root, supposed) + task_stages(project)
+    return Graph(stages, project.root)

@@ -268,6 +268,8 @@ class Graph:
         """Stages named by one target: ``name``, ``name@item``, a foreach
         group ``name`` (all its items), ``dir/dvc.yaml``, ``dir/dvc.yaml:name``
         or, with ``glob``, a pattern over those names."""
+        if "::" in target or target.endswith(".py"):
+            return self._resolve_task(target, glob=glob)
         dvcfile, _, name = target.rpartition(":")
         if not dvcfile and (target.endswith(DVCFILE) or target.endswith("/")):
             dvcfile, name = target, ""
@@ -295,6 +297,29 @@ class Graph:
                 + (" matching the pattern" if glob else "")
                 + (f" of '{dvcfile}'" if dvcfile != DVCFILE else ""),
                 hint=did_you_mean(target, names, otherwise="'trails dag' lists the stages."),
+            )
+        return hits
+
+    def _resolve_task(self, target: str, *, glob: bool) -> list[Stage]:
+        """Tasks named by a node id (``src/task_a.py::task_fit``, which
+        also names its repetitions ``task_fit[...]``) or a task file."""
+        file, _, name = target.partition("::")
+        file = posixpath.normpath(file)
+        pool = [s for s in self.stages if s.is_task and s.dvcfile == file]
+        node = f"{file}::{name}"
+        if not name:
+            hits = pool
+        elif glob:
+            hits = [s for s in pool if fnmatch.fnmatchcase(s.address, node)]
+        else:
+            hits = [s for s in pool if s.address == node] or [
+                s for s in pool if s.address.startswith(node + "[")
+            ]
+        if not hits:
+            names = sorted(s.address for s in self.stages if s.is_task)
+            raise PipelineError(
+                f"'{target}' is not a task" + (" matching the pattern" if glob else ""),
+                hint=did_you_mean(target, names, otherwise="'trails collect' lists the tasks."),
             )
         return hits
 

@@ -100,3 +100,22 @@ class Stage:
     @property
     def cached_outs(self) -> tuple[Out, ...]:
         return tuple(o for o in self.outs if o.cache)
+
+    @property
+    def is_task(self) -> bool:
+        """A Python task (``trails.tasks``), not a ``dvc.yaml`` stage."""
+        return False
+
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        """Marker names, for ``-m`` (tasks have them)."""
+        return ()
+
+    @property
+    def recorded_cmd(self) -> str | list[str]:
+        """The lock file's form of the command."""
+        return self.cmd[0] if len(self.cmd) == 1 else list(self.cmd)
+
+    def cmd_reasons(self, recorded: str | list[str]) -> list[str]:
+        """Why the command recorded in the lock makes the stage stale."""
+        return [] if recorded == self.recorded_cmd else ["cmd changed"]

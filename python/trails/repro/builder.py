@@ -28,6 +28,9 @@ from trails.repro.status import Outcome, Status, Summary
 from trails.repro.workspace import Workspace
 from trails.runner import Runner, StageFailed, stage_env
 
+#: What a task's worker reads to debug a failure (``trails.tasks.run.PDB``).
+PDB = "TRAILS_TASK_PDB"
+
 
 @dataclass(frozen=True)
 class Hooks:
@@ -211,10 +214,11 @@ class Builder:
         self._failures: list[StageFailed] = []
         pending = list(stages)
         running: dict[Future[None], Stage] = {}
-        jobs = 1 if self.confirm else max(1, self.opts.jobs)
+        jobs = 1 if self.confirm or self.opts.pdb else max(1, self.opts.jobs)
+        keep_going = self.opts.keep_going and not self.opts.exitfirst
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             while pending or running:
-                if self._failures and not self.opts.keep_going:
+                if self._failures and not keep_going:
                     pending.clear()
                 else:
                     self._launch_ready(pending, running, pool, jobs)
@@ -256,7 +260,8 @@ class Builder:
             with self._mutex:
                 outcome = self._start(stage, upstream_ran)
             if outcome is Outcome.RAN and not self.opts.dry:
-                env = stage_env(self.project.root, self.hooks.env)
+                extra = {**self.hooks.env, **({PDB: "1"} if self.opts.pdb else {})}
+                env = stage_env(self.project.root, extra or None)
                 if stage.has_checkpoints:
                     from trails.repro.signal import WATCHER_PID, Watcher
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from trails.pipeline import lockfile
 from trails.pipeline.graph import Graph
 from trails.pipeline.lockfile import LockEntry
-from trails.pipeline.stage import DVCFILE, Stage
+from trails.pipeline.stage import Stage
 
 
 class Locks:
@@ -39,8 +39,8 @@ class Locks:
         written = []
         for relpath in sorted(self.dirty):
             entries = self.files[relpath]
-            dvcfile_path = relpath.removesuffix("dvc.lock") + DVCFILE
-            order = [s.name for s in self.graph.stages if s.dvcfile == dvcfile_path]
+            # dvc.yaml's order, then the tasks' (they share the root's lock).
+            order = [s.name for s in self.graph.stages if s.lock_path == relpath]
             ordered = {n: entries[n] for n in order if n in entries}
             if relpath not in self._origin_checked:
                 self._origin_checked.add(relpath)

@@ -30,8 +30,8 @@ def _fmt(value: Any) -> str:
 
 
 def cmd_value(stage: Stage) -> str | list[str]:
-    """The lock file's form of the command."""
-    return stage.cmd[0] if len(stage.cmd) == 1 else list(stage.cmd)
+    """The lock file's form of the command (a task's names its code)."""
+    return stage.recorded_cmd
 
 
 def current_params(stage: Stage, ws: Workspace) -> dict[str, dict[str, Any]]:
@@ -94,8 +94,7 @@ def reasons(stage: Stage, lock: LockEntry | None, ws: Workspace) -> list[str]:
     out: list[str] = []
     if stage.always_changed:
         out.append("always changed")
-    if lock.cmd != cmd_value(stage):
-        out.append("cmd changed")
+    out += stage.cmd_reasons(lock.cmd)
     ws.prefetch([d.repo_path for d in stage.deps] + [o.repo_path for o in stage.outs])
     for d in stage.deps:
         out += _file_reasons("dep", d.path, ws.file_state(d.path, d.repo_path), lock.dep(d.path))
@@ -129,10 +128,16 @@ def check_runnable(stage: Stage, graph: Graph, ws: Workspace) -> None:
         absent = ws.file_state(d.path, d.repo_path) is None
         if absent and graph.owner_of(d.repo_path) is None:
             raise missing_dep(stage, d.path)
+    check_params(stage, ws)
+
+
+def check_params(stage: Stage, ws: Workspace) -> None:
+    """Raise for a declared param absent from its file."""
     missing = missing_params(stage, ws)
     if missing:
+        where = f"{stage.dvcfile}:{stage.line}: " if stage.line else ""
         raise PipelineError(
-            f"stage '{stage.address}': params missing: {', '.join(missing)}",
+            f"{where}stage '{stage.address}': params missing: {', '.join(missing)}",
             hint="Add them to the params file or remove them from the stage's 'params'.",
         )
 
@@ -149,7 +154,8 @@ def preflight(
     """Refuse, before anything is hashed, linked or run, what
     ``check_runnable`` would refuse later from the disk alone: a ``wdir``
     that is not a folder (when ``running``) and a dependency that neither
-    exists, nor is assumed, nor is some stage's output. A refused command
+    exists, nor is assumed, nor is some stage's output; a task's param
+    absent from its file. A refused command
     then leaves the stat index, the run-cache locks and the outputs of the
     stages before it as they were."""
     assumed = ws.assumed()
@@ -162,6 +168,8 @@ def preflight(
                 f"{where}: stage '{stage.address}': wdir '{stage.wdir}' is not a folder",
                 hint="Create the folder, or fix the stage's 'wdir'.",
             )
+        if stage.is_task:  # before anything runs (a dvc.yaml stage's: when it is decided)
+            check_params(stage, ws)
         if allow_missing:
             continue
         for d in stage.deps:

@@ -33,6 +33,14 @@ class ReproOptions:
     ignore_errors: bool = False
     jobs: int = 1
     explain: bool = False
+    keyword: str | None = None
+    """``-k EXPR``: only the stages whose address (a task's node id) matches."""
+    marker: str | None = None
+    """``-m EXPR``: only the tasks whose markers match."""
+    exitfirst: bool = False
+    """``-x``: stop at the first failure (even with ``--keep-going``)."""
+    pdb: bool = False
+    """``--pdb``: a failing task opens the debugger (one job, in the foreground)."""
 
 
 def _dvcfile_in(rel: str) -> str:
@@ -44,6 +52,29 @@ def cwd_folder(project: Project) -> str:
     (``.`` when it is the root or not inside the project)."""
     rel = project.rel(Path.cwd())
     return "." if rel == ".." or rel.startswith("../") else rel
+
+
+def _matching(named: list[Stage], opts: ReproOptions) -> list[Stage]:
+    """``named`` narrowed by ``-k``/``-m`` (none matching is an error)."""
+    if not (opts.keyword or opts.marker):
+        return named
+    from trails.tasks.expr import keyword_matcher, marker_matcher
+
+    hits = named
+    if opts.keyword:
+        by_keyword = keyword_matcher(opts.keyword)
+        hits = [s for s in hits if by_keyword(s.address, s.keywords)]
+    if opts.marker:
+        by_marker = marker_matcher(opts.marker)
+        hits = [s for s in hits if by_marker(s.keywords)]
+    if not hits:
+        said = " and ".join(
+            f"{flag} '{e}'" for flag, e in (("-k", opts.keyword), ("-m", opts.marker)) if e
+        )
+        raise PipelineError(
+            f"no stage or task matches {said}", hint="'trails collect' lists the tasks."
+        )
+    return hits
 
 
 def select(
@@ -63,14 +94,22 @@ def select(
                 named += graph.under(project.rel(project.root / t))
             else:
                 named += graph.resolve(t, glob=opts.glob, cwd=here)
+    elif opts.keyword or opts.marker:
+        named = list(graph.stages)
     else:
         default = _dvcfile_in(here)
-        named = [s for s in graph.stages if s.dvcfile == default]
+        named = [
+            s
+            for s in graph.stages
+            if s.dvcfile == default
+            or (s.is_task and (here == "." or s.dvcfile.startswith(here + "/")))
+        ]
         if not named:
             raise PipelineError(
                 f"no stages in '{default}'",
                 hint="Name targets (a stage or a dvc.yaml), or use -P for every pipeline.",
             )
+    named = _matching(named, opts)
     names = {s.address for s in named}
     if opts.pipeline:
         chosen = set().union(*(graph.pipeline_of(a) for a in names))
@@ -84,14 +123,23 @@ def select(
 
 
 def considered(
-    project: Project, targets: tuple[str, ...], recursive: bool, glob: bool, *, single_item: bool
+    project: Project,
+    targets: tuple[str, ...],
+    recursive: bool,
+    glob: bool,
+    *,
+    single_item: bool,
+    keyword: str | None = None,
+    marker: str | None = None,
 ) -> tuple[Graph, list[Stage]]:
     """The graph and the stages that ``status``, ``dag``, ``checkout`` and
     ``commit`` look at: the targets (with their upstream stages unless
-    ``single_item``), or every pipeline when none is named."""
+    ``single_item``), or every pipeline when none is named; narrowed by
+    ``-k``/``-m`` (``keyword``, ``marker``)."""
     from trails.pipeline import load_graph
 
     graph = load_graph(project)
     opts = ReproOptions(targets=targets, recursive=recursive, glob=glob,
-                        single_item=single_item, all_pipelines=not targets)  # fmt: skip
+                        single_item=single_item, all_pipelines=not targets,
+                        keyword=keyword, marker=marker)  # fmt: skip
     return graph, select(graph, project, opts)[0]

@@ -1,0 +1,265 @@
+"""A task's code identity: the function's own code and what it reaches in
+the project, each normalised (the AST, without docstrings, comments or
+layout: ``ruff format`` changes nothing), hashed one by one so that
+``status`` can name what changed. Reached: the project-local functions and
+classes it names (transitively, across modules, through ``import``s) and
+the module-level values it reads (a constant, and what that constant's
+expression reads in turn). Static, from the source: a helper is never
+called to be known. pytask keys a task by its whole file (a reformat
+reruns every task of it, its #403) and misses the values it reads (#338).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+import sysconfig
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trails import core
+
+#: Hex digits of each code hash kept (in ``dvc.lock``'s ``cmd``).
+DIGITS = 16
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+@dataclass
+class Module:
+    """One parsed project file: its top-level bindings and its functions
+    by first line (a decorator's, or the ``def``'s)."""
+
+    rel: str
+    name: str
+    tree: ast.Module
+    bindings: dict[str, list[ast.stmt]] = field(default_factory=dict)
+    by_line: dict[int, ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=dict)
+
+
+def _top_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Module-level statements, also inside ``if``/``try``/``with`` blocks."""
+    for st in body:
+        yield st
+        if isinstance(st, ast.If | ast.With | ast.Try):
+            yield from _top_statements(st.body)
+            yield from _top_statements(getattr(st, "orelse", []))
+            for h in getattr(st, "handlers", []):
+                yield from _top_statements(h.body)
+            yield from _top_statements(getattr(st, "finalbody", []))
+
+
+def _bound_names(st: ast.stmt) -> list[str]:
+    if isinstance(st, _SCOPES):
+        return [st.name]
+    if isinstance(st, ast.Assign | ast.AnnAssign | ast.AugAssign):
+        targets = st.targets if isinstance(st, ast.Assign) else [st.target]
+        return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    if isinstance(st, ast.Import):
+        return [a.asname or a.name.split(".")[0] for a in st.names]
+    if isinstance(st, ast.ImportFrom):
+        return [a.asname or a.name for a in st.names if a.name != "*"]
+    return []
+
+
+def _free_names(node: ast.AST) -> tuple[set[str], dict[str, set[str]]]:
+    """Names ``node`` reads that it does not bind itself (arguments,
+    assignments, inner definitions), and the attributes read off each."""
+    loads: set[str] = set()
+    bound: set[str] = set()
+    attrs: dict[str, set[str]] = {}
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name):
+            (loads if isinstance(n.ctx, ast.Load) else bound).add(n.id)
+        elif isinstance(n, ast.arg):
+            bound.add(n.arg)
+        elif isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name):
+            attrs.setdefault(n.value.id, set()).add(n.attr)
+        elif isinstance(n, _SCOPES) and n is not node:
+            bound.add(n.name)
+        elif isinstance(n, ast.Import | ast.ImportFrom) and n is not node:
+            bound.update(a.asname or a.name.split(".")[0] for a in n.names)
+    if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+        bound.clear()  # a module value: its own name is what it binds
+    return loads - bound, attrs
+
+
+def normalised(node: ast.AST, *, drop_decorators: bool = False) -> str:
+    """The node's AST dump without docstrings (positions are never in it):
+    what survives reformatting and comment edits. The docstrings (and, for
+    a task, its decorators: markers and ids are not code) are taken out of
+    the tree for the dump and put back: a deep copy cost more than the
+    rest of collection."""
+    saved: list[tuple[Any, str, list[Any]]] = []
+    for n in ast.walk(node):
+        body = getattr(n, "body", None)
+        if isinstance(n, _SCOPES) and body and _is_docstring(body[0]):
+            saved.append((n, "body", body))
+            n.body = body[1:] or [ast.Pass()]
+    if drop_decorators and isinstance(node, _SCOPES):
+        saved.append((node, "decorator_list", node.decorator_list))
+        node.decorator_list = []
+    try:
+        return ast.dump(node)
+    finally:
+        for n, attr, value in saved:
+            setattr(n, attr, value)
+
+
+def _is_docstring(st: ast.stmt) -> bool:
+    return (
+        isinstance(st, ast.Expr)
+        and isinstance(st.value, ast.Constant)
+        and isinstance(st.value.value, str)
+    )
+
+
+def code_hash(text: str) -> str:
+    return core.hash_bytes(text.encode())[:DIGITS]
+
+
+class Project:
+    """Project-local modules, parsed once each: files under ``root`` and
+    outside the environments (``site-packages``, the interpreter's)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self._by_file: dict[Path, Module | None] = {}
+        self._local: dict[str, Path | None] = {}
+        #: Hash of each node reached so far (a helper many tasks reach).
+        self.hashes: dict[int, str] = {}
+        paths = sysconfig.get_paths()
+        envs = (sys.prefix, sys.base_prefix, paths["purelib"], paths["platlib"])
+        self._outside = {Path(p).resolve() for p in envs}
+
+    def local(self, file: str | None) -> Path | None:
+        """``file`` resolved, if it is a project file (answers kept: this is
+        asked of every loaded module for every task file)."""
+        if not file or not file.endswith(".py"):
+            return None
+        if file not in self._local:
+            self._local[file] = self._project_file(file)
+        return self._local[file]
+
+    def _project_file(self, file: str) -> Path | None:
+        path = Path(file).resolve()
+        if not path.is_relative_to(self.root) or "site-packages" in path.parts:
+            return None
+        if any(path.is_relative_to(o) for o in self._outside if o.is_relative_to(self.root)):
+            return None
+        return path
+
+    def module(self, path: Path, name: str) -> Module | None:
+        if path not in self._by_file:
+            self._by_file[path] = self._parse(path, name)
+        return self._by_file[path]
+
+    def _parse(self, path: Path, name: str) -> Module | None:
+        try:
+            tree = ast.parse(path.read_bytes(), str(path))
+        except (OSError, SyntaxError, ValueError):
+            return None
+        mod = Module(path.relative_to(self.root).as_posix(), name, tree)
+        for st in _top_statements(tree.body):
+            for bound in _bound_names(st):
+                mod.bindings.setdefault(bound, []).append(st)
+        for n in ast.walk(tree):
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = min([n.lineno, *(d.lineno for d in n.decorator_list)])
+                mod.by_line.setdefault(first, n)
+                mod.by_line.setdefault(n.lineno, n)
+        return mod
+
+    def named(self, modname: str) -> Module | None:
+        """The project module called ``modname`` (imported already, or
+        found without importing it), if it is one."""
+        known = sys.modules.get(modname)
+        file = getattr(known, "__file__", None) if known is not None else None
+        if file is None and known is None:
+            try:
+                spec = importlib.util.find_spec(modname)
+            except (ImportError, ValueError):
+                return None
+            file = spec.origin if spec is not None else None
+        path = self.local(file)
+        return self.module(path, modname) if path is not None else None
+
+
+def _absolute(mod: Module, st: ast.ImportFrom) -> str:
+    """The module an ``import from`` names, relative ones resolved."""
+    if not st.level:
+        return st.module or ""
+    is_package = Path(mod.rel).name == "__init__.py"
+    package = mod.name if is_package else mod.name.rpartition(".")[0]
+    try:
+        return importlib.util.resolve_name("." * st.level + (st.module or ""), package)
+    except ImportError:
+        return ""
+
+
+class Identity:
+    """The ``(label, hash)`` list of each task function of one module: its
+    own first, then what it reaches, sorted. Labels are ``file::name``."""
+
+    def __init__(self, project: Project, modname: str) -> None:
+        self.project = project
+        self.modname = modname
+
+    def of(self, fn: Any) -> list[tuple[str, str]]:
+        """``fn``'s identity (a function of the module ``modname``)."""
+        path = self.project.local(fn.__code__.co_filename)
+        mod = self.project.module(path, self.modname) if path is not None else None
+        node = mod.by_line.get(fn.__code__.co_firstlineno) if mod is not None else None
+        if mod is None or node is None:  # no source (generated): its bytecode
+            return [(fn.__qualname__, code_hash(repr(fn.__code__.co_code)))]
+        own = (f"{mod.rel}::{node.name}", code_hash(normalised(node, drop_decorators=True)))
+        found: dict[str, str] = {}
+        self._reach(mod, node, found, {own[0]})
+        return [own, *sorted(found.items())]
+
+    def _reach(self, mod: Module, node: ast.AST, found: dict[str, str], seen: set[str]) -> None:
+        names, attrs = _free_names(node)
+        for name in sorted(names):
+            for target_mod, target, label in self._resolve(mod, name, attrs.get(name, set())):
+                if label in seen:
+                    continue
+                seen.add(label)
+                key = id(target)
+                if key not in self.project.hashes:
+                    self.project.hashes[key] = code_hash(normalised(target))
+                found[label] = self.project.hashes[key]
+                self._reach(target_mod, target, found, seen)
+
+    def _resolve(
+        self, mod: Module, name: str, attrs: set[str], depth: int = 0
+    ) -> Iterator[tuple[Module, ast.stmt, str]]:
+        if depth > 20:
+            return
+        for st in mod.bindings.get(name, []):
+            if isinstance(st, ast.Import):
+                for a in st.names:
+                    if (a.asname or a.name.split(".")[0]) == name:
+                        yield from self._module_attrs(a.name if a.asname else name, attrs, depth)
+            elif isinstance(st, ast.ImportFrom):
+                base = _absolute(mod, st)
+                for a in st.names:
+                    if (a.asname or a.name) != name:
+                        continue
+                    source = self.project.named(base) if base else None
+                    if source is not None and a.name in source.bindings:
+                        yield from self._resolve(source, a.name, attrs, depth + 1)
+                    else:  # a submodule: from pkg import helpers
+                        yield from self._module_attrs(f"{base}.{a.name}", attrs, depth)
+            else:
+                yield mod, st, f"{mod.rel}::{name}"
+
+    def _module_attrs(
+        self, modname: str, attrs: set[str], depth: int
+    ) -> Iterator[tuple[Module, ast.stmt, str]]:
+        source = self.project.named(modname)
+        if source is not None:
+            for attr in sorted(attrs):
+                yield from self._resolve(source, attr, set(), depth + 1)
