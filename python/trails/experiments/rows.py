@@ -19,19 +19,18 @@ def select_baselines(
     git: Git, all_branches: bool, all_tags: bool, all_commits: bool, num: int, revs: tuple[str, ...]
 ) -> list[str]:
     """The baseline commits ``exp show``/``exp list`` report on, in order
-    and without repeats: ``revs`` (each must resolve), else the last
-    ``num`` commits of HEAD, plus every branch head, tag or commit asked
-    for."""
+    and without repeats: the last ``num`` commits of each of ``revs`` (each
+    must resolve; the reference tool's ``--rev R -n N``), else of HEAD,
+    plus every branch head, tag or commit asked for."""
     from trails.experiments.refs import ExperimentError
 
     shas: list[str] = []
-    if revs:
-        for r in revs:
-            sha = git.rev_parse(r)
-            if sha is None:
-                raise ExperimentError(f"'{r}' is not a Git revision")
-            shas.append(sha)
-    else:
+    for r in revs:
+        sha = git.rev_parse(r)
+        if sha is None:
+            raise ExperimentError(f"'{r}' is not a Git revision")
+        shas += git.run("rev-list", f"--max-count={num}", sha).split() if num > 1 else [sha]
+    if not revs:
         head = git.head()
         shas += git.run("rev-list", f"--max-count={max(num, 1)}", head).split()
     shas += git.select_commits(branches=all_branches, tags=all_tags, all_commits=all_commits)
@@ -39,12 +38,20 @@ def select_baselines(
 
 
 def collect_rows(
-    project: Project, baselines: list[str], sha: bool, *, queued: bool = True, failed: bool = True
+    project: Project,
+    baselines: list[str],
+    sha: bool,
+    *,
+    queued: bool = True,
+    failed: bool = True,
+    recorded: tuple[str, ...] | None = None,
 ) -> tuple[list[Any], Any]:
     """One row per workspace, baseline, experiment, checkpoint and queued
     or failed run of ``baselines``, and the params/metrics files they
     read. Commits are read in one batch (and cached) rather than one by
-    one, which is what keeps ``exp show`` fast with many experiments."""
+    one, which is what keeps ``exp show`` fast with many experiments.
+    ``recorded``: also read what these lock and ``.dvc`` files record
+    (``Snapshot.recorded``, for ``exp show --json``)."""
     from trails.experiments import queue, show, table
     from trails.experiments.refs import list_exps
     from trails.git import Git
@@ -67,14 +74,16 @@ def collect_rows(
     deep = [e.sha for e in exps if parent_of.get(e.sha) != e.baseline]
     chains = git.chains(deep, baselines)
     older = [c for e in exps for c in chains.get(e.sha, [])]
-    snaps = reader.read(baselines + [e.sha for e in exps] + [e.sha for e in pending] + older)
+    shas = baselines + [e.sha for e in exps] + [e.sha for e in pending] + older
+    snaps = reader.read(shas)
+    if recorded is not None:
+        reader.read_recorded(shas, recorded)
     reader.save()
     opts = table.ShowOptions(sha=sha)
-    rows = [
-        table.Row(
-            "workspace", "workspace", None, None, None, show.workspace(project, files), "workspace"
-        )
-    ]
+    ws = show.workspace(project, files)
+    if recorded is not None:
+        ws.recorded = show.read_files(project.root, recorded)
+    rows = [table.Row("workspace", "workspace", None, None, None, ws, "workspace")]
     times = git.commit_times(baselines)
     for b in baselines:
         rows.append(table.Row("baseline", b, None, None, times.get(b), snaps[b], b[:7]))
@@ -86,7 +95,7 @@ def collect_rows(
                 None,
                 b,
                 e.created,
-                show.Snapshot(snaps[e.sha].params, {}),
+                show.Snapshot(snaps[e.sha].params, {}, snaps[e.sha].recorded),
             )
             for e in pending
             if parents.get(e.sha) == b
