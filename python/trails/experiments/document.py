@@ -338,11 +338,16 @@ def show(
     graph = load_graph(project)
     dvcfiles = data.find(project)
     files = record_files(graph, dvcfiles)
-    rows, shown = collect_rows(project, baselines, sha, queued=queued, failed=failed,
-                               recorded=files)  # fmt: skip
+    # Queue entries are read even with ``queued`` False: a running one is
+    # an entry too, and stays in the document (as the reference tool's).
+    rows, shown = collect_rows(project, baselines, sha, failed=failed, recorded=files)
     names = {} if sha else baseline_names(git, baselines)
     names.update(queued_names(git, [r.rev for r in rows if r.kind in ("queued", "failed")]))
-    return _Builder(project, git, _Shape(graph, dvcfiles), shown).build(rows, names)
+    doc = _Builder(project, git, _Shape(graph, dvcfiles), shown).build(rows, names)
+    for state in doc[1:] if not queued else ():
+        kept = [r for r in state.experiments or [] if (r.executor and r.executor.state) != "queued"]
+        state.experiments = kept or None
+    return doc
 
 
 def encode(doc: list[ExpState]) -> bytes:

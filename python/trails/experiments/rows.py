@@ -33,7 +33,9 @@ def select_baselines(
     if not revs:
         head = git.head()
         shas += git.run("rev-list", f"--max-count={max(num, 1)}", head).split()
-    shas += git.select_commits(branches=all_branches, tags=all_tags, all_commits=all_commits)
+    shas += git.select_commits(branches=all_branches, tags=all_tags)
+    if all_commits:  # the project's history: not the experiments' own commits
+        shas += git.run("rev-list", "--exclude=refs/exps/*", "--all").split()
     return list(dict.fromkeys(shas))
 
 
