@@ -182,7 +182,7 @@ def test_exp_show_json_is_the_reference_tools_document(ext: Ext) -> None:
     assert later["executor"] == {
         "state": "queued", "name": "dvc-task",
         "local": {"root": None, "log": None, "pid": None, "returncode": None,
-                  "task_id": later["revs"][0]["rev"][:7]},
+                  "task_id": later["revs"][0]["rev"]},
     }  # fmt: skip
     # trails' own facts, under a key of their own
     assert {s["trails"]["kind"] for s in cp3["revs"]} == {"experiment", "checkpoint"}

@@ -79,7 +79,7 @@ class ExpData(msgspec.Struct):
 
 class Local(msgspec.Struct):
     """Where a queued run runs: its folder, log, worker pid; ``task_id``,
-    the queue entry's id (``trails queue logs ID``)."""
+    the queue entry's commit (``trails queue logs ID`` takes it)."""
 
     root: str | None = None
     log: str | None = None
@@ -210,8 +210,8 @@ def _executor(project: Project, row: Row) -> tuple[Executor, str | None]:
     from trails.errors import TrailsError
     from trails.experiments.queue import run_dir
 
-    task = row.rev[:7]
-    rundir = run_dir(project.root, task)
+    task = row.rev  # the entry's commit, as the reference tool's task id
+    rundir = run_dir(project.root, task[:7])
     log = str(rundir.log) if rundir.log.exists() else None
     if row.kind == "failed":
         try:
@@ -226,7 +226,7 @@ def _executor(project: Project, row: Row) -> tuple[Executor, str | None]:
         pid = None
     if pid is None or rundir.waiting.exists() or not _alive(pid):
         return Executor("queued", TASK, Local(task_id=task)), None
-    folder = str(project.tmp_dir / "exps" / task)
+    folder = str(project.tmp_dir / "exps" / task[:7])
     return Executor("running", TASK, Local(folder, log, pid, None, task)), None
 
 
@@ -351,7 +351,7 @@ def show(
 
 
 def encode(doc: list[ExpState]) -> bytes:
-    """The document as ``exp show --json`` prints it (indented, as the
-    reference tool does). Values YAML or TOML parsed that JSON has no type
+    """The document as ``exp show --json`` prints it: on one line, as the
+    reference tool does. Values YAML or TOML parsed that JSON has no type
     for (dates): as text."""
-    return msgspec.json.format(msgspec.json.encode(doc, enc_hook=str), indent=2)
+    return msgspec.json.encode(doc, enc_hook=str)
