@@ -110,8 +110,8 @@ def collect_rows(
 
 
 def rows_json(rows: list[Any]) -> list[dict[str, Any]]:
-    """The rows as ``exp show --json`` prints them and ``api.exp_show``
-    returns them: one shape for both."""
+    """The rows as ``api.exp_show`` returns them (``exp show --json``
+    prints ``experiments.document`` instead, the reference tool's shape)."""
     return [
         {"rev": r.rev, "name": r.name, "kind": r.kind, "baseline": r.baseline,
          "created": r.created, "params": r.snap.params, "metrics": r.snap.metrics}
