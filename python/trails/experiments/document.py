@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from trails.experiments.show import Entry, Files, Recorded, Snapshot, record_files
+from trails.processes import alive
 from trails.versioned import Record
 
 if TYPE_CHECKING:
@@ -194,16 +195,6 @@ def _dep(e: Entry | None) -> Dep:
     return Dep(*_fields(e))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _executor(project: Project, row: Row) -> tuple[Executor, str | None]:
     """A queued or failed entry's executor (running: a live worker holds
     its lock and is not waiting for a slot), and a failure's message."""
@@ -224,7 +215,7 @@ def _executor(project: Project, row: Row) -> tuple[Executor, str | None]:
         pid: int | None = int(rundir.lock.read_text())
     except (OSError, ValueError):
         pid = None
-    if pid is None or rundir.waiting.exists() or not _alive(pid):
+    if pid is None or rundir.waiting.exists() or not alive(pid):
         return Executor("queued", TASK, Local(task_id=task)), None
     folder = str(project.tmp_dir / "exps" / task[:7])
     return Executor("running", TASK, Local(folder, log, pid, None, task)), None

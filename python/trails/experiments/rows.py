@@ -63,12 +63,13 @@ def collect_rows(
     files = show.files_of(project, load_graph(project))
     reader = show.CommitReader(project, git, files)
     refs = git.refs("refs/exps/")  # one listing for experiments, queue and failures
-    exps = [e for e in list_exps(git, refs=refs) if e.baseline in set(baselines)]
+    wanted = set(baselines)
+    exps = [e for e in list_exps(git, refs=refs) if e.baseline in wanted]
     pending = (queue.entries(git, refs=refs) if queued else []) + (
         queue.entries(git, failed=True, refs=refs) if failed else []
     )
     parents = git.parents([e.sha for e in pending])
-    pending = [e for e in pending if parents.get(e.sha) in set(baselines)]
+    pending = [e for e in pending if parents.get(e.sha) in wanted]
     # Only experiments whose parent is not their baseline have checkpoints
     # to list; one for-each-ref tells which, so the chain walk is skipped
     # for the usual one-commit experiments.
@@ -87,9 +88,12 @@ def collect_rows(
         ws.recorded = show.read_files(project.root, recorded)
     rows = [table.Row("workspace", "workspace", None, None, None, ws, "workspace")]
     times = git.commit_times(baselines)
+    by_baseline: dict[str, list[Any]] = {}
+    for e in exps:  # once, not once per baseline (10 x 10,000 took 0.3 s)
+        by_baseline.setdefault(e.baseline, []).append(e)
     for b in baselines:
         rows.append(table.Row("baseline", b, None, None, times.get(b), snaps[b], b[:7]))
-        mine = [(e, snaps[e.sha]) for e in exps if e.baseline == b]
+        mine = [(e, snaps[e.sha]) for e in by_baseline.get(b, [])]
         waiting = [
             table.Row(
                 "failed" if e.failed else "queued",
