@@ -73,13 +73,18 @@ def _paths(graph: Graph, rec: Recorded, dvcfiles: Iterable[str]) -> Record:
         for e in rec.outs.get(f"{s.lock_path}:{s.name}", []):
             path = join(s.wdir, e.path)
             if path in cached and e.hash:
-                out[path] = ("blake3" if len(e.hash.removesuffix(".dir")) == 64 else "md5", e.hash)
+                out[path] = (_kind(e.hash), e.hash)
     for f in dvcfiles:
         for e in rec.outs.get(f, []):
             if e.hash:
-                path = join(posixpath.dirname(f) or ".", e.path)
-                out[path] = ("blake3" if len(e.hash.removesuffix(".dir")) == 64 else "md5", e.hash)
+                out[join(posixpath.dirname(f) or ".", e.path)] = (_kind(e.hash), e.hash)
     return out
+
+
+def _kind(value: str) -> str:
+    """The hash kind of a recorded value: blake3's are 64 hex digits, the
+    reference tool's md5 32 (``Entry`` keeps the value, not the kind)."""
+    return core.ALGORITHM if len(value.removesuffix(".dir")) == 64 else "md5"
 
 
 def _name(path: str, value: str) -> str:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from trails.experiments.show import Entry, Files, Recorded, Snapshot, record_files
+from trails.pipeline.stage import join
 from trails.processes import alive
 from trails.versioned import Record
 
@@ -151,10 +152,7 @@ class _Shape:
     workspace's pipeline: one answer for every revision."""
 
     def __init__(self, graph: Graph, dvcfiles: Iterable[str]) -> None:
-        from trails.pipeline.stage import join
-
-        self.join = join
-        self.stages = [s for s in graph.stages]
+        self.stages = list(graph.stages)
         self.dvcfiles = sorted(dvcfiles)
         self.has_checkpoints = any(s.has_checkpoints for s in graph.stages)
 
@@ -164,17 +162,17 @@ class _Shape:
         outs: dict[str, Out] = {}
         for s in self.stages:
             key = f"{s.lock_path}:{s.name}"
-            got = {self.join(s.wdir, e.path): e for e in rec.deps.get(key, [])}
+            got = {join(s.wdir, e.path): e for e in rec.deps.get(key, [])}
             for d in s.deps:
                 deps[d.repo_path] = _dep(got.get(d.repo_path))
-            made = {self.join(s.wdir, e.path): e for e in rec.outs.get(key, [])}
+            made = {join(s.wdir, e.path): e for e in rec.outs.get(key, [])}
             for o in s.outs:
                 if o.kind == "outs":
                     e = made.get(o.repo_path)
                     outs[o.repo_path] = Out(*_fields(e), use_cache=o.cache)
         for f in self.dvcfiles:
             for e in rec.outs.get(f, []):
-                path = self.join(os.path.dirname(f) or ".", e.path)
+                path = join(os.path.dirname(f) or ".", e.path)
                 outs[path] = Out(*_fields(e), use_cache=True, is_data_source=True)
         return ExpData(
             rev=rev,
