@@ -163,8 +163,8 @@ def show_many(work: Path, exps: int, n: int, reps: int) -> tuple[list[float], in
     root = project(work / "show", n)
     for i in range(exps):
         sh(root, *TRAILS, "exp", "run", "--reset", "-n", f"e{i}")
-    rows = json.loads(sh(root, *TRAILS, "exp", "show", "--json"))
-    shown = sum(1 for r in rows if r["kind"] in ("experiment", "checkpoint"))
+    doc = json.loads(sh(root, *TRAILS, "exp", "show", "--json"))
+    shown = sum(len(r["revs"]) for top in doc[1:] for r in top["experiments"] or [])
     times = []
     for _ in range(reps):
         t = time.perf_counter()

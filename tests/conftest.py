@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,3 +100,43 @@ def baseline(
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "baseline")
     return repo
+
+
+def _flat(tree: Mapping[str, object], prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for k, v in tree.items():
+        if isinstance(v, Mapping) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def exp_rows(document: str) -> list[dict[str, object]]:
+    """``exp show --json``'s document (the reference tool's nested shape)
+    as flat rows, one per revision in table order: ``rev``, ``name`` (the
+    experiment's, on its checkpoints too; None for the workspace,
+    baselines and queued or failed entries), ``kind`` (a running entry counts as ``queued``),
+    ``baseline``, ``created`` and ``params``/``metrics`` by file with dotted
+    keys: the shape ``trails.api.exp_show`` returns."""
+    import json
+
+    rows: list[dict[str, object]] = []
+
+    def row(state: Mapping[str, Any], name: object) -> None:
+        facts, data = state["trails"], state.get("data") or {}
+        kind = "queued" if facts["kind"] == "running" else facts["kind"]
+        rows.append({
+            "rev": state["rev"], "name": name, "kind": kind, "baseline": facts["baseline"],
+            "created": None if kind == "checkpoint" else facts["created"],
+            "params": {f: _flat(v["data"]) for f, v in (data.get("params") or {}).items()},
+            "metrics": {f: _flat(v["data"]) for f, v in (data.get("metrics") or {}).items()},
+        })  # fmt: skip
+
+    for top in json.loads(document):
+        row(top, None)
+        for rng in top.get("experiments") or []:
+            for state in rng["revs"]:
+                done = state["trails"]["kind"] in ("experiment", "checkpoint")
+                row(state, rng["name"] if done else None)
+    return rows

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import Result, gen
+from tests.conftest import Result, exp_rows, gen
 
 Trails = Callable[..., Result]
 
@@ -40,7 +40,7 @@ def test_params_show_and_exp_show(repo: Path, trails: Trails) -> None:
     )  # fmt: skip
     assert trails("exp", "save", "-n", "one").code == 0
     rows = json.loads(_api(repo, "print(json.dumps(api.exp_show()))"))
-    assert rows == json.loads(trails("exp", "show", "--json").out)
+    assert rows == exp_rows(trails("exp", "show", "--json").out)
     assert [r["name"] for r in rows] == [None, None, "one"]
 
 

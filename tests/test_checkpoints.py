@@ -3,7 +3,6 @@ signal-file protocol, resume, --reset, interrupts and crashes."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import Result, gen, git
+from tests.conftest import Result, exp_rows, gen, git
 
 Trails = Callable[..., Result]
 PY = sys.executable
@@ -58,7 +57,7 @@ def project(repo: Path, trails: Trails) -> Path:
 
 def chain(trails: Trails) -> dict[str, list[int]]:
     """Epochs of each experiment's checkpoints, newest first (from exp show)."""
-    rows = json.loads(trails("exp", "show", "--json").out)
+    rows = exp_rows(trails("exp", "show", "--json").out)
     out: dict[str, list[int]] = {}
     for r in rows:
         if r["kind"] in ("experiment", "checkpoint"):
@@ -176,7 +175,7 @@ def test_stale_signal_and_bad_declarations(project: Path, trails: Trails) -> Non
 
 def test_apply_a_checkpoint_then_continue_from_it(project: Path, trails: Trails) -> None:
     assert trails("exp", "run", "-n", "base", env={"EPOCHS": "4"}).code == 0
-    rows = json.loads(trails("exp", "show", "--json").out)
+    rows = exp_rows(trails("exp", "show", "--json").out)
     second = next(r["rev"] for r in rows if r["kind"] == "checkpoint"
                   and r["metrics"]["metrics.json"]["epoch"] == 2)  # fmt: skip
     r = trails("exp", "apply", "--force", second[:8])
@@ -195,7 +194,7 @@ def test_queued_and_temp_checkpoint_runs(project: Path, trails: Trails) -> None:
     assert r.code == 0, r.err
     assert chain(trails) == {"t1": [3, 2, 1]}
     assert not (project / ".dvc" / "tmp" / "exps" / "run").exists(), "a --temp run leaves none"
-    rows = json.loads(trails("exp", "show", "--json").out)
+    rows = exp_rows(trails("exp", "show", "--json").out)
     second = next(r["rev"] for r in rows if r["kind"] == "checkpoint"
                   and r["metrics"]["metrics.json"]["epoch"] == 2)  # fmt: skip
     r = trails("exp", "run", "--queue", "-n", "from2", "--rev", second[:8])
@@ -226,7 +225,7 @@ def test_sorting_keeps_each_chain_under_its_experiment(project: Path, trails: Tr
 
 def checkpoint_rev(trails: Trails, epoch: int) -> str:
     """The first commit (exp show's order) whose metrics say ``epoch``."""
-    rows = json.loads(trails("exp", "show", "--json").out)
+    rows = exp_rows(trails("exp", "show", "--json").out)
     return next(r["rev"] for r in rows if r["kind"] in ("experiment", "checkpoint")
                 and r["metrics"]["metrics.json"]["epoch"] == epoch)  # fmt: skip
 
@@ -362,7 +361,7 @@ def test_applying_an_experiment_that_never_trained_is_no_checkpoint(
     r = trails("exp", "run", env={"EPOCHS": "1"})
     assert r.code == 0, r.err
     assert "Resuming from checkpoint" in r.out and "of 'cnn'" in r.out
-    rows = json.loads(trails("exp", "show", "--json").out)
+    rows = exp_rows(trails("exp", "show", "--json").out)
     cnn = [r["metrics"]["metrics.json"]["epoch"] for r in rows if r["name"] == "cnn"]
     assert cnn == [4, 3, 2, 1], "the latest checkpoint continued"
     assert [r["kind"] for r in rows if r["name"] == "manual"] == ["experiment"], "no chain"

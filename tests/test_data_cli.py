@@ -4,7 +4,6 @@ every refusal."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen, git
+from tests.conftest import Result, exp_rows, gen, git
 from trails import yamlio
 
 Trails = Callable[..., Result]
@@ -122,7 +121,7 @@ def test_pipelines_and_queued_runs_use_added_data(project: Path, trails: Trails)
     git(project, "commit", "-qm", "base")
     assert "data" not in git(project, "ls-files").split("\n"), "the data is not in Git"
     assert trails("exp", "run", "--temp", "-n", "tmp").code == 0
-    rows = json.loads(trails("exp", "show", "--json").out)
+    rows = exp_rows(trails("exp", "show", "--json").out)
     tmp = next(r for r in rows if r["name"] == "tmp")
     assert tmp["metrics"]["m.json"] == {"files": 30}, "the temp run saw the added data"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, baseline, gen, git, run_trails
+from tests.conftest import Result, baseline, exp_rows, gen, git, run_trails
 
 Trails = Callable[..., Result]
 PY = sys.executable
@@ -116,7 +116,7 @@ def test_exp_show_tree_and_formats(project: Path, trails: Trails) -> None:
     assert cells[3][1:] == ["0.8", "0.2"]
     header = r.out.splitlines()[1]
     assert "Experiment" in header and "Created" not in header and "units" not in header
-    rows = json.loads(trails("exp", "show", "--json").out)
+    rows = exp_rows(trails("exp", "show", "--json").out)
     assert [(x["kind"], x["name"]) for x in rows][2:] == [
         ("experiment", "fast"),
         ("experiment", "slow"),
@@ -307,7 +307,7 @@ def test_set_param_typos_and_sweeps(project: Path, trails: Trails) -> None:
     assert r.code == 0, r.err
     assert r.out.count("Queued experiment") == 4
     assert trails("exp", "run", "--run-all", "-j", "2").code == 0
-    rows = json.loads(trails("exp", "show", "--json").out)
+    rows = exp_rows(trails("exp", "show", "--json").out)
     grid = sorted(
         (r["name"], r["params"]["params.yaml"]["lr"], r["params"]["params.yaml"]["units"])
         for r in rows

@@ -98,7 +98,7 @@ def test_new_pipeline_inside_a_stage_folder_is_found(
     time.sleep(0.2)  # past the racy window of the folders' ctime (set by utime)
     assert _stages(trails) == ["s"]
     memo = json.loads((repo / ".dvc/tmp/trails/bulk-dirs.json").read_text())
-    assert memo["version"] == 2 and memo["dirs"]["data/a"][0] is not None  # trusted next time
+    assert memo["version"] == 3 and memo["dirs"]["data/a"][0] is not None  # trusted next time
     gen(repo, {"data/a/dvc.yaml": STAGE.format(name="inner"), "data/b/new.dvc": "outs: []\n"})
     assert _stages(trails) == ["data/a/dvc.yaml:inner", "s"]
     (repo / "data/a/dvc.yaml").unlink()

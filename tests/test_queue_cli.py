@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, baseline, gen, git
+from tests.conftest import Result, baseline, exp_rows, gen, git
 
 Trails = Callable[..., Result]
 PY = sys.executable
@@ -49,7 +49,7 @@ def project(repo: Path, trails: Trails) -> Path:
 
 
 def names(trails: Trails) -> dict[str, float]:
-    rows = json.loads(trails("exp", "show", "--json").out)
+    rows = exp_rows(trails("exp", "show", "--json").out)
     return {
         r["name"]: r["params"]["params.yaml"]["units"] for r in rows if r["kind"] == "experiment"
     }
@@ -119,7 +119,7 @@ def test_a_failing_experiment_does_not_stop_the_others(project: Path, trails: Tr
 def test_names_and_env_in_queued_runs(project: Path, trails: Trails) -> None:
     assert trails("exp", "run", "--queue", "-n", "wide", "-S", "units=512").code == 0
     assert trails("exp", "run", "--run-all").code == 0
-    rows = json.loads(trails("exp", "show", "--json").out)
+    rows = exp_rows(trails("exp", "show", "--json").out)
     wide = next(r for r in rows if r["name"] == "wide")
     assert wide["metrics"]["metrics.json"]["exp"] == "wide", "DVC_EXP_NAME is set"
 
@@ -342,7 +342,7 @@ def test_queued_runs_link_in_only_what_running_stages_read(repo: Path, trails: T
     assert trails("exp", "run", "--queue", "-n", "retrain", "-S", "lr=2").code == 0
     r = trails("exp", "run", "--run-all")
     assert r.code == 0, r.err
-    rows = json.loads(trails("exp", "show", "--json").out)
+    rows = exp_rows(trails("exp", "show", "--json").out)
     m = next(r for r in rows if r["name"] == "retrain")["metrics"]["m.json"]
     assert m == {"data": False, "prep": "a.csv\nb.csv\n"}
     # A change to the data set does need it: the stage that reads it runs.
@@ -352,7 +352,7 @@ def test_queued_runs_link_in_only_what_running_stages_read(repo: Path, trails: T
     git(repo, "commit", "-qm", "more data")
     assert trails("exp", "run", "--queue", "-n", "more").code == 0
     assert trails("exp", "run", "--run-all").code == 0
-    rows = json.loads(trails("exp", "show", "--json").out)
+    rows = exp_rows(trails("exp", "show", "--json").out)
     m = next(r for r in rows if r["name"] == "more")["metrics"]["m.json"]
     assert m == {"data": True, "prep": "a.csv\nb.csv\nc.csv\n"}
 
@@ -428,7 +428,7 @@ def test_copy_paths_bring_untracked_and_ignored_files(repo: Path, trails: Trails
     assert len(git(repo, "for-each-ref", "refs/exps/queue").splitlines()) == 2, "not queued"
     r = trails("exp", "run", "--run-all", "-j", "2")
     assert r.code == 0, r.err
-    rows = {r["name"]: r for r in json.loads(trails("exp", "show", "--json").out)}
+    rows = {r["name"]: r for r in exp_rows(trails("exp", "show", "--json").out)}
     assert rows["plain"]["metrics"]["m.json"] == {"extra": False, "secret": False}
     assert rows["copied"]["metrics"]["m.json"] == {"extra": True, "secret": True}
     files = git(repo, "ls-tree", "-r", "--name-only", rows["copied"]["rev"]).split()

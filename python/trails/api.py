@@ -33,8 +33,10 @@ def params_show(*targets: str, repo: str | None = None) -> dict[str, Any]:
 
 
 def exp_show(repo: str | None = None, num: int = 1) -> list[dict[str, Any]]:
-    """The rows of ``trails exp show --json``: the workspace, each baseline
-    and its experiments, with their params and metrics."""
+    """The rows of ``trails exp show``: the workspace, each baseline and
+    its experiments (and their checkpoints, queued and failed runs), with
+    their params and metrics by file and dotted key. (``exp show --json``
+    prints the same in the reference tool's nested document instead.)"""
     from trails.experiments.rows import collect_rows, rows_json, select_baselines
     from trails.git import Git
     from trails.project import Project

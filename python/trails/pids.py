@@ -1,6 +1,7 @@
 """Whether a process still runs, by its pid: the one answer for the
-checkpoint watcher (``api.make_checkpoint``) and the queue's pools, which
-remove the kept folders of pools that are gone."""
+checkpoint watcher (``api.make_checkpoint``), the queue's pools, which
+remove the kept folders of pools that are gone, and ``exp show --json``
+(is a queue entry's worker still there?)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ exit codes: 0 ok, 1 error, 2 usage, 130 interrupted (128 + the signal: 143 for S
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
 import warnings
@@ -47,7 +48,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pull": ("trails.cli.transfer:pull", "Fetch cached data from a remote and check it out."),
     "bench": ("trails.cli.bench:bench", "Time trails' hashing and status on this project."),
     "collect": ("trails.cli.tasks:collect", "List the Python tasks of the task_*.py files."),
+    "data": ("trails.cli.data_status:data", "Show what changed in tracked data."),
+    "root": ("trails.cli.root:root", "Print the project's root folder."),
+    "completion": ("trails.cli.completion:completion", "Print a shell completion script."),
+    "vscode": ("trails.cli.vscode:vscode", "Use trails from the VS Code DVC extension."),
 }
+
+#: The reference tool's version whose command-line contract trails answers
+#: (the VS Code DVC extension's calls and JSON shapes, docs/vscode.md).
+#: ``--version`` prints it instead of trails' own when trails runs as
+#: ``dvc`` (``TRAILS_AS_DVC=1``, set by ``trails vscode install-shim``).
+DVC_CONTRACT = "3.67.1"
 #: Resolvable but not listed: plumbing.
 HIDDEN = frozenset({"debug"})
 
@@ -62,6 +73,10 @@ class LazyGroup(click.Group):
             cmd: click.Command = getattr(importlib.import_module(module), attr)
             cmd.hidden = cmd_name in HIDDEN
             _add_global_options(cmd)
+            if "_TRAILS_COMPLETE" in os.environ:
+                from trails.cli.complete import attach
+
+                attach(cmd_name, cmd)
             return cmd
         return super().get_command(ctx, cmd_name)
 
@@ -122,8 +137,17 @@ def _add_global_options(cmd: click.Command) -> None:
             _add_global_options(sub)
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    as_dvc = os.environ.get("TRAILS_AS_DVC") == "1"
+    click.echo(DVC_CONTRACT if as_dvc else f"trails, version {__version__}")
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "-V", "--version", prog_name="trails")
+@click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version, help="Show the version and exit.")  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, callback=_set_verbose, help=_VERBOSE_HELP)
 @click.option("-q", "--quiet", is_flag=True, callback=_set_quiet, help=_QUIET_HELP)
 def cli(verbose: bool, quiet: bool) -> None:

@@ -21,6 +21,9 @@ def _comma(values: tuple[str, ...]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
+_JSON_HELP = "Print the reference tool's JSON document (what the VS Code DVC extension reads)."
+
+
 def _show_options(f: F) -> F:
     opts = [
         click.option("--no-pager", is_flag=True, help="Never page the output."),
@@ -61,7 +64,9 @@ def _show_options(f: F) -> F:
             type=click.IntRange(min=1),
             help="Significant digits of numbers (default 5; --csv: as stored).",
         ),
-        click.option("--json", "as_json", is_flag=True, help="Print rows as JSON."),
+        click.option("--json", "as_json", is_flag=True, help=_JSON_HELP),
+        click.option("--no-fetch", is_flag=True, hidden=True, help="Accepted: nothing is fetched."),
+        click.option("-f", "--force", is_flag=True, hidden=True, help="Accepted: caches are kept."),
         click.option("--csv", "as_csv", is_flag=True, help="Print a CSV table."),
         click.option("--md", is_flag=True, help="Print a Markdown table."),
     ]
@@ -85,20 +90,26 @@ def show(
     sha: bool,
     hide_queued: bool,
     hide_failed: bool,
+    no_fetch: bool,
+    force: bool,
     **kw: Any,
 ) -> None:
     """Compare experiments: a table of their params and metrics per baseline."""
     from trails.experiments import table
-    from trails.experiments.rows import collect_rows, rows_json, select_baselines
+    from trails.experiments.rows import collect_rows, select_baselines
 
     project, git = context()
     baselines = select_baselines(git, all_branches, all_tags, all_commits, num, rev)
+    if as_json:
+        from trails.experiments import document
+
+        doc = document.show(project, git, baselines, sha=sha, queued=not hide_queued,
+                            failed=not hide_failed)  # fmt: skip
+        click.echo(document.encode(doc).decode())
+        return
     rows, files = collect_rows(
         project, baselines, sha, queued=not hide_queued, failed=not hide_failed
     )
-    if as_json:
-        click.echo(json.dumps(rows_json(rows), indent=2, default=str))
-        return
     for k in ("include_metrics", "exclude_metrics", "include_params", "exclude_params"):
         kw[k] = _comma(kw[k])
     precision = kw.pop("precision")

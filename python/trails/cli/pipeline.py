@@ -194,6 +194,7 @@ def _stage_status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json
 @_targets
 @click.option("--dot", "fmt", flag_value="dot", help="Graphviz dot format.")
 @click.option("--mermaid", "fmt", flag_value="mermaid", help="Mermaid flowchart.")
+@click.option("--md", "fmt", flag_value="md", help="Mermaid flowchart in a Markdown code block.")
 def dag(targets: tuple[str, ...], recursive: bool, glob: bool, fmt: str | None) -> None:
     """Show the stages and their dependencies."""
     from trails.repro.selection import considered
@@ -206,10 +207,12 @@ def dag(targets: tuple[str, ...], recursive: bool, glob: bool, fmt: str | None) 
         lines += [f'\t"{a}";' for a in names]
         lines += [f'\t"{u}" -> "{d}";' for u, d in edges]
         click.echo("\n".join([*lines, "}"]))
-    elif fmt == "mermaid":
+    elif fmt in ("mermaid", "md"):
         ids = {s.address: f"node{i}" for i, s in enumerate(stages)}
         lines = ["flowchart TD"] + [f'\t{ids[s.address]}["{s.address}"]' for s in stages]
         lines += [f"\t{ids[u]}-->{ids[d]}" for u, d in edges]
+        if fmt == "md":
+            lines = ["```mermaid", *lines, "```"]
         click.echo("\n".join(lines))
     else:
         for s in stages:

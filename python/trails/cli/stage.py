@@ -85,3 +85,18 @@ def add(name: str, command: tuple[str, ...], force: bool, run: bool, **lists: ob
         click.get_current_context().invoke(repro, targets=(f"{dvcfile}:{name}",), single_item=True)
     else:
         click.echo(f"\nTo run it: trails repro {name}")
+
+
+@stage.command("list")
+@click.option("--name-only", "--names-only", is_flag=True, help="Only the stage names.")
+def list_cmd(name_only: bool) -> None:
+    """List the pipeline's stages with their descriptions (as the
+    reference tool: a stage without one is described by its outputs)."""
+    from trails.pipeline import load_graph
+
+    stages = load_graph(Project.find()).stages
+    width = max((len(s.address) for s in stages), default=0)
+    for s in stages:
+        outs = ", ".join(o.path for o in s.outs)
+        desc = s.desc or (f"Outputs {outs}" if outs else "")
+        click.echo(s.address if name_only or not desc else f"{s.address:<{width}}  {desc}")

@@ -9,9 +9,8 @@ to do, never a ``KeyError``.
 Also here: ``WorkerExit``, the worker's exit codes as both sides know them,
 and ``RunDir``, the names of the files in an entry's run folder.
 
-``exp show --json`` keeps its own shape for now (another issue changes it to
-DVC's); its struct will sit next to these, so that its schema lives in one
-place too."""
+``exp show --json``'s document (the reference tool's shape) is typed in
+``experiments/document.py``, so that its schema lives in one place too."""
 
 from __future__ import annotations
 

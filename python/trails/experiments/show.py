@@ -28,8 +28,10 @@ from trails.versioned import Record, RecordError, decode
 
 Values = dict[str, dict[str, Any]]  # file -> flat key -> value
 
-# ``exp show --json`` keeps its own shape for now (another issue changes it
-# to DVC's); its struct will be a Record here, next to ``ShowCache``.
+# ``exp show --json``'s document (the reference tool's shape) is typed in
+# ``experiments/document.py``; what it needs per commit beyond params and
+# metrics (the lock's and ``.dvc`` files' entries) is cached here as
+# ``Recorded``.
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,93 @@ def _parse(text: bytes | str | None, path: str) -> dict[str, Any] | None:
         return None
 
 
+class Entry(msgspec.Struct, array_like=True):
+    """One dep or out as a lock or ``.dvc`` file records it: ``path`` as
+    written there (relative to the stage's ``wdir`` or the file's folder)."""
+
+    path: str
+    hash: str | None = None
+    size: int | None = None
+    nfiles: int | None = None
+
+
+class Recorded(msgspec.Struct):
+    """What a commit's ``dvc.lock`` and ``.dvc`` files record, for the deps
+    and outs of ``exp show --json``: ``deps``/``outs`` by ``LOCK:STAGE``
+    (outs also by ``.dvc`` file); ``files``, which files were read, so a
+    new lock or ``.dvc`` file in the workspace makes it read again."""
+
+    files: tuple[str, ...]
+    deps: dict[str, list[Entry]]
+    outs: dict[str, list[Entry]]
+
+
 class Snapshot(msgspec.Struct):
-    """The params and metrics of the workspace or of one commit."""
+    """The params and metrics of the workspace or of one commit; what its
+    lock files record once ``exp show --json`` has asked (None before)."""
 
     params: Values
     metrics: Values
+    recorded: Recorded | None = None
+
+
+def _entries(items: Any) -> list[Entry]:
+    out = []
+    for d in items if isinstance(items, list) else ():
+        if isinstance(d, dict) and isinstance(d.get("path"), str):
+            name = d.get("hash") or ("md5" if "md5" in d else "blake3")
+            value = d.get(name)
+            size, nfiles = d.get("size"), d.get("nfiles")
+            out.append(Entry(d["path"], str(value) if value else None,
+                             size if isinstance(size, int) else None,
+                             nfiles if isinstance(nfiles, int) else None))  # fmt: skip
+    return out
+
+
+def recorded(texts: dict[str, bytes | None]) -> Recorded:
+    """``texts`` (lock and ``.dvc`` files by path, None where absent) read
+    as ``Recorded``; an unreadable file records nothing (``exp show`` is a
+    view: it must not fail on one damaged commit)."""
+    from trails import yamlio
+
+    deps: dict[str, list[Entry]] = {}
+    outs: dict[str, list[Entry]] = {}
+    for path, text in texts.items():
+        if not text:
+            continue
+        try:
+            doc = yamlio.loads(text.decode())
+        except (TrailsError, UnicodeDecodeError):
+            continue
+        if not isinstance(doc, dict):
+            continue
+        if path.endswith(".dvc"):
+            outs[path] = _entries(doc.get("outs"))[:1]
+            continue
+        stages = doc.get("stages")
+        for name, entry in stages.items() if isinstance(stages, dict) else ():
+            if isinstance(entry, dict):
+                deps[f"{path}:{name}"] = _entries(entry.get("deps"))
+                outs[f"{path}:{name}"] = _entries(entry.get("outs"))
+    return Recorded(tuple(texts), deps, outs)
+
+
+def record_files(graph: Graph, dvcfiles: list[str]) -> tuple[str, ...]:
+    """The lock files of the pipeline and the ``.dvc`` files: what the
+    deps and outs of a commit (or the workspace) are read from."""
+    return tuple(dict.fromkeys([s.lock_path for s in graph.stages] + sorted(dvcfiles)))
+
+
+def read_files(root: Path, files: tuple[str, ...]) -> Recorded:
+    """``Recorded`` of a folder (the workspace, a running experiment's)."""
+
+    def text(rel: str) -> bytes | None:
+        try:
+            return (root / rel).read_bytes()
+        except OSError:
+            return None
+
+    return recorded({f: text(f) for f in files})
 
 
 class ShowCache(Record):
@@ -85,9 +169,19 @@ class ShowCache(Record):
 
 
 def workspace(project: Project, files: Files) -> Snapshot:
+    return read_folder(project.root, files)
+
+
+def read_folder(root: Path, files: Files) -> Snapshot:
+    """The params and metrics files of a folder: the workspace, or a
+    running experiment's folder (its latest metrics)."""
+
     def read(path: str) -> dict[str, Any] | None:
-        p = project.root / path
-        return _parse(p.read_text(encoding="utf-8"), path) if p.is_file() else None
+        p = root / path
+        try:
+            return _parse(p.read_text(encoding="utf-8"), path) if p.is_file() else None
+        except (OSError, UnicodeDecodeError):
+            return None
 
     return Snapshot(
         params={f: v for f in files.params if (v := read(f)) is not None},
@@ -117,6 +211,21 @@ class CommitReader:
         if todo:
             self._load(todo)
         return {s: self.cache[s] for s in shas}
+
+    def read_recorded(self, shas: list[str], files: tuple[str, ...]) -> None:
+        """Fill in ``Snapshot.recorded`` of ``shas`` (already read) from
+        their ``files`` (lock and ``.dvc`` files): one ``cat-file --batch``
+        for the commits not cached with the same files."""
+        todo = [s for s in dict.fromkeys(shas)
+                if (r := self.cache[s].recorded) is None or r.files != files]  # fmt: skip
+        if not todo:
+            return
+        blobs = self.git.read_blobs([f"{sha}:{p}" for sha in todo for p in files])
+        n = len(files)
+        for i, sha in enumerate(todo):
+            self.cache[sha].recorded = recorded(dict(zip(files, blobs[i * n : (i + 1) * n],
+                                                         strict=True)))  # fmt: skip
+        self.dirty = True
 
     def _load(self, shas: list[str]) -> None:
         paths = [*self.files.params, *self.files.metrics, "dvc.lock"]
