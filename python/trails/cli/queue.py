@@ -7,7 +7,6 @@ import time
 import click
 
 from trails.cli.context import context
-from trails.project import Project
 
 
 @click.group()
@@ -89,7 +88,7 @@ def start(jobs: int) -> None:
     """Start background workers that drain the queue and exit."""
     from trails.experiments import daemon
 
-    project = Project.find()
+    project = context()[0]
     log = daemon.start(project.root, jobs)
     click.echo(f"Started {jobs} queue worker(s); log: {project.rel(log)}")
 
@@ -100,7 +99,7 @@ def stop(kill: bool) -> None:
     """Stop the background workers (after the running experiments, or now)."""
     from trails.experiments import daemon
 
-    if not daemon.stop(Project.find().root, kill):
+    if not daemon.stop(context()[0].root, kill):
         click.echo("No queue workers are running.")
         return
     click.echo("Queue workers will stop " + ("now." if kill else "after the running experiments."))
@@ -117,7 +116,7 @@ def kill(entry_id: str) -> None:
     from trails.experiments import queue as q
     from trails.git import Git
 
-    project = Project.find()
+    project = context()[0]
     entry = q.find(Git(project.root), entry_id)
     lock = q.run_dir(project.root, entry.id).lock
     try:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import click
 
+from trails.cli.context import context
+
 _LOCAL = click.option(
     "--local", is_flag=True, help="Use .dvc/config.local (not in Git: the place for credentials)."
 )
@@ -24,10 +26,9 @@ def remote() -> None:
 @_LOCAL
 def add(name: str, url: str, make_default: bool, force: bool, local: bool) -> None:
     """Add remote NAME at URL (a path, file://PATH or s3://BUCKET/PREFIX)."""
-    from trails.project import Project
     from trails.remote import settings
 
-    settings.add(Project.find(), name, url, default=make_default, local=local, force=force)
+    settings.add(context()[0], name, url, default=make_default, local=local, force=force)
     if make_default:
         click.echo(f"Setting '{name}' as a default remote.")
 
@@ -41,12 +42,11 @@ def add(name: str, url: str, make_default: bool, force: bool, local: bool) -> No
 def modify(name: str, option: str, value: str | None, unset: bool, local: bool) -> None:
     """Set OPTION of remote NAME to VALUE (endpointurl, region, profile,
     access_key_id, secret_access_key, jobs, url, ...)."""
-    from trails.project import Project
     from trails.remote import settings
 
     if (value is None) != unset:
         raise click.UsageError("give a VALUE, or --unset without one")
-    settings.modify(Project.find(), name, option, value, local=local)
+    settings.modify(context()[0], name, option, value, local=local)
 
 
 @remote.command("default")
@@ -55,12 +55,11 @@ def modify(name: str, option: str, value: str | None, unset: bool, local: bool) 
 @_LOCAL
 def default(name: str | None, unset: bool, local: bool) -> None:
     """Show the default remote, or make NAME the default."""
-    from trails.project import Project
     from trails.remote import settings
 
     if name is not None and unset:
         raise click.UsageError("give a NAME or --unset, not both")
-    shown = settings.default(Project.find(), name, unset=unset, local=local)
+    shown = settings.default(context()[0], name, unset=unset, local=local)
     if name is None and not unset:
         if shown is None:
             raise settings.RemoteError(
@@ -72,10 +71,9 @@ def default(name: str | None, unset: bool, local: bool) -> None:
 @remote.command("list")
 def list_() -> None:
     """List the remotes: name and URL."""
-    from trails.project import Project
     from trails.remote import settings
 
-    for r in settings.remotes(Project.find()).values():
+    for r in settings.remotes(context()[0]).values():
         click.echo(f"{r.name}\t{r.url}")
 
 
@@ -84,10 +82,9 @@ def list_() -> None:
 @_LOCAL
 def remove(name: str, local: bool) -> None:
     """Remove remote NAME from the config (its data stays where it is)."""
-    from trails.project import Project
     from trails.remote import settings
 
-    settings.remove(Project.find(), name, local=local)
+    settings.remove(context()[0], name, local=local)
 
 
 @remote.command("rename")
@@ -96,10 +93,9 @@ def remove(name: str, local: bool) -> None:
 @_LOCAL
 def rename(old: str, new: str, local: bool) -> None:
     """Rename remote OLD to NEW (and the default, if it was OLD)."""
-    from trails.project import Project
     from trails.remote import settings
 
-    settings.rename(Project.find(), old, new, local=local)
+    settings.rename(context()[0], old, new, local=local)
 
 
 @click.command("config")
@@ -112,9 +108,8 @@ def config(name: str | None, value: str | None, unset: bool, list_all: bool, loc
     """Get or set an option of .dvc/config: NAME is SECTION.KEY
     (core.remote, cache.type) or remote.REMOTE.KEY."""
     from trails import config as config_mod
-    from trails.project import Project
 
-    project = Project.find()
+    project = context()[0]
     if list_all or name is None:
         conf = config_mod.load(project.dvc_dir, only_local=local)
         for line in config_mod.lines(conf):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from trails.cli.context import context
+
 
 @click.command()
 def root() -> None:
@@ -11,6 +13,4 @@ def root() -> None:
     reference tool does: '.' at the root)."""
     import os
 
-    from trails.project import Project
-
-    click.echo(os.path.relpath(Project.find().root, os.getcwd()))
+    click.echo(os.path.relpath(context()[0].root, os.getcwd()))

@@ -94,7 +94,7 @@ def list_cmd(name_only: bool) -> None:
     reference tool: a stage without one is described by its outputs)."""
     from trails.pipeline import load_graph
 
-    stages = load_graph(Project.find()).stages
+    stages = load_graph(context()[0]).stages
     width = max((len(s.address) for s in stages), default=0)
     for s in stages:
         outs = ", ".join(o.path for o in s.outs)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from trails.cli.context import context
+
 if TYPE_CHECKING:
     from trails.repro.status import Summary
     from trails.tasks.records import TaskSpec
@@ -104,11 +106,10 @@ def collect(keyword: str | None, marker: str | None, as_json: bool) -> None:
     params and markers. Checks them as every command does (a bad task file
     is an error with its file:line)."""
     from trails.pipeline import load_graph
-    from trails.project import Project
     from trails.tasks.cache import collect as collect_tasks
     from trails.tasks.records import Collected
 
-    project = Project.find()
+    project = context()[0]
     load_graph(project)  # the graph's checks too: outputs declared twice, cycles
     specs = _selected(collect_tasks(project), keyword, marker)
     if as_json:

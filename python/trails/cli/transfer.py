@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
+from trails.cli.context import context
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -30,10 +32,9 @@ def _start(targets: tuple[str, ...], remote_name: str | None, jobs: int | None,
     """The project, the opened remote and what the command is about; the
     remote is checked before anything is read or sent."""
     from trails import remote
-    from trails.project import Project
     from trails.remote import transfer
 
-    project = Project.find()
+    project = context()[0]
     r = remote.open(project, remote_name, jobs=jobs)
     scope = transfer.Scope(targets, all_branches, all_tags, all_commits)
     return project, r, transfer.needed(project, scope)

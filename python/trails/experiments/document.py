@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from trails.experiments.show import Entry, Files, Recorded, Snapshot, record_files
-from trails.pipeline.stage import join
 from trails.pids import alive
+from trails.pipeline.stage import join
 from trails.versioned import Record
 
 if TYPE_CHECKING:
