@@ -78,7 +78,7 @@ def _workspace_texts(root: Path) -> list[bytes]:
     out = _project_texts(Project(root))
     exps = root / ".dvc" / "tmp" / "exps"
     if exps.is_dir():
-        for d in os.scandir(exps):
+        for d in _listed(exps):
             if d.name != "run" and d.is_dir(follow_symlinks=False):
                 out += _project_texts(Project(Path(d.path)))
     return out
@@ -147,7 +147,7 @@ def _stale_temps(project: Project) -> list[Path]:
         return []
     old = time.time() - STALE_TEMP_SECONDS
     out = []
-    for e in os.scandir(tmp):
+    for e in _listed(tmp):
         st = e.stat(follow_symlinks=False)
         if (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and st.st_mtime < old:
             out.append(Path(e.path))
@@ -171,6 +171,13 @@ def object_value(prefix: str, name: str) -> str | None:
     return None
 
 
+def _listed(folder: str | Path) -> list[os.DirEntry[str]]:
+    """A folder's entries, its scandir handle closed before they are
+    used (a stat that fails later leaves no open iterator behind)."""
+    with os.scandir(folder) as found:
+        return list(found)
+
+
 def plan(project: Project, keep: set[str]) -> Plan:
     """Unreferenced objects, and temporary files that interrupted stores
     left. Nothing is followed: a symlinked folder (or any folder) where an
@@ -184,13 +191,13 @@ def plan(project: Project, keep: set[str]) -> Plan:
                 if d.is_symlink()]  # fmt: skip
     if not (_real_dir(root.parent) and _real_dir(root)):
         return Plan(doomed, size, 0, warnings)
-    for prefix in os.scandir(root):
+    for prefix in _listed(root):
         if prefix.is_symlink():
             warnings.append(_LINK.format(prefix.path))
             continue
         if not prefix.is_dir(follow_symlinks=False) or len(prefix.name) != 2:
             continue
-        for obj in os.scandir(prefix.path):
+        for obj in _listed(prefix.path):
             value = object_value(prefix.name, obj.name)
             if value is None:
                 continue
