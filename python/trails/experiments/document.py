@@ -215,7 +215,10 @@ def _executor(project: Project, row: Row) -> tuple[Executor, str | None]:
         pid = None
     if pid is None or rundir.waiting.exists() or not alive(pid):
         return Executor("queued", TASK, Local(task_id=task)), None
-    folder = str(project.tmp_dir / "exps" / task[:7])
+    try:  # written by the worker as it starts; a pool's kept folder or the entry's own
+        folder = rundir.folder.read_text()
+    except OSError:
+        folder = str(project.tmp_dir / "exps" / task[:7])
     return Executor("running", TASK, Local(folder, log, pid, None, task)), None
 
 

@@ -371,5 +371,5 @@ def _after_killed_worker(project: Project, entry: queue.Entry, folder: Path) -> 
         queue.mark_failed(git, entry)
     remove_folder(folder)
     rundir = queue.run_dir(project.root, entry.id)
-    for path in (rundir.lock, rundir.stage):
+    for path in (rundir.lock, rundir.stage, rundir.folder):
         path.unlink(missing_ok=True)

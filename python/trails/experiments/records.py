@@ -126,6 +126,13 @@ class RunDir:
         return self.path / "output.log"
 
     @property
+    def folder(self) -> Path:
+        """The folder the entry runs in (a pool's kept folder, or its own),
+        written when the worker starts: ``exp show --json`` reads a running
+        experiment's metrics there."""
+        return self.path / "folder"
+
+    @property
     def checkpoint(self) -> Path:
         """``CheckpointState`` of an interrupted checkpoint run."""
         return self.path / "checkpoint.json"

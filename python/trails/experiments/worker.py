@@ -161,7 +161,7 @@ def main(
     root, ref = Path(argv[0]), argv[1]
     from trails.errors import TrailsError, error_lines, error_message
     from trails.experiments import queue
-    from trails.experiments.executor import run_entry
+    from trails.experiments.executor import run_entry, work_dir
     from trails.git import Git
     from trails.project import Project
     from trails.repro.status import EchoStatus
@@ -197,6 +197,7 @@ def main(
         slot = PoolSlot(conn, rundir) if conn is not None else None
         runner = SubprocessRunner(own_group=False)
         kept = Path(folder) if folder else None
+        rundir.folder.write_text(str(kept or work_dir(project, entry)))
         rec = run_entry(project, git, entry, runner, echo, queued=queued, slot=slot,
                         status=WorkerStatus(echo), folder=kept)  # fmt: skip
         rundir.write_result(
@@ -223,6 +224,7 @@ def main(
     finally:
         rundir.lock.unlink(missing_ok=True)
         rundir.stage.unlink(missing_ok=True)
+        rundir.folder.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
