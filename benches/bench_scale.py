@@ -206,6 +206,10 @@ NOTES = [
     "`datetime`, `inspect`), PyYAML's C loader for `dvc.yaml`/`dvc.lock`, the native "
     "module; the `trails --version` column is the floor of any trails command. "
     "It is a fixed cost, so the ratio to git falls as the tree grows.",
+    "In the `ignored` layout Git tracks a handful of files and stats nothing of "
+    "the data, while any no-op check of data that Git does not track must stat "
+    "it (or ask a file watcher, issue #20 item 2): there `git status -uno` is no "
+    "floor, and the `git` layout's git figure is the one to hold trails against.",
 ]
 
 
