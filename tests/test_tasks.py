@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen, git
+from tests.conftest import Result, exp_rows, gen, git
 
 Trails = Callable[..., Result]
 
@@ -233,7 +233,7 @@ def test_params_injected_set_param_reruns_readers_and_flip_back_restores(
     r = run("exp", "run", "--temp", "-S", "train.lr=0.3")
     assert r.code == 0, r.err
     assert (project / "build/model.txt").read_text().startswith("1.2 "), "the workspace stays"
-    rows = json.loads(run("exp", "show", "--json").out)
+    rows = exp_rows(run("exp", "show", "--json").out)
     assert sorted({r["params"]["params.yaml"]["train.lr"] for r in rows}) == [0.1, 0.2, 0.3]
 
 
@@ -403,7 +403,7 @@ def test_checkpoints_inside_a_task_and_the_queue(repo: Path, trails: Trails) -> 
         assert trails("exp", "run", "--queue", "-S", f"epochs={n}").code == 0
     r = trails("exp", "run", "--run-all", "-j", "2")
     assert r.code == 0, r.out + r.err
-    rows = json.loads(trails("exp", "show", "--json").out)
+    rows = exp_rows(trails("exp", "show", "--json").out)
     assert {r["params"]["params.yaml"]["epochs"] for r in rows} >= {1, 2, 3}
 
 

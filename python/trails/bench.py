@@ -54,11 +54,12 @@ class Files:
 def tracked_data(project: Project) -> list[Path]:
     """What the project tracks and has on disk: ``trails add``-ed paths
     and cached stage outputs."""
-    from trails import data
+    from trails import data, files
     from trails.pipeline import load_graph
 
     rels = [t.repo_path for t in data.tracked(project)]
     rels += [o.repo_path for s in load_graph(project).stages for o in s.cached_outs]
+    files.discard()  # bench changes nothing, not even what the listing learnt
     paths = [project.root / r for r in dict.fromkeys(rels)]
     found = [p for p in paths if p.exists()]
     if not found:

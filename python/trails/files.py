@@ -269,6 +269,12 @@ def _bulk_names(root: Path, bulk: tuple[str, ...]) -> list[str]:
 _PENDING: dict[Path, dict[str, list]] = {}  # type: ignore[type-arg]
 
 
+def discard() -> None:
+    """Forget the memos learnt so far, for a command that must leave the
+    project as it found it (``trails bench``)."""
+    _PENDING.clear()
+
+
 def save() -> None:
     """Write the changed memos of bulk folders (the CLI calls it after a
     command that succeeded; without it they are read again next time)."""
