@@ -298,3 +298,9 @@ def progress() -> tuple[int, int]:
     """(files, bytes) this process has hashed, stored or checked out so
     far; poll it from another thread to show progress of a long call."""
     return _core.progress()
+
+
+def fsmonitor_serve(root: PathArg, folder: PathArg, max_watches: int | None = None) -> str:
+    """Run the file watcher of ``trails daemon`` in this process until it
+    stops; returns why (see ``trails.fsmonitor``)."""
+    return _core.fsmonitor_serve(os.fspath(root), os.fspath(folder), max_watches)

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "queue": ("trails.cli.queue:queue", "Manage the experiment queue."),
     "stage": ("trails.cli.stage:stage", "Add stages to dvc.yaml."),
     "dag": ("trails.cli.pipeline:dag", "Show the stages and their dependencies."),
+    "daemon": ("trails.cli.daemon:daemon", "Start, stop or ask after the file watcher."),
 }
 #: Resolvable but not listed: plumbing.
 HIDDEN = frozenset({"debug"})

@@ -166,22 +166,39 @@ def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool)
             why += rootlink.stage_notes(project, s, entry)
         if why:
             report[s.address] = why
+    tracked = []
     if not targets:
         from trails import data
 
-        for t in data.tracked(project):
+        tracked = data.tracked(project)
+        for t in tracked:
             why = data.changes(project, t)
             if why:
                 report[t.dvcfile] = why
-    if as_json:
+    if not report:
+        text = json.dumps(report, indent=2) if as_json else "Data and pipelines are up to date."
+        click.echo(text)
+        _keep_answer(project, graph, tracked, text + "\n")
+    elif as_json:
         click.echo(json.dumps(report, indent=2))
-    elif not report:
-        click.echo("Data and pipelines are up to date.")
     else:
         for address, why in report.items():
             click.echo(f"{address}:")
             for r in why:
                 click.echo(f"\t{r}")
+
+
+def _keep_answer(project: Project, graph: Graph, tracked: list[Any], text: str) -> None:
+    """An up-to-date answer, for the file watcher's fast path to replay
+    while nothing it read changes (``trails.fsmonitor.answers``)."""
+    from trails.fsmonitor import answers
+
+    if answers.pending is None:
+        return
+    paths = [t.dvcfile for t in tracked] + [t.repo_path for t in tracked]
+    for s in graph.stages:
+        paths += [s.dvcfile, s.lock_path, *(x.repo_path for x in (*s.deps, *s.outs, *s.params))]
+    answers.record(project.root, paths, text)
 
 
 @click.command()

@@ -4,11 +4,12 @@
 //! `tree` (manifests and their diffs), `state` (the stat index), `scan`
 //! (directory -> manifest through the index), `cache` (content-addressed
 //! store), `link` (reflink / hardlink / symlink / copy), `checkout` (cache ->
-//! workspace). Pure Rust: the Python binding lives in `rust/py`.
+//! workspace), `fsmonitor` (the file watcher of `trails daemon`). Pure Rust: the Python binding lives in `rust/py`.
 
 pub mod cache;
 pub mod checkout;
 pub mod error;
+pub mod fsmonitor;
 pub mod hash;
 pub mod link;
 pub mod pool;
