@@ -52,10 +52,11 @@ format: install ## Apply ruff and cargo formatting
 	$(BIN)/ruff check --fix python tests benches
 	cargo fmt --all
 
-bench: install ## Benchmarks against b3sum, hashlib.md5, blake3-py, git, cp and DVC 3.67.1; writes benches/RESULTS.md and RESULTS-dvc.md
+bench: install ## Benchmarks against b3sum, hashlib.md5, blake3-py, git, cp and DVC 3.67.1; writes benches/RESULTS*.md
 	$(PY) benches/bench.py --write benches/RESULTS.md
 	$(PY) benches/bench_dvc.py --write benches/RESULTS-dvc.md
 	$(PY) benches/bench_checkpoints.py --write benches/RESULTS-checkpoints.md
+	$(PY) benches/bench_fsmonitor.py --write benches/RESULTS-fsmonitor.md
 
 clean: ## Remove the virtualenv and build products
 	rm -rf $(VENV) target
