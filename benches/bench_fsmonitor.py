@@ -23,7 +23,13 @@ from bench import machine_facts
 
 HERE = Path(__file__).resolve().parent
 TRAILS = os.fspath(Path(sys.executable).parent / "trails")
-PIPELINE = "stages:\n  train:\n    cmd: echo trained > model.txt\n    deps: [data]\n    outs: [model.txt]\n"
+PIPELINE = """\
+stages:
+  train:
+    cmd: echo trained > model.txt
+    deps: [data]
+    outs: [model.txt]
+"""
 UP_TO_DATE = "Data and pipelines are up to date.\n"
 PER_DIR = 1000
 

@@ -197,7 +197,8 @@ def _keep_answer(project: Project, graph: Graph, tracked: list[Any], text: str) 
         return
     paths = [t.dvcfile for t in tracked] + [t.repo_path for t in tracked]
     for s in graph.stages:
-        paths += [s.dvcfile, s.lock_path, *(x.repo_path for x in (*s.deps, *s.outs, *s.params))]
+        paths += [s.dvcfile, s.lock_path, *(d.repo_path for d in s.deps)]
+        paths += [o.repo_path for o in s.outs] + [p.repo_path for p in s.params]
     answers.record(project.root, paths, text)
 
 

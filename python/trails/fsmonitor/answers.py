@@ -40,7 +40,7 @@ pending: tuple[str, str] | None = None
 
 
 class Kept:
-    __slots__ = ("token", "key", "depends", "text")
+    __slots__ = ("depends", "key", "text", "token")
 
     def __init__(self, token: str, key: list[str], depends: list[str], text: str) -> None:
         self.token, self.key, self.depends, self.text = token, key, depends, text
@@ -85,15 +85,16 @@ def _load(folder: str) -> Kept | None:
 
 
 def _store(folder: str, kept: Kept) -> None:
-    fields = [MAGIC, str(VERSION).encode(), kept.token.encode(), kept.text.encode("utf-8"),
-              str(len(kept.key)).encode(), *map(os.fsencode, [*kept.key, *kept.depends]), b""]  # fmt: skip
+    head = [MAGIC, str(VERSION).encode(), kept.token.encode(), kept.text.encode("utf-8")]
+    names = [os.fsencode(x) for x in (*kept.key, *kept.depends)]
+    fields = [*head, str(len(kept.key)).encode(), *names, b""]
     tmp = os.path.join(folder, f".{FILE}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(b"\0".join(fields))
         os.replace(tmp, os.path.join(folder, FILE))
     except OSError:
-        try:
+        try:  # noqa: SIM105 (contextlib costs ~1 ms of import here)
             os.unlink(tmp)
         except OSError:
             pass
@@ -135,12 +136,12 @@ def replay(argv: list[str]) -> bool:
         if ans is None:
             _autostart(root)
             return False
-        if ans.kind == "ok" and kept is not None and kept.key == _key(argv):
-            if not any(relevant(p, kept.depends) for p in ans.paths):
-                sys.stdout.write(kept.text)
-                if ans.paths:  # fewer paths to send next time
-                    _store(folder, Kept(ans.token, kept.key, kept.depends, kept.text))
-                return True
+        holds = ans.kind == "ok" and kept is not None and kept.key == _key(argv)
+        if kept is not None and holds and not any(relevant(p, kept.depends) for p in ans.paths):
+            sys.stdout.write(kept.text)
+            if ans.paths:  # fewer paths to send next time
+                _store(folder, Kept(ans.token, kept.key, kept.depends, kept.text))
+            return True
         if ans.token != "-":
             pending = (root, ans.token)
         elif ans.reason.startswith("the inotify watch limit"):
@@ -157,6 +158,8 @@ def _autostart(root: str) -> None:
 
     from trails.fsmonitor import daemon
 
+    if "/.dvc/tmp/" in root + "/":
+        return  # an experiment's temporary folder: gone soon, never watched
     if daemon.enabled(Path(root)):
         daemon.spawn(Path(root))
 

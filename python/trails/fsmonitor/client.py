@@ -6,11 +6,10 @@ one, a socket owned by another user, a garbled answer, a timeout) is
 
 from __future__ import annotations
 
-import os
-
 # ``_socket``, not ``socket``: the wrapper module imports enum and
 # selectors, several ms of the fast path's budget.
 import _socket
+import os
 
 TAG = "TFM1"
 SOCKET = "sock"
@@ -26,7 +25,7 @@ class Answer:
     """One answer to ``since`` (a plain class: ``dataclasses`` costs a few
     ms of import in the fast path)."""
 
-    __slots__ = ("kind", "token", "paths", "reason")
+    __slots__ = ("kind", "paths", "reason", "token")
 
     def __init__(self, kind: str, token: str, paths: tuple[str, ...] = (), reason: str = ""):
         #: "ok": ``paths`` is every path changed since the token asked

@@ -38,7 +38,10 @@ def info(root: Path) -> Info | None:
     got = client.status(fsmonitor.folder(root))
     if got is None:
         return None
-    num = lambda k: int(got.get(k, "0") or 0)  # noqa: E731
+    def num(key: str) -> int:
+        value = got.get(key, "")
+        return int(value) if value.isdigit() else 0
+
     return Info(num("pid"), got.get("state", "?"), num("watches"), num("overflows"),
                 got.get("reason", ""))  # fmt: skip
 
