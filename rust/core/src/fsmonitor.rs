@@ -95,7 +95,10 @@ impl State {
     /// The answer to "what changed since `token`" (the cookie already seen).
     fn since(&self, token: &str) -> Vec<u8> {
         if !self.valid {
-            let why = self.degraded.as_deref().unwrap_or("the watcher is starting");
+            let why = self
+                .degraded
+                .as_deref()
+                .unwrap_or("the watcher is starting");
             return format!("{TAG} full - {why}\n").into_bytes();
         }
         let now = self.token();
@@ -401,7 +404,10 @@ fn events(w: &mut Watcher, shared: &Shared) -> std::result::Result<(), Lost> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Lost::Limit(format!("reading inotify events failed: {e}"))),
             };
-        if batch.iter().any(|(_, m, _)| m.contains(EventMask::Q_OVERFLOW)) {
+        if batch
+            .iter()
+            .any(|(_, m, _)| m.contains(EventMask::Q_OVERFLOW))
+        {
             return Err(Lost::Overflow);
         }
         for (wd, m, name) in batch {
