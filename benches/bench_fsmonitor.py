@@ -108,15 +108,21 @@ def measure(root: Path, runs: int) -> dict[str, list[float] | float | int]:
 
 
 def fmt(xs: list[float]) -> str:
-    return f"{statistics.median(xs) * 1e3:.0f} ms [{min(xs) * 1e3:.0f}-{max(xs) * 1e3:.0f}]"
+    """Median [min-max], in whole ms."""
+    lo, mid, hi = (round(x * 1e3) for x in (min(xs), statistics.median(xs), max(xs)))
+    return f"{mid} ms [{lo}-{hi}]"
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--write", type=Path, help="write the Markdown results to this file")
     p.add_argument("--sizes", default="100000,1000000", help="file counts, comma-separated")
     p.add_argument("--runs", type=int, default=7)
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
     work = HERE / "work" / "fsmonitor"
     rows = []
     med = statistics.median

@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod checkout;
 pub mod error;
+#[cfg(target_os = "linux")]
 pub mod fsmonitor;
 pub mod hash;
 pub mod link;

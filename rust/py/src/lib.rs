@@ -380,13 +380,21 @@ fn fsmonitor_serve(
     dir: PathBuf,
     max_watches: Option<usize>,
 ) -> PyResult<String> {
-    let opts = trails_core::fsmonitor::Options {
-        root,
-        dir,
-        max_watches,
-    };
-    py.detach(|| trails_core::fsmonitor::serve(opts))
-        .map_err(|e| to_py(py, e))
+    #[cfg(target_os = "linux")]
+    {
+        let opts = trails_core::fsmonitor::Options {
+            root,
+            dir,
+            max_watches,
+        };
+        py.detach(|| trails_core::fsmonitor::serve(opts))
+            .map_err(|e| to_py(py, e))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (root, dir, max_watches);
+        Err(PyOSError::new_err("the file watcher needs Linux (inotify)"))
+    }
 }
 
 /// Worker threads a call will use (`TRAILS_THREADS` or the CPU count).
