@@ -625,8 +625,7 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn answers_what_changed_since_a_token() {
+    fn project(max_watches: Option<usize>) -> (tempfile::TempDir, PathBuf, PathBuf) {
         let d = tempfile::tempdir().unwrap();
         let root = d.path().join("proj");
         fs::create_dir_all(root.join("data/sub")).unwrap();
@@ -636,9 +635,35 @@ mod tests {
         let opts = Options {
             root: root.clone(),
             dir: dir.clone(),
-            max_watches: None,
+            max_watches,
         };
         std::thread::spawn(move || serve(opts));
+        (d, root, dir)
+    }
+
+    #[test]
+    fn the_watch_limit_means_always_full() {
+        let (_d, _root, dir) = project(Some(2));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if dir.join(SOCKET).exists() {
+                let s = String::from_utf8(ask(&dir, "TFM1 status\n")).unwrap();
+                if s.contains("state=degraded") {
+                    assert!(s.contains("max_user_watches"), "{s}");
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "never degraded");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let a = ask(&dir, "TFM1 since -\n");
+        assert_eq!(header(&a)[1..3], ["full", "-"]);
+        assert_eq!(ask(&dir, "TFM1 stop\n"), b"TFM1 bye\n");
+    }
+
+    #[test]
+    fn answers_what_changed_since_a_token() {
+        let (_d, root, dir) = project(None);
         let deadline = Instant::now() + Duration::from_secs(10);
         let first = loop {
             if dir.join(SOCKET).exists() {
