@@ -147,39 +147,13 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def main() -> int:
-    args = parse_args()
-    # As a user runs it: with the bytecode of trails' modules written (an
-    # environment with PYTHONDONTWRITEBYTECODE=1 would compile them again
-    # in every process).
-    import trails
-
-    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.dirname(trails.__file__)],
-                   check=True, capture_output=True)  # fmt: skip
-    work = HERE / "work" / "fsmonitor"
-    rows = []
-    med = statistics.median
-    for n in (int(s) for s in args.sizes.split(",")):
-        root = work / f"n{n}"
-        print(f"fsmonitor: making {n:,} files", file=sys.stderr)
-        make_project(root, n)
-        print(f"fsmonitor: measuring {n:,} files", file=sys.stderr)
-        m = measure(root, args.runs)
-        shutil.rmtree(root, ignore_errors=True)
-        t = {k: fmt(v) for k, v in m.times.items()}
-        d, full, g2 = (med(m.times[k]) for k in ("daemon", "full", "git2"))
-        rows.append(
-            f"| {n:,} | {t['py']} | {t['version']} | {t['full']} | {t['daemon']} | "
-            f"{t['unrelated']} | {t['git']} / {t['git2']} | **{full / d:.1f}x** | {d / g2:.2f}x | "
-            f"{'yes' if d < 0.060 else '**NO**'} | {m.start:.1f} s, {m.rss_kib / 1024:.0f} MiB | "
-            f"{t['cpu_daemon']} / {t['cpu_py']} |"
-        )
-    shutil.rmtree(work, ignore_errors=True)
+def report(args: argparse.Namespace, rows: list[str]) -> str:
+    """The results page for the sizes measured so far."""
     model, mem_gib, fstype, commit = machine_facts(HERE)
     gitv = run(["git", "--version"], HERE).stdout.strip()
     fsm = run(["git", "fsmonitor--daemon", "status"], HERE, check=False)
     git_fsm = (fsm.stderr or fsm.stdout).strip().removeprefix("fatal: ")
-    text = "\n".join([
+    return "\n".join([
         "# trails file watcher benchmarks",
         "",
         "Written by `make bench` (`benches/bench_fsmonitor.py`); do not edit by hand.",
@@ -212,6 +186,40 @@ def main() -> int:
         " process, interleaved.",
         "",
     ])  # fmt: skip
+
+
+def main() -> int:
+    args = parse_args()
+    # As a user runs it: with the bytecode of trails' modules written (an
+    # environment with PYTHONDONTWRITEBYTECODE=1 would compile them again
+    # in every process).
+    import trails
+
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.dirname(trails.__file__)],
+                   check=True, capture_output=True)  # fmt: skip
+    work = HERE / "work" / "fsmonitor"
+    rows = []
+    med = statistics.median
+    for n in (int(s) for s in args.sizes.split(",")):
+        root = work / f"n{n}"
+        print(f"fsmonitor: making {n:,} files", file=sys.stderr)
+        make_project(root, n)
+        print(f"fsmonitor: measuring {n:,} files", file=sys.stderr)
+        m = measure(root, args.runs)
+        shutil.rmtree(root, ignore_errors=True)
+        t = {k: fmt(v) for k, v in m.times.items()}
+        d, full, g2 = (med(m.times[k]) for k in ("daemon", "full", "git2"))
+        rows.append(
+            f"| {n:,} | {t['py']} | {t['version']} | {t['full']} | {t['daemon']} | "
+            f"{t['unrelated']} | {t['git']} / {t['git2']} | **{full / d:.1f}x** | {d / g2:.2f}x | "
+            f"{'yes' if d < 0.060 else '**NO**'} | {m.start:.1f} s, {m.rss_kib / 1024:.0f} MiB | "
+            f"{t['cpu_daemon']} / {t['cpu_py']} |"
+        )
+        print(rows[-1], file=sys.stderr)  # kept even if a later size fails
+        if args.write:
+            args.write.write_text(report(args, rows))
+    shutil.rmtree(work, ignore_errors=True)
+    text = report(args, rows)
     if args.write:
         args.write.write_text(text)
     print(text)
