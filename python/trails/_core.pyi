@@ -11,6 +11,7 @@ __all__ = [
     "checkout_file",
     "checkout_tree",
     "diff_manifests",
+    "fsmonitor_serve",
     "hash_bytes",
     "hash_file",
     "hash_files",

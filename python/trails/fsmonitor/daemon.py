@@ -38,6 +38,7 @@ def info(root: Path) -> Info | None:
     got = client.status(fsmonitor.folder(root))
     if got is None:
         return None
+
     def num(key: str) -> int:
         value = got.get(key, "")
         return int(value) if value.isdigit() else 0
