@@ -194,6 +194,11 @@ def report(args: argparse.Namespace, rows: list[str]) -> str:
         " listing of pipeline and `.dvc` files); its growth is item 1 of the issue.",
         "- The speed-up and the ratio to Git are medians of runs measured in the same"
         " process, interleaved.",
+        "- On a loaded machine (other jobs: `python -c pass` itself far above its idle"
+        " ~20 ms) wall times measure the scheduler; the CPU column (user + sys of the"
+        " command's process, from `getrusage`) does not: it is the figure to compare across"
+        " sizes. The `trails` console script pip writes imports `re`, the largest single"
+        " import of the fast path.",
         "",
     ])  # fmt: skip
 
