@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml
 PY_META := pyproject.toml
 
-.PHONY: help install build demo test test-rust test-python lint format bench clean
+.PHONY: help install build browser demo test test-rust test-python lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -34,7 +34,14 @@ demo: install ## Run the example project end to end
 test-rust: ## Rust unit and property tests
 	cargo test --quiet -p trails-core
 
-test-python: install ## Python tests (facade, CLI functional tests)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser: ## Debian's chromium for the headless browser test of plots (installed if missing)
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (apt) for the browser test"; \
+	  $(SUDO) apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test-python: install browser ## Python tests (facade, CLI functional tests, a headless chromium)
 	$(BIN)/pytest -q
 
 test: install test-rust test-python ## All tests (Rust, then Python)
@@ -56,6 +63,10 @@ bench: install ## Benchmarks against b3sum, hashlib.md5, blake3-py, git, cp and 
 	$(PY) benches/bench.py --write benches/RESULTS.md
 	$(PY) benches/bench_dvc.py --write benches/RESULTS-dvc.md
 	$(PY) benches/bench_checkpoints.py --write benches/RESULTS-checkpoints.md
+	$(PY) benches/bench_queue.py --write benches/RESULTS-queue.md
+	$(PY) benches/bench_remote.py --write benches/RESULTS-remote.md
+	$(PY) benches/bench_scale.py --write benches/RESULTS-scale.md
+	$(PY) benches/bench_plots.py --write benches/RESULTS-plots.md
 	$(PY) benches/bench_fsmonitor.py --write benches/RESULTS-fsmonitor.md
 
 clean: ## Remove the virtualenv and build products

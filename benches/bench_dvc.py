@@ -1867,7 +1867,9 @@ def header(work: Path, cfg: Config, dvc: Path, trails: Tool, digest: str) -> str
         "# trails vs DVC benchmarks",
         "",
         "Written by `make bench` (`benches/bench_dvc.py`); do not edit by hand. "
-        "The core benchmarks are in `RESULTS.md`.",
+        "The core benchmarks are in `RESULTS.md`; data remotes (push, pull) in "
+        "[`RESULTS-remote.md`](RESULTS-remote.md); `plots diff` against DVC in "
+        "[`RESULTS-plots.md`](RESULTS-plots.md).",
     ]
     if cfg.quick:
         lines += ["", "**Quick smoke run (`--quick`): small workloads, figures not meaningful.**"]

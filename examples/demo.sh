@@ -44,12 +44,12 @@ trails repro --explain
 cat metrics.json
 
 step "an experiment in the workspace: -S edits exactly one line of params.yaml"
-git checkout -q -- params.yaml dvc.lock metrics.json
+git checkout -q -- params.yaml dvc.lock metrics.json train_log.csv
 trails exp run -S train.lr=0.15 -n lr-015
 git diff --unified=0 params.yaml | grep '^[-+][^-+]'
 
 step "queue a sweep of learning rates (the workspace is not touched), run them 2 at a time"
-git checkout -q -- params.yaml dvc.lock metrics.json
+git checkout -q -- params.yaml dvc.lock metrics.json train_log.csv
 trails exp run --queue -n lr -S 'train.lr=0.05,0.2,0.4'
 trails exp show --no-pager --no-timestamp
 trails exp run --run-all --jobs 2
@@ -58,13 +58,18 @@ step "compare: the guide's table, experiments under their baseline"
 trails exp show --no-pager --no-timestamp
 trails exp diff lr-1 lr-3
 
+step "plots: the loss curve of each experiment, drawn offline (HTML with embedded SVG)"
+trails plots diff lr-1 lr-2 lr-3 -o plots
+grep -c '<section class="plot"' plots/index.html | grep -qx 1 || fail "plots diff drew no chart"
+trails plots diff lr-1 lr-2 lr-3 --format svg -o plots && ls plots
+
 step "apply one experiment, then another: the workspace holds recorded results, no --force needed"
 trails exp apply lr-1
 grep -q 'lr: 0.05' params.yaml || fail "exp apply lr-1 did not put lr 0.05 into params.yaml"
 trails exp apply lr-3
 grep -q 'lr: 0.4' params.yaml || fail "exp apply lr-3 did not put lr 0.4 into params.yaml"
 [ -z "$(git stash list)" ] || fail "exp apply stashed recorded results"
-git checkout -q -- params.yaml dvc.lock metrics.json && trails checkout
+git checkout -q -- params.yaml dvc.lock metrics.json train_log.csv && trails checkout
 
 step "checkpoints: each epoch is a commit; a second run continues from the last one"
 trails exp run finetune/dvc.yaml -n finetune

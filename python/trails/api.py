@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from trails.errors import TrailsError
+from trails.pids import alive
 from trails.repro.signal import WATCHER_PID, signal_path
 
 
@@ -49,21 +50,6 @@ class CheckpointError(TrailsError):
     watches for checkpoints has exited."""
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc: kill() said it exists
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
 def make_checkpoint() -> None:
     """Signal a checkpoint: create ``$DVC_ROOT/.dvc/tmp/DVC_CHECKPOINT`` and
     wait until trails has recorded it and removed the file. Outside a
@@ -84,7 +70,7 @@ def make_checkpoint() -> None:
     signal.parent.mkdir(parents=True, exist_ok=True)
     signal.touch()
     while signal.exists():
-        if pid is not None and not _alive(pid):
+        if pid is not None and not alive(pid):
             signal.unlink(missing_ok=True)
             raise CheckpointError(
                 f"make_checkpoint: trails (pid {pid}), which records checkpoints, has "

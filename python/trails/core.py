@@ -2,7 +2,10 @@
 
 Everything that reads file bytes or walks trees goes through here; the rest
 of trails never imports ``trails._core`` directly. Functions take ``str`` or
-``os.PathLike`` paths and return frozen dataclasses.
+``os.PathLike`` paths and return frozen records with named fields: the
+core's own (``FileHash``, ``StoredFile``, ``Entry``, ``CheckoutResult``,
+re-exported here) or, where trails adds behaviour, a dataclass built from
+one (``Tree``, ``PathHash``, ``TreeDiff``).
 
 Errors: ``OSError`` subclasses with ``filename`` set (``FileNotFoundError``,
 ``PermissionError``, ``IsADirectoryError``...) for operating-system failures,
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -41,39 +44,15 @@ LINK_TYPES: tuple[str, ...] = ("reflink", "hardlink", "symlink", "copy")
 PathArg = str | os.PathLike[str]
 
 
-@dataclass(frozen=True)
-class FileHash:
-    hash: str
-    size: int
-    executable: bool
-
-
-@dataclass(frozen=True)
-class StoredFile(FileHash):
-    #: False when the object was already in the cache.
-    written: bool
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One file of a tree manifest."""
-
-    relpath: str
-    hash: str
-    size: int
-    executable: bool
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "relpath": self.relpath,
-            ALGORITHM: self.hash,
-            "size": self.size,
-            "isexec": self.executable,
-        }
-
-
-def _entries(rows: Iterable[tuple[str, str, int, bool]]) -> list[Entry]:
-    return [Entry(*row) for row in rows]
+#: One hashed file: ``hash``, ``size``, ``executable``.
+FileHash = _core.FileHash
+#: ``FileHash`` and ``written`` (False when the object was already cached).
+StoredFile = _core.StoredFile
+#: One file of a tree manifest: ``relpath``, ``hash``, ``size``, ``executable``.
+Entry = _core.Entry
+#: ``link``: the link type used for the first file materialised (None if
+#: nothing changed); ``added``, ``modified``, ``deleted``, ``unchanged``.
+CheckoutResult = _core.CheckoutResult
 
 
 @dataclass(frozen=True)
@@ -95,6 +74,10 @@ class Tree:
     def entries(self) -> list[Entry]:
         return parse_manifest(self.manifest)
 
+    @classmethod
+    def of(cls, r: _core.TreeState) -> Tree:
+        return cls(r.hash, r.manifest, r.nfiles, r.size, r.files_read, r.objects_written)
+
 
 @dataclass(frozen=True)
 class TreeDiff:
@@ -106,16 +89,6 @@ class TreeDiff:
         return bool(self.added or self.modified or self.deleted)
 
 
-@dataclass(frozen=True)
-class CheckoutResult:
-    #: The link type used for the first file materialised; None if nothing changed.
-    link: str | None
-    added: int
-    modified: int
-    deleted: int
-    unchanged: int
-
-
 def _opt(path: PathArg | None) -> str | None:
     return None if path is None else os.fspath(path)
 
@@ -125,19 +98,18 @@ def hash_bytes(data: bytes) -> str:
 
 
 def hash_file(path: PathArg) -> FileHash:
-    return FileHash(*_core.hash_file(os.fspath(path)))
+    return _core.hash_file(os.fspath(path))
 
 
 def hash_files(paths: Sequence[PathArg]) -> list[FileHash]:
     """Hash many files in parallel; raises for the first one that fails."""
-    return [FileHash(*r) for r in _core.hash_files([os.fspath(p) for p in paths])]
+    return _core.hash_files([os.fspath(p) for p in paths])
 
 
 def scan_tree(root: PathArg, index: PathArg | None = None) -> Tree:
     """Walk ``root`` (honouring ``.dvcignore``, skipping ``.git``/``.dvc``)
     and hash it; files whose stat the index at ``index`` knows are not read."""
-    h, manifest, n, size, read = _core.scan_tree(os.fspath(root), _opt(index))
-    return Tree(h, manifest, n, size, read)
+    return Tree.of(_core.scan_tree(os.fspath(root), _opt(index)))
 
 
 @dataclass(frozen=True)
@@ -161,12 +133,18 @@ class PathHash:
         return None if self.manifest is None else self.files
 
 
+def ignored_files(root: PathArg, relpaths: Sequence[str]) -> list[bool]:
+    """Whether each repo-relative file is left out by ``.dvcignore`` (any
+    folder's, negations included), by the same rules as every walk."""
+    return _core.ignored_files(os.fspath(root), list(relpaths))
+
+
 def hash_paths(paths: Sequence[PathArg], index: PathArg | None = None) -> list[PathHash | None]:
     """Hash files and directories (tree hashes) with one stat index; None for
     a missing path. One call for all the paths a command needs: the index is
     read once."""
     return [
-        None if r is None else PathHash(*r)
+        None if r is None else PathHash(r.hash, r.size, r.executable, r.manifest, r.files)
         for r in _core.hash_paths([os.fspath(p) for p in paths], _opt(index))
     ]
 
@@ -180,14 +158,14 @@ def store_manifest(cache: PathArg, manifest: bytes) -> str:
 
 def parse_manifest(data: bytes) -> list[Entry]:
     """Entries of canonical manifest bytes (validated: hashes, safe paths)."""
-    return _entries(_core.parse_manifest(data))
+    return _core.parse_manifest(data)
 
 
 def diff_manifests(
     old: bytes, new: bytes, *, old_name: str = "<old>", new_name: str = "<new>"
 ) -> TreeDiff:
-    added, modified, deleted = _core.diff_manifests(old, new, old_name, new_name)
-    return TreeDiff(_entries(added), _entries(modified), deleted)
+    d = _core.diff_manifests(old, new, old_name, new_name)
+    return TreeDiff(d.added, d.modified, d.deleted)
 
 
 def store_file(
@@ -195,14 +173,17 @@ def store_file(
     path: PathArg,
     index: PathArg | None = None,
     link_types: Sequence[str] | None = None,
+    shown: str | None = None,
 ) -> StoredFile:
     """Store one file. With ``link_types`` (the cache types), the file then
     uses the object as a checkout would: with a hardlink it becomes the
-    object (read-only, no byte copied), with a symlink it points to it."""
+    object (read-only, no byte copied), with a symlink it points to it.
+    ``shown``: the path as errors name it (default: from the current
+    folder; a run folder's outputs are named by their repo paths)."""
     links = list(link_types) if link_types is not None else None
     cachelock.hold(os.fspath(cache))
-    with _full_cache_named(cache, path):
-        return StoredFile(*_core.store_file(os.fspath(cache), os.fspath(path), _opt(index), links))
+    with _full_cache_named(cache, path, shown):
+        return _core.store_file(os.fspath(cache), os.fspath(path), _opt(index), links)
 
 
 def store_tree(
@@ -210,21 +191,19 @@ def store_tree(
     root: PathArg,
     index: PathArg | None = None,
     link_types: Sequence[str] | None = None,
+    shown: str | None = None,
 ) -> Tree:
     """Store every file under ``root`` and the manifest; each byte is read
     at most once (hashed while copied into the cache), and with
-    ``link_types`` as in ``store_file``."""
+    ``link_types`` and ``shown`` as in ``store_file``."""
     links = list(link_types) if link_types is not None else None
     cachelock.hold(os.fspath(cache))
-    with _full_cache_named(cache, root):
-        h, manifest, n, size, read, written = _core.store_tree(
-            os.fspath(cache), os.fspath(root), _opt(index), links
-        )
-    return Tree(h, manifest, n, size, read, written)
+    with _full_cache_named(cache, root, shown):
+        return Tree.of(_core.store_tree(os.fspath(cache), os.fspath(root), _opt(index), links))
 
 
 @contextmanager
-def _full_cache_named(cache: PathArg, path: PathArg) -> Iterator[None]:
+def _full_cache_named(cache: PathArg, path: PathArg, shown: str | None) -> Iterator[None]:
     """A full disk (or quota) while storing: say what was not stored and
     where. The core publishes an object only by renaming a complete
     temporary file, and removes the temporary file when the copy fails, so
@@ -235,13 +214,20 @@ def _full_cache_named(cache: PathArg, path: PathArg) -> Iterator[None]:
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        shown = os.path.relpath(path)
+        shown = shown or os.path.relpath(path)
         raise CoreError(
             f"'{shown}' was not stored: no space left on the cache's disk ({os.fspath(cache)})",
             exc.filename,
             hint="Free space there ('trails gc' removes objects nothing refers to) or set "
             "cache.dir in .dvc/config to a larger disk. Nothing partial was left in the cache.",
         ) from None
+
+
+def read_manifest(cache: PathArg, tree_hash: str) -> bytes:
+    """A tree object's manifest bytes, checked against its hash and
+    validated (safe paths, well-formed hashes) by the core, not parsed
+    into entries (a caller wanting only the names parses less)."""
+    return _core.read_tree(os.fspath(cache), tree_hash)
 
 
 def read_tree(cache: PathArg, tree_hash: str) -> Tree:
@@ -283,10 +269,8 @@ def checkout_tree(
     """Make ``dest`` hold exactly the tree: only differing files are
     replaced, strays removed. All objects are checked before anything is
     touched."""
-    return CheckoutResult(
-        *_core.checkout_tree(
-            os.fspath(cache), tree_hash, os.fspath(dest), list(link_types), _opt(index)
-        )
+    return _core.checkout_tree(
+        os.fspath(cache), tree_hash, os.fspath(dest), list(link_types), _opt(index)
     )
 
 
@@ -298,6 +282,46 @@ def progress() -> tuple[int, int]:
     """(files, bytes) this process has hashed, stored or checked out so
     far; poll it from another thread to show progress of a long call."""
     return _core.progress()
+
+
+# -- objects to and from a remote (``trails.remote.store``) -------------------
+
+#: ``store_blobs``/``adopt_file`` outcomes.
+WRITTEN, PRESENT, CORRUPT = 1, 0, -1
+
+
+def store_blobs(cache: PathArg, data: bytes, items: Sequence[tuple[str, int, int]]) -> list[int]:
+    """Store objects fetched from a remote, ``items`` being ``(name,
+    offset, length)`` slices of ``data`` (name: hex, or ``<hex>.dir`` for a
+    manifest). Each is stored only if its bytes hash to its name (and a
+    manifest parses): per item ``WRITTEN``, ``PRESENT`` or ``CORRUPT``."""
+    cachelock.hold(os.fspath(cache))
+    return _core.store_blobs(os.fspath(cache), data, list(items))
+
+
+def adopt_file(cache: PathArg, tmp: PathArg, name: str) -> int:
+    """Make ``tmp`` (a complete file in ``<cache>/tmp``) the object ``name``
+    if it hashes to it, without copying; else remove it. ``WRITTEN``,
+    ``PRESENT`` or ``CORRUPT``."""
+    cachelock.hold(os.fspath(cache))
+    return _core.adopt_file(os.fspath(cache), os.fspath(tmp), name)
+
+
+def read_objects(cache: PathArg, names: Sequence[str]) -> tuple[bytes, list[int]]:
+    """The objects' bytes concatenated in order, and each one's length."""
+    return _core.read_objects(os.fspath(cache), list(names))
+
+
+def missing_objects(cache: PathArg, names: Sequence[str]) -> list[int]:
+    """Indices of the named objects the cache lacks (one stat each, in parallel)."""
+    return _core.missing_objects(os.fspath(cache), list(names))
+
+
+def xxh3_files(paths: Sequence[PathArg]) -> int:
+    """Bytes read by xxh3-128 over ``paths`` (in parallel, the core's
+    reader): ``trails bench hash``'s comparison row, never a content
+    address (those are blake3)."""
+    return _core.xxh3_files([os.fspath(p) for p in paths])
 
 
 def fsmonitor_serve(root: PathArg, folder: PathArg, max_watches: int | None = None) -> str:

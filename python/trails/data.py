@@ -2,9 +2,9 @@
 tool's format (one ``outs`` entry: ``path``, ``hash``, the hash, ``size``,
 ``nfiles`` for folders), the bytes in the cache, ``PATH`` git-ignored.
 
-``.dvc`` files are found through Git (``git ls-files``, tracked and
-untracked-but-not-ignored), never by walking the workspace, whose data
-folders may hold hundreds of thousands of files."""
+``.dvc`` files are found by the project's one listing (``trails.files``:
+Git, tracked and untracked-but-not-ignored), never by walking the
+workspace, whose data folders may hold hundreds of thousands of files."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from trails import core, gitignore, rootlink, textio, yamlio
+from trails import core, files, gitignore, rootlink, textio, yamlio
 from trails.confine import UnsafePathError, check_output_folder, confined, protected
 from trails.errors import TrailsError
 from trails.pipeline.lockfile import TREE_SUFFIX, FileState
@@ -42,28 +42,9 @@ class Tracked:
 
 
 def find(project: Project) -> list[str]:
-    """Every ``.dvc`` file of the project (tracked or new, not ignored).
-
-    Through Git when the project is a Git work tree's top; otherwise (no
-    Git, or a temporary experiment folder freshly checked out, which holds
-    only committed files) by walking it, skipping ``.git`` and ``.dvc``."""
-    from trails.git import Git
-
-    git = Git(project.root)
-    # A work tree's top holds `.git` (a folder, or a file for worktrees); an
-    # experiment's temporary folder does not, and needs no git call to say so.
-    top = ""
-    if project.has_scm and (project.root / ".git").exists():
-        top = git.run("rev-parse", "--show-toplevel", check=False).strip()
-    if top and Path(top).resolve() == project.root.resolve():
-        out = git.run("ls-files", "--cached", "--others", "--exclude-standard", "--", f"*{SUFFIX}")
-        return sorted({p for p in out.splitlines() if (project.root / p).is_file()})
-    found = []
-    for dirpath, dirnames, filenames in os.walk(project.root):
-        dirnames[:] = [d for d in dirnames if d not in (".git", ".dvc")]
-        rel = Path(dirpath).relative_to(project.root)
-        found += [(rel / f).as_posix() for f in filenames if f.endswith(SUFFIX)]
-    return sorted(found)
+    """Every ``.dvc`` file of the project (tracked or new, not ignored):
+    the project's one listing (``trails.files``)."""
+    return list(project.files().listing().data)
 
 
 def read(project: Project, dvcfile: str) -> Tracked:
@@ -185,6 +166,7 @@ def write(project: Project, t: Tracked) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(yamlio.dumps({"outs": [t.state.to_yaml()]}))
     os.replace(tmp, path)
+    files.forget(project.root)
 
 
 def tracked(project: Project) -> list[Tracked]:
@@ -287,14 +269,14 @@ def add(
     return to_git
 
 
-def changes(project: Project, t: Tracked) -> list[str]:
-    """Why tracked data differs from its ``.dvc`` file (empty: it does not)."""
+def changes(project: Project, t: Tracked, now: core.PathHash | None) -> list[str]:
+    """Why tracked data differs from its ``.dvc`` file (empty: it does
+    not); ``now``: its hash on disk, taken with the rest of the check's."""
     path = project.root / t.repo_path
     if not path.exists():
         return [f"'{t.repo_path}' missing"]
     if t.state.hash_name != core.ALGORITHM:
         return [f"'{t.repo_path}' recorded with {t.state.hash_name}; run 'trails add' to re-hash"]
-    now = core.hash_paths([path], project.index_path)[0]
     if now is None:
         return [f"'{t.repo_path}' missing"]
     if now.hash == t.state.bare_hash:

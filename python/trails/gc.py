@@ -109,13 +109,23 @@ def referenced(project: Project, git: Git | None, commits: list[str]) -> set[str
     return files
 
 
-def commits_to_keep(
-    git: Git, *, workspace: bool, branches: bool, tags: bool, all_commits: bool
-) -> list[str]:
+@dataclass(frozen=True)
+class Scope:
+    """The commits whose data is kept beside the workspace's (``-w``
+    HEAD, ``-a`` branch heads, ``-T`` tags, ``-A`` every commit)."""
+
+    workspace: bool = False
+    branches: bool = False
+    tags: bool = False
+    all_commits: bool = False
+
+
+def commits_to_keep(git: Git, scope: Scope) -> list[str]:
     from trails.experiments import queue
     from trails.experiments.refs import list_exps
 
-    keep = git.select_commits(head=workspace, branches=branches, tags=tags, all_commits=all_commits)
+    keep = git.select_commits(head=scope.workspace, branches=scope.branches, tags=scope.tags,
+                              all_commits=scope.all_commits)  # fmt: skip
     exps = list_exps(git)
     chains = git.chains([e.sha for e in exps], list({e.baseline for e in exps}))
     keep += [e.sha for e in exps] + [c for cs in chains.values() for c in cs]
@@ -193,6 +203,25 @@ def plan(project: Project, keep: set[str]) -> Plan:
                 doomed.append(Path(obj.path))
                 size += st.st_size
     return Plan(doomed, size, kept, warnings)
+
+
+def planned(project: Project, git: Git | None, scope: Scope) -> Plan:
+    """What ``gc`` would remove now (``git`` None: a project without Git
+    keeps only what its workspace names)."""
+    commits = commits_to_keep(git, scope) if git is not None else []
+    return plan(project, referenced(project, git, commits))
+
+
+def collect(project: Project, git: Git | None, scope: Scope) -> Plan:
+    """Plan again under the cache's gc lock and remove: a run may have
+    stored (and named) more since the last plan, and none may store while
+    objects go. Refused, with nothing removed, while anything stores."""
+    from trails import cachelock
+
+    with cachelock.collecting(project.cache_dir):
+        p = planned(project, git, scope)
+        remove(p.doomed)
+    return p
 
 
 def remove(doomed: list[Path]) -> None:

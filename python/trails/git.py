@@ -1,10 +1,10 @@
 """Git through its command line (plumbing commands).
 
-Why not pygit2: importing it costs ~200 ms here (``../shared/FACTS.md``),
-more than the whole of a warm ``exp show``; a ``git`` process costs a few
-milliseconds, ``for-each-ref`` lists thousands of refs in one call, and
-``cat-file --batch`` streams any number of blobs through one process. Git's
-own ref locking (``update-ref`` with an expected old value) makes ref
+Why not pygit2: importing it cost 190-209 ms here (``docs/architecture.md``,
+"Git: the CLI, not pygit2"), more than the whole of a warm ``exp show``; a
+``git`` process costs a few milliseconds, ``for-each-ref`` lists thousands
+of refs in one call, and ``cat-file --batch`` streams any number of blobs
+through one process. Git's own ref locking (``update-ref`` with an expected old value) makes ref
 updates atomic across parallel workers."""
 
 from __future__ import annotations
@@ -137,6 +137,20 @@ class Git:
             rows.append((ref, sha, int(ts or 0)))
         return rows
 
+    def ref_messages(self, prefix: str) -> list[tuple[str, str, int, str]]:
+        """``(refname, commit, committer time, message)`` of every ref under
+        ``prefix``, in one ``for-each-ref`` (a process per message cost
+        ``queue status`` over a second with 1,000 entries)."""
+        fmt = "%(refname)%00%(objectname)%00%(committerdate:unix)%00%(contents)%00"
+        out = self.run("for-each-ref", f"--format={fmt}", prefix)
+        rows = []
+        for record in out.split("\0\n"):
+            parts = record.split("\0")
+            if len(parts) >= 4:
+                ts = parts[2]
+                rows.append((parts[0], parts[1], int(ts) if ts.isdigit() else 0, parts[3]))
+        return rows
+
     def first_parents(self, prefix: str) -> dict[str, str]:
         """First parent of the commit of every ref under ``prefix``, in one
         ``for-each-ref`` (``%(parent)`` lists a commit's parents)."""
@@ -251,6 +265,20 @@ class Git:
             if index is None:
                 tmp.unlink(missing_ok=True)
 
+    def move_folder(self, old: str, new: str, dest: Path, index: Path) -> None:
+        """Move the folder ``dest`` from commit ``old``, which it holds
+        exactly as ``index`` records it (a run folder after its snapshot),
+        to commit ``new``: every file ``index`` does not track goes (outputs,
+        copies; ``dest`` is a run folder, never a work tree of the user's),
+        then only the files that differ between the two commits are written
+        (a two-way ``read-tree -m``), so the cost follows their diff, not the
+        size of the tree. A ``GitError`` (a tracked file changed since the
+        snapshot) leaves the folder to be checked out afresh."""
+        git_dir = self.git_dir()
+        env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(dest), "GIT_DIR": str(git_dir)}
+        self.run("clean", "-ffdxq", env=env, cwd=dest)
+        self.run("read-tree", "-m", "-u", old, new, env=env, cwd=dest)
+
     def materialize_some(self, commit: str, dest: Path, keep: Callable[[str, str], bool]) -> None:
         """Write into the empty folder ``dest`` only the entries of
         ``commit`` that ``keep(mode, path)`` accepts (``exp apply``'s check of
@@ -364,8 +392,32 @@ class Git:
         first = f"create {ref} {new}" if old == ZERO else f"update {ref} {new} {old or ''}"
         self.run("update-ref", "--stdin", input=f"{first.rstrip()}\ndelete {consumed}\n")
 
+    def object_types(self, specs: list[str]) -> list[tuple[str, str] | None]:
+        """``(object name, type)`` of each spec (``rev^{commit}``,
+        ``rev:path``), None where there is none: one ``cat-file --batch-check``."""
+        if not specs:
+            return []
+        proc = subprocess.run(
+            ["git", "cat-file", "--batch-check=%(objectname) %(objecttype)"],
+            cwd=self.root,
+            input="".join(f"{s}\n" for s in specs),
+            capture_output=True,
+            text=True,
+        )
+        out: list[tuple[str, str] | None] = []
+        for line in proc.stdout.splitlines()[: len(specs)]:
+            name, _, kind = line.partition(" ")
+            out.append((name, kind) if kind in ("blob", "tree", "commit", "tag") else None)
+        return out + [None] * (len(specs) - len(out))
+
     def read_blobs(self, specs: list[str]) -> list[bytes | None]:
         """Contents of ``rev:path`` specs through one ``cat-file --batch``."""
+        return [data if kind == "blob" else None for kind, data in self.read_objects(specs)]
+
+    def read_objects(self, specs: list[str]) -> list[tuple[str | None, bytes]]:
+        """``(type, content)`` of each object spec (``rev:path``,
+        ``rev^{commit}``...) through one ``cat-file --batch``; type None for
+        a spec that names nothing."""
         if not specs:
             return []
         proc = subprocess.run(
@@ -375,18 +427,15 @@ class Git:
             capture_output=True,
         )
         data, pos = proc.stdout, 0
-        out: list[bytes | None] = []
+        out: list[tuple[str | None, bytes]] = []
         for _ in specs:
             nl = data.index(b"\n", pos)
             header = data[pos:nl].split()
             pos = nl + 1
-            if len(header) == 3 and header[1] == b"blob":
+            if len(header) == 3:
                 size = int(header[2])
-                out.append(data[pos : pos + size])
+                out.append((header[1].decode(), data[pos : pos + size]))
                 pos += size + 1
-            elif len(header) == 3:
-                pos += int(header[2]) + 1
-                out.append(None)
             else:
-                out.append(None)
+                out.append((None, b""))
         return out

@@ -3,7 +3,6 @@ workspace or from a Git revision, flatten them to dotted keys, diff them."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,30 +21,48 @@ def metric_paths(graph: Graph) -> list[str]:
     )
 
 
-def _text_at(root: Path, rev: str, path: str) -> str | None:
-    if rev == WORKSPACE:
-        p = root / path
-        return textio.read(p, path) if p.is_file() else None
-    proc = subprocess.run(
-        ["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True, check=False
-    )
-    if proc.returncode != 0:
-        stderr = proc.stderr.decode(errors="replace")
-        if "invalid object name" in stderr or "unknown revision" in stderr:
-            raise TrailsError(
-                f"'{rev}' is not a Git revision", hint="Name a commit, branch or tag."
-            )
-        return None
-    return textio.decode(proc.stdout, f"{rev}:{path}")
-
-
 def read(root: Path, rev: str, paths: list[str]) -> dict[str, dict[str, Any] | str]:
     """``{path: {key: value}}``; a file that cannot be parsed maps to its
     error message (shown, not fatal: one bad file should not hide the rest)."""
+    return read_revs(root, [rev], paths)[0]
+
+
+def read_revs(
+    root: Path, revs: list[str], paths: list[str]
+) -> list[dict[str, dict[str, Any] | str]]:
+    """``read`` of each revision; the files of every Git revision (and
+    whether each revision exists) come through one ``cat-file --batch``."""
+    from trails.git import Git
+
+    committed = [r for r in dict.fromkeys(revs) if r != WORKSPACE]
+    specs = [f"{r}^{{commit}}" for r in committed]
+    specs += [f"{r}:{p}" for r in committed for p in paths]
+    objects = Git(root).read_objects(specs)
+    for rev, (kind, _) in zip(committed, objects, strict=False):
+        if kind != "commit":
+            raise TrailsError(
+                f"'{rev}' is not a Git revision", hint="Name a commit, branch or tag."
+            )
+    blobs = [data if kind == "blob" else None for kind, data in objects[len(committed) :]]
+    n = len(paths)
+    texts = {r: blobs[i * n : (i + 1) * n] for i, r in enumerate(committed)}
+    return [_parsed(root, rev, paths, texts.get(rev)) for rev in revs]
+
+
+def _parsed(
+    root: Path, rev: str, paths: list[str], blobs: list[bytes | None] | None
+) -> dict[str, dict[str, Any] | str]:
+    """The metrics of one revision: from ``blobs`` (its files' contents, in
+    the order of ``paths``), or from the workspace when None."""
     out: dict[str, dict[str, Any] | str] = {}
-    for path in paths:
+    for i, path in enumerate(paths):
         try:
-            text = _text_at(root, rev, path)
+            if blobs is None:
+                p = root / path
+                text = textio.read(p, path) if p.is_file() else None
+            else:
+                data = blobs[i]
+                text = None if data is None else textio.decode(data, f"{rev}:{path}")
         except textio.TextFileError as exc:
             out[path] = str(exc)
             continue

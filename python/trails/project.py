@@ -4,13 +4,16 @@ if any, its config, cache and local state paths; and ``trails init``."""
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trails import config as config_mod
 from trails.errors import TrailsError
+
+if TYPE_CHECKING:
+    from trails import files as files_mod
 
 DVC_DIR = ".dvc"
 #: What the reference tool writes to `.dvc/.gitignore`.
@@ -70,7 +73,11 @@ class Project:
         """The stat index (hashes of unchanged files). A temporary
         experiment folder shares its project's (``[trails] stat_index``):
         the index is keyed by inode, and files linked from the cache are
-        the same inodes there."""
+        the same inodes there. ``TRAILS_STAT_INDEX`` overrides both, for
+        ``trails bench status``, which times whole processes on a copy."""
+        override = os.environ.get("TRAILS_STAT_INDEX")
+        if override:
+            return Path(override)
         shared = self.config.get("trails", "stat_index")
         return Path(shared) if shared else self.tmp_dir / "trails" / "stat-index"
 
@@ -83,6 +90,13 @@ class Project:
     @cached_property
     def has_scm(self) -> bool:
         return _find_up(self.root, ".git") is not None
+
+    def files(self) -> files_mod.Files:
+        """Which files belong to the project (pipeline and ``.dvc`` files),
+        asked of Git once per process: the one answer every command takes."""
+        from trails import files as files_mod
+
+        return files_mod.of(self.root)
 
     def rel(self, path: Path | str) -> str:
         """``path`` relative to the root, POSIX (for messages and lock files)."""
@@ -121,5 +135,7 @@ def init(path: Path, *, no_scm: bool = False, force: bool = False) -> tuple[Proj
         if "no_scm" not in cfg.read_text():
             cfg.write_text(cfg.read_text() + "[core]\n    no_scm = True\n")
     elif created:
-        subprocess.run(["git", "add", "--", *created], cwd=path, check=True, capture_output=True)
+        from trails.git import Git
+
+        Git(path).run("add", "--", *created)
     return Project(path), created

@@ -1,7 +1,9 @@
 """Fast YAML 1.2 loading with source lines, for dvc.yaml, dvc.lock and
 params files.
 
-PyYAML's C parser is the fastest loader we have (``../shared/FACTS.md``), but
+PyYAML's C parser is the fastest loader we have (a 2.7 MB lock file: 3.2 s,
+against 11.9 s pure PyYAML and 24.4 s ruamel.yaml; ``docs/architecture.md``,
+"Parsing YAML"), but
 it resolves scalars by YAML 1.1 rules: ``1e-3`` would be a string and ``yes``
 a boolean, unlike the reference tool (ruamel.yaml, YAML 1.2). ``Loader``
 keeps the C parser and swaps in the YAML 1.2 core schema resolvers.

@@ -36,9 +36,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "commit": ("trails.cli.pipeline:commit", "Record outputs in dvc.lock without running."),
     "metrics": ("trails.cli.metrics:metrics", "Show and compare metrics."),
     "params": ("trails.cli.params:params", "Compare parameters between revisions."),
+    "plots": ("trails.cli.plots:plots", "Draw plots of metrics, per revision or experiment."),
     "queue": ("trails.cli.queue:queue", "Manage the experiment queue."),
     "stage": ("trails.cli.stage:stage", "Add stages to dvc.yaml."),
     "dag": ("trails.cli.pipeline:dag", "Show the stages and their dependencies."),
+    "remote": ("trails.cli.remote:remote", "Set up data remotes (add, modify, default, list)."),
+    "config": ("trails.cli.remote:config", "Get or set options of .dvc/config."),
+    "push": ("trails.cli.transfer:push", "Send cached data to a remote."),
+    "fetch": ("trails.cli.transfer:fetch", "Get cached data from a remote into the cache."),
+    "pull": ("trails.cli.transfer:pull", "Fetch cached data from a remote and check it out."),
+    "bench": ("trails.cli.bench:bench", "Time trails' hashing and status on this project."),
     "daemon": ("trails.cli.daemon:daemon", "Start, stop or ask after the file watcher."),
 }
 #: Resolvable but not listed: plumbing.
@@ -184,4 +191,6 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: internal error: {exc!r}", err=True)
         click.echo("This is a bug in trails: rerun with --verbose and report it.", err=True)
         sys.exit(1)
+    if not rv and "trails.files" in sys.modules:
+        sys.modules["trails.files"].save()  # what the listing learnt, now that it succeeded
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from trails.cli import prompt
+from trails.cli.context import context
 from trails.cli.scope import keep_options, require_one
-from trails.project import Project
+
+if TYPE_CHECKING:
+    from trails import gc as gc_mod
+    from trails.project import Project
 
 
 @click.command()
@@ -19,7 +25,7 @@ def add(targets: tuple[str, ...], no_commit: bool, out: str | None, glob: bool) 
     git-ignore PATH."""
     from trails import data
 
-    project = Project.find()
+    project, _ = context()
     files = data.add(project, targets, no_commit=no_commit, out=out, glob=glob, echo=click.echo)
     if files and project.has_scm:
         click.echo(f"\nTo track the changes with git, run:\n\n\tgit add {' '.join(files)}")
@@ -32,7 +38,7 @@ def remove(targets: tuple[str, ...], outs: bool) -> None:
     """Stop tracking data: delete TARGET.dvc (the data stays unless --outs)."""
     from trails import confine, data
 
-    project = Project.find()
+    project, _ = context()
     items = []
     for t in targets:
         rel = data.target(project, t, "remove")
@@ -55,7 +61,7 @@ def unprotect(targets: tuple[str, ...]) -> None:
     become writable copies)."""
     from trails import data
 
-    project = Project.find()
+    project, _ = context()
     paths = [project.root / data.target(project, t, "unprotect") for t in targets]
     for t, p in zip(targets, paths, strict=True):
         if not p.exists():
@@ -85,43 +91,32 @@ def gc(
 ) -> None:
     """Remove cache objects that nothing kept refers to. The workspace,
     experiments, queued and running experiments are always kept."""
-    from trails import cachelock
     from trails import gc as gc_mod
-    from trails.git import Git
 
     require_one(workspace, all_branches, all_tags, all_commits)
-    project = Project.find()
-    git = Git(project.root) if project.has_scm else None
-
-    def planned() -> gc_mod.Plan:
-        commits = (
-            gc_mod.commits_to_keep(git, workspace=workspace, branches=all_branches,
-                                   tags=all_tags, all_commits=all_commits)
-            if git
-            else []
-        )  # fmt: skip
-        return gc_mod.plan(project, gc_mod.referenced(project, git, commits))
-
-    p = planned()
+    project, git = context()
+    scm = git if project.has_scm else None
+    scope = gc_mod.Scope(workspace, all_branches, all_tags, all_commits)
+    p = gc_mod.planned(project, scm, scope)
     for w in p.warnings:
         click.echo(f"Warning: {w}", err=True)
-    what = f"{len(p.doomed)} cache objects ({p.size / 1e6:.1f} MB); {p.kept} kept"
     if not p.doomed:
         click.echo(f"Nothing to remove; {p.kept} objects kept.")
-        return
-    if dry:
-        if cachelock.busy(project.cache_dir):
-            busy = "a pipeline or experiment is storing into the cache now"
-            click.echo(f"Warning: {busy}; what it has stored may be listed here, "
-                       "and gc would refuse", err=True)  # fmt: skip
-        click.echo(f"Would remove {what}.")
-        return
-    if not force and not prompt.confirm(f"Remove {what}?"):
-        return
-    # Planned again under the lock: a run may have stored (and named) more
-    # since the question, and none may store while objects go.
-    with cachelock.collecting(project.cache_dir):
-        p = planned()
-        gc_mod.remove(p.doomed)
-    what = f"{len(p.doomed)} cache objects ({p.size / 1e6:.1f} MB); {p.kept} kept"
-    click.echo(f"Removed {what}.")
+    elif dry:
+        _dry_run(project, p)
+    elif force or prompt.confirm(f"Remove {_removable(p)}?"):
+        click.echo(f"Removed {_removable(gc_mod.collect(project, scm, scope))}.")
+
+
+def _removable(p: gc_mod.Plan) -> str:
+    return f"{len(p.doomed)} cache objects ({p.size / 1e6:.1f} MB); {p.kept} kept"
+
+
+def _dry_run(project: Project, p: gc_mod.Plan) -> None:
+    from trails import cachelock
+
+    if cachelock.busy(project.cache_dir):
+        busy = "a pipeline or experiment is storing into the cache now"
+        click.echo(f"Warning: {busy}; what it has stored may be listed here, "
+                   "and gc would refuse", err=True)  # fmt: skip
+    click.echo(f"Would remove {_removable(p)}.")

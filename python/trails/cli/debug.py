@@ -63,7 +63,7 @@ def tree_cmd(directory: Path, index: Path | None, as_json: bool) -> None:
             "nfiles": tree.nfiles,
             "size": tree.size,
             "files_read": tree.files_read,
-            "entries": [e.to_json() for e in tree.entries],
+            "entries": json.loads(tree.manifest),
         }
         click.echo(json.dumps(doc, indent=1))
         return

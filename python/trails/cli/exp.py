@@ -4,6 +4,9 @@ rename, gc, push, pull (``run``: ``exp_run.py``; ``show``, ``diff``:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
 import click
 
 from trails.cli import prompt
@@ -11,7 +14,14 @@ from trails.cli.context import context
 from trails.cli.exp_run import run
 from trails.cli.exp_show import diff, show
 from trails.cli.scope import keep_options, require_one
-from trails.project import Project
+
+if TYPE_CHECKING:
+    from trails.experiments.manage import Doomed
+    from trails.experiments.refs import Exp
+    from trails.git import Git
+    from trails.project import Project
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group()
@@ -32,7 +42,7 @@ def apply(experiment: str, force: bool) -> None:
     """Put an experiment's files and outputs into the workspace."""
     from trails.experiments.apply import apply as apply_exp
 
-    done = apply_exp(Project.find(), experiment, force=force, echo=click.echo)
+    done = apply_exp(context()[0], experiment, force=force, echo=click.echo)
     if done.stashed:
         click.echo(
             f"Saved your uncommitted changes as stash {done.stashed[:7]} "
@@ -169,22 +179,55 @@ def gc(
         else None
     )  # fmt: skip
     d = manage.doomed(git, kept, queued=queued)
-    doomed, entries = d.exps, d.entries
-    if not doomed and not entries:
+    if not d.exps and not d.entries:
         click.echo("No experiments to remove." if scoped else "No experiments in the queue.")
-        return
-    question = f"Remove {len(doomed)} experiment(s)" + (
-        f" and {len(entries)} queued" if entries else "") + "?"  # fmt: skip
+    elif force or prompt.confirm(_gc_summary(d, scoped, "Remove") + "?"):
+        d.remove(git)
+        click.echo(_gc_summary(d, scoped, "Removed") + ".")
+
+
+def _gc_summary(d: Doomed, scoped: bool, verb: str) -> str:
     if not scoped:
-        question = f"Remove {len(entries)} queued experiment(s)?"
-    if not force and not prompt.confirm(question):
+        return f"{verb} {len(d.entries)} queued experiment(s)"
+    queued = f" and {len(d.entries)} queued" if d.entries else ""
+    return f"{verb} {len(d.exps)} experiment(s){queued}"
+
+
+def _data_options(verb: str) -> Callable[[F], F]:
+    """``--no-cache``, ``-r`` and ``-j`` of ``exp push``/``pull``."""
+    opts = [
+        click.option("--no-cache", is_flag=True, help=f"Do not {verb} cached outputs, only refs."),
+        click.option(
+            "-r", "--remote", "remote_name", help="The data remote (default: core.remote)."
+        ),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel data transfers."),
+    ]
+
+    def add(f: F) -> F:
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+
+    return add
+
+
+def _move_data(project: Project, git: Git, exps: list[Exp], remote_name: str | None,
+               jobs: int | None, *, push: bool) -> None:  # fmt: skip
+    """The experiments' outputs to (``push``) or from the data remote."""
+    from trails.remote import transfer
+
+    r = transfer.data_remote(project, remote_name, jobs)
+    if r is None:
+        click.echo("Note: no data remote is set ('trails remote add -d NAME URL'): "
+                   "only the refs travel.", err=True)  # fmt: skip
         return
-    d.remove(git)
-    if not scoped:
-        click.echo(f"Removed {len(entries)} queued experiment(s).")
+    wanted = transfer.experiment_data(git, [e.sha for e in exps], [e.baseline for e in exps])
+    if push:
+        click.echo(transfer.summary(transfer.push(project, r, wanted), "pushed", "already there"))
         return
-    click.echo(f"Removed {len(doomed)} experiment(s)"
-               + (f" and {len(entries)} queued" if entries else "") + ".")  # fmt: skip
+    result = transfer.fetch(project, r, wanted)
+    click.echo(transfer.summary(result, "fetched", "already in the cache"))
+    transfer.check_fetched(project, r, wanted, result)
 
 
 @exp.command()
@@ -193,23 +236,30 @@ def gc(
 @click.option("-A", "--all-commits", is_flag=True, help="Push every experiment.")
 @click.option("--rev", multiple=True, help="Push the experiments of these baselines.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite experiments on the remote.")
+@_data_options("push")
 def push(
     git_remote: str,
     experiments: tuple[str, ...],
     all_commits: bool,
     rev: tuple[str, ...],
     force: bool,
+    no_cache: bool,
+    remote_name: str | None,
+    jobs: int | None,
 ) -> None:
-    """Push experiment refs to a Git remote (plain 'git push' never sends them).
+    """Push experiment refs to a Git remote (plain 'git push' never sends them),
+    and first their cached outputs (and each checkpoint's) to the data remote.
     Default: the experiments of HEAD."""
     from trails.experiments import remote
 
-    _, git = context()
+    project, git = context()
     to = remote.resolve(git, git_remote)
     exps = remote.to_push(git, experiments, all_commits, rev)
     if not exps:
         click.echo("No experiments to push.")
         return
+    if not no_cache:
+        _move_data(project, git, exps, remote_name, jobs, push=True)
     remote.push(git, to, exps, force=force)
     click.echo("Pushed experiment(s) " + ", ".join(e.name for e in exps) + f" to '{git_remote}'")
 
@@ -219,12 +269,23 @@ def push(
 @click.argument("experiments", nargs=-1)
 @click.option("-A", "--all-commits", is_flag=True, help="Pull every experiment.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite local experiments.")
-def pull(git_remote: str, experiments: tuple[str, ...], all_commits: bool, force: bool) -> None:
-    """Fetch experiment refs from a Git remote. Default: those of HEAD."""
+@_data_options("pull")
+def pull(
+    git_remote: str,
+    experiments: tuple[str, ...],
+    all_commits: bool,
+    force: bool,
+    no_cache: bool,
+    remote_name: str | None,
+    jobs: int | None,
+) -> None:
+    """Fetch experiment refs from a Git remote, then their cached outputs
+    (and each checkpoint's) from the data remote, so that 'exp apply'
+    restores them. Default: those of HEAD."""
     from trails.experiments import remote
     from trails.experiments.refs import ExperimentError
 
-    _, git = context()
+    project, git = context()
     source = remote.resolve(git, git_remote)
     wanted = remote.to_pull(git, source, git_remote, experiments, all_commits)
     if not wanted:
@@ -237,6 +298,8 @@ def pull(git_remote: str, experiments: tuple[str, ...], all_commits: bool, force
     pulled = [e for e in wanted if e not in refused]
     if pulled:
         click.echo("Pulled experiment(s) " + ", ".join(e.name for e in pulled))
+        if not no_cache:
+            _move_data(project, git, pulled, remote_name, jobs, push=False)
     if refused:
         raise ExperimentError(
             f"{len(refused)} experiment(s) on '{git_remote}' were not pulled",

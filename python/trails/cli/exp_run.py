@@ -74,10 +74,7 @@ def run(
 ) -> None:
     """Run the pipeline and record the result as an experiment (in the
     workspace, or queued, or in a temporary folder)."""
-    if run_all:  # started by trails.entry already, unless called another way
-        from trails.experiments import forkserver
-
-        forkserver.start()
+    _start_workers_server(run_all)
     _check_guide_usage(set_params, targets, bool(flags.get("dry")), queue or temp or run_all)
     _check_modes(queue=queue, temp=temp, from_rev=from_rev, reset=reset)
     project, git = context()
@@ -86,31 +83,45 @@ def run(
         # schedules, and the first experiment waits for it.
         _run_all(project, int(flags["jobs"]))
         return
-    from trails.experiments.run import ExpRunOptions
-    from trails.repro.selection import ReproOptions
-
-    opts = ExpRunOptions(
-        repro=ReproOptions(targets=targets, force=force, **flags),
-        set_params=set_params,
-        name=name,
-        message=message,
-        force=force,
-        strict_params=strict_params,
-        reset=reset,
-    )
+    opts = _options(targets, set_params, name, message, force, strict_params, reset, flags)
     if queue or temp:
         from trails.experiments.queue import enqueue_runs
 
         ids = enqueue_runs(project, git, opts, from_rev, copy_paths,
                            echo=click.echo, announce=not temp)  # fmt: skip
-        if temp:
-            _run_temp(project, ids[0])
-            return
-    if run_all:
+    if temp:
+        _run_temp(project, ids[0])
+    elif run_all:
         _run_all(project, opts.repro.jobs)
-        return
-    if not queue:
+    elif not queue:
         _run_workspace(project, opts)
+
+
+def _start_workers_server(run_all: bool) -> None:
+    """``--run-all``'s forkserver: started by ``trails.entry`` already,
+    unless the command was called another way."""
+    if run_all:
+        from trails.experiments import forkserver
+
+        forkserver.start()
+
+
+def _options(
+    targets: tuple[str, ...],
+    set_params: tuple[str, ...],
+    name: str | None,
+    message: str | None,
+    force: bool,
+    strict_params: bool,
+    reset: bool,
+    flags: dict[str, Any],
+) -> ExpRunOptions:
+    """The run's options: every ``repro`` flag, ``-f`` also forcing the stages."""
+    from trails.experiments.run import ExpRunOptions
+    from trails.repro.selection import ReproOptions
+
+    repro = ReproOptions(targets=targets, force=force, **flags)
+    return ExpRunOptions(repro, set_params, name, message, force, strict_params, reset)
 
 
 def _check_modes(*, queue: bool, temp: bool, from_rev: str | None, reset: bool) -> None:
@@ -167,21 +178,11 @@ def _check_guide_usage(
 
 
 def _run_temp(project: Project, ref: str) -> None:
-    from trails.errors import TrailsError
-    from trails.experiments import queue
-    from trails.experiments.executor import run_entry
+    from trails.experiments.executor import run_temp
     from trails.git import Git
     from trails.runner import SubprocessRunner
 
-    git = Git(project.root)
-    sha = git.rev_parse(ref) or ""
-    entry = queue.Entry(ref, sha, 0)
-    try:
-        # A recorded run deletes the entry's ref itself (one ref transaction).
-        rec = run_entry(project, git, entry, SubprocessRunner(), click.echo)
-    except (KeyboardInterrupt, TrailsError):
-        queue.remove(git, entry)
-        raise
+    rec = run_temp(project, Git(project.root), ref, SubprocessRunner(), click.echo)
     click.echo(f"\nRan experiment(s): {rec.name}")
 
 
@@ -193,12 +194,10 @@ def _live_display(ids: list[str], jobs: int) -> Any:
 
 
 def _run_all(project: Project, jobs: int) -> None:
-    from trails.errors import TrailsError
     from trails.experiments import pool, queue
     from trails.git import Git
 
-    git = Git(project.root)
-    if not queue.entries(git):
+    if not queue.entries(Git(project.root)):
         click.echo("No experiments in the queue.")
         return
     cpus = os.cpu_count() or 1
@@ -211,8 +210,4 @@ def _run_all(project: Project, jobs: int) -> None:
         raise
     if result.done:
         click.echo("\nRan experiment(s): " + ", ".join(n for _, n in result.done))
-    if result.failed:
-        raise TrailsError(
-            f"{len(result.failed)} experiment(s) failed: " + ", ".join(i for i, _ in result.failed),
-            hint="'trails queue logs <id>' shows a log; the others were recorded.",
-        )
+    result.check()

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from trails.project import Project
+from trails.cli.context import context
 
 
 def _fmt(v: Any, precision: int) -> str:
@@ -38,7 +38,7 @@ def show(as_json: bool, md: bool, precision: int) -> None:
     from trails import metrics as m
     from trails.pipeline import load_graph
 
-    project = Project.find()
+    project, _ = context()
     data = m.read(project.root, m.WORKSPACE, m.metric_paths(load_graph(project)))
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
@@ -67,23 +67,21 @@ def diff_cmd(a_rev: str, b_rev: str, all_: bool, as_json: bool, md: bool, precis
     from trails import metrics as m
     from trails.pipeline import load_graph
 
-    project = Project.find()
+    project, _ = context()
     paths = m.metric_paths(load_graph(project))
-    rows = m.diff(m.read(project.root, a_rev, paths), m.read(project.root, b_rev, paths), all_=all_)
+    old, new = m.read_revs(project.root, [a_rev, b_rev], paths)
+    rows = m.diff(old, new, all_=all_)
     if as_json:
-        doc: dict[str, dict[str, Any]] = {}
-        for path, key, old, new, change in rows:
-            doc.setdefault(path, {})[key] = {"old": old, "new": new, "diff": change}
-        click.echo(json.dumps(doc, indent=2, default=str))
-        return
-    if not rows:
+        click.echo(json.dumps(_diff_json(rows), indent=2, default=str))
+    elif not rows:
         click.echo("No changes.")
-        return
-    _render(
-        ["Path", "Metric", a_rev, b_rev, "Change"],
-        [
-            [p, k, _fmt(a, precision), _fmt(b, precision), _fmt(c, precision)]
-            for p, k, a, b, c in rows
-        ],
-        md,
-    )
+    else:
+        cells = [[p, k, *(_fmt(v, precision) for v in (a, b, c))] for p, k, a, b, c in rows]
+        _render(["Path", "Metric", a_rev, b_rev, "Change"], cells, md)
+
+
+def _diff_json(rows: list[tuple[str, str, Any, Any, Any]]) -> dict[str, dict[str, Any]]:
+    doc: dict[str, dict[str, Any]] = {}
+    for path, key, old, new, change in rows:
+        doc.setdefault(path, {})[key] = {"old": old, "new": new, "diff": change}
+    return doc

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
@@ -24,37 +23,16 @@ def params() -> None:
 def diff(a_rev: str, b_rev: str, all_: bool, as_json: bool, md: bool) -> None:
     """Params that differ between A_REV (default HEAD) and B_REV (default
     the workspace); revisions are commits, branches, tags or experiments."""
-    from trails.cli.exp_show import _print_table
-    from trails.experiments import show, table
-    from trails.experiments.refs import resolve
-    from trails.pipeline import load_graph
+    from trails.cli.render import markdown, table
+    from trails.experiments import paramsdiff
+    from trails.experiments.table import fmt
 
-    project, git = context()
-    files = show.files_of(project, load_graph(project))
-    reader = show.CommitReader(project, git, files)
-
-    def snap(rev: str) -> show.Snapshot:
-        if rev == "workspace":
-            return show.workspace(project, files)
-        sha = git.rev_parse(rev) or resolve(git, rev, git.rev_parse("HEAD")).sha
-        return reader.read([sha])[sha]
-
-    a, b = snap(a_rev), snap(b_rev)
-    reader.save()
-    rows = [r for r in show.diff(a, b, files, all_=all_, param_deps=False) if r[0] == "params"]
+    rows = paramsdiff.params_diff(*context(), a_rev, b_rev, all_=all_)
     if as_json:
-        doc: dict[str, Any] = {}
-        for _, f, k, x, y, _change in rows:
-            doc.setdefault(f, {})[k] = {"old": x, "new": y}
-        click.echo(json.dumps(doc, indent=2, default=str))
-        return
-    if not rows:
+        click.echo(json.dumps(paramsdiff.to_json(rows), indent=2, default=str))
+    elif not rows:
         click.echo(f"No param changes between {a_rev} and {b_rev}.")
-        return
-    cells = [[f, k, table.fmt(x, 5), table.fmt(y, 5)] for _, f, k, x, y, _ in rows]
-    if md:
-        click.echo(f"| Path | Param | {a_rev} | {b_rev} |\n|---|---|---|---|")
-        for c in cells:
-            click.echo("| " + " | ".join(c) + " |")
     else:
-        _print_table(["Path", "Param", a_rev, b_rev], cells, pager=False)
+        headers = ["Path", "Param", a_rev, b_rev]
+        cells = [[f, k, fmt(x, 5), fmt(y, 5)] for f, k, x, y in rows]
+        click.echo(markdown(headers, cells) if md else table(headers, cells))

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from trails.cli import prompt
-from trails.project import Project
+from trails.cli.context import context
 
 if TYPE_CHECKING:
     from trails.pipeline.graph import Graph
-    from trails.pipeline.stage import Stage
-    from trails.repro.selection import ReproOptions
+    from trails.project import Project
+    from trails.repro.status import Summary
 
 
 @click.command()
@@ -43,26 +43,14 @@ _target_args = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _selection(
-    targets: tuple[str, ...],
-    recursive: bool,
-    glob: bool,
-    *,
-    single_item: bool = False,
-    project: Project | None = None,
-) -> tuple[Project, Graph, ReproOptions, list[Stage]]:
-    """The stages that status, dag, checkout and commit look at: the
-    targets (with their upstream stages unless ``single_item``), or every
-    pipeline when none is named."""
-    from trails.pipeline import load_graph
-    from trails.repro.selection import ReproOptions, select
-
-    project = project or Project.find()
-    graph = load_graph(project)
-    opts = ReproOptions(targets=targets, recursive=recursive, glob=glob,
-                        single_item=single_item, all_pipelines=not targets)  # fmt: skip
-    stages, _ = select(graph, project, opts)
-    return project, graph, opts, stages
+def scope_flags(f: F) -> F:
+    """``-a``/``-T``/``-A`` of ``status --cloud`` (as push and pull take them)."""
+    for short, long, whose in reversed(
+        [("-a", "--all-branches", "branch head"), ("-T", "--all-tags", "tag"),
+         ("-A", "--all-commits", "commit")]
+    ):  # fmt: skip
+        f = click.option(short, long, is_flag=True, help=f"With --cloud: also every {whose}.")(f)
+    return f
 
 
 def _targets(f: F) -> F:
@@ -128,7 +116,7 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
     from trails.runner import SubprocessRunner
 
     opts = ReproOptions(targets=targets, **flags)  # type: ignore[arg-type]
-    project = Project.find()
+    project, _ = context()
     graph = load_graph(project)
     stages, _ = select(graph, project, opts)
     confirm = prompt.confirm if opts.interactive else None
@@ -137,48 +125,50 @@ def repro(targets: tuple[str, ...], **flags: bool | int) -> None:
     for lock in summary.locks_written:
         click.echo(f"Updating lock file '{lock}'")
     check_declined(summary, "the pipeline is not fully reproduced")
-    if summary.locks_written and project.has_scm and not opts.dry:
+    _repro_footer(project, summary, dry=opts.dry)
+
+
+def _repro_footer(project: Project, summary: Summary, *, dry: bool) -> None:
+    """What to run next, or that nothing had to run."""
+    if summary.locks_written and project.has_scm and not dry:
         files = " ".join(sorted({*summary.locks_written, *summary.gitignores}))
         click.echo(f"\nTo track the changes with git, run:\n\n\tgit add {files}")
-    if not summary.ran and not summary.restored and not summary.failed and not opts.dry:
+    if not summary.ran and not summary.restored and not summary.failed and not dry:
         click.echo("Data and pipelines are up to date.")
 
 
 @click.command()
 @_targets
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool) -> None:
-    """Show which stages changed since they last ran, and why."""
-    from trails import rootlink
-    from trails.repro.outputs import Outputs
-    from trails.repro.plan import reasons
+@click.option("-c", "--cloud", is_flag=True, help="Compare the cache with a remote instead.")
+@click.option(
+    "-r", "--remote", "remote_name", help="The remote for --cloud (default: core.remote)."
+)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel requests for --cloud.")
+@scope_flags
+def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool, cloud: bool,
+           remote_name: str | None, jobs: int | None, **scope: bool) -> None:  # fmt: skip
+    """Show which stages changed since they last ran, and why (with
+    --cloud: which cached outputs the cache or the remote lacks)."""
+    if cloud:
+        from trails.cli.transfer import cloud_status
 
-    project, graph, _, stages = _selection(targets, recursive, glob)
-    rep = Outputs(project, graph)
+        cloud_status(targets=targets, remote_name=remote_name, jobs=jobs, **scope)
+    else:
+        _stage_status(targets, recursive, glob, as_json)
 
-    report: dict[str, list[str]] = {}
-    for s in stages:
-        if s.frozen:
-            continue
-        entry = rep.lock(s).get(s.name)
-        why = reasons(s, entry, rep.ws)
-        if why and entry is not None:
-            why += rootlink.stage_notes(project, s, entry)
-        if why:
-            report[s.address] = why
-    tracked = []
-    if not targets:
-        from trails import data
 
-        tracked = data.tracked(project)
-        for t in tracked:
-            why = data.changes(project, t)
-            if why:
-                report[t.dvcfile] = why
+def _stage_status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool) -> None:
+    from trails.repro.check import changes
+    from trails.repro.selection import considered
+
+    project, _ = context()
+    graph, stages = considered(project, targets, recursive, glob, single_item=False)
+    report = changes(project, graph, stages, data=not targets)
     if not report:
         text = json.dumps(report, indent=2) if as_json else "Data and pipelines are up to date."
         click.echo(text)
-        _keep_answer(project, graph, tracked, text + "\n")
+        _keep_answer(project, graph, not targets, text + "\n")
     elif as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -188,13 +178,15 @@ def status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json: bool)
                 click.echo(f"\t{r}")
 
 
-def _keep_answer(project: Project, graph: Graph, tracked: list[Any], text: str) -> None:
+def _keep_answer(project: Project, graph: Graph, with_data: bool, text: str) -> None:
     """An up-to-date answer, for the file watcher's fast path to replay
     while nothing it read changes (``trails.fsmonitor.answers``)."""
+    from trails import data
     from trails.fsmonitor import answers
 
     if answers.pending is None:
         return
+    tracked = data.tracked(project) if with_data else []
     paths = [t.dvcfile for t in tracked] + [t.repo_path for t in tracked]
     for s in graph.stages:
         paths += [s.dvcfile, s.lock_path, *(d.repo_path for d in s.deps)]
@@ -208,8 +200,9 @@ def _keep_answer(project: Project, graph: Graph, tracked: list[Any], text: str) 
 @click.option("--mermaid", "fmt", flag_value="mermaid", help="Mermaid flowchart.")
 def dag(targets: tuple[str, ...], recursive: bool, glob: bool, fmt: str | None) -> None:
     """Show the stages and their dependencies."""
+    from trails.repro.selection import considered
 
-    _, graph, _, stages = _selection(targets, recursive, glob)
+    graph, stages = considered(context()[0], targets, recursive, glob, single_item=False)
     names = {s.address for s in stages}
     edges = [(u, s.address) for s in stages for u in graph.upstream[s.address] if u in names]
     if fmt == "dot":
@@ -233,29 +226,9 @@ def dag(targets: tuple[str, ...], recursive: bool, glob: bool, fmt: str | None) 
 def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
     """Restore the stages' cached outputs from the cache as dvc.lock records
     them (only files that differ are touched)."""
-    from trails import data
-    from trails.repro.outputs import Outputs
+    from trails.repro import outputs
 
-    project = Project.find()
-    dvc_targets = [t for t in targets if t.endswith(data.SUFFIX)]
-    stage_targets = tuple(t for t in targets if not t.endswith(data.SUFFIX))
-    # Every .dvc file is read (and its path checked) before anything is written.
-    items = (
-        [data.read(project, data.target(project, t, "checkout")) for t in dvc_targets]
-        if targets
-        else data.tracked(project)
-    )
-    changes: list[tuple[str, str]] = []
-    if stage_targets or not targets:
-        _, graph, _, stages = _selection(
-            stage_targets, recursive, glob, single_item=True, project=project
-        )
-        rep = Outputs(project, graph)
-        changes += [c for s in stages for c in rep.checkout_outputs(s)]
-    for item in items:
-        existed = (project.root / item.repo_path).exists()
-        if data.checkout(project, item):
-            changes.append(("M" if existed else "A", item.repo_path))
+    changes = outputs.checkout(context()[0], targets, recursive, glob)
     for letter, path in changes:
         click.echo(f"{letter}\t{path}")
     if not changes:
@@ -268,29 +241,16 @@ def checkout(targets: tuple[str, ...], recursive: bool, glob: bool) -> None:
 def commit(targets: tuple[str, ...], recursive: bool, glob: bool, force: bool) -> None:
     """Record the stages' current dependencies and outputs in dvc.lock (and
     outputs in the cache) without running them."""
-    from trails.repro.outputs import Outputs
-    from trails.repro.plan import preflight, reasons
+    from trails.repro import outputs
+    from trails.repro.selection import considered
 
-    project, graph, _, stages = _selection(targets, recursive, glob, single_item=True)
-    rep = Outputs(project, graph)
-    committed = []
-    written: list[str] = []
-    preflight(project.root, graph, rep.ws, stages, running=False)
-    try:
-        for s in stages:
-            why = reasons(s, rep.lock(s).get(s.name), rep.ws)
-            if not why:
-                continue
-            question = f"Stage '{s.address}' changed ({'; '.join(why)}). Commit it anyway?"
-            if rep.lock(s).get(s.name) is not None and not force and not prompt.confirm(question):
-                continue
-            if rep.commit_stage(s):
-                committed.append(s.address)
-    finally:
-        written = rep.locks.write(click.echo)
-    for address in committed:
+    project, _ = context()
+    graph, stages = considered(project, targets, recursive, glob, single_item=True)
+    confirm = (lambda _question: True) if force else prompt.confirm
+    done = outputs.commit(project, graph, stages, confirm, click.echo)
+    for address in done.stages:
         click.echo(f"Committed stage '{address}'")
-    for lock in written:
+    for lock in done.locks:
         click.echo(f"Updating lock file '{lock}'")
-    if not committed:
+    if not done.stages:
         click.echo("Nothing to commit.")

@@ -21,47 +21,23 @@ def status() -> None:
     from trails.experiments import queue as q
 
     project, git = context()
-    rows = [(e.id, _name(git, e), e.created, "failed" if e.failed else _state(project, e))
-            for e in q.entries(git) + q.entries(git, failed=True)]  # fmt: skip
+    listed = q.listing(git)
+    states = q.run_states(project.root, [x.entry for x in listed])
+    rows = [(x.entry.id, x.name or "?", x.entry.created, state)
+            for x, state in zip(listed, states, strict=True)]  # fmt: skip
     rows += [(d.id, d.name or "-", d.created, "success") for d in q.succeeded(project.root, _warn)]
     if not rows:
         click.echo("No experiments in the queue.")
         return
-    click.echo(f"{'Task':<9} {'Name':<16} {'Created':<17} Status")
+    lines = [f"{'Task':<9} {'Name':<16} {'Created':<17} Status"]
     for entry_id, name, created, state in rows:
         when = time.strftime("%b %d %H:%M", time.localtime(created)) if created else "-"
-        click.echo(f"{entry_id:<9} {name:<16} {when:<17} {state}")
+        lines.append(f"{entry_id:<9} {name:<16} {when:<17} {state}")
+    click.echo("\n".join(lines))
 
 
 def _warn(message: str) -> None:
     click.echo(f"Warning: {message}", err=True)
-
-
-def _name(git: object, entry: object) -> str:
-    """An entry's experiment name; ``?`` if its arguments cannot be read
-    (running it says why)."""
-    from trails.errors import TrailsError
-    from trails.experiments import queue as q
-    from trails.git import Git
-
-    assert isinstance(git, Git) and isinstance(entry, q.Entry)
-    try:
-        return q.args_of(git, entry.sha).name or "-"
-    except TrailsError:
-        return "?"
-
-
-def _state(project: Project, entry: object) -> str:
-    from trails.experiments import queue as q
-
-    assert isinstance(entry, q.Entry)
-    rundir = q.run_dir(project.root, entry.id)
-    if rundir.waiting.exists():
-        return "queued (prepared)"
-    if rundir.lock.exists():
-        stage = rundir.stage
-        return "running" + (f" ({stage.read_text()})" if stage.exists() else "")
-    return "queued"
 
 
 @queue.command()
@@ -74,31 +50,16 @@ def remove(ids: tuple[str, ...], all_: bool, queued: bool, failed: bool, success
     """Remove entries from the queue (with their logs). A succeeded entry's
     experiment stays: only the entry's record and log go."""
     from trails.experiments import queue as q
-    from trails.experiments.refs import ExperimentError
 
     project, git = context()
     if not (ids or all_ or queued or failed or success):
         raise click.UsageError("name entries, or use --all, --queued, --failed or --success")
-    done = {d.id: d for d in q.succeeded(project.root, _warn)}
-    targets, forgotten = [], []
-    for i in ids:
-        try:
-            targets.append(q.find(git, i))
-        except ExperimentError:
-            hits = [d for d in done if d.startswith(i.lower())]
-            if len(hits) != 1:
-                raise
-            forgotten.append(hits[0])
-    if all_ or queued:
-        targets += q.entries(git)
-    if all_ or failed:
-        targets += q.entries(git, failed=True)
-    if all_ or success:
-        forgotten += list(done)
-    for e in {t.ref: t for t in targets}.values():
+    gone = q.removal(project.root, git, ids, queued=all_ or queued, failed=all_ or failed,
+                     success=all_ or success, warn=_warn)  # fmt: skip
+    for e in gone.entries:
         q.remove(git, e)
         click.echo(f"Removed queued experiment {e.id}")
-    for entry_id in dict.fromkeys(forgotten):
+    for entry_id in gone.succeeded:
         q.forget(project.root, entry_id)
         click.echo(f"Removed succeeded experiment {entry_id} from the queue")
 
@@ -108,27 +69,11 @@ def remove(ids: tuple[str, ...], all_: bool, queued: bool, failed: bool, success
 @click.option("-f", "--follow", is_flag=True, help="Keep printing while the experiment runs.")
 def logs(entry_id: str, follow: bool) -> None:
     """Print the log of a running, failed or succeeded experiment."""
-    from trails.errors import TrailsError
     from trails.experiments import queue as q
 
-    project = Project.find()
-    rundir = q.run_dir(project.root, entry_id)
-    if not rundir.path.is_dir():
-        from trails.git import Git
-
-        rundir = q.run_dir(project.root, q.find(Git(project.root), entry_id).id)
-    log = rundir.log
-    if not log.exists():
-        raise TrailsError(f"experiment {entry_id} has no log yet (it has not run)")
-    with log.open("r", errors="replace") as f:
-        while True:
-            chunk = f.read()
-            if chunk:
-                click.echo(chunk, nl=False)
-            elif not follow or not rundir.lock.exists():
-                break
-            else:
-                time.sleep(0.1)
+    project, git = context()
+    for chunk in q.log_chunks(project.root, git, entry_id, follow):
+        click.echo(chunk, nl=False)
 
 
 @queue.command()
@@ -142,26 +87,10 @@ def logs(entry_id: str, follow: bool) -> None:
 )
 def start(jobs: int) -> None:
     """Start background workers that drain the queue and exit."""
-    import subprocess
-    import sys
-
-    from trails.errors import TrailsError
     from trails.experiments import daemon
 
     project = Project.find()
-    if daemon.running_pid(project.root):
-        raise TrailsError("queue workers are already running", hint="'trails queue stop' first.")
-    log = project.tmp_dir / "exps" / "queue.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "trails.experiments.daemon", str(project.root), str(jobs)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=project.root, start_new_session=True,
-        )  # fmt: skip
-    # Written here too (the daemon writes it when it starts), so that the
-    # workers count as running from the moment this command returns.
-    daemon.pid_path(project.root).write_text(str(proc.pid))
+    log = daemon.start(project.root, jobs)
     click.echo(f"Started {jobs} queue worker(s); log: {project.rel(log)}")
 
 
@@ -169,20 +98,11 @@ def start(jobs: int) -> None:
 @click.option("--kill", is_flag=True, help="Interrupt running experiments too (they stay queued).")
 def stop(kill: bool) -> None:
     """Stop the background workers (after the running experiments, or now)."""
-    import os
-    import signal
-
     from trails.experiments import daemon
 
-    project = Project.find()
-    pid = daemon.running_pid(project.root)
-    if pid is None:
+    if not daemon.stop(Project.find().root, kill):
         click.echo("No queue workers are running.")
         return
-    if kill:
-        os.killpg(pid, signal.SIGINT)
-    else:
-        os.kill(pid, signal.SIGTERM)
     click.echo("Queue workers will stop " + ("now." if kill else "after the running experiments."))
 
 
@@ -212,17 +132,10 @@ def kill(entry_id: str) -> None:
 @click.argument("entry_id")
 def run_one(entry_id: str) -> None:
     """Run one queued experiment now, in the foreground."""
-    from trails.errors import TrailsError
     from trails.experiments import queue as q
-    from trails.experiments.executor import run_entry
+    from trails.experiments.executor import run_now
     from trails.runner import SubprocessRunner
 
     project, git = context()
-    entry = q.find(git, entry_id)
-    try:
-        rec = run_entry(project, git, entry, SubprocessRunner(), click.echo)
-    except TrailsError:
-        if not entry.failed:
-            q.mark_failed(git, entry)
-        raise
+    rec = run_now(project, git, q.find(git, entry_id), SubprocessRunner(), click.echo)
     click.echo(f"\nRan experiment(s): {rec.name}")

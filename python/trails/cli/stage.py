@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from trails.project import Project
+from trails.cli.context import context
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,7 +71,7 @@ def add(name: str, command: tuple[str, ...], force: bool, run: bool, **lists: ob
     """Add stage NAME running COMMAND to dvc.yaml in the current folder."""
     from trails.pipeline.edit import StageSpec, add_to_project, ignore_outputs
 
-    project = Project.find()
+    project, _ = context()
     spec = StageSpec(name=name, cmd=" ".join(command), **lists)  # type: ignore[arg-type]
     dvcfile = add_to_project(project.root, Path.cwd(), spec, force=force)
     click.echo(f"Added stage '{name}' to '{dvcfile}'")

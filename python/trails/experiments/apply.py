@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trails import files
 from trails.experiments.refs import PREFIX, Exp, ExperimentError, resolve
 from trails.git import Git
 from trails.project import Project
@@ -80,6 +81,7 @@ def apply(project: Project, spec: str, *, force: bool, echo: Callable[[str], Non
             )
         stashed = git.stash(f"trails: the workspace before 'exp apply {spec}'")
     git.run("restore", f"--source={e.sha}", "--worktree", "--", ".")
+    files.forget(project.root)
     graph = _checkout_outputs(project, echo)
     if _is_checkpoint(git, graph, e.sha, e.baseline):
         from trails.experiments import checkpoints

@@ -25,6 +25,48 @@ def running_pid(root: Path) -> int | None:
         return None
 
 
+def log_path(root: Path) -> Path:
+    return root / ".dvc" / "tmp" / "exps" / "queue.log"
+
+
+def start(root: Path, jobs: int) -> Path:
+    """Start the background pool with ``jobs`` slots, detached from this
+    process (its own session, so the terminal's Ctrl+C does not reach it);
+    returns its log. Refused while another is running."""
+    import subprocess
+
+    from trails.errors import TrailsError
+
+    if running_pid(root):
+        raise TrailsError("queue workers are already running", hint="'trails queue stop' first.")
+    log = log_path(root)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "trails.experiments.daemon", str(root), str(jobs)],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=root, start_new_session=True,
+        )  # fmt: skip
+    # Written here too (the daemon writes it when it starts), so that the
+    # workers count as running from the moment this returns.
+    pid_path(root).write_text(str(proc.pid))
+    return log
+
+
+def stop(root: Path, kill: bool) -> bool:
+    """Ask the background pool to stop: after the running experiments
+    (SIGTERM), or now (``kill``: SIGINT to its whole group, the running
+    experiments' stages too). False if none is running."""
+    pid = running_pid(root)
+    if pid is None:
+        return False
+    if kill:
+        os.killpg(pid, signal.SIGINT)
+    else:
+        os.kill(pid, signal.SIGTERM)
+    return True
+
+
 def main(argv: list[str]) -> int:
     from trails.experiments import pool
     from trails.project import Project

@@ -19,9 +19,38 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Literal, Protocol
 
 Status = Literal["queued", "running", "done", "failed", "left", "taken"]
+
+
+class QueueStatus(Protocol):
+    """What a queue run reports, as events (the queue's counterpart of
+    ``trails.repro.status.Status``): the pool says what happened to each
+    entry, and a renderer decides the words (``QueueDisplay``: the plain
+    lines; the CLI's live table). Rewording changes no behaviour."""
+
+    def __enter__(self) -> QueueStatus: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    def started(self, entry_id: str) -> None:
+        """The entry got a slot: its stages run."""
+
+    def done(self, entry_id: str, name: str, seconds: float) -> None: ...
+    def failed(self, entry_id: str, reason: str, log_path: str | os.PathLike[str]) -> None: ...
+    def taken(self, entry_id: str) -> None:
+        """Another worker (another ``--run-all``) holds the entry."""
+
+    def left(self, entry_id: str) -> None:
+        """Interrupted, or never started: it stays in the queue."""
+
+    def poll_stages(self, run_dir_of: Callable[[str], Path]) -> None:
+        """Look at the running entries' current stages (the workers never
+        call back: each keeps its stage in a file of its run folder)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +67,8 @@ class Row:
 
 
 class QueueDisplay:
-    """Progress of a queue run; the scheduler reports each state change.
+    """Progress of a queue run (a ``QueueStatus``); the scheduler reports
+    each state change.
 
     ``ids`` are the entries in queue order (entries reported later are
     added at the end). ``echo`` receives the plain lines unless
@@ -158,4 +188,4 @@ class QueueDisplay:
 
 
 #: What ``pool.run_all`` calls to make the display of a run: (ids, jobs).
-DisplayFactory = Callable[[list[str], int], QueueDisplay]
+DisplayFactory = Callable[[list[str], int], QueueStatus]

@@ -1,9 +1,10 @@
 """Running one queued (or ``--temp``) experiment in its own folder,
 ``.dvc/tmp/exps/<id>/``: the entry's commit checked out there, outputs
 recorded in its ``dvc.lock`` linked in from the shared cache (so unchanged
-stages do not run again), the pipeline run with ``DVC_ROOT``,
-``DVC_EXP_NAME`` and ``DVC_EXP_BASELINE_REV`` set, outputs stored in the
-shared cache, the experiment ref written, the folder removed.
+stages do not run again), then one ``ExperimentRun`` there (the stages
+with ``DVC_ROOT``, ``DVC_EXP_NAME`` and ``DVC_EXP_BASELINE_REV`` in their
+environment, outputs stored in the shared cache, the experiment ref
+written), the folder removed.
 
 Nothing here takes a repository-wide lock: the folder is the entry's own,
 the cache takes concurrent writers, and refs are compare-and-swapped. Only
@@ -15,24 +16,23 @@ import dataclasses
 import functools
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from trails.cachelock import check_recordable
 from trails.confine import confined
 from trails.errors import TrailsError
-from trails.experiments.checkpoints import Chain, continued, save_state
+from trails.experiments.checkpoints import Chain, continued
+from trails.experiments.experiment import Ending, ExperimentRun, Place
 from trails.experiments.queue import Entry, QueuedRun, args_of, run_dir
-from trails.experiments.record import Recorded, record
+from trails.experiments.record import Recorded
 from trails.experiments.records import QueuedArgs
 from trails.git import Git
 from trails.pipeline import load_graph
 from trails.pipeline.graph import Graph
 from trails.pipeline.stage import Stage
 from trails.project import Project
-from trails.repro.builder import Builder, Hooks
+from trails.repro.builder import Builder
 from trails.repro.selection import select
 from trails.repro.status import EchoStatus, Status
 from trails.runner import Runner
@@ -40,30 +40,6 @@ from trails.runner import Runner
 #: In a temporary folder, inputs are never edited in place (outputs are
 #: removed before their stage runs), so hardlinks are safe and free.
 TEMP_LINK_TYPES = "reflink,hardlink,copy"
-
-
-@contextmanager
-def _chdir(path: Path) -> Iterator[None]:
-    old = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
-
-
-@contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 class Slot(Protocol):
@@ -80,26 +56,64 @@ def work_dir(project: Project, entry: Entry) -> Path:
     return project.tmp_dir / "exps" / entry.id
 
 
-def _git_index(work: Path) -> Path:
+def git_index(work: Path) -> Path:
     """The Git index of an experiment's folder: kept from checkout to the
-    snapshot (in its git-ignored ``.dvc/tmp``, removed with the folder)."""
-    return work / ".dvc" / "tmp" / "trails-git-index"
+    snapshot, beside the folder (so that cleaning the folder keeps it)."""
+    return work.with_name(work.name + ".git-index")
+
+
+def _holds(work: Path) -> Path:
+    """A kept folder's note of the commit it holds exactly (the last
+    experiment recorded there): written after the snapshot, removed before
+    anything changes the folder, so a folder without it is checked out
+    afresh."""
+    return work.with_name(work.name + ".holds")
+
+
+def remove_folder(work: Path) -> None:
+    """An experiment's folder, its index and its note."""
+    shutil.rmtree(work, ignore_errors=True)
+    git_index(work).unlink(missing_ok=True)
+    _holds(work).unlink(missing_ok=True)
+
+
+def _check_out(project: Project, git: Git, work: Path, commit: str) -> None:
+    """``commit`` in ``work``: moved there by the diff from the commit the
+    folder holds when it was kept, else a fresh checkout. Cleaning deletes
+    every untracked file, so the folder must be trails' own: a real folder
+    right under ``.dvc/tmp/exps/``, reached through no symlink."""
+    from trails.git import GitError
+
+    exps = project.tmp_dir / "exps"
+    real = os.path.join(os.path.realpath(project.root), ".dvc", "tmp", "exps", work.name)
+    if work.parent != exps or os.path.realpath(work) != real:
+        raise TrailsError(f"'{work}' is not a run folder of this project (.dvc/tmp/exps/)")
+    note = _holds(work)
+    try:
+        old = note.read_text().strip()
+    except OSError:
+        old = ""
+    note.unlink(missing_ok=True)
+    if old and work.is_dir() and git_index(work).is_file():
+        try:
+            git.move_folder(old, commit, work, git_index(work))
+            return
+        except GitError:
+            pass
+    remove_folder(work)
+    work.mkdir(parents=True)
+    git.materialize(commit, work, git_index(work))
 
 
 def _prepare(
-    project: Project, git: Git, entry: Entry, copy_paths: Sequence[str], commit: str | None = None
+    project: Project, git: Git, work: Path, commit: str, copy_paths: Sequence[str]
 ) -> Project:
-    """The entry's folder holding its commit (or ``commit``: the checkpoint
-    an interrupted run resumes from)."""
-    work = work_dir(project, entry)
+    """The folder ``work`` holding ``commit`` (the entry's, or the
+    checkpoint an interrupted run resumes from)."""
     # The paths come from the entry's commit message: checked, in the
     # workspace and in the folder, before anything is copied.
     checked = [confined(project.root, rel, source="--copy-paths") for rel in copy_paths]
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    _git_index(work).parent.mkdir(parents=True)
-    git.materialize(commit or entry.sha, work, _git_index(work))
+    _check_out(project, git, work, commit)
     for rel in checked:
         confined(work, rel, source="--copy-paths")
         src, dst = project.root / rel, work / rel
@@ -135,25 +149,17 @@ def _chain(
     return Chain(git, baseline, args.name or None, start=args.rev or None, force=args.force)
 
 
-def _restore_inputs(sub: Project, graph: Graph, rep: Builder, *, reset: bool) -> None:
+def _restore_inputs(sub: Project, graph: Graph, rep: Builder) -> None:
     """Make `trails add`-ed data and recorded outputs available from the
-    cache, so unchanged stages do not run again; checkpoint outputs too,
-    unless the run starts over (``reset``). Deferred: each is linked in
-    (never copied) only when a stage that runs reads it, so an experiment
-    that only retrains never touches the data set's files."""
+    cache, so unchanged stages do not run again. Deferred: each is linked
+    in (never copied) only when a stage that runs reads it, so an
+    experiment that only retrains never touches the data set's files."""
     from trails import data
 
     for item in data.tracked(sub):
         rep.ws.defer(item.repo_path, item.state, functools.partial(data.checkout, sub, item))
     for s in graph.stages:
         rep.outputs.defer_outputs(s)
-        if reset:
-            for o in s.outs:
-                p = sub.root / o.repo_path
-                if o.checkpoint:
-                    rep.ws.materialize([o.repo_path], exact_ok=False, link=False)
-                    if p.exists():
-                        shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
 def run_entry(
@@ -165,6 +171,7 @@ def run_entry(
     queued: QueuedRun | None = None,
     slot: Slot | None = None,
     status: Status | None = None,
+    folder: Path | None = None,
 ) -> Recorded:
     """Run a queued entry and record it; the entry's ref is deleted when its
     experiment is recorded. ``queued``: the entry as the caller read it
@@ -173,9 +180,11 @@ def run_entry(
     decided (the folder is ready, the stages before it skipped), before its
     inputs are linked in; released when the stages are over, before
     recording; never acquired if nothing runs. ``status``: what the stages
-    report to (``echo``'s lines by default)."""
+    report to (``echo``'s lines by default). ``folder``: a worker's kept
+    folder (under ``.dvc/tmp/exps/``), moved from the commit it holds to
+    this entry's by their diff and kept for the next entry; default: a
+    fresh folder of the entry's own, removed at the end."""
     args = queued.args if queued is not None else args_of(git, entry.sha)
-    copy_paths = list(args.copy_paths)
     baseline = args.baseline or ""
     # The entry's commit is a child of its baseline: when Git listed that
     # parent, the baseline is there without asking again.
@@ -186,67 +195,70 @@ def run_entry(
             "exists",
             hint="Remove the entry ('trails queue remove') and queue it again.",
         )
-    work = work_dir(project, entry)
+    work = folder or work_dir(project, entry)
     # The guide: "All checkpoints registered at runtime will be preserved,
     # even if the process gets interrupted". Each checkpoint is on the
     # experiment's ref as it is made; this remembers the chain, so that the
-    # entry, left queued by a Ctrl+C, continues it when run again.
+    # entry, left queued by a Ctrl+C, continues it when run again (a
+    # --temp run has no run folder, so nothing to remember it in).
     state = run_dir(project.root, entry.id).checkpoint
     resumed = continued(project.root, git, baseline, state)
     try:
-        sub = _prepare(project, git, entry, copy_paths, resumed[1] if resumed else None)
+        start = resumed[1] if resumed else entry.sha
+        sub = _prepare(project, git, work, start, list(args.copy_paths))
         opts = dataclasses.replace(args.repro, targets=args.targets)
-        env = {"DVC_EXP_NAME": args.name or "", "DVC_EXP_BASELINE_REV": baseline}
-        with _chdir(sub.root), _env(env):
-            graph = load_graph(sub)
-            stages, _ = select(graph, sub, opts)
-            chain = _chain(git, args, baseline, stages, resumed)
-            on_checkpoint = None
-            if chain is not None:
-                ckpt_chain = chain
-                if resumed is not None:
-                    echo(f"Resuming from checkpoint {resumed[1][:7]} of '{resumed[0]}'")
-
-                def on_checkpoint(stage: Stage) -> None:
-                    tree = git.snapshot_tree(work_tree=sub.root, index=_git_index(sub.root))
-                    sha = ckpt_chain.commit(tree)
-                    if state.parent.is_dir():  # a worker's run (a --temp run has none)
-                        save_state(project.root, ckpt_chain, state)
-                    echo(f"Checkpoint {sha[:7]} of experiment '{ckpt_chain.name}'")
-
-            always = {
-                s.address: "checkpoint stage"
-                for s in stages
-                if chain is not None and s.has_checkpoints
-            }
-            hooks = Hooks(
-                before_first_command=slot.acquire if slot is not None else None,
-                on_checkpoint=on_checkpoint,
-                always_run=always,
-            )
-            rep = Builder(sub, graph, opts, runner, status or EchoStatus(echo), None, hooks)
-            fresh = chain is not None and not args.rev and resumed is None
-            _restore_inputs(sub, graph, rep, reset=fresh)
-            try:
-                rep.run(stages)
-            finally:
-                if slot is not None:
-                    slot.release()
-        check_recordable(sub.cache_dir, rep.stored)
-        tree = git.snapshot_tree(work_tree=sub.root, index=_git_index(sub.root))
-        if chain is not None:
-            tip = chain.commit(tree)
-            git.delete_ref(entry.ref)
-            state.unlink(missing_ok=True)
-            return Recorded(chain.name or "", tip, baseline, new=True)
-        return record(
-            git,
-            name=args.name,
-            message=args.message,
-            force=args.force,
-            tree=tree,
-            baseline=baseline,
-            consumed=entry.ref,
-        )
+        graph = load_graph(sub)
+        stages, _ = select(graph, sub, opts, cwd=".")
+        chain = _chain(git, args, baseline, stages, resumed)
+        if resumed is not None and chain is not None:
+            echo(f"Resuming from checkpoint {resumed[1][:7]} of '{resumed[0]}'")
+        place = Place(sub, git_index(sub.root), state if state.parent.is_dir() else None)
+        run = ExperimentRun(
+            git, place, graph, opts, runner, status or EchoStatus(echo), echo,
+            Ending(baseline, args.name, args.message, args.force, consumed=entry.ref),
+            chain=chain,
+            # A queued checkpoint run implies --reset, unless it grows from
+            # --rev or continues its own interrupted chain.
+            reset=chain is not None and not args.rev and resumed is None,
+            before_first_command=slot.acquire if slot is not None else None,
+            after_stages=slot.release if slot is not None else None,
+        )  # fmt: skip
+        rec = run.run(stages, functools.partial(_restore_inputs, sub, graph))[1]
+        if folder is not None:
+            # The snapshot left the index and the folder at this commit.
+            _holds(work).write_text(rec.sha)
+        return rec
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if folder is None:
+            remove_folder(work)
+
+
+def run_temp(
+    project: Project, git: Git, ref: str, runner: Runner, echo: Callable[[str], None]
+) -> Recorded:
+    """``exp run --temp``: the entry just queued runs now in its folder; a
+    failure or a Ctrl+C removes it (a recorded run deleted its ref already,
+    in the same ref transaction)."""
+    from trails.experiments import queue
+
+    entry = Entry(ref, git.rev_parse(ref) or "", 0)
+    try:
+        return run_entry(project, git, entry, runner, echo)
+    except (KeyboardInterrupt, TrailsError):
+        queue.remove(git, entry)
+        raise
+
+
+def run_now(
+    project: Project, git: Git, entry: Entry, runner: Runner, echo: Callable[[str], None]
+) -> Recorded:
+    """``queue run``: one entry in the foreground; a failure moves it to
+    the failed entries, as a worker's does."""
+    from trails.experiments import queue
+
+    try:
+        return run_entry(project, git, entry, runner, echo)
+    except TrailsError:
+        if not entry.failed:
+            queue.mark_failed(git, entry)
+        raise

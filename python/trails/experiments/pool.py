@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trails.experiments import forkserver, queue
@@ -44,7 +45,7 @@ from trails.git import Git
 from trails.project import Project
 
 if TYPE_CHECKING:
-    from trails.experiments.display import DisplayFactory, QueueDisplay
+    from trails.experiments.display import DisplayFactory, QueueStatus
 
 #: Longest wait between looks at the stage files (and at ``draining``);
 #: a worker that exits wakes the loop at once (its sentinel).
@@ -56,6 +57,17 @@ class PoolResult:
     done: list[tuple[str, str]] = field(default_factory=list)  # (id, name)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (id, reason)
     left: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        """A run with failed experiments is an error (the others were
+        recorded)."""
+        if self.failed:
+            from trails.errors import TrailsError
+
+            raise TrailsError(
+                f"{len(self.failed)} experiment(s) failed: " + ", ".join(i for i, _ in self.failed),
+                hint="'trails queue logs <id>' shows a log; the others were recorded.",
+            )
 
 
 class WorkerState(enum.Enum):
@@ -79,28 +91,33 @@ class _Running:
     proc: BaseProcess
     conn: Connection
     started: float
+    folder: Path
     state: WorkerState = WorkerState.WAITING
 
 
 def _start(
-    ctx: ForkServerContext, project: Project, entry: queue.Entry, facts: dict[str, object]
+    ctx: ForkServerContext,
+    project: Project,
+    entry: queue.Entry,
+    facts: dict[str, object],
+    folder: Path,
 ) -> _Running:
     from trails.experiments import worker
 
     rundir = queue.run_dir(project.root, entry.id)
     rundir.path.mkdir(parents=True, exist_ok=True)
-    rundir.result.unlink(missing_ok=True)
-    rundir.stage.unlink(missing_ok=True)  # left by a worker that was killed
+    # What an earlier run left (result, stage, log) is the worker's to
+    # clear once it holds the entry: another pool's worker may run it now.
     log = rundir.log
     ours, theirs = ctx.Pipe()
     proc = ctx.Process(
         target=worker.child,
-        args=(str(project.root), entry.ref, str(log), json.dumps(facts), theirs),
+        args=(str(project.root), entry.ref, str(log), json.dumps(facts), theirs, str(folder)),
     )
     with _main_skipped_by_children():
         proc.start()
     theirs.close()
-    return _Running(entry, proc, ours, time.monotonic())
+    return _Running(entry, proc, ours, time.monotonic(), folder)
 
 
 @contextlib.contextmanager
@@ -182,8 +199,9 @@ def run_all(
     git = Git(project.root)
     pending = deque(queue.entries(git))
     ids = [e.id for e in pending]
-    display = show(ids, jobs) if show else QueueDisplay(ids, jobs, echo)
+    display: QueueStatus = show(ids, jobs) if show else QueueDisplay(ids, jobs, echo)
     pool = _Pool(project, jobs, git.facts(), pending, display)
+    _remove_orphan_folders(project)
     with display:
         try:
             spare = 0
@@ -210,7 +228,24 @@ def run_all(
             pool.result.left += [e.id for e in pending]
             for i in pool.result.left:
                 display.left(i)
+            pool.remove_folders()
     return pool.result
+
+
+#: The kept folders of a pool: ``.dvc/tmp/exps/pool-<pid>-<n>/``.
+FOLDER_PREFIX = "pool-"
+
+
+def _remove_orphan_folders(project: Project) -> None:
+    """Kept folders of pools whose process is gone (killed outright)."""
+    from trails.experiments.executor import remove_folder
+    from trails.pids import alive
+
+    exps = project.tmp_dir / "exps"
+    for d in exps.glob(FOLDER_PREFIX + "*") if exps.is_dir() else ():
+        pid = d.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
+        if d.is_dir() and not d.is_symlink() and pid.isdigit() and not alive(int(pid)):
+            remove_folder(d)
 
 
 @dataclass
@@ -219,21 +254,44 @@ class _Pool:
     jobs: int
     facts: dict[str, object]  # Git facts for the workers (Git.facts)
     pending: deque[queue.Entry]
-    display: QueueDisplay
+    display: QueueStatus
     workers: list[_Running] = field(default_factory=list)
     result: PoolResult = field(default_factory=PoolResult)
     ctx: ForkServerContext = field(default_factory=forkserver.context)
+    #: Kept folders no worker uses now. A worker keeps its folder for the
+    #: next entry, which moves it by the diff of their commits: the cost
+    #: per experiment follows what changed, not how many files Git tracks.
+    free: list[Path] = field(default_factory=list)
+    made: int = 0
+
+    def _folder(self) -> Path:
+        if self.free:
+            return self.free.pop()
+        self.made += 1
+        return self.project.tmp_dir / "exps" / f"{FOLDER_PREFIX}{os.getpid()}-{self.made}"
+
+    def remove_folders(self) -> None:
+        from trails.experiments.executor import remove_folder
+
+        for n in range(1, self.made + 1):
+            remove_folder(self.project.tmp_dir / "exps" / f"{FOLDER_PREFIX}{os.getpid()}-{n}")
 
     def _count(self, state: WorkerState) -> int:
         return sum(r.state == state for r in self.workers)
 
     def fill(self, spare: int) -> None:
         """Start workers for the next entries: one per free slot, plus
-        ``spare`` that prepare and wait."""
-        while self.pending and self._count(WorkerState.RUNNING) + self._count(
-            WorkerState.WAITING
-        ) < (self.jobs + spare):
-            self.workers.append(_start(self.ctx, self.project, self.pending.popleft(), self.facts))
+        ``spare`` that prepare and wait; each in a kept folder, of which
+        there are at most twice ``jobs`` (a worker still recording holds
+        its own: the next waits for it rather than check out a new one)."""
+        while (
+            self.pending
+            and self._count(WorkerState.RUNNING) + self._count(WorkerState.WAITING)
+            < (self.jobs + spare)
+            and (self.free or self.made < 2 * self.jobs)
+        ):
+            entry = self.pending.popleft()
+            self.workers.append(_start(self.ctx, self.project, entry, self.facts, self._folder()))
 
     def grant(self, draining: bool) -> None:
         """Free slots to waiting workers, oldest first; draining, every
@@ -261,9 +319,10 @@ class _Pool:
             self.workers.remove(r)
             r.conn.close()
             _report(self.project, r, self.result, self.display)
+            self.free.append(r.folder)
 
 
-def _grant(r: _Running, draining: bool, display: QueueDisplay) -> None:
+def _grant(r: _Running, draining: bool, display: QueueStatus) -> None:
     """Give a waiting worker its slot, or (draining) let it go: it removes
     its folder and leaves its entry queued."""
     try:
@@ -280,37 +339,37 @@ def _grant(r: _Running, draining: bool, display: QueueDisplay) -> None:
     display.started(r.entry.id)
 
 
-def _report(project: Project, r: _Running, result: PoolResult, display: QueueDisplay) -> None:
+def _report(project: Project, r: _Running, result: PoolResult, display: QueueStatus) -> None:
+    if r.proc.exitcode == WorkerExit.TAKEN:
+        # Its result, if any, is the other worker's (and its pool's to report).
+        display.taken(r.entry.id)
+        return
     out = _outcome(project, r)
     secs = time.monotonic() - r.started
     if out is not None and out.status is RunStatus.SUCCESS:
         result.done.append((r.entry.id, out.name))
         display.done(r.entry.id, out.name, secs)
-    elif r.proc.exitcode == WorkerExit.TAKEN:
-        display.taken(r.entry.id)
     elif r.proc.exitcode in (WorkerExit.RELEASED, WorkerExit.INTERRUPTED):
         result.left.append(r.entry.id)  # let go before it started; interrupted (queue kill)
     else:
         if out is None:
-            _after_killed_worker(project, r.entry)
+            _after_killed_worker(project, r.entry, r.folder)
         reason = (out.error or "failed") if out is not None else _lost(r)
         result.failed.append((r.entry.id, reason))
         log = queue.run_dir(project.root, r.entry.id).log
         display.failed(r.entry.id, reason, project.rel(log))
 
 
-def _after_killed_worker(project: Project, entry: queue.Entry) -> None:
+def _after_killed_worker(project: Project, entry: queue.Entry, folder: Path) -> None:
     """What a worker killed outright (SIGKILL, out of memory) could not do
-    itself: mark its entry failed, remove its temporary folder and its lock.
-    Its log stays."""
-    import shutil
-
-    from trails.experiments.executor import work_dir
+    itself: mark its entry failed, remove its folder and its lock. Its log
+    stays."""
+    from trails.experiments.executor import remove_folder
 
     git = Git(project.root)
     if git.rev_parse(entry.ref) is not None:
         queue.mark_failed(git, entry)
-    shutil.rmtree(work_dir(project, entry), ignore_errors=True)
+    remove_folder(folder)
     rundir = queue.run_dir(project.root, entry.id)
     for path in (rundir.lock, rundir.stage):
         path.unlink(missing_ok=True)

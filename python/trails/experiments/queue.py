@@ -11,9 +11,10 @@ Failed entries move to ``refs/exps/failed/``; their logs stay in
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,6 +112,58 @@ def entries(
     return [Entry(ref, sha, ts) for ref, sha, ts in sorted(rows)]
 
 
+@dataclass(frozen=True)
+class Listed:
+    """An entry as ``queue status`` lists it: its experiment's name (None
+    if its arguments cannot be read; running it says why)."""
+
+    entry: Entry
+    name: str | None
+
+
+def listing(git: Git) -> list[Listed]:
+    """Queued then failed entries, FIFO, with their names: every message
+    through one ``for-each-ref`` per kind, whatever the number of entries."""
+    out = []
+    for prefix in (QUEUE, FAILED):
+        for ref, sha, ts, msg in sorted(git.ref_messages(prefix)):
+            entry = Entry(ref, sha, ts)
+            try:
+                name: str | None = _parse_args(msg.rstrip("\n"), entry.id).name or "-"
+            except TrailsError:
+                name = None
+            out.append(Listed(entry, name))
+    return out
+
+
+def run_states(root: Path, entries: Sequence[Entry]) -> list[str]:
+    """What ``queue status`` says of each entry: failed, queued, queued
+    (prepared: its worker waits for a slot) or running (and its stage).
+    The run folders are listed once: an entry without one never started,
+    so 1,000 queued entries cost no stat each."""
+    base = run_dir(root, "-").path.parent
+    try:
+        started = set(os.listdir(base))
+    except OSError:
+        started = set()
+    out = []
+    for e in entries:
+        if e.failed:
+            out.append("failed")
+            continue
+        rundir = run_dir(root, e.id)
+        if e.id not in started:
+            out.append("queued")
+        elif rundir.waiting.exists():
+            out.append("queued (prepared)")
+        elif rundir.lock.exists():
+            stage = rundir.stage
+            out.append("running" + (f" ({stage.read_text()})" if stage.exists() else ""))
+        else:
+            out.append("queued")
+    return out
+
+
 def find(git: Git, spec: str) -> Entry:
     """An entry (queued or failed) by id prefix."""
     every = entries(git) + entries(git, failed=True)
@@ -172,6 +225,65 @@ def succeeded(root: Path, warn: Callable[[str], None]) -> list[Succeeded]:
 def forget(root: Path, entry_id: str) -> None:
     """Remove an entry's run folder (log, result)."""
     shutil.rmtree(run_dir(root, entry_id).path, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What ``queue remove`` removes: queued or failed entries (ref and
+    log), and succeeded entries' records (their experiments stay)."""
+
+    entries: list[Entry]
+    succeeded: list[str]
+
+
+def removal(
+    root: Path,
+    git: Git,
+    ids: Sequence[str],
+    *,
+    queued: bool,
+    failed: bool,
+    success: bool,
+    warn: Callable[[str], None],
+) -> Removal:
+    """The entries ``ids`` name (an id prefix: a queued or failed entry
+    first, else one succeeded entry), plus every queued, failed or
+    succeeded one as the flags say; each once."""
+    done = [d.id for d in succeeded(root, warn)]
+    targets: list[Entry] = []
+    forgotten: list[str] = []
+    for i in ids:
+        try:
+            targets.append(find(git, i))
+        except ExperimentError:
+            hits = [d for d in done if d.startswith(i.lower())]
+            if len(hits) != 1:
+                raise
+            forgotten.append(hits[0])
+    targets += entries(git) if queued else []
+    targets += entries(git, failed=True) if failed else []
+    forgotten += done if success else []
+    return Removal(list({t.ref: t for t in targets}.values()), list(dict.fromkeys(forgotten)))
+
+
+def log_chunks(root: Path, git: Git, entry_id: str, follow: bool) -> Iterator[str]:
+    """The log of an entry (running, failed or succeeded: by its run
+    folder's name or an id prefix), as it grows while it runs if
+    ``follow``."""
+    rundir = run_dir(root, entry_id)
+    if not rundir.path.is_dir():
+        rundir = run_dir(root, find(git, entry_id).id)
+    if not rundir.log.exists():
+        raise TrailsError(f"experiment {entry_id} has no log yet (it has not run)")
+    with rundir.log.open("r", errors="replace") as f:
+        while True:
+            chunk = f.read()
+            if chunk:
+                yield chunk
+            elif not follow or not rundir.lock.exists():
+                return
+            else:
+                time.sleep(0.1)
 
 
 def enqueue_runs(

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trails.cachelock import check_recordable
-from trails.experiments.record import Recorded, record
+from trails.experiments.experiment import Ending, ExperimentRun, Place
+from trails.experiments.record import Recorded
 from trails.git import Git
 from trails.pipeline import load_graph
 from trails.project import Project
-from trails.repro.builder import Builder, Hooks
+from trails.repro.builder import Builder
 from trails.repro.selection import ReproOptions, select
-from trails.repro.status import EchoStatus, Summary, check_declined
+from trails.repro.status import EchoStatus, Summary
 from trails.runner import Runner
+
+if TYPE_CHECKING:
+    from trails.experiments.checkpoints import Chain
 
 
 @dataclass(frozen=True)
@@ -102,15 +105,17 @@ def exp_run(
     )
     graph = load_graph(project)  # again: `${}` in dvc.yaml may read the new values
     stages, _ = select(graph, project, opts.repro)
+    place, chain = Place(project), None
     if any(s.has_checkpoints for s in stages):
-        return _run_checkpoints(project, git, opts, graph, stages, runner, echo, confirm, edited)
-    rep = Builder(project, graph, opts.repro, runner, EchoStatus(echo), confirm)
-    summary = rep.run(stages)
-    # Metrics that do not belong to the params are not an experiment.
-    check_declined(summary, _not_recorded(edited))
-    check_recordable(project.cache_dir, rep.stored)
-    recorded = record(git, name=opts.name, message=opts.message, force=opts.force)
-    return summary, recorded
+        from trails.experiments.checkpoints import state_path
+
+        chain = _checkpoint_chain(project, git, opts, graph, runner, echo)
+        place = Place(project, state=state_path(project.root))
+    ending = Ending(git.head(), opts.name, opts.message, opts.force,
+                    not_recorded=_not_recorded(edited))  # fmt: skip
+    run = ExperimentRun(git, place, graph, opts.repro, runner, EchoStatus(echo), echo, ending,
+                        chain=chain, reset=opts.reset, confirm=confirm)  # fmt: skip
+    return run.run(stages)
 
 
 def _not_recorded(edited: list[str]) -> str:
@@ -144,20 +149,17 @@ def _dry_run(
     return rep.run(stages)
 
 
-def _run_checkpoints(
+def _checkpoint_chain(
     project: Project,
     git: Git,
     opts: ExpRunOptions,
     graph: Any,
-    stages: list[Any],
     runner: Runner,
     echo: Callable[[str], None],
-    confirm: Callable[[str], bool] | None,
-    edited: list[str],
-) -> tuple[Summary, Recorded]:
-    """A run with checkpoint stages: every signal becomes a commit on the
-    experiment's chain, resumed from the last checkpoint unless ``reset``;
-    a wrap-up checkpoint at the end if anything changed since the last."""
+) -> Chain:
+    """The chain a workspace run with checkpoint stages extends: resumed
+    from the last checkpoint (its outputs restored first) unless
+    ``reset``, which may take the name of the chain it discards."""
     from trails.experiments import checkpoints as ck
     from trails.experiments.refs import ref_for
     from trails.repro.signal import signal_path
@@ -179,42 +181,7 @@ def _run_checkpoints(
                          force=opts.force, message=opts.message, replaces=replaces)  # fmt: skip
     if resumed:
         restore_checkpoint(project, git, graph, resumed[1], runner, echo)
-
-    def on_checkpoint(stage: Any) -> None:
-        sha = chain.commit(git.snapshot_tree())
-        ck.save_state(project.root, chain)
-        echo(f"Checkpoint {sha[:7]} of experiment '{chain.name}'")
-
-    always = {s.address: "continues from its last checkpoint" for s in stages if s.has_checkpoints}
-    # With --reset, just before the first command: a stage declined at an
-    # --interactive prompt discards nothing.
-    first = (lambda: _discard_checkpoints(project, stages)) if opts.reset else None
-    hooks = Hooks(before_first_command=first, on_checkpoint=on_checkpoint, always_run=always)
-    rep = Builder(project, graph, opts.repro, runner, EchoStatus(echo), confirm, hooks)
-    before = chain.tip
-    summary = rep.run(stages)
-    # As without checkpoints, a declined stage records nothing (more): the
-    # checkpoints made before it are kept, as after a Ctrl+C.
-    kept = f"no wrap-up checkpoint recorded (those '{chain.name}' made before are kept)"
-    check_declined(summary, kept if chain.tip != before else _not_recorded(edited))
-    check_recordable(project.cache_dir, rep.stored)
-    tip = chain.commit(git.snapshot_tree())  # wrap-up, if anything changed
-    ck.save_state(project.root, chain)
-    return summary, Recorded(chain.name or "", tip, baseline, new=True)
-
-
-def _discard_checkpoints(project: Project, stages: list[Any]) -> None:
-    """``--reset``'s start over: the checkpoint outputs and the remembered
-    chain go; the experiment's commits stay until the new chain replaces
-    its ref."""
-    from trails.confine import remove
-    from trails.experiments import checkpoints as ck
-
-    for s in stages:
-        for o in s.outs:
-            if o.checkpoint:
-                remove(project.root / o.repo_path)
-    ck.state_path(project.root).unlink(missing_ok=True)
+    return chain
 
 
 def restore_checkpoint(

@@ -25,6 +25,7 @@ from trails.experiments.records import RunDir, RunResult, RunStatus, WorkerExit
 
 if TYPE_CHECKING:
     from trails.errors import TrailsError
+    from trails.experiments import queue
     from trails.git import Git
 
 
@@ -89,32 +90,61 @@ class PoolSlot:
                 self.conn.send_bytes(b"free")
 
 
-def child(root: str, ref: str, log: str, facts: str = "", conn: Connection | None = None) -> None:
+def child(
+    root: str,
+    ref: str,
+    log: str,
+    facts: str = "",
+    conn: Connection | None = None,
+    folder: str = "",
+) -> None:
     """The worker in a forkserver child: a session of its own (Ctrl+C and
     ``queue kill`` reach its stages as one process group) and the entry's
     log as stdout and stderr, which the stages' commands inherit.
     ``facts``: the repository's Git facts as the pool knows them (JSON,
-    ``Git.facts``); ``conn``: the pool's pipe (``PoolSlot``)."""
+    ``Git.facts``); ``conn``: the pool's pipe (``PoolSlot``); ``folder``:
+    the pool's kept folder this entry runs in (``executor.run_entry``)."""
     os.setsid()
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    # Not truncated yet: until this worker holds the entry, the log may be
+    # that of another pool's worker running it (``_claimed``).
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    sys.exit(main([root, ref, facts] if facts else [root, ref], conn))
+    sys.exit(main([root, ref, facts] if facts else [root, ref], conn, folder, own_log=True))
 
 
-def _unreadable(git: Git, ref: str, exc: TrailsError) -> WorkerExit:
+def _claimed(git: Git, entry: queue.Entry, rundir: RunDir, own_log: bool) -> bool:
+    """Take the entry (``_claim``), if it is still queued: a worker of
+    another pool may have run it and let its lock go since it was read (its
+    ref is deleted before its lock), and running it then would run it twice
+    (seen with two ``--run-all`` over one queue). Once it is ours, what an
+    earlier run left goes: its result and stage files, and the log (stdout,
+    with ``own_log``)."""
+    if not _claim(rundir.lock):
+        return False
+    if git.rev_parse(entry.ref) != entry.sha:
+        rundir.lock.unlink(missing_ok=True)
+        return False
+    rundir.result.unlink(missing_ok=True)
+    rundir.stage.unlink(missing_ok=True)
+    if own_log:
+        os.ftruncate(1, 0)
+    return True
+
+
+def _unreadable(git: Git, ref: str, exc: TrailsError, own_log: bool) -> WorkerExit:
     """An entry whose arguments cannot be read fails with the reason, once
     (it is moved to the failed refs)."""
     from trails.experiments import queue
 
     entry = queue.Entry(ref, git.rev_parse(ref) or "0" * 40, 0)
     rundir = queue.run_dir(git.root, entry.id)
-    if not _claim(rundir.lock):
+    if not _claimed(git, entry, rundir, own_log):
         return WorkerExit.TAKEN
     try:
         print(f"Error: {exc}\n{exc.hint}", flush=True)
@@ -125,7 +155,9 @@ def _unreadable(git: Git, ref: str, exc: TrailsError) -> WorkerExit:
         rundir.lock.unlink(missing_ok=True)
 
 
-def main(argv: list[str], conn: Connection | None = None) -> int:
+def main(
+    argv: list[str], conn: Connection | None = None, folder: str = "", own_log: bool = False
+) -> int:
     root, ref = Path(argv[0]), argv[1]
     from trails.errors import TrailsError, error_lines, error_message
     from trails.experiments import queue
@@ -142,12 +174,12 @@ def main(argv: list[str], conn: Connection | None = None) -> int:
     try:
         queued = queue.read_entry(git, ref)
     except TrailsError as exc:
-        return _unreadable(git, ref, exc)
+        return _unreadable(git, ref, exc, own_log)
     if queued is None:
         return WorkerExit.TAKEN
     entry = queued.entry
     rundir = queue.run_dir(root, entry.id)
-    if not _claim(rundir.lock):
+    if not _claimed(git, entry, rundir, own_log):
         return WorkerExit.TAKEN
 
     def echo(line: str) -> None:
@@ -164,9 +196,9 @@ def main(argv: list[str], conn: Connection | None = None) -> int:
     try:
         slot = PoolSlot(conn, rundir) if conn is not None else None
         runner = SubprocessRunner(own_group=False)
-        rec = run_entry(
-            project, git, entry, runner, echo, queued=queued, slot=slot, status=WorkerStatus(echo)
-        )
+        kept = Path(folder) if folder else None
+        rec = run_entry(project, git, entry, runner, echo, queued=queued, slot=slot,
+                        status=WorkerStatus(echo), folder=kept)  # fmt: skip
         rundir.write_result(
             RunResult(status=RunStatus.SUCCESS, name=rec.name, sha=rec.sha, created=entry.created)
         )

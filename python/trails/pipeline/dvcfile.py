@@ -10,8 +10,6 @@ pipeline file, vars files) and maps problems to lines.
 
 from __future__ import annotations
 
-import fnmatch
-import os
 import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -34,7 +32,7 @@ from trails.pipeline.interpolate import (
     resolve,
     suggest,
 )
-from trails.pipeline.stage import DVCFILE, PARAMS_FILE, Dep, Out, OutKind, ParamDep, Stage, join
+from trails.pipeline.stage import PARAMS_FILE, Dep, Out, OutKind, ParamDep, Stage, join
 
 #: Top-level sections; all but ``stages`` and ``vars`` concern other commands
 #: (metrics, plots, artifacts...) and are accepted without being read here.
@@ -62,7 +60,6 @@ PLOT_PROPS = ("x", "y", "template", "title", "x_label", "y_label", "header")
 #: Characters a stage name may not hold: they separate addresses
 #: (``sub/dvc.yaml:train``) and generated items (``train@0``).
 NAME_FORBIDDEN = ":/\\@"
-PRUNED_DIRS = (".git", ".dvc")
 
 
 # --- where, for messages ------------------------------------------------------------
@@ -119,99 +116,39 @@ def load_dvcfile(
 
 
 def find_dvcfiles(root: Path) -> list[str]:
-    """Every ``dvc.yaml`` under ``root``, repo-relative POSIX and sorted.
-    ``.git``, ``.dvc`` and folders the root ``.dvcignore`` matches are not
-    entered: they hold no pipelines of this project and may be huge."""
-    patterns = _dvcignore(root)
-    listed = _git_listed(root)
-    if listed is not None:
-        return sorted(
-            p for p in listed
-            if posixpath.basename(p) == DVCFILE and not _ignored_path(p, patterns)
-        )  # fmt: skip
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel = Path(dirpath).relative_to(root).as_posix()
-        dirnames[:] = [
-            d for d in dirnames if d not in PRUNED_DIRS and not _ignored(join(rel, d), d, patterns)
-        ]
-        path = join(rel, DVCFILE)
-        if DVCFILE in filenames and not _ignored(path, DVCFILE, patterns):
-            found.append(path)
-    return sorted(found)
+    """Every ``dvc.yaml`` of the project under ``root``, repo-relative POSIX
+    and sorted (``trails.files``: tracked or new, not ignored by Git or
+    ``.dvcignore``; ``.git`` and ``.dvc`` never entered)."""
+    from trails import files
 
-
-def _git_listed(root: Path) -> list[str] | None:
-    """Pipeline files Git sees (tracked, or new and not ignored), when
-    ``root`` is the top of a Git work tree: Git answers from its index,
-    where a walk would enter every data folder (0.1 s for 100k files)."""
-    import subprocess
-
-    if not (root / ".git").exists():
-        return None
-    proc = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--",
-         f"{DVCFILE}", f"*/{DVCFILE}"],
-        cwd=root, capture_output=True, text=True,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        return None
-    return [p for p in dict.fromkeys(proc.stdout.splitlines()) if (root / p).is_file()]
-
-
-def _ignored_path(path: str, patterns: list[_Pattern]) -> bool:
-    """A file, or one of its folders, matched by ``.dvcignore``."""
-    parts = path.split("/")
-    for i in range(1, len(parts) + 1):
-        sub = "/".join(parts[:i])
-        if parts[i - 1] in PRUNED_DIRS or _ignored(sub, parts[i - 1], patterns):
-            return True
-    return False
+    return list(files.of(root).listing().pipelines)
 
 
 def load_all(root: Path, supposed: Mapping[str, str] | None = None) -> list[Stage]:
     """All stages of all pipeline files under ``root``; ``supposed`` maps
     params files (repo-relative) to texts read instead of the files (a dry
-    run's ``-S``, never written), so ``${}`` shows what a real run would."""
-    return [stage for rel in find_dvcfiles(root) for stage in load_dvcfile(root, rel, supposed)]
+    run's ``-S``, never written), so ``${}`` shows what a real run would.
+
+    The tracked pipelines are loaded first: their stages' folders are the
+    bulk folders the lookup of new files goes around (``files.Files.new``),
+    so that Git does not walk a data folder the stat pass walks anyway."""
+    from trails import files
+
+    listed = files.of(root)
+    loaded = {rel: load_dvcfile(root, rel, supposed) for rel in listed.tracked().pipelines}
+    bulk = _folders(root, [s for stages in loaded.values() for s in stages])
+    for rel in listed.new(bulk).pipelines:
+        if rel not in loaded:
+            loaded[rel] = load_dvcfile(root, rel, supposed)
+    return [stage for rel in sorted(loaded) for stage in loaded[rel]]
 
 
-# --- .dvcignore --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Pattern:
-    glob: str
-    anchored: bool
-    """Match the repo-relative path only (a ``/`` in the pattern), not a
-    bare name at any depth."""
-
-
-def _dvcignore(root: Path) -> list[_Pattern]:
-    """The root ``.dvcignore``'s patterns, simplified: comments and negations
-    (``!``) are skipped, a trailing ``/`` dropped, ``**/`` means any depth."""
-    try:
-        text = (root / ".dvcignore").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    patterns: list[_Pattern] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", "!")):
-            continue
-        line = line.rstrip("/")
-        while line.startswith("**/"):
-            line = line[3:]
-        anchored = "/" in line
-        patterns.append(_Pattern(line.lstrip("/"), anchored))
-    return patterns
-
-
-def _ignored(rel: str, name: str, patterns: list[_Pattern]) -> bool:
-    return any(
-        fnmatch.fnmatchcase(rel, p.glob) or (not p.anchored and fnmatch.fnmatchcase(name, p.glob))
-        for p in patterns
-    )
+def _folders(root: Path, stages: list[Stage]) -> tuple[str, ...]:
+    """The stages' dependency and output paths that are folders (not the
+    root itself: a lookup around it would find nothing new)."""
+    paths = {d.repo_path for s in stages for d in s.deps}
+    paths |= {o.repo_path for s in stages for o in s.outs}
+    return tuple(sorted(p for p in paths if p not in ("", ".") and (root / p).is_dir()))
 
 
 # --- params dependencies --------------------------------------------------------
@@ -296,7 +233,7 @@ def _params(value: Any, wdir: str, used: list[Use], where: _Where) -> tuple[Para
 
 
 def _out_options(opts: Any, out_kind: OutKind, label: str, where: _Where) -> dict[str, Any]:
-    """The checked options of one output entry (plot properties dropped)."""
+    """The checked options of one output entry (plot properties kept apart, in ``plot``)."""
     if opts is None:
         return {}
     if not isinstance(opts, Mapping):
@@ -311,6 +248,9 @@ def _out_options(opts: Any, out_kind: OutKind, label: str, where: _Where) -> dic
             raise where.error(f"{label}: '{key}' must be a string, not {kind(value)}", key)
         if key in OUT_FLAGS + OUT_TEXTS:
             checked[key] = value
+    plot = tuple((k, v) for k, v in opts.items() if k in PLOT_PROPS)
+    if plot:
+        checked["plot"] = plot
     return checked
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trails import textio
+from trails import files, textio
 from trails.errors import PipelineError
 
 
@@ -137,6 +137,7 @@ def replace_file(path: Path, text: str) -> None:
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o777)
         os.replace(tmp, path)
+        files.forget()
     finally:
         tmp.unlink(missing_ok=True)
 

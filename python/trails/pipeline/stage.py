@@ -11,7 +11,7 @@ normalised: what the graph, the planner and the cache use.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 OutKind = Literal["outs", "metrics", "plots"]
@@ -55,6 +55,9 @@ class Out:
     desc: str | None = None
     remote: str | None = None
     push: bool = True
+    plot: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
+    """A ``plots`` output's display properties (``x``, ``y``, ``template``,
+    ...) as written; read by ``trails plots`` only, so not part of equality."""
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,14 @@ class Hooks:
     called after a checkpoint signal's outputs and lock are recorded.
     ``always_run``: stages that run even when nothing changed, with the
     reason to print (checkpoint stages of an experiment continue training
-    from their last checkpoint)."""
+    from their last checkpoint). ``env``: added to every command's
+    environment (an experiment's ``DVC_EXP_*``), so the caller never
+    changes this process's own."""
 
     before_first_command: Callable[[], None] | None = None
     on_checkpoint: Callable[[Stage], None] | None = None
     always_run: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 class Builder:
@@ -253,7 +256,7 @@ class Builder:
             with self._mutex:
                 outcome = self._start(stage, upstream_ran)
             if outcome is Outcome.RAN and not self.opts.dry:
-                env = stage_env(self.project.root)
+                env = stage_env(self.project.root, self.hooks.env)
                 if stage.has_checkpoints:
                     from trails.repro.signal import WATCHER_PID, Watcher
 

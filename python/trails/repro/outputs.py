@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from trails import core, gitignore
@@ -20,7 +22,7 @@ from trails.pipeline.stage import Out, Stage
 from trails.project import Project
 from trails.repro import runcache
 from trails.repro.locks import Locks
-from trails.repro.plan import check_runnable, cmd_value, current_params, reasons
+from trails.repro.plan import check_runnable, cmd_value, current_params, preflight, reasons
 from trails.repro.workspace import Workspace
 
 
@@ -205,12 +207,12 @@ class Outputs:
             # checkpoint output, which the running stage writes again.
             links = None if o.checkpoint else self.project.link_types
             if p.is_dir():
-                t = core.store_tree(cache, p, index, links)
+                t = core.store_tree(cache, p, index, links, shown=o.repo_path)
                 state = FileState(
                     o.path, core.ALGORITHM, t.hash + lockfile.TREE_SUFFIX, t.size, t.nfiles
                 )
             else:
-                f = core.store_file(cache, p, index, links)
+                f = core.store_file(cache, p, index, links, shown=o.repo_path)
                 state = FileState(o.path, core.ALGORITHM, f.hash, f.size, isexec=f.executable)
         else:
             got = self.ws.file_state(o.path, o.repo_path)
@@ -229,3 +231,67 @@ class Outputs:
         if not self.no_commit:
             cached = {o.path for o in stage.outs if o.cache}
             self.stored += [(s.path, s.value) for s in outs if s.path in cached]
+
+
+def checkout(
+    project: Project, targets: tuple[str, ...], recursive: bool, glob: bool
+) -> list[tuple[str, str]]:
+    """``trails checkout``: the targets' (default: every stage's and every
+    ``.dvc`` file's) cached data restored as recorded; ``[("A" | "M",
+    path)]`` for what changed. Every ``.dvc`` file named is read (and its
+    path checked) before anything is written."""
+    from trails import data
+    from trails.repro.selection import considered
+
+    dvc_targets = [t for t in targets if t.endswith(data.SUFFIX)]
+    stage_targets = tuple(t for t in targets if not t.endswith(data.SUFFIX))
+    items = (
+        [data.read(project, data.target(project, t, "checkout")) for t in dvc_targets]
+        if targets
+        else data.tracked(project)
+    )
+    changes: list[tuple[str, str]] = []
+    if stage_targets or not targets:
+        graph, stages = considered(project, stage_targets, recursive, glob, single_item=True)
+        rep = Outputs(project, graph)
+        changes += [c for s in stages for c in rep.checkout_outputs(s)]
+    for item in items:
+        existed = (project.root / item.repo_path).exists()
+        if data.checkout(project, item):
+            changes.append(("M" if existed else "A", item.repo_path))
+    return changes
+
+
+@dataclass
+class Committed:
+    stages: list[str] = field(default_factory=list)
+    locks: list[str] = field(default_factory=list)
+
+
+def commit(
+    project: Project,
+    graph: Graph,
+    stages: list[Stage],
+    confirm: Callable[[str], bool],
+    note: Callable[[str], None],
+) -> Committed:
+    """``trails commit``: record each changed stage as the workspace holds
+    it, without running it. ``confirm`` is asked before a stage that was
+    recorded before is overwritten; the lock files are written even when
+    a later stage fails, so what was committed stays."""
+    rep = Outputs(project, graph)
+    done = Committed()
+    preflight(project.root, graph, rep.ws, stages, running=False)
+    try:
+        for s in stages:
+            why = reasons(s, rep.lock(s).get(s.name), rep.ws)
+            if not why:
+                continue
+            question = f"Stage '{s.address}' changed ({'; '.join(why)}). Commit it anyway?"
+            if rep.lock(s).get(s.name) is not None and not confirm(question):
+                continue
+            if rep.commit_stage(s):
+                done.stages.append(s.address)
+    finally:
+        done.locks = rep.locks.write(note)
+    return done

@@ -35,8 +35,7 @@ class ReproOptions:
     explain: bool = False
 
 
-def _cwd_dvcfile(project: Project) -> str:
-    rel = cwd_folder(project)
+def _dvcfile_in(rel: str) -> str:
     return DVCFILE if rel == "." else f"{rel}/{DVCFILE}"
 
 
@@ -47,8 +46,14 @@ def cwd_folder(project: Project) -> str:
     return "." if rel == ".." or rel.startswith("../") else rel
 
 
-def select(graph: Graph, project: Project, opts: ReproOptions) -> tuple[list[Stage], set[str]]:
-    """The stages to consider, in order, and the explicitly named ones."""
+def select(
+    graph: Graph, project: Project, opts: ReproOptions, cwd: str | None = None
+) -> tuple[list[Stage], set[str]]:
+    """The stages to consider, in order, and the explicitly named ones.
+    ``cwd``: the repo-relative folder targets are read from (default: the
+    process's current folder; a run folder passes ``.``, its targets being
+    spelled from the root already)."""
+    here = cwd_folder(project) if cwd is None else cwd
     named: list[Stage] = []
     if opts.all_pipelines:
         named = list(graph.stages)
@@ -57,9 +62,9 @@ def select(graph: Graph, project: Project, opts: ReproOptions) -> tuple[list[Sta
             if opts.recursive and (project.root / t).is_dir():
                 named += graph.under(project.rel(project.root / t))
             else:
-                named += graph.resolve(t, glob=opts.glob, cwd=cwd_folder(project))
+                named += graph.resolve(t, glob=opts.glob, cwd=here)
     else:
-        default = _cwd_dvcfile(project)
+        default = _dvcfile_in(here)
         named = [s for s in graph.stages if s.dvcfile == default]
         if not named:
             raise PipelineError(
@@ -76,3 +81,17 @@ def select(graph: Graph, project: Project, opts: ReproOptions) -> tuple[list[Sta
     else:
         chosen = graph.ancestors(names)
     return graph.order(chosen), names
+
+
+def considered(
+    project: Project, targets: tuple[str, ...], recursive: bool, glob: bool, *, single_item: bool
+) -> tuple[Graph, list[Stage]]:
+    """The graph and the stages that ``status``, ``dag``, ``checkout`` and
+    ``commit`` look at: the targets (with their upstream stages unless
+    ``single_item``), or every pipeline when none is named."""
+    from trails.pipeline import load_graph
+
+    graph = load_graph(project)
+    opts = ReproOptions(targets=targets, recursive=recursive, glob=glob,
+                        single_item=single_item, all_pipelines=not targets)  # fmt: skip
+    return graph, select(graph, project, opts)[0]

@@ -39,6 +39,20 @@ pub struct Stored {
     pub object_key: Option<StatKey>,
 }
 
+impl Stored {
+    /// Remember in `index` what storing learned: the file's hash if its
+    /// bytes were read, and a new object's stat, so that neither is read
+    /// again (a hardlinked checkout of the object is known by its inode).
+    pub fn record(&self, index: &mut StatIndex) {
+        if self.read {
+            index.insert(self.file.key, self.file.digest);
+        }
+        if let Some(k) = self.object_key {
+            index.insert_object(k, self.file.digest);
+        }
+    }
+}
+
 /// The outcome of storing a directory.
 #[derive(Debug)]
 pub struct StoredTree {
@@ -88,7 +102,7 @@ impl Cache {
         self.object_path(digest).is_file()
     }
 
-    fn temp_dir(&self) -> Result<PathBuf> {
+    pub(crate) fn temp_dir(&self) -> Result<PathBuf> {
         if let Some(dir) = self.tmp.get() {
             return Ok(dir.clone());
         }
@@ -99,7 +113,7 @@ impl Cache {
 
     /// A new, empty, already read-only temp file (an open descriptor may
     /// still write it): no `chmod` before publishing.
-    fn create_temp(&self, prefix: &str) -> Result<(fs::File, PathBuf)> {
+    pub(crate) fn create_temp(&self, prefix: &str) -> Result<(fs::File, PathBuf)> {
         use std::os::unix::fs::OpenOptionsExt;
         let tmp = temp_name(&self.temp_dir()?.join(prefix));
         let f = fs::OpenOptions::new()
@@ -115,7 +129,7 @@ impl Cache {
     /// (another process, or a duplicate file), ours is dropped. Returns
     /// whether ours became the object. The object's folder is made only when
     /// the rename says it is missing: one syscall per object, not three.
-    fn publish(&self, tmp: &Path, dest: &Path) -> Result<bool> {
+    pub(crate) fn publish(&self, tmp: &Path, dest: &Path) -> Result<bool> {
         let mut r = rename_noreplace(tmp, dest);
         if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
             let parent = dest.parent().expect("objects live in a folder");
@@ -174,12 +188,14 @@ impl Cache {
     }
 
     /// Store one file. Reads nothing if the index knows the file and the
-    /// object exists. With a `linker`, the workspace file then uses the
-    /// object as a checkout with that linker would (see `store_linked`).
+    /// object exists; what was read, and a new object's stat, are then
+    /// recorded in the index (`Stored::record`). With a `linker`, the
+    /// workspace file then uses the object as a checkout with that linker
+    /// would (see `store_linked`).
     pub fn store_file(
         &self,
         src: &Path,
-        index: &StatIndex,
+        index: &mut StatIndex,
         linker: Option<&Linker>,
     ) -> Result<Stored> {
         let meta = scan::stat(src)?;
@@ -188,7 +204,9 @@ impl Cache {
         }
         let (key, exec) = (StatKey::of(&meta), hash::is_executable(&meta));
         self.settle(linker)?;
-        self.store_with(src, key, exec, index, linker)
+        let stored = self.store_with(src, key, exec, index, linker)?;
+        stored.record(index);
+        Ok(stored)
     }
 
     fn settle(&self, linker: Option<&Linker>) -> Result<()> {
@@ -400,13 +418,8 @@ impl Cache {
         let (mut read, mut written) = (0, 0);
         for (f, r) in found.iter().zip(results) {
             let s = r?;
-            if s.read {
-                read += 1;
-                index.insert(s.file.key, s.file.digest);
-            }
-            if let Some(k) = s.object_key {
-                index.insert_object(k, s.file.digest);
-            }
+            s.record(index);
+            read += usize::from(s.read);
             written += usize::from(s.written);
             entries.push(scan::entry_of(f, &s.file));
         }
@@ -631,8 +644,8 @@ mod tests {
         let cache = Cache::new(&d.path().join("cache"));
         let src = d.path().join("f");
         fs::write(&src, b"hello").unwrap();
-        let idx = StatIndex::in_memory();
-        let a = cache.store_file(&src, &idx, None).unwrap();
+        let mut idx = StatIndex::in_memory();
+        let a = cache.store_file(&src, &mut idx, None).unwrap();
         assert!(a.written && a.read);
         let obj = cache.object_path(&a.file.digest);
         assert_eq!(fs::read(&obj).unwrap(), b"hello");
@@ -640,11 +653,39 @@ mod tests {
             fs::metadata(&obj).unwrap().permissions().mode() & 0o777,
             0o444
         );
-        let b = cache.store_file(&src, &idx, None).unwrap();
+        let b = cache.store_file(&src, &mut idx, None).unwrap();
         assert!(!b.written);
         assert_eq!(a.file.digest, b.file.digest);
         // Nothing is left in the temp folder.
         assert_eq!(fs::read_dir(cache.root().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn store_file_records_what_it_learned_in_the_index() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = Cache::new(&d.path().join("cache"));
+        let src = d.path().join("f");
+        fs::write(&src, b"known later").unwrap();
+        // Older than the racy window, so the index may remember it.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(5);
+        fs::File::options()
+            .write(true)
+            .open(&src)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let mut idx = StatIndex::in_memory();
+        let a = cache.store_file(&src, &mut idx, None).unwrap();
+        assert!(a.read && a.written);
+        assert_eq!(idx.get(&a.file.key), Some(a.file.digest), "the file's stat");
+        let obj = fs::metadata(cache.object_path(&a.file.digest)).unwrap();
+        assert_eq!(
+            idx.get(&StatKey::of(&obj)),
+            Some(a.file.digest),
+            "the new object's stat"
+        );
+        let b = cache.store_file(&src, &mut idx, None).unwrap();
+        assert!(!b.read && !b.written, "known: nothing read again");
     }
 
     #[test]
@@ -729,7 +770,7 @@ mod tests {
         let bytes: Vec<u8> = (0..(20u32 << 20)).map(|i| (i % 251) as u8).collect();
         fs::write(&src, &bytes).unwrap();
         let s = cache
-            .store_file(&src, &StatIndex::in_memory(), None)
+            .store_file(&src, &mut StatIndex::in_memory(), None)
             .unwrap();
         assert!(s.written && s.read);
         assert_eq!(s.file.digest, hash::hash_file(&src).unwrap().digest);
@@ -761,7 +802,7 @@ mod tests {
         fs::write(&probe, b"p").unwrap();
         let reflinks = link::reflink(&probe, &d.path().join("probe2")).is_ok();
         cache
-            .store_file(&src, &StatIndex::in_memory(), Some(&linker))
+            .store_file(&src, &mut StatIndex::in_memory(), Some(&linker))
             .unwrap();
         let expected = if reflinks {
             LinkType::Reflink
@@ -784,7 +825,7 @@ mod tests {
         fs::write(&src, b"bytes").unwrap();
         let linker = Linker::new(vec![LinkType::Reflink, LinkType::Hardlink]);
         let s = cache
-            .store_file(&src, &StatIndex::in_memory(), Some(&linker))
+            .store_file(&src, &mut StatIndex::in_memory(), Some(&linker))
             .unwrap();
         assert!(s.written);
         assert_eq!(
@@ -826,9 +867,9 @@ mod tests {
         std::os::unix::fs::symlink(&outside, &src).unwrap();
         for t in [LinkType::Hardlink, LinkType::Symlink] {
             let cache = Cache::new(&d.path().join(format!("cache-{t:?}")));
-            let idx = StatIndex::in_memory();
+            let mut idx = StatIndex::in_memory();
             let r = cache
-                .store_file(&src, &idx, Some(&Linker::new(vec![t])))
+                .store_file(&src, &mut idx, Some(&Linker::new(vec![t])))
                 .unwrap();
             let obj = cache.object_path(&r.file.digest);
             assert!(!fs::symlink_metadata(&obj).unwrap().file_type().is_symlink());
@@ -846,7 +887,7 @@ mod tests {
         // itself, and the link is moved to the new object.
         let d = tempfile::tempdir().unwrap();
         let cache = Cache::new(&d.path().join("cache"));
-        let idx = StatIndex::in_memory();
+        let mut idx = StatIndex::in_memory();
         for t in [LinkType::Hardlink, LinkType::Symlink] {
             // A checked-out object whose bytes changed in place.
             let target = d.path().join("cache/files/blake3/00").join(t.name());
@@ -855,7 +896,7 @@ mod tests {
             let src = d.path().join(format!("link-{}", t.name()));
             std::os::unix::fs::symlink(&target, &src).unwrap();
             let linker = Linker::new(vec![t, LinkType::Copy]);
-            let stored = cache.store_file(&src, &idx, Some(&linker)).unwrap();
+            let stored = cache.store_file(&src, &mut idx, Some(&linker)).unwrap();
             let obj = cache.object_path(&stored.file.digest);
             let meta = fs::symlink_metadata(&obj).unwrap();
             assert!(meta.is_file(), "{t:?}: the object is a regular file");

@@ -4,10 +4,14 @@
 //! `tree` (manifests and their diffs), `state` (the stat index), `scan`
 //! (directory -> manifest through the index), `cache` (content-addressed
 //! store), `link` (reflink / hardlink / symlink / copy), `checkout` (cache ->
-//! workspace), `fsmonitor` (the file watcher of `trails daemon`). Pure Rust: the Python binding lives in `rust/py`.
+//! workspace), `transfer` (objects to and from a remote), `digest` (xxh3 of
+//! files, for `trails bench hash`), `fsmonitor` (the file watcher of
+//! `trails daemon`). Pure Rust: the Python binding lives in
+//! `rust/py`.
 
 pub mod cache;
 pub mod checkout;
+pub mod digest;
 pub mod error;
 #[cfg(target_os = "linux")]
 pub mod fsmonitor;
@@ -17,6 +21,7 @@ pub mod pool;
 pub mod progress;
 pub mod scan;
 pub mod state;
+pub mod transfer;
 pub mod tree;
 pub mod walk;
 

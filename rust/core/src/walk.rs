@@ -8,6 +8,7 @@
 //! 120 ms of stat on 2 threads, where the `ignore` crate's walker alone took
 //! 95 ms; the walk is the whole cost of a no-op re-check, so it is ours.
 
+use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -111,6 +112,49 @@ fn ignored(matchers: &Matchers, path: &Path, is_dir: bool) -> bool {
         }
     }
     false
+}
+
+/// For each of `relpaths` (`/`-separated, relative to `root`, the project
+/// root; files, or folders when they end with `/`), whether a walk of
+/// `root` would leave it out: a
+/// `.dvcignore` matches it or one of its folders (negations included, and a
+/// file in an ignored folder stays ignored, as in the walk), or it lies in
+/// `.git`/`.dvc`. Files found another way (Git's listing of pipeline and
+/// `.dvc` files) are judged by the walk's own rules, so the project has one
+/// reading of `.dvcignore`. Each folder's matcher is built once.
+pub fn ignored_files(root: &Path, relpaths: &[String]) -> Result<Vec<bool>> {
+    let mut cache: HashMap<PathBuf, Option<Arc<Gitignore>>> = HashMap::new();
+    let mut chain_of = |dir: &Path| -> Result<Option<Arc<Gitignore>>> {
+        if let Some(m) = cache.get(dir) {
+            return Ok(m.clone());
+        }
+        let m = matcher(dir)?;
+        cache.insert(dir.to_path_buf(), m.clone());
+        Ok(m)
+    };
+    let mut out = Vec::with_capacity(relpaths.len());
+    'paths: for rel in relpaths {
+        let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
+        let last_is_dir = rel.ends_with('/');
+        let mut dir = root.to_path_buf();
+        let mut matchers: Matchers = chain_of(root)?.into_iter().collect();
+        for (i, part) in parts.iter().enumerate() {
+            let is_dir = i + 1 < parts.len() || last_is_dir;
+            let path = dir.join(part);
+            if (is_dir && SKIPPED_DIRS.contains(&part.as_bytes()))
+                || ignored(&matchers, &path, is_dir)
+            {
+                out.push(true);
+                continue 'paths;
+            }
+            if is_dir {
+                matchers.extend(chain_of(&path)?);
+                dir = path;
+            }
+        }
+        out.push(false);
+    }
+    Ok(out)
 }
 
 /// One directory: its files, then its subdirectories in parallel.
@@ -328,6 +372,45 @@ mod tests {
                 "sub/keep.log"
             ]
         );
+    }
+
+    #[test]
+    fn ignored_files_agree_with_the_walk() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        let files = [
+            "a/dvc.yaml",
+            "a/b/dvc.yaml",
+            "keep/dvc.yaml",
+            "skip/dvc.yaml",
+            "skip/x.dvc",
+            "n/deep/dvc.yaml",
+            "n/ok/dvc.yaml",
+            ".dvc/x.dvc",
+            "top.dvc",
+        ];
+        write(r, &files);
+        fs::write(r.join(".dvcignore"), "skip/\n*.dvc\n!top.dvc\na/b\n").unwrap();
+        fs::write(r.join("n/.dvcignore"), "deep\n").unwrap();
+        let folders = ignored_files(r, &["skip/".into(), "n/deep/".into(), "n/".into()]).unwrap();
+        assert_eq!(folders, [true, true, false]);
+        let paths: Vec<String> = files.iter().map(|f| f.to_string()).collect();
+        let ignored = ignored_files(r, &paths).unwrap();
+        let kept: Vec<&str> = files
+            .iter()
+            .zip(&ignored)
+            .filter(|(_, i)| !**i)
+            .map(|(f, _)| *f)
+            .collect();
+        assert_eq!(
+            kept,
+            ["a/dvc.yaml", "keep/dvc.yaml", "n/ok/dvc.yaml", "top.dvc"]
+        );
+        let walked: Vec<String> = rels(r)
+            .into_iter()
+            .filter(|p| files.contains(&p.as_str()))
+            .collect();
+        assert_eq!(walked, kept);
     }
 
     #[test]

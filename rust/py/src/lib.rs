@@ -1,13 +1,14 @@
 //! `trails._core`: the PyO3 face of trails-core. Plain functions over str
-//! paths, bytes, ints and tuples; the GIL is released around all I/O; no
-//! Python callbacks. Core errors become `OSError` (with errno and filename)
+//! paths, bytes and ints, returning frozen records with named fields
+//! (`records.rs`); the GIL is released around all I/O; no Python
+//! callbacks. Core errors become `OSError` (with errno and filename)
 //! or `trails.errors.CoreError`, here and nowhere else.
 
 use std::path::{Path, PathBuf};
 
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList};
 
 use trails_core::cache::Cache;
 use trails_core::checkout;
@@ -15,10 +16,15 @@ use trails_core::hash;
 use trails_core::link::{LinkType, Linker};
 use trails_core::scan;
 use trails_core::state::StatIndex;
-use trails_core::tree::{self, Entry, Manifest};
+use trails_core::transfer::{self, Name, Outcome};
+use trails_core::tree::{self, Manifest};
+use trails_core::walk;
 use trails_core::Error;
 
-type EntryTuple = (String, String, u64, bool);
+mod records;
+use records::{
+    entry_list, CheckoutResult, FileHash, ManifestDiff, PathState, StoredFile, TreeState,
+};
 
 fn to_py(py: Python<'_>, e: Error) -> PyErr {
     let filename = e.path().map(|p| p.to_string_lossy().into_owned());
@@ -98,80 +104,61 @@ fn linker_of(py: Python<'_>, names: Vec<String>) -> PyResult<Linker> {
     Ok(Linker::new(types))
 }
 
-fn tuple_of(e: Entry) -> EntryTuple {
-    (e.relpath, e.blake3, e.size, e.isexec)
-}
-
 /// blake3 hex digest of `data`.
 #[pyfunction]
 fn hash_bytes(py: Python<'_>, data: &[u8]) -> String {
     py.detach(|| hash::to_hex(&hash::hash_bytes(data)))
 }
 
-/// (hex digest, size, executable) of one file.
+/// Hash one file.
 #[pyfunction]
-fn hash_file(py: Python<'_>, path: PathBuf) -> PyResult<(String, u64, bool)> {
+fn hash_file(py: Python<'_>, path: PathBuf) -> PyResult<FileHash> {
     let d = py
         .detach(|| hash::hash_file(&path))
         .map_err(|e| to_py(py, e))?;
-    Ok((hash::to_hex(&d.digest), d.key.size, d.executable))
+    Ok(FileHash::of(&d))
 }
 
 /// `hash_file` for many paths, in parallel; the first error is raised.
 #[pyfunction]
-fn hash_files(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<Vec<(String, u64, bool)>> {
+fn hash_files(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<Vec<FileHash>> {
     let results = py.detach(|| {
         let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
         hash::hash_files(&refs)
     });
     results
         .into_iter()
-        .map(|r| {
-            r.map(|d| (hash::to_hex(&d.digest), d.key.size, d.executable))
-                .map_err(|e| to_py(py, e))
-        })
+        .map(|r| r.map(|d| FileHash::of(&d)).map_err(|e| to_py(py, e)))
         .collect()
 }
 
-/// Scan a directory: (tree hash, manifest bytes, files, bytes, files read).
+/// Scan a directory (nothing written but the stat index).
 #[pyfunction]
 #[pyo3(signature = (root, index=None))]
-fn scan_tree(
-    py: Python<'_>,
-    root: PathBuf,
-    index: Option<PathBuf>,
-) -> PyResult<(String, Py<PyBytes>, usize, u64, usize)> {
-    let (digest, bytes, n, size, hashed) = with_index(py, index, |idx| {
+fn scan_tree(py: Python<'_>, root: PathBuf, index: Option<PathBuf>) -> PyResult<TreeState> {
+    let (digest, s) = with_index(py, index, |idx| {
         let s = scan::scan_bytes(&root, idx)?;
-        Ok((
-            hash::hash_bytes(&s.bytes),
-            s.bytes,
-            s.nfiles,
-            s.size,
-            s.hashed,
-        ))
+        Ok((hash::hash_bytes(&s.bytes), s))
     })?;
-    Ok((
-        hash::to_hex(&digest),
-        PyBytes::new(py, &bytes).unbind(),
-        n,
-        size,
-        hashed,
-    ))
+    Ok(TreeState {
+        hash: hash::to_hex(&digest),
+        manifest: PyBytes::new(py, &s.bytes).unbind(),
+        nfiles: s.nfiles,
+        size: s.size,
+        files_read: s.hashed,
+        objects_written: 0,
+    })
 }
 
-/// A path's state: None if missing, else (hash, size, executable, manifest
-/// bytes for a directory or None for a file, number of files).
-type PathTuple = Option<(String, u64, bool, Option<Py<PyBytes>>, usize)>;
-
-/// Hash many files and directories with one stat index.
+/// Hash many files and directories with one stat index; None for a
+/// missing path.
 #[pyfunction]
 #[pyo3(signature = (paths, index=None))]
 fn hash_paths(
     py: Python<'_>,
     paths: Vec<PathBuf>,
     index: Option<PathBuf>,
-) -> PyResult<Vec<PathTuple>> {
+) -> PyResult<Vec<Option<PathState>>> {
     let states = with_index(py, index, |idx| {
         let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
         scan::hash_paths(&refs, idx)
@@ -180,19 +167,20 @@ fn hash_paths(
         .into_iter()
         .map(|s| match s {
             scan::PathState::Missing => None,
-            scan::PathState::File(d) => {
-                Some((hash::to_hex(&d.digest), d.key.size, d.executable, None, 1))
-            }
-            scan::PathState::Dir(s) => {
-                let h = hash::to_hex(&hash::hash_bytes(&s.bytes));
-                Some((
-                    h,
-                    s.size,
-                    false,
-                    Some(PyBytes::new(py, &s.bytes).unbind()),
-                    s.nfiles,
-                ))
-            }
+            scan::PathState::File(d) => Some(PathState {
+                hash: hash::to_hex(&d.digest),
+                size: d.key.size,
+                executable: d.executable,
+                manifest: None,
+                files: 1,
+            }),
+            scan::PathState::Dir(s) => Some(PathState {
+                hash: hash::to_hex(&hash::hash_bytes(&s.bytes)),
+                size: s.size,
+                executable: false,
+                manifest: Some(PyBytes::new(py, &s.bytes).unbind()),
+                files: s.nfiles,
+            }),
         })
         .collect())
 }
@@ -207,14 +195,14 @@ fn store_manifest(py: Python<'_>, cache: PathBuf, data: &[u8]) -> PyResult<Strin
     Ok(hash::to_hex(&digest))
 }
 
-/// Parse manifest bytes (validated) into entry tuples.
+/// Parse manifest bytes (validated) into a list of `Entry`.
 #[pyfunction]
-fn parse_manifest(py: Python<'_>, data: &[u8]) -> PyResult<Vec<EntryTuple>> {
+fn parse_manifest(py: Python<'_>, data: &[u8]) -> PyResult<Py<PyList>> {
     let m = Manifest::from_bytes(data, Path::new("<manifest>")).map_err(|e| to_py(py, e))?;
-    Ok(m.into_entries().into_iter().map(tuple_of).collect())
+    entry_list(py, m.into_entries())
 }
 
-/// Diff two manifests: (added, modified, deleted).
+/// Diff two manifests.
 #[pyfunction]
 #[pyo3(signature = (old, new, old_name="<old>", new_name="<new>"))]
 fn diff_manifests(
@@ -223,19 +211,20 @@ fn diff_manifests(
     new: &[u8],
     old_name: &str,
     new_name: &str,
-) -> PyResult<(Vec<EntryTuple>, Vec<EntryTuple>, Vec<String>)> {
+) -> PyResult<ManifestDiff> {
     let a = Manifest::from_bytes(old, Path::new(old_name)).map_err(|e| to_py(py, e))?;
     let b = Manifest::from_bytes(new, Path::new(new_name)).map_err(|e| to_py(py, e))?;
     let d = py.detach(|| tree::diff(&a, &b));
-    Ok((
-        d.added.into_iter().map(tuple_of).collect(),
-        d.modified.into_iter().map(tuple_of).collect(),
-        d.deleted,
-    ))
+    Ok(ManifestDiff {
+        added: entry_list(py, d.added)?,
+        modified: entry_list(py, d.modified)?,
+        deleted: PyList::new(py, d.deleted)?.unbind(),
+    })
 }
 
-/// Store one file: (hex digest, size, executable, new object written).
-/// With `link_types`, the file then uses the object as a checkout would.
+/// Store one file (the stat index learns it, as the core's `store_file`
+/// says). With `link_types`, the file then uses the object as a checkout
+/// would.
 #[pyfunction]
 #[pyo3(signature = (cache, path, index=None, link_types=None))]
 fn store_file(
@@ -244,27 +233,20 @@ fn store_file(
     path: PathBuf,
     index: Option<PathBuf>,
     link_types: Option<Vec<String>>,
-) -> PyResult<(String, u64, bool, bool)> {
+) -> PyResult<StoredFile> {
     let linker = link_types.map(|t| linker_of(py, t)).transpose()?;
     let s = with_index(py, index, |idx| {
-        let s = Cache::new(&cache).store_file(&path, idx, linker.as_ref())?;
-        if s.read {
-            idx.insert(s.file.key, s.file.digest);
-        }
-        if let Some(k) = s.object_key {
-            idx.insert_object(k, s.file.digest);
-        }
-        Ok(s)
+        Cache::new(&cache).store_file(&path, idx, linker.as_ref())
     })?;
-    Ok((
-        hash::to_hex(&s.file.digest),
-        s.file.key.size,
-        s.file.executable,
-        s.written,
-    ))
+    Ok(StoredFile {
+        hash: hash::to_hex(&s.file.digest),
+        size: s.file.key.size,
+        executable: s.file.executable,
+        written: s.written,
+    })
 }
 
-/// Store a directory: (tree hash, manifest bytes, files, bytes, files read, objects written).
+/// Store a directory: every file, then the manifest as a tree object.
 #[pyfunction]
 #[pyo3(signature = (cache, root, index=None, link_types=None))]
 fn store_tree(
@@ -273,21 +255,99 @@ fn store_tree(
     root: PathBuf,
     index: Option<PathBuf>,
     link_types: Option<Vec<String>>,
-) -> PyResult<(String, Py<PyBytes>, usize, u64, usize, usize)> {
+) -> PyResult<TreeState> {
     let linker = link_types.map(|t| linker_of(py, t)).transpose()?;
     let t = with_index(py, index, |idx| {
         Cache::new(&cache).store_tree(&root, idx, linker.as_ref())
     })?;
-    let bytes = t.manifest.to_bytes();
-    let n = t.manifest.entries().len();
-    Ok((
-        hash::to_hex(&t.digest),
-        PyBytes::new(py, &bytes).unbind(),
-        n,
-        t.manifest.total_size(),
-        t.read,
-        t.written,
-    ))
+    Ok(TreeState {
+        hash: hash::to_hex(&t.digest),
+        manifest: PyBytes::new(py, &t.manifest.to_bytes()).unbind(),
+        nfiles: t.manifest.entries().len(),
+        size: t.manifest.total_size(),
+        files_read: t.read,
+        objects_written: t.written,
+    })
+}
+
+fn names_of(py: Python<'_>, cache: &Path, names: &[String]) -> PyResult<Vec<Name>> {
+    names
+        .iter()
+        .map(|s| {
+            Name::parse(s).ok_or_else(|| {
+                to_py(
+                    py,
+                    Error::BadHash {
+                        path: cache.to_path_buf(),
+                        hash: s.clone(),
+                    },
+                )
+            })
+        })
+        .collect()
+}
+
+fn outcome_code(o: Outcome) -> i8 {
+    match o {
+        Outcome::Written => 1,
+        Outcome::Present => 0,
+        Outcome::Corrupt => -1,
+    }
+}
+
+/// Store objects fetched from a remote: `items` are (name, offset, length)
+/// slices of `data`, each stored only if it hashes to its name. Per item: 1
+/// written, 0 already there, -1 corrupt (not stored).
+#[pyfunction]
+fn store_blobs(
+    py: Python<'_>,
+    cache: PathBuf,
+    data: &[u8],
+    items: Vec<(String, usize, usize)>,
+) -> PyResult<Vec<i8>> {
+    let names: Vec<String> = items.iter().map(|i| i.0.clone()).collect();
+    let parsed = names_of(py, &cache, &names)?;
+    let slices: Vec<(Name, usize, usize)> = parsed
+        .into_iter()
+        .zip(&items)
+        .map(|(n, i)| (n, i.1, i.2))
+        .collect();
+    let out = py
+        .detach(|| transfer::store_blobs(&Cache::new(&cache), data, &slices))
+        .map_err(|e| to_py(py, e))?;
+    Ok(out.into_iter().map(outcome_code).collect())
+}
+
+/// Make the file `tmp` (in the cache's tmp folder) the object `name` if it
+/// hashes to it, else remove it: 1 written, 0 already there, -1 corrupt.
+#[pyfunction]
+fn adopt_file(py: Python<'_>, cache: PathBuf, tmp: PathBuf, name: String) -> PyResult<i8> {
+    let n = names_of(py, &cache, &[name])?[0];
+    let o = py
+        .detach(|| transfer::adopt_file(&Cache::new(&cache), &tmp, &n))
+        .map_err(|e| to_py(py, e))?;
+    Ok(outcome_code(o))
+}
+
+/// The objects' bytes concatenated, and each one's length.
+#[pyfunction]
+fn read_objects(
+    py: Python<'_>,
+    cache: PathBuf,
+    names: Vec<String>,
+) -> PyResult<(Py<PyBytes>, Vec<u64>)> {
+    let parsed = names_of(py, &cache, &names)?;
+    let (body, lengths) = py
+        .detach(|| transfer::read_objects(&Cache::new(&cache), &parsed))
+        .map_err(|e| to_py(py, e))?;
+    Ok((PyBytes::new(py, &body).unbind(), lengths))
+}
+
+/// Indices of the named objects the cache lacks.
+#[pyfunction]
+fn missing_objects(py: Python<'_>, cache: PathBuf, names: Vec<String>) -> PyResult<Vec<usize>> {
+    let parsed = names_of(py, &cache, &names)?;
+    Ok(py.detach(|| transfer::missing(&Cache::new(&cache), &parsed)))
 }
 
 /// The verified manifest bytes of a tree object.
@@ -337,7 +397,7 @@ fn checkout_file(
     Ok(t.map(LinkType::name))
 }
 
-/// Check out a tree: (link type used or None, added, modified, deleted, unchanged).
+/// Check out a tree: only differing files are written, strays removed.
 #[pyfunction]
 #[pyo3(signature = (cache, tree_hash, dest, link_types, index=None))]
 fn checkout_tree(
@@ -347,19 +407,43 @@ fn checkout_tree(
     dest: PathBuf,
     link_types: Vec<String>,
     index: Option<PathBuf>,
-) -> PyResult<(Option<&'static str>, usize, usize, usize, usize)> {
+) -> PyResult<CheckoutResult> {
     let digest = digest_of(py, tree_hash, &dest)?;
     let linker = linker_of(py, link_types)?;
     let o = with_index(py, index, |idx| {
         checkout::checkout_tree(&Cache::new(&cache), &digest, &dest, &linker, idx)
     })?;
-    Ok((
-        o.link.map(LinkType::name),
-        o.added,
-        o.modified,
-        o.deleted,
-        o.unchanged,
-    ))
+    Ok(CheckoutResult {
+        link: o.link.map(LinkType::name),
+        added: o.added,
+        modified: o.modified,
+        deleted: o.deleted,
+        unchanged: o.unchanged,
+    })
+}
+
+/// Total bytes read by xxh3-128 over `paths` (in parallel), for `trails
+/// bench hash`'s comparison; the digests are not returned: never a content
+/// address. The first error is raised.
+#[pyfunction]
+fn xxh3_files(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<u64> {
+    let results = py.detach(|| {
+        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        trails_core::digest::xxh3_files(&refs)
+    });
+    let mut total = 0;
+    for r in results {
+        total += r.map_err(|e| to_py(py, e))?.1;
+    }
+    Ok(total)
+}
+
+/// For each repo-relative file path, whether `.dvcignore` (any folder's,
+/// negations included) leaves it out of the project: the walk's own rules.
+#[pyfunction]
+fn ignored_files(py: Python<'_>, root: PathBuf, relpaths: Vec<String>) -> PyResult<Vec<bool>> {
+    py.detach(|| walk::ignored_files(&root, &relpaths))
+        .map_err(|e| to_py(py, e))
 }
 
 /// (files, bytes) hashed, stored or checked out by this process so far; poll
@@ -407,6 +491,7 @@ fn threads() -> usize {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ALGORITHM", hash::ALGORITHM)?;
     m.add("STATE_VERSION", trails_core::state::VERSION)?;
+    records::register(m)?;
     m.add_function(wrap_pyfunction!(hash_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(hash_file, m)?)?;
     m.add_function(wrap_pyfunction!(hash_files, m)?)?;
@@ -421,8 +506,14 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(object_path, m)?)?;
     m.add_function(wrap_pyfunction!(checkout_file, m)?)?;
     m.add_function(wrap_pyfunction!(checkout_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(ignored_files, m)?)?;
     m.add_function(wrap_pyfunction!(threads, m)?)?;
     m.add_function(wrap_pyfunction!(progress, m)?)?;
+    m.add_function(wrap_pyfunction!(store_blobs, m)?)?;
+    m.add_function(wrap_pyfunction!(adopt_file, m)?)?;
+    m.add_function(wrap_pyfunction!(read_objects, m)?)?;
+    m.add_function(wrap_pyfunction!(missing_objects, m)?)?;
+    m.add_function(wrap_pyfunction!(xxh3_files, m)?)?;
     m.add_function(wrap_pyfunction!(fsmonitor_serve, m)?)?;
     Ok(())
 }

@@ -1,0 +1,183 @@
+"""``plots diff`` of 2 and of 20 revisions: trails against the reference
+tool (DVC 3.67.1, in the virtualenv ``bench_dvc.py`` builds), on one Git
+repository both read.
+
+The project declares two plots at the top of ``dvc.yaml``: a TSV loss curve
+(``x: step``, ``y: loss``) and a JSON file with two columns (``y: {file:
+[train, test]}``), each of 100 rows; every revision is a commit that
+changes both (tags ``r0``..``r19``). Two commands are timed, whole
+processes, repetitions of the two tools interleaved: the VS Code
+extension's call (``plots diff REVS --json --split -o DIR``) and the HTML
+page (``plots diff REVS -o DIR``; the reference tool's page loads Vega from
+a CDN, trails' embeds SVG drawn locally with vl-convert, so trails does
+more work there). The figure is the ratio of medians.
+
+Run by ``make bench``: ``.venv/bin/python benches/bench_plots.py --write
+benches/RESULTS-plots.md``; ``--quick`` is a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import machine_facts
+from bench_dvc import DVC_VENV, DVC_VERSION, base_env, ensure_dvc
+
+HERE = Path(__file__).resolve().parent
+TRAILS = Path(sys.executable).parent / "trails"
+ROWS = 100
+GOAL = 5.0
+
+PIPELINE = """\
+plots:
+  - logs/loss.tsv:
+      x: step
+      y: loss
+      title: Loss
+  - accuracy:
+      x: epoch
+      y:
+        eval/acc.json: [train, test]
+"""
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=b", "-c", "user.email=b@b", *args],
+        cwd=root, check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def _write(root: Path, rev: int) -> None:
+    loss = "".join(f"{i}\t{1 / (i + 1 + rev):.6f}\n" for i in range(ROWS))
+    (root / "logs" / "loss.tsv").write_text("step\tloss\n" + loss)
+    acc = [{"epoch": i, "train": 0.5 + rev / 100 + i / 1000, "test": 0.4 + rev / 100}
+           for i in range(ROWS)]  # fmt: skip
+    (root / "eval" / "acc.json").write_text(json.dumps({"acc": acc}))
+
+
+def build(root: Path, revs: int, dvc: Path) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "logs").mkdir(parents=True)
+    (root / "eval").mkdir()
+    _git(root, "init", "-q")
+    subprocess.run([dvc, "init", "-q"], cwd=root, check=True, env=base_env())
+    (root / "dvc.yaml").write_text(PIPELINE)
+    for r in range(revs):
+        _write(root, r)
+        _git(root, "add", "-A")
+        _git(root, "commit", "-qm", f"r{r}")
+        _git(root, "tag", f"r{r}")
+
+
+def _env() -> dict[str, str]:
+    """Both tools as installed: byte-code caches written and used."""
+    env = base_env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _time(argv: list[str], cwd: Path, check_json: bool) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=_env())
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv))} failed: {done.stderr[-2000:]}")
+    if check_json:
+        doc = json.loads(done.stdout)
+        if sorted(doc["data"]) != ["accuracy", "logs/loss.tsv"]:
+            raise RuntimeError(f"{argv[0]}: unexpected plots {sorted(doc['data'])}")
+    return elapsed
+
+
+def measure(
+    root: Path, tools: dict[str, Path], args: list[str], reps: int
+) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in tools}
+    check = "--json" in args
+    for rep in range(-1, reps):
+        order = list(tools.items()) if rep % 2 == 0 else list(reversed(tools.items()))
+        for name, exe in order:
+            t = _time([os.fspath(exe), "plots", "diff", *args], root, check)
+            if rep >= 0:
+                times[name].append(t)
+        print(f"  {' '.join(args[:2])}...: rep {rep + 1}/{reps}", file=sys.stderr)
+    return times
+
+
+def fmt(xs: list[float]) -> str:
+    med = statistics.median(xs)
+    return f"{med * 1e3:.0f} ms [{min(xs) * 1e3:.0f}-{max(xs) * 1e3:.0f}]"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--write", type=Path, help="write the Markdown results to this file")
+    p.add_argument("--quick", action="store_true", help="small smoke run")
+    args = p.parse_args()
+    reps = 2 if args.quick else 5
+    dvc = ensure_dvc(DVC_VENV)
+    work = HERE / "work" / "plots"
+    root = work / "repo"
+    build(root, 20, dvc)
+    tools = {"trails": TRAILS, "dvc": dvc}
+    rows = []
+    for n in (2, 20):
+        revs = [f"r{i}" for i in range(n)]
+        for label, extra in (
+            ("`--json --split` (the VS Code extension's call)", ["--json", "--split"]),
+            ("HTML page", []),
+        ):
+            print(f"plots diff of {n} revisions, {label}", file=sys.stderr)
+            t = measure(root, tools, [*revs, *extra, "-o", "out"], reps)
+            ratio = statistics.median(t["dvc"]) / statistics.median(t["trails"])
+            met = "yes" if ratio >= GOAL else "**NO**"
+            rows.append(
+                f"| {n} | {label} | {fmt(t['trails'])} | {fmt(t['dvc'])} | "
+                f"**{ratio:.1f}x** | {met} |"
+            )
+    shutil.rmtree(work, ignore_errors=True)
+    model, mem_gib, fstype, commit = machine_facts(HERE)
+    text = "\n".join(
+        [
+            "# trails plots benchmarks",
+            "",
+            "Written by `make bench` (`benches/bench_plots.py`); do not edit by hand.",
+            "",
+            f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; commit: {commit}",
+            f"- CPUs: {os.cpu_count()} ({model}), RAM {mem_gib:.1f} GiB, file system {fstype};"
+            " shared and noisy, no reflinks; load average at the end: "
+            + ", ".join(f"{x:.1f}" for x in os.getloadavg()),
+            f"- reference: DVC {DVC_VERSION}; times: whole processes (byte-code cached, after"
+            f" an untimed warm-up), median [min-max] of {reps}, the two tools interleaved;"
+            " ratio: DVC's median over trails'",
+            f"- workload: one Git repository both tools read; two plots of {ROWS} rows each"
+            " (a TSV curve, a JSON file with two columns), changed by every commit",
+            "",
+            f"| revisions | output | trails | DVC | trails faster | goal >= {GOAL:.0f}x met? |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            "- Reproduce: `.venv/bin/python benches/bench_plots.py` (part of `make bench`).",
+            "- The HTML rows are not the same work: DVC writes a page whose charts a browser"
+            " draws with Vega fetched from a CDN; trails draws every chart itself (vl-convert)"
+            " and embeds the SVG, so its page works offline.",
+            "",
+        ]
+    )
+    print(text)
+    if args.write:
+        args.write.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

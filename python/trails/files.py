@@ -1,0 +1,350 @@
+"""Which files belong to the project: its pipeline files (``dvc.yaml``)
+and ``.dvc`` files. Every command takes this one answer (``Project.files``).
+
+In a Git work tree's top, Git answers, tracked files and new ones that are
+not git-ignored. A no-op check must not walk the tree twice (the core's
+stat pass of a stage's data folder is the one walk), and ``git ls-files
+--others`` walks every untracked-or-tracked folder: on 100,000 files tracked
+by Git it cost as much as the stat pass. So:
+
+- tracked files: one ``ls-files --cached`` (the index only, no walk);
+- new files outside the *bulk* folders the caller names (the folders
+  stages depend on or write): one ``ls-files --others`` whose
+  pathspecs lead Git around those folders (Git does not enter a folder no
+  pathspec can match below; an ``:(exclude)`` pathspec does not stop it);
+- new files inside bulk folders: the folders' inode, mtime and ctime
+  remembered between runs (Git's untracked-cache idea, in
+  ``.dvc/tmp/trails/bulk-dirs.json``, written after a command succeeded):
+  a folder whose stat has not moved has no new entry, so a no-op check
+  stats each folder once and reads only those that changed; what it finds
+  is asked of Git by name in the same ``ls-files --others`` (ignored or not).
+
+Elsewhere (no Git, or an experiment's folder, which holds only committed
+files) a walk. Either way ``.dvcignore`` is judged by the core's rules
+(``core.ignored_files``, those of every walk: nested files, negations), and
+only when a ``.dvcignore`` with a pattern sits above a file found, so
+read-only commands (``exp show``) do not load the native module (~30 ms)
+for nothing.
+
+Asked once per process per root; commands that write a pipeline or ``.dvc``
+file call ``forget``."""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from trails.pipeline.stage import DVCFILE as PIPELINE
+
+DATA_SUFFIX = ".dvc"
+IGNORE_FILE = ".dvcignore"
+PRUNED_DIRS = frozenset({".git", ".dvc"})
+#: The names looked for, as ``:(glob)`` patterns below a folder.
+_NAMES = (PIPELINE, f"*{DATA_SUFFIX}")
+#: A folder changed less than this before it was read may change again
+#: within the same timestamp tick: it is read again next time (the stat
+#: index's rule for files).
+_RACY_NS = 100_000_000
+#: 2: a folder's key is (inode, mtime, ctime); ctime cannot be set back.
+_MEMO_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Repo-relative POSIX paths, sorted."""
+
+    pipelines: tuple[str, ...]
+    data: tuple[str, ...]
+
+
+class Files:
+    """The project's files under ``root``, as Git or a walk sees them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.git = (root / ".git").exists()
+        #: The bulk folders the last lookup of new files went around.
+        self.bulk: tuple[str, ...] = ()
+        self._tracked: list[str] | None = None
+        self._new: dict[tuple[str, ...], list[str]] = {}
+
+    def tracked(self) -> Listing:
+        """Files Git tracks (without Git: every file a walk finds)."""
+        return self._listing(self._tracked_paths())
+
+    def new(self, bulk: tuple[str, ...] | None = None) -> Listing:
+        """Files Git does not track yet and does not ignore; ``bulk``
+        (repo-relative folders; None: those of the last call) changes only
+        the cost, not the answer."""
+        self._tracked_paths()  # first: it finds out whether Git answers
+        if not self.git:
+            return Listing((), ())
+        if bulk is not None:  # only folders inside the project
+            bulk = tuple(sorted({b for b in bulk if ".." not in b.split("/") and b[:1] != "/"}))
+        bulk = self.bulk if bulk is None else bulk
+        self.bulk = bulk
+        if bulk not in self._new:
+            self._new[bulk] = self._untracked(bulk)
+        return self._listing(self._new[bulk])
+
+    def listing(self) -> Listing:
+        """Tracked and new files together (new ones around ``self.bulk``)."""
+        t, n = self.tracked(), self.new()
+        return Listing(
+            tuple(sorted({*t.pipelines, *n.pipelines})), tuple(sorted({*t.data, *n.data}))
+        )
+
+    # --- where the names come from ---------------------------------------------
+
+    def _tracked_paths(self) -> list[str]:
+        if self._tracked is None:
+            from trails.git import GitError
+
+            try:
+                if self.git:
+                    # Plain patterns (`*` crosses `/`): cheaper to match
+                    # against every index entry than `:(glob)**/` ones.
+                    specs = [PIPELINE, f"*/{PIPELINE}", f"*{DATA_SUFFIX}"]
+                    self._tracked = self._git("--cached", "--", *specs)
+            except GitError:  # a `.git` that is no repository: as without Git
+                self.git = False
+            if not self.git:
+                self._tracked = _walk(self.root)
+        assert self._tracked is not None
+        return self._tracked
+
+    def _untracked(self, bulk: tuple[str, ...]) -> list[str]:
+        specs = _around(self.root, bulk)
+        tracked = set(self._tracked_paths())
+        inside = [p for p in _bulk_names(self.root, bulk) if p not in tracked]
+        specs += [f":(literal){p}" for p in inside]
+        return self._git("--others", "--exclude-standard", "--", *specs) if specs else []
+
+    def _git(self, *args: str) -> list[str]:
+        from trails.git import Git
+
+        out = Git(self.root).run("ls-files", "-z", *args)
+        return [p for p in dict.fromkeys(out.split("\0")) if p]
+
+    # --- what counts -----------------------------------------------------------
+
+    def _listing(self, paths: list[str]) -> Listing:
+        kept = [p for p in paths if not PRUNED_DIRS.intersection(p.split("/")[:-1])]
+        kept = [p for p in kept if _name_kind(posixpath.basename(p))]
+        if kept and self._has_rules(kept):
+            from trails import core
+
+            out = core.ignored_files(self.root, kept)
+            kept = [p for p, o in zip(kept, out, strict=True) if not o]
+        pipes = sorted(p for p in kept if _name_kind(posixpath.basename(p)) == "pipeline")
+        data = sorted(p for p in kept if _name_kind(posixpath.basename(p)) == "data")
+        # Git's index still lists a file deleted from the work tree.
+        return Listing(
+            tuple(p for p in pipes if (self.root / p).is_file()),
+            tuple(p for p in data if (self.root / p).is_file()),
+        )
+
+    def _has_rules(self, paths: list[str]) -> bool:
+        """Whether a ``.dvcignore`` with a pattern sits in the root or in a
+        folder above one of ``paths`` (a stat per folder: only then is the
+        native core loaded to judge them)."""
+        folders = {""}
+        for p in paths:
+            parts = p.split("/")[:-1]
+            folders.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+        return any(_patterns(self.root / f / IGNORE_FILE) for f in folders)
+
+
+def _name_kind(name: str) -> str | None:
+    if name == PIPELINE:
+        return "pipeline"
+    if name.endswith(DATA_SUFFIX) and name != DATA_SUFFIX:
+        return "data"
+    return None
+
+
+def _patterns(path: Path) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(ln.strip() and not ln.lstrip().startswith("#") for ln in text.splitlines())
+
+
+def _glob_escape(rel: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in rel)
+
+
+def _around(root: Path, bulk: tuple[str, ...]) -> list[str]:
+    """Pathspecs for the names anywhere except inside the ``bulk`` folders:
+    the folders on the way to a bulk folder are listed (one ``scandir``
+    each) and their files named, every other folder gets a ``**`` pattern
+    (its literal prefix keeps Git out of the rest)."""
+    if not bulk:
+        return [f":(glob)**/{n}" for n in _NAMES]
+    tree: dict[str, dict] = {}  # type: ignore[type-arg]
+    for b in bulk:
+        node = tree
+        for part in b.split("/"):
+            node = node.setdefault(part, {})
+        node.clear()
+        node[""] = {}  # the folder itself is bulk
+    specs: list[str] = []
+
+    def cover(rel: str, node: dict) -> None:  # type: ignore[type-arg]
+        try:
+            entries = list(os.scandir(root / rel))
+        except OSError:
+            return
+        for e in entries:
+            sub = f"{rel}/{e.name}" if rel else e.name
+            if not e.is_dir(follow_symlinks=False):
+                # By name: a pattern with a wildcard at this level would
+                # send Git into every folder here, the bulk ones too.
+                if _name_kind(e.name):
+                    specs.append(f":(literal){sub}")
+                continue
+            child = node.get(e.name)
+            if e.name in PRUNED_DIRS:
+                continue
+            if child is None:
+                specs.extend(f":(glob){_glob_escape(sub)}/**/{n}" for n in _NAMES)
+            elif "" not in child:
+                cover(sub, child)
+
+    cover("", tree)
+    return specs
+
+
+def _bulk_names(root: Path, bulk: tuple[str, ...]) -> list[str]:
+    """The names inside the ``bulk`` folders, from the remembered folder
+    mtimes: only folders whose mtime moved are read."""
+    if not bulk:
+        return []
+    memo_path = root / ".dvc" / "tmp" / "trails" / "bulk-dirs.json"
+    memo = _read_memo(memo_path)
+    seen: dict[str, list] = {}  # type: ignore[type-arg]
+    found: list[str] = []
+    changed = False
+    now = time.time_ns()
+    stack = list(bulk)
+    while stack:
+        rel = stack.pop()
+        try:
+            st = os.lstat(root / rel)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            continue
+        key = [st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
+        rec = memo.get(rel)
+        if not (isinstance(rec, list) and len(rec) == 3 and rec[0] == key):
+            racy = now - max(st.st_mtime_ns, st.st_ctime_ns) <= _RACY_NS
+            rec, changed = _read_dir(root / rel, None if racy else key), True
+        seen[rel] = rec
+        found += [f"{rel}/{n}" for n in rec[2]]
+        stack += [f"{rel}/{d}" for d in rec[1]]
+    if changed or seen.keys() != memo.keys():
+        _PENDING[memo_path] = seen
+    return found
+
+
+#: Memos read again and changed, written by ``save`` once the command has
+#: succeeded: a command refused by its checks changes nothing under
+#: ``.dvc/tmp`` either.
+_PENDING: dict[Path, dict[str, list]] = {}  # type: ignore[type-arg]
+
+
+def save() -> None:
+    """Write the changed memos of bulk folders (the CLI calls it after a
+    command that succeeded; without it they are read again next time)."""
+    while _PENDING:
+        path, dirs = _PENDING.popitem()
+        _write_memo(path, dirs)
+
+
+def _read_dir(path: Path, key: list[int] | None) -> list:  # type: ignore[type-arg]
+    """``[key, subfolders, names looked for]`` of one folder; ``key`` (its
+    inode, mtime, ctime) None when it may change again within the same
+    timestamp tick: it is read again next time."""
+    dirs, names = [], []
+    try:
+        with os.scandir(path) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    dirs.append(e.name)
+                elif _name_kind(e.name):
+                    names.append(e.name)
+    except OSError:
+        pass
+    return [key, dirs, names]
+
+
+def _read_memo(path: Path) -> dict[str, list]:  # type: ignore[type-arg]
+    """The remembered folders; anything unreadable (damaged, another
+    version) is an empty memo: every bulk folder is read again. JSON, not a
+    msgspec record: a no-op check loads no record machinery (~17 ms)."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("version") != _MEMO_VERSION:
+        return {}
+    dirs = doc.get("dirs")
+    return dirs if isinstance(dirs, dict) else {}
+
+
+def _write_memo(path: Path, dirs: dict[str, list]) -> None:  # type: ignore[type-arg]
+    tmp = path.with_name(f"{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"version": _MEMO_VERSION, "dirs": dirs}))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _walk(root: Path) -> list[str]:
+    """Without Git: every candidate name under ``root``, not entering
+    ``.git``, ``.dvc`` or folders a ``.dvcignore`` leaves out."""
+    found: list[str] = []
+    rules = _patterns(root / IGNORE_FILE)
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = Path(dirpath).relative_to(root).as_posix()
+        rel = "" if rel == "." else rel
+        dirnames[:] = [d for d in dirnames if d not in PRUNED_DIRS]
+        if IGNORE_FILE in filenames and rel:
+            rules = rules or _patterns(Path(dirpath) / IGNORE_FILE)
+        if rules and dirnames:
+            from trails import core
+
+            subs = [f"{rel}/{d}/" if rel else f"{d}/" for d in dirnames]
+            out = core.ignored_files(root, subs)
+            dirnames[:] = [d for d, o in zip(dirnames, out, strict=True) if not o]
+        found += [f"{rel}/{f}" if rel else f for f in filenames if _name_kind(f)]
+    return found
+
+
+_FILES: dict[Path, Files] = {}
+
+
+def of(root: Path) -> Files:
+    """The project files of ``root``, asked once per process."""
+    key = root.resolve()
+    if key not in _FILES:
+        _FILES[key] = Files(key)
+    return _FILES[key]
+
+
+def forget(root: Path | None = None) -> None:
+    """Drop what was asked of ``root`` (None: of every root): a pipeline or
+    ``.dvc`` file was just written."""
+    if root is None:
+        _FILES.clear()
+    else:
+        _FILES.pop(root.resolve(), None)

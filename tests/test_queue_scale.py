@@ -1,0 +1,148 @@
+"""The queue at scale, through the real CLI: a worker's folder moves from
+one experiment's commit to the next by their diff (issue #20 item 3), and
+the reference tool's failure modes with many entries (entries run twice,
+workers stalling, folders left behind). Sleep-free stages keep it fast."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Result, baseline, git
+
+Trails = Callable[..., Result]
+PY = sys.executable
+
+#: The stage notes, for one tracked data file, the (inode, mtime) it sees:
+#: unchanged across experiments when the folder was moved, new when it was
+#: checked out afresh. It leaves an undeclared, unignored file of its own,
+#: which must be in its experiment's commit and in no later one's.
+TRAIN = (
+    "import json, os, re\n"
+    "units = int(re.search(r'units: (\\S+)', open('params.yaml').read()).group(1))\n"
+    "if units == 13: raise SystemExit('unlucky units')\n"
+    "st = os.stat('data/f0.txt')\n"
+    "n = len(os.listdir('data'))\n"
+    "open(f'extra-{units}.txt', 'w').write('x')\n"
+    "json.dump({'units': units, 'seen': [st.st_ino, st.st_mtime_ns], 'files': n},"
+    " open('metrics.json', 'w'))\n"
+    "open('model.bin', 'w').write(str(units))\n"
+)
+PIPELINE = f"""\
+stages:
+  train:
+    cmd: {PY} train.py
+    deps: [train.py, data]
+    params: [units]
+    outs: [model.bin]
+    metrics:
+      - metrics.json:
+          cache: false
+"""
+
+
+@pytest.fixture
+def project(repo: Path, trails: Trails) -> Path:
+    files: dict[str, str | bytes] = {f"data/f{i}.txt": f"{i}\n" for i in range(200)}
+    files |= {"dvc.yaml": PIPELINE, "train.py": TRAIN, "params.yaml": "units: 1\n"}
+    return baseline(repo, trails, files)
+
+
+def _shas(project: Path) -> list[str]:
+    """The experiments' commits (not the queued or failed entries')."""
+    rows = git(project, "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps/")
+    refs = [r.split() for r in rows.splitlines()]
+    return [
+        sha for ref, sha in refs if not ref.startswith(("refs/exps/queue/", "refs/exps/failed/"))
+    ]
+
+
+def _experiments(project: Path) -> dict[int, tuple[dict[str, object], list[str]]]:
+    """Each experiment's metrics and tracked files, by its units."""
+    out = {}
+    for line in _shas(project):
+        metrics = json.loads(git(project, "show", f"{line}:metrics.json"))
+        files = git(project, "ls-tree", "-r", "--name-only", line).split()
+        out[int(str(metrics["units"]))] = (metrics, files)
+    return out
+
+
+def test_a_worker_moves_its_folder_from_one_experiment_to_the_next(
+    project: Path, trails: Trails
+) -> None:
+    assert trails("exp", "run", "--queue", "-S", "units=range(2,16)").code == 0
+    r = trails("exp", "run", "--run-all", "-j", "1")
+    assert r.code == 1 and "1 experiment(s) failed" in r.err, "units=13 fails"
+    exps = _experiments(project)
+    assert sorted(exps) == [u for u in range(2, 16) if u != 13]
+    seen = {str(m["seen"]) for m, _ in exps.values()}
+    # One slot, as many prepared ahead and one recording: at most three
+    # folders, plus one fresh checkout after the failed entry. Without
+    # moving, 13 checkouts.
+    assert len(seen) <= 6, f"the data files were rewritten for each experiment: {seen}"
+    for units, (metrics, files) in exps.items():
+        assert metrics["files"] == 200, "every tracked file is there"
+        # extra-1.txt: the baseline's own run left it, and committed it.
+        extras = [f for f in files if f.startswith("extra-")]
+        assert extras == sorted(["extra-1.txt", f"extra-{units}.txt"]), (
+            "a file left by the previous experiment in the folder leaks into none after it"
+        )
+        assert "model.bin" not in files
+        shown = git(project, "show", f"{_ref(project, units)}:params.yaml")
+        assert shown == f"units: {units}\n"
+    assert not list((project / ".dvc" / "tmp" / "exps").glob("pool-*")), "folders removed"
+
+
+def _ref(project: Path, units: int) -> str:
+    for sha in _shas(project):
+        if json.loads(git(project, "show", f"{sha}:metrics.json"))["units"] == units:
+            return sha
+    raise AssertionError(units)
+
+
+SMALL = """\
+stages:
+  echo:
+    cmd: (test -z "$RUN_LOG" || echo ${units} >> "$RUN_LOG") && echo ${units} > out.txt
+    params: [units]
+    outs: [out.txt]
+"""
+
+
+def test_many_entries_each_run_once_and_none_stalls(
+    repo: Path, trails: Trails, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Two queue runs at once over the same 64 entries (the reference
+    tool's workers took the same entry twice, and stalled on a busy queue):
+    each entry runs exactly once, all of them finish, nothing is left."""
+    n = 64
+    baseline(repo, trails, {"dvc.yaml": SMALL, "params.yaml": "units: 0\n"})
+    log = tmp_path_factory.mktemp("runs") / "runs.log"
+    assert trails("exp", "run", "--queue", "-S", f"units=range(1,{n + 1})").code == 0
+    status = trails("queue", "status").out.splitlines()[1:]
+    assert len(status) == n and all(ln.endswith(" queued") for ln in status)
+    cmd = [sys.executable, "-m", "trails", "exp", "run", "--run-all", "-j", "4"]
+    env = {**os.environ, "RUN_LOG": str(log)}
+    pools = [
+        subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=240) for p in pools]
+    assert [p.returncode for p in pools] == [0, 0], outs
+    ran = [int(x) for x in log.read_text().split()]
+    assert sorted(ran) == list(range(1, n + 1)), "every entry ran exactly once"
+    done = sum(out.decode().count(" done as ") for out, _ in outs)
+    assert done == n, "each entry is reported done by one pool"
+    status = trails("queue", "status").out.splitlines()[1:]
+    assert len(status) == n and all(ln.endswith(" success") for ln in status)
+    assert len(git(repo, "for-each-ref", "refs/exps/").splitlines()) == n
+    assert not git(repo, "for-each-ref", "refs/exps/queue/", "refs/exps/failed/").strip()
+    exps = repo / ".dvc" / "tmp" / "exps"
+    assert not [p for p in exps.iterdir() if p.name != "run"], "no folder or index left"
+    assert trails("exp", "run", "--run-all").out.strip() == "No experiments in the queue."
