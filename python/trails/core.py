@@ -322,3 +322,9 @@ def xxh3_files(paths: Sequence[PathArg]) -> int:
     reader): ``trails bench hash``'s comparison row, never a content
     address (those are blake3)."""
     return _core.xxh3_files([os.fspath(p) for p in paths])
+
+
+def fsmonitor_serve(root: PathArg, folder: PathArg, max_watches: int | None = None) -> str:
+    """Run the file watcher of ``trails daemon`` in this process until it
+    stops; returns why (see ``trails.fsmonitor``)."""
+    return _core.fsmonitor_serve(os.fspath(root), os.fspath(folder), max_watches)

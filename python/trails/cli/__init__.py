@@ -52,6 +52,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "root": ("trails.cli.root:root", "Print the project's root folder."),
     "completion": ("trails.cli.completion:completion", "Print a shell completion script."),
     "vscode": ("trails.cli.vscode:vscode", "Use trails from the VS Code DVC extension."),
+    "daemon": ("trails.cli.daemon:daemon", "Start, stop or ask after the file watcher."),
 }
 
 #: The reference tool's version whose command-line contract trails answers

@@ -15,6 +15,7 @@ from trails.cli.context import context
 from trails.cli.tasks import run_options, selection_options, summary_line
 
 if TYPE_CHECKING:
+    from trails.pipeline.graph import Graph
     from trails.project import Project
     from trails.repro.status import Summary
 
@@ -178,16 +179,35 @@ def _stage_status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json
     project, _ = context()
     graph, stages = considered(project, targets, recursive, glob, single_item=only,
                                keyword=keyword, marker=marker)  # fmt: skip
-    report = changes(project, graph, stages, data=not (targets or only))
-    if as_json:
+    with_data = not (targets or only)
+    report = changes(project, graph, stages, data=with_data)
+    if not report:
+        text = json.dumps(report, indent=2) if as_json else "Data and pipelines are up to date."
+        click.echo(text)
+        _keep_answer(project, graph, with_data, text + "\n")
+    elif as_json:
         click.echo(json.dumps(report, indent=2))
-    elif not report:
-        click.echo("Data and pipelines are up to date.")
     else:
         for address, why in report.items():
             click.echo(f"{address}:")
             for r in why:
                 click.echo(f"\t{r}")
+
+
+def _keep_answer(project: Project, graph: Graph, with_data: bool, text: str) -> None:
+    """An up-to-date answer, for the file watcher's fast path to replay
+    while nothing it read changes (``trails.fsmonitor.answers``)."""
+    from trails import data
+    from trails.fsmonitor import answers
+
+    if answers.pending is None:
+        return
+    tracked = data.tracked(project) if with_data else []
+    paths = [t.dvcfile for t in tracked] + [t.repo_path for t in tracked]
+    for s in graph.stages:
+        paths += [s.dvcfile, s.lock_path, *(d.repo_path for d in s.deps)]
+        paths += [o.repo_path for o in s.outs] + [p.repo_path for p in s.params]
+    answers.record(project.root, paths, text)
 
 
 @click.command()

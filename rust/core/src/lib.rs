@@ -5,13 +5,16 @@
 //! (directory -> manifest through the index), `cache` (content-addressed
 //! store), `link` (reflink / hardlink / symlink / copy), `checkout` (cache ->
 //! workspace), `transfer` (objects to and from a remote), `digest` (xxh3 of
-//! files, for `trails bench hash`). Pure Rust: the Python binding lives in
+//! files, for `trails bench hash`), `fsmonitor` (the file watcher of
+//! `trails daemon`). Pure Rust: the Python binding lives in
 //! `rust/py`.
 
 pub mod cache;
 pub mod checkout;
 pub mod digest;
 pub mod error;
+#[cfg(target_os = "linux")]
+pub mod fsmonitor;
 pub mod hash;
 pub mod link;
 pub mod pool;

@@ -453,6 +453,34 @@ fn progress() -> (u64, u64) {
     trails_core::progress::get()
 }
 
+/// Run the file watcher of `trails daemon` until it stops (asked to, its
+/// socket removed, the project gone); returns why. The GIL is released for
+/// the daemon's whole life: the process does nothing else.
+#[pyfunction]
+#[pyo3(signature = (root, dir, max_watches=None))]
+fn fsmonitor_serve(
+    py: Python<'_>,
+    root: PathBuf,
+    dir: PathBuf,
+    max_watches: Option<usize>,
+) -> PyResult<String> {
+    #[cfg(target_os = "linux")]
+    {
+        let opts = trails_core::fsmonitor::Options {
+            root,
+            dir,
+            max_watches,
+        };
+        py.detach(|| trails_core::fsmonitor::serve(opts))
+            .map_err(|e| to_py(py, e))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (root, dir, max_watches);
+        Err(PyOSError::new_err("the file watcher needs Linux (inotify)"))
+    }
+}
+
 /// Worker threads a call will use (`TRAILS_THREADS` or the CPU count).
 #[pyfunction]
 fn threads() -> usize {
@@ -486,5 +514,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_objects, m)?)?;
     m.add_function(wrap_pyfunction!(missing_objects, m)?)?;
     m.add_function(wrap_pyfunction!(xxh3_files, m)?)?;
+    m.add_function(wrap_pyfunction!(fsmonitor_serve, m)?)?;
     Ok(())
 }
