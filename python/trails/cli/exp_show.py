@@ -115,20 +115,21 @@ def show(
     precision = kw.pop("precision")
     opts = table.ShowOptions(sha=sha, precision=precision or 5, **kw)
     if as_csv:
-        headers, cells = table.csv_table(rows, files, opts, precision)
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(headers)
-        w.writerows(cells)
-        click.echo(buf.getvalue(), nl=False)
-        return
-    headers, cells = table.build(rows, files, opts)
-    if md:
+        _print_csv(*table.csv_table(rows, files, opts, precision))
+    elif md:
         from trails.cli.render import markdown
 
-        click.echo(markdown(headers, cells))
-        return
-    _print_table(headers, cells, pager=not no_pager and sys.stdout.isatty())
+        click.echo(markdown(*table.build(rows, files, opts)))
+    else:
+        _print_table(*table.build(rows, files, opts), pager=not no_pager and sys.stdout.isatty())
+
+
+def _print_csv(headers: list[str], cells: list[list[str]]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(headers)
+    w.writerows(cells)
+    click.echo(buf.getvalue(), nl=False)
 
 
 def _print_table(headers: list[str], cells: list[list[str]], pager: bool) -> None:
