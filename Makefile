@@ -42,6 +42,9 @@ browser: ## Debian's chromium for the headless browser test of plots (installed 
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 test-python: install browser ## Python tests (facade, CLI functional tests, a headless chromium)
+	@# Bytecode for the editable sources, once: with PYTHONDONTWRITEBYTECODE set
+	@# (as on these machines) every trails process would compile them again.
+	$(PY) -m compileall -q python/trails >/dev/null
 	$(BIN)/pytest -q
 
 test: install test-rust test-python ## All tests (Rust, then Python)
