@@ -28,9 +28,6 @@ from trails.repro.status import Outcome, Status, Summary
 from trails.repro.workspace import Workspace
 from trails.runner import Runner, StageFailed, stage_env
 
-#: What a task's worker reads to debug a failure (``trails.tasks.run.PDB``).
-PDB = "TRAILS_TASK_PDB"
-
 
 @dataclass(frozen=True)
 class Hooks:
@@ -174,6 +171,15 @@ class Builder:
                 self.write_locks()
         return self.summary
 
+    def _extra_env(self) -> dict[str, str]:
+        """The caller's variables (an experiment's ``DVC_EXP_*``), and with
+        ``--pdb`` the flag a task's worker reads to debug a failure."""
+        if not self.opts.pdb:
+            return dict(self.hooks.env)
+        from trails.tasks.run import PDB
+
+        return {**self.hooks.env, PDB: "1"}
+
     def _start(self, stage: Stage, upstream_ran: bool) -> Outcome:
         """Decide and start one stage: SKIPPED, RESTORED, DECLINED, or RAN
         (its command is to run now)."""
@@ -260,8 +266,7 @@ class Builder:
             with self._mutex:
                 outcome = self._start(stage, upstream_ran)
             if outcome is Outcome.RAN and not self.opts.dry:
-                extra = {**self.hooks.env, **({PDB: "1"} if self.opts.pdb else {})}
-                env = stage_env(self.project.root, extra or None)
+                env = stage_env(self.project.root, self._extra_env())
                 if stage.has_checkpoints:
                     from trails.repro.signal import WATCHER_PID, Watcher
 
