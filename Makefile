@@ -16,12 +16,14 @@ help: ## List the targets
 $(PY):
 	python3 -m venv $(VENV)
 
+# uv installs the dev extra's ~90 packages several times faster than pip
+# (maturin hands it the install with --uv).
 $(VENV)/.deps: $(PY_META) | $(PY)
-	$(BIN)/pip install --quiet --disable-pip-version-check 'maturin>=1.5,<2'
+	$(BIN)/pip install --quiet --disable-pip-version-check 'maturin>=1.5,<2' 'uv>=0.5'
 	touch $@
 
 $(VENV)/.built: $(RUST_SRC) $(PY_META) $(VENV)/.deps
-	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(BIN)):$$PATH $(BIN)/maturin develop --release --extras dev --quiet
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(BIN)):$$PATH $(BIN)/maturin develop --uv --release --extras dev --quiet
 	touch $@
 
 install: $(VENV)/.built ## Create .venv with trails (Rust core in release mode) and the dev tools
