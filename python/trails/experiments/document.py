@@ -79,14 +79,16 @@ class ExpData(msgspec.Struct):
     meta: Meta
 
 
-class Local(msgspec.Struct):
-    """Where a queued run runs: its folder, log, worker pid; ``task_id``,
-    the queue entry's commit (``trails queue logs ID`` takes it)."""
+class Local(msgspec.Struct, omit_defaults=True):
+    """Where a run runs: its folder, log, worker pid, a failure's exit
+    code; ``task_id``, the queue entry's commit (``trails queue logs ID``
+    takes it), left out for a workspace run (the extension's type has it
+    optional, and a string when present)."""
 
-    root: str | None = None
-    log: str | None = None
-    pid: int | None = None
-    returncode: int | None = None
+    root: str | None
+    log: str | None
+    pid: int | None
+    returncode: int | None
     task_id: str | None = None
 
 
@@ -203,18 +205,22 @@ def _executor(project: Project, row: Row) -> tuple[Executor, str | None]:
     rundir = run_dir(project.root, task[:7])
     log = str(rundir.log) if rundir.log.exists() else None
     if row.kind == "failed":
+        code: int | None = None
         try:
             res = rundir.read_result()
             error = res.error if res is not None else None
+            code = res.returncode if res is not None else None
         except TrailsError as exc:
             error = str(exc)
-        return Executor("failed", TASK, Local(log=log, returncode=1, task_id=task)), error or None
+        # No code recorded (an older trails wrote the result, or none): the worker's own 1.
+        local = Local(None, log, None, 1 if code is None else code, task)
+        return Executor("failed", TASK, local), error or None
     try:
         pid: int | None = int(rundir.lock.read_text())
     except (OSError, ValueError):
         pid = None
     if pid is None or rundir.waiting.exists() or not alive(pid):
-        return Executor("queued", TASK, Local(task_id=task)), None
+        return Executor("queued", TASK, Local(None, None, None, None, task)), None
     try:  # written by the worker as it starts; a pool's kept folder or the entry's own
         folder = rundir.folder.read_text()
     except OSError:
@@ -281,9 +287,32 @@ class _Builder:
                 under[-1].revs.append(ExpState(r.rev, None, data(r.rev, ts, r.snap), trails=facts))
             else:
                 under.append(self.pending(r, names.get(r.rev)))
+        if (ws := self.workspace_run(rows[0])) is not None and ws[0] in ranges:
+            ranges[ws[0]].append(ws[1])
         for state in out[1:]:
             state.experiments = sorted(ranges[state.rev], key=_sort_key) or None
         return out
+
+    def workspace_run(self, ws: Row) -> tuple[str, ExpRange] | None:
+        """An ``exp run`` in the workspace that is running now, as the
+        reference tool shows it: a range under its baseline whose one
+        revision is ``workspace`` (the workspace's values: its latest
+        step), run by the ``workspace`` executor."""
+        from trails.experiments.records import WorkspaceRun, workspace_run_path
+        from trails.versioned import RecordError, decode
+
+        path = workspace_run_path(self.project.root)
+        try:
+            run = decode(WorkspaceRun, path.read_bytes(), str(path), "")
+        except (OSError, RecordError):
+            return None
+        if not alive(run.pid):
+            return None  # left by a run killed outright
+        facts = Facts(kind="running", baseline=run.baseline, created=run.started)
+        data = self.shape.data("workspace", run.started, ws.snap)
+        state = ExpState("workspace", run.name, data, trails=facts)
+        local = Local(str(self.project.root), None, run.pid, None)
+        return run.baseline, ExpRange([state], Executor("running", "workspace", local), run.name)
 
 
 def baseline_names(git: Git, shas: Iterable[str]) -> dict[str, str | None]:
