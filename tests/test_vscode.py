@@ -37,11 +37,11 @@ start = int(Path("model.txt").read_text()) if Path("model.txt").exists() else 0
 for epoch in range(start + 1, start + p["epochs"] + 1):
     Path("model.txt").write_text(str(epoch))
     json.dump({"epoch": epoch, "train": {"loss": round(1 / epoch, 3)}}, open("metrics.json", "w"))
-    if p["gate"]:  # a run that waits, so the test sees it running
+    make_checkpoint()
+    if p["gate"] and epoch == start + 2:  # waits after two checkpoints: the test sees it running
         Path(p["gate"] + ".started").touch()
         while not Path(p["gate"]).exists():
             time.sleep(0.05)
-    make_checkpoint()
 """
 
 PIPELINE = f"""\
@@ -118,7 +118,7 @@ def ext(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ext]:
     e.ok("exp", "run", "-S", "epochs=3", "-n", "cp3")
     e.ok("exp", "run", "--queue", "-S", "lr=-1", "-n", "bad")
     assert e("exp", "run", "--run-all").code != 0  # the failure
-    e.ok("exp", "run", "--queue", "-S", f"gate={gate}", "-n", "live")
+    e.ok("exp", "run", "--queue", "-S", f"gate={gate}", "-S", "epochs=3", "-n", "live")
     e.ok("queue", "start", "-j", "1")
     _wait_for(gate.with_name("gate.started"))
     e.ok("exp", "run", "--queue", "-S", "lr=0.5", "-n", "later")
@@ -174,7 +174,13 @@ def test_exp_show_json_is_the_reference_tools_document(ext: Ext) -> None:
     assert live["revs"][0]["name"] == "live" and live["revs"][0]["data"]["meta"]["has_checkpoints"]
     assert local["pid"] > 0 and Path(local["root"]).is_dir() and Path(local["log"]).is_file()
     metrics = live["revs"][0]["data"]["metrics"]["metrics.json"]["data"]
-    assert metrics == {"epoch": 1, "train": {"loss": 1.0}}, "its latest metrics, from its folder"
+    assert metrics == {"epoch": 2, "train": {"loss": 0.5}}, "its latest metrics, from its folder"
+    # its checkpoints so far follow its head, in the one running range
+    names = [r["name"] for top in doc[1:] for r in top["experiments"] or []]
+    assert names.count("live") == 1
+    epochs = [s["data"]["metrics"]["metrics.json"]["data"]["epoch"] for s in live["revs"]]
+    assert epochs == [2, 2, 1] and [s["name"] for s in live["revs"]] == ["live", None, None]
+    assert [s["trails"]["kind"] for s in live["revs"]] == ["running", "checkpoint", "checkpoint"]
 
     bad = ranges["bad"]
     assert bad["executor"]["state"] == "failed" and bad["executor"]["name"] == "dvc-task"

@@ -290,7 +290,7 @@ class _Builder:
         if (ws := self.workspace_run(rows[0])) is not None and ws[0] in ranges:
             ranges[ws[0]].append(ws[1])
         for state in out[1:]:
-            state.experiments = sorted(ranges[state.rev], key=_sort_key) or None
+            state.experiments = sorted(_joined(ranges[state.rev]), key=_sort_key) or None
         return out
 
     def workspace_run(self, ws: Row) -> tuple[str, ExpRange] | None:
@@ -313,6 +313,29 @@ class _Builder:
         state = ExpState("workspace", run.name, data, trails=facts)
         local = Local(str(self.project.root), None, run.pid, None)
         return run.baseline, ExpRange([state], Executor("running", "workspace", local), run.name)
+
+
+def _joined(ranges: list[ExpRange]) -> list[ExpRange]:
+    """A running checkpoint experiment as one range: the checkpoints it
+    has made so far (recorded under its name, so also listed as a done
+    experiment) follow its running head, as the extension shows a
+    checkpoint run in progress; listed once, running."""
+    running = {r.name: r for r in ranges
+               if r.name and r.executor is not None and r.executor.state == "running"}  # fmt: skip
+    if not running:
+        return ranges
+    out = []
+    for r in ranges:
+        head = running.get(r.name) if r.executor is None else None
+        if head is None:
+            out.append(r)
+            continue
+        for state in r.revs:
+            state.name = None
+            if state.trails is not None:
+                state.trails.kind = "checkpoint"
+        head.revs += r.revs
+    return out
 
 
 def baseline_names(git: Git, shas: Iterable[str]) -> dict[str, str | None]:
