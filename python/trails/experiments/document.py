@@ -326,7 +326,7 @@ def _joined(ranges: list[ExpRange]) -> list[ExpRange]:
         return ranges
     out = []
     for r in ranges:
-        head = running.get(r.name) if r.executor is None else None
+        head = running.get(r.name) if r.executor is None and r.name else None
         if head is None:
             out.append(r)
             continue
