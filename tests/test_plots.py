@@ -175,6 +175,27 @@ def test_show_writes_an_offline_page_with_one_chart_per_plot(project: Path, trai
     assert len(specs) == 5 and json.loads(specs[0])["title"] == "Loss"
 
 
+def test_charts_drawn_once_per_content(project: Path, trails: Trails) -> None:
+    """An unchanged chart's SVG comes from ``.dvc/tmp/trails/plots-svg``
+    (vl-convert is not asked again); a changed one is drawn anew."""
+    assert trails("plots", "show", "logs/loss.tsv", "accuracy", "-o", "out").code == 0
+    cache = project / ".dvc" / "tmp" / "trails" / "plots-svg"
+    first = sorted(cache.iterdir())
+    assert len(first) == 2 and all(p.read_text().startswith("<svg") for p in first)
+    for p in first:  # marked, so that a page built from the cache shows it
+        p.write_text(p.read_text().replace("<svg", "<svg data-from-cache='1'", 1))
+    assert trails("plots", "show", "logs/loss.tsv", "accuracy", "-o", "out").code == 0
+    page = (project / "out" / "index.html").read_text()
+    assert page.count("data-from-cache='1'") == 2, "both charts reused"
+    gen(project, {"logs/loss.tsv": _tsv([0.8, 0.3])})
+    assert trails("plots", "show", "logs/loss.tsv", "accuracy", "-o", "out").code == 0
+    page = (project / "out" / "index.html").read_text()
+    assert page.count("data-from-cache='1'") == 1, "the changed chart drawn again"
+    assert len(list(cache.iterdir())) == 3
+    assert trails("plots", "show", "accuracy", "--format", "svg", "-o", "img").code == 0
+    assert "data-from-cache" in (project / "img" / "accuracy.svg").read_text()
+
+
 def test_images_one_file_per_plot(project: Path, trails: Trails) -> None:
     assert trails("plots", "show", "--format", "svg", "-o", "img").code == 0
     names = sorted(p.name for p in (project / "img").iterdir())
