@@ -109,6 +109,37 @@ def test_diff_split_json_has_the_extensions_shape(project: Path, trails: Trails)
     assert all("dvc_inferred_y_value" in p for p in acc["<DVC_METRIC_DATA>"])
 
 
+def test_each_revision_draws_the_plots_its_dvc_yaml_declares(project: Path, trails: Trails) -> None:
+    """HEAD's dvc.yaml declares the loss plot with another title and a
+    stage plot; the workspace's declares a plot HEAD does not have. Each
+    revision is drawn from its own definitions."""
+    workspace = PIPELINE.replace("title: Loss", "title: Loss now").replace(
+        "  - sizes.yaml:", "  - logs/lr.csv:\n      title: Rate\n  - sizes.yaml:"
+    )
+    gen(project, {"dvc.yaml": workspace.split("stages:")[0]})
+    doc = _json(trails, "diff", "HEAD", "--split")
+    assert "errors" not in doc, doc.get("errors")
+    loss = doc["data"]["logs/loss.tsv"][0]
+    assert loss["revisions"] == ["workspace", "HEAD"], "declared by both"
+    assert loss["anchor_definitions"]["<DVC_METRIC_TITLE>"] == "Loss now", "the first's title"
+    lr = doc["data"]["logs/lr.csv"][0]
+    assert lr["revisions"] == ["workspace", "HEAD"], "top level here, a stage plot at HEAD"
+    gen(project, {"dvc.yaml": workspace.replace("  - accuracy:", "  - old-acc:")})
+    git(project, "commit", "-qam", "renamed")
+    gen(project, {"dvc.yaml": workspace})
+    doc = _json(trails, "diff", "HEAD", "HEAD~1", "--split")
+    assert doc["data"]["old-acc"][0]["revisions"] == ["HEAD"], "only where it is declared"
+    assert doc["data"]["accuracy"][0]["revisions"] == ["HEAD~1"]
+    gen(project, {"dvc.yaml": "plots: [unclosed"})
+    git(project, "commit", "-qam", "broken")
+    gen(project, {"dvc.yaml": workspace})
+    doc = _json(trails, "diff", "HEAD", "HEAD~1", "--split")
+    (err,) = doc["errors"]
+    assert err["rev"] == "HEAD" and "dvc.yaml" in err["msg"], err
+    assert doc["data"]["accuracy"][0]["revisions"] == ["HEAD"], "the workspace's plots"
+    assert doc["data"]["old-acc"][0]["revisions"] == ["HEAD~1"]
+
+
 def test_show_json_without_split_is_complete(project: Path, trails: Trails) -> None:
     doc = _json(trails, "show", "logs/loss.tsv")
     (plot,) = doc["data"]["logs/loss.tsv"]
