@@ -343,9 +343,11 @@ def baseline_names(git: Git, shas: Iterable[str]) -> dict[str, str | None]:
     head it is, else a tag on it, else none."""
     wanted = set(shas)
     names: dict[str, str | None] = {}
+    out = git.run("for-each-ref", "--format=%(refname) %(objectname)", "refs/tags/", "refs/heads/")
+    listed = [ln.rpartition(" ") for ln in out.splitlines()]
     for prefix in ("refs/tags/", "refs/heads/"):  # branches win
-        for ref, sha, _ in git.refs(prefix):
-            if sha in wanted:
+        for ref, _, sha in listed:
+            if sha in wanted and ref.startswith(prefix):
                 names[sha] = ref.removeprefix(prefix)
     return names
 
@@ -354,13 +356,17 @@ def queued_names(git: Git, shas: Iterable[str]) -> dict[str, str | None]:
     """The experiment name each queued or failed entry was given (None:
     named when it runs; also when its arguments cannot be read)."""
     from trails.errors import TrailsError
-    from trails.experiments.queue import args_of
+    from trails.experiments.queue import args_in
 
+    wanted = list(shas)
     out: dict[str, str | None] = {}
-    for sha in shas:
+    # Their commits in one ``cat-file --batch``, not a ``git log`` each.
+    for sha, (_, raw) in zip(wanted, git.read_objects([f"{s}^{{commit}}" for s in wanted]),
+                             strict=True):  # fmt: skip
         try:
-            out[sha] = args_of(git, sha).name
-        except TrailsError:
+            message = raw.decode().partition("\n\n")[2]
+            out[sha] = args_in(message.rstrip("\n"), sha).name
+        except (TrailsError, UnicodeDecodeError):
             out[sha] = None
     return out
 

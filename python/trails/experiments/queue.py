@@ -77,6 +77,11 @@ def args_of(git: Git, sha: str) -> QueuedArgs:
     return _parse_args(git.message(sha), sha[:7])
 
 
+def args_in(message: str, sha: str) -> QueuedArgs:
+    """``args_of`` of a message already read (many entries, one read)."""
+    return _parse_args(message, sha[:7])
+
+
 def _parse_args(msg: str, entry_id: str) -> QueuedArgs:
     head, _, body = msg.partition("\n\n")
     source = f"queued experiment {entry_id}: its arguments"
