@@ -94,8 +94,14 @@ class Chart:
         return values
 
     def spec(self) -> dict[str, Any]:
-        """The complete Vega-Lite spec."""
-        spec: dict[str, Any] = _fill_rest(t.fill(self.template, self.anchors()))
+        """The complete Vega-Lite spec: the template's anchors nobody gave
+        a value become ``{}`` (an unused encoding). Filled once, from the
+        template: walking the filled spec again walked every data point
+        (0.1 s a chart of 20 revisions), and would have read an anchor's
+        name in the data as an anchor."""
+        values = self.anchors()
+        rest: dict[str, Any] = {a: {} for a in t.anchors_in(self.template) if a not in values}
+        spec: dict[str, Any] = t.fill(self.template, values | rest)
         return spec
 
     def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -122,11 +128,6 @@ def _scale(name: str, domain: list[str], values: list[Any]) -> dict[str, Any]:
         "field": name,
         "scale": {"domain": domain, "range": [values[i % len(values)] for i in range(len(domain))]},
     }
-
-
-def _fill_rest(spec: Any) -> Any:
-    """Anchors nobody gave a value to become ``{}`` (an unused encoding)."""
-    return t.fill(spec, {a: {} for a in t.anchors_in(spec)})
 
 
 @dataclass

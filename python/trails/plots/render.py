@@ -110,10 +110,11 @@ def page(
     drawn = cache or SvgCache(None)
     for i, c in enumerate(charts):
         spec = c.spec()
-        data = json.dumps(spec).replace("</", "<\\/")
+        text = json.dumps(spec, default=str)
+        data = text.replace("</", "<\\/")
         sections.append(
             f'<section class="plot" id="plot-{i}" data-plot-id="{html.escape(c.id)}">'
-            f"<h2>{html.escape(c.id)}</h2><figure>{drawn.get(spec, svg)}</figure>"
+            f"<h2>{html.escape(c.id)}</h2><figure>{drawn.get(spec, svg, text)}</figure>"
             f'<script type="application/json" class="vega-lite-spec">{data}</script></section>'
         )
     for j, (plot_id, shots) in enumerate((images or {}).items(), start=len(charts)):
