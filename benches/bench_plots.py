@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -85,25 +86,31 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _time(argv: list[str], cwd: Path, check_json: bool) -> float:
+def _time(argv: list[str], cwd: Path, check_json: bool) -> tuple[float, float]:
+    """Wall time, and CPU time (user + system of the process and the
+    children it waited for): on this shared machine the steadier figure."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=_env())
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, argv))} failed: {done.stderr[-2000:]}")
     if check_json:
         doc = json.loads(done.stdout)
         if sorted(doc["data"]) != ["accuracy", "logs/loss.tsv"]:
             raise RuntimeError(f"{argv[0]}: unexpected plots {sorted(doc['data'])}")
-    return elapsed
+    return elapsed, cpu
 
 
 def measure(
     root: Path, tools: dict[str, Path], args: list[str], reps: int, cold: bool = False
-) -> dict[str, list[float]]:
-    """``cold``: trails' SVG cache removed before each of its runs, so
-    every chart is drawn (vl-convert's engine started) each time."""
-    times: dict[str, list[float]] = {name: [] for name in tools}
+) -> dict[str, list[tuple[float, float]]]:
+    """``(wall, CPU)`` of each run; ``cold``: trails' SVG cache removed
+    before each of its runs, so every chart is drawn (vl-convert's engine
+    started) each time."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in tools}
     check = "--json" in args
     for rep in range(-1, reps):
         order = list(tools.items()) if rep % 2 == 0 else list(reversed(tools.items()))
@@ -117,9 +124,18 @@ def measure(
     return times
 
 
-def fmt(xs: list[float]) -> str:
+def fmt(runs: list[tuple[float, float]]) -> str:
+    xs = [w for w, _ in runs]
     med = statistics.median(xs)
-    return f"{med * 1e3:.0f} ms [{min(xs) * 1e3:.0f}-{max(xs) * 1e3:.0f}]"
+    cpu = statistics.median(c for _, c in runs)
+    return f"{med * 1e3:.0f} ms [{min(xs) * 1e3:.0f}-{max(xs) * 1e3:.0f}] (CPU {cpu * 1e3:.0f} ms)"
+
+
+def ratio(runs: dict[str, list[tuple[float, float]]], i: int) -> float:
+    """DVC's median over trails' (``i``: 0 wall, 1 CPU)."""
+    return statistics.median(r[i] for r in runs["dvc"]) / statistics.median(
+        r[i] for r in runs["trails"]
+    )
 
 
 def main() -> int:
@@ -144,11 +160,12 @@ def main() -> int:
         ):
             print(f"plots diff of {n} revisions, {label}", file=sys.stderr)
             t = measure(root, tools, [*revs, *extra, "-o", "out"], reps, cold)
-            ratio = statistics.median(t["dvc"]) / statistics.median(t["trails"])
-            met = "yes" if ratio >= GOAL else "**NO**"
+            wall, cpu = ratio(t, 0), ratio(t, 1)
+            met = ", ".join(f"{k} {'yes' if v >= GOAL else '**NO**'}"
+                            for k, v in (("wall", wall), ("CPU", cpu)))  # fmt: skip
             rows.append(
                 f"| {n} | {label} | {fmt(t['trails'])} | {fmt(t['dvc'])} | "
-                f"**{ratio:.1f}x** | {met} |"
+                f"**{wall:.1f}x** wall, {cpu:.1f}x CPU | {met} |"
             )
     shutil.rmtree(work, ignore_errors=True)
     model, mem_gib, fstype, commit = machine_facts(HERE)
@@ -163,8 +180,9 @@ def main() -> int:
             " shared and noisy, no reflinks; load average at the end: "
             + ", ".join(f"{x:.1f}" for x in os.getloadavg()),
             f"- reference: DVC {DVC_VERSION}; times: whole processes (byte-code cached, after"
-            f" an untimed warm-up), median [min-max] of {reps}, the two tools interleaved;"
-            " ratio: DVC's median over trails'",
+            f" an untimed warm-up), median [min-max] of {reps} wall, and the median CPU (user +"
+            " system of the process and its children: the steadier figure here), the two tools"
+            " interleaved; ratio: DVC's median over trails'",
             f"- workload: one Git repository both tools read; two plots of {ROWS} rows each"
             " (a TSV curve, a JSON file with two columns), changed by every commit",
             "",
