@@ -1848,7 +1848,9 @@ def header(work: Path, cfg: Config, dvc: Path, trails: Tool, digest: str) -> str
         "Written by `make bench` (`benches/bench_dvc.py`); do not edit by hand. "
         "The core benchmarks are in `RESULTS.md`; data remotes (push, pull) in "
         "[`RESULTS-remote.md`](RESULTS-remote.md); `plots diff` against DVC in "
-        "[`RESULTS-plots.md`](RESULTS-plots.md).",
+        "[`RESULTS-plots.md`](RESULTS-plots.md); `exp show --json` (5 baselines x 100 "
+        "experiments while a queue runs, 10,000 experiments, 100 against DVC) in "
+        "[`RESULTS-show.md`](RESULTS-show.md).",
     ]
     if cfg.quick:
         lines += ["", "**Quick smoke run (`--quick`): small workloads, figures not meaningful.**"]

@@ -109,6 +109,37 @@ def test_diff_split_json_has_the_extensions_shape(project: Path, trails: Trails)
     assert all("dvc_inferred_y_value" in p for p in acc["<DVC_METRIC_DATA>"])
 
 
+def test_each_revision_draws_the_plots_its_dvc_yaml_declares(project: Path, trails: Trails) -> None:
+    """HEAD's dvc.yaml declares the loss plot with another title and a
+    stage plot; the workspace's declares a plot HEAD does not have. Each
+    revision is drawn from its own definitions."""
+    workspace = PIPELINE.replace("title: Loss", "title: Loss now").replace(
+        "  - sizes.yaml:", "  - logs/lr.csv:\n      title: Rate\n  - sizes.yaml:"
+    )
+    gen(project, {"dvc.yaml": workspace.split("stages:")[0]})
+    doc = _json(trails, "diff", "HEAD", "--split")
+    assert "errors" not in doc, doc.get("errors")
+    loss = doc["data"]["logs/loss.tsv"][0]
+    assert loss["revisions"] == ["workspace", "HEAD"], "declared by both"
+    assert loss["anchor_definitions"]["<DVC_METRIC_TITLE>"] == "Loss now", "the first's title"
+    lr = doc["data"]["logs/lr.csv"][0]
+    assert lr["revisions"] == ["workspace", "HEAD"], "top level here, a stage plot at HEAD"
+    gen(project, {"dvc.yaml": workspace.replace("  - accuracy:", "  - old-acc:")})
+    git(project, "commit", "-qam", "renamed")
+    gen(project, {"dvc.yaml": workspace})
+    doc = _json(trails, "diff", "HEAD", "HEAD~1", "--split")
+    assert doc["data"]["old-acc"][0]["revisions"] == ["HEAD"], "only where it is declared"
+    assert doc["data"]["accuracy"][0]["revisions"] == ["HEAD~1"]
+    gen(project, {"dvc.yaml": "plots: [unclosed"})
+    git(project, "commit", "-qam", "broken")
+    gen(project, {"dvc.yaml": workspace})
+    doc = _json(trails, "diff", "HEAD", "HEAD~1", "--split")
+    (err,) = doc["errors"]
+    assert err["rev"] == "HEAD" and "dvc.yaml" in err["msg"], err
+    assert doc["data"]["accuracy"][0]["revisions"] == ["HEAD"], "the workspace's plots"
+    assert doc["data"]["old-acc"][0]["revisions"] == ["HEAD~1"]
+
+
 def test_show_json_without_split_is_complete(project: Path, trails: Trails) -> None:
     doc = _json(trails, "show", "logs/loss.tsv")
     (plot,) = doc["data"]["logs/loss.tsv"]
@@ -173,6 +204,27 @@ def test_show_writes_an_offline_page_with_one_chart_per_plot(project: Path, trai
     specs = re.findall(r'<script type="application/json" class="vega-lite-spec">(.*?)</script>',
                        page, re.S)  # fmt: skip
     assert len(specs) == 5 and json.loads(specs[0])["title"] == "Loss"
+
+
+def test_charts_drawn_once_per_content(project: Path, trails: Trails) -> None:
+    """An unchanged chart's SVG comes from ``.dvc/tmp/trails/plots-svg``
+    (vl-convert is not asked again); a changed one is drawn anew."""
+    assert trails("plots", "show", "logs/loss.tsv", "accuracy", "-o", "out").code == 0
+    cache = project / ".dvc" / "tmp" / "trails" / "plots-svg"
+    first = sorted(cache.iterdir())
+    assert len(first) == 2 and all(p.read_text().startswith("<svg") for p in first)
+    for p in first:  # marked, so that a page built from the cache shows it
+        p.write_text(p.read_text().replace("<svg", "<svg data-from-cache='1'", 1))
+    assert trails("plots", "show", "logs/loss.tsv", "accuracy", "-o", "out").code == 0
+    page = (project / "out" / "index.html").read_text()
+    assert page.count("data-from-cache='1'") == 2, "both charts reused"
+    gen(project, {"logs/loss.tsv": _tsv([0.8, 0.3])})
+    assert trails("plots", "show", "logs/loss.tsv", "accuracy", "-o", "out").code == 0
+    page = (project / "out" / "index.html").read_text()
+    assert page.count("data-from-cache='1'") == 1, "the changed chart drawn again"
+    assert len(list(cache.iterdir())) == 3
+    assert trails("plots", "show", "accuracy", "--format", "svg", "-o", "img").code == 0
+    assert "data-from-cache" in (project / "img" / "accuracy.svg").read_text()
 
 
 def test_images_one_file_per_plot(project: Path, trails: Trails) -> None:

@@ -31,16 +31,17 @@ import yaml
 from trails.api import make_checkpoint
 p = yaml.safe_load(open("params.yaml"))
 if p["lr"] < 0:
-    sys.exit("lr must not be negative")
+    print("lr must not be negative", file=sys.stderr)
+    sys.exit(3)
 start = int(Path("model.txt").read_text()) if Path("model.txt").exists() else 0
 for epoch in range(start + 1, start + p["epochs"] + 1):
     Path("model.txt").write_text(str(epoch))
     json.dump({"epoch": epoch, "train": {"loss": round(1 / epoch, 3)}}, open("metrics.json", "w"))
-    if p["gate"]:  # a run that waits, so the test sees it running
+    make_checkpoint()
+    if p["gate"] and epoch == start + 2:  # waits after two checkpoints: the test sees it running
         Path(p["gate"] + ".started").touch()
         while not Path(p["gate"]).exists():
             time.sleep(0.05)
-    make_checkpoint()
 """
 
 PIPELINE = f"""\
@@ -117,7 +118,7 @@ def ext(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ext]:
     e.ok("exp", "run", "-S", "epochs=3", "-n", "cp3")
     e.ok("exp", "run", "--queue", "-S", "lr=-1", "-n", "bad")
     assert e("exp", "run", "--run-all").code != 0  # the failure
-    e.ok("exp", "run", "--queue", "-S", f"gate={gate}", "-n", "live")
+    e.ok("exp", "run", "--queue", "-S", f"gate={gate}", "-S", "epochs=3", "-n", "live")
     e.ok("queue", "start", "-j", "1")
     _wait_for(gate.with_name("gate.started"))
     e.ok("exp", "run", "--queue", "-S", "lr=0.5", "-n", "later")
@@ -170,12 +171,21 @@ def test_exp_show_json_is_the_reference_tools_document(ext: Ext) -> None:
     live = ranges["live"]
     local = live["executor"]["local"]
     assert live["executor"]["state"] == "running" and live["executor"]["name"] == "dvc-task"
+    assert live["revs"][0]["name"] == "live" and live["revs"][0]["data"]["meta"]["has_checkpoints"]
     assert local["pid"] > 0 and Path(local["root"]).is_dir() and Path(local["log"]).is_file()
     metrics = live["revs"][0]["data"]["metrics"]["metrics.json"]["data"]
-    assert metrics == {"epoch": 1, "train": {"loss": 1.0}}, "its latest metrics, from its folder"
+    assert metrics == {"epoch": 2, "train": {"loss": 0.5}}, "its latest metrics, from its folder"
+    # its checkpoints so far follow its head, in the one running range
+    names = [r["name"] for top in doc[1:] for r in top["experiments"] or []]
+    assert names.count("live") == 1
+    epochs = [s["data"]["metrics"]["metrics.json"]["data"]["epoch"] for s in live["revs"]]
+    assert epochs == [2, 2, 1] and [s["name"] for s in live["revs"]] == ["live", None, None]
+    assert [s["trails"]["kind"] for s in live["revs"]] == ["running", "checkpoint", "checkpoint"]
 
     bad = ranges["bad"]
-    assert bad["executor"]["state"] == "failed" and bad["executor"]["local"]["returncode"] == 1
+    assert bad["executor"]["state"] == "failed" and bad["executor"]["name"] == "dvc-task"
+    assert bad["executor"]["local"]["returncode"] == 3, "the failing command's exit code"
+    assert bad["name"] == bad["revs"][0]["name"] == "bad"
     assert bad["revs"][0]["data"]["params"]["params.yaml"]["data"]["lr"] == -1
     assert bad["revs"][0]["data"]["metrics"] == {}, "a run that never finished has no metrics"
     later = ranges["later"]
@@ -186,6 +196,13 @@ def test_exp_show_json_is_the_reference_tools_document(ext: Ext) -> None:
     }  # fmt: skip
     # trails' own facts, under a key of their own
     assert {s["trails"]["kind"] for s in cp3["revs"]} == {"experiment", "checkpoint"}
+
+
+def test_queue_logs_takes_the_entrys_name(ext: Ext) -> None:
+    """The extension opens ``queue logs NAME -f`` with the name it shows."""
+    assert "lr must not be negative" in ext.ok("queue", "logs", "bad", "-f").out
+    r = ext("queue", "logs", "no-such-name")
+    assert r.code == 1 and "not a queued experiment" in r.err and "Traceback" not in r.err
 
 
 def test_hide_flags_and_all_commits(ext: Ext) -> None:
@@ -303,6 +320,54 @@ def test_the_extensions_mutations(repo: Path, trails: Callable[..., Result]) -> 
     ok("queue", "stop")  # queueStop
     r = trails("queue", "kill", entry)  # queueKill of an entry no longer running
     assert r.code == 1 and "not" in r.err
+
+
+def test_a_workspace_run_is_shown_running(repo: Path, trails: Callable[..., Result]) -> None:
+    """``exp run`` in the workspace (not queued), while it runs: a range
+    under its baseline whose revision is ``workspace``, run by the
+    ``workspace`` executor, holding the latest metrics the run wrote."""
+    assert trails("init").code == 0
+    gate = repo.parent / "ws-gate"
+    (repo / "train.py").write_text(
+        "import json, time, yaml\nfrom pathlib import Path\n"
+        "gate = yaml.safe_load(open('params.yaml'))['gate']\n"
+        "json.dump({'epoch': 1}, open('metrics.json', 'w'))\n"
+        "Path(gate + '.started').touch()\n"
+        "while not Path(gate).exists():\n    time.sleep(0.05)\n"
+        "json.dump({'epoch': 2}, open('metrics.json', 'w'))\n"
+    )
+    (repo / "params.yaml").write_text('gate: ""\n')
+    (repo / "dvc.yaml").write_text(
+        f"stages:\n  train:\n    cmd: {PY} train.py\n    params: [gate]\n"
+        "    metrics: [{metrics.json: {cache: false}}]\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    cmd = [PY, "-m", "trails", "exp", "run", "-n", "in-ws", "-S", f"gate={gate}"]
+    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(gate.with_name("ws-gate.started"))
+        doc = json.loads(trails("exp", "show", "--json").out)
+        validate(doc, "exp-show.json")
+        (ws_range,) = doc[1]["experiments"]
+        assert ws_range["name"] == "in-ws" and ws_range["revs"][0]["rev"] == "workspace"
+        executor = ws_range["executor"]
+        assert executor["state"] == "running" and executor["name"] == "workspace"
+        assert executor["local"]["pid"] == proc.pid and "task_id" not in executor["local"]
+        data = ws_range["revs"][0]["data"]
+        assert data["metrics"]["metrics.json"]["data"]["epoch"] == 1, "its latest step"
+        assert data["params"]["params.yaml"]["data"]["gate"] == str(gate)
+        assert doc[1]["rev"] == head
+    finally:
+        gate.touch()
+        out = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 0, out
+    doc = json.loads(trails("exp", "show", "--json").out)
+    validate(doc, "exp-show.json")
+    (done,) = doc[1]["experiments"]
+    assert done["name"] == "in-ws" and done["executor"] is None, "recorded, no longer running"
+    assert done["revs"][0]["rev"] != "workspace"
 
 
 #: Calls of the extension that another part of trails provides (remotes:

@@ -151,11 +151,42 @@ class Git:
                 rows.append((parts[0], parts[1], int(ts) if ts.isdigit() else 0, parts[3]))
         return rows
 
-    def first_parents(self, prefix: str) -> dict[str, str]:
-        """First parent of the commit of every ref under ``prefix``, in one
-        ``for-each-ref`` (``%(parent)`` lists a commit's parents)."""
-        out = self.run("for-each-ref", "--format=%(objectname) %(parent)", prefix)
-        return {p[0]: p[1] for p in (ln.split() for ln in out.splitlines()) if len(p) > 1}
+    def ref_shas(self, prefix: str) -> list[tuple[str, str]]:
+        """``(refname, commit)`` of every ref under ``prefix``: no commit is
+        read (``refs`` reads each for its time)."""
+        out = self.run("for-each-ref", "--format=%(refname) %(objectname)", prefix)
+        return [(ref, sha) for ref, _, sha in (ln.rpartition(" ") for ln in out.splitlines())]
+
+    def refs_and_parents(self, prefix: str) -> tuple[list[tuple[str, str, int]], dict[str, str]]:
+        """``refs(prefix)`` and the first parent of each of their commits,
+        in one ``for-each-ref`` (each listing of 10,000 experiment refs
+        costs a pass over their commits)."""
+        out = self.run(
+            "for-each-ref",
+            "--format=%(refname) %(objectname) %(committerdate:unix) %(parent)",
+            prefix,
+        )
+        rows, parents = [], {}
+        for line in out.splitlines():
+            ref, sha, ts, *up = line.split(" ")
+            rows.append((ref, sha, int(ts or 0)))
+            if up and up[0]:
+                parents[sha] = up[0]
+        return rows, parents
+
+    def pack_loose_refs(self, prefix: str, at_least: int) -> bool:
+        """``git pack-refs --all`` once ``at_least`` refs under ``prefix``
+        are loose files (what ``git gc`` does): listing 10,000 loose refs
+        opens 10,000 files, packed ones are read from one. Git's own
+        locking keeps concurrent ref updates safe. Whether it packed."""
+        folder = self.git_dir() / prefix
+        count = 0
+        for _, _, names in os.walk(folder):
+            count += len(names)
+            if count >= at_least:
+                self.run("pack-refs", "--all", check=False)
+                return True
+        return False
 
     def identity_env(self) -> dict[str, str]:
         """Author/committer for commits trails makes when the user has none

@@ -42,6 +42,7 @@ def _options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def _run(revs: list[str], targets: tuple[str, ...], opts: dict[str, Any]) -> None:
     from trails.plots import charts, render, revisions
+    from trails.plots.svgcache import SvgCache
 
     project, git = context()
     props = {k: opts[k] for k in _PROPS if opts.get(k) is not None}
@@ -60,7 +61,8 @@ def _run(revs: list[str], targets: tuple[str, ...], opts: dict[str, Any]) -> Non
         return
     out = _out_dir(project.root, opts["out"])
     title = "trails plots: " + ", ".join(revs)
-    for path in render.write(collected.charts, out, opts["fmt"], title, collected.images):
+    cache = SvgCache(project.tmp_dir / "trails" / "plots-svg")
+    for path in render.write(collected.charts, out, opts["fmt"], title, collected.images, cache):
         click.echo(path.as_uri() if path.name == "index.html" else str(path))
 
 

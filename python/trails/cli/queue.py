@@ -67,7 +67,8 @@ def remove(ids: tuple[str, ...], all_: bool, queued: bool, failed: bool, success
 @click.argument("entry_id")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing while the experiment runs.")
 def logs(entry_id: str, follow: bool) -> None:
-    """Print the log of a running, failed or succeeded experiment."""
+    """Print the log of a running, failed or succeeded experiment: ENTRY_ID
+    is its id (a prefix), or the name it was queued with or ran as."""
     from trails.experiments import queue as q
 
     project, git = context()

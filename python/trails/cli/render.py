@@ -28,20 +28,34 @@ def markdown(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def _narrow(cells: Sequence[str]) -> bool:
+    """Whether every character of the row is one column wide (then a
+    cell's width is its length: one check per row, not per cell; 10,000
+    rows of 15 cells spent 0.15 s in ``_width``)."""
+    joined = "".join(cells)
+    return joined.isascii() or joined.translate(_NARROW).isascii()
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [_width(h) for h in headers]
-    for r in rows:
+    narrow = [_narrow(r) for r in rows]
+    for r, plain in zip(rows, narrow, strict=True):
         for i, c in enumerate(r):
-            widths[i] = max(widths[i], _width(c))
+            w = len(c) if plain else _width(c)
+            if w > widths[i]:
+                widths[i] = w
 
-    def line(cells: Sequence[str], edge: str, sep: str, end: str) -> str:
-        padded = (f" {c}{' ' * (w - _width(c))} " for c, w in zip(cells, widths, strict=True))
+    def line(cells: Sequence[str], edge: str, sep: str, end: str, plain: bool = False) -> str:
+        if plain:
+            padded = (" " + c.ljust(w) + " " for c, w in zip(cells, widths, strict=True))
+        else:
+            padded = (f" {c}{' ' * (w - _width(c))} " for c, w in zip(cells, widths, strict=True))
         return edge + sep.join(padded) + end
 
     def rule(left: str, fill: str, mid: str, right: str) -> str:
         return left + mid.join(fill * (w + 2) for w in widths) + right
 
     out = [rule("┏", "━", "┳", "┓"), line(headers, "┃", "┃", "┃"), rule("┡", "━", "╇", "┩")]
-    out += [line(r, "│", "│", "│") for r in rows]
+    out += [line(r, "│", "│", "│", plain) for r, plain in zip(rows, narrow, strict=True)]
     out.append(rule("└", "─", "┴", "┘"))
     return "\n".join(out)

@@ -79,14 +79,16 @@ class ExpData(msgspec.Struct):
     meta: Meta
 
 
-class Local(msgspec.Struct):
-    """Where a queued run runs: its folder, log, worker pid; ``task_id``,
-    the queue entry's commit (``trails queue logs ID`` takes it)."""
+class Local(msgspec.Struct, omit_defaults=True):
+    """Where a run runs: its folder, log, worker pid, a failure's exit
+    code; ``task_id``, the queue entry's commit (``trails queue logs ID``
+    takes it), left out for a workspace run (the extension's type has it
+    optional, and a string when present)."""
 
-    root: str | None = None
-    log: str | None = None
-    pid: int | None = None
-    returncode: int | None = None
+    root: str | None
+    log: str | None
+    pid: int | None
+    returncode: int | None
     task_id: str | None = None
 
 
@@ -203,18 +205,22 @@ def _executor(project: Project, row: Row) -> tuple[Executor, str | None]:
     rundir = run_dir(project.root, task[:7])
     log = str(rundir.log) if rundir.log.exists() else None
     if row.kind == "failed":
+        code: int | None = None
         try:
             res = rundir.read_result()
             error = res.error if res is not None else None
+            code = res.returncode if res is not None else None
         except TrailsError as exc:
             error = str(exc)
-        return Executor("failed", TASK, Local(log=log, returncode=1, task_id=task)), error or None
+        # No code recorded (an older trails wrote the result, or none): the worker's own 1.
+        local = Local(None, log, None, 1 if code is None else code, task)
+        return Executor("failed", TASK, local), error or None
     try:
         pid: int | None = int(rundir.lock.read_text())
     except (OSError, ValueError):
         pid = None
     if pid is None or rundir.waiting.exists() or not alive(pid):
-        return Executor("queued", TASK, Local(task_id=task)), None
+        return Executor("queued", TASK, Local(None, None, None, None, task)), None
     try:  # written by the worker as it starts; a pool's kept folder or the entry's own
         folder = rundir.folder.read_text()
     except OSError:
@@ -281,9 +287,55 @@ class _Builder:
                 under[-1].revs.append(ExpState(r.rev, None, data(r.rev, ts, r.snap), trails=facts))
             else:
                 under.append(self.pending(r, names.get(r.rev)))
+        if (ws := self.workspace_run(rows[0])) is not None and ws[0] in ranges:
+            ranges[ws[0]].append(ws[1])
         for state in out[1:]:
-            state.experiments = sorted(ranges[state.rev], key=_sort_key) or None
+            state.experiments = sorted(_joined(ranges[state.rev]), key=_sort_key) or None
         return out
+
+    def workspace_run(self, ws: Row) -> tuple[str, ExpRange] | None:
+        """An ``exp run`` in the workspace that is running now, as the
+        reference tool shows it: a range under its baseline whose one
+        revision is ``workspace`` (the workspace's values: its latest
+        step), run by the ``workspace`` executor."""
+        from trails.experiments.records import WorkspaceRun, workspace_run_path
+        from trails.versioned import RecordError, decode
+
+        path = workspace_run_path(self.project.root)
+        try:
+            run = decode(WorkspaceRun, path.read_bytes(), str(path), "")
+        except (OSError, RecordError):
+            return None
+        if not alive(run.pid):
+            return None  # left by a run killed outright
+        facts = Facts(kind="running", baseline=run.baseline, created=run.started)
+        data = self.shape.data("workspace", run.started, ws.snap)
+        state = ExpState("workspace", run.name, data, trails=facts)
+        local = Local(str(self.project.root), None, run.pid, None)
+        return run.baseline, ExpRange([state], Executor("running", "workspace", local), run.name)
+
+
+def _joined(ranges: list[ExpRange]) -> list[ExpRange]:
+    """A running checkpoint experiment as one range: the checkpoints it
+    has made so far (recorded under its name, so also listed as a done
+    experiment) follow its running head, as the extension shows a
+    checkpoint run in progress; listed once, running."""
+    running = {r.name: r for r in ranges
+               if r.name and r.executor is not None and r.executor.state == "running"}  # fmt: skip
+    if not running:
+        return ranges
+    out = []
+    for r in ranges:
+        head = running.get(r.name) if r.executor is None and r.name else None
+        if head is None:
+            out.append(r)
+            continue
+        for state in r.revs:
+            state.name = None
+            if state.trails is not None:
+                state.trails.kind = "checkpoint"
+        head.revs += r.revs
+    return out
 
 
 def baseline_names(git: Git, shas: Iterable[str]) -> dict[str, str | None]:
@@ -291,9 +343,11 @@ def baseline_names(git: Git, shas: Iterable[str]) -> dict[str, str | None]:
     head it is, else a tag on it, else none."""
     wanted = set(shas)
     names: dict[str, str | None] = {}
+    out = git.run("for-each-ref", "--format=%(refname) %(objectname)", "refs/tags/", "refs/heads/")
+    listed = [ln.rpartition(" ") for ln in out.splitlines()]
     for prefix in ("refs/tags/", "refs/heads/"):  # branches win
-        for ref, sha, _ in git.refs(prefix):
-            if sha in wanted:
+        for ref, _, sha in listed:
+            if sha in wanted and ref.startswith(prefix):
                 names[sha] = ref.removeprefix(prefix)
     return names
 
@@ -302,13 +356,17 @@ def queued_names(git: Git, shas: Iterable[str]) -> dict[str, str | None]:
     """The experiment name each queued or failed entry was given (None:
     named when it runs; also when its arguments cannot be read)."""
     from trails.errors import TrailsError
-    from trails.experiments.queue import args_of
+    from trails.experiments.queue import args_in
 
+    wanted = list(shas)
     out: dict[str, str | None] = {}
-    for sha in shas:
+    # Their commits in one ``cat-file --batch``, not a ``git log`` each.
+    for sha, (_, raw) in zip(wanted, git.read_objects([f"{s}^{{commit}}" for s in wanted]),
+                             strict=True):  # fmt: skip
         try:
-            out[sha] = args_of(git, sha).name
-        except TrailsError:
+            message = raw.decode().partition("\n\n")[2]
+            out[sha] = args_in(message.rstrip("\n"), sha).name
+        except (TrailsError, UnicodeDecodeError):
             out[sha] = None
     return out
 

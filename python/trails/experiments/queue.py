@@ -77,6 +77,11 @@ def args_of(git: Git, sha: str) -> QueuedArgs:
     return _parse_args(git.message(sha), sha[:7])
 
 
+def args_in(message: str, sha: str) -> QueuedArgs:
+    """``args_of`` of a message already read (many entries, one read)."""
+    return _parse_args(message, sha[:7])
+
+
 def _parse_args(msg: str, entry_id: str) -> QueuedArgs:
     head, _, body = msg.partition("\n\n")
     source = f"queued experiment {entry_id}: its arguments"
@@ -272,7 +277,7 @@ def log_chunks(root: Path, git: Git, entry_id: str, follow: bool) -> Iterator[st
     ``follow``."""
     rundir = run_dir(root, entry_id)
     if not rundir.path.is_dir():
-        rundir = run_dir(root, find(git, entry_id).id)
+        rundir = run_dir(root, _entry_id(root, git, entry_id))
     if not rundir.log.exists():
         raise TrailsError(f"experiment {entry_id} has no log yet (it has not run)")
     with rundir.log.open("r", errors="replace") as f:
@@ -284,6 +289,25 @@ def log_chunks(root: Path, git: Git, entry_id: str, follow: bool) -> Iterator[st
                 return
             else:
                 time.sleep(0.1)
+
+
+def _entry_id(root: Path, git: Git, spec: str) -> str:
+    """The run folder ``spec`` names: an entry's id prefix, else the name
+    it was queued with or ran as (the VS Code extension's ``queue logs
+    NAME``); a name given twice is ambiguous."""
+    try:
+        return find(git, spec).id
+    except ExperimentError as exc:
+        named = {x.entry.id for x in listing(git) if x.name == spec}
+        named |= {d.id for d in succeeded(root, lambda _: None) if d.name == spec}
+        if len(named) == 1:
+            return named.pop()
+        if named:
+            raise ExperimentError(
+                f"'{spec}' names several entries: {', '.join(sorted(named))}",
+                hint="Name one by its id ('trails queue status' lists them).",
+            ) from None
+        raise exc from None
 
 
 def enqueue_runs(

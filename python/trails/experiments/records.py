@@ -23,7 +23,7 @@ from trails.versioned import Record, RecordError, decode
 
 __all__ = [
     "CheckpointState", "QueuedArgs", "Record", "RecordError", "RunDir", "RunResult", "RunStatus",
-    "WorkerExit", "decode",
+    "WorkerExit", "WorkspaceRun", "decode",
 ]  # fmt: skip
 
 
@@ -61,6 +61,9 @@ class RunResult(Record):
     sha: str = ""
     created: int = 0
     error: str = ""
+    #: A failed run's exit code: the failing stage command's, else 1 (the
+    #: worker's own); ``exp show --json`` reports it as ``returncode``.
+    returncode: int | None = None
 
 
 class CheckpointState(Record):
@@ -69,6 +72,22 @@ class CheckpointState(Record):
     baseline: str
     name: str | None = None
     tip: str | None = None
+
+
+class WorkspaceRun(Record):
+    """``.dvc/tmp/trails/workspace-run.json``: an ``exp run`` in the
+    workspace (not queued) while it runs, so that ``exp show --json``
+    shows it as running (the extension's ``workspace`` executor). ``name``:
+    None until the run records it (a derived name hashes the result)."""
+
+    pid: int
+    baseline: str
+    name: str | None = None
+    started: int = 0
+
+
+def workspace_run_path(root: Path) -> Path:
+    return root / ".dvc" / "tmp" / "trails" / "workspace-run.json"
 
 
 class WorkerExit(enum.IntEnum):

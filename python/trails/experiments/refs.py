@@ -4,6 +4,7 @@ baseline. Names, validation and lookup by name or commit prefix."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from trails.errors import TrailsError, did_you_mean
@@ -89,10 +90,20 @@ def _shown(name: str) -> str:
     return name if len(name) <= 60 else f"{name[:40]}...({len(name)} characters)"
 
 
+#: An experiment ref whose name is plainly valid (letters, digits, ``-``,
+#: ``_``, single dots inside; short): ``parse_ref``'s fast path.
+_PLAIN = re.compile(
+    r"refs/exps/([0-9a-f]{2})/([0-9a-f]{38})/([A-Za-z0-9_-](?:\.?[A-Za-z0-9_-]){0,199})"
+)
+
+
 def parse_ref(ref: str) -> tuple[str, str] | None:
     """``(baseline, name)`` of an experiment ref, or None for anything
     else under ``refs/exps/`` (queued and failed entries, stray or crafted
     refs): ``refs/exps/<2 hex>/<38 hex>/<valid name>``."""
+    m = _PLAIN.fullmatch(ref)
+    if m is not None and len(m[3]) <= MAX_NAME_BYTES and not m[3].endswith(".lock"):
+        return m[1] + m[2], m[3]  # the usual ref, without the checks one by one
     parts = ref.split("/")
     if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != PREFIX:
         return None

@@ -4,7 +4,8 @@ trip through a queue."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -115,7 +116,30 @@ def exp_run(
                     not_recorded=_not_recorded(edited))  # fmt: skip
     run = ExperimentRun(git, place, graph, opts.repro, runner, EchoStatus(echo), echo, ending,
                         chain=chain, reset=opts.reset, confirm=confirm)  # fmt: skip
-    return run.run(stages)
+    with running_in_workspace(project, ending.baseline, chain.name if chain else opts.name):
+        return run.run(stages)
+
+
+@contextmanager
+def running_in_workspace(project: Project, baseline: str, name: str | None) -> Iterator[None]:
+    """While the run lasts, ``WorkspaceRun`` says so (``exp show --json``
+    lists it as running, as the reference tool lists its workspace
+    executor); gone when it ends, however it ends. A run killed outright
+    leaves it behind: its pid, dead, tells a reader to ignore it."""
+    import os
+    import time
+
+    from trails.experiments.records import WorkspaceRun, workspace_run_path
+
+    path = workspace_run_path(project.root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(WorkspaceRun(os.getpid(), baseline, name, int(time.time())).encode())
+    os.replace(tmp, path)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _not_recorded(edited: list[str]) -> str:

@@ -6,6 +6,7 @@ param-deps) and sorting."""
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import time
 from collections import Counter
@@ -155,8 +156,14 @@ def fmt(v: Any, precision: int) -> str:
 def created(ts: int | None) -> str:
     if ts is None:
         return MISSING
-    t = time.localtime(ts)
-    if time.strftime("%Y-%m-%d", t) == time.strftime("%Y-%m-%d"):
+    return _created(ts // 60, time.strftime("%Y-%m-%d"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _created(minute: int, today: str) -> str:
+    """Per minute: 10,000 rows made in a few minutes format a few times."""
+    t = time.localtime(minute * 60)
+    if time.strftime("%Y-%m-%d", t) == today:
         return time.strftime("%I:%M %p", t)
     return time.strftime("%b %d, %Y", t)
 

@@ -165,7 +165,7 @@ def main(
     from trails.git import Git
     from trails.project import Project
     from trails.repro.status import EchoStatus
-    from trails.runner import SubprocessRunner
+    from trails.runner import StageFailed, SubprocessRunner
 
     signal.signal(signal.SIGTERM, _term)
     project, git = Project(root), Git(root)
@@ -214,7 +214,10 @@ def main(
     except (TrailsError, OSError) as exc:
         print("\n".join(error_lines(exc)), flush=True)
         queue.mark_failed(git, entry)
-        rundir.write_result(RunResult(status=RunStatus.FAILED, error=error_message(exc)))
+        code = exc.code if isinstance(exc, StageFailed) else int(WorkerExit.FAILED)
+        rundir.write_result(
+            RunResult(status=RunStatus.FAILED, error=error_message(exc), returncode=code)
+        )
         return WorkerExit.FAILED
     except Exception as exc:  # a bug: keep the traceback in the log
         traceback.print_exc()

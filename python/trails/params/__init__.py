@@ -105,9 +105,10 @@ def parsed(fmt: str, text: str, path: str, *, shared: bool = False) -> Any:
     return data if shared else copy.deepcopy(data)
 
 
-def loads(text: str, path: str | Path) -> dict[str, Any]:
-    """Parse params text in the format of ``path``'s suffix."""
-    data = parsed(format_of(path), text, str(path))
+def loads(text: str, path: str | Path, *, shared: bool = False) -> dict[str, Any]:
+    """Parse params text in the format of ``path``'s suffix (``shared``:
+    for a caller that only reads it, as ``parsed``)."""
+    data = parsed(format_of(path), text, str(path), shared=shared)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -110,14 +110,12 @@ def _has_stage_plots(data: Any) -> bool:
     return any(isinstance(b, Mapping) and "plots" in b for b in bodies)
 
 
-def _top_level(project: Project, config: str) -> tuple[list[Definition], bool]:
-    """The file's top-level plots, and whether its stages declare some."""
-    from trails import yamlio
-
-    try:
-        data, lines = yamlio.load_with_lines(project.root / config, config)
-    except yamlio.YamlError as exc:
-        raise PipelineError(str(exc), hint=exc.hint) from None
+def _top_level(
+    project: Project, config: str, text: str | None = None
+) -> tuple[list[Definition], bool]:
+    """The file's top-level plots, and whether its stages declare some;
+    ``text``: the file as a revision holds it, instead of the workspace's."""
+    data, lines = _parsed(project, config, text)
     entries = data.get("plots") if isinstance(data, Mapping) else None
     if entries is None:
         return [], _has_stage_plots(data)
@@ -143,6 +141,48 @@ def _top_level(project: Project, config: str) -> tuple[list[Definition], bool]:
     return out, _has_stage_plots(data)
 
 
+def _parsed(project: Project, config: str, text: str | None) -> tuple[Any, Any]:
+    from trails import yamlio
+
+    try:
+        if text is None:
+            return yamlio.load_with_lines(project.root / config, config)
+        return yamlio.loads_with_lines(text, config)
+    except yamlio.YamlError as exc:
+        raise PipelineError(str(exc), hint=exc.hint) from None
+
+
+#: A stage output's own flags, beside its plot properties.
+_OUT_FLAGS = ("cache", "persist", "remote", "push", "desc", "type", "labels", "meta")
+
+
+def _written_stage_plots(project: Project, config: str, data: Any) -> list[Definition] | None:
+    """The stage plots of a pipeline file as a revision holds it, read as
+    written; None when that cannot be done without the stage graph (a
+    ``foreach``/``matrix`` or a ``${}``): the workspace's are used then."""
+    stages = data.get("stages") if isinstance(data, Mapping) else None
+    base = posixpath.dirname(config)
+    lock = posixpath.join(base, "dvc.lock")
+    out = []
+    for name, body in stages.items() if isinstance(stages, Mapping) else ():
+        if not isinstance(body, Mapping) or "plots" not in body:
+            continue
+        if "foreach" in body or "matrix" in body or "${" in repr(body):
+            return None
+        wdir = posixpath.normpath(posixpath.join(base, str(body.get("wdir") or ".")))
+        for item in body["plots"] if isinstance(body["plots"], list) else ():
+            path, opts = (item, {}) if isinstance(item, str) else next(iter(item.items()))
+            where = f"{config}: stage '{name}': plots '{path}'"
+            opts = dict(opts or {}) if isinstance(opts, Mapping) else {}
+            cache = opts.get("cache", True) is not False
+            props = _checked_props({k: v for k, v in opts.items() if k not in _OUT_FLAGS}, where)
+            files = _axis_files(project, wdir, props, where)
+            repo_path = _path(project, wdir, path, where)
+            cached = Cached(lock, str(name), str(path)) if cache else None
+            out.append(Definition(repo_path, "", props, (repo_path, *files), cached=cached))
+    return out
+
+
 def _stage_plots(project: Project) -> list[Definition]:
     from trails.pipeline import load_graph
 
@@ -159,18 +199,32 @@ def _stage_plots(project: Project) -> list[Definition]:
     return out
 
 
-def collect(project: Project) -> list[Definition]:
-    """Every declared plot, ids made unique as the reference tool makes them."""
+def collect(project: Project, texts: Mapping[str, str | None] | None = None) -> list[Definition]:
+    """Every declared plot, ids made unique as the reference tool makes them.
+    ``texts``: the pipeline files as a revision holds them (path -> text,
+    None where it has none), instead of the workspace's."""
     from trails.pipeline.dvcfile import find_dvcfiles
 
     found: list[Definition] = []
     staged = False
-    for config in find_dvcfiles(project.root):
-        defs, has_stage_plots = _top_level(project, config)
+    configs_read = find_dvcfiles(project.root) if texts is None else sorted(texts)
+    written: list[Definition] | None = []
+    for config in configs_read:
+        text = None if texts is None else texts[config]
+        if texts is not None and text is None:
+            continue
+        defs, has_stage_plots = _top_level(project, config, text)
         found += defs
         staged = staged or has_stage_plots
+        if texts is not None and has_stage_plots and written is not None:
+            more = _written_stage_plots(project, config, _parsed(project, config, text)[0])
+            written = None if more is None else written + more
     if staged:
-        found += _stage_plots(project)
+        found += _stage_plots(project) if written is None or texts is None else written
+    return _unique(found)
+
+
+def _unique(found: list[Definition]) -> list[Definition]:
     configs: dict[str, set[str]] = {}
     for d in found:
         configs.setdefault(d.id, set()).add(d.config)

@@ -19,6 +19,7 @@ from typing import Any
 
 from trails.errors import TrailsError
 from trails.plots.charts import Chart
+from trails.plots.svgcache import SvgCache
 
 FORMATS = ("html", "svg", "png")
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -42,6 +43,15 @@ def _vl() -> ModuleType:
             hint="Install the plots extra: pip install 'trails[plots]'",
         ) from None
     return vl_convert
+
+
+def _installed() -> None:
+    """``_vl``'s check without loading the module (a page whose SVGs are
+    all cached never loads it)."""
+    from importlib.util import find_spec
+
+    if find_spec("vl_convert") is None:
+        _vl()
 
 
 def file_name(plot_id: str) -> str:
@@ -90,15 +100,21 @@ def write_images(
 
 
 def page(
-    charts: list[Chart], title: str, images: dict[str, list[tuple[str, bytes]]] | None = None
+    charts: list[Chart],
+    title: str,
+    images: dict[str, list[tuple[str, bytes]]] | None = None,
+    cache: SvgCache | None = None,
 ) -> str:
+    """The HTML page; each chart drawn once per content (``cache``)."""
     sections = []
+    drawn = cache or SvgCache(None)
     for i, c in enumerate(charts):
         spec = c.spec()
-        data = json.dumps(spec).replace("</", "<\\/")
+        text = json.dumps(spec, default=str)
+        data = text.replace("</", "<\\/")
         sections.append(
             f'<section class="plot" id="plot-{i}" data-plot-id="{html.escape(c.id)}">'
-            f"<h2>{html.escape(c.id)}</h2><figure>{svg(spec)}</figure>"
+            f"<h2>{html.escape(c.id)}</h2><figure>{drawn.get(spec, svg, text)}</figure>"
             f'<script type="application/json" class="vega-lite-spec">{data}</script></section>'
         )
     for j, (plot_id, shots) in enumerate((images or {}).items(), start=len(charts)):
@@ -117,22 +133,25 @@ def write(
     fmt: str,
     title: str,
     images: dict[str, list[tuple[str, bytes]]] | None = None,
+    cache: SvgCache | None = None,
 ) -> list[Path]:
     """Write the page (``out/index.html``, image plots inside it) or one
     image per chart (image plots copied as they are); the files written.
-    ``out`` has been checked by the caller (``confine``)."""
-    vl = _vl()
+    ``out`` has been checked by the caller (``confine``). SVGs come from
+    ``cache`` where it has them: vl-convert is loaded only to draw."""
+    if charts:
+        _installed()  # missing: say so before writing anything
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "html":
         target = out / "index.html"
-        target.write_text(page(charts, title, images), encoding="utf-8")
+        target.write_text(page(charts, title, images, cache), encoding="utf-8")
         return [target]
     written = [Path(p) for p in write_images(images or {}, out).values()]
     for c in charts:
         target = out / f"{file_name(c.id)}.{fmt}"
         if fmt == "svg":
-            target.write_text(svg(c.spec()), encoding="utf-8")
+            target.write_text((cache or SvgCache(None)).get(c.spec(), svg), encoding="utf-8")
         else:
-            target.write_bytes(vl.vegalite_to_png(c.spec(), scale=2))
+            target.write_bytes(_vl().vegalite_to_png(c.spec(), scale=2))
         written.append(target)
     return written
