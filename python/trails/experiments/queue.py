@@ -158,10 +158,19 @@ def run_states(root: Path, entries: Sequence[Entry]) -> list[str]:
             out.append("queued (prepared)")
         elif rundir.lock.exists():
             stage = rundir.stage
-            out.append("running" + (f" ({stage.read_text()})" if stage.exists() else ""))
+            where = _node(rundir) + (f" ({stage.read_text()})" if stage.exists() else "")
+            out.append("running" + where)
         else:
             out.append("queued")
     return out
+
+
+def _node(rundir: RunDir) -> str:
+    """`` on node <id>`` of an entry running on a Ray cluster."""
+    try:
+        return f" on node {rundir.node.read_text()[:8]}"
+    except OSError:
+        return ""
 
 
 def find(git: Git, spec: str) -> Entry:
