@@ -69,6 +69,7 @@ def apply(project: Project, spec: str, *, force: bool, echo: Callable[[str], Non
     e = resolve(git, spec, head)
     from trails import data
 
+    _fetch_missing(project, git, e.sha)
     data.check_commit(project, e.sha)  # a hostile .dvc file or dvc.yaml changes nothing
     stashed = None
     if _unrecorded(git, head, e):
@@ -80,7 +81,6 @@ def apply(project: Project, spec: str, *, force: bool, echo: Callable[[str], Non
                 "(they are then kept in a Git stash entry).",
             )
         stashed = git.stash(f"trails: the workspace before 'exp apply {spec}'")
-    _fetch_missing(project, git, e.sha)
     git.run("restore", f"--source={e.sha}", "--worktree", "--", ".")
     files.forget(project.root)
     graph = _checkout_outputs(project, echo)

@@ -129,9 +129,7 @@ def require_ray() -> None:
     try:
         import ray  # noqa: F401
     except ImportError:
-        raise ExecutorError(
-            f"--executor ray needs Ray, which is not installed: {INSTALL}"
-        ) from None
+        raise ExecutorError(f"--executor ray needs Ray, not installed: {INSTALL}") from None
 
 
 def remote_settings(project: Project) -> RemoteSettings:

@@ -1,0 +1,309 @@
+"""``--executor ray`` through the real CLI, on a real local Ray cluster (a
+head without CPUs and two worker nodes of one CPU each, on 127.0.0.1),
+with a folder as the cache remote: the recorded experiments match the
+local executor's, ``exp apply`` brings a remote run's outputs, a failing
+stage fails its experiment only, checkpoints reach the driver as they are
+made, and a worker node removed mid-run costs only that attempt."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Result, baseline, exp_rows, gen, git
+
+Trails = Callable[..., Result]
+PY = sys.executable
+
+PIPELINE = f"""\
+stages:
+  train:
+    cmd: {PY} train.py
+    deps: [train.py, data]
+    params: [units, sleep]
+    outs: [model.bin]
+    metrics:
+      - metrics.json:
+          cache: false
+"""
+TRAIN = (
+    "import json, os, re, time\n"
+    "p = open('params.yaml').read()\n"
+    "units = int(re.search(r'units: (\\S+)', p).group(1))\n"
+    "time.sleep(float(re.search(r'sleep: (\\S+)', p).group(1)))\n"
+    "if units == 13: raise SystemExit('unlucky units')\n"
+    "data = ''.join(open(f'data/{n}').read() for n in sorted(os.listdir('data')))\n"
+    "open('model.bin', 'w').write(data * units)\n"
+    "json.dump({'loss': 1 / units}, open('metrics.json', 'w'))\n"
+)
+CHECKPOINTS = f"""\
+stages:
+  train:
+    cmd: {PY} train.py
+    deps: [train.py]
+    outs:
+      - model.txt:
+          checkpoint: true
+    metrics:
+      - metrics.json:
+          cache: false
+"""
+CHECKPOINT_TRAIN = """\
+import json, time
+from pathlib import Path
+from trails.api import make_checkpoint
+start = int(Path("model.txt").read_text()) if Path("model.txt").exists() else 0
+epochs, pause = Path("epochs").read_text().split()
+for epoch in range(start + 1, start + int(epochs) + 1):
+    Path("model.txt").write_text(str(epoch))
+    json.dump({"epoch": epoch}, open("metrics.json", "w"))
+    make_checkpoint()
+    time.sleep(float(pause))
+"""
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+class Cluster:
+    def __init__(self, scratch: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from ray.cluster_utils import Cluster as RayCluster
+
+            store = 80 * 2**20
+            self.ray = RayCluster(
+                initialize_head=True,
+                connect=False,
+                head_node_args={"num_cpus": 0, "object_store_memory": store,
+                                "include_dashboard": False, "node_ip_address": "127.0.0.1"},
+            )  # fmt: skip
+            self.nodes = [self.add() for _ in range(2)]
+        self.address = self.ray.address
+        self.scratch = scratch
+
+    def add(self) -> Any:
+        return self.ray.add_node(
+            num_cpus=1, object_store_memory=80 * 2**20, node_ip_address="127.0.0.1"
+        )
+
+    def remove(self, prefix: str) -> None:
+        (node,) = [n for n in self.nodes if n.node_id.startswith(prefix)]
+        self.ray.remove_node(node)
+        self.nodes.remove(node)
+        self.nodes.append(self.add())
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    pytest.importorskip("ray")
+    scratch = tmp_path_factory.mktemp("ray-scratch")
+    old = os.environ.get("TRAILS_RAY_SCRATCH")
+    os.environ["TRAILS_RAY_SCRATCH"] = str(scratch)  # the nodes' processes inherit it
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    c = Cluster(scratch)
+    try:
+        yield c
+    finally:
+        c.ray.shutdown()
+        if old is None:
+            os.environ.pop("TRAILS_RAY_SCRATCH", None)
+
+
+@pytest.fixture
+def project(repo: Path, trails: Trails, tmp_path: Path) -> Path:
+    files = {"dvc.yaml": PIPELINE, "train.py": TRAIN, "params.yaml": "units: 2\nsleep: 0\n"}
+    files.update({f"data/{n:02}": f"{n}\n" for n in range(20)})
+    baseline(repo, trails, files)
+    assert trails("remote", "add", "-d", "store", str(tmp_path / "remote")).code == 0
+    git(repo, "commit", "-qam", "remote")
+    return repo
+
+
+def on_ray(trails: Trails, cluster: Cluster, *args: str) -> Result:
+    return trails("exp", "run", "--run-all", "--executor", "ray", "--address", cluster.address,
+                  *args)  # fmt: skip
+
+
+def recorded(repo: Path, trails: Trails) -> dict[int, dict[str, Any]]:
+    """Per experiment (by its units): its metrics, its outputs' hashes and
+    its dvc.lock entries, as Git and ``exp show`` hold them."""
+    out = {}
+    for r in exp_rows(trails("exp", "show", "--json").out):
+        if r["kind"] != "experiment":
+            continue
+        lock = git(repo, "show", f"{r['rev']}:dvc.lock")
+        out[r["params"]["params.yaml"]["units"]] = {
+            "metrics": r["metrics"], "outs": r.get("outs"), "lock": lock,
+        }  # fmt: skip
+    return out
+
+
+def queue(trails: Trails, *units: int, extra: tuple[str, ...] = ()) -> list[str]:
+    ids = []
+    for u in units:
+        r = trails("exp", "run", "--queue", "-S", f"units={u}", *extra)
+        assert r.code == 0, r.err
+        ids.append(r.out.split("'")[1])
+    return ids
+
+
+def test_ray_records_what_the_local_executor_records(
+    project: Path, trails: Trails, cluster: Cluster
+) -> None:
+    """Three entries and a failing one on the cluster; the same three again
+    on the local executor: the same metrics, outputs and dvc.lock entries.
+    The failure fails its experiment only, its log kept."""
+    bad = queue(trails, 13)[0]
+    queue(trails, 3, 4, 5)
+    r = on_ray(trails, cluster, "-j", "2")
+    assert r.code == 1 and f"1 experiment(s) failed: {bad}" in r.err, (r.out, r.err)
+    assert "unlucky units" in trails("queue", "logs", bad).out, "the failure's log is kept"
+    status = dict(ln.split()[0::3] for ln in trails("queue", "status").out.splitlines()[1:])
+    assert status[bad] == "failed" and sorted(status.values()).count("success") == 3, status
+    on_cluster = recorded(project, trails)
+    assert sorted(on_cluster) == [3, 4, 5]
+    for u in (3, 4, 5):
+        trails("exp", "run", "--queue", "-S", f"units={u}", "-n", f"local{u}")
+    assert trails("exp", "run", "--run-all", "-j", "2").code == 0
+    local = {}
+    for r in exp_rows(trails("exp", "show", "--json").out):
+        if r["kind"] == "experiment" and str(r["name"]).startswith("local"):
+            lock = git(project, "show", f"{r['rev']}:dvc.lock")
+            local[r["params"]["params.yaml"]["units"]] = {
+                "metrics": r["metrics"], "outs": r.get("outs"), "lock": lock,
+            }  # fmt: skip
+    assert local == on_cluster
+
+
+def names(trails: Trails) -> dict[str, int]:
+    rows = exp_rows(trails("exp", "show", "--json").out)
+    return {
+        str(r["name"]): r["params"]["params.yaml"]["units"]
+        for r in rows
+        if r["kind"] == "experiment"
+    }
+
+
+def test_apply_fetches_a_ray_run_from_the_remote_alone(
+    project: Path, trails: Trails, cluster: Cluster
+) -> None:
+    """The driver's cache never held the experiment's output: only the
+    remote did, and ``exp apply`` brought it from there."""
+    queue(trails, 6, extra=("-n", "six"))
+    assert on_ray(trails, cluster).code == 0
+    cache = project / ".dvc" / "cache"
+    before = {p.name for p in cache.rglob("*") if p.is_file()}
+    r = trails("exp", "apply", "six")
+    assert r.code == 0, r.err
+    after = {p.name for p in cache.rglob("*") if p.is_file()}
+    assert after - before, "the output came from the remote"
+    assert (project / "model.bin").read_text().count("\n") == 20 * 6
+
+
+def test_without_a_cache_remote_it_says_how_to_add_one(
+    repo: Path, trails: Trails, cluster: Cluster
+) -> None:
+    files = {"dvc.yaml": PIPELINE, "train.py": TRAIN, "params.yaml": "units: 2\nsleep: 0\n"}
+    files["data/a"] = "a\n"
+    baseline(repo, trails, files)
+    queue(trails, 3)
+    r = on_ray(trails, cluster)
+    assert r.code == 1 and "trails remote add -d" in r.err and "Traceback" not in r.err
+    assert trails("queue", "status").out.splitlines()[1].endswith("queued")
+
+
+def test_checkpoints_reach_the_driver_as_they_are_made(
+    repo: Path, trails: Trails, cluster: Cluster, tmp_path: Path
+) -> None:
+    """Each checkpoint is on the driver's experiment ref while the run goes
+    on; a driver interrupted after two keeps them and leaves the entry
+    queued; the next run continues the chain."""
+    files = {"dvc.yaml": CHECKPOINTS, "train.py": CHECKPOINT_TRAIN, "epochs": "4 1.5\n"}
+    assert trails("init").code == 0
+    gen(repo, files)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    assert trails("remote", "add", "-d", "store", str(tmp_path / "remote")).code == 0
+    assert trails("exp", "run", "--queue", "-n", "q").code == 0
+    cmd = [PY, "-m", "trails", "exp", "run", "--run-all", "--executor", "ray",
+           "--address", cluster.address]  # fmt: skip
+    driver = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
+    while len(chain(repo)) < 2:
+        assert driver.poll() is None and time.monotonic() < deadline, "no checkpoints came"
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGINT)
+    assert driver.wait(timeout=60) != 0
+    kept = chain(repo)
+    assert len(kept) >= 2, "the checkpoints made are kept"
+    assert git(repo, "for-each-ref", "refs/exps/queue") != "", "the entry stays queued"
+    assert "running" not in trails("queue", "status").out
+    gen(repo, {"epochs": "1 0\n"})  # not in the entry's commit: it runs its own 4
+    r = on_ray(trails, cluster)
+    assert r.code == 0, r.out + r.err
+    assert len(chain(repo)) >= len(kept) + 1, "continued, not started over"
+    assert git(repo, "for-each-ref", "refs/exps/queue") == ""
+
+
+def chain(repo: Path) -> list[str]:
+    refs = git(repo, "for-each-ref", "--format=%(refname)", "refs/exps").split()
+    tips = [r for r in refs if r.endswith("/q")]
+    return git(repo, "rev-list", tips[0], "^HEAD").split() if tips else []
+
+
+def test_a_worker_node_removed_mid_run_costs_that_attempt_only(
+    project: Path, trails: Trails, cluster: Cluster
+) -> None:
+    """Two experiments run, one per worker node; the node of one is
+    removed (its raylet killed): that experiment runs again on the other
+    node and every entry ends recorded once, nothing left running."""
+    gen(project, {"params.yaml": "units: 2\nsleep: 4\n"})
+    ids = queue(trails, 7, 8)
+    cmd = [PY, "-m", "trails", "exp", "run", "--run-all", "-j", "2", "--executor", "ray",
+           "--address", cluster.address]  # fmt: skip
+    driver = subprocess.Popen(cmd, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
+    node = ""
+    while not node:
+        assert driver.poll() is None and time.monotonic() < deadline, driver.stdout
+        for line in trails("queue", "status").out.splitlines():
+            if "running on node" in line and "(train)" in line:
+                node = line.split("running on node ")[1].split()[0]
+        time.sleep(0.3)
+    cluster.remove(node)
+    out = driver.communicate(timeout=120)[0].decode()
+    assert driver.returncode == 0, out
+    got = names(trails)
+    assert sorted(got.values()) == [7, 8], "each recorded exactly once"
+    status = trails("queue", "status").out
+    assert "running" not in status and "queued" not in status, status
+    logs = "".join(trails("queue", "logs", i).out for i in ids)
+    assert "shipping it again" in logs, "the lost attempt is in its log"
+
+
+def test_queue_start_runs_on_ray_from_the_config(
+    project: Path, trails: Trails, cluster: Cluster
+) -> None:
+    """``[exp] executor = ray`` and ``ray_address``: ``queue start`` alone
+    runs on the cluster (in the background); the run folder names the
+    node while it runs."""
+    assert trails("config", "exp.executor", "ray").code == 0
+    assert trails("config", "exp.ray_address", cluster.address).code == 0
+    queue(trails, 9)
+    r = trails("queue", "start")
+    assert r.code == 0 and "on Ray" in r.out, r.out + r.err
+    deadline = time.monotonic() + 90
+    while "success" not in trails("queue", "status").out:
+        assert time.monotonic() < deadline, (project / ".dvc/tmp/exps/queue.log").read_text()
+        time.sleep(0.3)
+    assert sorted(names(trails).values()) == [9]
+    assert "on node" in trails("queue", "logs", trails("queue", "status").out.split()[4]).out
