@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from trails.errors import TrailsError
 from trails.experiments import queue
-from trails.experiments.records import CheckpointState, RunResult, RunStatus
+from trails.experiments.records import CheckpointState, RunDir, RunResult, RunStatus
 from trails.experiments.shipping import (
     Event,
     EventKind,
@@ -216,7 +216,7 @@ class _Driver:
     #: Bytes each finished experiment cost its node (bundles, cache objects).
     shipped: list[tuple[str, int, int]] = field(default_factory=list)
 
-    def rundir(self, entry_id: str) -> queue.RunDir:
+    def rundir(self, entry_id: str) -> RunDir:
         return queue.run_dir(self.project.root, entry_id)
 
     def claim(self, entry: queue.Entry) -> _Attempt | None:
@@ -229,6 +229,12 @@ class _Driver:
         except TrailsError as exc:
             queue.mark_failed(self.git, entry)
             self.result.failed.append((entry.id, str(exc)))
+            return None
+        if args.copy_paths:
+            # They would come from this workspace, which a worker cannot read.
+            queue.mark_failed(self.git, entry)
+            self.result.failed.append((entry.id, "--copy-paths needs the local executor"))
+            self.display.failed(entry.id, "--copy-paths needs the local executor", "-")
             return None
         if not _claimed(self.git, entry, rundir, own_log=False):
             self.display.taken(entry.id)
@@ -488,11 +494,3 @@ def run_all(
             for i in pending:
                 display.left(i.id)
     return d.result
-
-
-def node_of(rundir: queue.RunDir) -> str | None:
-    """The Ray node a running entry runs on (``queue status``)."""
-    try:
-        return rundir.node.read_text()[:8] or None
-    except OSError:
-        return None

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from trails.git import Git
     from trails.pipeline.stage import Stage
     from trails.project import Project
+    from trails.repro.status import Status
 
 #: How often the worker looks at its log and its checkpoint chain.
 TICK = 0.2
@@ -290,13 +291,15 @@ class _Worker:
         counts = {"received": received, "fetched": fetched, "fetched_objects": objects}
         try:
             rec = run_entry(project, git, entry, LoggedRunner(self.rundir.log), self._echo,
-                            status=_StageStatus(self._echo, self))  # fmt: skip
+                            status=_stage_status(self._echo, self.rundir.stage))  # fmt: skip
         except TrailsError as exc:
             self._echo("\n".join(error_lines(exc)))
             return self._finished(RunStatus.FAILED, error=error_message(exc), **counts)
         _push_outputs(project, git, rec.sha)
         bundle = git.bundle([ref_for(s.baseline, rec.name)], [s.baseline])
-        self._echo(f"Ran experiment {entry.id} as '{rec.name}' on node {self.node[:8]}")
+        self._echo(f"Ran experiment {entry.id} as '{rec.name}' on node {self.node[:8]} "
+                   f"(received {received} bytes of Git bundles, fetched {fetched} bytes "
+                   f"in {objects} cache objects)")  # fmt: skip
         return self._finished(RunStatus.SUCCESS, name=rec.name, tip=rec.sha, bundle=bundle,
                               **counts)  # fmt: skip
 
@@ -320,23 +323,17 @@ class _Worker:
                 return
 
 
-class _StageStatus:
-    """``EchoStatus`` lines, and each stage's start for the driver."""
+def _stage_status(echo: Callable[[str], None], stage_file: Path) -> Status:
+    """``EchoStatus`` lines, and the running stage in the scratch run
+    folder's ``stage`` file, which the task streams to the driver."""
+    from trails.repro.status import EchoStatus
 
-    def __init__(self, echo: Callable[[str], None], worker: _Worker) -> None:
-        from trails.repro.status import EchoStatus
+    class StageStatus(EchoStatus):
+        def stage_started(self, address: str, cmd: Sequence[str]) -> None:
+            super().stage_started(address, cmd)
+            stage_file.write_text(address)
 
-        self._echo = EchoStatus(echo)
-        self.stages: list[str] = []
-        self.worker = worker
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._echo, name)
-
-    def stage_started(self, address: str, cmd: Sequence[str]) -> None:
-        self._echo.stage_started(address, cmd)
-        self.stages.append(address)
-        self.worker.rundir.stage.write_text(address)
+    return StageStatus(echo)
 
 
 @dataclass
