@@ -96,10 +96,16 @@ def _timed(repo: Path, extra: list[str]) -> tuple[float, float]:
     return wall, (min(starts) - start) if starts else float("nan")
 
 
-def _shipped(repo: Path) -> list[tuple[str, int, int]]:
-    """(node, bundle bytes, fetched bytes) of each experiment, from its log."""
+def _shipped(repo: Path) -> list[tuple[float, str, int, int]]:
+    """(stage start, node, bundle bytes, fetched bytes) of each experiment,
+    from its log."""
     pat = r"on node (\w+) \(received (\d+) bytes of Git bundles, fetched (\d+) bytes"
-    return [(a, int(b), int(c)) for log in _logs(repo) for a, b, c in re.findall(pat, log)]
+    out = []
+    for log in _logs(repo):
+        start = re.findall(r"STAGE_START (\S+)", log)
+        for a, b, c in re.findall(pat, log):
+            out.append((float(start[0]) if start else 0.0, a, int(b), int(c)))
+    return out
 
 
 def main() -> None:
@@ -129,7 +135,7 @@ def main() -> None:
         repo = _project(work, a.files, a.sleep)
         ideal = a.n * a.sleep / JOBS
         rows: dict[str, list[tuple[float, float]]] = {"ray": [], "local": []}
-        shipped: list[tuple[str, int, int]] = []
+        shipped: list[tuple[float, str, int, int]] = []
         loads = [os.getloadavg()[0]]
         for r in range(a.rounds):
             for kind, extra in (("ray", ray_args), ("local", [])):
@@ -152,7 +158,7 @@ def _report(
     a: argparse.Namespace,
     ideal: float,
     rows: dict[str, list[tuple[float, float]]],
-    shipped: list[tuple[str, int, int]],
+    shipped: list[tuple[float, str, int, int]],
     loads: list[float],
     work: Path,
 ) -> str:
@@ -162,7 +168,7 @@ def _report(
     over = {k: (wall[k] - ideal) * JOBS / a.n * 1000 for k in wall}
     seen: set[str] = set()
     first_on_node, later = [], []
-    for node, bundles, fetched in shipped:
+    for _, node, bundles, fetched in sorted(shipped):
         (later if node in seen else first_on_node).append(bundles + fetched)
         seen.add(node)
     later_med = statistics.median(later) if later else float("nan")

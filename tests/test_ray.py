@@ -313,3 +313,27 @@ def test_queue_start_runs_on_ray_from_the_config(
         time.sleep(0.3)
     assert sorted(names(trails).values()) == [9]
     assert "on node" in trails("queue", "logs", trails("queue", "status").out.split()[4]).out
+
+
+def test_queue_kill_cancels_on_the_cluster(project: Path, trails: Trails, cluster: Cluster) -> None:
+    """``queue kill`` of a running remote experiment: its task is
+    cancelled, its entry stays queued, nothing is left running; the log
+    streamed while it ran (``queue logs``) holds its stage's start."""
+    gen(project, {"params.yaml": "units: 2\nsleep: 60\n"})
+    (entry,) = queue(trails, 11)
+    cmd = [PY, "-m", "trails", "exp", "run", "--run-all", "--executor", "ray",
+           "--address", cluster.address]  # fmt: skip
+    with subprocess.Popen(
+        cmd, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as driver:
+        deadline = time.monotonic() + 90
+        while "(train)" not in trails("queue", "status").out:
+            assert driver.poll() is None and time.monotonic() < deadline
+            time.sleep(0.3)
+        assert "Running stage 'train'" in trails("queue", "logs", entry).out
+        r = trails("queue", "kill", entry)
+        assert r.code == 0 and "Cancelling experiment" in r.out, r.out + r.err
+        assert driver.wait(timeout=60) == 0
+    status = trails("queue", "status").out
+    assert status.splitlines()[1].split()[0] == entry and status.rstrip().endswith("queued"), status
+    assert names(trails) == {}
