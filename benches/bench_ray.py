@@ -166,6 +166,9 @@ def _report(
     wall = {k: statistics.median(w for w, _ in v) for k, v in rows.items()}
     first = {k: statistics.median(f for _, f in v) for k, v in rows.items()}
     over = {k: (wall[k] - ideal) * JOBS / a.n * 1000 for k in wall}
+    # Less the start (connecting to the cluster, the first worker processes):
+    # what each further experiment costs.
+    steady = {k: (wall[k] - first[k] - ideal) * JOBS / a.n * 1000 for k in wall}
     seen: set[str] = set()
     first_on_node, later = [], []
     for _, node, bundles, fetched in sorted(shipped):
@@ -191,9 +194,12 @@ def _report(
         f"| wall / ideal | {wall['ray'] / ideal:.2f}x | {wall['local'] / ideal:.2f}x |",
         f"| overhead per experiment (ms) | {over['ray']:.0f} | {over['local']:.0f} |",
         f"| `--run-all` to first stage start (s) | {first['ray']:.2f} | {first['local']:.2f} |",
+        f"| overhead per experiment after the start (ms) | {steady['ray']:.0f} | "
+        f"{steady['local']:.0f} |",
         "",
         f"Ray's overhead per experiment is {over['ray'] - over['local']:.0f} ms more than the "
-        "local executor's at the same concurrency.",
+        f"local executor's at the same concurrency; after the start, "
+        f"{steady['ray'] - steady['local']:.0f} ms.",
         "",
         f"Bytes shipped per experiment (Git bundles received + cache objects fetched), the first "
         f"on each node: median {first_med:.0f} B; every later one on a node: median "
