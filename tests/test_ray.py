@@ -9,9 +9,12 @@ made, and a worker node removed mid-run costs only that attempt."""
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -132,12 +135,13 @@ def on_ray(trails: Trails, cluster: Cluster, *args: str) -> Result:
                   *args)  # fmt: skip
 
 
-def recorded(repo: Path, trails: Trails) -> dict[int, dict[str, Any]]:
-    """Per experiment (by its units): its metrics, its outputs' hashes and
-    its dvc.lock entries, as Git and ``exp show`` hold them."""
+def recorded(repo: Path, trails: Trails, prefix: str = "") -> dict[int, dict[str, Any]]:
+    """Per experiment whose name starts with ``prefix`` (by its units): its
+    metrics, its outputs' hashes and its dvc.lock entries, as Git and
+    ``exp show`` hold them."""
     out = {}
     for r in exp_rows(trails("exp", "show", "--json").out):
-        if r["kind"] != "experiment":
+        if r["kind"] != "experiment" or not str(r["name"]).startswith(prefix):
             continue
         lock = git(repo, "show", f"{r['rev']}:dvc.lock")
         out[r["params"]["params.yaml"]["units"]] = {
@@ -170,18 +174,12 @@ def test_ray_records_what_the_local_executor_records(
         ln.split()[0]: ln.split()[-1] for ln in trails("queue", "status").out.splitlines()[1:]
     }
     assert status[bad] == "failed" and sorted(status.values()).count("success") == 3, status
-    on_cluster = recorded(project, trails)
+    on_cluster = recorded(project, trails, "exp-")
     assert sorted(on_cluster) == [3, 4, 5]
     for u in (3, 4, 5):
-        trails("exp", "run", "--queue", "-S", f"units={u}", "-n", f"local{u}")
+        queue(trails, u, extra=("-n", f"local{u}"))
     assert trails("exp", "run", "--run-all", "-j", "2").code == 0
-    local = {}
-    for r in exp_rows(trails("exp", "show", "--json").out):
-        if r["kind"] == "experiment" and str(r["name"]).startswith("local"):
-            lock = git(project, "show", f"{r['rev']}:dvc.lock")
-            local[r["params"]["params.yaml"]["units"]] = {
-                "metrics": r["metrics"], "outs": r.get("outs"), "lock": lock,
-            }  # fmt: skip
+    local = recorded(project, trails, "local")
     assert local == on_cluster
 
 
@@ -337,3 +335,62 @@ def test_queue_kill_cancels_on_the_cluster(project: Path, trails: Trails, cluste
     status = trails("queue", "status").out
     assert status.splitlines()[1].split()[0] == entry and status.rstrip().endswith("queued"), status
     assert names(trails) == {}
+
+
+@pytest.fixture
+def hidden_node(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A third worker node (custom resource ``isolated``) in a mount
+    namespace of its own where every test's folder is an empty tmpfs: the
+    driver's project, its cache and its Git folder do not exist there."""
+    hidden = tmp_path_factory.getbasetemp()
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True, check=False)
+    if os.geteuid() != 0 or probe.returncode != 0:
+        pytest.skip("needs root and mount namespaces (unshare) to hide the project")
+    ray = Path(sys.executable).parent / "ray"
+    start = [str(ray), "start", f"--address={cluster.address}", "--num-cpus=1",
+             '--resources={"isolated": 1}', f"--object-store-memory={80 * 2**20}", "--block",
+             "--disable-usage-stats"]  # fmt: skip
+    script = f"mount -t tmpfs tmpfs {shlex.quote(str(hidden))} && exec {shlex.join(start)}"
+    env = {**os.environ, "TRAILS_RAY_SCRATCH": str(hidden / "scratch")}
+    node = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield hidden
+    finally:
+        os.killpg(node.pid, signal.SIGTERM)
+        try:
+            node.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(node.pid, signal.SIGKILL)
+            node.wait()
+
+
+def test_workers_use_only_what_they_are_shipped(
+    repo: Path, trails: Trails, cluster: Cluster, hidden_node: Path
+) -> None:
+    """On a node that cannot see the driver's project (nor its cache), the
+    experiments record what the local executor records for the same
+    entries: the worker had only the bundles and the remote's objects."""
+    remote = Path(tempfile.mkdtemp(prefix="trails-ray-remote-"))
+    try:
+        train = TRAIN + f"print('driver project visible:', os.path.exists({str(repo)!r}))\n"
+        files = {"dvc.yaml": PIPELINE, "train.py": train, "params.yaml": "units: 2\nsleep: 0\n"}
+        files.update({f"data/{n:02}": f"{n}\n" for n in range(20)})
+        baseline(repo, trails, files)
+        assert trails("remote", "add", "-d", "store", str(remote)).code == 0
+        ids = [queue(trails, u, extra=("-n", f"iso{u}"))[0] for u in (3, 4)]
+        r = on_ray(trails, cluster, "-j", "2", "--resources", "num_cpus=1,isolated=1")
+        assert r.code == 0, r.out + r.err
+        logs = "".join(trails("queue", "logs", i).out for i in ids)
+        assert logs.count("driver project visible: False") == 2, logs
+        hidden = recorded(repo, trails, "iso")
+        assert sorted(hidden) == [3, 4]
+        ids = [queue(trails, u, extra=("-n", f"loc{u}"))[0] for u in (3, 4)]
+        assert trails("exp", "run", "--run-all", "-j", "2").code == 0
+        logs = "".join(trails("queue", "logs", i).out for i in ids)
+        assert logs.count("driver project visible: True") == 2, logs
+        assert recorded(repo, trails, "loc") == hidden
+    finally:
+        shutil.rmtree(remote, ignore_errors=True)
