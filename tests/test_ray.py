@@ -8,6 +8,7 @@ made, and a worker node removed mid-run costs only that attempt."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -233,15 +234,8 @@ def test_checkpoints_reach_the_driver_as_they_are_made(
     git(repo, "commit", "-qm", "baseline")
     assert trails("remote", "add", "-d", "store", str(tmp_path / "remote")).code == 0
     assert trails("exp", "run", "--queue", "-n", "q").code == 0
-    cmd = [PY, "-m", "trails", "exp", "run", "--run-all", "--executor", "ray",
-           "--address", cluster.address]  # fmt: skip
-    with subprocess.Popen(
-        cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    ) as driver:
-        deadline = time.monotonic() + 90
-        while len(chain(repo)) < 2:
-            assert driver.poll() is None and time.monotonic() < deadline, "no checkpoints came"
-            time.sleep(0.2)
+    with driving(repo, cluster) as driver:
+        until(lambda: len(chain(repo)) >= 2, driver, "no checkpoints came")
         driver.send_signal(signal.SIGINT)
         assert driver.wait(timeout=60) != 0
     kept = chain(repo)
@@ -261,6 +255,23 @@ def chain(repo: Path) -> list[str]:
     return git(repo, "rev-list", tips[0], "^HEAD").split() if tips else []
 
 
+@contextlib.contextmanager
+def driving(repo: Path, cluster: Cluster, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``--run-all --executor ray`` in the background, its output in a file."""
+    cmd = [PY, "-m", "trails", "exp", "run", "--run-all", "--executor", "ray",
+           "--address", cluster.address, *args]  # fmt: skip
+    log = repo.parent / "driver.log"
+    with log.open("wb") as out, subprocess.Popen(cmd, cwd=repo, stdout=out, stderr=out) as driver:
+        yield driver
+
+
+def until(check: Callable[[], bool], driver: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 90
+    while not check():
+        assert driver.poll() is None and time.monotonic() < deadline, what
+        time.sleep(0.3)
+
+
 def test_a_worker_node_removed_mid_run_costs_that_attempt_only(
     project: Path, trails: Trails, cluster: Cluster
 ) -> None:
@@ -269,23 +280,19 @@ def test_a_worker_node_removed_mid_run_costs_that_attempt_only(
     node and every entry ends recorded once, nothing left running."""
     gen(project, {"params.yaml": "units: 2\nsleep: 4\n"})
     ids = queue(trails, 7, 8)
-    cmd = [PY, "-m", "trails", "exp", "run", "--run-all", "-j", "2", "--executor", "ray",
-           "--address", cluster.address]  # fmt: skip
-    log = project.parent / "driver.log"
-    with (
-        log.open("wb") as out,
-        subprocess.Popen(cmd, cwd=project, stdout=out, stderr=out) as driver,
-    ):
-        deadline = time.monotonic() + 90
-        node = ""
-        while not node:
-            assert driver.poll() is None and time.monotonic() < deadline, log.read_text()
-            for line in trails("queue", "status").out.splitlines():
-                if "running on node" in line and "(train)" in line:
-                    node = line.split("running on node ")[1].split()[0]
-            time.sleep(0.3)
+    node = ""
+
+    def running() -> bool:
+        nonlocal node
+        for line in trails("queue", "status").out.splitlines():
+            if "running on node" in line and "(train)" in line:
+                node = line.split("running on node ")[1].split()[0]
+        return bool(node)
+
+    with driving(project, cluster, "-j", "2") as driver:
+        until(running, driver, "nothing ran")
         cluster.remove(node)
-        assert driver.wait(timeout=120) == 0, log.read_text()
+        assert driver.wait(timeout=120) == 0, (project.parent / "driver.log").read_text()
     got = names(trails)
     assert sorted(got.values()) == [7, 8], "each recorded exactly once"
     status = trails("queue", "status").out
@@ -319,15 +326,8 @@ def test_queue_kill_cancels_on_the_cluster(project: Path, trails: Trails, cluste
     streamed while it ran (``queue logs``) holds its stage's start."""
     gen(project, {"params.yaml": "units: 2\nsleep: 60\n"})
     (entry,) = queue(trails, 11)
-    cmd = [PY, "-m", "trails", "exp", "run", "--run-all", "--executor", "ray",
-           "--address", cluster.address]  # fmt: skip
-    with subprocess.Popen(
-        cmd, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    ) as driver:
-        deadline = time.monotonic() + 90
-        while "(train)" not in trails("queue", "status").out:
-            assert driver.poll() is None and time.monotonic() < deadline
-            time.sleep(0.3)
+    with driving(project, cluster) as driver:
+        until(lambda: "(train)" in trails("queue", "status").out, driver, "it never ran")
         assert "Running stage 'train'" in trails("queue", "logs", entry).out
         r = trails("queue", "kill", entry)
         assert r.code == 0 and "Cancelling experiment" in r.out, r.out + r.err
@@ -335,6 +335,27 @@ def test_queue_kill_cancels_on_the_cluster(project: Path, trails: Trails, cluste
     status = trails("queue", "status").out
     assert status.splitlines()[1].split()[0] == entry and status.rstrip().endswith("queued"), status
     assert names(trails) == {}
+
+
+def test_a_driver_killed_outright_leaves_its_entries_queued(
+    project: Path, trails: Trails, cluster: Cluster
+) -> None:
+    """SIGKILL of the driver mid-run: the entry is still queued (its lock,
+    whose process is gone, does not make it running); the next run goes on
+    with the queue."""
+    gen(project, {"params.yaml": "units: 2\nsleep: 60\n"})
+    (entry,) = queue(trails, 12)
+    with driving(project, cluster) as driver:
+        until(lambda: "(train)" in trails("queue", "status").out, driver, "it never ran")
+        driver.kill()
+    status = trails("queue", "status").out
+    assert status.splitlines()[1].split()[0] == entry and status.rstrip().endswith("queued"), status
+    assert git(project, "for-each-ref", "refs/exps/queue") != ""
+    assert trails("queue", "remove", entry).code == 0
+    gen(project, {"params.yaml": "units: 2\nsleep: 0\n"})
+    queue(trails, 14, extra=("-n", "after"))
+    r = on_ray(trails, cluster, "-j", "2")
+    assert r.code == 0 and names(trails) == {"after": 14}, r.out + r.err
 
 
 @pytest.fixture
