@@ -38,6 +38,8 @@ def test_bad_resources_and_executor_are_one_message(repo: Path, trails: Trails) 
     r = trails("exp", "run", "--run-all", "--executor", "ray", "--resources", "num_gpus=lots")
     assert r.code == 1 and "--resources: 'num_gpus=lots' is not NAME=AMOUNT" in r.err, r.err
     assert "Traceback" not in r.err
+    r = trails("exp", "run", "--executor", "ray")
+    assert r.code == 2 and "--executor, --address and --resources go with --run-all" in r.err
     r = trails("exp", "run", "--run-all", "--address", "127.0.0.1:1")
     assert r.code == 1 and "--address and --resources need --executor ray" in r.err
     (repo / ".dvc" / "config").write_text("[exp]\n    executor = slurm\n")

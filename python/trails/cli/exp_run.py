@@ -95,8 +95,10 @@ def run(
     _start_workers_server(run_all)
     _check_guide_usage(set_params, targets, bool(flags.get("dry")), queue or temp or run_all)
     _check_modes(queue=queue, temp=temp, from_rev=from_rev, reset=reset)
-    project, git = context()
     where = (executor, address, resources)
+    if any(where) and not run_all:
+        raise click.UsageError("--executor, --address and --resources go with --run-all")
+    project, git = context()
     if run_all and not (queue or temp):
         # Before importing the pipeline machinery: this process only
         # schedules, and the first experiment waits for it.

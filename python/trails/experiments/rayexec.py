@@ -243,6 +243,14 @@ class _Driver:
         rundir.kill.unlink(missing_ok=True)
         return _Attempt(entry, args, 0)
 
+    def start(self, att: _Attempt) -> None:
+        """Ship the entry; one that cannot be shipped (its baseline gone)
+        fails with the reason, the rest of the queue goes on."""
+        try:
+            self.submit(att)
+        except TrailsError as exc:
+            self._end(att, RunStatus.FAILED, str(exc))
+
     def submit(self, att: _Attempt) -> None:
         import ray
 
@@ -337,11 +345,12 @@ class _Driver:
     def _checkpoint(self, att: _Attempt, ev: Event) -> None:
         """A checkpoint made on the node: its commit here, the experiment's
         ref moved to it, the chain remembered for a resumed run."""
-        from trails.experiments.refs import ref_for
+        from trails.experiments.refs import ref_for, validate_name
 
         baseline = att.args.baseline or ""
         try:
-            self.git.unbundle(ev.bundle)
+            self._descends(ev, baseline)
+            validate_name(self.git, ev.name)
             ref = ref_for(baseline, ev.name)
             self.git.update_ref(ref, ev.tip)
         except (GitError, TrailsError) as exc:
@@ -364,6 +373,15 @@ class _Driver:
         self.shipped.append((att.node, ev.received, ev.fetched))
         self._end(att, RunStatus.SUCCESS, "", name, sha)
 
+    def _descends(self, ev: Event, baseline: str) -> None:
+        """The bundle's commits here, and its tip a descendant of the
+        entry's baseline: a worker's answer names nothing else."""
+        self.git.unbundle(ev.bundle)
+        if len(ev.tip) != 40 or not self.git.ok("merge-base", "--is-ancestor", baseline, ev.tip):
+            raise ExecutorError(
+                f"the worker's commit {ev.tip[:7]} is not of baseline {baseline[:7]}"
+            )
+
     def _record(self, att: _Attempt, ev: Event) -> tuple[str, str]:
         """The worker's experiment, recorded here as the local executor
         records it: one commit of its tree on the baseline (``record``), or
@@ -372,7 +390,7 @@ class _Driver:
         from trails.experiments.refs import ref_for, validate_name
 
         args, baseline, entry = att.args, att.args.baseline or "", att.entry
-        self.git.unbundle(ev.bundle)
+        self._descends(ev, baseline)
         if self.git.rev_parse(f"{ev.tip}^1") == baseline and not att.checkpoint:
             tree = self.git.run("rev-parse", f"{ev.tip}^{{tree}}").strip()
             rec = record(self.git, name=args.name, message=args.message, force=args.force,
@@ -480,7 +498,7 @@ def run_all(
                 while pending and len(d.running) < jobs and not draining():
                     att = d.claim(pending.popleft())
                     if att is not None:
-                        d.submit(att)
+                        d.start(att)
                 d.kills()
                 with contextlib.suppress(threads_queue.Empty):
                     d.handle(*d.events.get(timeout=POLL))
