@@ -275,6 +275,9 @@ class _Driver:
         self.serial += 1
         att.number = self.serial
         self.running[e.id] = att
+        # "queued (prepared)" until a node starts it (it may wait there for
+        # the resources it asks for).
+        self.rundir(e.id).waiting.touch()
         threading.Thread(target=self._follow, args=(att.number, e.id, att.ref), daemon=True).start()
 
     def _resumed(self, att: _Attempt) -> CheckpointState | None:
@@ -311,6 +314,7 @@ class _Driver:
         elif what.kind is EventKind.STARTED:
             att.node = what.text
             rundir.node.write_text(what.text)
+            rundir.waiting.unlink(missing_ok=True)
             att.started = time.monotonic()
             self.display.started(entry_id)
         elif what.kind is EventKind.LOG:
@@ -435,7 +439,7 @@ class _Driver:
 
     def _release(self, att: _Attempt) -> None:
         rundir = self.rundir(att.entry.id)
-        for p in (rundir.stage, rundir.node, rundir.kill, rundir.lock):
+        for p in (rundir.stage, rundir.node, rundir.kill, rundir.waiting, rundir.lock):
             p.unlink(missing_ok=True)
 
     def kills(self) -> None:
