@@ -179,9 +179,10 @@ def _held(rundir: RunDir) -> bool:
 def _node(rundir: RunDir) -> str:
     """`` on node <id>`` of an entry running on a Ray cluster."""
     try:
-        return f" on node {rundir.node.read_text()[:8]}"
+        node = rundir.node.read_text()[:8]
     except OSError:
         return ""
+    return f" on node {node}" if node else ""
 
 
 def find(git: Git, spec: str) -> Entry:

@@ -278,6 +278,7 @@ class _Driver:
         # "queued (prepared)" until a node starts it (it may wait there for
         # the resources it asks for).
         self.rundir(e.id).waiting.touch()
+        self.rundir(e.id).node.write_text("")  # on Ray: `queue kill` asks this process
         threading.Thread(target=self._follow, args=(att.number, e.id, att.ref), daemon=True).start()
 
     def _resumed(self, att: _Attempt) -> CheckpointState | None:
