@@ -75,6 +75,7 @@ bench: install ## Benchmarks against b3sum, hashlib.md5, blake3-py, git, cp and 
 	$(PY) benches/bench_tasks.py --write benches/RESULTS-tasks.md
 	$(PY) benches/bench_show.py --write benches/RESULTS-show.md
 	$(PY) benches/bench_fsmonitor.py --write benches/RESULTS-fsmonitor.md
+	$(PY) benches/bench_ray.py --write benches/RESULTS-ray.md
 
 clean: ## Remove the virtualenv and build products
 	rm -rf $(VENV) target

@@ -9,10 +9,11 @@ updates atomic across parallel workers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -470,3 +471,38 @@ class Git:
             else:
                 out.append((None, b""))
         return out
+
+    def bundle(self, refs: Sequence[str], exclude: Iterable[str] = ()) -> bytes:
+        """A Git bundle of ``refs`` less what the commits of ``exclude``
+        reach (the receiver has them): how a commit travels to a machine
+        that cannot read this repository (the Ray executor's workers)."""
+        with _scratch_file(self.root) as path:
+            self.run("bundle", "create", "-q", str(path), *refs, *(f"^{e}" for e in exclude))
+            return path.read_bytes()
+
+    def unbundle(self, data: bytes) -> dict[str, str]:
+        """The objects of a bundle added to this repository (no ref is
+        written); its refs, name -> commit. A bundle whose prerequisite
+        commits this repository lacks is a ``GitError``."""
+        with _scratch_file(self.root) as path:
+            path.write_bytes(data)
+            out = self.run("bundle", "unbundle", str(path))
+        refs = {}
+        for line in out.splitlines():
+            sha, _, name = line.partition(" ")
+            if len(sha) == 40 and name:
+                refs[name] = sha
+        return refs
+
+
+@contextlib.contextmanager
+def _scratch_file(root: Path) -> Iterator[Path]:
+    """A file of our own in the repository's Git folder, removed after."""
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix="trails-bundle-", dir=_git_dir(root))
+    os.close(fd)
+    try:
+        yield Path(name)
+    finally:
+        os.unlink(name)

@@ -53,6 +53,19 @@ _repro_params = for_exp_run([p for p in repro.params if p.name not in ("force",)
 @click.option("--run-all", is_flag=True, help="Run every queued experiment (-j N at once).")
 @click.option("--temp", is_flag=True, help="Run in a temporary folder, not the workspace.")
 @click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    help="With --run-all: where the queue runs (default: [exp] executor, else local).",
+)
+@click.option(
+    "--address", metavar="ADDR", help="With --executor ray: the cluster (auto, HOST:PORT)."
+)
+@click.option(
+    "--resources",
+    metavar="NAME=N,...",
+    help="With --executor ray: each experiment's resources (num_cpus=4,num_gpus=1).",
+)
+@click.option(
     "-C",
     "--copy-paths",
     multiple=True,
@@ -71,6 +84,9 @@ def run(
     run_all: bool,
     temp: bool,
     copy_paths: tuple[str, ...],
+    executor: str | None,
+    address: str | None,
+    resources: str | None,
     targets: tuple[str, ...],
     **flags: Any,
 ) -> None:
@@ -79,11 +95,14 @@ def run(
     _start_workers_server(run_all)
     _check_guide_usage(set_params, targets, bool(flags.get("dry")), queue or temp or run_all)
     _check_modes(queue=queue, temp=temp, from_rev=from_rev, reset=reset)
+    where = (executor, address, resources)
+    if any(where) and not run_all:
+        raise click.UsageError("--executor, --address and --resources go with --run-all")
     project, git = context()
     if run_all and not (queue or temp):
         # Before importing the pipeline machinery: this process only
         # schedules, and the first experiment waits for it.
-        _run_all(project, int(flags["jobs"]))
+        _run_all(project, int(flags["jobs"]), where)
         return
     opts = _options(targets, set_params, name, message, force, strict_params, reset, flags)
     if queue or temp:
@@ -94,7 +113,7 @@ def run(
     if temp:
         _run_temp(project, ids[0])
     elif run_all:
-        _run_all(project, opts.repro.jobs)
+        _run_all(project, opts.repro.jobs, where)
     elif not queue:
         _run_workspace(project, opts)
 
@@ -199,18 +218,22 @@ def _live_display(ids: list[str], jobs: int) -> Any:
     return LiveQueueDisplay(ids, jobs, click.echo)
 
 
-def _run_all(project: Project, jobs: int) -> None:
-    from trails.experiments import pool, queue
+def _run_all(project: Project, jobs: int, where: tuple[str | None, ...]) -> None:
+    from trails.experiments import pool, queue, rayexec
     from trails.git import Git
 
+    ray = rayexec.choose(project, *where)
     if not queue.entries(Git(project.root)):
         click.echo("No experiments in the queue.")
         return
     cpus = os.cpu_count() or 1
-    if jobs > cpus:
+    if jobs > cpus and ray is None:
         click.echo(f"Warning: --jobs {jobs} is more than the {cpus} CPUs of this machine.")
     try:
-        result = pool.run_all(project, jobs, click.echo, show=_live_display)
+        if ray is not None:
+            result = rayexec.run_all(project, jobs, click.echo, ray, show=_live_display)
+        else:
+            result = pool.run_all(project, jobs, click.echo, show=_live_display)
     except KeyboardInterrupt:
         click.echo("Interrupted: unfinished experiments stay in the queue.", err=True)
         raise

@@ -85,13 +85,19 @@ def logs(entry_id: str, follow: bool) -> None:
     show_default=True,
     help="Experiments to run at once.",
 )
-def start(jobs: int) -> None:
-    """Start background workers that drain the queue and exit."""
-    from trails.experiments import daemon
+@click.option("--executor", type=click.Choice(["local", "ray"]), help="Where the queue runs.")
+@click.option("--address", metavar="ADDR", help="With --executor ray: the cluster (HOST:PORT).")
+@click.option("--resources", metavar="NAME=N,...", help="With --executor ray: per experiment.")
+def start(jobs: int, executor: str | None, address: str | None, resources: str | None) -> None:
+    """Start background workers that drain the queue and exit (on a Ray
+    cluster with --executor ray, or [exp] executor = ray in .dvc/config)."""
+    from trails.experiments import daemon, rayexec
 
     project = context()[0]
-    log = daemon.start(project.root, jobs)
-    click.echo(f"Started {jobs} queue worker(s); log: {project.rel(log)}")
+    ray = rayexec.choose(project, executor, address, resources)
+    log = daemon.start(project.root, jobs, ray)
+    where = f" on Ray ({ray.address or 'local'})" if ray else ""
+    click.echo(f"Started {jobs} queue worker(s){where}; log: {project.rel(log)}")
 
 
 @queue.command()
@@ -119,7 +125,12 @@ def kill(entry_id: str) -> None:
 
     project = context()[0]
     entry = q.find(Git(project.root), entry_id)
-    lock = q.run_dir(project.root, entry.id).lock
+    rundir = q.run_dir(project.root, entry.id)
+    if rundir.node.exists():
+        rundir.kill.touch()  # the Ray driver cancels its task
+        click.echo(f"Cancelling experiment {entry.id} on the cluster")
+        return
+    lock = rundir.lock
     try:
         pid = int(lock.read_text())
         os.killpg(pid, signal.SIGINT)

@@ -69,6 +69,7 @@ def apply(project: Project, spec: str, *, force: bool, echo: Callable[[str], Non
     e = resolve(git, spec, head)
     from trails import data
 
+    _fetch_missing(project, git, e.sha)
     data.check_commit(project, e.sha)  # a hostile .dvc file or dvc.yaml changes nothing
     stashed = None
     if _unrecorded(git, head, e):
@@ -90,6 +91,30 @@ def apply(project: Project, spec: str, *, force: bool, echo: Callable[[str], Non
         chain = checkpoints.Chain(git, e.baseline, e.name, tip=e.sha)
         checkpoints.save_state(project.root, chain)
     return Applied(e, stashed)
+
+
+def _fetch_missing(project: Project, git: Git, commit: str) -> None:
+    """Outputs of an experiment run elsewhere (``--executor ray``: its
+    worker pushed them to the default remote) that this cache lacks, from
+    that remote; nothing is asked of it when the cache has them all."""
+    if not project.config.get("core", "remote"):
+        return
+    from trails import remote
+    from trails.remote import needed
+
+    names, absent = needed.expand(project.cache_dir, needed.of_commits(git, [commit]))
+    if not absent and not _cache_lacks(project, list(names)):
+        return
+    r = remote.open(project)
+    r.fetch(names)
+    if absent:
+        r.fetch(needed.expand(project.cache_dir, names)[0])
+
+
+def _cache_lacks(project: Project, names: list[str]) -> bool:
+    from trails import core
+
+    return bool(core.missing_objects(project.cache_dir, names))
 
 
 def _is_checkpoint(git: Git, graph: Graph, commit: str, baseline: str) -> bool:

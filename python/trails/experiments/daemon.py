@@ -6,10 +6,19 @@ SIGINT (``queue stop --kill``): interrupt them too (entries stay queued)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from trails.experiments.pool import PoolResult
+    from trails.experiments.rayexec import RaySettings
+    from trails.project import Project
 
 
 def pid_path(root: Path) -> Path:
@@ -29,7 +38,7 @@ def log_path(root: Path) -> Path:
     return root / ".dvc" / "tmp" / "exps" / "queue.log"
 
 
-def start(root: Path, jobs: int) -> Path:
+def start(root: Path, jobs: int, ray: RaySettings | None = None) -> Path:
     """Start the background pool with ``jobs`` slots, detached from this
     process (its own session, so the terminal's Ctrl+C does not reach it);
     returns its log. Refused while another is running."""
@@ -43,7 +52,8 @@ def start(root: Path, jobs: int) -> Path:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "trails.experiments.daemon", str(root), str(jobs)],
+            [sys.executable, "-m", "trails.experiments.daemon", str(root), str(jobs),
+             *([json.dumps([ray.address, ray.resources])] if ray else [])],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=root, start_new_session=True,
         )  # fmt: skip
@@ -68,7 +78,6 @@ def stop(root: Path, kill: bool) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    from trails.experiments import pool
     from trails.project import Project
 
     root, jobs = Path(argv[0]), int(argv[1])
@@ -82,9 +91,7 @@ def main(argv: list[str]) -> int:
     pid_path(root).parent.mkdir(parents=True, exist_ok=True)
     pid_path(root).write_text(str(os.getpid()))
     try:
-        r = pool.run_all(
-            Project(root), jobs, lambda m: print(m, flush=True), lambda: stopping["flag"]
-        )
+        r = _run(Project(root), jobs, argv[2] if len(argv) > 2 else "", lambda: stopping["flag"])
         print(f"Queue workers done: {len(r.done)} done, {len(r.failed)} failed", flush=True)
         return 1 if r.failed else 0
     except KeyboardInterrupt:
@@ -92,6 +99,23 @@ def main(argv: list[str]) -> int:
         return 130
     finally:
         pid_path(root).unlink(missing_ok=True)
+
+
+def _run(project: Project, jobs: int, ray: str, draining: Callable[[], bool]) -> PoolResult:
+    """The local pool, or (``ray``: its address and resources as JSON) the
+    Ray driver."""
+    from trails.experiments import pool
+
+    def echo(m: str) -> None:
+        print(m, flush=True)
+
+    if not ray:
+        return pool.run_all(project, jobs, echo, draining)
+    from trails.experiments import rayexec
+
+    address, resources = json.loads(ray)
+    settings = rayexec.RaySettings(address, tuple((str(k), float(v)) for k, v in resources))
+    return rayexec.run_all(project, jobs, echo, settings, draining)
 
 
 if __name__ == "__main__":

@@ -161,12 +161,33 @@ def run_states(root: Path, entries: Sequence[Entry]) -> list[str]:
             out.append("queued")
         elif rundir.waiting.exists():
             out.append("queued (prepared)")
-        elif rundir.lock.exists():
+        elif rundir.lock.exists() and _held(rundir):
             stage = rundir.stage
-            out.append("running" + (f" ({stage.read_text()})" if stage.exists() else ""))
+            where = _node(rundir) + (f" ({stage.read_text()})" if stage.exists() else "")
+            out.append("running" + where)
         else:
             out.append("queued")
     return out
+
+
+def _held(rundir: RunDir) -> bool:
+    """Whether the lock's process (a worker, or the Ray driver) still runs:
+    one killed outright leaves its lock, and its entry is queued again."""
+    from trails.pids import alive
+
+    try:
+        return alive(int(rundir.lock.read_text() or "0"))
+    except (OSError, ValueError):
+        return False
+
+
+def _node(rundir: RunDir) -> str:
+    """`` on node <id>`` of an entry running on a Ray cluster."""
+    try:
+        node = rundir.node.read_text()[:8]
+    except OSError:
+        return ""
+    return f" on node {node}" if node else ""
 
 
 def find(git: Git, spec: str) -> Entry:

@@ -152,6 +152,16 @@ class RunDir:
         return self.path / "folder"
 
     @property
+    def node(self) -> Path:
+        """The Ray node an entry runs on (``--executor ray``), while it runs."""
+        return self.path / "node"
+
+    @property
+    def kill(self) -> Path:
+        """``queue kill``'s request to the Ray driver to cancel the entry."""
+        return self.path / "kill"
+
+    @property
     def checkpoint(self) -> Path:
         """``CheckpointState`` of an interrupted checkpoint run."""
         return self.path / "checkpoint.json"

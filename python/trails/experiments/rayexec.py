@@ -1,0 +1,519 @@
+"""``--executor ray``: the queue run on a Ray cluster. The queue stays
+trails' own (refs, run folders); Ray only runs tasks.
+
+This process is the driver: it claims each entry as the local pool does
+(the run folder's lock, holding this pid, so a driver killed outright
+leaves a stale lock the next run takes over), pushes the objects the
+queued commits need to the cache remote, ships each entry
+(``shipping.Shipment``) to a Ray task, and turns what the task streams back
+into the entry's log, its stage and node (``queue status``), checkpoint
+refs as they are made, and at the end the experiment, recorded by the same
+``record`` step as the local executor. It alone writes ``refs/exps/...``.
+
+A node that dies (or a worker process that crashes) costs that attempt
+only: the entry is shipped again, ``RETRIES`` times at most, then failed
+with the reason. Ray's own retries are off (``max_retries=0``), so that an
+experiment is recorded exactly once, here."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue as threads_queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trails.errors import TrailsError
+from trails.experiments import queue
+from trails.experiments.records import CheckpointState, RunDir, RunResult, RunStatus
+from trails.experiments.shipping import (
+    Event,
+    EventKind,
+    RemoteSettings,
+    Shipment,
+    decode_event,
+    project_key,
+)
+from trails.git import ZERO, Git, GitError
+
+if TYPE_CHECKING:
+    from trails.experiments.display import DisplayFactory, QueueStatus
+    from trails.experiments.pool import PoolResult
+    from trails.project import Project
+
+#: Attempts after the first for an entry whose node or worker died.
+RETRIES = 2
+#: Longest wait between looks at ``draining`` and ``queue kill`` requests.
+POLL = 0.25
+INSTALL = "pip install 'trails[ray]'"
+
+
+class ExecutorError(TrailsError):
+    pass
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """Where and how experiments run on Ray: the cluster's address (None:
+    a Ray instance of this machine's, started for the run) and each
+    experiment's resources (``num_cpus``, ``num_gpus``, ``memory``; other
+    names are custom resources)."""
+
+    address: str | None = None
+    resources: tuple[tuple[str, float], ...] = ()
+
+    def options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {}
+        custom = {}
+        for k, v in self.resources:
+            if k in ("num_cpus", "num_gpus", "memory"):
+                opts[k] = v
+            else:
+                custom[k] = v
+        if custom:
+            opts["resources"] = custom
+        opts.setdefault("num_cpus", 1)
+        return opts
+
+
+def parse_resources(text: str, source: str = "--resources") -> tuple[tuple[str, float], ...]:
+    """``num_cpus=4,num_gpus=1``: each experiment's share of a node."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, eq, value = part.partition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = -1.0
+        if not eq or not key.strip() or amount < 0:
+            raise ExecutorError(
+                f"{source}: '{part}' is not NAME=AMOUNT",
+                hint="Write e.g. --resources num_cpus=4,num_gpus=1 (amounts >= 0).",
+            )
+        out.append((key.strip(), amount))
+    return tuple(out)
+
+
+def choose(
+    project: Project, executor: str | None, address: str | None, resources: str | None
+) -> RaySettings | None:
+    """The executor of a queue run: the flags, else ``[exp] executor``,
+    ``ray_address``, ``resources`` in ``.dvc/config``; None: the local one.
+    Ray missing is one message naming the extra to install."""
+    conf = project.config
+    chosen = executor or conf.get("exp", "executor") or "local"
+    if chosen not in ("local", "ray"):
+        raise ExecutorError(
+            f".dvc/config: [exp] executor = {chosen}: not an executor",
+            hint="Use 'local' or 'ray'.",
+        )
+    if chosen == "local":
+        if address or resources:
+            raise ExecutorError("--address and --resources need --executor ray")
+        return None
+    require_ray()
+    addr = address or conf.get("exp", "ray_address") or None
+    text = resources if resources is not None else conf.get("exp", "resources") or ""
+    source = "--resources" if resources is not None else ".dvc/config: [exp] resources"
+    return RaySettings(addr, parse_resources(text, source))
+
+
+def require_ray() -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ExecutorError(f"--executor ray needs Ray, not installed: {INSTALL}") from None
+
+
+def remote_settings(project: Project) -> RemoteSettings:
+    """The default cache remote, where workers meet; a local path made
+    absolute (the worker's folder is not the driver's)."""
+    from trails.remote import settings as remote_settings_mod
+
+    try:
+        conf = remote_settings_mod.get(project, None)
+    except remote_settings_mod.RemoteError as exc:
+        raise ExecutorError(
+            f"--executor ray needs a default cache remote, where the workers get inputs and "
+            f"leave outputs ({exc})",
+            hint="Add one with 'trails remote add -d NAME URL' (a shared folder or s3://...).",
+        ) from None
+    opts = dict(conf.options)
+    url = opts.get("url", "")
+    if "://" not in url:
+        path = Path(os.path.expanduser(url))
+        opts["url"] = str(path if path.is_absolute() else (project.dvc_dir / path).resolve())
+    return RemoteSettings(name=conf.name, options=opts)
+
+
+def _push_needed(project: Project, git: Git, commits: list[str]) -> None:
+    """The objects the queued commits name, from this cache to the remote
+    (what a worker will fetch); those the remote has cost one listing."""
+    from trails import remote
+    from trails.remote import needed
+
+    r = remote.open(project)
+    names, _ = needed.expand(project.cache_dir, needed.of_commits(git, commits))
+    r.push(names)
+
+
+def _task(data: bytes, base: list[Any]) -> Iterator[bytes]:
+    """The Ray task: one shipped entry, its events as they happen. ``base``
+    holds the baseline's bundle in the object store, fetched to the node
+    only when its scratch repository lacks the baseline."""
+    import ray
+
+    from trails.experiments import shipping
+
+    node = ray.get_runtime_context().get_node_id()
+    shipment = shipping.decode_shipment(data)
+    for ev in shipping.work(shipment, lambda: bytes(ray.get(base[0])), node):
+        yield ev.encode()
+
+
+def _retryable() -> tuple[type[BaseException], ...]:
+    from ray import exceptions as rx
+
+    names = ("NodeDiedError", "WorkerCrashedError", "ObjectLostError", "OwnerDiedError",
+             "LocalRayletDiedError", "ObjectReconstructionFailedError")  # fmt: skip
+    return tuple(getattr(rx, n) for n in names if hasattr(rx, n))
+
+
+@dataclass
+class _Attempt:
+    entry: queue.Entry
+    args: Any  # QueuedArgs
+    number: int
+    ref: Any = None  # the task's ObjectRefGenerator
+    node: str = ""
+    started: float = field(default_factory=time.monotonic)
+    checkpoint: str = ""  # the chain's tip as last written here
+    tries: int = 0  # attempts lost before this one
+
+
+@dataclass
+class _Driver:
+    project: Project
+    git: Git
+    jobs: int
+    settings: RaySettings
+    remote: RemoteSettings
+    display: QueueStatus
+    result: PoolResult
+    events: threads_queue.Queue[tuple[int, str, Event | BaseException | None]] = field(
+        default_factory=threads_queue.Queue
+    )
+    running: dict[str, _Attempt] = field(default_factory=dict)
+    bases: dict[str, Any] = field(default_factory=dict)
+    serial: int = 0
+    #: Bytes each finished experiment cost its node (bundles, cache objects).
+    shipped: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def rundir(self, entry_id: str) -> RunDir:
+        return queue.run_dir(self.project.root, entry_id)
+
+    def claim(self, entry: queue.Entry) -> _Attempt | None:
+        from trails.experiments.worker import _claimed
+
+        rundir = self.rundir(entry.id)
+        rundir.path.mkdir(parents=True, exist_ok=True)
+        try:
+            args = queue.args_of(self.git, entry.sha)
+        except TrailsError as exc:
+            queue.mark_failed(self.git, entry)
+            self.result.failed.append((entry.id, str(exc)))
+            return None
+        if args.copy_paths:
+            # They would come from this workspace, which a worker cannot read.
+            queue.mark_failed(self.git, entry)
+            self.result.failed.append((entry.id, "--copy-paths needs the local executor"))
+            self.display.failed(entry.id, "--copy-paths needs the local executor", "-")
+            return None
+        if not _claimed(self.git, entry, rundir, own_log=False):
+            self.display.taken(entry.id)
+            return None
+        rundir.log.write_bytes(b"")
+        rundir.kill.unlink(missing_ok=True)
+        return _Attempt(entry, args, 0)
+
+    def start(self, att: _Attempt) -> None:
+        """Ship the entry; one that cannot be shipped (its baseline gone)
+        fails with the reason, the rest of the queue goes on."""
+        try:
+            self.submit(att)
+        except TrailsError as exc:
+            self._end(att, RunStatus.FAILED, str(exc))
+
+    def submit(self, att: _Attempt) -> None:
+        import ray
+
+        e, baseline = att.entry, att.args.baseline or ""
+        state = self._resumed(att)
+        tips = [e.ref]
+        if state is not None and state.name:
+            from trails.experiments.refs import ref_for
+
+            tips.append(ref_for(baseline, state.name))
+        if baseline not in self.bases:
+            self.bases[baseline] = ray.put(self.git.bundle([e.ref]))
+        shipment = Shipment(
+            project=project_key(self.remote), entry_ref=e.ref, entry_sha=e.sha, created=e.created,
+            baseline=baseline, bundle=self.git.bundle(tips, [baseline]), remote=self.remote,
+            checkpoint=state,
+        )  # fmt: skip
+        task = ray.remote(max_retries=0, num_returns="streaming")(_task)
+        att.ref = task.options(**self.settings.options()).remote(
+            shipment.encode(), [self.bases[baseline]]
+        )
+        self.serial += 1
+        att.number = self.serial
+        self.running[e.id] = att
+        # "queued (prepared)" until a node starts it (it may wait there for
+        # the resources it asks for).
+        self.rundir(e.id).waiting.touch()
+        self.rundir(e.id).node.write_text("")  # on Ray: `queue kill` asks this process
+        threading.Thread(target=self._follow, args=(att.number, e.id, att.ref), daemon=True).start()
+
+    def _resumed(self, att: _Attempt) -> CheckpointState | None:
+        """The chain an interrupted run of the entry made, if its ref still
+        holds it here (the worker continues it)."""
+        from trails.experiments.checkpoints import continued
+
+        found = continued(self.project.root, self.git, att.args.baseline or "",
+                          self.rundir(att.entry.id).checkpoint)  # fmt: skip
+        if found is None:
+            return None
+        return CheckpointState(baseline=att.args.baseline or "", name=found[0], tip=found[1])
+
+    def _follow(self, number: int, entry_id: str, gen: Any) -> None:
+        import ray
+
+        try:
+            for ref in gen:
+                self.events.put((number, entry_id, decode_event(ray.get(ref))))
+        except BaseException as exc:
+            self.events.put((number, entry_id, exc))
+            return
+        self.events.put((number, entry_id, None))
+
+    def handle(self, number: int, entry_id: str, what: Event | BaseException | None) -> None:
+        att = self.running.get(entry_id)
+        if att is None or att.number != number:
+            return  # an earlier attempt's last words
+        rundir = self.rundir(entry_id)
+        if isinstance(what, BaseException):
+            self._lost(att, what)
+        elif what is None:
+            self._end(att, RunStatus.FAILED, "the worker ended without a result")
+        elif what.kind is EventKind.STARTED:
+            att.node = what.text
+            rundir.node.write_text(what.text)
+            rundir.waiting.unlink(missing_ok=True)
+            att.started = time.monotonic()
+            self.display.started(entry_id)
+        elif what.kind is EventKind.LOG:
+            with rundir.log.open("a", encoding="utf-8") as f:
+                f.write(what.text)
+        elif what.kind is EventKind.STAGE:
+            rundir.stage.write_text(what.text)
+        elif what.kind is EventKind.CHECKPOINT:
+            self._checkpoint(att, what)
+        elif what.kind is EventKind.DONE:
+            self._done(att, what)
+
+    def _lost(self, att: _Attempt, exc: BaseException) -> None:
+        from ray.exceptions import TaskCancelledError
+
+        if isinstance(exc, TaskCancelledError):
+            self._leave(att)
+            return
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+        if isinstance(exc, _retryable()) and att.tries < RETRIES:
+            self._note(att, f"\n[trails] attempt on node {att.node[:8] or '?'} lost ({reason}); "
+                            "shipping it again\n")  # fmt: skip
+            self.submit(_Attempt(att.entry, att.args, 0, checkpoint=att.checkpoint,
+                                 tries=att.tries + 1))  # fmt: skip
+            return
+        self._end(att, RunStatus.FAILED, reason or "the worker was lost")
+
+    def _note(self, att: _Attempt, text: str) -> None:
+        with self.rundir(att.entry.id).log.open("a", encoding="utf-8") as f:
+            f.write(text)
+
+    def _checkpoint(self, att: _Attempt, ev: Event) -> None:
+        """A checkpoint made on the node: its commit here, the experiment's
+        ref moved to it, the chain remembered for a resumed run."""
+        from trails.experiments.refs import ref_for, validate_name
+
+        baseline = att.args.baseline or ""
+        try:
+            self._descends(ev, baseline)
+            validate_name(self.git, ev.name)
+            ref = ref_for(baseline, ev.name)
+            self.git.update_ref(ref, ev.tip)
+        except (GitError, TrailsError) as exc:
+            self._note(att, f"\n[trails] checkpoint {ev.tip[:7]} not kept: {exc}\n")
+            return
+        att.checkpoint = ev.tip
+        state = CheckpointState(baseline=baseline, name=ev.name, tip=ev.tip)
+        self.rundir(att.entry.id).checkpoint.write_bytes(state.encode())
+
+    def _done(self, att: _Attempt, ev: Event) -> None:
+        if ev.status is not RunStatus.SUCCESS:
+            self._end(att, RunStatus.FAILED, ev.error or "failed")
+            return
+        try:
+            name, sha = self._record(att, ev)
+        except TrailsError as exc:
+            self._note(att, f"\nError: {exc}\n")
+            self._end(att, RunStatus.FAILED, str(exc))
+            return
+        self.shipped.append((att.node, ev.received, ev.fetched))
+        self._end(att, RunStatus.SUCCESS, "", name, sha)
+
+    def _descends(self, ev: Event, baseline: str) -> None:
+        """The bundle's commits here, and its tip a descendant of the
+        entry's baseline: a worker's answer names nothing else."""
+        self.git.unbundle(ev.bundle)
+        if len(ev.tip) != 40 or not self.git.ok("merge-base", "--is-ancestor", baseline, ev.tip):
+            raise ExecutorError(
+                f"the worker's commit {ev.tip[:7]} is not of baseline {baseline[:7]}"
+            )
+
+    def _record(self, att: _Attempt, ev: Event) -> tuple[str, str]:
+        """The worker's experiment, recorded here as the local executor
+        records it: one commit of its tree on the baseline (``record``), or
+        the checkpoint chain's ref moved to its tip."""
+        from trails.experiments.record import record
+        from trails.experiments.refs import ref_for, validate_name
+
+        args, baseline, entry = att.args, att.args.baseline or "", att.entry
+        self._descends(ev, baseline)
+        if self.git.rev_parse(f"{ev.tip}^1") == baseline and not att.checkpoint:
+            tree = self.git.run("rev-parse", f"{ev.tip}^{{tree}}").strip()
+            rec = record(self.git, name=args.name, message=args.message, force=args.force,
+                         tree=tree, baseline=baseline, consumed=entry.ref)  # fmt: skip
+            return rec.name, rec.sha
+        validate_name(self.git, ev.name)
+        ref = ref_for(baseline, ev.name)
+        old = self.git.rev_parse(ref)
+        if old is not None and old != att.checkpoint and not args.force:
+            from trails.experiments.record import taken
+
+            raise taken(ev.name, baseline)
+        self.git.move_ref(ref, ev.tip, old or ZERO, entry.ref)
+        return ev.name, ev.tip
+
+    def _leave(self, att: _Attempt) -> None:
+        """Cancelled (``queue kill``, Ctrl+C): the entry stays queued."""
+        self.running.pop(att.entry.id, None)
+        self.rundir(att.entry.id).write_result(RunResult(status=RunStatus.INTERRUPTED))
+        self._release(att)
+        self.result.left.append(att.entry.id)
+        self.display.left(att.entry.id)
+
+    def _end(self, att: _Attempt, status: RunStatus, error: str, name: str = "",
+             sha: str = "") -> None:  # fmt: skip
+        e = att.entry
+        self.running.pop(e.id, None)
+        rundir = self.rundir(e.id)
+        rundir.write_result(RunResult(status=status, name=name, sha=sha, created=e.created,
+                                      error=error))  # fmt: skip
+        secs = time.monotonic() - att.started
+        if status is RunStatus.SUCCESS:
+            self.result.done.append((e.id, name))
+            self.display.done(e.id, name, secs)
+            rundir.checkpoint.unlink(missing_ok=True)
+        else:
+            if self.git.rev_parse(e.ref) is not None:
+                queue.mark_failed(self.git, e)
+            self.result.failed.append((e.id, error))
+            self.display.failed(e.id, error, self.project.rel(rundir.log))
+        self._release(att)
+
+    def _release(self, att: _Attempt) -> None:
+        rundir = self.rundir(att.entry.id)
+        for p in (rundir.stage, rundir.node, rundir.kill, rundir.waiting, rundir.lock):
+            p.unlink(missing_ok=True)
+
+    def kills(self) -> None:
+        """``queue kill`` asks by a ``kill`` file in the run folder."""
+        import ray
+
+        for att in list(self.running.values()):
+            if self.rundir(att.entry.id).kill.exists():
+                with contextlib.suppress(Exception):
+                    ray.cancel(att.ref, force=True)
+
+    def cancel_all(self) -> None:
+        import ray
+
+        for att in list(self.running.values()):
+            with contextlib.suppress(Exception):
+                ray.cancel(att.ref, force=True)
+            self._leave(att)
+
+
+def _connect(settings: RaySettings) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=settings.address, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)  # fmt: skip
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ExecutorError(
+            f"cannot reach the Ray cluster at {settings.address or 'this machine'}: {exc}",
+            hint="Start it ('ray start --head'), or give its address: --address HOST:PORT.",
+        ) from None
+
+
+def run_all(
+    project: Project,
+    jobs: int,
+    echo: Callable[[str], None],
+    settings: RaySettings,
+    draining: Callable[[], bool] = lambda: False,
+    show: DisplayFactory | None = None,
+) -> PoolResult:
+    """Run the queue on Ray, ``jobs`` experiments at once, FIFO; like
+    ``pool.run_all`` (its result, its display), the work on the cluster."""
+    from trails.experiments.display import QueueDisplay
+    from trails.experiments.pool import PoolResult
+
+    git = Git(project.root)
+    pending = deque(queue.entries(git))
+    remote = remote_settings(project)
+    _push_needed(project, git, [e.sha for e in pending])
+    _connect(settings)
+    ids = [e.id for e in pending]
+    display: QueueStatus = show(ids, jobs) if show else QueueDisplay(ids, jobs, echo)
+    d = _Driver(project, git, jobs, settings, remote, display, PoolResult())
+    with display:
+        try:
+            while (pending and not draining()) or d.running:
+                while pending and len(d.running) < jobs and not draining():
+                    att = d.claim(pending.popleft())
+                    if att is not None:
+                        d.start(att)
+                d.kills()
+                with contextlib.suppress(threads_queue.Empty):
+                    d.handle(*d.events.get(timeout=POLL))
+                    while True:
+                        d.handle(*d.events.get_nowait())
+        except KeyboardInterrupt:
+            d.cancel_all()
+            raise
+        finally:
+            d.result.left += [e.id for e in pending]
+            for i in pending:
+                display.left(i.id)
+    return d.result

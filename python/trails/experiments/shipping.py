@@ -1,0 +1,384 @@
+"""Ship commits, not folders: what travels between the driver of a Ray
+queue run and a worker on another machine, and the worker's side of it
+(Ray-agnostic: ``rayexec`` only carries these records).
+
+To the worker goes a ``Shipment``: the entry (its ref, commit, baseline),
+its commit as a Git bundle less the baseline (the node usually has it), and
+the cache remote's settings. The worker keeps one scratch repository and
+one cache per project on its node (``scratch``), unbundles there (asking
+for the baseline's bundle only when the node lacks it), fetches from the
+cache remote the objects the entry's ``dvc.lock`` and ``.dvc`` files name
+that its cache lacks, runs the entry through the same ``run_entry`` and
+``ExperimentRun`` as the local executor, pushes the outputs, and answers
+with ``Event``s: its node, log chunks, each checkpoint's commit as a
+bundle as it is made, and at the end the experiment commit as a bundle.
+
+The worker never reads the driver's work tree or cache: everything it has
+came in a bundle or from the remote. The driver alone writes
+``refs/exps/...`` (``rayexec``)."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hashlib
+import os
+import queue as threads_queue
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trails.experiments.records import CheckpointState, RunStatus
+from trails.versioned import Record, decode
+
+if TYPE_CHECKING:
+    from trails.git import Git
+    from trails.pipeline.stage import Stage
+    from trails.project import Project
+    from trails.repro.status import Status
+
+#: How often the worker looks at its log and its checkpoint chain.
+TICK = 0.2
+#: The end of the log a finished experiment's answer carries.
+TAIL = 4000
+
+
+class RemoteSettings(Record):
+    """A cache remote as the worker opens it: its name and options, the
+    URL absolute (a relative path was relative to the driver's ``.dvc/``)."""
+
+    name: str
+    options: dict[str, str]
+
+
+class Shipment(Record):
+    """One queue entry, for a worker that cannot read the project.
+    ``bundle``: the entry's commit (and the checkpoint chain it continues)
+    less what the baseline reaches; ``project``: names the worker's scratch
+    repository and cache on its node (the same for every entry of a
+    project, so later entries find what earlier ones brought)."""
+
+    project: str
+    entry_ref: str
+    entry_sha: str
+    created: int
+    baseline: str
+    bundle: bytes
+    remote: RemoteSettings
+    checkpoint: CheckpointState | None = None
+
+
+class EventKind(enum.Enum):
+    STARTED = "started"
+    LOG = "log"
+    STAGE = "stage"
+    CHECKPOINT = "checkpoint"
+    DONE = "done"
+
+
+class Event(Record):
+    """What the worker says as it goes. ``text``: the node (``started``),
+    a log chunk, a stage's address; ``bundle`` and ``tip``: a checkpoint's
+    or the finished experiment's commit (``name`` its experiment);
+    ``received``/``fetched``: bytes this entry cost the node (bundles,
+    cache objects)."""
+
+    kind: EventKind
+    text: str = ""
+    name: str = ""
+    tip: str = ""
+    bundle: bytes = b""
+    status: RunStatus | None = None
+    error: str = ""
+    received: int = 0
+    fetched: int = 0
+    fetched_objects: int = 0
+
+
+def encode_shipment(s: Shipment) -> bytes:
+    return s.encode()
+
+
+def decode_shipment(data: bytes) -> Shipment:
+    return decode(Shipment, data, "shipped experiment", "Run the same trails on every node.")
+
+
+def decode_event(data: bytes) -> Event:
+    return decode(Event, data, "a Ray worker's answer", "Run the same trails on every node.")
+
+
+def project_key(remote: RemoteSettings) -> str:
+    """Projects sharing a cache remote share a node's scratch cache."""
+    text = f"{remote.options.get('url', '')}\n{remote.options.get('endpointurl', '')}"
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def scratch(project: str, node: str) -> Path:
+    """The node-local folder of a project: under ``TRAILS_RAY_SCRATCH`` or
+    the temporary folder, per user (never shared between Unix users) and
+    per node (several nodes of one machine keep theirs apart)."""
+    base = os.environ.get("TRAILS_RAY_SCRATCH") or os.path.join(
+        tempfile.gettempdir(), f"trails-ray-{os.getuid()}"
+    )
+    return Path(base) / node[:16] / project
+
+
+def _scratch_project(root: Path, remote: RemoteSettings) -> tuple[Project, Git]:
+    """The scratch repository (made on first use) with the remote as its
+    default: a project whose cache is the node's. Tasks on one node set it
+    up one at a time (``flock``)."""
+    import fcntl
+
+    from trails import config as config_mod
+    from trails.git import Git
+    from trails.project import Project
+
+    (root / ".dvc").mkdir(parents=True, exist_ok=True)
+    with (root / ".dvc" / "trails-ray.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / ".git").exists():
+            subprocess.run(["git", "init", "-q", str(root)], check=True, capture_output=True)
+        with config_mod.edit(root / ".dvc", local=False) as conf:
+            conf.clear()
+            conf["core"] = {"remote": remote.name}
+            conf[config_mod.remote_section(remote.name)] = dict(remote.options)
+    return Project(root), Git(root)
+
+
+class LoggedRunner:
+    """The stages' commands, their output into the entry's log. Each leads
+    a session of its own, killed with the worker (``PR_SET_PDEATHSIG``)."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+
+    def run(self, stage: Stage, root: Path, env: Mapping[str, str]) -> None:
+        from trails.runner import StageFailed
+
+        for cmd in stage.cmd:
+            with self.log.open("ab") as out:
+                code = subprocess.run(
+                    cmd, shell=True, cwd=root / stage.wdir, env=dict(env),
+                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True, preexec_fn=_die_with_parent,
+                ).returncode  # fmt: skip
+            if code != 0:
+                raise StageFailed(stage, cmd, code)
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _fetch_inputs(project: Project, git: Git, commit: str) -> tuple[int, int]:
+    """The cached objects ``commit`` records that the node's cache lacks,
+    from the remote; ``(bytes, objects)`` fetched. A tree's files are named
+    by its manifest, fetched first when it is not here."""
+    from trails import remote
+    from trails.remote import needed
+
+    r = remote.open(project)
+    names = needed.of_commits(git, [commit])
+    got, count = 0, 0
+    for _ in range(2):
+        expanded, absent = needed.expand(r.cache, names)
+        t = r.fetch(expanded)
+        got, count = got + t.bytes, count + t.sent
+        if not absent:
+            break
+    return got, count
+
+
+def _push_outputs(project: Project, git: Git, commit: str) -> None:
+    from trails import remote
+    from trails.remote import needed
+
+    r = remote.open(project)
+    expanded, _ = needed.expand(r.cache, needed.of_commits(git, [commit]))
+    r.push(expanded)
+
+
+@dataclass
+class _Worker:
+    """One shipped entry on a node: ``run`` on a thread, ``stream`` on the
+    task's own, which watches the log and the checkpoint chain."""
+
+    shipment: Shipment
+    base: Callable[[], bytes]
+    node: str
+    done: threads_queue.Queue[Event] = field(default_factory=threads_queue.Queue)
+
+    def __post_init__(self) -> None:
+        from trails.experiments import queue
+
+        self.root = scratch(self.shipment.project, self.node)
+        self.rundir = queue.run_dir(self.root, self.shipment.entry_sha[:7])
+
+    def run(self) -> None:
+        try:
+            self.done.put(self._run())
+        except BaseException as exc:  # the driver records the reason; nothing is lost
+            from trails.errors import error_message
+
+            msg = error_message(exc) if isinstance(exc, Exception) else repr(exc)
+            self.done.put(self._finished(RunStatus.FAILED, error=msg or repr(exc)))
+
+    def _finished(self, status: RunStatus, **kw: object) -> Event:
+        try:
+            tail = self.rundir.log.read_bytes()[-TAIL:].decode(errors="replace")
+        except OSError:
+            tail = ""
+        return Event(kind=EventKind.DONE, status=status, text=tail, **kw)  # type: ignore[arg-type]
+
+    def _echo(self, line: str) -> None:
+        with self.rundir.log.open("a") as f:
+            f.write(line + "\n")
+
+    def _receive(self, git: Git) -> int:
+        """The entry's commit in the scratch repository; bytes received."""
+        from trails.git import GitError
+
+        s = self.shipment
+        received = len(s.bundle)
+        try:
+            git.unbundle(s.bundle)
+        except GitError:
+            base = self.base()
+            received += len(base)
+            git.unbundle(base)
+            git.unbundle(s.bundle)
+        git.update_ref(s.entry_ref, s.entry_sha)
+        self._forget_name(git)
+        if s.checkpoint is not None and s.checkpoint.name and s.checkpoint.tip:
+            from trails.experiments.refs import ref_for
+
+            git.update_ref(ref_for(s.baseline, s.checkpoint.name), s.checkpoint.tip)
+            self.rundir.checkpoint.write_bytes(s.checkpoint.encode())
+        return received
+
+    def _forget_name(self, git: Git) -> None:
+        """An experiment this node recorded before under the entry's name
+        (the driver decides whether the name is free, not the node)."""
+        from trails.experiments.queue import args_of
+        from trails.experiments.refs import ref_for
+
+        s = self.shipment
+        name = args_of(git, s.entry_sha).name
+        resumed = s.checkpoint.name if s.checkpoint else None
+        if name and name != resumed and git.rev_parse(ref_for(s.baseline, name)):
+            git.delete_ref(ref_for(s.baseline, name))
+
+    def _run(self) -> Event:
+        from trails.errors import TrailsError, error_lines, error_message
+        from trails.experiments.executor import run_entry
+        from trails.experiments.queue import Entry
+        from trails.experiments.refs import ref_for
+
+        s = self.shipment
+        project, git = _scratch_project(self.root, s.remote)
+        received = self._receive(git)
+        start = s.checkpoint.tip if s.checkpoint and s.checkpoint.tip else s.entry_sha
+        fetched, objects = _fetch_inputs(project, git, start)
+        entry = Entry(s.entry_ref, s.entry_sha, s.created)
+        counts = {"received": received, "fetched": fetched, "fetched_objects": objects}
+        try:
+            rec = run_entry(project, git, entry, LoggedRunner(self.rundir.log), self._echo,
+                            status=_stage_status(self._echo, self.rundir.stage))  # fmt: skip
+        except TrailsError as exc:
+            self._echo("\n".join(error_lines(exc)))
+            return self._finished(RunStatus.FAILED, error=error_message(exc), **counts)
+        _push_outputs(project, git, rec.sha)
+        bundle = git.bundle([ref_for(s.baseline, rec.name)], [s.baseline])
+        self._echo(f"Ran experiment {entry.id} as '{rec.name}' on node {self.node[:8]} "
+                   f"(received {received} bytes of Git bundles, fetched {fetched} bytes "
+                   f"in {objects} cache objects)")  # fmt: skip
+        return self._finished(RunStatus.SUCCESS, name=rec.name, tip=rec.sha, bundle=bundle,
+                              **counts)  # fmt: skip
+
+    def stream(self) -> Iterator[Event]:
+        """``started``, then log chunks, stages and checkpoints as they
+        happen, then ``done``."""
+        self.rundir.path.mkdir(parents=True, exist_ok=True)
+        self.rundir.log.write_bytes(b"")
+        self.rundir.checkpoint.unlink(missing_ok=True)
+        yield Event(kind=EventKind.STARTED, text=self.node)
+        threading.Thread(target=self.run, daemon=True).start()
+        watch = _Watch(self)
+        while True:
+            try:
+                last: Event | None = self.done.get(timeout=TICK)
+            except threads_queue.Empty:
+                last = None
+            yield from watch.poll()
+            if last is not None:
+                yield last
+                return
+
+
+def _stage_status(echo: Callable[[str], None], stage_file: Path) -> Status:
+    """``EchoStatus`` lines, and the running stage in the scratch run
+    folder's ``stage`` file, which the task streams to the driver."""
+    from trails.repro.status import EchoStatus
+
+    class StageStatus(EchoStatus):
+        def stage_started(self, address: str, cmd: Sequence[str]) -> None:
+            super().stage_started(address, cmd)
+            stage_file.write_text(address)
+
+    return StageStatus(echo)
+
+
+@dataclass
+class _Watch:
+    """What changed since the last look: new log bytes, the running stage,
+    a new checkpoint (its chain bundled less the baseline)."""
+
+    worker: _Worker
+    offset: int = 0
+    stage: str = ""
+    tip: str = ""
+
+    def poll(self) -> Iterator[Event]:
+        rundir = self.worker.rundir
+        with contextlib.suppress(OSError), rundir.log.open("rb") as f:
+            f.seek(self.offset)
+            chunk = f.read()
+            self.offset += len(chunk)
+            if chunk:
+                yield Event(kind=EventKind.LOG, text=chunk.decode(errors="replace"))
+        with contextlib.suppress(OSError):
+            stage = rundir.stage.read_text()
+            if stage != self.stage:
+                self.stage = stage
+                yield Event(kind=EventKind.STAGE, text=stage)
+        yield from self._checkpoint()
+
+    def _checkpoint(self) -> Iterator[Event]:
+        from trails.experiments.refs import ref_for
+        from trails.git import Git
+        from trails.versioned import RecordError
+
+        rundir = self.worker.rundir
+        try:
+            state = decode(CheckpointState, rundir.checkpoint.read_bytes(), "checkpoint", "")
+        except (OSError, RecordError):
+            return
+        if not state.tip or state.tip == self.tip or not state.name:
+            return
+        self.tip = state.tip
+        git = Git(self.worker.root)
+        bundle = git.bundle([ref_for(state.baseline, state.name)], [state.baseline])
+        yield Event(kind=EventKind.CHECKPOINT, name=state.name, tip=state.tip, bundle=bundle)
+
+
+def work(shipment: Shipment, base: Callable[[], bytes], node: str) -> Iterator[Event]:
+    """The worker's side of one entry (a Ray task iterates it)."""
+    return _Worker(shipment, base, node).stream()
