@@ -76,7 +76,7 @@ class S3Backend(Counter):
         except Exception as exc:  # botocore's profile and config errors
             raise self._error(exc) from None
 
-    def _error(self, exc: Exception) -> TrailsError:
+    def _error(self, exc: Exception) -> Exception:
         """One message naming the remote and what to do, for what botocore raises."""
         from botocore import exceptions as e
 
@@ -98,6 +98,8 @@ class S3Backend(Counter):
             )
         if isinstance(exc, e.ProfileNotFound):
             return RemoteAccessError(f"{where}: {exc}", hint="Fix the remote's profile option.")
+        if code in ("NoSuchKey", "404"):  # a file the index names is gone
+            return FileNotFoundError(f"{where}: {exc}")
         if code in ("NoSuchBucket",):
             return RemoteAccessError(f"{where}: bucket '{self.bucket}' does not exist",
                                      hint="Create it, or fix the remote's url.")  # fmt: skip
@@ -114,7 +116,7 @@ class S3Backend(Counter):
         self.count()
         try:
             return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
-        except TrailsError:
+        except (TrailsError, FileNotFoundError):
             raise
         except Exception as exc:
             raise self._error(exc) from None
