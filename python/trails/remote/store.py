@@ -249,10 +249,11 @@ class Remote:
         todo = self.missing(wanted)
         result.already = len(wanted) - len(todo)
         result.lost = self.lost
-        gone = set(core.missing_objects(self.cache, todo))  # only those to send are looked at
-        result.absent = [todo[i] for i in sorted(gone)]
-        todo = sorted(n for i, n in enumerate(todo) if i not in gone)
-        sizes = {n: os.stat(self._local(n)).st_size for n in todo}
+        # Only those to send are looked at, in one call of the core.
+        found = core.object_sizes(self.cache, todo)
+        result.absent = [n for n, size in zip(todo, found, strict=True) if size < 0]
+        sizes = {n: size for n, size in zip(todo, found, strict=True) if size >= 0}
+        todo = sorted(sizes)
         small = [n for n in todo if sizes[n] < WHOLE_BYTES]
         large = [n for n in todo if sizes[n] >= WHOLE_BYTES]
         with ThreadPoolExecutor(self.jobs) as pool:
