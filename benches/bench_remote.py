@@ -49,17 +49,20 @@ GiB = 1 << 30
 
 
 class Counting:
-    """WSGI middleware: requests per bucket (the first path segment)."""
+    """WSGI middleware: requests and bytes sent per bucket (the first path
+    segment)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.counts: Counter[str] = Counter()
+        self.sent: Counter[str] = Counter()
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start: Any) -> Any:
         bucket = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
         with self.lock:
             self.counts[bucket] += 1
+            self.sent[bucket] += int(environ.get("CONTENT_LENGTH") or 0)
         return self.app(environ, start)
 
 
@@ -181,6 +184,9 @@ class Results:
         self.rows: list[tuple[str, ...]] = []
 
     def row(self, *cells: str) -> None:
+        """A row, with the load average when it was measured (the machine is
+        shared: read every figure beside it)."""
+        cells = (*cells, f"{os.getloadavg()[0]:.1f}")
         log(" | ".join(cells))
         self.rows.append(cells)
 
@@ -307,14 +313,32 @@ def small_files(
         "about 1x",
         "",
     )
+    # and a no-op pull of the big project: its remote alone, then crowded
+    run(small, TRAILS, "remote", "add", "size", "s3://trails-small/p")
+    run(small, TRAILS, "remote", "modify", "size", "endpointurl", endpoint)
+    run(small, TRAILS, "push", "-r", "size")
+    before = counting.counts["trails-small"]
+    pulled = med(partial(run, t, TRAILS, "pull", "-r", "s3"), 5)
+    asked = (counting.counts["trails-small"] - before) / 5
+    res.row(
+        f"no-op pull of {n:,} objects, remote holding {n + n // 10:,} objects",
+        f"{pulled:.2f} s",
+        "",
+        "",
+        "< 1 s",
+        f"{asked:.0f} requests per pull",
+    )
     # exp push-like: one output changed in 1% of its files, the rest already there
     for f in sorted((t / "data").rglob("*.bin"))[: n // 100]:
         f.write_bytes(os.urandom(2048))
     run(t, TRAILS, "add", "data")
     before = counting.counts["trails-small"]
+    sent = counting.sent["trails-small"]
     out = subprocess.run(
         [TRAILS, "push", "-r", "s3"], cwd=t, env=env(), capture_output=True, text=True, check=True
     ).stdout.strip()
+    changed = sum(f.stat().st_size for f in sorted((t / "data").rglob("*.bin"))[: n // 100])
+    total = sum(f.stat().st_size for f in (t / "data").rglob("*.bin"))
     res.row(
         "push after 1% of the files changed (what exp push sends for an experiment "
         "sharing the rest)",
@@ -322,7 +346,9 @@ def small_files(
         "",
         "",
         "only the missing",
-        f"{counting.counts['trails-small'] - before} requests",
+        f"{counting.counts['trails-small'] - before} requests, "
+        f"{(counting.sent['trails-small'] - sent) / 1e6:.2f} MB sent of {total / 1e6:.1f} MB "
+        f"(changed files {changed / 1e6:.2f} MB, the rest is the new manifest and index)",
     )
 
 
@@ -380,11 +406,15 @@ def write(path: Path, res: Results, args: argparse.Namespace, load: str) -> None
         "requests counted per bucket by a WSGI layer in front of it",
         f"- files of 1-4 KiB: trails {args.files:,}, DVC {args.dvc_files:,}; where they differ, "
         "the ratio compares time per file (DVC's time x files ratio)",
-        "- command: `.venv/bin/python benches/bench_remote.py --write benches/RESULTS-remote.md`"
+        "- command: `.venv/bin/python benches/bench_remote.py "
+        + " ".join(sys.argv[1:])
+        + "`"
         + (" (this file: a `--quick` smoke run; its figures mean little)" if args.quick else ""),
+        "- the reference tool's time per file grows with the file count, so per-file ratios "
+        "understate the gap; `--dvc-files` equal to `--files` measures both at the same size",
         "",
-        "| measure | trails | DVC (or floor) | ratio | target | notes |",
-        "|---|---|---|---|---|---|",
+        "| measure | trails | DVC (or floor) | ratio | target | notes | load |",
+        "|---|---|---|---|---|---|---|",
         *("| " + " | ".join(r) + " |" for r in res.rows),
         "",
     ]

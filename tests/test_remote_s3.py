@@ -11,6 +11,7 @@ import pytest
 
 from tests import remote_scenario
 from tests.conftest import Result, gen, git
+from tests.test_confine_entry import snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -70,12 +71,44 @@ def test_faults_name_the_remote_and_change_nothing(
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "data")
     _remote(s3, "s3://no-such-bucket/p")(repo)
+    before = snapshot(repo)
     r = trails("push")
     assert r.code == 1 and "remote 'store'" in r.err and "does not exist" in r.err, r.err
+    assert "Create it, or fix the remote's url." in r.err
     dead = f"http://127.0.0.1:{_free_port()}"
     assert trails("remote", "modify", "store", "endpointurl", dead).code == 0
+    before = snapshot(repo)
     r = trails("push")
     assert r.code == 1 and f"cannot reach {dead}" in r.err, r.err
+    assert "trails remote modify store endpointurl URL" in r.err
     assert "Traceback" not in r.err
     r = trails("status", "-c")
     assert r.code == 1 and "cannot reach" in r.err
+    assert snapshot(repo) == before
+
+
+def test_wrong_credentials_are_named_and_change_nothing(
+    repo: Path, trails: Callable[..., Result], s3: str
+) -> None:
+    """moto's server checks signatures against its IAM users while
+    authentication is on: the test's keys belong to no user."""
+    from moto.core.authorization import enable_iam_authentication
+
+    assert trails("init").code == 0
+    gen(repo, {"d/a.txt": "a\n"}, age=5)
+    assert trails("add", "d").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+    _remote(s3)(repo)
+    before = snapshot(repo)
+    with enable_iam_authentication():
+        for verb in (("push",), ("status", "-c")):
+            r = trails(*verb)
+            assert r.code == 1, r.out
+            assert (
+                "remote 'store' (s3://bkt/project/): the credentials were refused "
+                "(InvalidAccessKeyId)" in r.err
+            ), r.err
+            assert "Check access_key_id/secret_access_key" in r.err and "Traceback" not in r.err
+    assert snapshot(repo) == before
+    assert trails("push").code == 0, "the same keys once the server takes any"

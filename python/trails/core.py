@@ -317,6 +317,12 @@ def missing_objects(cache: PathArg, names: Sequence[str]) -> list[int]:
     return _core.missing_objects(os.fspath(cache), list(names))
 
 
+def object_sizes(cache: PathArg, names: Sequence[str]) -> list[int]:
+    """Each named object's size in the cache, -1 where it lacks it (one
+    stat each, in parallel)."""
+    return _core.object_sizes(os.fspath(cache), list(names))
+
+
 def xxh3_files(paths: Sequence[PathArg]) -> int:
     """Bytes read by xxh3-128 over ``paths`` (in parallel, the core's
     reader): ``trails bench hash``'s comparison row, never a content

@@ -54,6 +54,9 @@ def push(**kw: Any) -> None:
 
     project, r, wanted = _start(**kw)
     result = transfer.push(project, r, wanted)
+    if result.lost:
+        click.echo(f"Warning: remote '{r.name}' no longer has {result.lost:,} index file(s) it "
+                   "had (emptied or replaced?): what it lost is sent again.", err=True)  # fmt: skip
     click.echo(f"{_files(result.sent)} pushed, {result.already:,} already there.")
     if result.absent:
         click.echo(f"Warning: {len(result.absent):,} object(s) are not in the cache and were not "

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from trails.errors import TrailsError
 from trails.project import Project
-from trails.remote.settings import RemoteConfig
+from trails.remote.settings import RemoteConfig, check_url
 
 #: A folder remote's temporary files (``remote-format.md``).
 TMP = "trails-v1/tmp"
@@ -148,8 +148,10 @@ class LocalBackend(Counter):
 
 
 def open_backend(project: Project, remote: RemoteConfig) -> Backend:
-    """The backend of a configured remote (S3 needs the ``s3`` extra)."""
-    url = remote.url
+    """The backend of a configured remote (S3 needs the ``s3`` extra). Its
+    URL is checked again: ``.dvc/config`` may have been edited by hand, and
+    an unknown scheme read as a path would make a folder named ``ftp:``."""
+    url = check_url(remote.url, f"remote '{remote.name}'", edit=remote.name)
     parts = urlsplit(url)
     if parts.scheme == "s3":
         from trails.remote.s3 import S3Backend

@@ -76,8 +76,10 @@ class S3Backend(Counter):
         except Exception as exc:  # botocore's profile and config errors
             raise self._error(exc) from None
 
-    def _error(self, exc: Exception) -> TrailsError:
-        """One message naming the remote and what to do, for what botocore raises."""
+    def _error(self, exc: Exception, *, key: str | None = None) -> Exception:
+        """One message naming the remote and what to do, for what botocore
+        raises. ``key``: reading that file, whose absence is a
+        ``FileNotFoundError`` (an index naming a file the remote lost)."""
         from botocore import exceptions as e
 
         where = f"remote '{self.name}' (s3://{self.bucket}/{self.prefix})"
@@ -88,7 +90,7 @@ class S3Backend(Counter):
             return RemoteAccessError(
                 f"{where}: cannot reach {self.options.get('endpointurl') or 'S3'}",
                 hint="Check the network and the remote's endpointurl "
-                "('trails remote modify NAME endpointurl URL').",
+                f"('trails remote modify {self.name} endpointurl URL').",
             )
         if isinstance(exc, e.NoCredentialsError | e.PartialCredentialsError):
             return RemoteAccessError(
@@ -98,6 +100,8 @@ class S3Backend(Counter):
             )
         if isinstance(exc, e.ProfileNotFound):
             return RemoteAccessError(f"{where}: {exc}", hint="Fix the remote's profile option.")
+        if key is not None and code in ("NoSuchKey", "404"):
+            return FileNotFoundError(f"{where}: no file {key}")
         if code in ("NoSuchBucket",):
             return RemoteAccessError(f"{where}: bucket '{self.bucket}' does not exist",
                                      hint="Create it, or fix the remote's url.")  # fmt: skip
@@ -117,7 +121,8 @@ class S3Backend(Counter):
         except TrailsError:
             raise
         except Exception as exc:
-            raise self._error(exc) from None
+            reading = kwargs.get("Key") if method == "get_object" else None
+            raise self._error(exc, key=reading) from None
 
     def check_readable(self) -> None:
         """A missing bucket or refused credentials show at the first listing."""
@@ -156,7 +161,7 @@ class S3Backend(Counter):
             self.client.download_file(self.bucket, self.prefix + key, str(dest),
                                       Config=self._transfer())  # fmt: skip
         except Exception as exc:
-            raise self._error(exc) from None
+            raise self._error(exc, key=key) from None
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

@@ -50,25 +50,28 @@ class RemoteConfig:
         return self.options.get("url", "")
 
 
-def check_url(url: str, where: str) -> str:
-    """A URL trails can use: a path, ``file://PATH`` or ``s3://BUCKET[/PREFIX]``."""
+def check_url(url: str, where: str, *, edit: str | None = None) -> str:
+    """A URL trails can use: a path, ``file://PATH`` or ``s3://BUCKET[/PREFIX]``.
+    ``edit``: the remote is configured already (its URL read back from
+    ``.dvc/config``), so the hint says how to fix it there."""
+    fix = f" Fix it with 'trails remote modify {edit} url URL'." if edit else ""
     parts = urlsplit(url)
     scheme = parts.scheme if len(parts.scheme) > 1 else ""  # "C:" is not a scheme
     if not url or "\n" in url or "\0" in url:
-        raise RemoteError(f"{where}: the URL is empty or holds a newline")
+        raise RemoteError(f"{where}: the URL is empty or holds a newline", hint=fix.strip() or None)
     if scheme not in SCHEMES:
         raise RemoteError(
             f"{where}: '{scheme}://' remotes are not supported by trails",
             hint="Use a local or mounted path, file://PATH or s3://BUCKET/PREFIX "
-            "(with endpointurl for any S3-compatible server).",
+            "(with endpointurl for any S3-compatible server)." + fix,
         )
     if scheme == "s3" and not parts.netloc:
         raise RemoteError(
             f"{where}: malformed URL '{url}': no bucket",
-            hint="Write s3://BUCKET or s3://BUCKET/PREFIX.",
+            hint="Write s3://BUCKET or s3://BUCKET/PREFIX." + fix,
         )
     if scheme == "file" and not parts.path:
-        raise RemoteError(f"{where}: malformed URL '{url}': no path")
+        raise RemoteError(f"{where}: malformed URL '{url}': no path", hint=fix.strip() or None)
     return url
 
 

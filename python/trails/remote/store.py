@@ -84,6 +84,8 @@ class Transfer:
     absent: list[str] = field(default_factory=list)
     #: names whose fetched bytes did not match (not stored)
     corrupt: list[str] = field(default_factory=list)
+    #: index files the remote was last seen with and no longer has
+    lost: int = 0
 
 
 def object_key(name: str) -> str:
@@ -121,6 +123,9 @@ class Remote:
         #: and those its listing named.
         self._pushed: list[str] = []
         self._names: list[str] = []
+        #: Index files last seen on the remote that its listing no longer
+        #: shows: it was emptied or replaced behind trails' back.
+        self.lost = 0
         self._lock = threading.Lock()
         self.progress: Callable[[int, int], None] = lambda n, b: None
 
@@ -154,9 +159,7 @@ class Remote:
 
     def _keep_index(self, name: str, data: bytes) -> None:
         self.index_cache.mkdir(parents=True, exist_ok=True)
-        tmp = self.index_cache / f".{name}.{uuid.uuid4().hex}"
-        tmp.write_bytes(data)
-        os.replace(tmp, self.index_cache / name)
+        _replace(self.index_cache / name, data)
 
     def _seen(self) -> list[str] | None:
         """The index files this remote was last seen holding, or None."""
@@ -170,9 +173,7 @@ class Remote:
         if self.seen_file is None:
             return
         self.seen_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.seen_file.with_name(f".{self.seen_file.name}.{uuid.uuid4().hex}")
-        tmp.write_text("".join(f"{n}\n" for n in names))
-        os.replace(tmp, self.seen_file)
+        _replace(self.seen_file, "".join(f"{n}\n" for n in names).encode())
 
     def holdings(self, *, fresh: bool = True) -> dict[str, tuple[int, int]]:
         """Every object the remote's index files name: name -> (which
@@ -180,16 +181,27 @@ class Remote:
         100k objects is read on every push and pull. ``fresh``: from a
         listing of ``index/`` (once per Remote); otherwise from the index
         files it was last seen holding, with no request at all, which can
-        only be fewer than it holds (nothing on a remote is deleted)."""
+        only be fewer than it holds (trails deletes nothing on a remote;
+        one emptied by hand is noticed by the listing every push makes)."""
         if self._holdings is not None and (self._listed or not fresh):
             return self._holdings
-        names = self._seen() if not fresh else None
+        seen = self._seen()
+        names = seen if not fresh else None
+        packs: set[str] | None = None
         if names is None:
             names = [n for n in self.backend.list(INDEX) if len(n) == 64]
+            # Packs too (one request per 1,000): an index whose pack is gone
+            # names nothing, so a push sends its objects again.
+            packs = set(self.backend.list(PACKS))
             self._listed = True
             self._names = names
+            listed = set(names)
+            self.lost = sum(1 for n in seen or () if n not in listed)
         with ThreadPoolExecutor(self.jobs) as pool:
-            self._indexes = [i for i in pool.map(self._read_index, names) if i is not None]
+            self._indexes = [
+                i for i in pool.map(self._read_index, names)
+                if i is not None and (packs is None or not i.pack or i.pack in packs)
+            ]  # fmt: skip
         if self._listed:
             self._remember(names)
         held: dict[str, tuple[int, int]] = {}
@@ -230,12 +242,18 @@ class Remote:
         lacks are returned in ``absent`` (nothing to send)."""
         wanted = list(dict.fromkeys(names))
         result = Transfer()
+        # Always from a listing (one request per 1,000 index files and
+        # packs), never from the memo alone: a remote emptied or replaced
+        # behind trails' back is sent again what it lost.
+        self.holdings(fresh=True)
         todo = self.missing(wanted)
         result.already = len(wanted) - len(todo)
-        gone = set(core.missing_objects(self.cache, todo))  # only those to send are looked at
-        result.absent = [todo[i] for i in sorted(gone)]
-        todo = sorted(n for i, n in enumerate(todo) if i not in gone)
-        sizes = {n: os.stat(self._local(n)).st_size for n in todo}
+        result.lost = self.lost
+        # Only those to send are looked at, in one call of the core.
+        found = core.object_sizes(self.cache, todo)
+        result.absent = [n for n, size in zip(todo, found, strict=True) if size < 0]
+        sizes = {n: size for n, size in zip(todo, found, strict=True) if size >= 0}
+        todo = sorted(sizes)
         small = [n for n in todo if sizes[n] < WHOLE_BYTES]
         large = [n for n in todo if sizes[n] >= WHOLE_BYTES]
         with ThreadPoolExecutor(self.jobs) as pool:
@@ -353,11 +371,26 @@ class Remote:
         except (FileNotFoundError, RemoteAccessError):
             tmp.unlink(missing_ok=True)
             return 0, [name], 0
+        except BaseException:  # a full disk: no partial file left in the cache
+            tmp.unlink(missing_ok=True)
+            raise
         size = tmp.stat().st_size
         code = core.adopt_file(self.cache, tmp, name)
         tmp.unlink(missing_ok=True)
         self.progress(1, size)
         return (0, [name], size) if code < 0 else (1, [], size)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Local state written whole or not at all: a full disk leaves no
+    temporary file behind."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _chunks(names: list[str], sizes: dict[str, int]) -> list[list[str]]:

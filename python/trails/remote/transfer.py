@@ -73,10 +73,10 @@ def fetch(project: Project, remote: Remote, wanted: needed_mod.Needed) -> Transf
                 result.absent += second.absent
                 result.corrupt += second.corrupt
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                 raise RemoteAccessError(
-                    f"fetching from remote '{remote.name}': no space left on the cache's disk "
-                    f"({project.cache_dir})",
+                    f"fetching from remote '{remote.name}': cannot write "
+                    f"{exc.filename or project.cache_dir}: {exc.strerror}",
                     hint="Free space there ('trails gc') and run again: the objects already "
                     "fetched are complete and kept; nothing partial was left.",
                 ) from None

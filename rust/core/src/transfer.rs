@@ -62,12 +62,12 @@ fn verified(n: &Name, bytes: &[u8]) -> bool {
         && (!n.tree || Manifest::from_bytes(bytes, Path::new("<remote>")).is_ok())
 }
 
-/// Store one object's bytes, fetched from elsewhere.
+/// Store one object's bytes, fetched from elsewhere. No stat first: the
+/// caller fetches only what the cache lacked, and the rename, which never
+/// replaces, says if another process stored it meanwhile (a pull is bound
+/// by the kernel's work per file: one syscall less of 7).
 fn store_one(cache: &Cache, n: &Name, bytes: &[u8]) -> Result<Outcome> {
     let dest = path_of(cache, n);
-    if dest.is_file() {
-        return Ok(Outcome::Present);
-    }
     if !verified(n, bytes) {
         return Ok(Outcome::Corrupt);
     }
@@ -189,6 +189,23 @@ pub fn missing(cache: &Cache, names: &[Name]) -> Vec<usize> {
         .collect()
 }
 
+/// Each object's size, `None` where the cache lacks it: one stat each in
+/// parallel, what a push needs to cut its packs (a stat per object from
+/// Python cost more than the rest of a 20k-file push to a folder).
+pub fn sizes(cache: &Cache, names: &[Name]) -> Vec<Option<u64>> {
+    pool::run(|| {
+        names
+            .par_iter()
+            .map(|n| {
+                fs::metadata(path_of(cache, n))
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+            })
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +245,7 @@ mod tests {
         assert!(cache.contains(&good.digest));
         assert!(!cache.contains(&claimed.digest));
         assert_eq!(missing(&cache, &[good, claimed]), vec![1]);
+        assert_eq!(sizes(&cache, &[good, claimed]), vec![Some(5), None]);
         let (body, lengths) = read_objects(&cache, &[good, good]).unwrap();
         assert_eq!(body, b"hellohello");
         assert_eq!(lengths, vec![5, 5]);

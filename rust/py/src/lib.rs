@@ -350,6 +350,17 @@ fn missing_objects(py: Python<'_>, cache: PathBuf, names: Vec<String>) -> PyResu
     Ok(py.detach(|| transfer::missing(&Cache::new(&cache), &parsed)))
 }
 
+/// Each named object's size in the cache, -1 where it lacks it.
+#[pyfunction]
+fn object_sizes(py: Python<'_>, cache: PathBuf, names: Vec<String>) -> PyResult<Vec<i64>> {
+    let parsed = names_of(py, &cache, &names)?;
+    let sizes = py.detach(|| transfer::sizes(&Cache::new(&cache), &parsed));
+    Ok(sizes
+        .into_iter()
+        .map(|s| s.map_or(-1, |n| n as i64))
+        .collect())
+}
+
 /// The verified manifest bytes of a tree object.
 #[pyfunction]
 fn read_tree(py: Python<'_>, cache: PathBuf, tree_hash: &str) -> PyResult<Py<PyBytes>> {
@@ -513,6 +524,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(adopt_file, m)?)?;
     m.add_function(wrap_pyfunction!(read_objects, m)?)?;
     m.add_function(wrap_pyfunction!(missing_objects, m)?)?;
+    m.add_function(wrap_pyfunction!(object_sizes, m)?)?;
     m.add_function(wrap_pyfunction!(xxh3_files, m)?)?;
     m.add_function(wrap_pyfunction!(fsmonitor_serve, m)?)?;
     Ok(())
