@@ -30,7 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import log, machine_facts, make_big_file
+from bench import ensure_venv, log, machine_facts, make_big_file
 
 HERE = Path(__file__).resolve().parent
 DVC_VERSION = "3.67.1"
@@ -206,27 +206,8 @@ def requests(counting: Counting, bucket: str, f: Callable[[], float]) -> tuple[f
 
 
 def ensure_dvc() -> Path:
-    exe = DVC_VENV / "bin" / "dvc"
-    ok = (
-        exe.exists()
-        and DVC_VERSION
-        in subprocess.run([exe, "--version"], capture_output=True, text=True, check=False).stdout
-    )
-    if not ok:
-        log(f"installing dvc[s3]=={DVC_VERSION} into {DVC_VENV}")
-        shutil.rmtree(DVC_VENV, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", DVC_VENV], check=True)
-        subprocess.run(
-            [
-                DVC_VENV / "bin" / "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                f"dvc[s3]=={DVC_VERSION}",
-            ],
-            check=True,
-        )
-    return exe
+    ensure_venv(DVC_VENV, "dvc", DVC_VERSION, extras="s3")
+    return DVC_VENV / "bin" / "dvc"
 
 
 def small_files(
