@@ -96,7 +96,30 @@ def test_a_worker_moves_its_folder_from_one_experiment_to_the_next(
         assert "model.bin" not in files
         shown = git(project, "show", f"{_ref(project, units)}:params.yaml")
         assert shown == f"units: {units}\n"
-    assert not list((project / ".dvc" / "tmp" / "exps").glob("pool-*")), "folders removed"
+    exps_dir = project / ".dvc" / "tmp" / "exps"
+    assert not list(exps_dir.glob("pool-*.lock")), "the run let its folders go"
+    # The next run takes the folders this one kept and moves them too: the
+    # data files it sees are those an experiment of the first run saw.
+    assert trails("exp", "run", "--queue", "-S", "units=range(20,23)").code == 0
+    assert trails("exp", "run", "--run-all", "-j", "1").code == 0
+    again = _experiments(project)
+    for units in range(20, 23):
+        metrics, files = again[units]
+        assert str(metrics["seen"]) in seen, "a kept folder was moved, not checked out afresh"
+        assert [f for f in files if f.startswith("extra-")] == ["extra-1.txt", f"extra-{units}.txt"]
+
+
+def _only_kept_folders(repo: Path, most: int) -> None:
+    """What queue runs leave beside the logs: kept folders (no lock, no
+    entry's own folder), at most ``most``, each holding a recorded
+    experiment (its note and its index beside it)."""
+    exps = repo / ".dvc" / "tmp" / "exps"
+    left = {p.name for p in exps.iterdir() if p.name != "run"}
+    folders = {n for n in left if not n.endswith((".git-index", ".holds"))}
+    assert folders and len(folders) <= most and all(n.startswith("pool-") for n in folders), left
+    assert left == folders | {f"{n}.git-index" for n in folders} | {f"{n}.holds" for n in folders}
+    recorded = set(_shas(repo))
+    assert {(exps / f"{n}.holds").read_text() for n in folders} <= recorded
 
 
 def _ref(project: Path, units: int) -> str:
@@ -143,6 +166,5 @@ def test_many_entries_each_run_once_and_none_stalls(
     assert len(status) == n and all(ln.endswith(" success") for ln in status)
     assert len(git(repo, "for-each-ref", "refs/exps/").splitlines()) == n
     assert not git(repo, "for-each-ref", "refs/exps/queue/", "refs/exps/failed/").strip()
-    exps = repo / ".dvc" / "tmp" / "exps"
-    assert not [p for p in exps.iterdir() if p.name != "run"], "no folder or index left"
+    _only_kept_folders(repo, 2 * 2 * 4)  # two pools, each at most 2 x jobs
     assert trails("exp", "run", "--run-all").out.strip() == "No experiments in the queue."

@@ -70,6 +70,18 @@ def _holds(work: Path) -> Path:
     return work.with_name(work.name + ".holds")
 
 
+def holds(work: Path) -> str | None:
+    """The commit a kept folder holds exactly, if its note says one (a
+    full commit id: the note is read as untrusted, like the folder)."""
+    try:
+        sha = _holds(work).read_text().strip()
+    except OSError:
+        return None
+    if len(sha) == 40 and all(c in "0123456789abcdef" for c in sha):
+        return sha
+    return None
+
+
 def remove_folder(work: Path) -> None:
     """An experiment's folder, its index and its note."""
     shutil.rmtree(work, ignore_errors=True)
@@ -88,12 +100,8 @@ def _check_out(project: Project, git: Git, work: Path, commit: str) -> None:
     real = os.path.join(os.path.realpath(project.root), ".dvc", "tmp", "exps", work.name)
     if work.parent != exps or os.path.realpath(work) != real:
         raise TrailsError(f"'{work}' is not a run folder of this project (.dvc/tmp/exps/)")
-    note = _holds(work)
-    try:
-        old = note.read_text().strip()
-    except OSError:
-        old = ""
-    note.unlink(missing_ok=True)
+    old = holds(work)
+    _holds(work).unlink(missing_ok=True)
     if old and work.is_dir() and git_index(work).is_file():
         try:
             git.move_folder(old, commit, work, git_index(work))
