@@ -168,3 +168,56 @@ def test_many_entries_each_run_once_and_none_stalls(
     assert not git(repo, "for-each-ref", "refs/exps/queue/", "refs/exps/failed/").strip()
     _only_kept_folders(repo, 2 * 2 * 4)  # two pools, each at most 2 x jobs
     assert trails("exp", "run", "--run-all").out.strip() == "No experiments in the queue."
+
+
+#: Each stage notes its params and how many stages run at that moment
+#: (the folders of those that started and have not ended: all of them are
+#: running), so the log says whether more than --jobs ever ran at once.
+COUNTED = """\
+stages:
+  echo:
+    cmd: mkdir "$RUNS/${units}" && ls "$RUNS" | wc -l >> "$RUNS.n" && echo ${units} >> "$RUNS.log"
+      && rmdir "$RUNS/${units}" && echo ${units} > out.txt
+    params: [units]
+    outs: [out.txt]
+"""
+
+
+@pytest.mark.slow
+def test_256_entries_at_16_jobs_each_recorded_once(
+    repo: Path, trails: Trails, tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The reference tool's failure modes at scale (issue #20 item 3), with
+    256 entries at --jobs 16 while `queue status` reads the queue: no entry
+    runs twice or is lost, no worker stalls (the run ends, within the
+    timeout), each experiment is recorded once with its own params, and
+    what is left is the logs and the kept folders (2 x jobs at most)."""
+    n, jobs = 256, 16
+    runs = tmp_path_factory.mktemp("runs") / "running"
+    runs.mkdir()
+    monkeypatch.setenv("RUNS", str(runs))
+    baseline(repo, trails, {"dvc.yaml": COUNTED, "params.yaml": "units: 0\n"})
+    runs.with_suffix(".log").unlink()
+    assert trails("exp", "run", "--queue", "-S", f"units=range(1,{n + 1})").code == 0
+    cmd = [sys.executable, "-m", "trails", "exp", "run", "--run-all", "-j", str(jobs)]
+    pool = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while pool.poll() is None:
+        states = trails("queue", "status").out.splitlines()[1:]
+        assert len(states) == n, "every entry listed once while the queue runs"
+    out, err = pool.communicate(timeout=120)
+    assert pool.returncode == 0, err
+    at_once = [int(x) for x in runs.with_suffix(".n").read_text().split()]
+    assert max(at_once) <= jobs, "never more than --jobs stages at once"
+    ran = [int(x) for x in runs.with_suffix(".log").read_text().split()]
+    assert sorted(ran) == list(range(1, n + 1)), "every entry ran exactly once"
+    assert out.decode().count(" done as ") == n
+    shas = _shas(repo)
+    assert len(shas) == n, "each entry recorded as one experiment"
+    params = git(repo, "show", *[f"{s}:params.yaml" for s in shas]).split()
+    assert sorted(int(p) for p in params if p.isdigit()) == list(range(1, n + 1))
+    assert not git(repo, "for-each-ref", "refs/exps/queue/", "refs/exps/failed/").strip()
+    status = trails("queue", "status").out.splitlines()[1:]
+    assert len(status) == n and all(ln.endswith(" success") for ln in status)
+    _only_kept_folders(repo, 2 * jobs)
+    assert not list((repo / ".dvc" / "tmp" / "exps" / "run").glob("*/lock"))

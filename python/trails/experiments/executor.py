@@ -180,6 +180,7 @@ def run_entry(
     slot: Slot | None = None,
     status: Status | None = None,
     folder: Path | None = None,
+    on_commit: Callable[[str, str], None] | None = None,
 ) -> Recorded:
     """Run a queued entry and record it; the entry's ref is deleted when its
     experiment is recorded. ``queued``: the entry as the caller read it
@@ -191,7 +192,9 @@ def run_entry(
     report to (``echo``'s lines by default). ``folder``: a worker's kept
     folder (under ``.dvc/tmp/exps/``), moved from the commit it holds to
     this entry's by their diff and kept for the next entry; default: a
-    fresh folder of the entry's own, removed at the end."""
+    fresh folder of the entry's own, removed at the end. ``on_commit``:
+    called with the experiment's name and commit just before the entry's
+    ref is deleted (``Ending.on_commit``)."""
     args = queued.args if queued is not None else args_of(git, entry.sha)
     baseline = args.baseline or ""
     # The entry's commit is a child of its baseline: when Git listed that
@@ -223,7 +226,8 @@ def run_entry(
         place = Place(sub, git_index(sub.root), state if state.parent.is_dir() else None)
         run = ExperimentRun(
             git, place, graph, opts, runner, status or EchoStatus(echo), echo,
-            Ending(baseline, args.name, args.message, args.force, consumed=entry.ref),
+            Ending(baseline, args.name, args.message, args.force, consumed=entry.ref,
+                   on_commit=on_commit),
             chain=chain,
             # A queued checkpoint run implies --reset, unless it grows from
             # --rev or continues its own interrupted chain.

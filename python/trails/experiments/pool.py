@@ -112,8 +112,15 @@ def _start(
     ours, theirs = ctx.Pipe()
     proc = ctx.Process(
         target=worker.child,
-        args=(str(project.root), entry.ref, str(log), json.dumps(facts), theirs, str(folder),
-              entry.sha),  # fmt: skip
+        args=(
+            str(project.root),
+            entry.ref,
+            str(log),
+            json.dumps(facts),
+            theirs,
+            str(folder),
+            entry.sha,
+        ),
     )
     with _main_skipped_by_children():
         proc.start()
@@ -248,9 +255,9 @@ def _remove_orphan_folders(project: Project) -> None:
     exps = project.tmp_dir / "exps"
     for d in exps.glob(FOLDER_PREFIX + "*-*") if exps.is_dir() else ():
         pid, _, n = d.name.removeprefix(FOLDER_PREFIX).partition("-")
-        if d.is_dir() and not d.is_symlink() and pid.isdigit() and n.isdigit():
-            if not alive(int(pid)):
-                remove_folder(d)
+        legacy = d.is_dir() and not d.is_symlink() and pid.isdigit() and n.isdigit()
+        if legacy and not alive(int(pid)):
+            remove_folder(d)
 
 
 def _lock(folder: Path) -> Path:
@@ -369,6 +376,8 @@ def _report(project: Project, r: _Running, result: PoolResult, display: QueueSta
         display.taken(r.entry.id)
         return
     out = _outcome(project, r)
+    if out is not None and out.status is RunStatus.SUCCESS and r.proc.exitcode != WorkerExit.DONE:
+        out = None  # noted just before its ref went, then killed: maybe not recorded
     secs = time.monotonic() - r.started
     if out is not None and out.status is RunStatus.SUCCESS:
         result.done.append((r.entry.id, out.name))
@@ -391,9 +400,10 @@ def _after_killed_worker(project: Project, entry: queue.Entry, folder: Path) -> 
     from trails.experiments.executor import remove_folder
 
     git = Git(project.root)
+    rundir = queue.run_dir(project.root, entry.id)
     if git.rev_parse(entry.ref) is not None:
         queue.mark_failed(git, entry)
+        rundir.result.unlink(missing_ok=True)  # a success noted before the ref went
     remove_folder(folder)
-    rundir = queue.run_dir(project.root, entry.id)
     for path in (rundir.lock, rundir.stage, rundir.folder):
         path.unlink(missing_ok=True)

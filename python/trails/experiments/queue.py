@@ -123,10 +123,16 @@ class Listed:
 
 def listing(git: Git) -> list[Listed]:
     """Queued then failed entries, FIFO, with their names: every message
-    through one ``for-each-ref`` per kind, whatever the number of entries."""
+    through one ``for-each-ref`` per kind, whatever the number of entries.
+    Queued first: an entry a worker moves to the failed refs meanwhile is
+    then seen once or twice, never missed; once it is."""
     out = []
+    seen: set[str] = set()
     for prefix in (QUEUE, FAILED):
         for ref, sha, ts, msg in sorted(git.ref_messages(prefix)):
+            if sha in seen:
+                continue
+            seen.add(sha)
             entry = Entry(ref, sha, ts)
             try:
                 name: str | None = _parse_args(msg.rstrip("\n"), entry.id).name or "-"

@@ -231,11 +231,18 @@ def main(
         runner = SubprocessRunner(own_group=False)
         kept = Path(folder) if folder else None
         rundir.folder.write_text(str(kept or work_dir(project, entry)))
+
+        def succeeded(name: str, sha: str) -> None:
+            rundir.write_result(
+                RunResult(status=RunStatus.SUCCESS, name=name, sha=sha, created=entry.created)
+            )
+
+        # The result is written before the entry's ref goes (and again, if
+        # an identical experiment was there already), so `queue status`
+        # never finds neither.
         rec = run_entry(project, git, entry, runner, echo, queued=queued, slot=slot,
-                        status=WorkerStatus(echo), folder=kept)  # fmt: skip
-        rundir.write_result(
-            RunResult(status=RunStatus.SUCCESS, name=rec.name, sha=rec.sha, created=entry.created)
-        )
+                        status=WorkerStatus(echo), folder=kept, on_commit=succeeded)  # fmt: skip
+        succeeded(rec.name, rec.sha)
         print(f"Ran experiment {entry.id} as '{rec.name}'", flush=True)
         return WorkerExit.DONE
     except Released:
