@@ -280,6 +280,8 @@ class _Pool:
     free: list[Path] = field(default_factory=list)
     #: The kept folders this pool holds (their locks taken), oldest first.
     held: list[Path] = field(default_factory=list)
+    #: When the stage files were last looked at (``wait``).
+    polled: float = 0.0
 
     def _folder(self) -> Path:
         """A free folder, else the first kept folder no other pool holds
@@ -343,7 +345,14 @@ class _Pool:
         for r in self.workers:
             if r.state is WorkerState.RUNNING and r.conn in ready:
                 r.state = WorkerState.FINISHING  # its slot is free (or it died)
-        self.display.poll_stages(lambda i: queue.run_dir(self.project.root, i).path)
+        now = time.monotonic()
+        if now - self.polled >= POLL:
+            # The stage names are for the display: a look per POLL, not per
+            # wake (at --jobs 32, a worker's events wake this loop several
+            # times per experiment, and each look reads every running
+            # entry's stage file).
+            self.polled = now
+            self.display.poll_stages(lambda i: queue.run_dir(self.project.root, i).path)
 
     def reap(self) -> None:
         for r in [r for r in self.workers if r.proc.exitcode is not None]:
