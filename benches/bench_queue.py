@@ -153,73 +153,102 @@ def median_ms(xs: list[float]) -> str:
     return f"{statistics.median(xs) * 1000:.0f} ms [{min(xs) * 1000:.0f}-{max(xs) * 1000:.0f}]"
 
 
-def main() -> int:
+def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--write", type=Path, help="write the Markdown results to this file")
-    p.add_argument("--quick", action="store_true", help="small smoke run")
-    args = p.parse_args()
+    p.add_argument("--quick", action="store_true", help="small smoke run (sizes / 10)")
+    p.add_argument("--calls", type=int, default=1000, help="entries queued for the call rows")
+    p.add_argument("--big", type=int, default=256, help="experiments of the many-jobs row")
+    p.add_argument("--big-jobs", type=int, default=32, help="--jobs of the many-jobs row")
+    p.add_argument("--small", type=int, default=16, help="experiments of the -j2 row")
+    p.add_argument("--files", type=int, nargs=2, default=(2000, 20000), metavar=("FEW", "MANY"),
+                   help="Git-tracked files of the two tracked-files rows")  # fmt: skip
+    p.add_argument("--files-n", type=int, default=8, help="experiments of each tracked-files run")
+    p.add_argument("--reps", type=int, default=7, help="whole processes per call row")
+    p.add_argument("--only", choices=("calls", "jobs", "files"), action="append",
+                   help="run only these parts (repeatable; default: all)")  # fmt: skip
+    a = p.parse_args()
+    if a.quick:
+        a.calls, a.big, a.reps = 100, 32, 3
+        a.files = (a.files[0] // 10, a.files[1] // 10)
+    return a
+
+
+def main() -> int:
+    args = _args()
+    parts = set(args.only or ("calls", "jobs", "files"))
     _subreaper()
     work = HERE / "work" / "queue"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    q = args.quick
-    many, big_n, reps = (100, 32, 3) if q else (1000, 256, 7)
-    files_small, files_big = (200, 2000) if q else (2000, 20000)
+    many, big_n, reps = args.calls, args.big, args.reps
+    files_small, files_big = args.files
     per_stage = stage_cpu(work, 10)
     load_start = os.getloadavg()[0]
+    med = statistics.median
+    yes = {True: "yes", False: "**NO**"}
+    rows: list[str] = []
 
-    print("queue calls", file=sys.stderr)
-    small = project(work, "calls")
-    empty = [trails(small, "exp", "run", "--queue", "-S", f"units={i}").wall for i in range(reps)]
-    trails(small, "queue", "remove", "--all")
-    trails(small, "exp", "run", "--queue", "-S", f"units=range(1000,{1000 + many})")
-    full = [trails(small, "exp", "run", "--queue", "-S", f"units={i}").wall for i in range(reps)]
-    status = [trails(small, "queue", "status").wall for _ in range(reps)]
-    trails(small, "queue", "remove", "--all")
-
-    print(f"{big_n} x 1 s at -j32", file=sys.stderr)
-    j32 = queue_run(project(work, "j32"), big_n, 32, per_stage)
-    print("16 x 1 s at -j2", file=sys.stderr)
-    j2 = queue_run(project(work, "j2"), 16, 2, per_stage)
-    print(f"8 x 1 s at -j2 over {files_small} and {files_big} tracked files", file=sys.stderr)
-    f_small = queue_run(project(work, "files-small", files_small), 8, 2, per_stage)
-    f_big = queue_run(project(work, "files-big", files_big), 8, 2, per_stage)
+    if "calls" in parts:
+        print("queue calls", file=sys.stderr)
+        small = project(work, "calls")
+        empty = [trails(small, "exp", "run", "--queue", "-S", f"units={i}").wall
+                 for i in range(reps)]  # fmt: skip
+        trails(small, "queue", "remove", "--all")
+        trails(small, "exp", "run", "--queue", "-S", f"units=range(1000,{1000 + many})")
+        full = [trails(small, "exp", "run", "--queue", "-S", f"units={i}").wall
+                for i in range(reps)]  # fmt: skip
+        status = [trails(small, "queue", "status").wall for _ in range(reps)]
+        trails(small, "queue", "remove", "--all")
+        rows += [
+            f"| `exp run --queue`, {many} entries queued | {median_ms(full)} | with none queued: "
+            f"{median_ms(empty)}, **{med(full) / med(empty):.2f}x** | < 100 ms | "
+            f"{yes[med(full) < 0.1]} |",
+            f"| `queue status`, {many + reps} entries | {median_ms(status)} | - | < 0.2 s | "
+            f"{yes[med(status) < 0.2]} |",
+        ]
+    if "jobs" in parts:
+        print(f"{big_n} x 1 s at -j{args.big_jobs}", file=sys.stderr)
+        big = queue_run(project(work, "big"), big_n, args.big_jobs, per_stage)
+        print(f"{args.small} x 1 s at -j2", file=sys.stderr)
+        j2 = queue_run(project(work, "j2"), args.small, 2, per_stage)
+        for r, target in ((big, True), (j2, False)):
+            rows.append(
+                f"| {r.n} x 1 s stage at `--jobs {r.jobs}`: wall | {r.wall:.2f} s | ideal "
+                f"{r.ideal:.0f} s, **{r.ratio:.2f}x** | "
+                + (f"<= 1.1x | {yes[r.ratio <= 1.1]} |" if target else "- | - |")
+            )
+            rows.append(
+                f"| same: trails' own CPU per experiment | {r.cpu_per_exp_ms:.1f} ms | - | "
+                f"<= 30 ms | {yes[r.cpu_per_exp_ms <= 30]} |"
+            )
+    if "files" in parts:
+        n = args.files_n
+        print(f"{n} x 1 s at -j2 over {files_small} and {files_big} tracked files", file=sys.stderr)
+        runs: dict[int, tuple[QueueRun, QueueRun]] = {}
+        for nfiles in (files_small, files_big):
+            root = project(work, f"files-{nfiles}", nfiles)
+            # The first run checks each kept folder out; the second moves them.
+            runs[nfiles] = (queue_run(root, n, 2, per_stage), queue_run(root, n, 2, per_stage))
+        for nfiles, pair in runs.items():
+            for r, when in zip(pair, ("first run (each folder checked out)", "next run"),
+                               strict=True):  # fmt: skip
+                rows.append(
+                    f"| {n} x 1 s at `--jobs 2`, stage depends on {nfiles:,} Git-tracked files, "
+                    f"{when}: overhead per experiment | {r.overhead_ms:.0f} ms (CPU "
+                    f"{r.cpu_per_exp_ms:.0f} ms) | wall {r.ratio:.2f}x ideal | - | - |"
+                )
+        for k, when in ((0, "first run"), (1, "next run")):
+            few, lots = runs[files_small][k], runs[files_big][k]
+            growth = lots.overhead_ms / max(few.overhead_ms, 1.0)
+            rows.append(
+                f"| {when}: overhead over {files_big:,} files / over {files_small:,} files | "
+                f"**{growth:.2f}x** | CPU {lots.cpu_per_exp_ms / max(few.cpu_per_exp_ms, 1.0):.2f}x"
+                f" | the same (~1x) | {yes[growth <= 1.5]} |"
+            )
     shutil.rmtree(work, ignore_errors=True)
     load_end = os.getloadavg()[0]
-
-    med = statistics.median
-    call_ok = med(full) < 0.1
-    status_ok = med(status) < 0.2
-    yes = {True: "yes", False: "**NO**"}
     model, mem_gib, fstype, commit = machine_facts(HERE)
-    rows = [
-        f"| `exp run --queue`, {many} entries queued | {median_ms(full)} | with none queued: "
-        f"{median_ms(empty)}, **{med(full) / med(empty):.2f}x** | < 100 ms | {yes[call_ok]} |",
-        f"| `queue status`, {many + reps} entries | {median_ms(status)} | - | < 0.2 s | "
-        f"{yes[status_ok]} |",
-    ]
-    for r, target in ((j32, True), (j2, False)):
-        rows.append(
-            f"| {r.n} x 1 s stage at `--jobs {r.jobs}`: wall | {r.wall:.2f} s | ideal "
-            f"{r.ideal:.0f} s, **{r.ratio:.2f}x** | "
-            + (f"<= 1.1x | {yes[r.ratio <= 1.1]} |" if target else "- | - |")
-        )
-        rows.append(
-            f"| same: trails' own CPU per experiment | {r.cpu_per_exp_ms:.1f} ms | - | <= 30 ms | "
-            f"{yes[r.cpu_per_exp_ms <= 30]} |"
-        )
-    for r, nfiles in ((f_small, files_small), (f_big, files_big)):
-        rows.append(
-            f"| 8 x 1 s at `--jobs 2`, stage depends on {nfiles:,} Git-tracked files: overhead "
-            f"per experiment | {r.overhead_ms:.0f} ms (CPU {r.cpu_per_exp_ms:.0f} ms) | wall "
-            f"{r.ratio:.2f}x ideal | - | - |"
-        )
-    growth = f_big.overhead_ms / max(f_small.overhead_ms, 1.0)
-    rows.append(
-        f"| overhead over {files_big:,} files / over {files_small:,} files | **{growth:.2f}x** | "
-        f"CPU {f_big.cpu_per_exp_ms / max(f_small.cpu_per_exp_ms, 1.0):.2f}x | "
-        f"the same (~1x) | {yes[growth <= 1.5]} |"
-    )
     text = "\n".join(
         [
             "# trails queue benchmarks",
@@ -245,10 +274,15 @@ def main() -> int:
             "- Tracked files: the stage depends on a folder of that many Git-tracked files; a"
             " worker keeps its folder and moves it from one experiment's commit to the next by"
             " their diff (`Git.move_folder`), so an experiment that changes one param writes one"
-            " file; what still grows with the tree is Git's own stat of the index at the"
-            " snapshot (`git add -A`) and of the untracked walk (`git clean`). Each kept folder"
-            " (at most 2 x jobs) is checked out afresh once, at its first use: over only 8"
-            " experiments at `--jobs 2`, half of them pay a full checkout.",
+            " file. Kept folders (at most 2 x jobs) outlive the run: the first run of a project"
+            " checks each out once (over 8 experiments at `--jobs 2`, half of them pay a full"
+            " checkout, whose cost is creating the files), the next run moves them. What still"
+            " grows with the tree in a moved folder: Git's stat of the index at the snapshot"
+            " (`git add -A`), the untracked walk (`git clean`), the stage's dependency check"
+            " (a stat of each file) and the pipeline-file walk of a folder without `.git`.",
+            f"- Command: `python benches/bench_queue.py [--only calls|jobs|files] [--calls N]"
+            f" [--big N --big-jobs J] [--small N] [--files FEW MANY --files-n N] [--reps N]`;"
+            f" this run: {' '.join(sys.argv[1:]) or '(defaults)'}.",
             "",
         ]
     )

@@ -140,3 +140,17 @@ def exp_rows(document: str) -> list[dict[str, object]]:
                 done = state["trails"]["kind"] in ("experiment", "checkpoint")
                 row(state, rng["name"] if done else None)
     return rows
+
+
+def left_by_runs(root: Path) -> list[str]:
+    """What queue runs left in ``.dvc/tmp/exps/`` besides the logs (``run/``)
+    and the kept folders a pool lets go for the next run (``pool-<n>/``, each
+    with its note of a recorded experiment and its index, no lock): an
+    entry's own folder, a lock, a folder without its note."""
+    exps = root / ".dvc" / "tmp" / "exps"
+    names = {p.name for p in exps.iterdir()} if exps.is_dir() else set()
+    kept = {
+        n for n in names if n.startswith("pool-") and f"{n}.holds" in names and (exps / n).is_dir()
+    }
+    notes = {f"{n}{suffix}" for n in kept for suffix in (".holds", ".git-index")}
+    return sorted(names - kept - notes - {"run", "queue.log", "queue.pid"})

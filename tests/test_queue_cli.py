@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, baseline, exp_rows, gen, git
+from tests.conftest import Result, baseline, exp_rows, gen, git, left_by_runs
 
 Trails = Callable[..., Result]
 PY = sys.executable
@@ -79,7 +79,7 @@ def test_the_guides_queue_then_run_all(project: Path, trails: Trails) -> None:
     assert r.code == 0 and r.out.count("Removed succeeded experiment") == 3
     assert trails("queue", "status").out.strip() == "No experiments in the queue."
     assert len(names(trails)) == 4, "the experiments stay"
-    assert not any((project / ".dvc" / "tmp" / "exps").glob("*/params.yaml")), "no temp dirs"
+    assert left_by_runs(project) == [], "no temp dirs"
     assert trails("exp", "run", "--run-all").out.strip() == "No experiments in the queue."
 
 
@@ -275,7 +275,7 @@ def test_queue_stop_lets_prepared_workers_go(project: Path, trails: Trails) -> N
     queued = git(project, "for-each-ref", "--format=%(objectname)", "refs/exps/queue").split()
     assert sorted(q[:7] for q in queued) == sorted(ids[1:])
     exps = project / ".dvc" / "tmp" / "exps"
-    assert [p.name for p in exps.iterdir() if p.is_dir() and p.name != "run"] == []
+    assert left_by_runs(project) == [], "the prepared worker's folder is removed"
     assert not list((exps / "run").glob("*/lock")) and not list((exps / "run").glob("*/waiting"))
     log = (exps / "queue.log").read_text()
     assert "Queue workers done: 1 done, 0 failed" in log, log
@@ -298,7 +298,7 @@ def test_queue_kill_and_stop_kill_leave_entries_queued(project: Path, trails: Tr
     assert sorted(q[:7] for q in queued) == sorted([first, second]), "both still queued"
     assert names(trails) == {}
     exps = project / ".dvc" / "tmp" / "exps"
-    assert [p.name for p in exps.iterdir() if p.is_dir() and p.name != "run"] == []
+    assert left_by_runs(project) == [], "the prepared worker's folder is removed"
     log = (exps / "queue.log").read_text()
     assert "failed" not in log.lower() and "Killed: unfinished experiments stay" in log, log
 
@@ -399,7 +399,7 @@ def test_a_killed_experiment_fails_alone(project: Path, trails: Trails, victim: 
     failed_id = status[0].split()[0]
     assert trails("queue", "logs", failed_id).code == 0
     exps = project / ".dvc" / "tmp" / "exps"
-    assert [p.name for p in exps.iterdir() if p.name != "run"] == [], "no temp folder left"
+    assert left_by_runs(project) == [], "no temp folder left"
     assert not list((exps / "run").glob("*/lock"))
 
 

@@ -96,7 +96,30 @@ def test_a_worker_moves_its_folder_from_one_experiment_to_the_next(
         assert "model.bin" not in files
         shown = git(project, "show", f"{_ref(project, units)}:params.yaml")
         assert shown == f"units: {units}\n"
-    assert not list((project / ".dvc" / "tmp" / "exps").glob("pool-*")), "folders removed"
+    exps_dir = project / ".dvc" / "tmp" / "exps"
+    assert not list(exps_dir.glob("pool-*.lock")), "the run let its folders go"
+    # The next run takes the folders this one kept and moves them too: the
+    # data files it sees are those an experiment of the first run saw.
+    assert trails("exp", "run", "--queue", "-S", "units=range(20,23)").code == 0
+    assert trails("exp", "run", "--run-all", "-j", "1").code == 0
+    again = _experiments(project)
+    for units in range(20, 23):
+        metrics, files = again[units]
+        assert str(metrics["seen"]) in seen, "a kept folder was moved, not checked out afresh"
+        assert [f for f in files if f.startswith("extra-")] == ["extra-1.txt", f"extra-{units}.txt"]
+
+
+def _only_kept_folders(repo: Path, most: int) -> None:
+    """What queue runs leave beside the logs: kept folders (no lock, no
+    entry's own folder), at most ``most``, each holding a recorded
+    experiment (its note and its index beside it)."""
+    exps = repo / ".dvc" / "tmp" / "exps"
+    left = {p.name for p in exps.iterdir() if p.name != "run"}
+    folders = {n for n in left if not n.endswith((".git-index", ".holds"))}
+    assert folders and len(folders) <= most and all(n.startswith("pool-") for n in folders), left
+    assert left == folders | {f"{n}.git-index" for n in folders} | {f"{n}.holds" for n in folders}
+    recorded = set(_shas(repo))
+    assert {(exps / f"{n}.holds").read_text() for n in folders} <= recorded
 
 
 def _ref(project: Path, units: int) -> str:
@@ -143,6 +166,58 @@ def test_many_entries_each_run_once_and_none_stalls(
     assert len(status) == n and all(ln.endswith(" success") for ln in status)
     assert len(git(repo, "for-each-ref", "refs/exps/").splitlines()) == n
     assert not git(repo, "for-each-ref", "refs/exps/queue/", "refs/exps/failed/").strip()
-    exps = repo / ".dvc" / "tmp" / "exps"
-    assert not [p for p in exps.iterdir() if p.name != "run"], "no folder or index left"
+    _only_kept_folders(repo, 2 * 2 * 4)  # two pools, each at most 2 x jobs
     assert trails("exp", "run", "--run-all").out.strip() == "No experiments in the queue."
+
+
+#: Each stage notes its params and how many stages run at that moment
+#: (the folders of those that started and have not ended: all of them are
+#: running), so the log says whether more than --jobs ever ran at once.
+COUNTED = """\
+stages:
+  echo:
+    cmd: mkdir "$RUNS/${units}" && ls "$RUNS" | wc -l >> "$RUNS.n" && echo ${units} >> "$RUNS.log"
+      && rmdir "$RUNS/${units}" && echo ${units} > out.txt
+    params: [units]
+    outs: [out.txt]
+"""
+
+
+@pytest.mark.slow
+def test_256_entries_at_16_jobs_each_recorded_once(
+    repo: Path, trails: Trails, tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The reference tool's failure modes at scale (issue #20 item 3), with
+    256 entries at --jobs 16 while `queue status` reads the queue: no entry
+    runs twice or is lost, no worker stalls (the run ends, within the
+    timeout), each experiment is recorded once with its own params, and
+    what is left is the logs and the kept folders (2 x jobs at most)."""
+    n, jobs = 256, 16
+    runs = tmp_path_factory.mktemp("runs") / "running"
+    runs.mkdir()
+    monkeypatch.setenv("RUNS", str(runs))
+    baseline(repo, trails, {"dvc.yaml": COUNTED, "params.yaml": "units: 0\n"})
+    runs.with_suffix(".log").unlink()
+    assert trails("exp", "run", "--queue", "-S", f"units=range(1,{n + 1})").code == 0
+    cmd = [sys.executable, "-m", "trails", "exp", "run", "--run-all", "-j", str(jobs)]
+    pool = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while pool.poll() is None:
+        states = trails("queue", "status").out.splitlines()[1:]
+        assert len(states) == n, "every entry listed once while the queue runs"
+    out, err = pool.communicate(timeout=120)
+    assert pool.returncode == 0, err
+    at_once = [int(x) for x in runs.with_suffix(".n").read_text().split()]
+    assert max(at_once) <= jobs, "never more than --jobs stages at once"
+    ran = [int(x) for x in runs.with_suffix(".log").read_text().split()]
+    assert sorted(ran) == list(range(1, n + 1)), "every entry ran exactly once"
+    assert out.decode().count(" done as ") == n
+    shas = _shas(repo)
+    assert len(shas) == n, "each entry recorded as one experiment"
+    params = git(repo, "show", *[f"{s}:params.yaml" for s in shas]).split()
+    assert sorted(int(p) for p in params if p.isdigit()) == list(range(1, n + 1))
+    assert not git(repo, "for-each-ref", "refs/exps/queue/", "refs/exps/failed/").strip()
+    status = trails("queue", "status").out.splitlines()[1:]
+    assert len(status) == n and all(ln.endswith(" success") for ln in status)
+    _only_kept_folders(repo, 2 * jobs)
+    assert not list((repo / ".dvc" / "tmp" / "exps" / "run").glob("*/lock"))

@@ -59,6 +59,10 @@ _IDENTITIES: dict[Path, dict[str, str]] = {}
 
 
 def _git_dir(root: Path) -> Path:
+    if root not in _GIT_DIRS and "GIT_DIR" not in os.environ and (root / ".git").is_dir():
+        # The usual layout answers without a process (a worktree's or a
+        # submodule's `.git` is a file naming the folder: Git reads it).
+        _GIT_DIRS[root] = (root / ".git").resolve()
     if root not in _GIT_DIRS:
         out = Git(root).run("rev-parse", "--git-dir").strip()
         _GIT_DIRS[root] = (root / out).resolve()

@@ -17,7 +17,7 @@ from trails.cli.tasks import for_exp_run, summary_line
 from trails.project import Project
 
 if TYPE_CHECKING:
-    from trails.experiments.run import ExpRunOptions
+    from trails.experiments.options import ExpRunOptions
 
 # `exp run` takes every `repro` option plus its own.
 _repro_params = for_exp_run([p for p in repro.params if p.name not in ("force",)])
@@ -138,7 +138,7 @@ def _options(
     flags: dict[str, Any],
 ) -> ExpRunOptions:
     """The run's options: every ``repro`` flag, ``-f`` also forcing the stages."""
-    from trails.experiments.run import ExpRunOptions
+    from trails.experiments.options import ExpRunOptions
     from trails.repro.selection import ReproOptions
 
     repro = ReproOptions(targets=targets, force=force, **flags)

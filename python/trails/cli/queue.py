@@ -24,7 +24,11 @@ def status() -> None:
     states = q.run_states(project.root, [x.entry for x in listed])
     rows = [(x.entry.id, x.name or "?", x.entry.created, state)
             for x, state in zip(listed, states, strict=True)]  # fmt: skip
-    rows += [(d.id, d.name or "-", d.created, "success") for d in q.succeeded(project.root, _warn)]
+    # Read after the refs: a worker writes its result before its entry's
+    # ref goes, so an entry recorded meanwhile has both (listed once).
+    listed_ids = {x.entry.id for x in listed}
+    rows += [(d.id, d.name or "-", d.created, "success")
+             for d in q.succeeded(project.root, _warn) if d.id not in listed_ids]  # fmt: skip
     if not rows:
         click.echo("No experiments in the queue.")
         return

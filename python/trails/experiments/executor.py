@@ -70,6 +70,18 @@ def _holds(work: Path) -> Path:
     return work.with_name(work.name + ".holds")
 
 
+def holds(work: Path) -> str | None:
+    """The commit a kept folder holds exactly, if its note says one (a
+    full commit id: the note is read as untrusted, like the folder)."""
+    try:
+        sha = _holds(work).read_text().strip()
+    except OSError:
+        return None
+    if len(sha) == 40 and all(c in "0123456789abcdef" for c in sha):
+        return sha
+    return None
+
+
 def remove_folder(work: Path) -> None:
     """An experiment's folder, its index and its note."""
     shutil.rmtree(work, ignore_errors=True)
@@ -88,12 +100,8 @@ def _check_out(project: Project, git: Git, work: Path, commit: str) -> None:
     real = os.path.join(os.path.realpath(project.root), ".dvc", "tmp", "exps", work.name)
     if work.parent != exps or os.path.realpath(work) != real:
         raise TrailsError(f"'{work}' is not a run folder of this project (.dvc/tmp/exps/)")
-    note = _holds(work)
-    try:
-        old = note.read_text().strip()
-    except OSError:
-        old = ""
-    note.unlink(missing_ok=True)
+    old = holds(work)
+    _holds(work).unlink(missing_ok=True)
     if old and work.is_dir() and git_index(work).is_file():
         try:
             git.move_folder(old, commit, work, git_index(work))
@@ -172,6 +180,7 @@ def run_entry(
     slot: Slot | None = None,
     status: Status | None = None,
     folder: Path | None = None,
+    on_commit: Callable[[str, str], None] | None = None,
 ) -> Recorded:
     """Run a queued entry and record it; the entry's ref is deleted when its
     experiment is recorded. ``queued``: the entry as the caller read it
@@ -183,7 +192,9 @@ def run_entry(
     report to (``echo``'s lines by default). ``folder``: a worker's kept
     folder (under ``.dvc/tmp/exps/``), moved from the commit it holds to
     this entry's by their diff and kept for the next entry; default: a
-    fresh folder of the entry's own, removed at the end."""
+    fresh folder of the entry's own, removed at the end. ``on_commit``:
+    called with the experiment's name and commit just before the entry's
+    ref is deleted (``Ending.on_commit``)."""
     args = queued.args if queued is not None else args_of(git, entry.sha)
     baseline = args.baseline or ""
     # The entry's commit is a child of its baseline: when Git listed that
@@ -215,7 +226,8 @@ def run_entry(
         place = Place(sub, git_index(sub.root), state if state.parent.is_dir() else None)
         run = ExperimentRun(
             git, place, graph, opts, runner, status or EchoStatus(echo), echo,
-            Ending(baseline, args.name, args.message, args.force, consumed=entry.ref),
+            Ending(baseline, args.name, args.message, args.force, consumed=entry.ref,
+                   on_commit=on_commit),
             chain=chain,
             # A queued checkpoint run implies --reset, unless it grows from
             # --rev or continues its own interrupted chain.

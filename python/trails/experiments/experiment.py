@@ -66,6 +66,9 @@ class Ending:
     consumed: str | None = None
     #: What a declined stage leaves undone (``check_declined``).
     not_recorded: str = "no experiment recorded"
+    #: Called with the experiment's name and commit just before
+    #: ``consumed`` goes (``record.record``).
+    on_commit: Callable[[str, str], None] | None = None
 
 
 @dataclass
@@ -144,12 +147,15 @@ class ExperimentRun:
         end = self.ending
         if self.chain is None:
             return record(self.git, name=end.name, message=end.message, force=end.force,
-                          tree=tree, baseline=end.baseline, consumed=end.consumed)  # fmt: skip
+                          tree=tree, baseline=end.baseline, consumed=end.consumed,
+                          on_commit=end.on_commit)  # fmt: skip
         from trails.experiments.checkpoints import save_state
 
         tip = self.chain.commit(tree)
         if end.consumed is not None:
             # A queued entry's chain is done: the entry and its memory go.
+            if end.on_commit is not None:
+                end.on_commit(self.chain.name or "", tip)
             self.git.delete_ref(end.consumed)
             if self.place.state is not None:
                 self.place.state.unlink(missing_ok=True)

@@ -19,6 +19,8 @@ PRELOAD = [
     "trails.params.yamlfile",
     "trails.pipeline.dvcfile",
     "trails.progress",
+    "trails.tasks.discover",
+    "trails.tasks.graph",
 ]
 
 

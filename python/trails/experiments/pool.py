@@ -112,7 +112,15 @@ def _start(
     ours, theirs = ctx.Pipe()
     proc = ctx.Process(
         target=worker.child,
-        args=(str(project.root), entry.ref, str(log), json.dumps(facts), theirs, str(folder)),
+        args=(
+            str(project.root),
+            entry.ref,
+            str(log),
+            json.dumps(facts),
+            theirs,
+            str(folder),
+            entry.sha,
+        ),
     )
     with _main_skipped_by_children():
         proc.start()
@@ -228,24 +236,32 @@ def run_all(
             pool.result.left += [e.id for e in pending]
             for i in pool.result.left:
                 display.left(i)
-            pool.remove_folders()
+            pool.release_folders()
     return pool.result
 
 
-#: The kept folders of a pool: ``.dvc/tmp/exps/pool-<pid>-<n>/``.
+#: The kept folders: ``.dvc/tmp/exps/pool-<n>/``, each taken by one pool
+#: at a time (``pool-<n>.lock``, ``pids.claim``) and kept after it, so
+#: that the next queue run moves it by a diff too.
 FOLDER_PREFIX = "pool-"
 
 
 def _remove_orphan_folders(project: Project) -> None:
-    """Kept folders of pools whose process is gone (killed outright)."""
+    """Folders of the earlier layout, one set per pool
+    (``pool-<pid>-<n>/``), whose pool is gone."""
     from trails.experiments.executor import remove_folder
     from trails.pids import alive
 
     exps = project.tmp_dir / "exps"
-    for d in exps.glob(FOLDER_PREFIX + "*") if exps.is_dir() else ():
-        pid = d.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
-        if d.is_dir() and not d.is_symlink() and pid.isdigit() and not alive(int(pid)):
+    for d in exps.glob(FOLDER_PREFIX + "*-*") if exps.is_dir() else ():
+        pid, _, n = d.name.removeprefix(FOLDER_PREFIX).partition("-")
+        legacy = d.is_dir() and not d.is_symlink() and pid.isdigit() and n.isdigit()
+        if legacy and not alive(int(pid)):
             remove_folder(d)
+
+
+def _lock(folder: Path) -> Path:
+    return folder.with_name(folder.name + ".lock")
 
 
 @dataclass
@@ -262,19 +278,36 @@ class _Pool:
     #: next entry, which moves it by the diff of their commits: the cost
     #: per experiment follows what changed, not how many files Git tracks.
     free: list[Path] = field(default_factory=list)
-    made: int = 0
+    #: The kept folders this pool holds (their locks taken), oldest first.
+    held: list[Path] = field(default_factory=list)
+    #: When the stage files were last looked at (``wait``).
+    polled: float = 0.0
 
     def _folder(self) -> Path:
+        """A free folder, else the first kept folder no other pool holds
+        (one an earlier run left is moved by a diff, like a free one)."""
+        from trails.pids import claim
+
         if self.free:
             return self.free.pop()
-        self.made += 1
-        return self.project.tmp_dir / "exps" / f"{FOLDER_PREFIX}{os.getpid()}-{self.made}"
+        exps, n = self.project.tmp_dir / "exps", 0
+        while True:
+            n += 1
+            folder = exps / f"{FOLDER_PREFIX}{n}"
+            if claim(_lock(folder)):
+                self.held.append(folder)
+                return folder
 
-    def remove_folders(self) -> None:
-        from trails.experiments.executor import remove_folder
+    def release_folders(self) -> None:
+        """Let the folders go, kept for the next run: those whose last
+        experiment was recorded (the others, checked out afresh at their
+        next use anyway, are removed)."""
+        from trails.experiments.executor import holds, remove_folder
 
-        for n in range(1, self.made + 1):
-            remove_folder(self.project.tmp_dir / "exps" / f"{FOLDER_PREFIX}{os.getpid()}-{n}")
+        for folder in self.held:
+            if holds(folder) is None:
+                remove_folder(folder)
+            _lock(folder).unlink(missing_ok=True)
 
     def _count(self, state: WorkerState) -> int:
         return sum(r.state == state for r in self.workers)
@@ -288,7 +321,7 @@ class _Pool:
             self.pending
             and self._count(WorkerState.RUNNING) + self._count(WorkerState.WAITING)
             < (self.jobs + spare)
-            and (self.free or self.made < 2 * self.jobs)
+            and (self.free or len(self.held) < 2 * self.jobs)
         ):
             entry = self.pending.popleft()
             self.workers.append(_start(self.ctx, self.project, entry, self.facts, self._folder()))
@@ -312,7 +345,14 @@ class _Pool:
         for r in self.workers:
             if r.state is WorkerState.RUNNING and r.conn in ready:
                 r.state = WorkerState.FINISHING  # its slot is free (or it died)
-        self.display.poll_stages(lambda i: queue.run_dir(self.project.root, i).path)
+        now = time.monotonic()
+        if now - self.polled >= POLL:
+            # The stage names are for the display: a look per POLL, not per
+            # wake (at --jobs 32, a worker's events wake this loop several
+            # times per experiment, and each look reads every running
+            # entry's stage file).
+            self.polled = now
+            self.display.poll_stages(lambda i: queue.run_dir(self.project.root, i).path)
 
     def reap(self) -> None:
         for r in [r for r in self.workers if r.proc.exitcode is not None]:
@@ -345,6 +385,8 @@ def _report(project: Project, r: _Running, result: PoolResult, display: QueueSta
         display.taken(r.entry.id)
         return
     out = _outcome(project, r)
+    if out is not None and out.status is RunStatus.SUCCESS and r.proc.exitcode != WorkerExit.DONE:
+        out = None  # noted just before its ref went, then killed: maybe not recorded
     secs = time.monotonic() - r.started
     if out is not None and out.status is RunStatus.SUCCESS:
         result.done.append((r.entry.id, out.name))
@@ -367,9 +409,10 @@ def _after_killed_worker(project: Project, entry: queue.Entry, folder: Path) -> 
     from trails.experiments.executor import remove_folder
 
     git = Git(project.root)
+    rundir = queue.run_dir(project.root, entry.id)
     if git.rev_parse(entry.ref) is not None:
         queue.mark_failed(git, entry)
+        rundir.result.unlink(missing_ok=True)  # a success noted before the ref went
     remove_folder(folder)
-    rundir = queue.run_dir(project.root, entry.id)
     for path in (rundir.lock, rundir.stage, rundir.folder):
         path.unlink(missing_ok=True)

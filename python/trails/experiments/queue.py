@@ -25,7 +25,7 @@ from trails.experiments.refs import ExperimentError
 from trails.git import ZERO, Git
 
 if TYPE_CHECKING:
-    from trails.experiments.run import ExpRunOptions
+    from trails.experiments.options import ExpRunOptions
     from trails.project import Project
 
 QUEUE = "refs/exps/queue/"
@@ -128,10 +128,16 @@ class Listed:
 
 def listing(git: Git) -> list[Listed]:
     """Queued then failed entries, FIFO, with their names: every message
-    through one ``for-each-ref`` per kind, whatever the number of entries."""
+    through one ``for-each-ref`` per kind, whatever the number of entries.
+    Queued first: an entry a worker moves to the failed refs meanwhile is
+    then seen once or twice, never missed; once it is."""
     out = []
+    seen: set[str] = set()
     for prefix in (QUEUE, FAILED):
         for ref, sha, ts, msg in sorted(git.ref_messages(prefix)):
+            if sha in seen:
+                continue
+            seen.add(sha)
             entry = Entry(ref, sha, ts)
             try:
                 name: str | None = _parse_args(msg.rstrip("\n"), entry.id).name or "-"
@@ -352,15 +358,15 @@ def enqueue_runs(
     import dataclasses
 
     from trails import data
+    from trails.experiments.options import queued_edits
     from trails.experiments.record import check_free
     from trails.experiments.refs import resolve, validate_name
-    from trails.experiments.run import queued_edits
     from trails.pipeline import load_graph
     from trails.repro.selection import cwd_folder, select
 
     opts, name, message, force = run.repro, run.name, run.message, run.force
     set_params, strict = run.set_params, run.strict_params
-    git.head()
+    head = git.head()
     graph = load_graph(project)
     select(graph, project, opts)  # bad targets fail before anything is queued
     combos = queued_edits(project, set_params, strict, lambda w: echo(f"Warning: {w}"))
@@ -393,14 +399,15 @@ def enqueue_runs(
     rev_sha, baseline = None, None
     if from_rev:
         try:
-            e = resolve(git, from_rev, git.rev_parse("HEAD"))
+            e = resolve(git, from_rev, head)
         except ExperimentError:
             raise ExperimentError(
                 f"'{from_rev}' is not a checkpoint of an experiment",
                 hint="'trails exp show' lists experiments and their checkpoints.",
             ) from None
         rev_sha, baseline = e.sha, e.baseline
-    check_free(git, baseline or git.head(), [n for n in names if n], force)
+    baseline = baseline or head  # asked of Git once, not once per entry
+    check_free(git, baseline, [n for n in names if n], force)
     ids = []
     for n, edits in zip(names, combos, strict=True):
         args = QueuedArgs(name=n, message=message, force=force, targets=tuple(targets),

@@ -5,6 +5,7 @@ HEAD, the branch and the index are left alone."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from trails.experiments.refs import ExperimentError, derive_name, list_exps, ref_for, validate_name
@@ -30,12 +31,16 @@ def record(
     tree: str | None = None,
     baseline: str | None = None,
     consumed: str | None = None,
+    on_commit: Callable[[str, str], None] | None = None,
 ) -> Recorded:
     """Commit the workspace (or ``tree``) as experiment ``name`` (default:
     derived from its content) on HEAD (or ``baseline``). An identical
     unnamed experiment is not recorded twice; a taken name needs ``force``.
     ``include`` adds ignored paths. ``consumed``: a ref (the queued entry)
-    deleted in the same transaction as the experiment ref is written."""
+    deleted in the same transaction as the experiment ref is written;
+    ``on_commit(name, commit)`` is called just before (a queue worker notes
+    its result first, so that an entry is never without both its ref and
+    its result while ``queue status`` reads them)."""
     baseline = baseline or git.head()
     tree = tree or git.snapshot_tree(include or [])
     if name is not None:
@@ -46,6 +51,8 @@ def record(
     # Written first, looked at only if the name is taken: the usual case
     # costs no listing of the baseline's experiments.
     expected = None if force else ZERO
+    if on_commit is not None:
+        on_commit(chosen, sha)
     try:
         if consumed:
             git.move_ref(ref, sha, expected, consumed)

@@ -6,32 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from trails.experiments.experiment import Ending, ExperimentRun, Place
+from trails.experiments.options import ExpRunOptions
 from trails.experiments.record import Recorded
 from trails.git import Git
 from trails.pipeline import load_graph
 from trails.project import Project
 from trails.repro.builder import Builder
-from trails.repro.selection import ReproOptions, select
+from trails.repro.selection import select
 from trails.repro.status import EchoStatus, Summary
 from trails.runner import Runner
 
 if TYPE_CHECKING:
     from trails.experiments.checkpoints import Chain
-
-
-@dataclass(frozen=True)
-class ExpRunOptions:
-    repro: ReproOptions
-    set_params: Sequence[str] = ()
-    name: str | None = None
-    message: str | None = None
-    force: bool = False
-    strict_params: bool = False
-    reset: bool = False
 
 
 def apply_set_params(
@@ -248,27 +237,3 @@ def restore_checkpoint(
     shown = sorted(set(changed) - set(locks))
     if shown:
         echo(f"Restored {', '.join(shown)} from checkpoint {commit[:7]}")
-
-
-def queued_edits(
-    project: Project, values: Sequence[str], strict: bool, warn: Callable[[str], None]
-) -> list[dict[str, bytes]]:
-    """The params files' new contents for each combination of the ``-S``
-    sweeps (one empty dict without ``-S``). Nothing is written: queued runs
-    carry their edits in their own commits."""
-    if not values:
-        return [{}]
-    from trails import params
-    from trails.params import overrides
-
-    out: list[dict[str, bytes]] = []
-    seen: set[str] = set()
-    for combo in overrides.expand(overrides.parse(list(values))):
-        changes, warnings = overrides.validate(project.root, combo, strict)
-        for w in warnings:
-            if w not in seen:
-                seen.add(w)
-                warn(w)
-        texts = params.updated_texts(project.root, changes)
-        out.append({f: t.encode() for f, t in texts.items()})
-    return out

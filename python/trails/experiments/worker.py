@@ -22,34 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trails.experiments.records import RunDir, RunResult, RunStatus, WorkerExit
+from trails.pids import claim
 
 if TYPE_CHECKING:
     from trails.errors import TrailsError
     from trails.experiments import queue
     from trails.git import Git
-
-
-def _claim(lock: Path) -> bool:
-    """Take the entry: an O_EXCL lock file holding our pid; a lock whose
-    process is gone is stale and taken over."""
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text() or "0")
-                os.kill(pid, 0)
-                return False
-            except (ValueError, ProcessLookupError):
-                lock.unlink(missing_ok=True)
-                continue
-            except PermissionError:
-                return False
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
-        return True
-    return False
 
 
 def _term(signum: int, frame: object) -> None:
@@ -97,13 +75,15 @@ def child(
     facts: str = "",
     conn: Connection | None = None,
     folder: str = "",
+    sha: str = "",
 ) -> None:
     """The worker in a forkserver child: a session of its own (Ctrl+C and
     ``queue kill`` reach its stages as one process group) and the entry's
     log as stdout and stderr, which the stages' commands inherit.
     ``facts``: the repository's Git facts as the pool knows them (JSON,
     ``Git.facts``); ``conn``: the pool's pipe (``PoolSlot``); ``folder``:
-    the pool's kept folder this entry runs in (``executor.run_entry``)."""
+    the pool's kept folder this entry runs in (``executor.run_entry``);
+    ``sha``: the entry's commit as the pool listed it (``main``)."""
     os.setsid()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     # Not truncated yet: until this worker holds the entry, the log may be
@@ -115,25 +95,23 @@ def child(
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    sys.exit(main([root, ref, facts] if facts else [root, ref], conn, folder, own_log=True))
+    argv = [root, ref, facts] if facts else [root, ref]
+    sys.exit(main(argv, conn, folder, own_log=True, sha=sha))
 
 
 def _claimed(git: Git, entry: queue.Entry, rundir: RunDir, own_log: bool) -> bool:
-    """Take the entry (``_claim``), if it is still queued: a worker of
+    """Take the entry (``pids.claim``), if it is still queued: a worker of
     another pool may have run it and let its lock go since it was read (its
     ref is deleted before its lock), and running it then would run it twice
     (seen with two ``--run-all`` over one queue). Once it is ours, what an
     earlier run left goes: its result and stage files, and the log (stdout,
     with ``own_log``)."""
-    if not _claim(rundir.lock):
+    if not claim(rundir.lock):
         return False
     if git.rev_parse(entry.ref) != entry.sha:
         rundir.lock.unlink(missing_ok=True)
         return False
-    rundir.result.unlink(missing_ok=True)
-    rundir.stage.unlink(missing_ok=True)
-    if own_log:
-        os.ftruncate(1, 0)
+    _cleared(rundir, own_log)
     return True
 
 
@@ -155,9 +133,69 @@ def _unreadable(git: Git, ref: str, exc: TrailsError, own_log: bool) -> WorkerEx
         rundir.lock.unlink(missing_ok=True)
 
 
+def _claimed_first(
+    git: Git, ref: str, sha: str, own_log: bool
+) -> queue.QueuedRun | WorkerExit | TrailsError:
+    """Take the entry the pool listed as ``sha`` before reading it: the one
+    ``git log`` that reads its arguments also says whether the ref still
+    points there (``_claimed``'s check, without a ``rev-parse`` of its
+    own). The entry, or why this worker does not run it."""
+    from trails.errors import TrailsError
+    from trails.experiments import queue
+
+    rundir = queue.run_dir(git.root, sha[:7])
+    if not claim(rundir.lock):
+        return WorkerExit.TAKEN
+    try:
+        queued = queue.read_entry(git, ref)
+    except TrailsError as exc:
+        rundir.lock.unlink(missing_ok=True)
+        return exc
+    if queued is None or queued.entry.sha != sha:
+        rundir.lock.unlink(missing_ok=True)
+        return WorkerExit.TAKEN
+    _cleared(rundir, own_log)
+    return queued
+
+
+def _cleared(rundir: RunDir, own_log: bool) -> None:
+    rundir.result.unlink(missing_ok=True)
+    rundir.stage.unlink(missing_ok=True)
+    if own_log:
+        os.ftruncate(1, 0)
+
+
+def _entry(git: Git, ref: str, sha: str, own_log: bool) -> queue.QueuedRun | int:
+    """The entry this worker holds (its lock taken), or its exit code."""
+    from trails.errors import TrailsError
+    from trails.experiments import queue
+
+    if sha:
+        got = _claimed_first(git, ref, sha, own_log)
+        if isinstance(got, TrailsError):
+            return _unreadable(git, ref, got, own_log)
+        return got
+    try:
+        queued = queue.read_entry(git, ref)
+    except TrailsError as exc:
+        return _unreadable(git, ref, exc, own_log)
+    if queued is None:
+        return WorkerExit.TAKEN
+    rundir = queue.run_dir(git.root, queued.entry.id)
+    if not _claimed(git, queued.entry, rundir, own_log):
+        return WorkerExit.TAKEN
+    return queued
+
+
 def main(
-    argv: list[str], conn: Connection | None = None, folder: str = "", own_log: bool = False
+    argv: list[str],
+    conn: Connection | None = None,
+    folder: str = "",
+    own_log: bool = False,
+    sha: str = "",
 ) -> int:
+    """``sha``: the entry's commit as the pool listed it (one Git process
+    fewer per experiment, ``_claimed_first``)."""
     root, ref = Path(argv[0]), argv[1]
     from trails.errors import TrailsError, error_lines, error_message
     from trails.experiments import queue
@@ -171,16 +209,11 @@ def main(
     project, git = Project(root), Git(root)
     if len(argv) > 2:
         git.adopt(json.loads(argv[2]))
-    try:
-        queued = queue.read_entry(git, ref)
-    except TrailsError as exc:
-        return _unreadable(git, ref, exc, own_log)
-    if queued is None:
-        return WorkerExit.TAKEN
+    queued = _entry(git, ref, sha, own_log)
+    if isinstance(queued, int):
+        return queued
     entry = queued.entry
     rundir = queue.run_dir(root, entry.id)
-    if not _claimed(git, entry, rundir, own_log):
-        return WorkerExit.TAKEN
 
     def echo(line: str) -> None:
         print(line, flush=True)
@@ -198,11 +231,18 @@ def main(
         runner = SubprocessRunner(own_group=False)
         kept = Path(folder) if folder else None
         rundir.folder.write_text(str(kept or work_dir(project, entry)))
+
+        def succeeded(name: str, sha: str) -> None:
+            rundir.write_result(
+                RunResult(status=RunStatus.SUCCESS, name=name, sha=sha, created=entry.created)
+            )
+
+        # The result is written before the entry's ref goes (and again, if
+        # an identical experiment was there already), so `queue status`
+        # never finds neither.
         rec = run_entry(project, git, entry, runner, echo, queued=queued, slot=slot,
-                        status=WorkerStatus(echo), folder=kept)  # fmt: skip
-        rundir.write_result(
-            RunResult(status=RunStatus.SUCCESS, name=rec.name, sha=rec.sha, created=entry.created)
-        )
+                        status=WorkerStatus(echo), folder=kept, on_commit=succeeded)  # fmt: skip
+        succeeded(rec.name, rec.sha)
         print(f"Ran experiment {entry.id} as '{rec.name}'", flush=True)
         return WorkerExit.DONE
     except Released:
