@@ -151,18 +151,29 @@ fn scan_tree(py: Python<'_>, root: PathBuf, index: Option<PathBuf>) -> PyResult<
 }
 
 /// Hash many files and directories with one stat index; None for a
-/// missing path.
+/// missing path. With an index, through the tree memo beside it: a
+/// directory whose stats all match gives its hash without the manifest
+/// (`manifest` None, `dir` true); `memo` false: every directory's manifest.
 #[pyfunction]
-#[pyo3(signature = (paths, index=None))]
+#[pyo3(signature = (paths, index=None, memo=true))]
 fn hash_paths(
     py: Python<'_>,
     paths: Vec<PathBuf>,
     index: Option<PathBuf>,
+    memo: bool,
 ) -> PyResult<Vec<Option<PathState>>> {
-    let states = with_index(py, index, |idx| {
-        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-        scan::hash_paths(&refs, idx)
-    })?;
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let states = match index {
+        Some(index) if memo => {
+            let (result, warning) = py.detach(|| match scan::hash_paths_memo(&refs, &index) {
+                Ok((states, warning)) => (Ok(states), warning),
+                Err(e) => (Err(e), None),
+            });
+            warn(py, warning)?;
+            result.map_err(|e| to_py(py, e))?
+        }
+        index => with_index(py, index, |idx| scan::hash_paths(&refs, idx))?,
+    };
     Ok(states
         .into_iter()
         .map(|s| match s {
@@ -173,6 +184,7 @@ fn hash_paths(
                 executable: d.executable,
                 manifest: None,
                 files: 1,
+                dir: false,
             }),
             scan::PathState::Dir(s) => Some(PathState {
                 hash: hash::to_hex(&hash::hash_bytes(&s.bytes)),
@@ -180,6 +192,15 @@ fn hash_paths(
                 executable: false,
                 manifest: Some(PyBytes::new(py, &s.bytes).unbind()),
                 files: s.nfiles,
+                dir: true,
+            }),
+            scan::PathState::Known(r) => Some(PathState {
+                hash: hash::to_hex(&r.digest),
+                size: r.size,
+                executable: false,
+                manifest: None,
+                files: r.nfiles as usize,
+                dir: true,
             }),
         })
         .collect())
