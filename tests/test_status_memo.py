@@ -72,6 +72,28 @@ def test_every_change_gets_past_the_tree_memo(repo: Path, trails: Callable[..., 
         _settle(repo, trails, *aged)
 
 
+def test_a_damaged_or_hostile_memo_is_only_a_slower_check(
+    repo: Path, trails: Callable[..., Result], tmp_path: Path
+) -> None:
+    """The memos under ``.dvc/tmp`` are read, never trusted: garbage is an
+    empty memo, and a listing kept for another index stat is asked again."""
+    baseline(repo, trails, {"data/a.txt": "aaaa", "train.py": "1", "dvc.yaml": PIPELINE}, age=3600)
+    _settle(repo, trails)
+    memo = repo / f"{INDEX}.trees"
+    good = memo.read_bytes()
+    memo.write_bytes(good[:-9] + bytes([good[-9] ^ 1]) + good[-8:])
+    (repo / "data/a.txt").write_text("AAAA")
+    _changed(trails, "s:")
+    (repo / "data/a.txt").write_text("aaaa")
+    _settle(repo, trails, "data/a.txt")
+    assert memo.read_bytes() != good[:-9] + bytes([good[-9] ^ 1]) + good[-8:]  # rewritten
+    tracked = repo / ".dvc/tmp/trails/tracked.json"
+    tracked.write_text('{"version": 1, "key": [0], "paths": ["nope/dvc.yaml"]}')
+    env, log = _logging_git(tmp_path)
+    assert _stages(lambda *a: trails(*a, env=env)) == ["s"]
+    assert [c for c in log.read_text().splitlines() if "--cached" in c]
+
+
 def test_a_lock_file_that_moves_is_compared_with_the_memo(
     repo: Path, trails: Callable[..., Result]
 ) -> None:

@@ -125,7 +125,9 @@ class PathHash:
     files: int
     is_dir: bool = False
     #: Where to take the manifest from when the memo answered.
-    _source: tuple[str | os.PathLike[str], str | None] | None = field(default=None, compare=False, repr=False)
+    _source: tuple[str | os.PathLike[str], str | None] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def manifest(self) -> bytes | None:
@@ -162,6 +164,15 @@ def hash_paths(paths: Sequence[PathArg], index: PathArg | None = None) -> list[P
         else PathHash(r.hash, r.size, r.executable, r.manifest, r.files, r.dir, (p, ix))
         for p, r in zip(names, _core.hash_paths(names, ix), strict=True)
     ]
+
+
+def prefetch_walks(index: PathArg, root: PathArg) -> None:
+    """Start walking the folders the latest check through ``index``'s tree
+    memo walked (inside ``root``), on a thread of the core, so that the
+    walk overlaps loading the pipeline. Only for a command that writes
+    nothing before it hashes (``status``): the next ``hash_paths`` takes
+    these walks as they were when they ran."""
+    _core.prefetch_walks(os.fspath(index), os.fspath(root))
 
 
 def store_manifest(cache: PathArg, manifest: bytes) -> str:

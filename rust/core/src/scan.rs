@@ -243,11 +243,64 @@ pub fn hash_paths(paths: &[&Path], index: &mut StatIndex) -> Result<Vec<PathStat
     Ok(out)
 }
 
+type Walks = std::collections::HashMap<std::path::PathBuf, Result<Vec<Found>>>;
+
+/// The early walks started by `prefetch`, if any.
+static PREFETCH: std::sync::Mutex<Option<std::thread::JoinHandle<Walks>>> =
+    std::sync::Mutex::new(None);
+
+/// Start walking, on a thread of its own, the folders the latest check
+/// through the memo beside `index` walked (those inside `root` only: the
+/// memo is not trusted to name other places), so that the walk runs while
+/// the caller loads the pipeline. `hash_paths_memo` takes the walks
+/// started here for the folders it is asked about: a walk of the same
+/// folder from a moment earlier in the same command. A wrong guess costs
+/// a walk, never a different result.
+pub fn prefetch(index: &Path, root: &Path) {
+    let dirs = prefetch_dirs(&TreeMemo::open(&treememo::path_for(index)), root);
+    if dirs.is_empty() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("trails-prefetch".into())
+        .spawn(move || {
+            dirs.into_iter()
+                .map(|d| {
+                    let w = walk::walk(&d);
+                    (d, w)
+                })
+                .collect()
+        });
+    if let (Ok(handle), Ok(mut slot)) = (spawned, PREFETCH.lock()) {
+        *slot = Some(handle);
+    }
+}
+
+/// The memo's latest folders that lie strictly inside `root`, named
+/// without `.` or `..`.
+fn prefetch_dirs(memo: &TreeMemo, root: &Path) -> Vec<std::path::PathBuf> {
+    use std::path::Component;
+    let plain = |d: &Path| {
+        d.components()
+            .all(|c| !matches!(c, Component::ParentDir | Component::CurDir))
+    };
+    memo.last_dirs()
+        .into_iter()
+        .filter(|d| d.starts_with(root) && d != root && plain(d))
+        .collect()
+}
+
+fn take_prefetched() -> Walks {
+    let handle = PREFETCH.lock().ok().and_then(|mut slot| slot.take());
+    handle.and_then(|h| h.join().ok()).unwrap_or_default()
+}
+
 /// `hash_paths` through the tree memo beside `index` (`treememo`): a path
 /// whose stats all match what the memo recorded takes its hash from there;
 /// the stat index is loaded only if some path misses. Each directory is
 /// walked once either way. Returns the stat index's warning, if any.
 pub fn hash_paths_memo(paths: &[&Path], index: &Path) -> Result<(Vec<PathState>, Option<String>)> {
+    let mut early = take_prefetched();
     let mut memo = TreeMemo::open(&treememo::path_for(index));
     let metas: Vec<Result<Option<std::fs::Metadata>>> = pool::run(|| {
         paths
@@ -270,7 +323,10 @@ pub fn hash_paths_memo(paths: &[&Path], index: &Path) -> Result<(Vec<PathState>,
             continue;
         };
         if meta.is_dir() {
-            let found = walk::walk(p)?;
+            let found = match early.remove(*p) {
+                Some(Ok(found)) => found,
+                _ => walk::walk(p)?,
+            };
             if let Some(r) = memo.get(p, treememo::fingerprint_dir(&found)) {
                 out.push(Some(PathState::Known(r)));
             } else {
@@ -343,6 +399,15 @@ pub fn hash_paths_memo(paths: &[&Path], index: &Path) -> Result<(Vec<PathState>,
             warning.get_or_insert(format!("stat index not saved: {e}"));
         }
     }
+    let dirs: Vec<&Path> = paths
+        .iter()
+        .zip(&out)
+        .filter(|(_, s)| matches!(s, Some(PathState::Dir(_) | PathState::Known(_))))
+        .map(|(p, _)| *p)
+        .collect();
+    if !dirs.is_empty() {
+        memo.set_last(&dirs);
+    }
     let _ = memo.save();
     Ok((
         out.into_iter()
@@ -391,6 +456,44 @@ mod tests {
         let e = &a.manifest.entries()[0];
         assert_eq!(e.relpath, "d0/f0");
         assert_eq!(e.blake3, hash::to_hex(&hash::hash_bytes(b"content 0")));
+    }
+
+    #[test]
+    fn prefetch_walks_only_folders_inside_the_project() {
+        let d = tempfile::tempdir().unwrap();
+        let index = d.path().join("index");
+        let mut memo = TreeMemo::open(&treememo::path_for(&index));
+        let root = Path::new("/p/root");
+        let named = [
+            "/p/root/data",
+            "/p/root",
+            "/p/rootless",
+            "/etc",
+            "/p/root/../../etc",
+        ];
+        let named: Vec<&Path> = named.iter().map(Path::new).collect();
+        memo.set_last(&named);
+        memo.save().unwrap();
+        let memo = TreeMemo::open(&treememo::path_for(&index));
+        assert_eq!(prefetch_dirs(&memo, root), [Path::new("/p/root/data")]);
+    }
+
+    #[test]
+    fn a_prefetched_walk_is_taken_once() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir(d.path().join("dir")).unwrap();
+        fs::write(d.path().join("dir/x"), b"x").unwrap();
+        let index = d.path().join("index");
+        let dir = d.path().join("dir");
+        let (first, _) = hash_paths_memo(&[&dir], &index).unwrap();
+        assert!(matches!(&first[0], PathState::Dir(s) if s.nfiles == 1));
+        prefetch(&index, d.path());
+        fs::write(d.path().join("dir/y"), b"y").unwrap();
+        let memo = TreeMemo::open(&treememo::path_for(&index));
+        assert_eq!(memo.last_dirs(), [dir.clone()]);
+        let early = take_prefetched();
+        assert!(early.contains_key(&dir), "{early:?}");
+        assert!(take_prefetched().is_empty());
     }
 
     #[test]

@@ -35,6 +35,8 @@ const MAGIC: &[u8; 8] = b"TRAILSTM";
 const VERSION: u32 = 1;
 /// Paths kept; experiments' folders come and go, so old ones are dropped.
 pub const MAX_ENTRIES: usize = 1024;
+/// Folders named for an early walk.
+const MAX_LAST: usize = 64;
 
 /// What a path hashed to, and the fingerprint of the stats it was made of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +55,9 @@ pub struct TreeMemo {
     entries: HashMap<Vec<u8>, Remembered>,
     /// Paths recorded or confirmed by this process, in order.
     touched: Vec<Vec<u8>>,
+    /// The folders the latest check walked, for the next one to start
+    /// walking early (`scan::prefetch`).
+    last: Vec<Vec<u8>>,
     changed: bool,
 }
 
@@ -99,14 +104,31 @@ fn key_of(path: &Path) -> Vec<u8> {
 impl TreeMemo {
     /// Load the memo at `path`; missing or damaged: empty.
     pub fn open(path: &Path) -> TreeMemo {
-        let entries = fs::read(path)
+        let (entries, last) = fs::read(path)
             .ok()
             .and_then(|b| decode(&b))
             .unwrap_or_default();
         TreeMemo {
             path: Some(path.to_path_buf()),
             entries,
+            last,
             ..TreeMemo::default()
+        }
+    }
+
+    /// The folders the latest check walked (as it named them).
+    pub fn last_dirs(&self) -> Vec<PathBuf> {
+        use std::os::unix::ffi::OsStrExt;
+        let os = |k: &Vec<u8>| PathBuf::from(std::ffi::OsStr::from_bytes(k));
+        self.last.iter().map(os).collect()
+    }
+
+    /// Remember the folders this check walked.
+    pub fn set_last(&mut self, dirs: &[&Path]) {
+        let dirs: Vec<Vec<u8>> = dirs.iter().take(MAX_LAST).map(|p| key_of(p)).collect();
+        if dirs != self.last {
+            self.last = dirs;
+            self.changed = true;
         }
     }
 
@@ -144,7 +166,8 @@ impl TreeMemo {
         let mut all = fs::read(&path)
             .ok()
             .and_then(|b| decode(&b))
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .0;
         let mut order: Vec<Vec<u8>> = Vec::new();
         for k in self.touched.iter().rev() {
             if !order.contains(k) {
@@ -162,7 +185,10 @@ impl TreeMemo {
         rest.sort();
         keys.extend(rest);
         keys.truncate(MAX_ENTRIES);
-        let bytes = encode(keys.iter().filter_map(|k| all.get(k).map(|r| (k, r))));
+        let bytes = encode(
+            keys.iter().filter_map(|k| all.get(k).map(|r| (k, r))),
+            &self.last,
+        );
         let tmp = {
             let mut n = path.as_os_str().to_owned();
             n.push(format!(".{}", std::process::id()));
@@ -179,7 +205,10 @@ impl TreeMemo {
     }
 }
 
-fn encode<'a>(entries: impl Iterator<Item = (&'a Vec<u8>, &'a Remembered)>) -> Vec<u8> {
+fn encode<'a>(
+    entries: impl Iterator<Item = (&'a Vec<u8>, &'a Remembered)>,
+    last: &[Vec<u8>],
+) -> Vec<u8> {
     let entries: Vec<_> = entries.collect();
     let mut out = Vec::with_capacity(16 + entries.len() * 128);
     out.extend_from_slice(MAGIC);
@@ -194,12 +223,19 @@ fn encode<'a>(entries: impl Iterator<Item = (&'a Vec<u8>, &'a Remembered)>) -> V
         out.extend_from_slice(&r.size.to_le_bytes());
         out.push(u8::from(r.dir) | (u8::from(r.executable) << 1));
     }
+    out.extend_from_slice(&(last.len() as u32).to_le_bytes());
+    for k in last {
+        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        out.extend_from_slice(k);
+    }
     let sum = xxh3_64(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     out
 }
 
-fn decode(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Remembered>> {
+type Decoded = (HashMap<Vec<u8>, Remembered>, Vec<Vec<u8>>);
+
+fn decode(bytes: &[u8]) -> Option<Decoded> {
     let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(8)?)?;
     if xxh3_64(body).to_le_bytes() != sum || body.get(..8)? != MAGIC {
         return None;
@@ -230,7 +266,13 @@ fn decode(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Remembered>> {
             },
         );
     }
-    r.0.is_empty().then_some(out)
+    let n = r.u32()? as usize;
+    let mut last = Vec::with_capacity(n.min(MAX_LAST));
+    for _ in 0..n {
+        let len = r.u32()? as usize;
+        last.push(r.take(len)?.to_vec());
+    }
+    r.0.is_empty().then_some((out, last))
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -270,8 +312,10 @@ mod tests {
         let file = d.path().join("idx.trees");
         let mut m = TreeMemo::open(&file);
         m.record(Path::new("/a"), rem(1));
+        m.set_last(&[Path::new("/a"), Path::new("/d")]);
         m.save().unwrap();
         let mut m = TreeMemo::open(&file);
+        assert_eq!(m.last_dirs(), [Path::new("/a"), Path::new("/d")]);
         assert_eq!(m.get(Path::new("/a"), 1), Some(rem(1)));
         assert_eq!(
             m.get(Path::new("/a"), 2),

@@ -206,6 +206,13 @@ fn hash_paths(
         .collect())
 }
 
+/// Start walking the folders the latest check walked (see
+/// `scan::prefetch`); returns at once.
+#[pyfunction]
+fn prefetch_walks(index: PathBuf, root: PathBuf) {
+    scan::prefetch(&index, &root);
+}
+
 /// Store manifest bytes (validated) as a tree object; returns the tree hash.
 #[pyfunction]
 fn store_manifest(py: Python<'_>, cache: PathBuf, data: &[u8]) -> PyResult<String> {
@@ -518,6 +525,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hash_files, m)?)?;
     m.add_function(wrap_pyfunction!(scan_tree, m)?)?;
     m.add_function(wrap_pyfunction!(hash_paths, m)?)?;
+    m.add_function(wrap_pyfunction!(prefetch_walks, m)?)?;
     m.add_function(wrap_pyfunction!(store_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(parse_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(diff_manifests, m)?)?;
