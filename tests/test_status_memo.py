@@ -135,3 +135,19 @@ def test_tracked_listing_kept_while_git_index_is_unchanged(
     assert _stages(trails) == ["new/dvc.yaml:new", "top"]  # kept, and still right
     git(repo, "rm", "-q", "--cached", "new/dvc.yaml")
     assert _stages(trails) == ["top"]
+    gen(repo, {"fresh/deep/dvc.yaml": stage.format(n="deep")})  # a new pipeline, new folders
+    assert _stages(trails) == ["fresh/deep/dvc.yaml:deep", "top"]
+
+
+def test_repro_after_a_remembered_no_op_runs_what_changed(
+    repo: Path, trails: Callable[..., Result]
+) -> None:
+    """``repro`` takes hashes through the same memo (without the early
+    walk): a change after a remembered no-op reruns the stage."""
+    baseline(repo, trails, {"data/a.txt": "aaaa", "train.py": "1", "dvc.yaml": PIPELINE}, age=3600)
+    _settle(repo, trails)
+    r = trails("repro")
+    assert r.code == 0 and "up to date" in r.out, r.out + r.err
+    (repo / "data/a.txt").write_text("AAAA")
+    r = trails("repro")
+    assert r.code == 0 and "Running stage 's'" in r.out, r.out + r.err
