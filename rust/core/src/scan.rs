@@ -490,7 +490,7 @@ mod tests {
         prefetch(&index, d.path());
         fs::write(d.path().join("dir/y"), b"y").unwrap();
         let memo = TreeMemo::open(&treememo::path_for(&index));
-        assert_eq!(memo.last_dirs(), [dir.clone()]);
+        assert_eq!(memo.last_dirs(), std::slice::from_ref(&dir));
         let early = take_prefetched();
         assert!(early.contains_key(&dir), "{early:?}");
         assert!(take_prefetched().is_empty());
