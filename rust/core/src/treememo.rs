@@ -306,14 +306,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn round_trip_and_fingerprint_check() {
-        let d = tempfile::tempdir().unwrap();
-        let file = d.path().join("idx.trees");
+    /// A memo file holding `/a` (fingerprint 1) and naming `/a`, `/d`.
+    fn saved(d: &Path) -> PathBuf {
+        let file = d.join("idx.trees");
         let mut m = TreeMemo::open(&file);
         m.record(Path::new("/a"), rem(1));
         m.set_last(&[Path::new("/a"), Path::new("/d")]);
         m.save().unwrap();
+        file
+    }
+
+    #[test]
+    fn round_trip_and_fingerprint_check() {
+        let d = tempfile::tempdir().unwrap();
+        let file = saved(d.path());
         let mut m = TreeMemo::open(&file);
         assert_eq!(m.last_dirs(), [Path::new("/a"), Path::new("/d")]);
         assert_eq!(m.get(Path::new("/a"), 1), Some(rem(1)));
@@ -328,10 +334,7 @@ mod tests {
     #[test]
     fn damaged_file_is_an_empty_memo() {
         let d = tempfile::tempdir().unwrap();
-        let file = d.path().join("idx.trees");
-        let mut m = TreeMemo::open(&file);
-        m.record(Path::new("/a"), rem(1));
-        m.save().unwrap();
+        let file = saved(d.path());
         let mut bytes = fs::read(&file).unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 1;
