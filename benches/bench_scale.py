@@ -177,7 +177,7 @@ def bench_size(n: int, dvc: Path | None, reps: int) -> list[list[str]]:
             f"{n:,}", layout, fmt(res["git status -uno"]), fmt(res["trails status"]),
             f"{st / g:.2f}x", fmt(res["trails repro"]), f"{rp / g:.2f}x",
             fmt(res["dvc status"]) if dvc else "-", ref, f"{rss:.0f} MB",
-            fmt(res["trails --version"]),
+            fmt(res["trails --version"]), f"{os.getloadavg()[0]:.1f}",
         ])  # fmt: skip
     shutil.rmtree(work)
     return rows
@@ -186,7 +186,7 @@ def bench_size(n: int, dvc: Path | None, reps: int) -> list[list[str]]:
 HEADERS = [
     "files", "layout", "git status -uno", "trails status", "status / git",
     "trails repro", "repro / git", "dvc status", "dvc / trails status", "trails peak RSS",
-    "trails --version (start-up)",
+    "trails --version (start-up)", "load avg (1 min, at the end)",
 ]  # fmt: skip
 
 
@@ -195,13 +195,15 @@ HEADERS = [
 NOTES = [
     "What a no-op `trails status` / `repro` does: one walk of the data folder "
     "(the core's stat pass: about 2 `getdents64` per folder and one `fstatat` per "
-    "file, the stage's dependency and the `.dvc`-tracked data hashed in one batch), "
-    "one `git ls-files --cached` (reads the index, no walk) and one `git ls-files "
-    "--others` whose pathspecs lead Git around the stage's folders (new files in "
-    "there are found by remembered folder stats: one `lstat` per folder). Before "
-    "(main at e3c7928): two `ls-files --cached --others` calls, each walking the "
-    "whole tree, and a second stat pass when the data was both `add`-ed and a "
-    "dependency.",
+    "file, the stage's dependency and the `.dvc`-tracked data hashed in one batch); "
+    "the tree memo beside the stat index (`<index>.trees`) gives each folder's hash "
+    "when the stats it was made of are unchanged (no stat-index load, no lookups, no "
+    "manifest); `status` starts that walk on a core thread while Python loads the "
+    "CLI and the pipeline (`core.prefetch_walks`). Git is asked once: `ls-files "
+    "--others`, whose pathspecs lead it around the stage's folders (new files in "
+    "there are found by remembered folder stats); the `--cached` listing is kept "
+    "with `.git/index`'s stat. Before (e3c7928): two `ls-files --cached --others` "
+    "walks of the whole tree and a second stat pass.",
     "The rest is start-up: the interpreter, click (which imports `uuid`, "
     "`datetime`, `inspect`), PyYAML's C loader for `dvc.yaml`/`dvc.lock`, the native "
     "module; the `trails --version` column is the floor of any trails command. "
@@ -238,10 +240,21 @@ def report(rows: list[list[str]], reps: int, dvc_max: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="10000,100000,1000000")
-    ap.add_argument("--dvc-max", type=int, default=100_000)
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--write", type=Path)
+    ap.add_argument(
+        "--sizes",
+        default="10000,100000,1000000",
+        help="comma-separated file counts (default: %(default)s; 1M takes "
+        "~1 h on this machine under load, 10k+100k ~10 min without DVC)",
+    )
+    ap.add_argument(
+        "--dvc-max",
+        type=int,
+        default=100_000,
+        help="largest size the reference tool is set up for (0: never; "
+        "its set-up at 100k took ~20 min here)",
+    )
+    ap.add_argument("--reps", type=int, default=5, help="timed runs per contender")
+    ap.add_argument("--write", type=Path, help="the Markdown table to write")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     dvc = ensure_dvc(DVC_VENV) if any(n <= args.dvc_max for n in sizes) else None

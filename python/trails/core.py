@@ -28,7 +28,7 @@ import errno
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from trails import _core, cachelock
@@ -114,23 +114,35 @@ def scan_tree(root: PathArg, index: PathArg | None = None) -> Tree:
 
 @dataclass(frozen=True)
 class PathHash:
-    """The state of a file or a directory (``manifest`` set for directories)."""
+    """The state of a file or a directory. A directory's manifest is read
+    on first use when the tree memo answered without it (a no-op check
+    needs only the hash; the 100k-file manifest is 13 MB)."""
 
     hash: str
     size: int
     executable: bool
-    manifest: bytes | None
+    _manifest: bytes | None
     files: int
+    is_dir: bool = False
+    #: Where to take the manifest from when the memo answered.
+    _source: tuple[str | os.PathLike[str], str | None] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
-    def is_dir(self) -> bool:
-        return self.manifest is not None
+    def manifest(self) -> bytes | None:
+        """A directory's manifest bytes (None for a file)."""
+        if self._manifest is None and self.is_dir and self._source is not None:
+            path, index = self._source
+            fresh = _core.hash_paths([path], index, memo=False)[0]
+            object.__setattr__(self, "_manifest", fresh.manifest if fresh else b"[]")
+        return self._manifest
 
     @property
     def nfiles(self) -> int | None:
         """Files in a directory (counted by the core: parsing a 100k-entry
         manifest in Python just to count it cost 0.2 s); None for a file."""
-        return None if self.manifest is None else self.files
+        return self.files if self.is_dir else None
 
 
 def ignored_files(root: PathArg, relpaths: Sequence[str]) -> list[bool]:
@@ -142,11 +154,25 @@ def ignored_files(root: PathArg, relpaths: Sequence[str]) -> list[bool]:
 def hash_paths(paths: Sequence[PathArg], index: PathArg | None = None) -> list[PathHash | None]:
     """Hash files and directories (tree hashes) with one stat index; None for
     a missing path. One call for all the paths a command needs: the index is
-    read once."""
+    read once, and not at all when the tree memo beside it answers every
+    path (``rust/core/src/treememo.rs``)."""
+    names: list[str | os.PathLike[str]] = [os.fspath(p) for p in paths]
+    ix = _opt(index)
     return [
-        None if r is None else PathHash(r.hash, r.size, r.executable, r.manifest, r.files)
-        for r in _core.hash_paths([os.fspath(p) for p in paths], _opt(index))
+        None
+        if r is None
+        else PathHash(r.hash, r.size, r.executable, r.manifest, r.files, r.dir, (p, ix))
+        for p, r in zip(names, _core.hash_paths(names, ix), strict=True)
     ]
+
+
+def prefetch_walks(index: PathArg, root: PathArg) -> None:
+    """Start walking the folders the latest check through ``index``'s tree
+    memo walked (inside ``root``), on a thread of the core, so that the
+    walk overlaps loading the pipeline. Only for a command that writes
+    nothing before it hashes (``status``): the next ``hash_paths`` takes
+    these walks as they were when they ran."""
+    _core.prefetch_walks(os.fspath(index), os.fspath(root))
 
 
 def store_manifest(cache: PathArg, manifest: bytes) -> str:

@@ -2,7 +2,8 @@
 //!
 //! `hash` (blake3 of files), `walk` (directory walks with `.dvcignore`),
 //! `tree` (manifests and their diffs), `state` (the stat index), `scan`
-//! (directory -> manifest through the index), `cache` (content-addressed
+//! (directory -> manifest through the index), `treememo` (unmoved trees'
+//! hashes, for no-op checks), `cache` (content-addressed
 //! store), `link` (reflink / hardlink / symlink / copy), `checkout` (cache ->
 //! workspace), `transfer` (objects to and from a remote), `digest` (xxh3 of
 //! files, for `trails bench hash`), `fsmonitor` (the file watcher of
@@ -23,6 +24,7 @@ pub mod scan;
 pub mod state;
 pub mod transfer;
 pub mod tree;
+pub mod treememo;
 pub mod walk;
 
 pub use error::{Error, Result};

@@ -143,7 +143,7 @@ impl StatIndex {
 
     /// Remember a digest, unless the file is too recent to be trusted later.
     pub fn insert(&mut self, key: StatKey, digest: Digest) {
-        if now_ns() - key.mtime_ns < RACY_WINDOW_NS {
+        if !trusted(&key) {
             return;
         }
         if self.map.insert(key, digest) != Some(digest) {
@@ -275,6 +275,12 @@ fn newest_per_inode(map: Map) -> Map {
         }
     }
     best.into_values().collect()
+}
+
+/// Whether a digest taken now of a file with this stat may be trusted
+/// later (it was not modified within the racy window).
+pub fn trusted(key: &StatKey) -> bool {
+    now_ns() - key.mtime_ns >= RACY_WINDOW_NS
 }
 
 fn now_ns() -> i64 {

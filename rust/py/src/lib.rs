@@ -151,18 +151,29 @@ fn scan_tree(py: Python<'_>, root: PathBuf, index: Option<PathBuf>) -> PyResult<
 }
 
 /// Hash many files and directories with one stat index; None for a
-/// missing path.
+/// missing path. With an index, through the tree memo beside it: a
+/// directory whose stats all match gives its hash without the manifest
+/// (`manifest` None, `dir` true); `memo` false: every directory's manifest.
 #[pyfunction]
-#[pyo3(signature = (paths, index=None))]
+#[pyo3(signature = (paths, index=None, memo=true))]
 fn hash_paths(
     py: Python<'_>,
     paths: Vec<PathBuf>,
     index: Option<PathBuf>,
+    memo: bool,
 ) -> PyResult<Vec<Option<PathState>>> {
-    let states = with_index(py, index, |idx| {
-        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-        scan::hash_paths(&refs, idx)
-    })?;
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let states = match index {
+        Some(index) if memo => {
+            let (result, warning) = py.detach(|| match scan::hash_paths_memo(&refs, &index) {
+                Ok((states, warning)) => (Ok(states), warning),
+                Err(e) => (Err(e), None),
+            });
+            warn(py, warning)?;
+            result.map_err(|e| to_py(py, e))?
+        }
+        index => with_index(py, index, |idx| scan::hash_paths(&refs, idx))?,
+    };
     Ok(states
         .into_iter()
         .map(|s| match s {
@@ -173,6 +184,7 @@ fn hash_paths(
                 executable: d.executable,
                 manifest: None,
                 files: 1,
+                dir: false,
             }),
             scan::PathState::Dir(s) => Some(PathState {
                 hash: hash::to_hex(&hash::hash_bytes(&s.bytes)),
@@ -180,9 +192,25 @@ fn hash_paths(
                 executable: false,
                 manifest: Some(PyBytes::new(py, &s.bytes).unbind()),
                 files: s.nfiles,
+                dir: true,
+            }),
+            scan::PathState::Known(r) => Some(PathState {
+                hash: hash::to_hex(&r.digest),
+                size: r.size,
+                executable: false,
+                manifest: None,
+                files: r.nfiles as usize,
+                dir: true,
             }),
         })
         .collect())
+}
+
+/// Start walking the folders the latest check walked (see
+/// `scan::prefetch`); returns at once.
+#[pyfunction]
+fn prefetch_walks(index: PathBuf, root: PathBuf) {
+    scan::prefetch(&index, &root);
 }
 
 /// Store manifest bytes (validated) as a tree object; returns the tree hash.
@@ -508,6 +536,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hash_files, m)?)?;
     m.add_function(wrap_pyfunction!(scan_tree, m)?)?;
     m.add_function(wrap_pyfunction!(hash_paths, m)?)?;
+    m.add_function(wrap_pyfunction!(prefetch_walks, m)?)?;
     m.add_function(wrap_pyfunction!(store_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(parse_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(diff_manifests, m)?)?;

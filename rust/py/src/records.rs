@@ -71,7 +71,8 @@ pub struct TreeState {
     pub objects_written: usize,
 }
 
-/// A file's or a directory's state; `manifest` is None for a file, and
+/// A file's or a directory's state; `manifest` is None for a file and for
+/// a directory the tree memo answered (`dir` tells them apart), and
 /// `files` counts a directory's files (1 for a file).
 #[pyclass(frozen, get_all, module = "trails._core")]
 pub struct PathState {
@@ -80,6 +81,7 @@ pub struct PathState {
     pub executable: bool,
     pub manifest: Option<Py<PyBytes>>,
     pub files: usize,
+    pub dir: bool,
 }
 
 /// Two manifests' difference: lists of `Entry` added and modified, and the
