@@ -107,6 +107,8 @@ def experiments(root: Path, baselines: list[str], per: int) -> None:
             lines.append("")
     subprocess.run(["git", "fast-import", "--quiet"], cwd=root, env=GIT_ENV, check=True,
                    input="\n".join(lines) + "\n", text=True)  # fmt: skip
+    # Packed, as the queue run that made them leaves them (``refs.pack_many``).
+    subprocess.run(["git", "pack-refs", "--all"], cwd=root, env=GIT_ENV, check=True)
 
 
 def cache_file(root: Path) -> Path:

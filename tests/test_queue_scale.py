@@ -221,3 +221,32 @@ def test_256_entries_at_16_jobs_each_recorded_once(
     assert len(status) == n and all(ln.endswith(" success") for ln in status)
     _only_kept_folders(repo, 2 * jobs)
     assert not list((repo / ".dvc" / "tmp" / "exps" / "run").glob("*/lock"))
+
+
+def test_a_queue_run_packs_many_loose_experiment_refs(project: Path, trails: Trails) -> None:
+    """Past ``refs.LOOSE_REFS_PACKED`` loose refs the queue's driver, their
+    one writer, packs them when the run ends (a listing then reads one file,
+    not thousands); ``exp show``, a reader, never does."""
+    from trails.experiments.refs import LOOSE_REFS_PACKED
+
+    head = git(project, "rev-parse", "HEAD").strip()
+    made = "".join(
+        f"create refs/exps/{head[:2]}/{head[2:]}/old-{i} {head}\n" for i in range(LOOSE_REFS_PACKED)
+    )
+    subprocess.run(["git", "update-ref", "--stdin"], cwd=project, input=made, text=True, check=True)
+    loose = project / ".git" / "refs" / "exps"
+    packed = project / ".git" / "packed-refs"
+
+    def loose_count() -> int:
+        return sum(1 for p in loose.rglob("*") if p.is_file())
+
+    assert trails("exp", "show", "--no-pager", "--csv").code == 0
+    assert loose_count() == LOOSE_REFS_PACKED  # the reader left them alone
+    assert trails("exp", "run", "--queue", "-S", "units=2").code == 0
+    r = trails("exp", "run", "--run-all")
+    assert r.code == 0, r.err
+    assert loose_count() == 0
+    text = packed.read_text()
+    assert text.count(f"refs/exps/{head[:2]}/{head[2:]}/old-") == LOOSE_REFS_PACKED
+    rows = trails("exp", "show", "--no-pager", "--csv").out.splitlines()
+    assert sum(",2," in row or row.endswith(",2") for row in rows) >= 1

@@ -39,7 +39,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trails.experiments import forkserver, queue
+from trails.experiments import forkserver, queue, refs
 from trails.experiments.records import RecordError, RunResult, RunStatus, WorkerExit
 from trails.git import Git
 from trails.project import Project
@@ -237,6 +237,7 @@ def run_all(
             for i in pool.result.left:
                 display.left(i)
             pool.release_folders()
+    refs.pack_many(git)
     return pool.result
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trails.errors import TrailsError
-from trails.experiments import queue
+from trails.experiments import queue, refs
 from trails.experiments.records import CheckpointState, RunDir, RunResult, RunStatus
 from trails.experiments.shipping import (
     Event,
@@ -516,4 +516,5 @@ def run_all(
             d.result.left += [e.id for e in pending]
             for i in pending:
                 display.left(i.id)
+    refs.pack_many(git)
     return d.result

@@ -33,6 +33,20 @@ class Exp:
         return self.ref.split("/", 4)[4]
 
 
+#: Loose experiment refs past which a finished queue run packs them.
+LOOSE_REFS_PACKED = 1000
+
+
+def pack_many(git: Git) -> None:
+    """``git pack-refs`` once ``refs/exps/`` holds many loose refs, after a
+    queue run, by its driver (the one writer of those refs): listing 10,000
+    loose refs opens 10,000 files, packed ones are read from one. Not in
+    ``exp show``: a reader packing while a queue's workers delete their
+    entries' refs makes each deletion wait for ``packed-refs.lock``, past
+    Git's one-second timeout on a loaded machine."""
+    git.pack_loose_refs("refs/exps", LOOSE_REFS_PACKED)
+
+
 def ref_for(baseline: str, name: str) -> str:
     return f"{PREFIX}/{baseline[:2]}/{baseline[2:]}/{name}"
 

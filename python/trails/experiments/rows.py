@@ -15,11 +15,6 @@ if TYPE_CHECKING:
     from trails.project import Project
 
 
-#: Loose experiment refs ``exp show`` packs (``Git.pack_loose_refs``): the
-#: next listing reads one file instead of this many.
-LOOSE_REFS_PACKED = 1000
-
-
 def select_baselines(
     git: Git, all_branches: bool, all_tags: bool, all_commits: bool, num: int, revs: tuple[str, ...]
 ) -> list[str]:
@@ -69,8 +64,6 @@ def collect_rows(
     reader = show.CommitReader(project, git, files)
     # One listing for experiments, queue and failures, and their commits' parents.
     refs, parent_of = reader.refs("refs/exps/")
-    if len(refs) >= LOOSE_REFS_PACKED:
-        git.pack_loose_refs("refs/exps", LOOSE_REFS_PACKED)
     wanted = set(baselines)
     exps = [e for e in list_exps(git, refs=refs) if e.baseline in wanted]
     pending = (queue.entries(git, refs=refs) if queued else []) + (
