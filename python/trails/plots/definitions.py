@@ -159,6 +159,14 @@ def _stage_plots(project: Project) -> list[Definition]:
     return out
 
 
+def _has_tasks(project: Project) -> bool:
+    """Whether the project has task files (``trails.Plot`` outputs are
+    known only once the graph is built)."""
+    from trails.tasks import discover
+
+    return bool(discover.task_files(project.root))
+
+
 def collect(project: Project) -> list[Definition]:
     """Every declared plot, ids made unique as the reference tool makes them."""
     from trails.pipeline.dvcfile import find_dvcfiles
@@ -169,7 +177,7 @@ def collect(project: Project) -> list[Definition]:
         defs, has_stage_plots = _top_level(project, config)
         found += defs
         staged = staged or has_stage_plots
-    if staged:
+    if staged or _has_tasks(project):
         found += _stage_plots(project)
     configs: dict[str, set[str]] = {}
     for d in found:
