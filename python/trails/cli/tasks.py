@@ -106,12 +106,13 @@ def collect(keyword: str | None, marker: str | None, as_json: bool) -> None:
     params and markers. Checks them as every command does (a bad task file
     is an error with its file:line)."""
     from trails.pipeline import load_graph
-    from trails.tasks.cache import collect as collect_tasks
     from trails.tasks.records import Collected
+    from trails.tasks.stage import TaskStage
 
-    project = context()[0]
-    load_graph(project)  # the graph's checks too: outputs declared twice, cycles
-    specs = _selected(collect_tasks(project), keyword, marker)
+    # The graph's checks too: outputs declared twice, cycles.
+    graph = load_graph(context()[0])
+    found = [s.spec for s in graph.stages if isinstance(s, TaskStage) and s.spec is not None]
+    specs = _selected(found, keyword, marker)
     if as_json:
         click.echo(Collected(tasks=specs).encode().decode())
         return

@@ -72,20 +72,37 @@ def _fresh(root: Path, entry: FileEntry | None, touched: list[Stamp]) -> bool:
     )
 
 
+#: Task files per collector process, at least: below it, one more process
+#: costs more (its start, its imports) than it saves.
+PER_WORKER = 8
+
+
 def _collector(root: Path, files: list[str]) -> Batch:
+    """Collect ``files`` in collector subprocesses, one per CPU when there
+    are many (each file is imported on its own anyway: see
+    ``collector._forget_project_modules``), so a cold collection uses
+    every core."""
     from trails.versioned import decode
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "trails.tasks.collector", str(root), *files],
-        cwd=root, capture_output=True,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
-        raise PipelineError(
-            f"{files[0]}:1: collecting task files failed: {tail[0]}",
-            hint="Run the task file with python to see the traceback.",
-        )
-    return decode(Batch, proc.stdout, "the task collector's answer", "Report this as a bug.")
+    workers = max(1, min(os.cpu_count() or 1, len(files) // PER_WORKER))
+    shares = [files[i::workers] for i in range(workers)]
+    command = [sys.executable, "-m", "trails.tasks.collector", str(root)]
+    pipe = subprocess.PIPE
+    procs = [
+        subprocess.Popen([*command, *share], cwd=root, stdout=pipe, stderr=pipe) for share in shares
+    ]
+    answers = [(s, *p.communicate(), p.returncode) for s, p in zip(shares, procs, strict=True)]
+    batch = Batch()
+    for share, out, err, code in answers:
+        if code != 0:
+            tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise PipelineError(
+                f"{share[0]}:1: collecting task files failed: {tail[0]}",
+                hint="Run the task file with python to see the traceback.",
+            )
+        got = decode(Batch, out, "the task collector's answer", "Report this as a bug.")
+        batch.files.update(got.files)
+    return batch
 
 
 def _save(project: Project, cache: TaskCache) -> None:

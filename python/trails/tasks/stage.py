@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trails.pipeline.stage import LOCKFILE, Dep, Out, OutKind, ParamDep, Stage
 from trails.tasks.records import OutSpec, TaskSpec
@@ -25,6 +25,8 @@ CODE = "code "
 class TaskStage(Stage):
     code: tuple[tuple[str, str], ...] = ()
     marks: tuple[str, ...] = ()
+    #: What collection saw (``trails collect`` lists it from the graph).
+    spec: TaskSpec | None = field(default=None, compare=False, repr=False)
 
     @property
     def address(self) -> str:
@@ -84,4 +86,5 @@ def to_stage(spec: TaskSpec) -> TaskStage:
         line=spec.line,
         code=tuple((label, h) for label, h in spec.code),
         marks=tuple(spec.marks),
+        spec=spec,
     )
