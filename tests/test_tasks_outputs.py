@@ -8,6 +8,7 @@ task file."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -143,3 +144,38 @@ def test_a_crash_stays_in_its_worker_parallel_tasks_and_no_import_when_unchanged
     assert sorted(json.loads(r.out)) == ["task_par.py::task_a", "task_par.py::task_b",
                                          "task_par.py::task_crash"]  # fmt: skip
     assert imports.read_text() == "imported\n", "a changed file is imported once, to collect it"
+
+
+def test_no_op_reads_the_task_cache_without_msgspec_and_survives_a_damaged_one(
+    repo: Path, trails: Trails, tmp_path: Path
+) -> None:
+    """A no-op check of tasks costs what one of ``dvc.yaml`` stages does: no
+    record machinery; a damaged or foreign cache is collected again."""
+    import subprocess
+    import sys
+
+    env = {"IMPORT_LOG": str(tmp_path / "imports.log")}
+    assert trails("init").code == 0
+    gen(repo, {"task_par.py": PARALLEL.replace("os.abort()", "pass")})
+    assert trails("repro", env=env).code == 0
+    code = (
+        "import sys\nfrom trails.cli import main\n"
+        "try:\n    main(sys.argv[1:])\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('msgspec' in sys.modules)"
+    )
+    for command in ("status", "repro"):
+        argv = [sys.executable, "-c", code, command]
+        out = subprocess.run(argv, capture_output=True, text=True, cwd=repo, check=True,
+                             env={**os.environ, **env})  # fmt: skip
+        assert out.stdout.splitlines()[-1] == "False", (command, out.stdout, out.stderr)
+    cache = repo / ".dvc/tmp/trails/tasks.json"
+    doc = json.loads(cache.read_text())
+    doc["files"]["task_par.py"]["tasks"][0]["line"] = "not a line"
+    cache.write_text(json.dumps(doc))
+    (tmp_path / "imports.log").unlink()
+    r = trails("status", env=env)
+    assert r.out.strip() == "Data and pipelines are up to date.", r.out + r.err
+    assert (tmp_path / "imports.log").read_text() == "imported\n", "collected again"
+    line = PARALLEL.splitlines().index("def task_crash():") + 1
+    assert json.loads(cache.read_text())["files"]["task_par.py"]["tasks"][0]["line"] == line
