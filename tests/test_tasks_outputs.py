@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import Result, exp_rows, gen, git
+from tests.conftest import Result, baseline, exp_rows, gen
 
 Trails = Callable[..., Result]
 
@@ -78,11 +78,7 @@ def test_collection_deps_params_and_outputs_of_every_kind(repo: Path, trails: Tr
 
 
 def test_set_param_of_another_file_and_exp_show(repo: Path, trails: Trails) -> None:
-    assert trails("init").code == 0
-    gen(repo, ALL_FILES)
-    assert trails("repro").code == 0
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "baseline")
+    baseline(repo, trails, ALL_FILES)
     r = trails("exp", "run", "task_all.py::task_lists", "-S", "other.toml:opt.depth=5")
     assert r.code == 0, r.err
     assert "1 task: 1 ran in " in r.out

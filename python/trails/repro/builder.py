@@ -242,19 +242,22 @@ class Builder:
             )
 
     def _prefetch_ready(self, pending: list[Stage]) -> None:
-        """Hash the paths of every stage ready to be decided in one batch
-        (one stat-index load, one parallel pass: 1,000 independent tasks
-        cost one, not 1,000). None of them is another's output, nor written
-        by a running stage, so the hashes are those each decision would
-        find. Not with assumed paths (a run folder): linking one in would
-        leave hashes of paths inside it stale."""
+        """Hash the paths of the stages about to be decided in one batch
+        (one stat-index load, one parallel pass: 1,000 tasks cost one, not
+        1,000): before anything ran, every stage's (the workspace keeps a
+        hash for the command's duration, and forgets an output when its
+        stage writes it, so a downstream stage hashes it again); later,
+        those ready, none of which is another's output or written by a
+        running stage. Not with assumed paths (a run folder): linking one
+        in would leave hashes of paths inside it stale."""
         if self.ws.assumed():
             return
         done = self._result
         ready = [
             s
             for s in pending
-            if all(u in done for u in self.graph.upstream[s.address] if u in self._selected)
+            if not done
+            or all(u in done for u in self.graph.upstream[s.address] if u in self._selected)
         ]
         if len(ready) > 1:
             paths = [d.repo_path for s in ready for d in s.deps]
