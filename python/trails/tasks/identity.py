@@ -71,19 +71,19 @@ _VALUES = (ast.Assign, ast.AnnAssign, ast.AugAssign)
 
 
 class _Scan:
-    """One pass over a definition: the text its hash is taken of (the AST's
-    node types, fields and values, without positions or docstrings), the
-    names it reads that it does not bind itself (arguments, assignments,
-    inner definitions) and the attributes read off each. One pass instead
-    of ``ast.dump`` plus ``ast.walk``: they were most of a cold collection."""
+    """One pass over a definition: its text as ``ast.dump`` writes it (the
+    node types, fields and values, no positions; so hashes are those
+    trails always recorded) without docstrings, and the names it reads
+    that it does not bind itself (arguments, assignments, inner
+    definitions) with the attributes read off each. One pass instead of
+    ``ast.dump`` plus ``ast.walk``: they were most of a cold collection."""
 
     def __init__(self) -> None:
-        self.out: list[str] = []
         self.loads: set[str] = set()
         self.bound: set[str] = set()
         self.attrs: dict[str, set[str]] = {}
 
-    def visit(self, node: Any) -> None:
+    def visit(self, node: Any) -> str:
         kind = type(node)
         if kind is ast.Name:
             (self.loads if type(node.ctx) is ast.Load else self.bound).add(node.id)
@@ -91,26 +91,21 @@ class _Scan:
             self.bound.add(node.arg)
         elif kind is ast.Attribute and type(node.value) is ast.Name:
             self.attrs.setdefault(node.value.id, set()).add(node.attr)
-        out = self.out
-        out.append(kind.__name__)
+        parts = []
         for name in kind._fields:
             value = getattr(node, name, None)
+            if value is None and getattr(kind, name, ...) is None:
+                continue  # an optional field left out, as ast.dump leaves it
             if name == "body" and kind in _SCOPES and value and _is_docstring(value[0]):
                 value = value[1:] or _PASS
-            out.append(name)
             if isinstance(value, list):
-                out.append("[")
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        self.visit(item)
-                    else:
-                        out.append(repr(item))
-                out.append("]")
+                items = (self.visit(v) if isinstance(v, ast.AST) else repr(v) for v in value)
+                parts.append(f"{name}=[{', '.join(items)}]")
             elif isinstance(value, ast.AST):
-                self.visit(value)
+                parts.append(f"{name}={self.visit(value)}")
             else:
-                out.append(repr(value))
-        out.append(")")
+                parts.append(f"{name}={value!r}")
+        return f"{kind.__name__}({', '.join(parts)})"
 
 
 @dataclass(frozen=True)
@@ -129,15 +124,14 @@ def scan(node: ast.AST, *, drop_decorators: bool = False) -> Scanned:
     if drop_decorators and isinstance(node, _SCOPES):
         for d in node.decorator_list:
             sc.visit(d)
-        sc.out.clear()
         saved = node.decorator_list
         node.decorator_list = []
         try:
-            sc.visit(node)
+            text = sc.visit(node)
         finally:
             node.decorator_list = saved
     else:
-        sc.visit(node)
+        text = sc.visit(node)
     for n in _nested(getattr(node, "body", None) or []):
         if isinstance(n, _SCOPES):
             sc.bound.add(n.name)
@@ -145,7 +139,7 @@ def scan(node: ast.AST, *, drop_decorators: bool = False) -> Scanned:
             sc.bound.update(a.asname or a.name.split(".")[0] for a in n.names)
     if isinstance(node, _VALUES):
         sc.bound.clear()  # a module value: its own name is what it binds
-    return Scanned(code_hash("".join(sc.out)), frozenset(sc.loads - sc.bound), sc.attrs)
+    return Scanned(code_hash(text), frozenset(sc.loads - sc.bound), sc.attrs)
 
 
 def _nested(body: list[ast.stmt]) -> Iterator[ast.stmt]:

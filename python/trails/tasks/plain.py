@@ -21,8 +21,8 @@ Plain = dict[str, Any]
 #: ``records.TaskCache.VERSION``: the newest layout read here.
 VERSION = 1
 #: How code hashes are computed (``identity.scan``); a cache made another
-#: way is collected again. 2: one pass over the AST (1 was ``ast.dump``).
-SCHEME = 2
+#: way is collected again. 1: ``ast.dump``'s text, without docstrings.
+SCHEME = 1
 
 
 class Unreadable(ValueError):
@@ -76,7 +76,7 @@ def load(path: Path, python: str, trails: str) -> dict[str, Any] | None:
     check(doc, dict)
     if check(doc.get("version", 1), int) > VERSION:
         raise Unreadable("newer")
-    if (doc.get("python"), doc.get("trails"), doc.get("scheme")) != (python, trails, SCHEME):
+    if (doc.get("python"), doc.get("trails"), doc.get("scheme", 1)) != (python, trails, SCHEME):
         return None
     files: dict[str, Any] = check(doc.get("files", {}), dict)
     return files

@@ -70,7 +70,7 @@ class TaskCache(Record, kw_only=True):
     python: str = ""
     trails: str = ""
     #: ``plain.SCHEME``: how the code hashes were computed.
-    scheme: int = 0
+    scheme: int = 1
     files: dict[str, FileEntry] = msgspec.field(default_factory=dict)
 
 
