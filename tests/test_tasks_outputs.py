@@ -175,3 +175,31 @@ def test_no_op_reads_the_task_cache_without_msgspec_and_survives_a_damaged_one(
     assert (tmp_path / "imports.log").read_text() == "imported\n", "collected again"
     line = PARALLEL.splitlines().index("def task_crash():") + 1
     assert json.loads(cache.read_text())["files"]["task_par.py"]["tasks"][0]["line"] == line
+
+
+def test_code_hashes_stay_those_of_ast_dump() -> None:
+    """Locks recorded before the one-pass scan keep their code hashes: the
+    scan's text is ``ast.dump``'s, docstrings and a task's decorators left
+    out, on the top-level definitions of trails' own sources."""
+    import ast
+
+    from trails.tasks.identity import code_hash, scan
+
+    def is_doc(st: ast.stmt) -> bool:
+        return isinstance(st, ast.Expr) and isinstance(getattr(st.value, "value", None), str)
+
+    compared = 0
+    for path in sorted(Path(__file__).parents[1].glob("python/trails/[prt]*/*.py")):
+        for node in ast.parse(path.read_bytes()).body:
+            if not isinstance(node, ast.FunctionDef | ast.ClassDef | ast.Assign):
+                continue
+            scanned = scan(node, drop_decorators=True).hash
+            for n in ast.walk(node):  # the dump of main's normalised copy
+                body = getattr(n, "body", None)
+                if isinstance(n, ast.FunctionDef | ast.ClassDef) and body and is_doc(body[0]):
+                    n.body = body[1:] or [ast.Pass()]
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                node.decorator_list = []
+            assert scanned == code_hash(ast.dump(node)), (path, node.lineno)
+            compared += 1
+    assert compared > 200
