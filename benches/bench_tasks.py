@@ -16,8 +16,9 @@ imported), the no-op build (``trails repro`` / ``pytask``), and, on the
 chain, the param flipped 1 -> 2 -> 1: how many task bodies each tool runs
 for the flip back (each body appends to a log). pytask is installed into
 its own virtualenv, ``benches/work/pytask-venv`` (reused when it holds the
-right version), never a dependency of trails. Run ``make bench``, or
-``.venv/bin/python benches/bench_tasks.py --write benches/RESULTS-tasks.md``.
+right version), never a dependency of trails. Run ``make bench``, or alone:
+``.venv/bin/python benches/bench_tasks.py --write benches/RESULTS-tasks.md``
+(sizes: ``--files 100 --per-file 10 --chain 10 --reps 5``; ``--quick``).
 """
 
 from __future__ import annotations
@@ -192,8 +193,9 @@ def bench_wide(pytask: Path, n_files: int, per_file: int, reps: int) -> Table:
     table.notes.append(
         "collect, warm: the per-file cache holds (the usual case: nothing imported); cold: "
         "`.dvc/tmp/trails/tasks.json` removed before each run, so every task file is imported "
-        "(in one collector subprocess) and its code identity computed."
+        "(in one collector subprocess per CPU) and its code identity computed."
     )
+    table.notes.append(f"load average (1, 5, 15 min) after this table: {_load()}")
     return table
 
 
@@ -261,22 +263,32 @@ def bench_chain(pytask: Path, n: int, reps: int) -> Table:
         "params and inputs) and restores the outputs from the cache; pytask only skips work "
         "whose inputs are unchanged since its last run, so it recomputes."
     )
+    table.notes.append(f"load average (1, 5, 15 min) after this table: {_load()}")
     return table
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", type=Path, help="Write the Markdown results here.")
     parser.add_argument("--quick", action="store_true", help="Small workloads, 2 repetitions.")
+    parser.add_argument("--files", type=int, help="Task files of the wide workload (100).")
+    parser.add_argument("--per-file", type=int, default=10, help="Tasks per file (10).")
+    parser.add_argument("--chain", type=int, default=10, help="Tasks of the pipeline (10).")
+    parser.add_argument("--reps", type=int, help="Repetitions of each measure (5).")
     args = parser.parse_args()
     ensure_venv(PYTASK_VENV, "pytask", PYTASK_VERSION)
     pytask = PYTASK_VENV / "bin" / "pytask"
     WORK.mkdir(parents=True, exist_ok=True)
-    reps = 2 if args.quick else 5
+    reps = args.reps or (2 if args.quick else 5)
+    n_files = args.files or (10 if args.quick else 100)
     load_before = os.getloadavg()[0]
     tables = [
-        bench_wide(pytask, 10 if args.quick else 100, 10, reps),
-        bench_chain(pytask, 10, reps),
+        bench_wide(pytask, n_files, args.per_file, reps),
+        bench_chain(pytask, args.chain, reps),
     ]
     model, mem_gib, fstype, commit = machine_facts(WORK)
     lines = [

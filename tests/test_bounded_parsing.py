@@ -206,3 +206,22 @@ def test_invalid_utf8_in_a_dvc_file_and_in_dvc_yaml_for_stage_add(
     assert r.code == 1
     assert "dvc.yaml:6: not valid UTF-8" in r.err
     assert "internal error" not in r.err
+
+
+def test_deep_block_nesting_at_the_narrowest_indentation_is_refused() -> None:
+    """The pre-check that skips the walk of shallow files (a 1,000-stage
+    ``dvc.lock``) bounds block nesting by the leading column: the tightest
+    block layout (a list at its key's column, each item one column in)
+    still reaches the walk and is refused by name."""
+    import pytest
+
+    from trails import yamlio
+
+    lines = []
+    for level in range(60):  # two levels per column: 120 levels
+        lines += [" " * level + "k:", " " * level + "-"]
+    text = "\n".join(lines) + "\n" + " " * 60 + "x\n"
+    with pytest.raises(yamlio.YamlError, match="values nest more than 100 levels deep"):
+        yamlio.loads(text, "deep.yaml")
+    wide = "".join(f"s{i}:\n  deps:\n  - path: a\n    size: 1\n" for i in range(2000))
+    assert len(yamlio.loads(wide, "wide.yaml")) == 2000

@@ -50,6 +50,7 @@ def confined(
     source: str | None = None,
     absolute_ok: bool = False,
     hint: str | None = None,
+    resolved: dict[Path, Path] | None = None,
 ) -> str:
     """``path`` as a normalised POSIX path relative to ``root`` if trails
     may write or delete it; else :class:`UnsafePathError` naming ``source``
@@ -57,13 +58,15 @@ def confined(
 
     ``path`` is relative to ``root``. Paths read from files must be relative;
     ``absolute_ok`` admits an absolute path that lies inside ``root`` (a path
-    typed on the command line).
+    typed on the command line). ``resolved``: the folders already resolved
+    by a caller checking many paths at one moment (a graph's outputs; a
+    fresh dict per check, so a folder replaced later is resolved again).
     """
     text = os.fspath(path)
     if not text or "\0" in text or "\n" in text or "\r" in text:
         raise _refuse(text, source, "is not a usable path (empty, or holds a NUL or newline)", hint)
     posix = text.replace("\\", "/") if os.sep == "\\" else text
-    real_root = root.resolve()
+    real_root = _real(root, resolved)
     if posixpath.isabs(posix):
         if not absolute_ok:
             raise _refuse(text, source, "is an absolute path", hint)
@@ -83,7 +86,7 @@ def confined(
         raise _refuse(text, source, f"is inside {private}/, which trails never writes", hint)
     parent = (real_root / norm).parent
     # Resolve the folders above the last component; the last one is never followed.
-    real_parent = Path(os.path.realpath(parent))
+    real_parent = _real(parent, resolved)
     if real_parent != real_root and real_root not in real_parent.parents:
         raise _refuse(
             text, source, f"leads outside the project through a symlink ({real_parent})", hint
@@ -93,6 +96,14 @@ def confined(
     if private is not None:
         raise _refuse(text, source, f"leads into {private}/ through a symlink", hint)
     return norm
+
+
+def _real(path: Path, resolved: dict[Path, Path] | None) -> Path:
+    if resolved is None:
+        return Path(os.path.realpath(path))
+    if path not in resolved:
+        resolved[path] = Path(os.path.realpath(path))
+    return resolved[path]
 
 
 def protected(path: str) -> bool:

@@ -110,15 +110,24 @@ MAX_ALIASED_NODES = 1_000_000
 MAX_DEPTH = 100
 
 
+#: What starts a line before its first key or value: indentation and the
+#: ``-``/``?`` indicators of block collections.
+_LEAD = re.compile(r"^[ \t?-]*", re.MULTILINE)
+
+
 def _may_be_deep(text: str) -> bool:
-    """Whether ``text`` could nest more than ``MAX_DEPTH`` levels: each
-    level takes a ``[``, ``{``, ``-`` or ``?`` then a space, tab or line
-    end, or one more column of indentation. Searches done by C code, for the files that
-    cannot (nearly all) to skip the walk of their nodes."""
-    half = MAX_DEPTH // 2
-    marks = text.count("[") + text.count("{")
-    marks += sum(text.count(c + after) for c in "-?" for after in " \t\n")
-    return marks >= half or " " * half in text
+    """Whether ``text`` could nest more than ``MAX_DEPTH`` levels, searched
+    by C code so that the files that cannot (nearly all, a 1,000-stage
+    ``dvc.lock`` too) skip the walk of their nodes. A flow level takes a
+    ``[`` or ``{``. A block level starts further right than its parent,
+    except a list that is a mapping's value (at the key's column), whose
+    items start further right again: k block levels need a line whose first
+    key or value is at column (k - 2) / 2 or more."""
+    flow = text.count("[") + text.count("{")
+    if flow >= MAX_DEPTH:
+        return True
+    lead = max(map(len, _LEAD.findall(text)), default=0)
+    return flow + 2 * lead + 2 >= MAX_DEPTH
 
 
 def _check_expansion(root: yaml.Node, path: str) -> None:

@@ -105,13 +105,16 @@ def collect(keyword: str | None, marker: str | None, as_json: bool) -> None:
     """List the tasks of the task_*.py files: id, dependencies, outputs,
     params and markers. Checks them as every command does (a bad task file
     is an error with its file:line)."""
-    from trails.pipeline import load_graph
-    from trails.tasks.cache import collect as collect_tasks
-    from trails.tasks.records import Collected
+    import msgspec
 
-    project = context()[0]
-    load_graph(project)  # the graph's checks too: outputs declared twice, cycles
-    specs = _selected(collect_tasks(project), keyword, marker)
+    from trails.pipeline import load_graph
+    from trails.tasks.records import Collected, TaskSpec
+    from trails.tasks.stage import TaskStage
+
+    # The graph's checks too: outputs declared twice, cycles.
+    graph = load_graph(context()[0])
+    found = [s.spec for s in graph.stages if isinstance(s, TaskStage) and s.spec is not None]
+    specs = _selected(msgspec.convert(found, list[TaskSpec]), keyword, marker)
     if as_json:
         click.echo(Collected(tasks=specs).encode().decode())
         return

@@ -56,13 +56,16 @@ class Graph:
 
     def _check_outputs(self) -> None:
         held = self._protected_paths()
+        resolved: dict[Path, Path] = {}  # a folder holding many outputs is resolved once
         for s in self.stages:
             if s.wdir != ".":
-                confined(self.root, s.wdir, source=f"{_where(s)}: stage '{s.name}': wdir")
+                where = f"{_where(s)}: stage '{s.name}': wdir"
+                confined(self.root, s.wdir, source=where, resolved=resolved)
             for o in s.outs:
                 p = o.repo_path
                 where = f"{_where(s)}: stage '{s.name}': output"
-                confined(self.root, p, source=where, hint="Outputs must be paths in the project.")
+                confined(self.root, p, source=where, hint="Outputs must be paths in the project.",
+                         resolved=resolved)  # fmt: skip
                 self._check_not_protected(s, o, held)
                 self._check_not_a_dep(s, o)
                 if o.checkpoint and not o.cache:

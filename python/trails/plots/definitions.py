@@ -199,6 +199,14 @@ def _stage_plots(project: Project) -> list[Definition]:
     return out
 
 
+def _has_tasks(project: Project) -> bool:
+    """Whether the project has task files (``trails.Plot`` outputs are
+    known only once the graph is built)."""
+    from trails.tasks import discover
+
+    return bool(discover.task_files(project.root))
+
+
 def collect(project: Project, texts: Mapping[str, str | None] | None = None) -> list[Definition]:
     """Every declared plot, ids made unique as the reference tool makes them.
     ``texts``: the pipeline files as a revision holds them (path -> text,
@@ -219,8 +227,13 @@ def collect(project: Project, texts: Mapping[str, str | None] | None = None) -> 
         if texts is not None and has_stage_plots and written is not None:
             more = _written_stage_plots(project, config, _parsed(project, config, text)[0])
             written = None if more is None else written + more
-    if staged:
-        found += _stage_plots(project) if written is None or texts is None else written
+    if staged or _has_tasks(project):
+        # A revision's own stage plots where its dvc.yaml has them; task
+        # outputs' plots are known only from the workspace's graph.
+        if texts is not None and staged and written is not None:
+            found += written
+        else:
+            found += _stage_plots(project)
     return _unique(found)
 
 

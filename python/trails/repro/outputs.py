@@ -59,13 +59,14 @@ class Outputs:
     # -- checkout -------------------------------------------------------------
 
     def checkout(self, out: Out, state: FileState) -> bool:
-        """Make the output match ``state`` from the cache; True if it changed."""
+        """Make the output match ``state`` from the cache; True if it changed
+        (an uncached output, restored from the run-cache, as a copy)."""
         dest = self.project.root / out.repo_path
         # The stat index vouches for cache objects (recorded when stored), so
         # checkout's verification reads only objects it does not know.
         cache, types, index = (
             self.project.cache_dir,
-            self.project.link_types,
+            self.project.link_types if out.cache else ["copy"],
             self.project.index_path,
         )
         if state.is_dir:
@@ -178,7 +179,18 @@ class Outputs:
         self.record(stage, deps, prm, outs)
         key = self.run_key(stage)
         if key is not None and not self.no_commit:
+            for o in stage.outs:
+                if not o.cache:  # for the run-cache only: the file stays as it is
+                    self._store_copy(o)
             runcache.store(self.project.cache_dir, key, outs)
+
+    def _store_copy(self, o: Out) -> None:
+        p = self.project.root / o.repo_path
+        cache, index = self.project.cache_dir, self.project.index_path
+        if p.is_dir():
+            core.store_tree(cache, p, index, None, shown=o.repo_path)
+        else:
+            core.store_file(cache, p, index, None, shown=o.repo_path)
 
     def restore(self, stage: Stage) -> bool:
         """Restore the prepared stage's outputs from the run-cache and

@@ -20,13 +20,12 @@ from trails.repro.plan import cmd_value
 
 def key(stage: Stage, deps: list[FileState], prm: dict[str, Any]) -> str | None:
     """The run's key; None for a stage the run-cache does not keep (always
-    changed, no outputs, or an output uncached, persistent or a checkpoint)."""
+    changed, no outputs, or an output persistent or a checkpoint). An
+    uncached output (``cache: false``, a metrics file kept in Git) is kept
+    too, as the reference tool keeps it: its bytes go to the cache for the
+    run-cache only, and come back as a copy."""
     outs = stage.outs
-    if (
-        stage.always_changed
-        or not outs
-        or any(not o.cache or o.persist or o.checkpoint for o in outs)
-    ):
+    if stage.always_changed or not outs or any(o.persist or o.checkpoint for o in outs):
         return None
     doc = {
         "cmd": cmd_value(stage),

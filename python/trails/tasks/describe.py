@@ -94,6 +94,9 @@ def marks(d: TaskDef) -> list[str]:
 
 
 def _hints(d: TaskDef, where: str) -> dict[str, Any]:
+    given = getattr(d.fn, "__annotations__", None) or {}
+    if not any(isinstance(v, str) for v in given.values()):
+        return dict(given)  # evaluated already: what get_type_hints would return, faster
     try:
         return typing.get_type_hints(d.fn, include_extras=True)
     except Exception as exc:  # a string annotation naming nothing
@@ -138,12 +141,12 @@ class Resolver:
 
     def __init__(self, root: Path, relpath: str) -> None:
         self.root = root.resolve()
-        self.folder = (self.root / relpath).parent
+        self.folder = os.fspath((self.root / relpath).parent)
         self._prefix = str(self.root) + os.sep
 
     def absolute(self, value: Any) -> Any:
         if isinstance(value, Path):
-            return Path(_normal(self.folder / value))
+            return Path(_normal(os.path.join(self.folder, value)))
         if isinstance(value, Mapping):
             return {k: self.absolute(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
@@ -153,7 +156,7 @@ class Resolver:
     def repo_paths(self, value: Any, where: str) -> tuple[str, ...]:
         out = []
         for p in _paths(value):
-            full = _normal(self.folder / p)
+            full = _normal(os.path.join(self.folder, p))
             inside = full.startswith(self._prefix)
             rel = full[len(self._prefix) :].replace(os.sep, "/") if inside else ".."
             if not inside:
@@ -165,7 +168,7 @@ class Resolver:
         return tuple(out)
 
 
-def _normal(path: Path) -> str:
+def _normal(path: str) -> str:
     return os.path.normpath(path)
 
 
@@ -179,7 +182,8 @@ def arguments(
     line = d.fn.__code__.co_firstlineno
     hints = _hints(d, f"{relpath}:{line}")
     resolver = resolver or Resolver(root, relpath)
-    unknown = set(d.kwargs) - set(inspect.signature(d.fn).parameters)
+    parameters = inspect.signature(d.fn).parameters
+    unknown = set(d.kwargs) - set(parameters)
     if unknown:
         raise PipelineError(
             f"{relpath}:{line}: task '{d.fn.__name__}': kwargs {sorted(unknown)} are not "
@@ -187,7 +191,7 @@ def arguments(
             hint="Fix the names in @trails.task(kwargs=...).",
         )
     out: dict[str, Arg] = {}
-    for name, p in inspect.signature(d.fn).parameters.items():
+    for name, p in parameters.items():
         where = f"{relpath}:{line}: task '{d.fn.__name__}': argument '{name}'"
         declared = _declared(hints.get(name))
         value = d.kwargs.get(name, p.default)

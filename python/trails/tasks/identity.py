@@ -65,48 +65,94 @@ def _bound_names(st: ast.stmt) -> list[str]:
     return []
 
 
-def _free_names(node: ast.AST) -> tuple[set[str], dict[str, set[str]]]:
-    """Names ``node`` reads that it does not bind itself (arguments,
-    assignments, inner definitions), and the attributes read off each."""
-    loads: set[str] = set()
-    bound: set[str] = set()
-    attrs: dict[str, set[str]] = {}
-    for n in ast.walk(node):
-        if isinstance(n, ast.Name):
-            (loads if isinstance(n.ctx, ast.Load) else bound).add(n.id)
-        elif isinstance(n, ast.arg):
-            bound.add(n.arg)
-        elif isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name):
-            attrs.setdefault(n.value.id, set()).add(n.attr)
-        elif isinstance(n, _SCOPES) and n is not node:
-            bound.add(n.name)
-        elif isinstance(n, ast.Import | ast.ImportFrom) and n is not node:
-            bound.update(a.asname or a.name.split(".")[0] for a in n.names)
-    if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
-        bound.clear()  # a module value: its own name is what it binds
-    return loads - bound, attrs
+_PASS: list[ast.stmt] = [ast.Pass()]
+_IMPORTS = (ast.Import, ast.ImportFrom)
+_VALUES = (ast.Assign, ast.AnnAssign, ast.AugAssign)
 
 
-def normalised(node: ast.AST, *, drop_decorators: bool = False) -> str:
-    """The node's AST dump without docstrings (positions are never in it):
-    what survives reformatting and comment edits. The docstrings (and, for
-    a task, its decorators: markers and ids are not code) are taken out of
-    the tree for the dump and put back: a deep copy cost more than the
-    rest of collection."""
-    saved: list[tuple[Any, str, list[Any]]] = []
-    for n in ast.walk(node):
-        body = getattr(n, "body", None)
-        if isinstance(n, _SCOPES) and body and _is_docstring(body[0]):
-            saved.append((n, "body", body))
-            n.body = body[1:] or [ast.Pass()]
+class _Scan:
+    """One pass over a definition: its text as ``ast.dump`` writes it (the
+    node types, fields and values, no positions; so hashes are those
+    trails always recorded) without docstrings, and the names it reads
+    that it does not bind itself (arguments, assignments, inner
+    definitions) with the attributes read off each. One pass instead of
+    ``ast.dump`` plus ``ast.walk``: they were most of a cold collection."""
+
+    def __init__(self) -> None:
+        self.loads: set[str] = set()
+        self.bound: set[str] = set()
+        self.attrs: dict[str, set[str]] = {}
+
+    def visit(self, node: Any) -> str:
+        kind = type(node)
+        if kind is ast.Name:
+            (self.loads if type(node.ctx) is ast.Load else self.bound).add(node.id)
+        elif kind is ast.arg:
+            self.bound.add(node.arg)
+        elif kind is ast.Attribute and type(node.value) is ast.Name:
+            self.attrs.setdefault(node.value.id, set()).add(node.attr)
+        parts = []
+        for name in kind._fields:
+            value = getattr(node, name, None)
+            if value is None and getattr(kind, name, ...) is None:
+                continue  # an optional field left out, as ast.dump leaves it
+            if name == "body" and kind in _SCOPES and value and _is_docstring(value[0]):
+                value = value[1:] or _PASS
+            if isinstance(value, list):
+                items = (self.visit(v) if isinstance(v, ast.AST) else repr(v) for v in value)
+                parts.append(f"{name}=[{', '.join(items)}]")
+            elif isinstance(value, ast.AST):
+                parts.append(f"{name}={self.visit(value)}")
+            else:
+                parts.append(f"{name}={value!r}")
+        return f"{kind.__name__}({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Scanned:
+    hash: str
+    names: frozenset[str]
+    attrs: dict[str, set[str]]
+
+
+def scan(node: ast.AST, *, drop_decorators: bool = False) -> Scanned:
+    """``node``'s hash (what survives reformatting, comments and
+    docstrings; for a task, ``drop_decorators``: markers and ids are not
+    code, though the names its decorators read are reached), and the names
+    and attributes it reads."""
+    sc = _Scan()
     if drop_decorators and isinstance(node, _SCOPES):
-        saved.append((node, "decorator_list", node.decorator_list))
+        for d in node.decorator_list:
+            sc.visit(d)
+        saved = node.decorator_list
         node.decorator_list = []
-    try:
-        return ast.dump(node)
-    finally:
-        for n, attr, value in saved:
-            setattr(n, attr, value)
+        try:
+            text = sc.visit(node)
+        finally:
+            node.decorator_list = saved
+    else:
+        text = sc.visit(node)
+    for n in _nested(getattr(node, "body", None) or []):
+        if isinstance(n, _SCOPES):
+            sc.bound.add(n.name)
+        elif isinstance(n, _IMPORTS):
+            sc.bound.update(a.asname or a.name.split(".")[0] for a in n.names)
+    if isinstance(node, _VALUES):
+        sc.bound.clear()  # a module value: its own name is what it binds
+    return Scanned(code_hash(text), frozenset(sc.loads - sc.bound), sc.attrs)
+
+
+def _nested(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement in ``body``, at any depth (definitions are statements:
+    unlike ``ast.walk``, expressions are never entered)."""
+    for st in body:
+        yield st
+        for attr in ("body", "orelse", "finalbody"):
+            inner = getattr(st, attr, None)
+            if isinstance(inner, list):
+                yield from _nested(inner)
+        for h in getattr(st, "handlers", None) or getattr(st, "cases", None) or ():
+            yield from _nested(h.body)
 
 
 def _is_docstring(st: ast.stmt) -> bool:
@@ -129,8 +175,8 @@ class Project:
         self.root = root.resolve()
         self._by_file: dict[Path, Module | None] = {}
         self._local: dict[str, Path | None] = {}
-        #: Hash of each node reached so far (a helper many tasks reach).
-        self.hashes: dict[int, str] = {}
+        #: Each node scanned so far (a helper many tasks reach).
+        self.scans: dict[int, Scanned] = {}
         paths = sysconfig.get_paths()
         envs = (sys.prefix, sys.base_prefix, paths["purelib"], paths["platlib"])
         self._outside = {Path(p).resolve() for p in envs}
@@ -166,7 +212,7 @@ class Project:
         for st in _top_statements(tree.body):
             for bound in _bound_names(st):
                 mod.bindings.setdefault(bound, []).append(st)
-        for n in ast.walk(tree):
+        for n in _nested(tree.body):
             if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
                 first = min([n.lineno, *(d.lineno for d in n.decorator_list)])
                 mod.by_line.setdefault(first, n)
@@ -215,23 +261,23 @@ class Identity:
         node = mod.by_line.get(fn.__code__.co_firstlineno) if mod is not None else None
         if mod is None or node is None:  # no source (generated): its bytecode
             return [(fn.__qualname__, code_hash(repr(fn.__code__.co_code)))]
-        own = (f"{mod.rel}::{node.name}", code_hash(normalised(node, drop_decorators=True)))
+        mine = scan(node, drop_decorators=True)
+        own = (f"{mod.rel}::{node.name}", mine.hash)
         found: dict[str, str] = {}
-        self._reach(mod, node, found, {own[0]})
+        self._reach(mod, mine, found, {own[0]})
         return [own, *sorted(found.items())]
 
-    def _reach(self, mod: Module, node: ast.AST, found: dict[str, str], seen: set[str]) -> None:
-        names, attrs = _free_names(node)
-        for name in sorted(names):
-            for target_mod, target, label in self._resolve(mod, name, attrs.get(name, set())):
+    def _reach(self, mod: Module, node: Scanned, found: dict[str, str], seen: set[str]) -> None:
+        for name in sorted(node.names):
+            for target_mod, target, label in self._resolve(mod, name, node.attrs.get(name, set())):
                 if label in seen:
                     continue
                 seen.add(label)
                 key = id(target)
-                if key not in self.project.hashes:
-                    self.project.hashes[key] = code_hash(normalised(target))
-                found[label] = self.project.hashes[key]
-                self._reach(target_mod, target, found, seen)
+                if key not in self.project.scans:
+                    self.project.scans[key] = scan(target)
+                found[label] = self.project.scans[key].hash
+                self._reach(target_mod, self.project.scans[key], found, seen)
 
     def _resolve(
         self, mod: Module, name: str, attrs: set[str], depth: int = 0

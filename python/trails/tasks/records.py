@@ -6,8 +6,11 @@ answer (``Batch``) and ``trails collect --json`` (``Collected``)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import msgspec
 
+from trails.tasks import plain
 from trails.versioned import Record
 
 
@@ -60,10 +63,14 @@ class FileEntry(msgspec.Struct):
 
 
 class TaskCache(Record, kw_only=True):
+    #: Read without msgspec on the no-op path too (``plain``).
+    VERSION: ClassVar[int] = plain.VERSION
     #: Python and trails versions: the AST's dump, hence code hashes, may
     #: differ between them.
     python: str = ""
     trails: str = ""
+    #: ``plain.SCHEME``: how the code hashes were computed.
+    scheme: int = 1
     files: dict[str, FileEntry] = msgspec.field(default_factory=dict)
 
 

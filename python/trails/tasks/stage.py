@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from trails.pipeline.stage import LOCKFILE, Dep, Out, OutKind, ParamDep, Stage
-from trails.tasks.records import OutSpec, TaskSpec
 
 #: The first line of a task's recorded ``cmd``; ``CODE`` starts the others.
 HEAD = "trails task "
@@ -25,6 +25,9 @@ CODE = "code "
 class TaskStage(Stage):
     code: tuple[tuple[str, str], ...] = ()
     marks: tuple[str, ...] = ()
+    #: What collection saw, a plain ``records.TaskSpec`` (``trails collect``
+    #: lists it from the graph).
+    spec: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def address(self) -> str:
@@ -65,23 +68,31 @@ def _code_line(line: str) -> tuple[str, str]:
     return label, digest
 
 
-def _out(o: OutSpec) -> Out:
-    kind: OutKind = "metrics" if o.kind == "metrics" else "plots" if o.kind == "plots" else "outs"
-    return Out(o.path, o.path, kind, cache=o.cache, persist=o.persist, checkpoint=o.checkpoint)
+def _out(o: dict[str, Any]) -> Out:
+    kind: OutKind = "metrics" if o.get("kind") == "metrics" else (
+        "plots" if o.get("kind") == "plots" else "outs"
+    )  # fmt: skip
+    path = o["path"]
+    flags = {f: o.get(f, f == "cache") for f in ("cache", "persist", "checkpoint")}
+    return Out(path, path, kind, **flags)
 
 
-def to_stage(spec: TaskSpec) -> TaskStage:
+def to_stage(spec: dict[str, Any]) -> TaskStage:
+    """The stage of a task as ``cache.collect`` gives it (a plain
+    ``records.TaskSpec``, its types checked)."""
     params: dict[str, list[str]] = {}
-    for p in spec.params:
-        params.setdefault(p.file, []).append(p.key)
+    for p in spec.get("params", []):
+        params.setdefault(p["file"], []).append(p["key"])
+    node = spec["id"]
     return TaskStage(
-        name=spec.id,
-        dvcfile=spec.file,
-        cmd=(f"{shlex.quote(sys.executable)} -m trails.tasks.run {shlex.quote(spec.id)}",),
-        deps=tuple(Dep(d, d) for d in dict.fromkeys(spec.deps)),
+        name=node,
+        dvcfile=spec["file"],
+        cmd=(f"{shlex.quote(sys.executable)} -m trails.tasks.run {shlex.quote(node)}",),
+        deps=tuple(Dep(d, d) for d in dict.fromkeys(spec.get("deps", []))),
         params=tuple(ParamDep(f, f, tuple(dict.fromkeys(k))) for f, k in params.items()),
-        outs=tuple(_out(o) for o in spec.outs),
-        line=spec.line,
-        code=tuple((label, h) for label, h in spec.code),
-        marks=tuple(spec.marks),
+        outs=tuple(_out(o) for o in spec.get("outs", [])),
+        line=spec["line"],
+        code=tuple((label, h) for label, h in spec.get("code", [])),
+        marks=tuple(spec.get("marks", [])),
+        spec=spec,
     )
