@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -157,6 +158,23 @@ def test_exp_apply_refuses_a_hostile_experiment_and_changes_nothing(
     assert (project / "params.yaml").read_text() == "lr: 0.1\n"
     assert not (project.parent / "x").exists()
     assert not list((project / ".dvc/tmp").glob("trails/check-*")), "the scratch copy is gone"
+
+
+def test_exp_apply_of_a_hostile_experiment_fetches_nothing(
+    project: Path, trails: Trails, tmp_path: Path
+) -> None:
+    """With a default remote, ``exp apply`` fetches what an experiment run
+    elsewhere needs (``--executor ray``); a hostile one is refused first."""
+    remote = tmp_path / "remote"
+    assert trails("remote", "add", "--local", "-d", "store", str(remote)).code == 0
+    assert trails("push").code == 0
+    shutil.rmtree(project / ".dvc" / "cache" / "files")  # the remote has them; this cache not
+    hook = hostile_dvc(project, ".git/hooks/post-checkout", isexec=True)
+    hostile_experiment(project, {"evil.dvc": hook}, None)
+    before = snapshot(project)
+    reason = "evil.dvc:2: '.git/hooks/post-checkout' is inside .git/"
+    refused(trails("exp", "apply", "evil"), reason)
+    assert snapshot(project) == before, "an object was fetched for a refused experiment"
 
 
 def test_checkout_refuses_a_crafted_tree_manifest_entering_a_git_folder(

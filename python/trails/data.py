@@ -92,7 +92,9 @@ def _read_when_loading(mode: str, path: str) -> bool:
     return mode == "120000" or path.endswith(_LOADED_SUFFIXES)
 
 
-def check_commit(project: Project, commit: str) -> None:
+def check_commit(
+    project: Project, commit: str, fetch: Callable[[dict[str, str]], None] | None = None
+) -> None:
     """Load the pipeline and the ``.dvc`` files of ``commit`` as trails
     would after checking it out, in a scratch copy: ``exp apply`` calls it
     before Git restores the experiment's files, so a hostile ``dvc.yaml``
@@ -103,7 +105,10 @@ def check_commit(project: Project, commit: str) -> None:
     the real workspace too (a symlinked folder there that the commit does
     not hold, an output folder there holding a ``.dvc`` file), and every
     object the commit's locks and ``.dvc`` files record must be in the
-    cache: each of these would otherwise fail after Git restored the files."""
+    cache: each of these would otherwise fail after Git restored the files.
+    ``fetch`` is handed those objects (hash -> what needs it) once every
+    path passed, before the cache is checked: so a hostile commit makes
+    trails fetch nothing."""
     from trails.git import Git
     from trails.pipeline import load_graph, lockfile
 
@@ -131,6 +136,8 @@ def check_commit(project: Project, commit: str) -> None:
                 recorded.append((f"'{item.repo_path}' ({item.dvcfile})", item.state.value))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    if fetch is not None:
+        fetch({v: what for what, v in recorded})
     _check_cached(project, recorded)
 
 

@@ -69,8 +69,8 @@ def apply(project: Project, spec: str, *, force: bool, echo: Callable[[str], Non
     e = resolve(git, spec, head)
     from trails import data
 
-    _fetch_missing(project, git, e.sha)
-    data.check_commit(project, e.sha)  # a hostile .dvc file or dvc.yaml changes nothing
+    # A hostile .dvc file or dvc.yaml changes nothing, and fetches nothing.
+    data.check_commit(project, e.sha, fetch=_fetcher(project))
     stashed = None
     if _unrecorded(git, head, e):
         dirty = git.run("status", "--porcelain", "--untracked-files=no").rstrip("\n")
@@ -93,22 +93,28 @@ def apply(project: Project, spec: str, *, force: bool, echo: Callable[[str], Non
     return Applied(e, stashed)
 
 
-def _fetch_missing(project: Project, git: Git, commit: str) -> None:
-    """Outputs of an experiment run elsewhere (``--executor ray``: its
-    worker pushed them to the default remote) that this cache lacks, from
-    that remote; nothing is asked of it when the cache has them all."""
+def _fetcher(project: Project) -> Callable[[dict[str, str]], None] | None:
+    """What brings the outputs of an experiment run elsewhere (``--executor
+    ray``: its worker pushed them to the default remote) that this cache
+    lacks; ``check_commit`` calls it once the commit's paths passed, so a
+    hostile commit fetches nothing. Nothing is asked of the remote when the
+    cache has them all."""
     if not project.config.get("core", "remote"):
-        return
-    from trails import remote
-    from trails.remote import needed
+        return None
 
-    names, absent = needed.expand(project.cache_dir, needed.of_commits(git, [commit]))
-    if not absent and not _cache_lacks(project, list(names)):
-        return
-    r = remote.open(project)
-    r.fetch(names)
-    if absent:
-        r.fetch(needed.expand(project.cache_dir, names)[0])
+    def fetch(recorded: dict[str, str]) -> None:
+        from trails import remote
+        from trails.remote import needed
+
+        names, absent = needed.expand(project.cache_dir, recorded)
+        if not absent and not _cache_lacks(project, list(names)):
+            return
+        r = remote.open(project)
+        r.fetch(names)
+        if absent:
+            r.fetch(needed.expand(project.cache_dir, names)[0])
+
+    return fetch
 
 
 def _cache_lacks(project: Project, names: list[str]) -> bool:
