@@ -45,6 +45,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from trails import nesting
+
 #: The signal file the VS Code extension watches, under the project root.
 STEP_SIGNAL = Path(".dvc", "tmp", "exps", "run", "DVCLIVE_STEP_COMPLETED")
 
@@ -181,14 +183,7 @@ class Live:
                 if new:
                     f.write("\t".join([*head, "step", rel]) + "\n")
                 f.write("\t".join([*row, str(self.step), str(value)]) + "\n")
-        node = self.summary
-        *parents, leaf = rel.split("/")
-        for part in parents:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        node[leaf] = value
+        nesting.put(self.summary, rel.split("/"), value)
 
     def log_artifact(self, path: str | os.PathLike[str], cache: bool = True, **meta: Any) -> None:
         """Track ``path`` (a file or folder the run wrote). Inside a stage it

@@ -131,16 +131,11 @@ TASK = "dvc-task"
 def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     """Dotted keys (as ``exp show`` keeps them) back into the file's
     nesting. A key that itself holds a dot comes back nested too."""
+    from trails.nesting import put
+
     out: dict[str, Any] = {}
     for key, value in flat.items():
-        node = out
-        *parents, leaf = key.split(".")
-        for p in parents:
-            child = node.get(p)
-            if not isinstance(child, dict):
-                child = node[p] = {}
-            node = child
-        node[leaf] = value
+        put(out, key.split("."), value)
     return out
 
 
