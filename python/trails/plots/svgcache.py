@@ -42,15 +42,17 @@ def _renderer_version() -> str:
 
 class SvgCache:
     """``get(spec, draw)``: the cached SVG of ``spec``, else ``draw(spec)``
-    stored. ``folder`` None: nothing kept (no project to keep it in)."""
+    stored; ``own``: the same for a chart trails draws itself. ``folder``
+    None: nothing kept (no project to keep it in)."""
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
         self.version = _renderer_version() if folder is not None else ""
         self.drawn = 0
 
-    def key(self, text: str) -> str:
-        return hashlib.sha256(f"{self.version}\n{text}".encode()).hexdigest()
+    def key(self, text: str, version: str | None = None) -> str:
+        """``version``: of the renderer, when it is not vl-convert."""
+        return hashlib.sha256(f"{version or self.version}\n{text}".encode()).hexdigest()
 
     def get(
         self, spec: dict[str, Any], draw: Callable[[dict[str, Any]], str], text: str | None = None
@@ -63,14 +65,26 @@ class SvgCache:
             return draw(spec)
         if text is None:
             text = json.dumps(spec, default=str)
-        path = self.folder / f"{self.key(text)}.svg"
+        got = self._through(self.folder / f"{self.key(text)}.svg", lambda: draw(spec))
+        assert got is not None
+        return got
+
+    def own(self, draw: Callable[[], str | None], text: str, version: str) -> str | None:
+        """``get`` for a chart trails draws itself (``version``: its
+        drawer's); ``None`` when ``draw`` declines it (nothing stored)."""
+        if self.folder is None:
+            return draw()
+        return self._through(self.folder / f"{self.key(text, version)}.svg", draw)
+
+    def _through(self, path: Path, draw: Callable[[], str | None]) -> str | None:
         try:
             return path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             pass
-        text = draw(spec)
-        self.drawn += 1
-        self._store(path, text)
+        text = draw()
+        if text is not None:
+            self.drawn += 1
+            self._store(path, text)
         return text
 
     def _store(self, path: Path, text: str) -> None:

@@ -1,0 +1,330 @@
+"""The line templates (``linear``, ``simple``, ``scatter``) drawn here as
+SVG, without vl-convert.
+
+vl-convert is a JavaScript engine: its first chart in a process costs
+~0.6 s of CPU to start it, and every later chart of these templates
+still 0.1-0.4 s (the Vega-Lite compiler, then Vega's dataflow, for a few
+thousand points), so even a warm engine kept in a process of its own
+would leave a cold page at ~2x the reference tool's time. These three
+templates are what most plots use, and what they draw is simple: one
+line (and/or a point per row) per revision and column, two linear
+scales, two axes, a legend per encoding. Drawn here it takes a few
+milliseconds, laid out as Vega lays out the same spec (its paddings,
+tick counts, "nice" domains and label formats, its SVG classes), so the
+page looks and reads the same; the spec is embedded beside it for
+whoever wants Vega's own drawing. Anything else (the other templates, a
+custom one, a value that is not a number) goes to vl-convert.
+
+``draw(chart)`` is the SVG or ``None`` (not one of ours: use the engine).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Mapping
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from trails.plots import templates as t
+
+if TYPE_CHECKING:
+    from trails.plots.charts import Chart
+
+#: Part of the SVG cache's key: bump when what ``draw`` writes changes.
+VERSION = "trails-draw-1"
+
+_TEMPLATES = ("linear", "simple", "scatter")
+#: Vega's defaults: padding around the view, the symbol area, tick size.
+_PAD, _SYMBOL, _TICK = 5, 30, 5
+_GRID, _AXIS, _FONT = "#ddd", "#888", 'font-family="sans-serif"'
+#: Helvetica's advance widths (em) of the characters labels are made of;
+#: others count as ``_WIDE``. Vega measures text the same way without a
+#: canvas (its estimate is one width for every character).
+_EM = {**dict.fromkeys("0123456789$", 0.556), **dict.fromkeys(".,:;!|il'", 0.278),
+       "-": 0.333, "\u2212": 0.584, " ": 0.278, "e": 0.556, "k": 0.5, "M": 0.833}  # fmt: skip
+_WIDE = 0.6
+
+
+def template_of(chart: Chart) -> str | None:
+    """Which of our templates the chart uses, compared by value (a
+    project's own template of the same name is a file, not ours)."""
+    for name in _TEMPLATES:
+        if chart.template == t.builtin(name):
+            return name
+    return None
+
+
+def _width(text: str, size: float) -> float:
+    return sum(_EM.get(c, _WIDE) for c in text) * size
+
+
+def _step(start: float, stop: float, count: int) -> float:
+    """d3's tick step: 1, 2 or 5 times a power of ten, ~``count`` ticks."""
+    raw = abs(stop - start) / max(count, 1)
+    if raw == 0 or not math.isfinite(raw):
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(raw))
+    error = raw / power
+    for limit, factor in ((math.sqrt(50), 10), (math.sqrt(10), 5), (math.sqrt(2), 2)):
+        if error >= limit:
+            return power * factor
+    return float(power)
+
+
+def _nice(lo: float, hi: float, count: int) -> tuple[float, float]:
+    """The domain widened to whole ticks (d3's ``scale.nice``)."""
+    if lo == hi:
+        lo, hi = (lo - 1, hi + 1) if lo == 0 else (lo - abs(lo) / 10, hi + abs(hi) / 10)
+    for _ in range(10):
+        step = _step(lo, hi, count)
+        new = math.floor(lo / step) * step, math.ceil(hi / step) * step
+        if new == (lo, hi):
+            break
+        lo, hi = new
+    return lo, hi
+
+
+def _ticks(lo: float, hi: float, count: int) -> tuple[list[float], int]:
+    """The tick values and their decimals (d3's ``precisionFixed``)."""
+    step = _step(lo, hi, count)
+    first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return [round(i * step, decimals + 2) for i in range(first, last + 1)], decimals
+
+
+def _label(value: float, decimals: int) -> str:
+    """d3-format's ``,.Nf``: thousands grouped, a true minus sign."""
+    text = f"{abs(value):,.{decimals}f}"
+    return ("\u2212" + text) if value < 0 and float(text.replace(",", "")) != 0 else text
+
+
+class _Scale:
+    def __init__(self, values: Iterable[float], zero: bool, size: float, flip: bool) -> None:
+        vs = list(values)
+        lo, hi = min(vs), max(vs)
+        if zero:
+            lo, hi = min(lo, 0.0), max(hi, 0.0)
+        self.count = math.ceil(size / 40)  # Vega-Lite's tick count for a continuous axis
+        self.lo, self.hi = _nice(lo, hi, self.count)
+        self.size, self.flip = size, flip
+        self.k = size / (self.hi - self.lo)
+
+    def __call__(self, v: float) -> float:
+        at = (v - self.lo) * self.k
+        return self.size - at if self.flip else at
+
+    def ticks(self) -> list[tuple[float, str]]:
+        values, decimals = _ticks(self.lo, self.hi, self.count)
+        return [(self(v), _label(v, decimals)) for v in values]
+
+
+def _number(v: Any) -> float | None:
+    """A value Vega would plot on a linear scale; ``None`` for a missing
+    one (left out, as Vega-Lite filters invalid values). Raises
+    ``ValueError`` for anything else (a string, a date): the engine's job."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(v)
+    return float(v) if math.isfinite(v) else None
+
+
+def _scale_map(encoding: Any) -> dict[str, Any]:
+    scale = encoding.get("scale") if isinstance(encoding, Mapping) else None
+    if not scale:
+        return {}
+    return dict(zip(scale["domain"], scale["range"], strict=False))
+
+
+_SHAPES = {
+    "circle": "M{r},0A{r},{r},0,1,1,-{r},0A{r},{r},0,1,1,{r},0",
+    "square": "M-{r},-{r}h{d}v{d}h-{d}Z",
+    "triangle": "M0,-{r}L{r},{h}L-{r},{h}Z",
+    "diamond": "M0,-{r}L{r},0L0,{r}L-{r},0Z",
+}
+
+
+def _symbol(shape: str, size: float = _SYMBOL) -> str:
+    r = math.sqrt(size) / 2
+    f = f"{r:.3f}".rstrip("0").rstrip(".")
+    d = f"{2 * r:.3f}".rstrip("0").rstrip(".")
+    return _SHAPES.get(shape, _SHAPES["circle"]).format(r=f, d=d, h=f"{r * 0.7:.3f}")
+
+
+def _series(chart: Chart, key: str | None) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """Each (revision, key value)'s points sorted by x, as Vega-Lite
+    orders a line."""
+    d = chart.drawn
+    assert d is not None
+    out: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    parts = key.split("::") if key else []
+    for p in chart.points:
+        x, y = _number(p.get(d.x)), _number(p.get(d.y))
+        if x is None or y is None:
+            continue
+        k = "::".join(str(p.get(part)) for part in parts) if parts else ""
+        out.setdefault((str(p["rev"]), k), []).append((x, y))
+    for points in out.values():
+        points.sort(key=lambda xy: xy[0])
+    return out
+
+
+def _text(x: float, y: float, text: str, size: int, anchor: str = "start", bold: bool = False,
+          extra: str = "") -> str:  # fmt: skip
+    weight = ' font-weight="bold"' if bold else ""
+    return (f'<text text-anchor="{anchor}" transform="translate({x:g},{y:g}){extra}" {_FONT} '
+            f'font-size="{size}px"{weight} fill="#000">{escape(text)}</text>')  # fmt: skip
+
+
+def _axes(sx: _Scale, sy: _Scale, x_title: str, y_title: str) -> tuple[str, float]:
+    """Grid, ticks, labels and titles of both axes; how far the y axis
+    reaches left of the view."""
+    w, h = sx.size, sy.size
+    xt, yt = sx.ticks(), sy.ticks()
+    grid = "".join(f'<line transform="translate({x:.2f},0)" y2="{h}"/>' for x, _ in xt) + "".join(
+        f'<line transform="translate(0,{y:.2f})" x2="{w}"/>' for y, _ in yt
+    )
+    xticks = "".join(f'<line transform="translate({x:.2f},0)" y2="{_TICK}"/>' for x, _ in xt)
+    yticks = "".join(f'<line transform="translate(0,{y:.2f})" x2="-{_TICK}"/>' for y, _ in yt)
+    xlabels = _thin(xt, 10)
+    xl = "".join(
+        _text(x, 15, s, 10, "start" if i == 0 and x < 1 else "end" if x > w - 1 else "middle")
+        for i, (x, s) in enumerate(xlabels)
+    )
+    yl = "".join(_text(-7, y + 3, s, 10, "end") for y, s in yt)
+    reach = max((_width(s, 10) for _, s in yt), default=0) + _TICK + 2 + 4
+    titles = _text(w / 2, h + 30, x_title, 11, "middle", True) + _text(
+        -reach, h / 2, y_title, 11, "middle", True, " rotate(-90) translate(0,-2)"
+    )
+    body = (
+        f'<g class="mark-rule role-axis-grid" stroke="{_GRID}">{grid}</g>'
+        f'<g transform="translate(0,{h})"><g class="mark-rule role-axis-tick" stroke="{_AXIS}">'
+        f'{xticks}</g><g class="mark-text role-axis-label">{xl}</g>'
+        f'<g class="mark-rule role-axis-domain" stroke="{_AXIS}"><line x2="{w}"/></g></g>'
+        f'<g class="mark-rule role-axis-tick" stroke="{_AXIS}">{yticks}</g>'
+        f'<g class="mark-text role-axis-label">{yl}</g>'
+        f'<g class="mark-rule role-axis-domain" stroke="{_AXIS}"><line y2="{h}"/></g>'
+        f'<g class="mark-text role-axis-title">{titles}</g>'
+    )
+    return f'<g class="mark-group role-axis">{body}</g>', reach + 11
+
+
+def _thin(labels: list[tuple[float, str]], size: int) -> list[tuple[float, str]]:
+    """Vega's ``labelOverlap: parity``: every other label dropped until
+    none overlaps."""
+    while len(labels) > 2:
+        spans = [(x - _width(s, size) / 2, x + _width(s, size) / 2) for x, s in labels]
+        if all(a[1] + 1 < b[0] for a, b in itertools.pairwise(spans)):
+            break
+        labels = labels[::2]
+    return labels
+
+
+def _legend(title: str, entries: list[tuple[str, str]], top: float) -> tuple[str, float, float]:
+    """A legend of ``(label, symbol markup)`` rows at ``top``: its markup,
+    width and height."""
+    rows = "".join(
+        f'<g transform="translate(0,{16 + i * 16})"><g class="mark-symbol role-legend-symbol">'
+        f"{sym}</g>{_text(16, 9, label, 10)}</g>"
+        for i, (label, sym) in enumerate(entries)
+    )
+    width = max([_width(title, 11), *(16 + _width(s, 10) for s, _ in entries)])
+    height = 16 * len(entries) + 13
+    return (
+        f'<g class="mark-group role-legend" transform="translate(0,{top})">'
+        f'<g class="mark-text role-legend-title">{_text(0, 9, title, 11, bold=True)}</g>'
+        f'<g class="mark-group role-legend-entry">{rows}</g></g>',
+        width,
+        height,
+    )
+
+
+def _dash(value: Any) -> str:
+    if isinstance(value, list) and value and value != [1, 0]:
+        return f' stroke-dasharray="{",".join(map(str, value))}"'
+    return ""
+
+
+def draw(chart: Chart) -> str | None:
+    """The chart's SVG, or ``None`` when it is not ours to draw."""
+    name = template_of(chart)
+    if name is None or chart.drawn is None:
+        return None
+    values = chart.anchors()
+    colors = _scale_map(values[t.COLOR])
+    dash_enc = values[t.STROKE_DASH] if name != "scatter" else {}
+    shape_enc = values[t.SHAPE] if name == "scatter" else {}
+    key = (dash_enc or shape_enc or {}).get("field") if (dash_enc or shape_enc) else None
+    dashes, shapes = _scale_map(dash_enc), _scale_map(shape_enc)
+    try:
+        series = _series(chart, key)
+    except ValueError:
+        return None  # a value that is not a number: the engine decides
+    if not series:
+        return None
+    size = float(values[t.WIDTH]), float(values[t.HEIGHT])
+    sx = _Scale((x for ps in series.values() for x, _ in ps), True, size[0], False)
+    sy = _Scale((y for ps in series.values() for _, y in ps), False, size[1], True)
+    axes, reach = _axes(sx, sy, str(values[t.X_LABEL]), str(values[t.Y_LABEL]))
+    lines, points = [], []
+    circle = _symbol("circle")
+    for (rev, k), ps in series.items():
+        color = colors.get(rev, "#4c78a8")
+        xy = [(sx(x), sy(y)) for x, y in ps]
+        if name != "scatter":
+            d = "L".join(f"{x:.2f},{y:.2f}" for x, y in xy)
+            lines.append(
+                f'<path d="M{d}" stroke="{color}"{_dash(dashes.get(k))}>'
+                f"<title>{escape(rev)}{' ' + escape(k) if k else ''}</title></path>"
+            )
+        if name != "simple":
+            sym = _symbol(str(shapes.get(k, "circle"))) if name == "scatter" else circle
+            points.append(f'<g class="mark-symbol role-mark" fill="{color}">' + "".join(
+                f'<path transform="translate({x:.2f},{y:.2f})" d="{sym}"/>' for x, y in xy
+            ) + "</g>")  # fmt: skip
+    marks = ""
+    if lines:
+        marks += ('<g class="mark-line role-mark" fill="none" stroke-width="2">'
+                  + "".join(lines) + "</g>")  # fmt: skip
+    marks += "".join(points)  # a group per series, as Vega groups a line's
+    rows = [(r, _rev_symbol(c, filled=name != "simple")) for r, c in colors.items()]
+    legends, legend_w, top = [], 0.0, 0.0
+    for title, entries in (("rev", rows), (str(key or ""), _key_rows(name, dashes, shapes))):
+        if entries:
+            markup, lw, lh = _legend(title, entries, top)
+            legends.append(markup)
+            legend_w, top = max(legend_w, lw), top + lh + 8
+    w, h = size
+    left, head = _PAD + math.ceil(reach), _PAD + 22
+    width = math.ceil(left + w + (18 + legend_w if legends else 0) + _PAD)
+    height = math.ceil(head + max(h + 32, top) + _PAD)
+    title = str(values[t.TITLE])
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="marks" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}"><rect width="{width}" '
+        f'height="{height}" fill="white"/><g fill="none" transform="translate({left},{head})">'
+        f'<path class="background" d="M0.5,0.5h{w:g}v{h:g}h-{w:g}Z" stroke="{_GRID}"/>'
+        f'<g stroke-width="1">{axes}</g>{marks}'
+        f'<g transform="translate({w + 18:g},0)">{"".join(legends)}</g>'
+        f'<g class="mark-group role-title"><g class="mark-text role-title-text">'
+        f"{_text(w / 2, -12, title, 13, 'middle', True)}</g></g></g></svg>"
+    )
+
+
+def _rev_symbol(color: str, filled: bool) -> str:
+    fill = color if filled else "none"
+    return (f'<path transform="translate(6,6)" d="{_symbol("circle", 100)}" fill="{fill}" '
+            f'stroke="{color}" stroke-width="1.5"/>')  # fmt: skip
+
+
+def _key_rows(name: str, dashes: Mapping[str, Any], shapes: Mapping[str, Any]) -> list[
+    tuple[str, str]
+]:  # fmt: skip
+    """The rows of the second legend: a dashed circle per column (line
+    templates, as Vega draws them) or a shape per column (scatter)."""
+    if name == "scatter":
+        return [(k, f'<path transform="translate(6,6)" d="{_symbol(str(s), 100)}" '
+                    'fill="grey"/>') for k, s in shapes.items()]  # fmt: skip
+    return [(k, f'<path transform="translate(6,6)" d="{_symbol("circle", 100)}" stroke="grey" '
+                f'stroke-width="1.5"{_dash(d)}/>') for k, d in dashes.items()]  # fmt: skip
