@@ -154,15 +154,20 @@ def _symbol(shape: str, size: float = _SYMBOL) -> str:
 
 def _series(chart: Chart, key: str | None) -> dict[tuple[str, str], list[tuple[float, float]]]:
     """Each (revision, key value)'s points sorted by x, as Vega-Lite
-    orders a line."""
+    orders a line (a few thousand points: the number check inlined)."""
     d = chart.drawn
     assert d is not None
     out: dict[tuple[str, str], list[tuple[float, float]]] = {}
     parts = key.split("::") if key else []
+    fx, fy = d.x, d.y
     for p in chart.points:
-        x, y = _number(p.get(d.x)), _number(p.get(d.y))
-        if x is None or y is None:
-            continue
+        x, y = p.get(fx), p.get(fy)
+        if not ((type(x) is float or type(x) is int) and (type(y) is float or type(y) is int)):
+            x, y = _number(x), _number(y)
+            if x is None or y is None:
+                continue
+        if x - x != 0 or y - y != 0:
+            continue  # NaN or infinite: left out
         k = "::".join(str(p.get(part)) for part in parts) if parts else ""
         out.setdefault((str(p["rev"]), k), []).append((x, y))
     for points in out.values():
