@@ -106,13 +106,19 @@ class _Scale:
         if zero:
             lo, hi = min(lo, 0.0), max(hi, 0.0)
         self.count = math.ceil(size / 40)  # Vega-Lite's tick count for a continuous axis
-        self.lo, self.hi = _nice(lo, hi, self.count)
+        self.lo, self.hi = _nice(lo, hi, 10)  # Vega's ``nice: true``: d3's default count
         self.size, self.flip = size, flip
         self.k = size / (self.hi - self.lo)
 
     def __call__(self, v: float) -> float:
         at = (v - self.lo) * self.k
         return self.size - at if self.flip else at
+
+    def pairs(self, sy: _Scale, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        """``points`` in pixels, this scale on x and ``sy`` on y (one
+        comprehension: thousands of points)."""
+        lo, k, ylo, yk, ysize = self.lo, self.k, sy.lo, sy.k, sy.size
+        return [((x - lo) * k, ysize - (y - ylo) * yk) for x, y in points]
 
     def ticks(self) -> list[tuple[float, str]]:
         values, decimals = _ticks(self.lo, self.hi, self.count)
@@ -160,6 +166,8 @@ def _series(chart: Chart, key: str | None) -> dict[tuple[str, str], list[tuple[f
     out: dict[tuple[str, str], list[tuple[float, float]]] = {}
     parts = key.split("::") if key else []
     fx, fy = d.x, d.y
+    last: tuple[str, str] | None = None
+    run: list[tuple[float, float]] = []
     for p in chart.points:
         x, y = p.get(fx), p.get(fy)
         if not ((type(x) is float or type(x) is int) and (type(y) is float or type(y) is int)):
@@ -168,8 +176,15 @@ def _series(chart: Chart, key: str | None) -> dict[tuple[str, str], list[tuple[f
                 continue
         if x - x != 0 or y - y != 0:
             continue  # NaN or infinite: left out
-        k = "::".join(str(p.get(part)) for part in parts) if parts else ""
-        out.setdefault((str(p["rev"]), k), []).append((x, y))
+        rev = p["rev"]
+        if len(parts) == 1:
+            k = p.get(parts[0])
+        else:
+            k = "::".join([str(p.get(part)) for part in parts]) if parts else ""
+        series = (rev, k) if type(rev) is str and type(k) is str else (str(rev), str(k))
+        if series != last:  # a series' points come in a row: one look-up per run
+            last, run = series, out.setdefault(series, [])
+        run.append((x, y))
     for points in out.values():
         points.sort(key=lambda xy: xy[0])
     return out
@@ -199,9 +214,8 @@ def _axes(sx: _Scale, sy: _Scale, x_title: str, y_title: str) -> tuple[str, floa
     )
     yl = "".join(_text(-7, y + 3, s, 10, "end") for y, s in yt)
     reach = max((_width(s, 10) for _, s in yt), default=0) + _TICK + 2 + 4
-    titles = _text(w / 2, h + 30, x_title, 11, "middle", True) + _text(
-        -reach, h / 2, y_title, 11, "middle", True, " rotate(-90) translate(0,-2)"
-    )
+    x_titled = _text(w / 2, h + 30, x_title, 11, "middle", True)
+    y_titled = _text(-reach, h / 2, y_title, 11, "middle", True, " rotate(-90) translate(0,-2)")
     body = (
         f'<g class="mark-rule role-axis-grid" stroke="{_GRID}">{grid}</g>'
         f'<g transform="translate(0,{h})"><g class="mark-rule role-axis-tick" stroke="{_AXIS}">'
@@ -210,7 +224,8 @@ def _axes(sx: _Scale, sy: _Scale, x_title: str, y_title: str) -> tuple[str, floa
         f'<g class="mark-rule role-axis-tick" stroke="{_AXIS}">{yticks}</g>'
         f'<g class="mark-text role-axis-label">{yl}</g>'
         f'<g class="mark-rule role-axis-domain" stroke="{_AXIS}"><line y2="{h}"/></g>'
-        f'<g class="mark-text role-axis-title">{titles}</g>'
+        f'<g class="mark-text role-axis-title">{x_titled}</g>'
+        f'<g class="mark-text role-axis-title">{y_titled}</g>'
     )
     return f'<g class="mark-group role-axis">{body}</g>', reach + 11
 
@@ -231,7 +246,7 @@ def _legend(title: str, entries: list[tuple[str, str]], top: float) -> tuple[str
     width and height."""
     rows = "".join(
         f'<g transform="translate(0,{16 + i * 16})"><g class="mark-symbol role-legend-symbol">'
-        f"{sym}</g>{_text(16, 9, label, 10)}</g>"
+        f'{sym}</g><g class="mark-text role-legend-label">{_text(16, 9, label, 10)}</g></g>'
         for i, (label, sym) in enumerate(entries)
     )
     width = max([_width(title, 11), *(16 + _width(s, 10) for s, _ in entries)])
@@ -276,18 +291,18 @@ def draw(chart: Chart) -> str | None:
     circle = _symbol("circle")
     for (rev, k), ps in series.items():
         color = colors.get(rev, "#4c78a8")
-        xy = [(sx(x), sy(y)) for x, y in ps]
+        xy = sx.pairs(sy, ps)
         if name != "scatter":
-            d = "L".join(f"{x:.2f},{y:.2f}" for x, y in xy)
+            d = "L".join([f"{x:.2f},{y:.2f}" for x, y in xy])
             lines.append(
                 f'<path d="M{d}" stroke="{color}"{_dash(dashes.get(k))}>'
                 f"<title>{escape(rev)}{' ' + escape(k) if k else ''}</title></path>"
             )
         if name != "simple":
             sym = _symbol(str(shapes.get(k, "circle"))) if name == "scatter" else circle
-            points.append(f'<g class="mark-symbol role-mark" fill="{color}">' + "".join(
-                f'<path transform="translate({x:.2f},{y:.2f})" d="{sym}"/>' for x, y in xy
-            ) + "</g>")  # fmt: skip
+            tail = f')" d="{sym}"/>'
+            body = "".join([f'<path transform="translate({x:.2f},{y:.2f}{tail}' for x, y in xy])
+            points.append(f'<g class="mark-symbol role-mark" fill="{color}">{body}</g>')
     marks = ""
     if lines:
         marks += ('<g class="mark-line role-mark" fill="none" stroke-width="2">'

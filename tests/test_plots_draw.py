@@ -1,0 +1,157 @@
+"""The line templates drawn by trails (``plots/draw.py``), not vl-convert:
+a page of them needs no engine at all, and what it shows (the axes' ticks
+and labels, a line and a point per row of each series, the legends) is
+what vl-convert draws from the same spec, which the page embeds."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import gen, git
+from tests.test_plots import Trails
+
+ENGINE_BLOCKED = (
+    "import sys; sys.modules['vl_convert'] = None\n"
+    "from trails.cli import main; main(sys.argv[1:])\n"
+)
+
+
+def _sections(page: str) -> dict[str, str]:
+    out = {}
+    for s in page.split('<section class="plot"')[1:]:
+        found = re.search(r'data-plot-id="([^"]+)"', s)
+        assert found is not None
+        out[found.group(1)] = s
+    return out
+
+
+def _svg(section: str) -> str:
+    found = re.search(r"<svg\b.*?</svg>", section, re.S)
+    assert found is not None
+    return found.group(0)
+
+
+def _spec(section: str) -> dict:
+    found = re.search(r'class="vega-lite-spec">(.*?)</script>', section, re.S)
+    assert found is not None
+    spec: dict = json.loads(found.group(1).replace("<\\/", "</"))
+    return spec
+
+
+def _labels(svg: str, role: str) -> list[list[str]]:
+    """The texts of each ``role`` group (axis labels: x then y)."""
+    groups = re.findall(rf'<g class="mark-text {role}"[^>]*>(.*?)</g>', svg, re.S)
+    return [re.findall(r"<text[^>]*>([^<]*)</text>", g) for g in groups]
+
+
+def _count(svg: str, kind: str) -> int:
+    groups = re.findall(rf'<g class="mark-{kind} role-mark[^"]*"[^>]*>(.*?)</g>', svg, re.S)
+    return sum(g.count("<path") for g in groups)
+
+
+def _tsv(rows: list[tuple[float, float]]) -> str:
+    return "step\tvalue\n" + "".join(f"{x}\t{y}\n" for x, y in rows)
+
+
+#: Ranges that exercise d3's "nice" domains, tick steps and label formats:
+#: small fractions, negatives (a true minus sign), thousands, one value.
+CURVES: dict[str, list[tuple[float, float]]] = {
+    "small.tsv": [(i, 0.4 + i * 0.003) for i in range(60)],
+    "negative.tsv": [(i - 20, -3.5 + i * 0.25) for i in range(41)],
+    "large.tsv": [(i * 250, 12000 + i * i * 31) for i in range(30)],
+    "flat.tsv": [(0, 5), (1, 5), (2, 5)],
+}
+
+
+@pytest.fixture
+def curves(repo: Path, trails: Trails) -> Path:
+    assert trails("init").code == 0
+    plots = "".join(f"  - {name}:\n      x: step\n      y: value\n" for name in CURVES)
+    plots += (
+        "  - pair:\n      x: step\n      y:\n        small.tsv: value\n"
+        + "        flat.tsv: value\n"
+    )
+    gen(repo, {"dvc.yaml": "plots:\n" + plots} | {n: _tsv(r) for n, r in CURVES.items()})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "curves")
+    shifted = {n: _tsv([(x, y * 1.5) for x, y in r]) for n, r in CURVES.items()}
+    gen(repo, shifted)
+    return repo
+
+
+def test_a_page_of_line_plots_needs_no_engine(curves: Path) -> None:
+    """vl-convert made unimportable: the page is drawn anyway, a line per
+    revision and a point per row of each."""
+    r = subprocess.run(
+        [sys.executable, "-c", ENGINE_BLOCKED, "plots", "diff", "HEAD", "-o", "out"],
+        cwd=curves, capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    by_id = _sections((curves / "out" / "index.html").read_text())
+    assert sorted(by_id) == ["flat.tsv", "large.tsv", "negative.tsv", "pair", "small.tsv"]
+    for name, rows in CURVES.items():
+        svg = _svg(by_id[name])
+        assert _count(svg, "line") == 2, name  # workspace and HEAD
+        assert _count(svg, "symbol") == 2 * len(rows), name
+        assert _labels(svg, "role-legend-label") == [["workspace"], ["HEAD"]]
+    pair = _svg(by_id["pair"])
+    assert _count(pair, "line") == 4  # 2 revisions x 2 files
+    # the second legend: one row per file, its title the varied field
+    assert _labels(pair, "role-legend-title") == [["rev"], ["filename"]]
+    assert _labels(pair, "role-legend-label")[2:] == [["flat.tsv"], ["small.tsv"]]
+
+
+def test_axes_read_as_vl_convert_draws_them(curves: Path, trails: Trails) -> None:
+    """The same embedded spec through vl-convert: the same tick labels on
+    both axes, the same axis and chart titles."""
+    import vl_convert
+
+    assert trails("plots", "diff", "HEAD", "-o", "out").code == 0
+    by_id = _sections((curves / "out" / "index.html").read_text())
+    for plot_id, section in by_id.items():
+        ours = _svg(section)
+        assert "aria-roledescription" not in ours  # drawn by trails, not Vega
+        theirs = vl_convert.vegalite_to_svg(_spec(section))
+        assert _labels(ours, "role-axis-label") == _labels(theirs, "role-axis-label"), plot_id
+        assert _labels(ours, "role-axis-title") == _labels(theirs, "role-axis-title"), plot_id
+        assert _labels(ours, "role-title-text") == _labels(theirs, "role-title-text"), plot_id
+        width = float(re.search(r'width="([\d.]+)"', ours).group(1))  # type: ignore[union-attr]
+        vega = float(re.search(r'width="([\d.]+)"', theirs).group(1))  # type: ignore[union-attr]
+        assert abs(width - vega) < 25, plot_id  # laid out alike
+
+
+def test_values_that_are_not_numbers_go_to_the_engine(repo: Path, trails: Trails) -> None:
+    """Dates on x are vl-convert's to draw (a time scale), on the same page."""
+    assert trails("init").code == 0
+    gen(repo, {
+        "dvc.yaml": "plots:\n  - days.csv:\n      x: day\n      y: n\n  - n.csv:\n      y: n\n",
+        "days.csv": "day,n\n2024-01-01,3\n2024-01-02,5\n",
+        "n.csv": "n\n3\n5\n",
+    })  # fmt: skip
+    assert trails("plots", "show", "-o", "out").code == 0
+    by_id = _sections((repo / "out" / "index.html").read_text())
+    assert "aria-roledescription" in _svg(by_id["days.csv"])  # Vega's
+    assert "aria-roledescription" not in _svg(by_id["n.csv"])  # ours
+    assert _count(_svg(by_id["n.csv"]), "symbol") == 2
+
+
+def test_a_project_template_named_linear_is_not_ours(repo: Path, trails: Trails) -> None:
+    """A template file of the project, even under a built-in's name, is
+    drawn by vl-convert: only the built-in specs are known here."""
+    assert trails("init").code == 0
+    printed = trails("plots", "templates", "linear")
+    assert printed.code == 0
+    spec = json.loads(printed.out)
+    spec["title"] = "custom"
+    pipeline = "plots:\n  - n.csv:\n      template: .dvc/plots/linear.json\n      y: n\n"
+    gen(repo, {".dvc/plots/linear.json": json.dumps(spec), "dvc.yaml": pipeline,
+               "n.csv": "n\n3\n5\n"})  # fmt: skip
+    assert trails("plots", "show", "-o", "out").code == 0
+    svg = _svg(_sections((repo / "out" / "index.html").read_text())["n.csv"])
+    assert "aria-roledescription" in svg and ">custom</text>" in svg
