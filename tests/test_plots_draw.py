@@ -107,12 +107,13 @@ def test_a_page_of_line_plots_needs_no_engine(curves: Path) -> None:
     assert _labels(pair, "role-legend-label")[2:] == [["flat.tsv"], ["small.tsv"]]
 
 
-def test_axes_read_as_vl_convert_draws_them(curves: Path, trails: Trails) -> None:
+@pytest.mark.parametrize("template", ["linear", "simple", "scatter"])
+def test_axes_read_as_vl_convert_draws_them(curves: Path, trails: Trails, template: str) -> None:
     """The same embedded spec through vl-convert: the same tick labels on
-    both axes, the same axis and chart titles."""
+    both axes, the same axis and chart titles, the same legends."""
     import vl_convert
 
-    assert trails("plots", "diff", "HEAD", "-o", "out").code == 0
+    assert trails("plots", "diff", "HEAD", "-t", template, "-o", "out").code == 0
     by_id = _sections((curves / "out" / "index.html").read_text())
     for plot_id, section in by_id.items():
         ours = _svg(section)
@@ -121,6 +122,10 @@ def test_axes_read_as_vl_convert_draws_them(curves: Path, trails: Trails) -> Non
         assert _labels(ours, "role-axis-label") == _labels(theirs, "role-axis-label"), plot_id
         assert _labels(ours, "role-axis-title") == _labels(theirs, "role-axis-title"), plot_id
         assert _labels(ours, "role-title-text") == _labels(theirs, "role-title-text"), plot_id
+        for role in ("role-legend-title", "role-legend-label"):
+            assert _labels(ours, role) == _labels(theirs, role), (plot_id, role)
+        marks = "symbol" if template != "simple" else "line"
+        assert _count(ours, marks) == _count(theirs, marks), plot_id
         width = float(re.search(r'width="([\d.]+)"', ours).group(1))  # type: ignore[union-attr]
         vega = float(re.search(r'width="([\d.]+)"', theirs).group(1))  # type: ignore[union-attr]
         assert abs(width - vega) < 25, plot_id  # laid out alike

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Iterable, Mapping
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -31,8 +32,14 @@ from trails.plots import templates as t
 if TYPE_CHECKING:
     from trails.plots.charts import Chart
 
-#: Part of the SVG cache's key: bump when what ``draw`` writes changes.
-VERSION = "trails-draw-1"
+
+def version() -> str:
+    """Part of the SVG cache's key: this file's size and mtime, so that a
+    trails whose drawing changed (an upgrade, an edit) never reads back a
+    chart the old one drew."""
+    st = os.stat(__file__)
+    return f"trails-draw:{st.st_size}:{st.st_mtime_ns}"
+
 
 _TEMPLATES = ("linear", "simple", "scatter")
 #: Vega's defaults: padding around the view, the symbol area, tick size.

@@ -77,7 +77,7 @@ def chart_svg(chart: Chart, spec: dict[str, Any], text: str, cache: SvgCache) ->
     """The chart drawn by trails where its template is one ``draw`` knows
     (no engine to start), else by vl-convert; either kept by content."""
     if draw.template_of(chart) is not None:
-        got = cache.own(lambda: draw.draw(chart), text, draw.VERSION)
+        got = cache.own(lambda: draw.draw(chart), text, draw.version())
         if got is not None:
             return got
     return cache.get(spec, svg, text)
