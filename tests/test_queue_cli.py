@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -122,6 +123,22 @@ def test_names_and_env_in_queued_runs(project: Path, trails: Trails) -> None:
     rows = exp_rows(trails("exp", "show", "--json").out)
     wide = next(r for r in rows if r["name"] == "wide")
     assert wide["metrics"]["metrics.json"]["exp"] == "wide", "DVC_EXP_NAME is set"
+
+
+def test_an_unnamed_entry_is_named_when_queued(project: Path, trails: Trails) -> None:
+    """As the reference tool: ``exp show --json`` names a queued entry at
+    once (the VS Code extension keys its row by that name), and the run
+    records its experiment under the same name; a sweep's names differ."""
+    assert trails("exp", "run", "--queue", "-S", "units=64,128").code == 0
+    doc = json.loads(trails("exp", "show", "--json").out)
+    queued = [r for s in doc[1:] for r in s.get("experiments") or []
+              if r["executor"] and r["executor"]["state"] == "queued"]  # fmt: skip
+    given = sorted(r["name"] for r in queued)
+    assert len(given) == 2 and len(set(given)) == 2
+    assert all(re.fullmatch(r"exp-[0-9a-f]{5}", n) for n in given), given
+    assert all(r["revs"][0]["name"] == r["name"] for r in queued)
+    assert trails("exp", "run", "--run-all").code == 0
+    assert sorted(names(trails)) == given
 
 
 def test_a_taken_name_is_refused_at_queue_time(project: Path, trails: Trails) -> None:

@@ -37,10 +37,10 @@ FILES = {
     "raw/x": "r\n",
 }  # fmt: skip
 
-#: Keys whose value may be null on one side and set on the other: a queued
-#: entry's name (the reference tool names it when queued, trails when it
-#: runs); ``meta`` holds ``has_checkpoints`` only where DVC 2 had checkpoints.
-LOOSE = {"name", "meta"}
+#: Keys whose value may be null on one side and set on the other:
+#: ``meta`` holds ``has_checkpoints`` only where DVC 2 had checkpoints. (A
+#: queued entry's name is not one: both tools name it when it is queued.)
+LOOSE = {"meta"}
 
 
 @pytest.fixture(scope="module")

@@ -348,8 +348,9 @@ def baseline_names(git: Git, shas: Iterable[str]) -> dict[str, str | None]:
 
 
 def queued_names(git: Git, shas: Iterable[str]) -> dict[str, str | None]:
-    """The experiment name each queued or failed entry was given (None:
-    named when it runs; also when its arguments cannot be read)."""
+    """The experiment name each queued or failed entry was given (or
+    chosen when it was queued); None when its arguments cannot be read,
+    or for an entry queued unnamed by a trails that named it at its run."""
     from trails.errors import TrailsError
     from trails.experiments.queue import args_in
 

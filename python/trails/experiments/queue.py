@@ -107,6 +107,29 @@ def enqueue(
     return Entry(ref, sha, int(time.time()))
 
 
+def _named_now(git: Git, baseline: str, names: Sequence[str | None]) -> list[str | None]:
+    """A name for each entry given none, chosen when it is queued, as the
+    reference tool does (``exp show --json`` shows it; the VS Code
+    extension keys a row by its name, so a name that appeared only once
+    the run ended made a new row of it): ``exp-`` and 5 random hex
+    digits, none taken on the baseline, by a queued entry, or in this
+    batch. The run records its experiment under it."""
+    import secrets
+
+    from trails.experiments.refs import list_exps
+
+    taken = {e.name for e in list_exps(git, baseline)} | {n for n in names if n}
+    taken |= {listed.name for listed in listing(git) if listed.name}
+    out: list[str | None] = []
+    for given in names:
+        n = given
+        while n is None or (given is None and n in taken):
+            n = "exp-" + secrets.token_hex(3)[:5]
+        taken.add(n)
+        out.append(n)
+    return out
+
+
 def entries(
     git: Git, *, failed: bool = False, refs: list[tuple[str, str, int]] | None = None
 ) -> list[Entry]:
@@ -408,6 +431,8 @@ def enqueue_runs(
         rev_sha, baseline = e.sha, e.baseline
     baseline = baseline or head  # asked of Git once, not once per entry
     check_free(git, baseline, [n for n in names if n], force)
+    if None in names:
+        names = _named_now(git, baseline, names)
     ids = []
     for n, edits in zip(names, combos, strict=True):
         args = QueuedArgs(name=n, message=message, force=force, targets=tuple(targets),
