@@ -160,3 +160,23 @@ def test_a_project_template_named_linear_is_not_ours(repo: Path, trails: Trails)
     assert trails("plots", "show", "-o", "out").code == 0
     svg = _svg(_sections((repo / "out" / "index.html").read_text())["n.csv"])
     assert "aria-roledescription" in svg and ">custom</text>" in svg
+
+
+def test_names_from_files_are_text_in_the_svg(repo: Path, trails: Trails) -> None:
+    """Titles, labels, field and file names are written into the SVG by
+    trails: escaped, so a crafted one stays text (no element, no script)."""
+    assert trails("init").code == 0
+    hostile = "<script>alert(1)</script>"
+    gen(repo, {
+        "dvc.yaml": "plots:\n  - pair:\n      title: '" + hostile + "'\n      x: s\n"
+                    "      x_label: '<b>x</b>'\n      y:\n        a.csv: 'v<i>'\n"
+                    "        b.csv: 'v<i>'\n",
+        "a.csv": "s,v<i>\n0,1\n1,2\n",
+        "b.csv": "s,v<i>\n0,3\n1,4\n",
+    })  # fmt: skip
+    assert trails("plots", "show", "-o", "out").code == 0
+    svg = _svg(_sections((repo / "out" / "index.html").read_text())["pair"])
+    assert "aria-roledescription" not in svg  # ours
+    assert "<script" not in svg and "<b>" not in svg and "<i>" not in svg
+    assert _labels(svg, "role-title-text") == [["&lt;script&gt;alert(1)&lt;/script&gt;"]]
+    assert _labels(svg, "role-axis-title")[0] == ["&lt;b&gt;x&lt;/b&gt;"]
