@@ -217,12 +217,13 @@ def main() -> int:
             "",
             "- Reproduce: `.venv/bin/python benches/bench_plots.py` (part of `make bench`).",
             "- The HTML rows are not the same work: DVC writes a page whose charts a browser"
-            " draws with Vega fetched from a CDN; trails draws every chart itself (vl-convert)"
-            " and embeds the SVG, so its page works offline. A chart's SVG is kept by content"
+            " draws with Vega fetched from a CDN; trails draws every chart itself and embeds the"
+            " SVG, so its page works offline. A chart's SVG is kept by content"
             " (`.dvc/tmp/trails/plots-svg`): a page of charts already drawn (the usual case of"
             " a page re-made while one experiment changes) is read back; a cold row is the"
             " first page of new data (after a reboot too: nothing is kept running). The line"
-            " templates (`linear`, `simple`, `scatter`) are drawn by trails itself"
+            " and bar templates (`linear`, `simple`, `scatter`, `bar_horizontal[_sorted]`) are"
+            " drawn by trails itself"
             " (`plots/draw.py`, Vega's layout, no JavaScript engine); the last row is a"
             " template drawn by vl-convert, whose engine start (~0.6 s of CPU) and per-chart"
             " cost (0.1-0.4 s) that page still pays.",

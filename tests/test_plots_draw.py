@@ -131,6 +131,33 @@ def test_axes_read_as_vl_convert_draws_them(curves: Path, trails: Trails, templa
         assert abs(width - vega) < 25, plot_id  # laid out alike
 
 
+@pytest.mark.parametrize("template", ["bar_horizontal", "bar_horizontal_sorted"])
+def test_bars_read_as_vl_convert_draws_them(repo: Path, trails: Trails, template: str) -> None:
+    """A bar per category and revision: the categories in Vega-Lite's order
+    (ascending, or by total descending), the same axes and legend."""
+    import vl_convert
+
+    assert trails("init").code == 0
+    sizes = {"c": 30, "a": 12, "b": 7, "d": 0.5}
+    body = "".join(f"  - {{name: {k}, size: {v}}}\n" for k, v in sizes.items())
+    pipeline = (
+        f"plots:\n  - sizes.yaml:\n      template: {template}\n      x: size\n      y: name\n"
+    )
+    gen(repo, {"dvc.yaml": pipeline, "sizes.yaml": "items:\n" + body})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "sizes")
+    gen(repo, {"sizes.yaml": "items:\n" + body.replace("30", "45")})
+    assert trails("plots", "diff", "HEAD", "-o", "out").code == 0
+    section = _sections((repo / "out" / "index.html").read_text())["sizes.yaml"]
+    ours, theirs = _svg(section), vl_convert.vegalite_to_svg(_spec(section))
+    assert "aria-roledescription" not in ours
+    assert _count(ours, "rect") == _count(theirs, "rect") == 8
+    for role in ("role-axis-label", "role-axis-title", "role-legend-label", "role-title-text"):
+        assert _labels(ours, role) == _labels(theirs, role), role
+    order = ["c", "a", "b", "d"] if template.endswith("sorted") else ["a", "b", "c", "d"]
+    assert _labels(ours, "role-axis-label")[1] == order
+
+
 def test_values_that_are_not_numbers_go_to_the_engine(repo: Path, trails: Trails) -> None:
     """Dates on x are vl-convert's to draw (a time scale), on the same page."""
     assert trails("init").code == 0

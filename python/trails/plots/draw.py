@@ -1,14 +1,15 @@
-"""The line templates (``linear``, ``simple``, ``scatter``) drawn here as
-SVG, without vl-convert.
+"""The line templates (``linear``, ``simple``, ``scatter``) and the bar
+ones (``bar_horizontal[_sorted]``) drawn here as SVG, without vl-convert.
 
 vl-convert is a JavaScript engine: its first chart in a process costs
 ~0.6 s of CPU to start it, and every later chart of these templates
 still 0.1-0.4 s (the Vega-Lite compiler, then Vega's dataflow, for a few
 thousand points), so even a warm engine kept in a process of its own
-would leave a cold page at ~2x the reference tool's time. These three
+would leave a cold page at ~2x the reference tool's time. These
 templates are what most plots use, and what they draw is simple: one
-line (and/or a point per row) per revision and column, two linear
-scales, two axes, a legend per encoding. Drawn here it takes a few
+line (and/or a point per row) per revision and column on two linear
+scales, or a bar per category and revision on a band; two axes, a
+legend per encoding. Drawn here it takes a few
 milliseconds, laid out as Vega lays out the same spec (its paddings,
 tick counts, "nice" domains and label formats, its SVG classes), so the
 page looks and reads the same; the spec is embedded beside it for
@@ -41,7 +42,10 @@ def version() -> str:
     return f"trails-draw:{st.st_size}:{st.st_mtime_ns}"
 
 
-_TEMPLATES = ("linear", "simple", "scatter")
+_TEMPLATES = ("linear", "simple", "scatter", "bar_horizontal", "bar_horizontal_sorted")
+_BARS = ("bar_horizontal", "bar_horizontal_sorted")
+#: Vega-Lite's band of a bar chart: the space between bands and at the ends.
+_BAND_PADDING = 0.2
 #: Vega's defaults: padding around the view, the symbol area, tick size.
 _PAD, _SYMBOL, _TICK = 5, 30, 5
 _GRID, _AXIS, _FONT = "#ddd", "#888", 'font-family="sans-serif"'
@@ -204,14 +208,17 @@ def _text(x: float, y: float, text: str, size: int, anchor: str = "start", bold:
             f'font-size="{size}px"{weight} fill="#000">{escape(text)}</text>')  # fmt: skip
 
 
-def _axes(sx: _Scale, sy: _Scale, x_title: str, y_title: str) -> tuple[str, float]:
-    """Grid, ticks, labels and titles of both axes; how far the y axis
-    reaches left of the view."""
-    w, h = sx.size, sy.size
-    xt, yt = sx.ticks(), sy.ticks()
-    grid = "".join(f'<line transform="translate({x:.2f},0)" y2="{h}"/>' for x, _ in xt) + "".join(
-        f'<line transform="translate(0,{y:.2f})" x2="{w}"/>' for y, _ in yt
-    )
+def _axes(
+    sx: _Scale, yt: list[tuple[float, str]], h: float, titles: tuple[str, str], y_grid: bool
+) -> tuple[str, float]:
+    """Grid, ticks, labels and titles of both axes (``yt``: the y ticks,
+    a band's centres for bars, which have no horizontal grid); how far
+    the y axis reaches left of the view."""
+    w, (x_title, y_title) = sx.size, titles
+    xt = sx.ticks()
+    grid = "".join(f'<line transform="translate({x:.2f},0)" y2="{h}"/>' for x, _ in xt)
+    if y_grid:
+        grid += "".join(f'<line transform="translate(0,{y:.2f})" x2="{w}"/>' for y, _ in yt)
     xticks = "".join(f'<line transform="translate({x:.2f},0)" y2="{_TICK}"/>' for x, _ in xt)
     yticks = "".join(f'<line transform="translate(0,{y:.2f})" x2="-{_TICK}"/>' for y, _ in yt)
     xlabels = _thin(xt, 10)
@@ -279,6 +286,8 @@ def draw(chart: Chart) -> str | None:
     if name is None or chart.drawn is None:
         return None
     values = chart.anchors()
+    if name in _BARS:
+        return _bars(chart, values, sort=name == "bar_horizontal_sorted")
     colors = _scale_map(values[t.COLOR])
     dash_enc = values[t.STROKE_DASH] if name != "scatter" else {}
     shape_enc = values[t.SHAPE] if name == "scatter" else {}
@@ -293,7 +302,8 @@ def draw(chart: Chart) -> str | None:
     size = float(values[t.WIDTH]), float(values[t.HEIGHT])
     sx = _Scale((x for ps in series.values() for x, _ in ps), True, size[0], False)
     sy = _Scale((y for ps in series.values() for _, y in ps), False, size[1], True)
-    axes, reach = _axes(sx, sy, str(values[t.X_LABEL]), str(values[t.Y_LABEL]))
+    titles = str(values[t.X_LABEL]), str(values[t.Y_LABEL])
+    axes, reach = _axes(sx, sy.ticks(), sy.size, titles, y_grid=True)
     lines, points = [], []
     circle = _symbol("circle")
     for (rev, k), ps in series.items():
@@ -316,15 +326,28 @@ def draw(chart: Chart) -> str | None:
                   + "".join(lines) + "</g>")  # fmt: skip
     marks += "".join(points)  # a group per series, as Vega groups a line's
     rows = [(r, _rev_symbol(c, filled=name != "simple")) for r, c in colors.items()]
-    legends, legend_w, top = [], 0.0, 0.0
-    for title, entries in (("rev", rows), (str(key or ""), _key_rows(name, dashes, shapes))):
+    legends = [("rev", rows), (str(key or ""), _key_rows(name, dashes, shapes))]
+    return _frame(values, size, reach, axes + marks, legends)
+
+
+def _frame(
+    values: Mapping[str, Any],
+    size: tuple[float, float],
+    reach: float,
+    body: str,
+    legends: list[tuple[str, list[tuple[str, str]]]],
+) -> str:
+    """The SVG around a chart's axes and marks (``body``): Vega's
+    paddings, the title above, the legends to the right."""
+    markup, legend_w, top = [], 0.0, 0.0
+    for title, entries in legends:
         if entries:
-            markup, lw, lh = _legend(title, entries, top)
-            legends.append(markup)
+            one, lw, lh = _legend(title, entries, top)
+            markup.append(one)
             legend_w, top = max(legend_w, lw), top + lh + 8
     w, h = size
     left, head = _PAD + math.ceil(reach), _PAD + 22
-    width = math.ceil(left + w + (18 + legend_w if legends else 0) + _PAD)
+    width = math.ceil(left + w + (18 + legend_w if markup else 0) + _PAD)
     height = math.ceil(head + max(h + 32, top) + _PAD)
     title = str(values[t.TITLE])
     return (
@@ -332,11 +355,59 @@ def draw(chart: Chart) -> str | None:
         f'height="{height}" viewBox="0 0 {width} {height}"><rect width="{width}" '
         f'height="{height}" fill="white"/><g fill="none" transform="translate({left},{head})">'
         f'<path class="background" d="M0.5,0.5h{w:g}v{h:g}h-{w:g}Z" stroke="{_GRID}"/>'
-        f'<g stroke-width="1">{axes}</g>{marks}'
-        f'<g transform="translate({w + 18:g},0)">{"".join(legends)}</g>'
+        f'<g stroke-width="1">{body}</g>'
+        f'<g transform="translate({w + 18:g},0)">{"".join(markup)}</g>'
         f'<g class="mark-group role-title"><g class="mark-text role-title-text">'
         f"{_text(w / 2, -12, title, 13, 'middle', True)}</g></g></g></svg>"
     )
+
+
+def _bars(chart: Chart, values: Mapping[str, Any], sort: bool) -> str | None:
+    """``bar_horizontal[_sorted]``: a band per category (y, text), a bar
+    per revision in it (Vega-Lite's ``yOffset``), the value on x from zero.
+    Categories ascending, or by their total value descending (``sort:
+    -x``), as Vega-Lite orders them."""
+    d = chart.drawn
+    assert d is not None
+    colors = _scale_map(values[t.COLOR])
+    bars: list[tuple[str, str, float]] = []
+    for p in chart.points:
+        category, v = p.get(d.y), p.get(d.x)
+        if not isinstance(category, str):
+            return None  # a number or a date as a category: Vega's formatting
+        try:
+            x = _number(v)
+        except ValueError:
+            return None
+        if x is not None and x - x == 0:
+            bars.append((category, str(p["rev"]), x))
+    if not bars:
+        return None
+    totals: dict[str, float] = {}
+    for category, _, x in bars:
+        totals[category] = totals.get(category, 0.0) + x
+    order = sorted(totals, key=lambda c: -totals[c]) if sort else sorted(totals)
+    revs = [r for r in colors if any(b[1] == r for b in bars)] or sorted({b[1] for b in bars})
+    size = float(values[t.WIDTH]), float(values[t.HEIGHT])
+    sx = _Scale([x for *_, x in bars], True, size[0], False)
+    step = size[1] / (len(order) - _BAND_PADDING + 2 * _BAND_PADDING)
+    band = step * (1 - _BAND_PADDING)
+    at = {c: step * _BAND_PADDING + i * step for i, c in enumerate(order)}
+    sub = band / len(revs)
+    slot = {r: i * sub for i, r in enumerate(revs)}
+    y_ticks = [(at[c] + band / 2, c) for c in order]
+    titles = str(values[t.X_LABEL]), str(values[t.Y_LABEL])
+    axes, reach = _axes(sx, y_ticks, size[1], titles, y_grid=False)
+    zero = sx(0.0)
+    rects = "".join(
+        f'<path d="M{min(zero, sx(x)):.2f},{at[c] + slot[r]:.2f}h{abs(sx(x) - zero):.2f}'
+        f'v{sub:.2f}h-{abs(sx(x) - zero):.2f}Z" fill="{colors.get(r, "#4c78a8")}"/>'
+        for c, r, x in bars
+    )
+    rows = [(r, f'<path transform="translate(6,6)" d="M-5,-5h10v10h-10Z" fill="{c}"/>')
+            for r, c in colors.items()]  # fmt: skip
+    marks = f'<g class="mark-rect role-mark">{rects}</g>'
+    return _frame(values, size, reach, axes + marks, [("rev", rows)])
 
 
 def _rev_symbol(color: str, filled: bool) -> str:
