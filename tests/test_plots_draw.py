@@ -207,3 +207,22 @@ def test_names_from_files_are_text_in_the_svg(repo: Path, trails: Trails) -> Non
     assert "<script" not in svg and "<b>" not in svg and "<i>" not in svg
     assert _labels(svg, "role-title-text") == [["&lt;script&gt;alert(1)&lt;/script&gt;"]]
     assert _labels(svg, "role-axis-title")[0] == ["&lt;b&gt;x&lt;/b&gt;"]
+
+
+def test_plots_renderer_vl_convert_draws_every_chart_with_the_engine(
+    curves: Path, trails: Trails
+) -> None:
+    """``plots.renderer = vl-convert`` in ``.dvc/config``: the escape hatch,
+    every chart Vega's; a value it does not know is one line, nothing written."""
+    assert trails("config", "plots.renderer", "vl-convert").code == 0
+    assert trails("plots", "show", "small.tsv", "-o", "out").code == 0
+    svg = _svg(_sections((curves / "out" / "index.html").read_text())["small.tsv"])
+    assert "aria-roledescription" in svg  # Vega's
+    assert trails("config", "plots.renderer", "vega").code == 0
+    r = trails("plots", "show", "small.tsv", "-o", "other")
+    assert r.code == 1 and "plots.renderer: unknown renderer 'vega'" in r.err
+    assert "Traceback" not in r.err and not (curves / "other").exists()
+    assert trails("config", "plots.renderer", "trails").code == 0
+    assert trails("plots", "show", "small.tsv", "-o", "out").code == 0
+    svg = _svg(_sections((curves / "out" / "index.html").read_text())["small.tsv"])
+    assert "aria-roledescription" not in svg

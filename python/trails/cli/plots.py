@@ -6,11 +6,14 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from trails.cli.context import context
+
+if TYPE_CHECKING:
+    from trails.project import Project
 
 _PROPS = ("template", "x", "y", "title", "x_label", "y_label", "header")
 
@@ -59,11 +62,28 @@ def _run(revs: list[str], targets: tuple[str, ...], opts: dict[str, Any]) -> Non
         doc = charts.document(collected, split=opts["split"], urls=urls)
         click.echo(msgspec.json.format(doc.encode(), indent=2).decode())
         return
+    own = _renderer(project) == "trails"
     out = _out_dir(project.root, opts["out"])
     title = "trails plots: " + ", ".join(revs)
     cache = SvgCache(project.tmp_dir / "trails" / "plots-svg")
-    for path in render.write(collected.charts, out, opts["fmt"], title, collected.images, cache):
+    for path in render.write(collected.charts, out, opts["fmt"], title, collected.images, cache,
+                             own):  # fmt: skip
         click.echo(path.as_uri() if path.name == "index.html" else str(path))
+
+
+def _renderer(project: Project) -> str:
+    """``plots.renderer`` of ``.dvc/config`` (``render.RENDERERS``)."""
+    from trails.errors import TrailsError
+    from trails.plots.render import RENDERERS
+
+    value = (project.config.get("plots", "renderer") or RENDERERS[0]).strip().lower()
+    if value not in RENDERERS:
+        raise TrailsError(
+            f".dvc/config: plots.renderer: unknown renderer '{value}'",
+            hint="Use trails (the default: the line and bar templates drawn by trails) or "
+            "vl-convert (every chart by vl-convert).",
+        )
+    return value
 
 
 #: The folder the VS Code extension names with ``-o``: inside ``.dvc/tmp``,

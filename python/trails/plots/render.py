@@ -73,18 +73,28 @@ def _spec_json(spec: dict[str, Any]) -> str:
     return json.dumps(spec, default=str)
 
 
-def chart_svg(chart: Chart, spec: dict[str, Any], text: str, cache: SvgCache) -> str:
+#: ``plots.renderer`` in ``.dvc/config``: ``trails`` (the default) draws
+#: the templates ``draw`` knows and leaves the rest to vl-convert;
+#: ``vl-convert`` draws every chart with Vega's own code (the escape hatch
+#: should a chart of ours ever read differently).
+RENDERERS = ("trails", "vl-convert")
+
+
+def chart_svg(
+    chart: Chart, spec: dict[str, Any], text: str, cache: SvgCache, own: bool = True
+) -> str:
     """The chart drawn by trails where its template is one ``draw`` knows
-    (no engine to start), else by vl-convert; either kept by content."""
-    if draw.template_of(chart) is not None:
+    (no engine to start) and ``own``, else by vl-convert; either kept by
+    content."""
+    if own and draw.template_of(chart) is not None:
         got = cache.own(lambda: draw.draw(chart), text, draw.version())
         if got is not None:
             return got
     return cache.get(spec, svg, text)
 
 
-def _needs_engine(charts: list[Chart], fmt: str) -> bool:
-    return fmt == "png" or any(draw.template_of(c) is None for c in charts)
+def _needs_engine(charts: list[Chart], fmt: str, own: bool) -> bool:
+    return fmt == "png" or any(not own or draw.template_of(c) is None for c in charts)
 
 
 def _mime(plot_id: str) -> str:
@@ -126,8 +136,10 @@ def page(
     title: str,
     images: dict[str, list[tuple[str, bytes]]] | None = None,
     cache: SvgCache | None = None,
+    own: bool = True,
 ) -> str:
-    """The HTML page; each chart drawn once per content (``cache``)."""
+    """The HTML page; each chart drawn once per content (``cache``);
+    ``own``: by ``draw`` where it can."""
     sections = []
     drawn = cache or SvgCache(None)
     for i, c in enumerate(charts):
@@ -136,7 +148,7 @@ def page(
         data = text.replace("</", "<\\/")
         sections.append(
             f'<section class="plot" id="plot-{i}" data-plot-id="{html.escape(c.id)}">'
-            f"<h2>{html.escape(c.id)}</h2><figure>{chart_svg(c, spec, text, drawn)}</figure>"
+            f"<h2>{html.escape(c.id)}</h2><figure>{chart_svg(c, spec, text, drawn, own)}</figure>"
             f'<script type="application/json" class="vega-lite-spec">{data}</script></section>'
         )
     for j, (plot_id, shots) in enumerate((images or {}).items(), start=len(charts)):
@@ -156,6 +168,7 @@ def write(
     title: str,
     images: dict[str, list[tuple[str, bytes]]] | None = None,
     cache: SvgCache | None = None,
+    own: bool = True,
 ) -> list[Path]:
     """Write the page (``out/index.html``, image plots inside it) or one
     image per chart (image plots copied as they are); the files written.
@@ -163,10 +176,10 @@ def write(
     ``cache`` where it has them: vl-convert is loaded only to draw, and
     needed only for what ``draw`` does not know. Everything is drawn
     before the first file is written, so a chart that fails leaves none."""
-    if _needs_engine(charts, fmt):
+    if _needs_engine(charts, fmt, own):
         _installed()  # missing: say so before writing anything
     if fmt == "html":
-        text = page(charts, title, images, cache)
+        text = page(charts, title, images, cache, own)
         out.mkdir(parents=True, exist_ok=True)
         target = out / "index.html"
         target.write_text(text, encoding="utf-8")
@@ -176,7 +189,8 @@ def write(
         target = out / f"{file_name(c.id)}.{fmt}"
         spec = c.spec()
         if fmt == "svg":
-            drawn.append((target, chart_svg(c, spec, _spec_json(spec), cache or SvgCache(None))))
+            one = chart_svg(c, spec, _spec_json(spec), cache or SvgCache(None), own)
+            drawn.append((target, one))
         else:
             drawn.append((target, _vl().vegalite_to_png(spec, scale=2)))
     out.mkdir(parents=True, exist_ok=True)
