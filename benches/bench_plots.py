@@ -50,16 +50,16 @@ plots:
 """
 
 
-#: A template trails does not draw itself (``plots/draw.py`` knows the line
-#: ones): vl-convert draws it, its engine started by the first chart.
+#: A template trails does not draw itself (``plots/draw.py`` knows the line,
+#: bar and confusion ones): vl-convert draws it, its engine started by the
+#: first chart.
 ENGINE_PIPELINE = """\
 plots:
-  - preds.csv:
-      template: confusion
-      x: actual
-      y: predicted
+  - logs/loss.tsv:
+      template: smooth
+      x: step
+      y: loss
 """
-CLASSES = ("cat", "dog", "bird")
 
 
 def _git(root: Path, *args: str) -> None:
@@ -77,13 +77,8 @@ def _write(root: Path, rev: int) -> None:
     (root / "eval" / "acc.json").write_text(json.dumps({"acc": acc}))
 
 
-def _write_preds(root: Path, rev: int) -> None:
-    rows = "".join(f"{CLASSES[i % 3]},{CLASSES[(i * (rev + 2)) % 3]}\n" for i in range(ROWS))
-    (root / "preds.csv").write_text("actual,predicted\n" + rows)
-
-
 def build(root: Path, revs: int, dvc: Path, engine: bool = False) -> None:
-    """The repository; ``engine``: the confusion plot instead of the line ones."""
+    """The repository; ``engine``: the loss curve with the smooth template alone."""
     shutil.rmtree(root, ignore_errors=True)
     (root / "logs").mkdir(parents=True)
     (root / "eval").mkdir()
@@ -91,7 +86,7 @@ def build(root: Path, revs: int, dvc: Path, engine: bool = False) -> None:
     subprocess.run([dvc, "init", "-q"], cwd=root, check=True, env=base_env())
     (root / "dvc.yaml").write_text(ENGINE_PIPELINE if engine else PIPELINE)
     for r in range(revs):
-        (_write_preds if engine else _write)(root, r)
+        _write(root, r)
         _git(root, "add", "-A")
         _git(root, "commit", "-qm", f"r{r}")
         _git(root, "tag", f"r{r}")
@@ -179,7 +174,7 @@ def main() -> int:
             ("HTML page, charts unchanged since the last page (SVG cache)", [], False),
             ("HTML page, cold (every chart drawn: no SVG cache)", [], True),
         )
-    ] + [(2, engine_root, "HTML page, cold, a confusion plot (drawn by vl-convert)", [], True)]
+    ] + [(2, engine_root, "HTML page, cold, a `smooth` plot (drawn by vl-convert)", [], True)]
     for n, where, label, extra, cold in cases:
         revs = [f"r{i}" for i in range(n)]
         print(f"plots diff of {n} revisions, {label}", file=sys.stderr)
@@ -209,7 +204,7 @@ def main() -> int:
             " interleaved; ratio: DVC's median over trails'",
             f"- workload: one Git repository both tools read; two plots of {ROWS} rows each"
             " (a TSV curve, a JSON file with two columns), changed by every commit; for the"
-            f" last row another, with one confusion plot ({ROWS} rows of a CSV)",
+            " last row another, the TSV curve alone with the `smooth` template",
             "",
             f"| revisions | output | trails | DVC | trails faster | goal >= {GOAL:.0f}x met? |",
             "|---|---|---|---|---|---|",
@@ -221,9 +216,8 @@ def main() -> int:
             " SVG, so its page works offline. A chart's SVG is kept by content"
             " (`.dvc/tmp/trails/plots-svg`): a page of charts already drawn (the usual case of"
             " a page re-made while one experiment changes) is read back; a cold row is the"
-            " first page of new data (after a reboot too: nothing is kept running). The line"
-            " and bar templates (`linear`, `simple`, `scatter`, `bar_horizontal[_sorted]`) are"
-            " drawn by trails itself"
+            " first page of new data (after a reboot too: nothing is kept running). Every"
+            " built-in template but `smooth` is drawn by trails itself"
             " (`plots/draw.py`, Vega's layout, no JavaScript engine); the last row is a"
             " template drawn by vl-convert, whose engine start (~0.6 s of CPU) and per-chart"
             " cost (0.1-0.4 s) that page still pays.",

@@ -158,6 +158,48 @@ def test_bars_read_as_vl_convert_draws_them(repo: Path, trails: Trails, template
     assert _labels(ours, "role-axis-label")[1] == order
 
 
+@pytest.mark.parametrize("template", ["confusion", "confusion_normalized"])
+def test_confusion_reads_as_vl_convert_draws_it(repo: Path, trails: Trails, template: str) -> None:
+    """A panel per revision, a cell per (actual, predicted) pair with its
+    count or share: the same classes, panel titles, numbers and legend as
+    vl-convert's, the cells coloured on the same ramp."""
+    import vl_convert
+
+    assert trails("init").code == 0
+    classes = ["bird", "cat", "dog"]
+    pairs = [(classes[i % 3], classes[(i * i + i // 3) % 3]) for i in range(40)]
+    csv = "actual,predicted\n" + "".join(f"{a},{b}\n" for a, b in pairs)
+    pipeline = (
+        f"plots:\n  - p.csv:\n      template: {template}\n      x: actual\n      y: predicted\n"
+    )
+    gen(repo, {"dvc.yaml": pipeline, "p.csv": csv})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "preds")
+    gen(repo, {"p.csv": "actual,predicted\n" + "".join(f"{a},{b}\n" for a, b in pairs[:25])})
+    assert trails("plots", "diff", "HEAD", "-o", "out").code == 0
+    section = _sections((repo / "out" / "index.html").read_text())["p.csv"]
+    ours, theirs = _svg(section), vl_convert.vegalite_to_svg(_spec(section))
+    assert "aria-roledescription" not in ours
+    for role in ("role-axis-label", "role-axis-title", "role-title-text", "role-legend-label",
+                 "role-legend-title"):  # fmt: skip
+        assert _labels(ours, role) == _labels(theirs, role), role
+
+    def cells(svg: str) -> tuple[list[list[str]], list[list[int]]]:
+        """Each panel's numbers, and its cells' colours as RGB channels."""
+        rects = re.findall(r'<g class="mark-rect role-mark[^"]*"[^>]*>(.*?)</g>', svg, re.S)
+        texts = re.findall(r'<g class="mark-text role-mark[^"]*"[^>]*>(.*?)</g>', svg, re.S)
+        colors = [[int(c) for rgb in re.findall(r'fill="rgb\(([^)]+)\)"', r)
+                   for c in rgb.split(",")] for r in rects]  # fmt: skip
+        return [re.findall(r">([^<]*)</text>", x) for x in texts], colors
+
+    (numbers, colors), (vega_numbers, vega_colors) = cells(ours), cells(theirs)
+    assert len(numbers) == 2 and numbers == vega_numbers
+    # the ramp interpolated linearly between Vega's 21 steps: within 2 of its spline
+    assert [len(c) for c in colors] == [len(c) for c in vega_colors]
+    assert all(abs(a - b) <= 2 for c, v in zip(colors, vega_colors, strict=True)
+               for a, b in zip(c, v, strict=True))  # fmt: skip
+
+
 def test_values_that_are_not_numbers_go_to_the_engine(repo: Path, trails: Trails) -> None:
     """Dates on x are vl-convert's to draw (a time scale), on the same page."""
     assert trails("init").code == 0

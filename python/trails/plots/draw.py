@@ -1,20 +1,22 @@
-"""The line templates (``linear``, ``simple``, ``scatter``) and the bar
-ones (``bar_horizontal[_sorted]``) drawn here as SVG, without vl-convert.
+"""The built-in templates but ``smooth`` drawn here as SVG, without
+vl-convert: the line ones (``linear``, ``simple``, ``scatter``), the bars
+(``bar_horizontal[_sorted]``) and the confusion matrices.
 
 vl-convert is a JavaScript engine: its first chart in a process costs
 ~0.6 s of CPU to start it, and every later chart of these templates
 still 0.1-0.4 s (the Vega-Lite compiler, then Vega's dataflow, for a few
 thousand points), so even a warm engine kept in a process of its own
-would leave a cold page at ~2x the reference tool's time. These
-templates are what most plots use, and what they draw is simple: one
-line (and/or a point per row) per revision and column on two linear
-scales, or a bar per category and revision on a band; two axes, a
-legend per encoding. Drawn here it takes a few
-milliseconds, laid out as Vega lays out the same spec (its paddings,
-tick counts, "nice" domains and label formats, its SVG classes), so the
-page looks and reads the same; the spec is embedded beside it for
-whoever wants Vega's own drawing. Anything else (the other templates, a
-custom one, a value that is not a number) goes to vl-convert.
+would leave a cold page at ~2x the reference tool's time. What these
+templates draw is simple: a line (and/or a point per row) per revision
+and column on two linear scales, a bar per category and revision on a
+band, or a panel of counted cells per revision; two axes, a legend per
+encoding. Drawn here it takes a few milliseconds, laid out as Vega lays
+out the same spec (its paddings, tick counts, "nice" domains, label
+formats, category orders, colour ramp and SVG classes; the tests compare
+the texts with vl-convert's), so the page looks and reads the same; the
+spec is embedded beside it for whoever wants Vega's own drawing.
+``smooth`` (a loess fit), a project's own template and a value these
+cannot place (a date, a number as a class) go to vl-convert.
 
 ``draw(chart)`` is the SVG or ``None`` (not one of ours: use the engine).
 """
@@ -42,8 +44,20 @@ def version() -> str:
     return f"trails-draw:{st.st_size}:{st.st_mtime_ns}"
 
 
-_TEMPLATES = ("linear", "simple", "scatter", "bar_horizontal", "bar_horizontal_sorted")
+_TEMPLATES = ("linear", "simple", "scatter", "bar_horizontal", "bar_horizontal_sorted",
+              "confusion", "confusion_normalized")  # fmt: skip
 _BARS = ("bar_horizontal", "bar_horizontal_sorted")
+_CONFUSION = ("confusion", "confusion_normalized")
+#: Vega's ``yellowgreenblue`` ramp (its heatmap default) at 21 even steps,
+#: as its gradient legends write it; a value between two is interpolated.
+_RAMP = [
+    (239, 249, 189), (229, 245, 185), (219, 241, 180), (204, 235, 181), (189, 229, 181),
+    (169, 221, 183), (148, 213, 185), (127, 205, 188), (105, 197, 190), (87, 189, 192),
+    (69, 180, 194), (57, 169, 193), (44, 158, 192), (39, 144, 188), (33, 130, 184),
+    (33, 115, 177), (33, 99, 170), (34, 85, 163), (35, 71, 156), (32, 60, 145), (28, 49, 133),
+]  # fmt: skip
+#: Between two facet panels (Vega-Lite's ``spacing``).
+_SPACING = 22
 #: Vega-Lite's band of a bar chart: the space between bands and at the ends.
 _BAND_PADDING = 0.2
 #: Vega's defaults: padding around the view, the symbol area, tick size.
@@ -288,6 +302,8 @@ def draw(chart: Chart) -> str | None:
     values = chart.anchors()
     if name in _BARS:
         return _bars(chart, values, sort=name == "bar_horizontal_sorted")
+    if name in _CONFUSION:
+        return _confusion(chart, values, normalized=name == "confusion_normalized")
     colors = _scale_map(values[t.COLOR])
     dash_enc = values[t.STROKE_DASH] if name != "scatter" else {}
     shape_enc = values[t.SHAPE] if name == "scatter" else {}
@@ -408,6 +424,146 @@ def _bars(chart: Chart, values: Mapping[str, Any], sort: bool) -> str | None:
             for r, c in colors.items()]  # fmt: skip
     marks = f'<g class="mark-rect role-mark">{rects}</g>'
     return _frame(values, size, reach, axes + marks, [("rev", rows)])
+
+
+def _ramp(at: float) -> str:
+    """The colour at ``at`` (0 to 1) of ``_RAMP``."""
+    pos = min(max(at, 0.0), 1.0) * (len(_RAMP) - 1)
+    i = min(int(pos), len(_RAMP) - 2)
+    f = pos - i
+    r, g, b = (round(a + (c - a) * f) for a, c in zip(_RAMP[i], _RAMP[i + 1], strict=True))
+    return f"rgb({r}, {g}, {b})"
+
+
+def _confusion(chart: Chart, values: Mapping[str, Any], normalized: bool) -> str | None:
+    """``confusion[_normalized]``: a panel per revision (revisions
+    ascending, as a Vega-Lite facet), a cell per (actual, predicted) pair
+    coloured by its count (or its share of the actual class) on Vega's
+    heatmap ramp, the number in it; one gradient legend."""
+    d = chart.drawn
+    assert d is not None
+    if len(d.series) > 1:
+        return None  # several files or fields in one matrix: Vega's grouping
+    counts: dict[tuple[str, str, str], int] = {}
+    for p in chart.points:
+        x, y = p.get(d.x), p.get(d.y)
+        if not isinstance(x, str) or not isinstance(y, str):
+            return None  # numbers as classes: Vega's formatting
+        k = (str(p["rev"]), x, y)
+        counts[k] = counts.get(k, 0) + 1
+    if not counts:
+        return None
+    cells: dict[tuple[str, str, str], float] = dict(counts)
+    if normalized:
+        totals: dict[tuple[str, str], int] = {}
+        for (rev, x, _), n in counts.items():
+            totals[rev, x] = totals.get((rev, x), 0) + n
+        cells = {k: n / totals[k[0], k[1]] for k, n in counts.items()}
+    revs = sorted({k[0] for k in cells})
+    xs, ys = sorted({k[1] for k in cells}), sorted({k[2] for k in cells})
+    w, h = float(values[t.WIDTH]), float(values[t.HEIGHT])
+    bx, by = w / len(xs), h / len(ys)
+    lo, hi = min(cells.values()), max(cells.values())
+    label = ".2f" if normalized else "d"
+    panels, headers, footers = [], [], []
+    for i, rev in enumerate(revs):
+        left = i * (w + _SPACING)
+        rects, texts = [], []
+        for (r, x, y), v in cells.items():
+            if r != rev:
+                continue
+            cx, cy = xs.index(x) * bx, ys.index(y) * by
+            color = _ramp((v - lo) / (hi - lo) if hi > lo else 0.5)
+            rects.append(f'<path d="M{cx:g},{cy:g}h{bx:g}v{by:g}h-{bx:g}Z" fill="{color}"/>')
+            texts.append(_text(cx + bx / 2, cy + by / 2 + 3, format(v, label), 11, "middle"))
+        panels.append(
+            f'<g transform="translate({left:g},0)"><g class="mark-rect role-mark">'
+            f'{"".join(rects)}</g><g class="mark-text role-mark">{"".join(texts)}</g></g>'
+        )
+        headers.append(f'<g transform="translate({left + w / 2:g},-13)">'
+                       f'<g class="mark-text role-title-text">{_text(0, 0, rev, 10, "middle")}'
+                       "</g></g>")  # fmt: skip
+        ticks = "".join(f'<line transform="translate({(j + 0.5) * bx:g},0)" y2="{_TICK}"/>'
+                        for j in range(len(xs)))  # fmt: skip
+        labels = "".join(
+            _text((j + 0.5) * bx, 7, c, 10, "end", extra=" rotate(270) translate(0,3)")
+            for j, c in enumerate(xs)
+        )
+        down = max((_width(c, 10) for c in xs), default=0) + 7 + 4 + 11
+        footers.append(
+            f'<g transform="translate({left:g},{h:g})"><g class="mark-rule role-axis-tick" '
+            f'stroke="{_AXIS}">{ticks}</g><g class="mark-text role-axis-label">{labels}</g>'
+            f'<g class="mark-rule role-axis-domain" stroke="{_AXIS}"><line x2="{w:g}"/></g>'
+            f'<g class="mark-text role-axis-title">'
+            f"{_text(w / 2, down, str(values[t.X_LABEL]), 11, 'middle', True)}</g></g>"
+        )
+    yticks = "".join(f'<line transform="translate(0,{(j + 0.5) * by:g})" x2="-{_TICK}"/>'
+                     for j in range(len(ys)))  # fmt: skip
+    ylabels = "".join(_text(-7, (j + 0.5) * by + 2.5, c, 10, "end") for j, c in enumerate(ys))
+    reach = max((_width(c, 10) for c in ys), default=0) + 7 + 4
+    y_title = _text(-reach, h / 2, str(values[t.Y_LABEL]), 11, "middle", True,
+                    " rotate(-90) translate(0,-2)")  # fmt: skip
+    yaxis = (
+        f'<g class="mark-group role-axis"><g class="mark-rule role-axis-tick" stroke="{_AXIS}">'
+        f'{yticks}</g><g class="mark-text role-axis-label">{ylabels}</g>'
+        f'<g class="mark-rule role-axis-domain" stroke="{_AXIS}"><line y2="{h:g}"/></g>'
+        f'<g class="mark-text role-axis-title">{y_title}</g></g>'
+    )
+    ticks_at = [(v, _label(v, _decimals(lo, hi))) for v in _legend_ticks(lo, hi)]
+    legend_title = "share" if normalized else "count"
+    legend = _gradient(legend_title, lo, hi, ticks_at)
+    total_w = len(revs) * w + (len(revs) - 1) * _SPACING
+    down = max((_width(c, 10) for c in xs), default=0) + 7 + 4 + 11
+    left, head = _PAD + math.ceil(reach + 11), _PAD + 38
+    legend_w = max([_width(legend_title, 11), *(18 + _width(s, 10) for _, s in ticks_at)])
+    width = math.ceil(left + total_w + 19 + legend_w + _PAD)
+    height = math.ceil(head + h + down + 4 + _PAD)
+    title = _text(-reach - 11, -28, str(values[t.TITLE]), 13, "start", True)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="marks" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}"><rect width="{width}" '
+        f'height="{height}" fill="white"/><g fill="none" transform="translate({left},{head})">'
+        f'<g stroke-width="1">{yaxis}<g class="mark-group role-column-header">{"".join(headers)}'
+        f'</g><g class="mark-group role-axis">{"".join(footers)}</g>{"".join(panels)}</g>'
+        f'<g transform="translate({total_w + 19:g},0)">{legend}</g>'
+        f'<g class="mark-group role-title"><g class="mark-text role-title-text">{title}</g></g>'
+        "</g></svg>"
+    )
+
+
+#: Ticks of a 200 px gradient legend (measured against vl-convert: 4,
+#: not the 5 of Vega's documentation, over domains from 0.1 to 37).
+_LEGEND_TICKS = 4
+
+
+def _decimals(lo: float, hi: float) -> int:
+    return 0 if lo == hi else _ticks(lo, hi, _LEGEND_TICKS)[1]
+
+
+def _legend_ticks(lo: float, hi: float) -> list[float]:
+    """A gradient legend's labels: ticks of the colour domain."""
+    if lo == hi:
+        return [lo]
+    values, _ = _ticks(lo, hi, _LEGEND_TICKS)
+    return [v for v in values if lo - 1e-9 <= v <= hi + 1e-9]
+
+
+def _gradient(title: str, lo: float, hi: float, ticks: list[tuple[float, str]]) -> str:
+    """Vega's gradient legend: the ramp 200 px high, light at the bottom."""
+    stops = "".join(f'<stop offset="{i / 20:g}" stop-color="rgb{c}"/>' for i, c in enumerate(_RAMP))
+    span = hi - lo
+    labels = "".join(
+        _text(18, 16 + (200 - ((v - lo) / span * 200 if span else 100)) + 3, s, 10)
+        for v, s in ticks
+    )
+    return (
+        f'<defs><linearGradient id="trails-ramp" x1="0" x2="0" y1="1" y2="0">{stops}'
+        f'</linearGradient></defs><g class="mark-group role-legend">'
+        f'<g class="mark-text role-legend-title">{_text(0, 9, title, 11, bold=True)}</g>'
+        f'<g transform="translate(0,16)"><g class="mark-rect role-legend-gradient">'
+        f'<path d="M0,0h16v200h-16Z" fill="url(#trails-ramp)"/></g></g>'
+        f'<g class="mark-text role-legend-label">{labels}</g></g>'
+    )
 
 
 def _rev_symbol(color: str, filled: bool) -> str:
