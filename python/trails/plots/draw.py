@@ -64,8 +64,9 @@ _BAND_PADDING = 0.2
 _PAD, _SYMBOL, _TICK = 5, 30, 5
 _GRID, _AXIS, _FONT = "#ddd", "#888", 'font-family="sans-serif"'
 #: Helvetica's advance widths (em) of the characters labels are made of;
-#: others count as ``_WIDE``. Vega measures text the same way without a
-#: canvas (its estimate is one width for every character).
+#: others count as ``_WIDE``. Enough to place the y axis title and the
+#: legends where Vega does, within a few pixels (vl-convert measures the
+#: real font; the page's viewer may not even have it).
 _EM = {**dict.fromkeys("0123456789$", 0.556), **dict.fromkeys(".,:;!|il'", 0.278),
        "-": 0.333, "\u2212": 0.584, " ": 0.278, "e": 0.556, "k": 0.5, "M": 0.833}  # fmt: skip
 _WIDE = 0.6
