@@ -9,6 +9,7 @@ file, and reads the cache without msgspec (``plain``), as a no-op check of
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -128,6 +129,27 @@ def _save(project: Project, cache: TaskCache) -> None:
         pass  # a read-only checkout collects again next time
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def carry(project: Project, work: Project) -> None:
+    """Give a run folder (a queued or ``--temp`` experiment's) the
+    workspace's memo, so its worker does not import the task files again.
+    Its checkout gave every file a new stat, so each entry holds there only
+    if the file's bytes hash the same (``_holds``): copied, then revalidated
+    by content. A folder kept from an earlier entry keeps its own memo (made
+    there: its stats still hold). Written only inside the folder's own
+    ``.dvc/tmp`` (a commit could hold a symlink there)."""
+    src, dst = _path(project), _path(work)
+    if dst.exists() or not src.is_file():
+        return
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        real = os.path.join(os.path.realpath(work.tmp_dir), os.path.dirname(CACHE))
+        if os.path.realpath(dst.parent) != real or os.path.lexists(dst):
+            return
+        shutil.copyfile(src, dst)
+    except OSError:
+        pass  # the worker collects the task files itself
 
 
 def collect(project: Project, files: list[str] | None = None) -> list[plain.Plain]:
