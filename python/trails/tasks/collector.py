@@ -15,7 +15,7 @@ from pathlib import Path
 from trails import core
 from trails.errors import PipelineError
 from trails.tasks import describe, loader
-from trails.tasks.api import REGISTERED, TaskDef
+from trails.tasks.api import REGISTERED, Plot, TaskDef
 from trails.tasks.identity import Identity, Project, code_hash
 from trails.tasks.records import Batch, FileEntry, OutSpec, ParamSpec, Stamp, TaskSpec
 
@@ -56,7 +56,8 @@ def _spec(node: str, d: TaskDef, root: Path, relpath: str, ident: Identity,
         line=d.fn.__code__.co_firstlineno,
         deps=[p for a in args.values() if a.kind == "dep" for p in a.repo_paths],
         outs=[
-            OutSpec(a.repo_paths[0], a.out.kind, a.out.cache, a.out.persist, a.out.checkpoint)
+            OutSpec(a.repo_paths[0], a.out.kind, a.out.cache, a.out.persist, a.out.checkpoint,
+                    a.out.props() if isinstance(a.out, Plot) else {})  # fmt: skip
             for a in args.values()
             if a.kind == "out" and a.out is not None
         ],

@@ -126,10 +126,16 @@ def scan(node: ast.AST, *, drop_decorators: bool = False) -> Scanned:
             sc.visit(d)
         saved = node.decorator_list
         node.decorator_list = []
+        calls = _plot_calls(node)
+        kept = [c.keywords for c in calls]
+        for c in calls:
+            c.keywords = [k for k in c.keywords if k.arg not in PLOT_PROPS]
         try:
             text = sc.visit(node)
         finally:
             node.decorator_list = saved
+            for c, keywords in zip(calls, kept, strict=True):
+                c.keywords = keywords
     else:
         text = sc.visit(node)
     for n in _nested(getattr(node, "body", None) or []):
@@ -140,6 +146,26 @@ def scan(node: ast.AST, *, drop_decorators: bool = False) -> Scanned:
     if isinstance(node, _VALUES):
         sc.bound.clear()  # a module value: its own name is what it binds
     return Scanned(code_hash(text), frozenset(sc.loads - sc.bound), sc.attrs)
+
+
+#: ``trails.Plot``'s display properties: read by ``trails plots`` only, so
+#: not code (as a ``dvc.yaml`` plots entry's are not part of its stage).
+PLOT_PROPS = frozenset({"x", "y", "template", "title", "x_label", "y_label"})
+
+
+def _plot_calls(fn: ast.AST) -> list[ast.Call]:
+    """The ``Plot(...)`` calls in a function's argument annotations."""
+    args = getattr(fn, "args", None)
+    if args is None:
+        return []
+    found = []
+    for a in (*args.posonlyargs, *args.args, *args.kwonlyargs):
+        for n in ast.walk(a.annotation) if a.annotation is not None else ():
+            func = n.func if isinstance(n, ast.Call) else None
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name == "Plot" and isinstance(n, ast.Call):
+                found.append(n)
+    return found
 
 
 def _nested(body: list[ast.stmt]) -> Iterator[ast.stmt]:
