@@ -56,8 +56,14 @@ def _spec(node: str, d: TaskDef, root: Path, relpath: str, ident: Identity,
         line=d.fn.__code__.co_firstlineno,
         deps=[p for a in args.values() if a.kind == "dep" for p in a.repo_paths],
         outs=[
-            OutSpec(a.repo_paths[0], a.out.kind, a.out.cache, a.out.persist, a.out.checkpoint,
-                    a.out.props() if isinstance(a.out, Plot) else {})  # fmt: skip
+            OutSpec(
+                a.repo_paths[0],
+                a.out.kind,
+                a.out.cache,
+                a.out.persist,
+                a.out.checkpoint,
+                plot=a.out.props() if isinstance(a.out, Plot) else {},
+            )
             for a in args.values()
             if a.kind == "out" and a.out is not None
         ],
