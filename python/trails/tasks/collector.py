@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from pathlib import Path
 
 from trails import core
@@ -35,6 +34,8 @@ def _where(root: Path, exc: BaseException, relpath: str) -> tuple[str, int]:
         path = Path(exc.filename).resolve()
         if path.is_relative_to(root):
             return path.relative_to(root).as_posix(), exc.lineno or 1
+    import traceback  # only for a file that fails
+
     where = (relpath, 1)
     for frame, line in traceback.walk_tb(exc.__traceback__):
         path = Path(frame.f_code.co_filename).resolve()

@@ -40,9 +40,18 @@ PRELOAD = [
 
 
 def wanted(env: Mapping[str, str]) -> bool:
+    """Unless switched off, debugging, or a standard stream is closed (it
+    could not be passed on)."""
     from trails.tasks.run import PDB
 
-    return env.get(SWITCH, "1") != "0" and env.get(PDB) != "1"
+    if env.get(SWITCH, "1") == "0" or env.get(PDB) == "1":
+        return False
+    try:
+        for fd in (0, 1, 2):
+            os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 class _Fd:
