@@ -57,3 +57,23 @@ def test_queued_and_temp_runs_import_no_unchanged_task_file(
     r = trails("exp", "run", "--temp", "-S", "train.lr=0.4", env=env)
     assert r.code == 0, r.out + r.err
     assert imports.read_text() == "other\n"
+
+
+def test_the_memo_is_never_written_through_a_link_of_the_run_folder(tmp_path: Path) -> None:
+    """A run folder holds what the experiment's commit holds: a link at
+    ``.dvc/tmp/trails`` (or ``.dvc/tmp``) must not take the copy outside."""
+    from trails.project import Project
+    from trails.tasks import cache
+
+    workspace, outside = tmp_path / "ws", tmp_path / "outside"
+    gen(workspace, {".dvc/tmp/trails/tasks.json": '{"version": 1}'})
+    outside.mkdir()
+    for linked in (".dvc/tmp/trails", ".dvc/tmp"):
+        work = tmp_path / f"run-{linked.count('/')}"
+        (work / linked).parent.mkdir(parents=True)
+        (work / linked).symlink_to(outside)
+        cache.carry(Project(workspace), Project(work))
+        assert list(outside.iterdir()) == [], linked
+    work = tmp_path / "plain"
+    cache.carry(Project(workspace), Project(work))
+    assert (work / ".dvc/tmp/trails/tasks.json").read_text() == '{"version": 1}'

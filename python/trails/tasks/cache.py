@@ -156,12 +156,15 @@ def carry(project: Project, work: Project) -> None:
     src, dst = _path(project), _path(work)
     if dst.exists() or not src.is_file():
         return
+    own = os.path.join(os.path.realpath(work.root), ".dvc", "tmp")
     try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        real = os.path.join(os.path.realpath(work.tmp_dir), os.path.dirname(CACHE))
-        if os.path.realpath(dst.parent) != real or os.path.lexists(dst):
+        if os.path.realpath(work.tmp_dir) != own:
             return
-        shutil.copyfile(src, dst)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.realpath(dst.parent) != os.path.join(own, os.path.dirname(CACHE)):
+            return
+        if not os.path.lexists(dst):
+            shutil.copyfile(src, dst)
     except OSError:
         pass  # the worker collects the task files itself
 
