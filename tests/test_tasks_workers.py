@@ -122,3 +122,22 @@ def test_a_signal_to_trails_alone_stops_a_task_from_the_server(
     assert "Traceback" not in err
     _wait_for(lambda: not _alive(task_pid), "the task to stop", secs=10)
     assert not (repo / "dvc.lock").exists()
+
+
+def test_many_tasks_at_once_each_with_its_own_exit_code(repo: Path, trails: Trails) -> None:
+    """``-j``: workers start and end on several threads at once; each
+    task's exit code is its own (none read twice, none lost)."""
+    head = "import os\nfrom pathlib import Path\nfrom typing import Annotated\n\nimport trails\n"
+    body = "".join(
+        f"\n\ndef task_{i}(out: Annotated[Path, trails.Out] = Path('o/{i}.txt')):\n"
+        f"    out.write_text('{i}')\n" + ("    os._exit(3)\n" if i % 4 == 3 else "")
+        for i in range(12)
+    )
+    assert trails("init").code == 0
+    gen(repo, {"task_many.py": head + body})
+    r = trails("repro", "-j", "4", "--keep-going")
+    assert r.code == 1
+    assert "12 tasks: 9 ran, 3 failed in " in r.out, r.out
+    failed = sorted(x.split("'")[1] for x in r.out.splitlines() if x.startswith("Error: stage "))
+    assert failed == [f"task_many.py::task_{i}" for i in (11, 3, 7)]
+    assert r.out.count(" exited with code 3") == 3

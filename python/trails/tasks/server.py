@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -28,6 +29,7 @@ SWITCH = "TRAILS_TASK_SERVER"
 
 #: What the server imports before forking any worker.
 PRELOAD = [
+    "trails.tasks.server",  # what a worker runs (``_worker``)
     "trails.tasks.run",
     "trails.tasks.describe",
     "trails.tasks.loader",
@@ -77,8 +79,9 @@ def _worker(node: str, cwd: str, env: dict[str, str], group: bool, fds: list[int
     if group:
         os.setpgid(0, 0)
     for fd, target in zip(fds, (0, 1, 2), strict=True):
-        os.dup2(fd, target)
-        os.close(fd)
+        if fd != target:
+            os.dup2(fd, target)
+            os.close(fd)
     sys.stdin = open(0, closefd=False)  # noqa: SIM115 (multiprocessing replaced it with devnull)
     os.chdir(cwd)
     os.environ.clear()
@@ -93,6 +96,13 @@ def _worker(node: str, cwd: str, env: dict[str, str], group: bool, fds: list[int
     sys.exit(code)
 
 
+#: Held to start a worker and to read one's exit code: ``Process.start``
+#: polls every earlier child, and two threads reading the same exit code
+#: at once (``-j``) would leave one of them 255 (multiprocessing's
+#: ``popen_forkserver.poll``).
+_LOCK = threading.Lock()
+
+
 class Worker:
     """A worker as the runner waits for it (``subprocess.Popen``'s
     ``pid``, ``wait`` and ``kill``)."""
@@ -103,10 +113,14 @@ class Worker:
         self.pid: int = proc.pid
 
     def wait(self, timeout: float | None = None) -> int:
-        self.proc.join(timeout)
-        code = self.proc.exitcode
-        if code is None:
+        from multiprocessing import connection
+
+        if not connection.wait([self.proc.sentinel], timeout):
             raise subprocess.TimeoutExpired(f"task worker {self.pid}", timeout or 0)
+        with _LOCK:
+            self.proc.join()
+            code = self.proc.exitcode
+        assert code is not None
         return code
 
     def kill(self) -> None:
@@ -121,5 +135,6 @@ def start(node: str, cwd: str, env: Mapping[str, str], group: bool) -> Worker:
     ctx.set_forkserver_preload(PRELOAD)
     fds = [_Fd(0), _Fd(1), _Fd(2)]
     proc = ctx.Process(target=_worker, args=(node, cwd, dict(env), group, fds), name=node)
-    proc.start()
+    with _LOCK:
+        proc.start()
     return Worker(proc)
