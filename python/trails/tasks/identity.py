@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trails import core
+from trails.tasks.api import Plot
 
 #: Hex digits of each code hash kept (in ``dvc.lock``'s ``cmd``).
 DIGITS = 16
@@ -151,7 +152,7 @@ def scan(node: ast.AST, *, drop_decorators: bool = False) -> Scanned:
 
 #: ``trails.Plot``'s display properties: read by ``trails plots`` only, so
 #: not code (as a ``dvc.yaml`` plots entry's are not part of its stage).
-PLOT_PROPS = frozenset({"x", "y", "template", "title", "x_label", "y_label"})
+PLOT_PROPS = frozenset(Plot.PROPS)
 
 
 def _plot_calls(fn: ast.AST) -> list[ast.Call]:
