@@ -21,8 +21,11 @@ from tests.test_signals import _alive, _wait_for
 Trails = Callable[..., Result]
 
 TASKS = """\
+import atexit
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -43,6 +46,14 @@ def task_a(out: Annotated[Path, trails.Out] = Path("a.txt")):
 def task_b(a: Path = Path("a.txt"), out: Annotated[Path, trails.Out] = Path("sub/b.txt")):
     out.write_text(_facts())
     print("printed by b")
+
+    def later():
+        time.sleep(0.3)
+        with open(out, "a") as f:
+            f.write("|thread")
+
+    threading.Thread(target=later).start()  # the worker waits for it, then runs atexit
+    atexit.register(lambda: open(out, "a").write("|atexit"))
 
 
 def task_exit(b: Path = Path("sub/b.txt")):
@@ -71,7 +82,7 @@ def test_each_task_a_process_of_its_own_with_the_stage_environment(
     b = (repo / "src/sub/b.txt").read_text().split("|")
     # sys.path: the task file's folder first (as pytest puts it), then the root.
     assert a[1:] == ["1", root, root, root, "marked", "from stdin"], "trails' stdin, at the root"
-    assert b[1:] == ["1", root, root, root], "nothing left over from task_a's process"
+    assert b[1:] == ["1", root, root, root, "thread", "atexit"], "nothing left from task_a's"
     assert a[0] != b[0] and str(os.getpid()) not in (a[0], b[0])
     assert "printed by b" in done.stdout
     lines = [x for x in done.stdout.splitlines() if x.startswith("Error: stage ")]

@@ -91,6 +91,13 @@ def _worker(node: str, cwd: str, env: dict[str, str], group: bool, fds: list[int
     from trails.tasks import run
 
     code = run.main([node])
+    # What the interpreter does at exit, which multiprocessing's worker
+    # skips (it leaves by os._exit): wait for the task's threads, then run
+    # its atexit functions (a logger's or a tracker's last flush).
+    import atexit
+
+    threading._shutdown()  # type: ignore[attr-defined]
+    atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(code)
