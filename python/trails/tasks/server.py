@@ -86,9 +86,10 @@ def _worker(node: str, cwd: str, env: dict[str, str], group: bool, fds: list[int
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
-    sys.path[0] = cwd  # as ``python -m`` starts it
-    sys.argv = [sys.argv[0], node]
     from trails.tasks import run
+
+    sys.path[0] = cwd  # as ``python -m trails.tasks.run NODE`` starts
+    sys.argv = [run.__file__, node]
 
     code = run.main([node])
     # What the interpreter does at exit, which multiprocessing's worker
