@@ -42,11 +42,14 @@ PRELOAD = [
 
 
 def wanted(env: Mapping[str, str]) -> bool:
-    """Unless switched off, debugging, or a standard stream is closed (it
-    could not be passed on)."""
+    """Unless switched off, debugging, in a daemonic multiprocessing
+    worker (it may not have children of its own), or a standard stream is
+    closed (it could not be passed on)."""
+    from multiprocessing import process
+
     from trails.tasks.run import PDB
 
-    if env.get(SWITCH, "1") == "0" or env.get(PDB) == "1":
+    if env.get(SWITCH, "1") == "0" or env.get(PDB) == "1" or process.current_process().daemon:
         return False
     try:
         for fd in (0, 1, 2):
