@@ -1,6 +1,7 @@
 """Task workers forked from a server: a multiprocessing forkserver that
 imports what ``trails.tasks.run`` needs once (``describe``, ``params`` and
-YAML, ``inspect``, ``pathlib``: ~0.08 s of CPU per fresh process), then
+YAML, ``inspect``, ``pathlib``: ~40 ms of CPU a fresh interpreter spends
+per task, ``benches/RESULTS-tasks.md``), then
 forks one worker per task that runs. Each worker is still a process of
 its own (a crash stays in it), runs the same ``run.main`` as the command
 ``python -m trails.tasks.run NODE`` with that command's working folder,
