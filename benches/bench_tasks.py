@@ -13,8 +13,12 @@ scratch projects under ``benches/work/tasks-bench/``:
 Measured, each a whole process, interleaved with its reference: ``collect``
 (trails warm: its per-file cache holds; cold: the cache removed, every file
 imported), the no-op build (``trails repro`` / ``pytask``), and, on the
-chain, the param flipped 1 -> 2 -> 1: how many task bodies each tool runs
-for the flip back (each body appends to a log). pytask is installed into
+chain, every task run (``repro -f`` / ``pytask build -f``; trails with its
+task server, and with ``TRAILS_TASK_SERVER=0``, a fresh interpreter per
+task, wall and CPU time) and the param flipped 1 -> 2 -> 1: how many task
+bodies each tool runs for the flip back (each body appends to a log). CPU
+time is user+sys of every process a run starts, the servers that outlive
+it included: this process is their subreaper and reaps them. pytask is installed into
 its own virtualenv, ``benches/work/pytask-venv`` (reused when it holds the
 right version), never a dependency of trails. Run ``make bench``, or alone:
 ``.venv/bin/python benches/bench_tasks.py --write benches/RESULTS-tasks.md``
@@ -24,9 +28,12 @@ right version), never a dependency of trails. Run ``make bench``, or alone:
 from __future__ import annotations
 
 import argparse
+import ctypes
 import datetime
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -111,6 +118,47 @@ def run(argv: list[str | Path], cwd: Path, env: dict[str, str] | None = None) ->
         raise RuntimeError(f"{argv} failed ({done.returncode}): {done.stdout[-1500:]}"
                            f"{done.stderr[-1500:]}")  # fmt: skip
     return done.stdout
+
+
+def _adopt_orphans() -> None:
+    """Become the subreaper of what the measured commands leave running
+    (trails' task server and its helpers exit just after trails), so that
+    reaping them counts their CPU time too (``RUSAGE_CHILDREN``)."""
+    ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _reap() -> None:
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+class CpuTimed:
+    """A command whose CPU time (with its orphans') is kept per call; the
+    warm-up's is dropped, as ``measure`` drops its time."""
+
+    def __init__(self, argv: list[str | Path], cwd: Path, env: dict[str, str] | None = None):
+        self.argv, self.cwd, self.env = argv, cwd, env
+        self.cpu: list[float] = []
+
+    def __call__(self) -> str:
+        before = _children_cpu()
+        out = run(self.argv, self.cwd, self.env)
+        _reap()
+        self.cpu.append(_children_cpu() - before)
+        return out
+
+    def fmt(self) -> str:
+        kept = self.cpu[1:]
+        med = statistics.median(kept)
+        return f"{med * 1e3:.0f} ms [{min(kept) * 1e3:.0f}-{max(kept) * 1e3:.0f}]"
 
 
 def make_project(tool: str, files: dict[str, str]) -> Path:
@@ -214,7 +262,7 @@ def _rows(table: Table, collect: dict[str, Sample], noop: dict[str, Sample]) -> 
                        met])  # fmt: skip
 
 
-def bench_chain(pytask: Path, n: int, reps: int) -> Table:
+def bench_chain(pytask: Path, n: int, reps: int) -> tuple[Table, Table]:
     roots = {tool: make_project(tool, chain_files(tool, n)) for tool in ("trails", "pytask")}
     logs = {tool: WORK / f"{tool}-bodies.log" for tool in roots}
     exes = {"trails": TRAILS, "pytask": pytask}
@@ -243,6 +291,7 @@ def bench_chain(pytask: Path, n: int, reps: int) -> Table:
     table = Table(f"a {n}-task pipeline", ["measure", "trails", "pytask", "ratio", "goal",
                                            "met?"])  # fmt: skip
     _rows(table, collect, noop)
+    forced = bench_forced(roots, logs, pytask, n, reps)
     flips: dict[str, tuple[int, int]] = {}
     for tool in roots:
         bodies(tool)
@@ -262,6 +311,47 @@ def bench_chain(pytask: Path, n: int, reps: int) -> Table:
         "The flip back: trails finds each task's earlier run in its run-cache (same code, "
         "params and inputs) and restores the outputs from the cache; pytask only skips work "
         "whose inputs are unchanged since its last run, so it recomputes."
+    )
+    table.notes.append(f"load average (1, 5, 15 min) after this table: {_load()}")
+    return table, forced
+
+
+def bench_forced(
+    roots: dict[str, Path], logs: dict[str, Path], pytask: Path, n: int, reps: int
+) -> Table:
+    """Every task of the chain run (forced): the cost of starting task
+    workers, with trails' task server and without it."""
+    log("chain: every task run (forced)")
+    runs = {
+        "trails": CpuTimed([TRAILS, "repro", "-f"], roots["trails"],
+                           {"BODY_LOG": str(logs["trails"])}),
+        "trails fresh": CpuTimed([TRAILS, "repro", "-f"], roots["trails"],
+                                 {"BODY_LOG": str(logs["trails"]), "TRAILS_TASK_SERVER": "0"}),
+        "pytask": CpuTimed([pytask, "build", "-f"], roots["pytask"],
+                           {"BODY_LOG": str(logs["pytask"])}),
+    }  # fmt: skip
+    got = measure([Contender(name, r) for name, r in runs.items()], reps)
+    expected = {"trails": 2 * (reps + 1) * n, "pytask": (reps + 1) * n}  # every body, every run
+    for tool in logs:
+        assert len(logs[tool].read_text().split()) == expected[tool], tool
+        logs[tool].unlink()
+    server, fresh, ref = got["trails"], got["trails fresh"], got["pytask"]
+    cpu = {name: statistics.median(r.cpu[1:]) for name, r in runs.items()}
+    table = Table(f"every task of the {n}-task pipeline run (`repro -f` / `pytask build -f`)",
+                  ["measure", "trails, task server", "trails, a fresh interpreter per task",
+                   "pytask", "server vs fresh"])  # fmt: skip
+    table.rows.append(["wall", server.fmt(), fresh.fmt(), ref.fmt(),
+                       f"{fresh.median / server.median:.2f}x faster"])  # fmt: skip
+    table.rows.append(["CPU (user+sys, all processes)", runs["trails"].fmt(),
+                       runs["trails fresh"].fmt(), runs["pytask"].fmt(),
+                       f"{cpu['trails fresh'] / cpu['trails']:.2f}x less"])  # fmt: skip
+    per_task = (cpu["trails fresh"] - cpu["trails"]) / n
+    table.notes.append(
+        f"Starting a task's worker: {per_task * 1e3:.0f} ms of CPU less per task with the "
+        "server (a fork of a process that imported the worker's modules once) than with a "
+        f"fresh interpreter per task; wall {(fresh.median - server.median) / n * 1e3:.0f} ms "
+        "less per task. trails also hashes and stores each output in its cache, which pytask "
+        "does not."
     )
     table.notes.append(f"load average (1, 5, 15 min) after this table: {_load()}")
     return table
@@ -286,10 +376,9 @@ def main() -> None:
     reps = args.reps or (2 if args.quick else 5)
     n_files = args.files or (10 if args.quick else 100)
     load_before = os.getloadavg()[0]
-    tables = [
-        bench_wide(pytask, n_files, args.per_file, reps),
-        bench_chain(pytask, args.chain, reps),
-    ]
+    _adopt_orphans()
+    wide = bench_wide(pytask, n_files, args.per_file, reps)
+    tables = [wide, *bench_chain(pytask, args.chain, reps)]
     model, mem_gib, fstype, commit = machine_facts(WORK)
     lines = [
         "# trails tasks against pytask",

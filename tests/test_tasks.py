@@ -150,7 +150,8 @@ def test_collect_lists_tasks_and_ignores_ignored_folders(repo: Path, trails: Tra
     assert tasks[TRAIN]["marks"] == ["slow"]
     assert tasks[TRAIN]["line"] == MODEL.splitlines().index("@trails.mark.slow") + 1
     fit_out = {"path": "build/fit-small.json", "kind": "metrics", "cache": False}
-    assert tasks[FITS[0]]["outs"][0] == {**fit_out, "persist": False, "checkpoint": False}
+    assert tasks[FITS[0]]["outs"][0] == {**fit_out, "persist": False, "checkpoint": False,
+                                         "plot": {}}  # fmt: skip
     r = trails("collect", "-k", "fit or prepare", "-m", "not slow")
     assert r.code == 0, r.err
     assert [x for x in r.out.splitlines() if x.startswith("src/")] == [PREPARE, *FITS]

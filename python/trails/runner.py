@@ -50,6 +50,30 @@ def _terminal_foreground() -> bool:
         return False
 
 
+class Started(Protocol):
+    """A running command: a ``subprocess.Popen``, or a task's worker forked
+    from the task server (``tasks.server.Worker``)."""
+
+    pid: int
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+def _start(stage: Stage, cmd: str, cwd: Path, env: Mapping[str, str], group: bool) -> Started:
+    """The command through the shell; a task's from the task server, which
+    skips a fresh interpreter's start and imports (``tasks.server``)."""
+    if stage.is_task:
+        from trails.tasks import server
+
+        if server.wanted(env):
+            return server.start(stage.name, str(cwd), env, group)
+    return subprocess.Popen(
+        cmd, shell=True, cwd=cwd, env=dict(env), process_group=0 if group else None
+    )
+
+
 @dataclass
 class SubprocessRunner:
     """Runs each command through the shell. With ``own_group`` (the CLI),
@@ -68,9 +92,7 @@ class SubprocessRunner:
         cwd = root / stage.wdir
         for cmd in stage.cmd:
             group = self.own_group and not _terminal_foreground()
-            proc = subprocess.Popen(
-                cmd, shell=True, cwd=cwd, env=dict(env), process_group=0 if group else None
-            )
+            proc = _start(stage, cmd, cwd, env, group)
             if self.own_group:
                 interrupt.add(proc.pid, group=group)
             try:
@@ -80,7 +102,7 @@ class SubprocessRunner:
             if code != 0:
                 raise StageFailed(stage, cmd, code)
 
-    def _wait(self, proc: subprocess.Popen[bytes], group: bool) -> int:
+    def _wait(self, proc: Started, group: bool) -> int:
         """The command's exit code. After a forwarded signal it gets
         ``interrupt.GRACE`` seconds to stop, then it is killed (its group,
         if it leads one). Called on a thread of the reproducer's pool, or on
@@ -102,7 +124,7 @@ class SubprocessRunner:
             raise
 
 
-def _kill(proc: subprocess.Popen[bytes], group: bool) -> None:
+def _kill(proc: Started, group: bool) -> None:
     with contextlib.suppress(ProcessLookupError):
         if group:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -36,6 +36,7 @@ from trails.repro.builder import Builder
 from trails.repro.selection import select
 from trails.repro.status import EchoStatus, Status
 from trails.runner import Runner
+from trails.tasks import cache as task_cache
 
 #: In a temporary folder, inputs are never edited in place (outputs are
 #: removed before their stage runs), so hardlinks are safe and free.
@@ -140,7 +141,9 @@ def _prepare(
         f"[cache]\n    dir = {project.cache_dir.resolve()}\n    type = {link_types}\n"
         f"[trails]\n    stat_index = {project.index_path.resolve()}\n"
     )
-    return Project(work)
+    sub = Project(work)
+    task_cache.carry(project, sub)  # so the task files are not imported again there
+    return sub
 
 
 def _chain(

@@ -34,11 +34,29 @@ class Metric(Out):
     kind: str = field(default="metrics", init=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Plot(Out):
-    """A plots file (``dvc.yaml``'s ``plots``)."""
+    """A plots file (``dvc.yaml``'s ``plots``), with the display properties
+    a ``dvc.yaml`` plots entry takes: ``trails.Plot(x="step", y="loss",
+    template="linear", title=..., x_label=..., y_label=...)``; ``y`` may list
+    several fields. Read by ``trails plots`` only (changing them reruns
+    nothing)."""
 
     kind: str = field(default="plots", init=False)
+    x: str | None = None
+    y: str | list[str] | None = None
+    template: str | None = None
+    title: str | None = None
+    x_label: str | None = None
+    y_label: str | None = None
+
+    #: The properties, in ``dvc.yaml``'s order.
+    PROPS = ("x", "y", "template", "title", "x_label", "y_label")
+
+    def props(self) -> dict[str, str | list[str]]:
+        """The properties given (``None`` is not given)."""
+        given = ((k, getattr(self, k)) for k in self.PROPS)
+        return {k: v for k, v in given if v is not None}
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ file, and reads the cache without msgspec (``plain``), as a no-op check of
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from trails import __version__
 from trails.errors import PipelineError, StateWarning
@@ -88,22 +89,36 @@ def _fresh(root: Path, entry: FileEntry | None, touched: list[Stamp]) -> bool:
 PER_WORKER = 8
 
 
-def _collector(root: Path, files: list[str]) -> Batch:
-    """Collect ``files`` in collector subprocesses, one per CPU when there
-    are many (each file is imported on its own anyway: see
+#: ``python -m trails.tasks.collector``, without ``runpy`` (part of a cold
+#: collection's wait).
+COLLECTOR = "import sys; from trails.tasks.collector import main; sys.exit(main(sys.argv[1:]))"
+
+#: Collector subprocesses at work, each with its share of the files.
+Started = list[tuple[list[str], subprocess.Popen[bytes]]]
+
+
+def _start(root: Path, files: list[str]) -> Started:
+    """Start collecting ``files`` in collector subprocesses, one per CPU
+    when there are many (each file is imported on its own anyway: see
     ``collector._forget_project_modules``), so a cold collection uses
     every core."""
+    if not files:
+        return []
+    workers = max(1, min(os.cpu_count() or 1, len(files) // PER_WORKER))
+    shares = [files[i::workers] for i in range(workers)]
+    command = [sys.executable, "-c", COLLECTOR, str(root)]
+    pipe = subprocess.PIPE
+    return [
+        (share, subprocess.Popen([*command, *share], cwd=root, stdout=pipe, stderr=pipe))
+        for share in shares
+    ]
+
+
+def _answers(started: Started) -> Batch:
     from trails.tasks.records import Batch
     from trails.versioned import decode
 
-    workers = max(1, min(os.cpu_count() or 1, len(files) // PER_WORKER))
-    shares = [files[i::workers] for i in range(workers)]
-    command = [sys.executable, "-m", "trails.tasks.collector", str(root)]
-    pipe = subprocess.PIPE
-    procs = [
-        subprocess.Popen([*command, *share], cwd=root, stdout=pipe, stderr=pipe) for share in shares
-    ]
-    answers = [(s, *p.communicate(), p.returncode) for s, p in zip(shares, procs, strict=True)]
+    answers = [(s, *p.communicate(), p.returncode) for s, p in started]
     batch = Batch()
     for share, out, err, code in answers:
         if code != 0:
@@ -130,6 +145,30 @@ def _save(project: Project, cache: TaskCache) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def carry(project: Project, work: Project) -> None:
+    """Give a run folder (a queued or ``--temp`` experiment's) the
+    workspace's memo, so its worker does not import the task files again.
+    Its checkout gave every file a new stat, so each entry holds there only
+    if the file's bytes hash the same (``_holds``): copied, then revalidated
+    by content. A folder kept from an earlier entry keeps its own memo (made
+    there: its stats still hold). Written only inside the folder's own
+    ``.dvc/tmp`` (a commit could hold a symlink there)."""
+    src, dst = _path(project), _path(work)
+    if dst.exists() or not src.is_file():
+        return
+    own = os.path.join(os.path.realpath(work.root), ".dvc", "tmp")
+    try:
+        if os.path.realpath(work.tmp_dir) != own:
+            return
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.realpath(dst.parent) != os.path.join(own, os.path.dirname(CACHE)):
+            return
+        if not os.path.lexists(dst):
+            shutil.copyfile(src, dst)
+    except OSError:
+        pass  # the worker collects the task files itself
+
+
 def collect(project: Project, files: list[str] | None = None) -> list[plain.Plain]:
     """Every task of the project (of ``files``, the task files, when the
     caller has listed them), in file then definition order, as plain
@@ -138,18 +177,28 @@ def collect(project: Project, files: list[str] | None = None) -> list[plain.Plai
     files = discover.task_files(project.root) if files is None else files
     if not files:
         return []
-    quick = _unchanged(project, files)
-    return quick if quick is not None else _collected(project, files)
+    try:
+        cached = plain.load(_path(project), sys.version, __version__)
+    except plain.Unreadable:
+        cached = None  # the full path says what is wrong, and collects again
+    quick = _unchanged(project, files, cached)
+    if quick is not None:
+        return quick
+    # The files the memo lacks are collected whatever it says of the others:
+    # started now, the collector's start overlaps the rest of the check.
+    new = [f for f in files if cached is None or f not in cached]
+    return _collected(project, files, new, _start(project.root, new))
 
 
-def _unchanged(project: Project, files: list[str]) -> list[plain.Plain] | None:
+def _unchanged(
+    project: Project, files: list[str], cached: dict[str, Any] | None
+) -> list[plain.Plain] | None:
     """The cached tasks when every file and all it reached has the stat it
     was stamped with (the no-op path: no msgspec); None otherwise."""
     try:
-        cached = plain.load(_path(project), sys.version, __version__)
         if cached is None or set(cached) != set(files):
             return None
-        entries = [cached[f] for f in files]
+        entries = [plain.check(cached[f], dict) for f in files]
         if not all(plain.fresh(project.root, e) for e in entries):
             return None
         tasks: list[plain.Plain] = []
@@ -165,15 +214,22 @@ def _unchanged(project: Project, files: list[str]) -> list[plain.Plain] | None:
         return None  # the full path says what is wrong, and collects again
 
 
-def _collected(project: Project, files: list[str]) -> list[plain.Plain]:
+def _collected(
+    project: Project, files: list[str], new: list[str], started: Started
+) -> list[plain.Plain]:
+    """The full path: ``new`` files are being collected (``started``); of
+    the others, those whose stamps no longer hold (content hashes compared
+    where a stat changed) are collected too."""
     import msgspec
 
     cache = _load(project)
     touched: list[Stamp] = []
-    stale = [f for f in files if not _fresh(project.root, cache.files.get(f), touched)]
-    changed = bool(stale or touched) or set(cache.files) != set(files)
-    if stale:
-        cache.files.update(_collector(project.root, stale).files)
+    old = set(files) - set(new)
+    stale = [f for f in files if f in old and not _fresh(project.root, cache.files.get(f), touched)]
+    started = started + _start(project.root, stale)
+    changed = bool(new or stale or touched) or set(cache.files) != set(files)
+    if started:
+        cache.files.update(_answers(started).files)
     cache.files = {f: cache.files[f] for f in files}
     if changed:
         _save(project, cache)

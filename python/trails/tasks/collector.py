@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from pathlib import Path
 
 from trails import core
 from trails.errors import PipelineError
 from trails.tasks import describe, loader
-from trails.tasks.api import REGISTERED, TaskDef
+from trails.tasks.api import REGISTERED, Plot, TaskDef
 from trails.tasks.identity import Identity, Project, code_hash
 from trails.tasks.records import Batch, FileEntry, OutSpec, ParamSpec, Stamp, TaskSpec
 
@@ -35,6 +34,8 @@ def _where(root: Path, exc: BaseException, relpath: str) -> tuple[str, int]:
         path = Path(exc.filename).resolve()
         if path.is_relative_to(root):
             return path.relative_to(root).as_posix(), exc.lineno or 1
+    import traceback  # only for a file that fails
+
     where = (relpath, 1)
     for frame, line in traceback.walk_tb(exc.__traceback__):
         path = Path(frame.f_code.co_filename).resolve()
@@ -56,7 +57,14 @@ def _spec(node: str, d: TaskDef, root: Path, relpath: str, ident: Identity,
         line=d.fn.__code__.co_firstlineno,
         deps=[p for a in args.values() if a.kind == "dep" for p in a.repo_paths],
         outs=[
-            OutSpec(a.repo_paths[0], a.out.kind, a.out.cache, a.out.persist, a.out.checkpoint)
+            OutSpec(
+                a.repo_paths[0],
+                a.out.kind,
+                a.out.cache,
+                a.out.persist,
+                a.out.checkpoint,
+                plot=a.out.props() if isinstance(a.out, Plot) else {},
+            )
             for a in args.values()
             if a.kind == "out" and a.out is not None
         ],

@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from trails.errors import PipelineError
-from trails.tasks.api import MARKS, REGISTERED, Out, Param, TaskDef
+from trails.tasks.api import MARKS, REGISTERED, Out, Param, Plot, TaskDef
 
 #: A function named so is a task without a decorator.
 PREFIX = "task_"
@@ -172,6 +172,20 @@ def _normal(path: str) -> str:
     return os.path.normpath(path)
 
 
+def _check_plot(plot: Plot, where: str) -> None:
+    """A ``trails.Plot``'s properties name fields of its own file (``y``
+    one or several), as a stage's ``plots`` entry in ``dvc.yaml`` does."""
+    for key, value in plot.props().items():
+        many = key == "y" and isinstance(value, list) and value
+        if not (isinstance(value, str) or (many and all(isinstance(v, str) for v in value))):
+            raise PipelineError(
+                f"{where}: trails.Plot({key}=...) must be a string"
+                + (" or a list of strings" if key == "y" else "")
+                + f", not {value!r}",
+                hint="Name the fields of the plot's own file: trails.Plot(x='step', y='loss').",
+            )
+
+
 def arguments(
     d: TaskDef, root: Path, relpath: str, resolver: Resolver | None = None
 ) -> dict[str, Arg]:
@@ -205,6 +219,8 @@ def arguments(
                     hint="Give it a pathlib.Path default: out: Annotated[Path, trails.Out] "
                     "= Path('model.pkl').",
                 )
+            if isinstance(declared, Plot):
+                _check_plot(declared, where)
             paths = resolver.repo_paths(value, where)
             out[name] = Arg("out", resolver.absolute(value), declared, paths)
         elif value is p.empty:

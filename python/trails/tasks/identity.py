@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
+import site
 import sys
-import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from trails import core
+from trails.tasks.api import Plot
 
 #: Hex digits of each code hash kept (in ``dvc.lock``'s ``cmd``).
 DIGITS = 16
@@ -126,10 +128,16 @@ def scan(node: ast.AST, *, drop_decorators: bool = False) -> Scanned:
             sc.visit(d)
         saved = node.decorator_list
         node.decorator_list = []
+        calls = _plot_calls(node)
+        kept = [c.keywords for c in calls]
+        for c in calls:
+            c.keywords = [k for k in c.keywords if k.arg not in PLOT_PROPS]
         try:
             text = sc.visit(node)
         finally:
             node.decorator_list = saved
+            for c, keywords in zip(calls, kept, strict=True):
+                c.keywords = keywords
     else:
         text = sc.visit(node)
     for n in _nested(getattr(node, "body", None) or []):
@@ -140,6 +148,26 @@ def scan(node: ast.AST, *, drop_decorators: bool = False) -> Scanned:
     if isinstance(node, _VALUES):
         sc.bound.clear()  # a module value: its own name is what it binds
     return Scanned(code_hash(text), frozenset(sc.loads - sc.bound), sc.attrs)
+
+
+#: ``trails.Plot``'s display properties: read by ``trails plots`` only, so
+#: not code (as a ``dvc.yaml`` plots entry's are not part of its stage).
+PLOT_PROPS = frozenset(Plot.PROPS)
+
+
+def _plot_calls(fn: ast.AST) -> list[ast.Call]:
+    """The ``Plot(...)`` calls in a function's argument annotations."""
+    args = getattr(fn, "args", None)
+    if args is None:
+        return []
+    found = []
+    for a in (*args.posonlyargs, *args.args, *args.kwonlyargs):
+        for n in ast.walk(a.annotation) if a.annotation is not None else ():
+            func = n.func if isinstance(n, ast.Call) else None
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name == "Plot" and isinstance(n, ast.Call):
+                found.append(n)
+    return found
 
 
 def _nested(body: list[ast.stmt]) -> Iterator[ast.stmt]:
@@ -177,9 +205,14 @@ class Project:
         self._local: dict[str, Path | None] = {}
         #: Each node scanned so far (a helper many tasks reach).
         self.scans: dict[int, Scanned] = {}
-        paths = sysconfig.get_paths()
-        envs = (sys.prefix, sys.base_prefix, paths["purelib"], paths["platlib"])
-        self._outside = {Path(p).resolve() for p in envs}
+        # site's folders, not sysconfig's: the same ones, without loading
+        # the build configuration (a cold collection's import time).
+        envs = (sys.prefix, sys.base_prefix, *site.getsitepackages())
+        outside = {Path(p).resolve() for p in envs}
+        self._prefix = str(self.root) + os.sep
+        self._envs_inside = [str(o) + os.sep for o in outside if o.is_relative_to(self.root)]
+        #: Each folder's real path, resolved once (most modules share one).
+        self._real_dirs: dict[str, str] = {}
 
     def local(self, file: str | None) -> Path | None:
         """``file`` resolved, if it is a project file (answers kept: this is
@@ -191,12 +224,24 @@ class Project:
         return self._local[file]
 
     def _project_file(self, file: str) -> Path | None:
-        path = Path(file).resolve()
-        if not path.is_relative_to(self.root) or "site-packages" in path.parts:
+        real = self._realpath(file)
+        if not real.startswith(self._prefix) or "site-packages" in real.split(os.sep):
             return None
-        if any(path.is_relative_to(o) for o in self._outside if o.is_relative_to(self.root)):
+        if any(real.startswith(env) for env in self._envs_inside):
             return None
-        return path
+        return Path(real)
+
+    def _realpath(self, file: str) -> str:
+        """``os.path.realpath(file)``, with each folder resolved once: a
+        collector asks this of every loaded module (~100, in a dozen
+        folders), and resolving each path anew was a tenth of a cold
+        collection of a small project."""
+        folder, name = os.path.split(os.path.abspath(file))
+        real = self._real_dirs.get(folder)
+        if real is None:
+            real = self._real_dirs[folder] = os.path.realpath(folder)
+        full = os.path.join(real, name)
+        return os.path.realpath(full) if os.path.islink(full) else full
 
     def module(self, path: Path, name: str) -> Module | None:
         if path not in self._by_file:

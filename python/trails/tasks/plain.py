@@ -48,6 +48,11 @@ def task(d: Any) -> Plain:
         check(o.get("kind", "outs"), str)
         for flag in ("cache", "persist", "checkpoint"):
             check(o.get(flag, False), bool)
+        for value in check(o.get("plot", {}), dict).values():
+            if isinstance(value, list):
+                strings(value)
+            else:
+                check(value, str)
     for p in check(d.get("params", []), list):
         check(p, dict)
         check(p["file"], str)

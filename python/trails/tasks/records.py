@@ -20,6 +20,8 @@ class OutSpec(msgspec.Struct, frozen=True):
     cache: bool = True
     persist: bool = False
     checkpoint: bool = False
+    #: A ``trails.Plot``'s display properties (``x``, ``y``, ``title``...).
+    plot: dict[str, str | list[str]] = {}
 
 
 class ParamSpec(msgspec.Struct, frozen=True):

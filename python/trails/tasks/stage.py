@@ -74,7 +74,11 @@ def _out(o: dict[str, Any]) -> Out:
     )  # fmt: skip
     path = o["path"]
     flags = {f: o.get(f, f == "cache") for f in ("cache", "persist", "checkpoint")}
-    return Out(path, path, kind, **flags)
+    plot = dict(o.get("plot", {}))
+    if isinstance(plot.get("y"), list):
+        # Several fields of the plot's own file: dvc.yaml spells it {file: [fields]}.
+        plot["y"] = {path: plot["y"]}
+    return Out(path, path, kind, **flags, plot=tuple(plot.items()))
 
 
 def to_stage(spec: dict[str, Any]) -> TaskStage:
