@@ -42,5 +42,6 @@ def open(project: Project, name: str | None = None, *, jobs: int | None = None) 
     where = core.hash_bytes(f"{conf.url}\n{conf.options.get('endpointurl', '')}".encode())
     backend = open_backend(project, conf)
     return Remote(
-        backend, project.cache_dir, state / "remote-index", n, state / "remote-seen" / where
-    )
+        backend, project.cache_dir, state / "remote-index", n, state / "remote-seen" / where,
+        project.index_path,
+    )  # fmt: skip
