@@ -1,96 +1,39 @@
-"""Data remotes over SSH: a real OpenSSH server (``/usr/sbin/sshd``, from
-``make sshd``) started by the fixture on 127.0.0.1 with a host key and an
-authorised user key made for the test, and stopped after. Two clones share
-outputs and experiments through it; the faults a user meets (a changed or
-unknown host key, no server, a key the server refuses, the extra not
-installed) are one message each and change nothing."""
+"""Data remotes over SSH: a real OpenSSH server (``tests/sshd.py``) started
+by the fixture on 127.0.0.1 with a host key and an authorised user key made
+for the test, and stopped after. Two clones share outputs and experiments
+through it; the faults a user meets (a changed or unknown host key, no
+server, a key the server refuses, the extra not installed) are one message
+each and change nothing."""
 
 from __future__ import annotations
 
-import getpass
-import os
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests import remote_scenario
+from tests import sshd as sshd_mod
 from tests.conftest import Result, gen, git, run_trails
+from tests.sshd import Server, free_port, keygen
 from tests.test_confine_entry import snapshot
 
 pytestmark = pytest.mark.slow
 
-SSHD = Path("/usr/sbin/sshd")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path.with_suffix(".pub").read_text().strip()
-
-
-@dataclass(frozen=True)
-class Server:
-    port: int
-    user: str
-    key: Path  # the authorised private key
-    known_hosts: Path  # ~/.ssh/known_hosts of the test's HOME
-    host_line: str  # its line for this server
-
-    def url(self, path: Path) -> str:
-        return f"ssh://{self.user}@127.0.0.1:{self.port}{path}"
-
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """An sshd on a free port, and a HOME whose known_hosts holds its key
+    """An sshd on a free port; HOME is one whose known_hosts holds its key
     (the trails processes inherit it)."""
-    if not SSHD.exists():
-        pytest.fail("no /usr/sbin/sshd: run 'make sshd' (Debian's openssh-server)")
-    d = tmp_path_factory.mktemp("sshd")
-    host_pub = _keygen(d / "host")
-    (d / "authorized_keys").write_text(_keygen(d / "user") + "\n")
-    port = _free_port()
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\n"
-        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPidFile {d / 'sshd.pid'}\n"
-        "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
-        "Subsystem sftp internal-sftp\nLogLevel ERROR\n"
-    )
-    if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # its privilege separation
-    with open(d / "log", "w") as log:
-        proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(d / "sshd_config")],
-                                stderr=log)  # fmt: skip
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"sshd did not start: {(d / 'log').read_text()}")
-            time.sleep(0.1)
-    home = d / "home"
-    (home / ".ssh").mkdir(parents=True)
-    line = f"[127.0.0.1]:{port} {host_pub}"
-    (home / ".ssh" / "known_hosts").write_text(line + "\n")
+    try:
+        server = sshd_mod.start(tmp_path_factory.mktemp("sshd"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(home))
-        yield Server(port, getpass.getuser(), d / "user", home / ".ssh" / "known_hosts", line)
-    proc.terminate()
-    proc.wait(timeout=10)
+        mp.setenv("HOME", str(server.home))
+        yield server
+    server.stop()
 
 
 def _setup(url: str, key: Path) -> Callable[[Path], None]:
@@ -184,7 +127,7 @@ def test_faults_are_one_message_and_change_nothing(
         assert not store.exists(), "nothing written on the server"
 
     # The server's key changed (or another machine answers).
-    other_key = _keygen(tmp_path / "impostor")
+    other_key = keygen(tmp_path / "impostor")
     sshd.known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {other_key}\n")
     refused("does not match the one in ~/.ssh/known_hosts", "ssh-keygen -R")
     # A host never connected to.
@@ -197,7 +140,7 @@ def test_faults_are_one_message_and_change_nothing(
     refused("the server refused the credentials", "keyfile")
     assert trails("remote", "modify", "--local", "store", "keyfile", str(sshd.key)).code == 0
     # Nothing listening.
-    dead = _free_port()
+    dead = free_port()
     assert trails("remote", "modify", "store", "url", f"ssh://127.0.0.1:{dead}{store}").code == 0
     refused(f"cannot reach 127.0.0.1:{dead}")
     assert trails("remote", "modify", "store", "url", sshd.url(store)).code == 0
