@@ -18,6 +18,7 @@ from tests import sshd as sshd_mod
 from tests.conftest import Result, gen, git, run_trails
 from tests.sshd import Server, free_port, keygen
 from tests.test_confine_entry import snapshot
+from tests.test_remote_faults import _refused
 
 pytestmark = pytest.mark.slow
 
@@ -98,13 +99,6 @@ def test_a_corrupt_pack_is_refused_and_an_unindexed_one_sent_again(
     assert not any(p.read_bytes() == b"betb\n" for p in stored)
     assert not (other / "d").exists()
     assert {k: v for k, v in snapshot(other).items() if k in before} == before
-
-
-def _refused(r: Result, *needles: str) -> None:
-    assert r.code == 1, (r.out, r.err)
-    assert "Traceback" not in r.err, r.err
-    for n in needles:
-        assert n in r.err, r.err
 
 
 def test_faults_are_one_message_and_change_nothing(

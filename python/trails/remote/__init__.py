@@ -13,7 +13,7 @@ cache remote)::
 ``<hex>.dir`` (a tree's files are objects of their own: ``needed.expand``).
 ``settings`` holds the configuration commands, ``needed`` which objects a
 command is about, ``store`` the layout (``docs/remote-format.md``),
-``backend``/``s3`` where the files live.
+``backend``/``s3``/``ssh`` where the files live.
 """
 
 from __future__ import annotations

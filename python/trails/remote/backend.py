@@ -28,6 +28,15 @@ class RemoteAccessError(TrailsError):
     credentials, no such bucket or folder, a full disk."""
 
 
+def cannot_write(where: str, dest: str, exc: OSError) -> RemoteAccessError:
+    """A write the remote refused (full, read-only, not permitted)."""
+    return RemoteAccessError(
+        f"{where}: cannot write {dest}: {exc.strerror or exc}",
+        hint="Free space there or fix its permissions; what was already sent "
+        "stays, and the next push sends only the rest.",
+    )
+
+
 class Backend(Protocol):
     #: The remote's name, for messages.
     name: str
@@ -131,11 +140,7 @@ class LocalBackend(Counter):
             os.replace(tmp, dest)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise RemoteAccessError(
-                f"remote '{self.name}': cannot write {dest}: {exc.strerror}",
-                hint="Free space there or fix its permissions; what was already sent "
-                "stays, and the next push sends only the rest.",
-            ) from None
+            raise cannot_write(f"remote '{self.name}'", str(dest), exc) from None
 
     def put(self, key: str, data: bytes) -> None:
         self.count()

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from trails.errors import TrailsError
-from trails.remote.backend import TMP, Counter, RemoteAccessError
+from trails.remote.backend import TMP, Counter, RemoteAccessError, cannot_write
 
 #: OpenSSH's sshd refuses more than 10 sessions on one connection
 #: (``MaxSessions``); each SFTP channel is one.
@@ -245,11 +245,7 @@ class SSHBackend(Counter):
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     sftp.remove(tmp)
-                raise RemoteAccessError(
-                    f"{self.where}: cannot write {dest}: {exc.strerror or exc}",
-                    hint="Free space there or fix its permissions; what was already sent "
-                    "stays, and the next push sends only the rest.",
-                ) from None
+                raise cannot_write(self.where, dest, exc) from None
 
     def _makedirs(self, sftp: Any, path: str) -> None:
         """``mkdir -p``, once per folder per process."""
