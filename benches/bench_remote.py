@@ -169,12 +169,17 @@ def project(
 
 
 def fresh(root: Path, outs: Iterable[str] = ("data",)) -> None:
-    """The project as a fresh clone has it: no cache, no local state, no data."""
+    """The project as a fresh clone has it: no cache, no local state, no
+    data. They are moved aside, not deleted (the work folder goes at the
+    end): on ext4 here, creating 40,000 files right after deleting as many
+    cost the pull that followed 5x the system time of a pull into a new
+    clone (sys 10-14 s against 2-3 s), which is not what a fresh clone
+    meets."""
+    trash = root.parent / "trash"
+    trash.mkdir(exist_ok=True)
     for p in [root / ".dvc" / "cache", root / ".dvc" / "tmp", *(root / o for o in outs)]:
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
+        if p.exists() or p.is_symlink():
+            p.rename(trash / f"{root.name}-{p.name}-{time.monotonic_ns()}")
 
 
 # ----------------------------------------------------------------------------- measuring

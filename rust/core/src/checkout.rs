@@ -94,11 +94,7 @@ pub fn checkout_tree(
             .map(|(e, new)| {
                 let digest = hash::from_hex(&e.blake3).expect("validated");
                 let path = dest.join(&e.relpath);
-                let made = if *new {
-                    create(cache, &digest, &path, linker, e.isexec)?
-                } else {
-                    replace(cache, &digest, &path, linker, e.isexec)?
-                };
+                let made = replace(cache, &digest, &path, linker, e.isexec, *new)?;
                 crate::progress::add(e.size);
                 Ok((made.0, new_inode_key(made, &path), digest))
             })
@@ -160,31 +156,23 @@ fn new_inode_key((t, key): (LinkType, Option<StatKey>), path: &Path) -> Option<S
     }
 }
 
-/// Make the object at `path`, where the scan found nothing. Should
-/// something have appeared there since (another process), the full
-/// `replace` deals with it.
-fn create(
-    cache: &Cache,
-    digest: &Digest,
-    path: &Path,
-    linker: &Linker,
-    exec: bool,
-) -> Result<(LinkType, Option<StatKey>)> {
-    match linker.link_keyed(&cache.object_path(digest), path, exec) {
-        Ok(made) => Ok(made),
-        Err(_) => replace(cache, digest, path, linker, exec),
-    }
-}
-
 /// Replace whatever is at `path` by the object; the link type used, and a
-/// copy's stat.
+/// copy's stat. `new`: the scan found nothing there, so the object is made
+/// without a look first; should something have appeared since (another
+/// process), the full replacement deals with it.
 fn replace(
     cache: &Cache,
     digest: &Digest,
     path: &Path,
     linker: &Linker,
     exec: bool,
+    new: bool,
 ) -> Result<(LinkType, Option<StatKey>)> {
+    if new {
+        if let Ok(made) = linker.link_keyed(&cache.object_path(digest), path, exec) {
+            return Ok(made);
+        }
+    }
     let mut was: Option<u32> = None;
     match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => fs::remove_dir_all(path).at(path)?,
@@ -262,7 +250,7 @@ pub fn checkout_file(
             }
         }
     }
-    let made = replace(cache, digest, dest, linker, exec)?;
+    let made = replace(cache, digest, dest, linker, exec, false)?;
     if let Some(k) = new_inode_key(made, dest) {
         index.insert(k, *digest);
     }

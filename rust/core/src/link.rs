@@ -335,7 +335,11 @@ mod tests {
         let key = copy_new(&src, &dest, true).unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"payload");
         let meta = fs::metadata(&dest).unwrap();
-        assert_eq!(key, StatKey::of(&meta), "the stat is the file's after the rename");
+        assert_eq!(
+            key,
+            StatKey::of(&meta),
+            "the stat is the file's after the rename"
+        );
         assert_eq!(meta.permissions().mode() & 0o777, 0o777 & !umask());
         let same = fs::metadata(d.path().join("hardlink")).unwrap().ino()
             == fs::metadata(&src).unwrap().ino();

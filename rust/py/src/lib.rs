@@ -347,21 +347,25 @@ fn store_blobs(
         .zip(&items)
         .map(|(n, i)| (n, i.1, i.2))
         .collect();
-    let (out, warning) = py.detach(|| {
-        let stored = transfer::store_blobs(&Cache::new(&cache), data, &slices)?;
-        let mut warning = None;
-        if let Some(path) = index.as_deref().filter(|_| stored.iter().any(|s| s.1.is_some())) {
-            let _turn = RECORDING.lock().unwrap_or_else(|e| e.into_inner());
-            let mut idx = StatIndex::open(path);
-            warning = idx.warning.take();
-            transfer::record(&mut idx, &slices, &stored);
-            if let Err(e) = idx.save() {
-                warning.get_or_insert(format!("stat index not saved: {e}"));
+    let (out, warning) = py
+        .detach(|| {
+            let stored = transfer::store_blobs(&Cache::new(&cache), data, &slices)?;
+            let mut warning = None;
+            if let Some(path) = index
+                .as_deref()
+                .filter(|_| stored.iter().any(|s| s.1.is_some()))
+            {
+                let _turn = RECORDING.lock().unwrap_or_else(|e| e.into_inner());
+                let mut idx = StatIndex::open(path);
+                warning = idx.warning.take();
+                transfer::record(&mut idx, &slices, &stored);
+                if let Err(e) = idx.save() {
+                    warning.get_or_insert(format!("stat index not saved: {e}"));
+                }
             }
-        }
-        Ok((stored, warning))
-    })
-    .map_err(|e| to_py(py, e))?;
+            Ok((stored, warning))
+        })
+        .map_err(|e| to_py(py, e))?;
     warn(py, warning)?;
     Ok(out.into_iter().map(|s| outcome_code(s.0)).collect())
 }
