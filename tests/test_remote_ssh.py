@@ -132,6 +132,9 @@ def test_faults_are_one_message_and_change_nothing(
     assert trails("remote", "modify", "--local", "store", "keyfile",
                   str(tmp_path / "impostor")).code == 0  # fmt: skip
     refused("the server refused the credentials", "keyfile")
+    assert trails("remote", "modify", "--local", "store", "keyfile",
+                  str(tmp_path / "nokey")).code == 0  # fmt: skip
+    refused(f"the keyfile {tmp_path / 'nokey'} does not exist")
     assert trails("remote", "modify", "--local", "store", "keyfile", str(sshd.key)).code == 0
     # Nothing listening.
     dead = free_port()
@@ -147,7 +150,15 @@ def test_faults_are_one_message_and_change_nothing(
         _refused(r, "remote 'store': ssh:// remotes need paramiko: pip install 'trails[ssh]'")
         assert len(r.err.strip().splitlines()) == 1, r.err
     # Settings refused before anything is written.
+    # A port broken by a hand edit of .dvc/config.
     config = (repo / ".dvc" / "config").read_text()
+    section = "['remote \"store\"']\n"
+    assert section in config
+    (repo / ".dvc" / "config").write_text(config.replace(section, section + "    port = ssh\n"))
+    for verb in (("push",), ("status", "-c")):
+        _refused(trails(*verb), "remote 'store': port 'ssh' is not a positive number",
+                 "trails remote modify store port N")  # fmt: skip
+    (repo / ".dvc" / "config").write_text(config)
     _refused(trails("remote", "modify", "store", "ask_password", "true"),
              "trails does not prompt for passwords")  # fmt: skip
     _refused(trails("remote", "modify", "store", "password", "hunter2"),

@@ -59,7 +59,8 @@ class SSHBackend(Counter):
         super().__init__()
         self.name = name
         self.host = host
-        self.port = port or int(options.get("port") or 22)
+        configured = self._number(options, "port", 22)  # checked even if the URL has one
+        self.port = port or configured
         self.user = user or options.get("user") or getpass.getuser()
         self.root = root or "/"
         self.options = options
@@ -68,6 +69,16 @@ class SSHBackend(Counter):
         self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
         self._sessions = threading.Semaphore(MAX_SESSIONS)
         self._dirs: set[str] = set()
+
+    def _number(self, options: dict[str, str], key: str, default: int) -> int:
+        """An option a hand edit of .dvc/config may have broken."""
+        value = options.get(key) or str(default)
+        if not (value.isdigit() and int(value) > 0):
+            raise RemoteAccessError(
+                f"remote '{self.name}': {key} '{value}' is not a positive number",
+                hint=f"Fix it with 'trails remote modify {self.name} {key} N'.",
+            )
+        return int(value)
 
     @property
     def where(self) -> str:
@@ -81,6 +92,12 @@ class SSHBackend(Counter):
         client.load_system_host_keys()
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         keyfile = self.options.get("keyfile")
+        if keyfile and not Path(keyfile).expanduser().is_file():
+            raise RemoteAccessError(
+                f"{self.where}: the keyfile {keyfile} does not exist",
+                hint=f"Fix it with 'trails remote modify --local {self.name} keyfile PATH'.",
+            )
+        timeout = self._number(self.options, "timeout", 10)
         try:
             client.connect(
                 self.host, self.port, self.user,
@@ -88,7 +105,7 @@ class SSHBackend(Counter):
                 key_filename=str(Path(keyfile).expanduser()) if keyfile else None,
                 look_for_keys=not keyfile,
                 allow_agent=self.options.get("allow_agent", "true").lower() not in ("false", "0"),
-                timeout=float(self.options.get("timeout") or 10),
+                timeout=timeout,
                 banner_timeout=30, auth_timeout=30,
             )  # fmt: skip
         except Exception as exc:
