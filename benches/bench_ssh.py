@@ -18,7 +18,6 @@ import argparse
 import datetime
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -181,8 +180,12 @@ def transport(server: sshd.Server, work: Path, files: int) -> list[tuple[str, ..
         got = {}
         for remote in ("folder", "ssh"):
             if verb == "pull":
-                for p in (repo / ".dvc" / "cache", repo / ".dvc" / "tmp", repo / "data"):
-                    shutil.rmtree(p, ignore_errors=True)
+                # Moved aside, not deleted: deleting 40,000 files just before
+                # a pull cost it 5x the system time here (bench_remote.fresh).
+                for i, p in enumerate((repo / ".dvc" / "cache", repo / ".dvc" / "tmp",
+                                       repo / "data")):  # fmt: skip
+                    if p.exists():
+                        p.rename(work / f"trash-{remote}-{i}")
             got[remote] = run(repo, home, TRAILS, verb, "-r", remote)
         (fw, fc), (sw, sc) = got["folder"], got["ssh"]
         rows.append((label, f"{sw:.2f} s (CPU {sc:.2f} s)", f"{fw:.2f} s (CPU {fc:.2f} s)",

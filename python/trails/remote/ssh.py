@@ -1,9 +1,10 @@
 """An ``ssh://[user@]host[:port]/path`` remote: SFTP through paramiko.
 
-Why paramiko: measured against fsspec's ``sshfs`` (on asyncssh) over the
-same local sshd, 8 MiB packs four at once, it sent them 1.6-2.7x faster
-(wall) for about the same client CPU, and fetched them as fast (see
-benches/RESULTS-remote.md); its API is blocking and thread-safe per
+Why paramiko: measured against fsspec's ``sshfs`` (on asyncssh, what the
+reference tool uses) over the same local sshd, 8 MiB packs four at once,
+it sent them 1.1-1.5x faster (wall) and fetched them 0.9-1.2x as fast, for
+the same client CPU, in three runs (benches/RESULTS-ssh.md,
+``benches/bench_ssh.py``); its API is blocking and thread-safe per
 channel, so the ``jobs`` threads of ``remote.store`` share one SSH
 connection with one SFTP channel each, with no event loop of its own to
 run beside them. It is the SSH library most others build on (fabric,
