@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml
 PY_META := pyproject.toml
 
-.PHONY: help install build browser demo test test-rust test-python lint format bench clean
+.PHONY: help install build browser sshd demo test test-rust test-python lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -43,7 +43,12 @@ browser: ## Debian's chromium for the headless browser test of plots (installed 
 	  $(SUDO) apt-get update -qq >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-test-python: install browser ## Python tests (facade, CLI functional tests, a headless chromium)
+sshd: ## Debian's OpenSSH server for the ssh:// remote tests (installed if missing; the tests start their own)
+	@test -x /usr/sbin/sshd || { echo "installing openssh-server (apt) for the ssh remote tests"; \
+	  $(SUDO) apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends openssh-server >/dev/null; }
+
+test-python: install browser sshd ## Python tests (facade, CLI functional tests, a headless chromium, an sshd)
 	@# Bytecode for the editable sources, once: with PYTHONDONTWRITEBYTECODE set
 	@# (as on these machines) every trails process would compile them again.
 	$(PY) -m compileall -q python/trails >/dev/null

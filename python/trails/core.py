@@ -316,13 +316,21 @@ def progress() -> tuple[int, int]:
 WRITTEN, PRESENT, CORRUPT = 1, 0, -1
 
 
-def store_blobs(cache: PathArg, data: bytes, items: Sequence[tuple[str, int, int]]) -> list[int]:
+def store_blobs(
+    cache: PathArg,
+    data: bytes,
+    items: Sequence[tuple[str, int, int]],
+    index: PathArg | None = None,
+) -> list[int]:
     """Store objects fetched from a remote, ``items`` being ``(name,
     offset, length)`` slices of ``data`` (name: hex, or ``<hex>.dir`` for a
     manifest). Each is stored only if its bytes hash to its name (and a
-    manifest parses): per item ``WRITTEN``, ``PRESENT`` or ``CORRUPT``."""
+    manifest parses): per item ``WRITTEN``, ``PRESENT`` or ``CORRUPT``.
+    ``index``: the stat index that then vouches for the objects written, so
+    the checkout of a pull does not hash them again."""
     cachelock.hold(os.fspath(cache))
-    return _core.store_blobs(os.fspath(cache), data, list(items))
+    where = None if index is None else os.fspath(index)
+    return _core.store_blobs(os.fspath(cache), data, list(items), where)
 
 
 def adopt_file(cache: PathArg, tmp: PathArg, name: str) -> int:

@@ -13,7 +13,7 @@ cache remote)::
 ``<hex>.dir`` (a tree's files are objects of their own: ``needed.expand``).
 ``settings`` holds the configuration commands, ``needed`` which objects a
 command is about, ``store`` the layout (``docs/remote-format.md``),
-``backend``/``s3`` where the files live.
+``backend``/``s3``/``ssh`` where the files live.
 """
 
 from __future__ import annotations
@@ -42,5 +42,6 @@ def open(project: Project, name: str | None = None, *, jobs: int | None = None) 
     where = core.hash_bytes(f"{conf.url}\n{conf.options.get('endpointurl', '')}".encode())
     backend = open_backend(project, conf)
     return Remote(
-        backend, project.cache_dir, state / "remote-index", n, state / "remote-seen" / where
-    )
+        backend, project.cache_dir, state / "remote-index", n, state / "remote-seen" / where,
+        project.index_path,
+    )  # fmt: skip

@@ -1,9 +1,10 @@
 """Where a remote's files live: a small interface over a local (or
-mounted) folder and S3, so the layout code (``remote.store``) is written
-once. Keys are ``/``-separated, relative to the remote's root. Every
-``put`` is whole or absent (a reader never sees half a file): a folder
-writes a temporary file and renames it; S3 makes an object visible only
-once its upload completes. A backend counts its requests (``requests``),
+mounted) folder, S3 and SSH (``remote.s3``, ``remote.ssh``), so the layout
+code (``remote.store``) is written once. Keys are ``/``-separated,
+relative to the remote's root. Every ``put`` is whole or absent (a reader
+never sees half a file): a folder (or an SSH server) writes a temporary
+file and renames it; S3 makes an object visible only once its upload
+completes. A backend counts its requests (``requests``),
 for the benchmarks and the "requests <= 1% of the files" goal."""
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ TMP = "trails-v1/tmp"
 class RemoteAccessError(TrailsError):
     """A remote that cannot be read or written: unreachable, refused
     credentials, no such bucket or folder, a full disk."""
+
+
+def cannot_write(where: str, dest: str, exc: OSError) -> RemoteAccessError:
+    """A write the remote refused (full, read-only, not permitted)."""
+    return RemoteAccessError(
+        f"{where}: cannot write {dest}: {exc.strerror or exc}",
+        hint="Free space there or fix its permissions; what was already sent "
+        "stays, and the next push sends only the rest.",
+    )
 
 
 class Backend(Protocol):
@@ -130,11 +140,7 @@ class LocalBackend(Counter):
             os.replace(tmp, dest)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise RemoteAccessError(
-                f"remote '{self.name}': cannot write {dest}: {exc.strerror}",
-                hint="Free space there or fix its permissions; what was already sent "
-                "stays, and the next push sends only the rest.",
-            ) from None
+            raise cannot_write(f"remote '{self.name}'", str(dest), exc) from None
 
     def put(self, key: str, data: bytes) -> None:
         self.count()
@@ -148,7 +154,8 @@ class LocalBackend(Counter):
 
 
 def open_backend(project: Project, remote: RemoteConfig) -> Backend:
-    """The backend of a configured remote (S3 needs the ``s3`` extra). Its
+    """The backend of a configured remote (S3 needs the ``s3`` extra, SSH
+    the ``ssh`` one). Its
     URL is checked again: ``.dvc/config`` may have been edited by hand, and
     an unknown scheme read as a path would make a folder named ``ftp:``."""
     url = check_url(remote.url, f"remote '{remote.name}'", edit=remote.name)
@@ -157,6 +164,18 @@ def open_backend(project: Project, remote: RemoteConfig) -> Backend:
         from trails.remote.s3 import S3Backend
 
         return S3Backend(remote.name, parts.netloc, parts.path.strip("/"), remote.options)
+    if parts.scheme == "ssh":
+        from trails.remote.ssh import SSHBackend
+
+        if remote.options.get("ask_password", "false").lower() not in ("false", "0", "no"):
+            raise RemoteAccessError(
+                f"remote '{remote.name}': trails does not prompt for passwords (ask_password)",
+                hint=f"Unset it ('trails remote modify {remote.name} ask_password --unset') "
+                "and use a keyfile, or a password in .dvc/config.local.",
+            )
+        return SSHBackend(remote.name, parts.hostname or "", parts.port,
+                          unquote(parts.username) if parts.username else None,
+                          unquote(parts.path), remote.options)  # fmt: skip
     path = unquote(parts.path) if parts.scheme == "file" else url
     root = Path(os.path.expanduser(path))
     # A relative path is relative to .dvc/, as the reference tool reads it.

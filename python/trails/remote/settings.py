@@ -19,7 +19,7 @@ class RemoteError(TrailsError):
 
 
 #: The options a remote takes (the reference tool's names, for the schemes
-#: trails reads: a local path and S3).
+#: trails reads: a local path, S3 and SSH).
 OPTIONS = frozenset(
     {
         "url",
@@ -33,9 +33,16 @@ OPTIONS = frozenset(
         "configpath",
         "jobs",
         "verify",
+        "user",
+        "port",
+        "keyfile",
+        "password",
+        "ask_password",
+        "timeout",
+        "allow_agent",
     }
 )
-SCHEMES = ("s3", "file", "")
+SCHEMES = ("s3", "ssh", "file", "")
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,8 @@ class RemoteConfig:
 
 
 def check_url(url: str, where: str, *, edit: str | None = None) -> str:
-    """A URL trails can use: a path, ``file://PATH`` or ``s3://BUCKET[/PREFIX]``.
+    """A URL trails can use: a path, ``file://PATH``, ``s3://BUCKET[/PREFIX]``
+    or ``ssh://[USER@]HOST[:PORT]/PATH``.
     ``edit``: the remote is configured already (its URL read back from
     ``.dvc/config``), so the hint says how to fix it there."""
     fix = f" Fix it with 'trails remote modify {edit} url URL'." if edit else ""
@@ -62,9 +70,20 @@ def check_url(url: str, where: str, *, edit: str | None = None) -> str:
     if scheme not in SCHEMES:
         raise RemoteError(
             f"{where}: '{scheme}://' remotes are not supported by trails",
-            hint="Use a local or mounted path, file://PATH or s3://BUCKET/PREFIX "
-            "(with endpointurl for any S3-compatible server)." + fix,
+            hint="Use a local or mounted path, file://PATH, s3://BUCKET/PREFIX "
+            "(with endpointurl for any S3-compatible server) or ssh://USER@HOST/PATH." + fix,
         )
+    if scheme == "ssh":
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if not parts.hostname or port == -1 or not parts.path.strip("/"):
+            raise RemoteError(
+                f"{where}: malformed URL '{url}'",
+                hint="Write ssh://HOST/PATH, ssh://USER@HOST/PATH or ssh://USER@HOST:PORT/PATH."
+                + fix,
+            )
     if scheme == "s3" and not parts.netloc:
         raise RemoteError(
             f"{where}: malformed URL '{url}': no bucket",
@@ -143,6 +162,12 @@ def modify(project: Project, name: str, key: str, value: str | None, *, local: b
         )
     if value is not None:
         _check_value(name, key, value)
+        if key == "password" and not local:
+            raise RemoteError(
+                f"remote '{name}': a password belongs in .dvc/config.local, not in the "
+                ".dvc/config Git shares",
+                hint=f"Add --local: 'trails remote modify --local {name} password ...'.",
+            )
     with config_mod.edit(project.dvc_dir, local=local) as conf:
         section = config_mod.remote_section(name)
         if value is None:
@@ -160,8 +185,14 @@ def _check_value(name: str, key: str, value: str) -> None:
     where = f"remote '{name}': {key}"
     if key == "url":
         check_url(value, f"remote '{name}'")
-    elif key == "jobs" and not (value.isdigit() and int(value) > 0):
+    elif key in ("jobs", "port", "timeout") and not (value.isdigit() and int(value) > 0):
         raise RemoteError(f"{where}: '{value}' is not a positive number")
+    elif key == "ask_password" and value.lower() not in ("false", "0", "no"):
+        raise RemoteError(
+            f"{where}: trails does not prompt for passwords",
+            hint=f"Use a key ('trails remote modify {name} keyfile PATH') or store the password "
+            f"in .dvc/config.local ('trails remote modify --local {name} password ...').",
+        )
     elif key == "endpointurl" and urlsplit(value).scheme not in ("http", "https"):
         raise RemoteError(
             f"{where}: '{value}' is not an http(s) URL", hint="Write it like http://127.0.0.1:9000."

@@ -107,8 +107,11 @@ class Remote:
         index_cache: Path,
         jobs: int,
         seen_file: Path | None = None,
+        stat_index: Path | None = None,
     ) -> None:
         self.backend = backend
+        #: The project's stat index, told of the objects a fetch stores.
+        self.stat_index = stat_index
         #: The names of the index files the remote was last listed with.
         self.seen_file = seen_file
         self._listed = False
@@ -349,7 +352,7 @@ class Remote:
                         else self.backend.get_range(key, start, length))  # fmt: skip
                 codes = core.store_blobs(
                     self.cache, data,
-                    [(n, loc.offset - start, loc.length) for n, loc in group],
+                    [(n, loc.offset - start, loc.length) for n, loc in group], self.stat_index,
                 )  # fmt: skip
                 for (n, _), code in zip(group, codes, strict=True):
                     if code < 0:

@@ -74,22 +74,29 @@ pub fn checkout_tree(
         fs::remove_file(&p).at(&p)?;
     }
     prune_empty_dirs(dest, d.deleted.iter().map(String::as_str))?;
-    let todo: Vec<&Entry> = d.modified.iter().chain(d.added.iter()).collect();
+    // Added files had nothing at their path when the workspace was scanned:
+    // they are created without a look at it first (one syscall less each).
+    let todo: Vec<(&Entry, bool)> = d
+        .modified
+        .iter()
+        .map(|e| (e, false))
+        .chain(d.added.iter().map(|e| (e, true)))
+        .collect();
     let dirs: BTreeSet<PathBuf> = todo
         .iter()
-        .filter_map(|e| dest.join(&e.relpath).parent().map(Path::to_path_buf))
+        .filter_map(|(e, _)| dest.join(&e.relpath).parent().map(Path::to_path_buf))
         .collect();
     for dir in dirs.iter().chain(std::iter::once(&dest.to_path_buf())) {
         fs::create_dir_all(dir).at(dir)?;
     }
     let results: Vec<Result<(LinkType, Option<StatKey>, Digest)>> = pool::run(|| {
         todo.par_iter()
-            .map(|e| {
+            .map(|(e, new)| {
                 let digest = hash::from_hex(&e.blake3).expect("validated");
                 let path = dest.join(&e.relpath);
-                let t = replace(cache, &digest, &path, linker, e.isexec)?;
+                let made = replace(cache, &digest, &path, linker, e.isexec, *new)?;
                 crate::progress::add(e.size);
-                Ok((t, new_inode_key(t, &path), digest))
+                Ok((made.0, new_inode_key(made, &path), digest))
             })
             .collect()
     });
@@ -138,22 +145,34 @@ fn verify(
 }
 
 /// Copies and reflinks are new inodes: record them so the next scan of the
-/// workspace need not read them. Hard and symbolic links share the object's.
-fn new_inode_key(t: LinkType, path: &Path) -> Option<StatKey> {
+/// workspace need not read them (a copy's stat was taken as it was made).
+/// Hard and symbolic links share the object's.
+fn new_inode_key((t, key): (LinkType, Option<StatKey>), path: &Path) -> Option<StatKey> {
     match t {
-        LinkType::Copy | LinkType::Reflink => fs::metadata(path).ok().map(|m| StatKey::of(&m)),
+        LinkType::Copy | LinkType::Reflink => {
+            key.or_else(|| fs::metadata(path).ok().map(|m| StatKey::of(&m)))
+        }
         _ => None,
     }
 }
 
-/// Replace whatever is at `path` by the object.
+/// Replace whatever is at `path` by the object; the link type used, and a
+/// copy's stat. `new`: the scan found nothing there, so the object is made
+/// without a look first; should something have appeared since (another
+/// process), the full replacement deals with it.
 fn replace(
     cache: &Cache,
     digest: &Digest,
     path: &Path,
     linker: &Linker,
     exec: bool,
-) -> Result<LinkType> {
+    new: bool,
+) -> Result<(LinkType, Option<StatKey>)> {
+    if new {
+        if let Ok(made) = linker.link_keyed(&cache.object_path(digest), path, exec) {
+            return Ok(made);
+        }
+    }
     let mut was: Option<u32> = None;
     match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => fs::remove_dir_all(path).at(path)?,
@@ -165,17 +184,18 @@ fn replace(
         }
         Err(_) => {}
     }
-    let t = linker.link(&cache.object_path(digest), path, exec)?;
+    let (t, key) = linker.link_keyed(&cache.object_path(digest), path, exec)?;
     if let (Some(old), LinkType::Copy | LinkType::Reflink) = (was, t) {
         // The file replaced kept group/other out (private data): so does
         // its new copy. Links share the read-only object's mode instead.
+        // (A mode change leaves the stat key as it was.)
         let mode = fs::metadata(path).at(path)?.permissions().mode() & 0o7777;
         let kept = mode & (old | 0o700);
         if kept != mode {
             fs::set_permissions(path, fs::Permissions::from_mode(kept)).at(path)?;
         }
     }
-    Ok(t)
+    Ok((t, key))
 }
 
 /// Remove folders that deletions left empty, deepest first, never `root`.
@@ -230,11 +250,11 @@ pub fn checkout_file(
             }
         }
     }
-    let t = replace(cache, digest, dest, linker, exec)?;
-    if let Some(k) = new_inode_key(t, dest) {
+    let made = replace(cache, digest, dest, linker, exec, false)?;
+    if let Some(k) = new_inode_key(made, dest) {
         index.insert(k, *digest);
     }
-    Ok(Some(t))
+    Ok(Some(made.0))
 }
 
 #[cfg(test)]

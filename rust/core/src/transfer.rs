@@ -14,9 +14,10 @@ use rayon::prelude::*;
 
 use crate::cache::Cache;
 use crate::error::{Error, IoContext, Result};
-use crate::hash::{self, Digest};
+use crate::hash::{self, Digest, StatKey};
 use crate::pool;
 use crate::progress;
+use crate::state::StatIndex;
 use crate::tree::Manifest;
 
 /// An object's name in the cache: its digest, and whether it is a tree
@@ -65,29 +66,38 @@ fn verified(n: &Name, bytes: &[u8]) -> bool {
 /// Store one object's bytes, fetched from elsewhere. No stat first: the
 /// caller fetches only what the cache lacked, and the rename, which never
 /// replaces, says if another process stored it meanwhile (a pull is bound
-/// by the kernel's work per file: one syscall less of 7).
-fn store_one(cache: &Cache, n: &Name, bytes: &[u8]) -> Result<Outcome> {
+/// by the kernel's work per file: one syscall less of 7). The new object's
+/// stat is taken on the open descriptor, for the stat index: the bytes were
+/// just hashed, so the checkout that follows a fetch need not read them.
+fn store_one(cache: &Cache, n: &Name, bytes: &[u8]) -> Result<Stored> {
     let dest = path_of(cache, n);
     if !verified(n, bytes) {
-        return Ok(Outcome::Corrupt);
+        return Ok((Outcome::Corrupt, None));
     }
     let (mut f, tmp) = cache.create_temp("fetch")?;
-    if let Err(e) = f.write_all(bytes) {
-        drop(f);
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::Io {
-            path: tmp,
-            source: e,
-        });
-    }
+    let key = match f.write_all(bytes).and_then(|_| f.metadata()) {
+        Ok(meta) => StatKey::of(&meta),
+        Err(e) => {
+            drop(f);
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::Io {
+                path: tmp,
+                source: e,
+            });
+        }
+    };
     drop(f);
     progress::add(bytes.len() as u64);
     Ok(if cache.publish(&tmp, &dest)? {
-        Outcome::Written
+        (Outcome::Written, (!n.tree).then_some(key))
     } else {
-        Outcome::Present
+        (Outcome::Present, None)
     })
 }
+
+/// What storing one object did, and the stat of the file object it wrote
+/// (None for a tree manifest, or when nothing was written).
+pub type Stored = (Outcome, Option<StatKey>);
 
 /// Store the objects `items` names in slices of `data` (`(name, offset,
 /// length)`), in parallel. A slice out of range is corrupt. The first I/O
@@ -97,16 +107,27 @@ pub fn store_blobs(
     cache: &Cache,
     data: &[u8],
     items: &[(Name, usize, usize)],
-) -> Result<Vec<Outcome>> {
+) -> Result<Vec<Stored>> {
     pool::run(|| {
         items
             .par_iter()
             .map(|(n, off, len)| match off.checked_add(*len) {
                 Some(end) if end <= data.len() => store_one(cache, n, &data[*off..end]),
-                _ => Ok(Outcome::Corrupt),
+                _ => Ok((Outcome::Corrupt, None)),
             })
             .collect()
     })
+}
+
+/// Vouch in the stat index for the file objects just stored (their bytes
+/// were hashed in memory): written whole and never again, so the racy-write
+/// rule does not apply (`StatIndex::insert_object`).
+pub fn record(index: &mut StatIndex, items: &[(Name, usize, usize)], stored: &[Stored]) {
+    for ((n, _, _), (_, key)) in items.iter().zip(stored) {
+        if let Some(k) = key {
+            index.insert_object(*k, n.digest);
+        }
+    }
 }
 
 /// Make the complete file `tmp` (written by the caller into the cache's
@@ -224,17 +245,20 @@ mod tests {
         let data = b"hello world";
         let good = name(b"hello");
         let claimed = name(b"other");
-        let out = store_blobs(
-            &cache,
-            data,
-            &[
-                (good, 0, 5),
-                (claimed, 6, 5),
-                (good, 0, 5),
-                (claimed, 8, 10),
-            ],
-        )
-        .unwrap();
+        let items = [
+            (good, 0, 5),
+            (claimed, 6, 5),
+            (good, 0, 5),
+            (claimed, 8, 10),
+        ];
+        let stored = store_blobs(&cache, data, &items).unwrap();
+        let out: Vec<Outcome> = stored.iter().map(|s| s.0).collect();
+        // The object written is vouched for by its stat, as it is on disk.
+        let mut index = StatIndex::in_memory();
+        record(&mut index, &items, &stored);
+        assert_eq!(index.len(), 1);
+        let on_disk = StatKey::of(&fs::metadata(cache.object_path(&good.digest)).unwrap());
+        assert_eq!(index.get(&on_disk), Some(good.digest));
         // The same object twice in one batch is stored once; the items run
         // in parallel, so either of the two may be the one that writes it.
         let mut twice = [out[0], out[2]];
@@ -261,7 +285,11 @@ mod tests {
             digest: hash::hash_bytes(junk),
             tree: true,
         };
-        let out = store_blobs(&cache, junk, &[(tree, 0, junk.len())]).unwrap();
+        let out: Vec<Outcome> = store_blobs(&cache, junk, &[(tree, 0, junk.len())])
+            .unwrap()
+            .iter()
+            .map(|s| s.0)
+            .collect();
         assert_eq!(out, vec![Outcome::Corrupt]);
         let tmp = cache.temp_dir().unwrap().join("x");
         fs::write(&tmp, b"abc").unwrap();

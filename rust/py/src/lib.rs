@@ -325,14 +325,21 @@ fn outcome_code(o: Outcome) -> i8 {
 
 /// Store objects fetched from a remote: `items` are (name, offset, length)
 /// slices of `data`, each stored only if it hashes to its name. Per item: 1
-/// written, 0 already there, -1 corrupt (not stored).
+/// written, 0 already there, -1 corrupt (not stored). `index`: the stat
+/// index to vouch for the file objects written in (their bytes were hashed
+/// here), so the checkout after a fetch does not read them again.
 #[pyfunction]
+#[pyo3(signature = (cache, data, items, index=None))]
 fn store_blobs(
     py: Python<'_>,
     cache: PathBuf,
     data: &[u8],
     items: Vec<(String, usize, usize)>,
+    index: Option<PathBuf>,
 ) -> PyResult<Vec<i8>> {
+    // The threads of one fetch each store a pack: their index saves take
+    // turns, so none overwrites what another just recorded.
+    static RECORDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let names: Vec<String> = items.iter().map(|i| i.0.clone()).collect();
     let parsed = names_of(py, &cache, &names)?;
     let slices: Vec<(Name, usize, usize)> = parsed
@@ -340,10 +347,27 @@ fn store_blobs(
         .zip(&items)
         .map(|(n, i)| (n, i.1, i.2))
         .collect();
-    let out = py
-        .detach(|| transfer::store_blobs(&Cache::new(&cache), data, &slices))
+    let (out, warning) = py
+        .detach(|| {
+            let stored = transfer::store_blobs(&Cache::new(&cache), data, &slices)?;
+            let mut warning = None;
+            if let Some(path) = index
+                .as_deref()
+                .filter(|_| stored.iter().any(|s| s.1.is_some()))
+            {
+                let _turn = RECORDING.lock().unwrap_or_else(|e| e.into_inner());
+                let mut idx = StatIndex::open(path);
+                warning = idx.warning.take();
+                transfer::record(&mut idx, &slices, &stored);
+                if let Err(e) = idx.save() {
+                    warning.get_or_insert(format!("stat index not saved: {e}"));
+                }
+            }
+            Ok((stored, warning))
+        })
         .map_err(|e| to_py(py, e))?;
-    Ok(out.into_iter().map(outcome_code).collect())
+    warn(py, warning)?;
+    Ok(out.into_iter().map(|s| outcome_code(s.0)).collect())
 }
 
 /// Make the file `tmp` (in the cache's tmp folder) the object `name` if it
