@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from trails import files
 from trails.confine import confined
 from trails.errors import TrailsError
 from trails.experiments.checkpoints import Chain, continued
@@ -90,6 +91,8 @@ def _prepare(
     # workspace and in the folder, before anything is copied.
     checked = [confined(project.root, rel, source="--copy-paths") for rel in copy_paths]
     _check_out(project, git, work, commit)
+    if not checked:
+        files.adopt_index(work, git.git_dir(), git_index(work))
     for rel in checked:
         confined(work, rel, source="--copy-paths")
         src, dst = project.root / rel, work / rel

@@ -40,9 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trails.experiments import forkserver, queue, refs
-from trails.experiments.records import (
-    EntryListing, RecordError, RunResult, RunStatus, WorkerExit,
-)
+from trails.experiments.records import EntryListing, RecordError, RunResult, RunStatus, WorkerExit
 from trails.git import Git
 from trails.project import Project
 

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING
 
 from trails.errors import TrailsError, did_you_mean
 from trails.experiments.records import (
-    EntryListing, QueuedArgs, RecordError, RunDir, RunStatus, decode,
+    EntryListing,
+    QueuedArgs,
+    RecordError,
+    RunDir,
+    RunStatus,
+    decode,
 )
 from trails.experiments.refs import ExperimentError
 from trails.git import ZERO, Git

@@ -22,8 +22,8 @@ from trails.repro.selection import ReproOptions
 from trails.versioned import Record, RecordError, decode
 
 __all__ = [
-    "CheckpointState", "EntryListing", "QueuedArgs", "Record", "RecordError", "RunDir", "RunResult", "RunStatus",
-    "WorkerExit", "WorkspaceRun", "decode",
+    "CheckpointState", "EntryListing", "QueuedArgs", "Record", "RecordError", "RunDir",
+    "RunResult", "RunStatus", "WorkerExit", "WorkspaceRun", "decode",
 ]  # fmt: skip
 
 

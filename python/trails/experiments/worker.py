@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trails.experiments.records import (
-    EntryListing, RecordError, RunDir, RunResult, RunStatus, WorkerExit, decode,
+    EntryListing,
+    RecordError,
+    RunDir,
+    RunResult,
+    RunStatus,
+    WorkerExit,
+    decode,
 )
 from trails.pids import claim
 
