@@ -147,3 +147,25 @@ def test_a_run_folders_index_lists_what_a_walk_finds(
 
     monkeypatch.setattr(files, "_walk", no_walk)
     assert files.of(dest).listing() == walked
+
+
+def test_the_worker_server_reads_the_records_layouts_before_it_forks() -> None:
+    """After ``warmup`` (the server's last preload), decoding a worker's
+    records reads no annotations: its forks inherit that done."""
+    code = (
+        "import msgspec._utils as u\n"
+        "import trails.experiments.warmup\n"
+        "from trails.experiments import queue\n"
+        "from trails.experiments.records import EntryListing, QueuedArgs\n"
+        "from trails.versioned import decode\n"
+        "def never(*a, **k): raise AssertionError('annotations read again')\n"
+        "u.get_class_annotations = never\n"
+        "u.get_dataclass_info = never\n"
+        "msg = queue.HEADER + '\\n\\n' + QueuedArgs(name='n').encode().decode()\n"
+        "listing = EntryListing(created=1, parents=('a',), message=msg)\n"
+        "back = decode(EntryListing, listing.encode(), 'l', '')\n"
+        "run = queue.queued_run(back, 'refs/exps/queue/x', 'f' * 40)\n"
+        "assert run.args.name == 'n' and run.parents == ('a',), run\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
