@@ -280,7 +280,7 @@ def main() -> int:
             " grows with the tree in a moved folder: Git's stat of the index at the snapshot"
             " (`git add -A`), the untracked walk (`git clean`), Git's read and write of the"
             " kept index (`read-tree -m`) and the stage's dependency check (a stat of each"
-            " file); the folder's pipeline files are listed from its kept index past ~700"
+            " file); the folder's pipeline files are listed from its kept index past ~4,500"
             " files (`files.adopt_index`), not by a walk.",
             f"- Command: `python benches/bench_queue.py [--only calls|jobs|files] [--calls N]"
             f" [--big N --big-jobs J] [--small N] [--files FEW MANY --files-n N] [--reps N]`;"

@@ -83,10 +83,10 @@ def test_an_entry_removed_after_the_pool_listed_it_is_not_run(
 
 
 def _big_project(repo: Path, trails: Trails) -> Path:
-    """1,200 tracked data files (a kept index past ``INDEX_READ_BYTES``), a
+    """5,000 tracked data files (a kept index past ``INDEX_READ_BYTES``), a
     pipeline in a sub-folder, and one in a ``.dvcignore``d folder whose
     stage would fail if it were found."""
-    files: dict[str, str | bytes] = {f"data/f{i}.txt": f"{i}\n" for i in range(1200)}
+    files: dict[str, str | bytes] = {f"data/f{i}.txt": f"{i}\n" for i in range(5000)}
     files |= {
         # `top` reads the nested stage's output: repro runs that one first
         # only if it found the pipeline that makes it.
@@ -103,7 +103,7 @@ def _big_project(repo: Path, trails: Trails) -> Path:
 
 
 def test_a_big_run_folder_finds_its_pipelines_from_its_index(repo: Path, trails: Trails) -> None:
-    """Queued experiments over 1,200 tracked files: the nested pipeline is
+    """Queued experiments over 5,000 tracked files: the nested pipeline is
     found and runs in each (its output, which the top stage reads, holds the
     experiment's params), the ``.dvcignore``d one is left out, as a walk
     would have it."""
