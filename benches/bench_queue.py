@@ -278,8 +278,10 @@ def main() -> int:
             " checks each out once (over 8 experiments at `--jobs 2`, half of them pay a full"
             " checkout, whose cost is creating the files), the next run moves them. What still"
             " grows with the tree in a moved folder: Git's stat of the index at the snapshot"
-            " (`git add -A`), the untracked walk (`git clean`), the stage's dependency check"
-            " (a stat of each file) and the pipeline-file walk of a folder without `.git`.",
+            " (`git add -A`), the untracked walk (`git clean`), Git's read and write of the"
+            " kept index (`read-tree -m`) and the stage's dependency check (a stat of each"
+            " file); the folder's pipeline files are listed from its kept index past ~4,500"
+            " files (`files.adopt_index`), not by a walk.",
             f"- Command: `python benches/bench_queue.py [--only calls|jobs|files] [--calls N]"
             f" [--big N --big-jobs J] [--small N] [--files FEW MANY --files-n N] [--reps N]`;"
             f" this run: {' '.join(sys.argv[1:]) or '(defaults)'}.",

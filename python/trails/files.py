@@ -25,8 +25,10 @@ by Git it cost as much as the stat pass. So:
   is asked of Git by name in the same ``ls-files --others`` (ignored or not).
 
 Elsewhere (no Git, or an experiment's folder, which holds only committed
-files) a walk. Either way ``.dvcignore`` is judged by the core's rules
-(``core.ignored_files``, those of every walk: nested files, negations), and
+files) a walk; in an experiment's folder whose kept index is big
+(``adopt_index``), one ``ls-files`` of that index instead. Either way
+``.dvcignore`` is judged by the core's rules (``core.ignored_files``,
+those of every walk: nested files, negations), and
 only when a ``.dvcignore`` with a pattern sits above a file found, so
 read-only commands (``exp show``) do not load the native module (~30 ms)
 for nothing.
@@ -82,6 +84,9 @@ class Files:
         self.bulk: tuple[str, ...] = ()
         self._tracked: list[str] | None = None
         self._new: dict[tuple[str, ...], list[str]] = {}
+        #: Without ``.git``: the Git folder and index that list the files
+        #: (``adopt_index``), read instead of a walk.
+        self.index: tuple[Path, Path] | None = None
 
     def tracked(self) -> Listing:
         """Files Git tracks (without Git: every file a walk finds)."""
@@ -119,17 +124,20 @@ class Files:
 
             try:
                 if self.git:
-                    # Plain patterns (`*` crosses `/`): cheaper to match
-                    # against every index entry than `:(glob)**/` ones.
-                    specs = [PIPELINE, f"*/{PIPELINE}", f"*{DATA_SUFFIX}", TASK_PATTERN,
-                             f"*/{TASK_PATTERN}"]  # fmt: skip
-                    self._tracked = self._cached(specs)
+                    self._tracked = self._cached(list(_TRACKED_SPECS))
             except GitError:  # a `.git` that is no repository: as without Git
                 self.git = False
             if not self.git:
-                self._tracked = _walk(self.root)
+                self._tracked = self._indexed() if self.index else _walk(self.root)
         assert self._tracked is not None
         return self._tracked
+
+    def _indexed(self) -> list[str]:
+        assert self.index is not None
+        git_dir, index = self.index
+        env = {"GIT_DIR": str(git_dir), "GIT_INDEX_FILE": str(index)}
+        env["GIT_WORK_TREE"] = str(self.root)
+        return self._git("--cached", "--", *_TRACKED_SPECS, env=env)
 
     def _untracked(self, bulk: tuple[str, ...]) -> list[str]:
         specs = _around(self.root, bulk)
@@ -158,10 +166,10 @@ class Files:
             _PENDING[memo_path] = {"version": _TRACKED_VERSION, "key": key, "paths": paths}
         return paths
 
-    def _git(self, *args: str) -> list[str]:
+    def _git(self, *args: str, env: dict[str, str] | None = None) -> list[str]:
         from trails.git import Git
 
-        out = Git(self.root).run("ls-files", "-z", *args)
+        out = Git(self.root).run("ls-files", "-z", *args, env=env)
         return [p for p in dict.fromkeys(out.split("\0")) if p]
 
     # --- what counts -----------------------------------------------------------
@@ -376,6 +384,29 @@ def _walk(root: Path) -> list[str]:
 
 
 _FILES: dict[Path, Files] = {}
+
+#: The names looked for in Git's index. Plain patterns (``*`` crosses
+#: ``/``): cheaper to match against every index entry than ``:(glob)**/``.
+_TRACKED_SPECS = (PIPELINE, f"*/{PIPELINE}", f"*{DATA_SUFFIX}", TASK_PATTERN, f"*/{TASK_PATTERN}")
+#: A kept index past this size (~4,500 files) is read by ``ls-files`` rather
+#: than walking its folder. Measured CPU here: the walk ~1.3 us a file (3 ms
+#: at 2,000 files, 20-30 ms at 20,000), ``ls-files`` ~4 ms for the process
+#: and ~0.3 us an entry (4.5 ms at 2,000, 10 ms at 20,000).
+INDEX_READ_BYTES = 384 * 1024
+
+
+def adopt_index(root: Path, git_dir: Path, index: Path) -> None:
+    """``root``, an experiment's folder without ``.git``, holds exactly the
+    files ``index`` records (it was just moved or checked out to a commit,
+    nothing copied in): its names are listed from that index rather than a
+    walk, if the index is big enough for that to be cheaper."""
+    try:
+        big = index.stat().st_size > INDEX_READ_BYTES
+    except OSError:
+        big = False
+    found = of(root)
+    found.index = (git_dir, index) if big and not found.git else None
+    found._tracked = None
 
 
 def of(root: Path) -> Files:

@@ -142,19 +142,41 @@ class Git:
             rows.append((ref, sha, int(ts or 0)))
         return rows
 
-    def ref_messages(self, prefix: str) -> list[tuple[str, str, int, str]]:
-        """``(refname, commit, committer time, message)`` of every ref under
-        ``prefix``, in one ``for-each-ref`` (a process per message cost
-        ``queue status`` over a second with 1,000 entries)."""
-        fmt = "%(refname)%00%(objectname)%00%(committerdate:unix)%00%(contents)%00"
+    def ref_messages(self, prefix: str) -> list[tuple[str, str, int, str, str]]:
+        """``(refname, commit, committer time, message, parents)`` of every
+        ref under ``prefix`` (parents space-separated), in one
+        ``for-each-ref`` (a process per message cost ``queue status`` over
+        a second with 1,000 entries, and a queue worker a process each)."""
+        fmt = "%(refname)%00%(objectname)%00%(committerdate:unix)%00%(parent)%00%(contents)%00"
         out = self.run("for-each-ref", f"--format={fmt}", prefix)
         rows = []
         for record in out.split("\0\n"):
             parts = record.split("\0")
-            if len(parts) >= 4:
+            if len(parts) >= 5:
                 ts = parts[2]
-                rows.append((parts[0], parts[1], int(ts) if ts.isdigit() else 0, parts[3]))
+                rows.append(
+                    (parts[0], parts[1], int(ts) if ts.isdigit() else 0, parts[4], parts[3])
+                )
         return rows
+
+    def points_at(self, ref: str, sha: str) -> bool:
+        """Whether ``ref`` points at ``sha`` now. A loose ref answers without
+        a process: Git writes it whole (a lock file renamed over it) and it
+        wins over ``packed-refs``, so a file holding ``sha`` means the ref
+        pointed there when it was read (a queue worker asks once per
+        experiment). A packed ref, a symbolic one, a linked worktree's or
+        another ref storage: Git is asked."""
+        from trails.confine import is_confined
+
+        git_dir = self.git_dir()
+        if ref.startswith("refs/") and is_confined(git_dir, ref):
+            try:
+                text = (git_dir / ref).read_text(errors="replace").strip()
+            except OSError:
+                text = ""
+            if len(text) == len(sha) and all(c in "0123456789abcdef" for c in text):
+                return text == sha
+        return self.rev_parse(ref) == sha
 
     def ref_shas(self, prefix: str) -> list[tuple[str, str]]:
         """``(refname, commit)`` of every ref under ``prefix``: no commit is

@@ -40,6 +40,14 @@ class Record(msgspec.Struct, kw_only=True):
         return msgspec.json.encode(self)
 
 
+def warm(*classes: type[Record]) -> None:
+    """Have msgspec read the layout of ``classes`` (and of the header every
+    record starts with) now, as it does on a process's first decode of
+    each: a process that forks workers does it once for all of them."""
+    for cls in (_Header, *classes):
+        msgspec.json.Decoder(cls)
+
+
 def decode(cls: type[R], data: bytes | str, source: str, hint: str) -> R:
     """``data`` as a ``cls``: the version is checked first (a newer layout
     may not even parse as this one), then the fields. ``source`` names the

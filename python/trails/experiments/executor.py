@@ -20,10 +20,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from trails import files
 from trails.confine import confined
 from trails.errors import TrailsError
 from trails.experiments.checkpoints import Chain, continued
 from trails.experiments.experiment import Ending, ExperimentRun, Place
+from trails.experiments.folders import git_index, holds, note, remove_folder
 from trails.experiments.queue import Entry, QueuedRun, args_of, run_dir
 from trails.experiments.record import Recorded
 from trails.experiments.records import QueuedArgs
@@ -57,39 +59,6 @@ def work_dir(project: Project, entry: Entry) -> Path:
     return project.tmp_dir / "exps" / entry.id
 
 
-def git_index(work: Path) -> Path:
-    """The Git index of an experiment's folder: kept from checkout to the
-    snapshot, beside the folder (so that cleaning the folder keeps it)."""
-    return work.with_name(work.name + ".git-index")
-
-
-def _holds(work: Path) -> Path:
-    """A kept folder's note of the commit it holds exactly (the last
-    experiment recorded there): written after the snapshot, removed before
-    anything changes the folder, so a folder without it is checked out
-    afresh."""
-    return work.with_name(work.name + ".holds")
-
-
-def holds(work: Path) -> str | None:
-    """The commit a kept folder holds exactly, if its note says one (a
-    full commit id: the note is read as untrusted, like the folder)."""
-    try:
-        sha = _holds(work).read_text().strip()
-    except OSError:
-        return None
-    if len(sha) == 40 and all(c in "0123456789abcdef" for c in sha):
-        return sha
-    return None
-
-
-def remove_folder(work: Path) -> None:
-    """An experiment's folder, its index and its note."""
-    shutil.rmtree(work, ignore_errors=True)
-    git_index(work).unlink(missing_ok=True)
-    _holds(work).unlink(missing_ok=True)
-
-
 def _check_out(project: Project, git: Git, work: Path, commit: str) -> None:
     """``commit`` in ``work``: moved there by the diff from the commit the
     folder holds when it was kept, else a fresh checkout. Cleaning deletes
@@ -102,7 +71,7 @@ def _check_out(project: Project, git: Git, work: Path, commit: str) -> None:
     if work.parent != exps or os.path.realpath(work) != real:
         raise TrailsError(f"'{work}' is not a run folder of this project (.dvc/tmp/exps/)")
     old = holds(work)
-    _holds(work).unlink(missing_ok=True)
+    note(work).unlink(missing_ok=True)
     if old and work.is_dir() and git_index(work).is_file():
         try:
             git.move_folder(old, commit, work, git_index(work))
@@ -123,6 +92,8 @@ def _prepare(
     # workspace and in the folder, before anything is copied.
     checked = [confined(project.root, rel, source="--copy-paths") for rel in copy_paths]
     _check_out(project, git, work, commit)
+    if not checked:
+        files.adopt_index(work, git.git_dir(), git_index(work))
     for rel in checked:
         confined(work, rel, source="--copy-paths")
         src, dst = project.root / rel, work / rel
@@ -241,7 +212,7 @@ def run_entry(
         rec = run.run(stages, functools.partial(_restore_inputs, sub, graph))[1]
         if folder is not None:
             # The snapshot left the index and the folder at this commit.
-            _holds(work).write_text(rec.sha)
+            note(work).write_text(rec.sha)
         return rec
     finally:
         if folder is None:

@@ -21,6 +21,7 @@ PRELOAD = [
     "trails.progress",
     "trails.tasks.discover",
     "trails.tasks.graph",
+    "trails.experiments.warmup",
 ]
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trails.experiments import forkserver, queue, refs
-from trails.experiments.records import RecordError, RunResult, RunStatus, WorkerExit
+from trails.experiments.records import EntryListing, RecordError, RunResult, RunStatus, WorkerExit
 from trails.git import Git
 from trails.project import Project
 
@@ -101,7 +101,10 @@ def _start(
     entry: queue.Entry,
     facts: dict[str, object],
     folder: Path,
+    listing: EntryListing | None,
 ) -> _Running:
+    """``listing``: the entry's parents and message as the pool listed them
+    (the worker then reads no Git for them)."""
     from trails.experiments import worker
 
     rundir = queue.run_dir(project.root, entry.id)
@@ -120,6 +123,7 @@ def _start(
             theirs,
             str(folder),
             entry.sha,
+            listing.encode().decode() if listing is not None else "",
         ),
     )
     with _main_skipped_by_children():
@@ -205,10 +209,11 @@ def run_all(
     from trails.experiments.display import QueueDisplay
 
     git = Git(project.root)
-    pending = deque(queue.entries(git))
+    listed, listings = queue.listed(git)
+    pending = deque(listed)
     ids = [e.id for e in pending]
     display: QueueStatus = show(ids, jobs) if show else QueueDisplay(ids, jobs, echo)
-    pool = _Pool(project, jobs, git.facts(), pending, display)
+    pool = _Pool(project, jobs, git.facts(), pending, display, listings)
     _remove_orphan_folders(project)
     with display:
         try:
@@ -250,7 +255,7 @@ FOLDER_PREFIX = "pool-"
 def _remove_orphan_folders(project: Project) -> None:
     """Folders of the earlier layout, one set per pool
     (``pool-<pid>-<n>/``), whose pool is gone."""
-    from trails.experiments.executor import remove_folder
+    from trails.experiments.folders import remove_folder
     from trails.pids import alive
 
     exps = project.tmp_dir / "exps"
@@ -272,6 +277,8 @@ class _Pool:
     facts: dict[str, object]  # Git facts for the workers (Git.facts)
     pending: deque[queue.Entry]
     display: QueueStatus
+    #: Each pending entry's parents and message, by ref (``queue.listed``).
+    listings: dict[str, EntryListing] = field(default_factory=dict)
     workers: list[_Running] = field(default_factory=list)
     result: PoolResult = field(default_factory=PoolResult)
     ctx: ForkServerContext = field(default_factory=forkserver.context)
@@ -303,7 +310,7 @@ class _Pool:
         """Let the folders go, kept for the next run: those whose last
         experiment was recorded (the others, checked out afresh at their
         next use anyway, are removed)."""
-        from trails.experiments.executor import holds, remove_folder
+        from trails.experiments.folders import holds, remove_folder
 
         for folder in self.held:
             if holds(folder) is None:
@@ -325,7 +332,10 @@ class _Pool:
             and (self.free or len(self.held) < 2 * self.jobs)
         ):
             entry = self.pending.popleft()
-            self.workers.append(_start(self.ctx, self.project, entry, self.facts, self._folder()))
+            listing = self.listings.pop(entry.ref, None)
+            self.workers.append(
+                _start(self.ctx, self.project, entry, self.facts, self._folder(), listing)
+            )
 
     def grant(self, draining: bool) -> None:
         """Free slots to waiting workers, oldest first; draining, every
@@ -407,7 +417,7 @@ def _after_killed_worker(project: Project, entry: queue.Entry, folder: Path) -> 
     """What a worker killed outright (SIGKILL, out of memory) could not do
     itself: mark its entry failed, remove its folder and its lock. Its log
     stays."""
-    from trails.experiments.executor import remove_folder
+    from trails.experiments.folders import remove_folder
 
     git = Git(project.root)
     rundir = queue.run_dir(project.root, entry.id)

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trails.errors import TrailsError, did_you_mean
-from trails.experiments.records import QueuedArgs, RecordError, RunDir, RunStatus, decode
+from trails.experiments.records import (
+    EntryListing,
+    QueuedArgs,
+    RecordError,
+    RunDir,
+    RunStatus,
+    decode,
+)
 from trails.experiments.refs import ExperimentError
 from trails.git import ZERO, Git
 
@@ -70,6 +77,24 @@ def read_entry(git: Git, ref: str) -> QueuedRun | None:
         return None
     entry = Entry(ref, sha, int(created) if created.isdigit() else 0)
     return QueuedRun(entry, tuple(parents.split()), _parse_args(msg, entry.id))
+
+
+def queued_run(listing: EntryListing, ref: str, sha: str) -> QueuedRun:
+    """The entry as ``read_entry`` reads it, from the pool's listing; a
+    ``RecordError`` if its arguments cannot be read."""
+    entry = Entry(ref, sha, listing.created)
+    return QueuedRun(entry, listing.parents, _parse_args(listing.message, entry.id))
+
+
+def listed(git: Git) -> tuple[list[Entry], dict[str, EntryListing]]:
+    """Queued entries, FIFO, and each one's listing by ref: every message
+    through one ``for-each-ref``, so that no worker reads its own."""
+    rows = sorted(git.ref_messages(QUEUE))
+    entries = [Entry(ref, sha, ts) for ref, sha, ts, _, _ in rows]
+    return entries, {
+        ref: EntryListing(created=ts, parents=tuple(parents.split()), message=msg)
+        for ref, _, ts, msg, parents in rows
+    }
 
 
 def args_of(git: Git, sha: str) -> QueuedArgs:
@@ -157,7 +182,7 @@ def listing(git: Git) -> list[Listed]:
     out = []
     seen: set[str] = set()
     for prefix in (QUEUE, FAILED):
-        for ref, sha, ts, msg in sorted(git.ref_messages(prefix)):
+        for ref, sha, ts, msg, _ in sorted(git.ref_messages(prefix)):
             if sha in seen:
                 continue
             seen.add(sha)

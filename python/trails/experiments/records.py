@@ -22,8 +22,8 @@ from trails.repro.selection import ReproOptions
 from trails.versioned import Record, RecordError, decode
 
 __all__ = [
-    "CheckpointState", "QueuedArgs", "Record", "RecordError", "RunDir", "RunResult", "RunStatus",
-    "WorkerExit", "WorkspaceRun", "decode",
+    "CheckpointState", "EntryListing", "QueuedArgs", "Record", "RecordError", "RunDir",
+    "RunResult", "RunStatus", "WorkerExit", "WorkspaceRun", "decode",
 ]  # fmt: skip
 
 
@@ -41,6 +41,16 @@ class QueuedArgs(Record):
     baseline: str | None = None
     rev: str | None = None
     copy_paths: tuple[str, ...] = ()
+
+
+class EntryListing(Record):
+    """What the pool listed of a queued entry besides its ref and commit,
+    handed to the worker that runs it (which then reads no Git for it):
+    its queue time, parents and commit message (``queue.listed``)."""
+
+    created: int
+    parents: tuple[str, ...]
+    message: str
 
 
 class RunStatus(enum.Enum):

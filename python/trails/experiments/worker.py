@@ -21,7 +21,15 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trails.experiments.records import RunDir, RunResult, RunStatus, WorkerExit
+from trails.experiments.records import (
+    EntryListing,
+    RecordError,
+    RunDir,
+    RunResult,
+    RunStatus,
+    WorkerExit,
+    decode,
+)
 from trails.pids import claim
 
 if TYPE_CHECKING:
@@ -76,6 +84,7 @@ def child(
     conn: Connection | None = None,
     folder: str = "",
     sha: str = "",
+    listing: str = "",
 ) -> None:
     """The worker in a forkserver child: a session of its own (Ctrl+C and
     ``queue kill`` reach its stages as one process group) and the entry's
@@ -83,7 +92,8 @@ def child(
     ``facts``: the repository's Git facts as the pool knows them (JSON,
     ``Git.facts``); ``conn``: the pool's pipe (``PoolSlot``); ``folder``:
     the pool's kept folder this entry runs in (``executor.run_entry``);
-    ``sha``: the entry's commit as the pool listed it (``main``)."""
+    ``sha``: the entry's commit as the pool listed it, ``listing`` its
+    time, parents and message (JSON, ``records.EntryListing``; ``main``)."""
     os.setsid()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     # Not truncated yet: until this worker holds the entry, the log may be
@@ -96,7 +106,19 @@ def child(
     os.dup2(null, 0)
     os.close(null)
     argv = [root, ref, facts] if facts else [root, ref]
-    sys.exit(main(argv, conn, folder, own_log=True, sha=sha))
+    listed = queue_listing(listing)
+    sys.exit(main(argv, conn, folder, own_log=True, sha=sha, listing=listed))
+
+
+def queue_listing(text: str) -> EntryListing | None:
+    """The pool's ``listing`` argument, None if it gave none (or one this
+    worker cannot read: the entry is then read from Git)."""
+    if not text:
+        return None
+    try:
+        return decode(EntryListing, text, "the pool's listing", "")
+    except RecordError:
+        return None
 
 
 def _claimed(git: Git, entry: queue.Entry, rundir: RunDir, own_log: bool) -> bool:
@@ -134,12 +156,14 @@ def _unreadable(git: Git, ref: str, exc: TrailsError, own_log: bool) -> WorkerEx
 
 
 def _claimed_first(
-    git: Git, ref: str, sha: str, own_log: bool
+    git: Git, ref: str, sha: str, own_log: bool, listing: EntryListing | None
 ) -> queue.QueuedRun | WorkerExit | TrailsError:
-    """Take the entry the pool listed as ``sha`` before reading it: the one
-    ``git log`` that reads its arguments also says whether the ref still
-    points there (``_claimed``'s check, without a ``rev-parse`` of its
-    own). The entry, or why this worker does not run it."""
+    """Take the entry the pool listed as ``sha`` before reading it, then
+    check that the ref still points there (``_claimed``'s check): with the
+    pool's ``listing``, a look at the ref (``Git.points_at``, no process
+    while the ref is loose), its arguments read from the listing; without,
+    the one ``git log`` that reads them says so too. The entry, or why
+    this worker does not run it."""
     from trails.errors import TrailsError
     from trails.experiments import queue
 
@@ -147,7 +171,10 @@ def _claimed_first(
     if not claim(rundir.lock):
         return WorkerExit.TAKEN
     try:
-        queued = queue.read_entry(git, ref)
+        if listing is None:
+            queued = queue.read_entry(git, ref)
+        else:
+            queued = queue.queued_run(listing, ref, sha) if git.points_at(ref, sha) else None
     except TrailsError as exc:
         rundir.lock.unlink(missing_ok=True)
         return exc
@@ -165,13 +192,15 @@ def _cleared(rundir: RunDir, own_log: bool) -> None:
         os.ftruncate(1, 0)
 
 
-def _entry(git: Git, ref: str, sha: str, own_log: bool) -> queue.QueuedRun | int:
+def _entry(
+    git: Git, ref: str, sha: str, own_log: bool, listing: EntryListing | None
+) -> queue.QueuedRun | int:
     """The entry this worker holds (its lock taken), or its exit code."""
     from trails.errors import TrailsError
     from trails.experiments import queue
 
     if sha:
-        got = _claimed_first(git, ref, sha, own_log)
+        got = _claimed_first(git, ref, sha, own_log, listing)
         if isinstance(got, TrailsError):
             return _unreadable(git, ref, got, own_log)
         return got
@@ -193,9 +222,10 @@ def main(
     folder: str = "",
     own_log: bool = False,
     sha: str = "",
+    listing: EntryListing | None = None,
 ) -> int:
-    """``sha``: the entry's commit as the pool listed it (one Git process
-    fewer per experiment, ``_claimed_first``)."""
+    """``sha``: the entry's commit as the pool listed it, ``listing`` what
+    it listed of it (Git processes fewer per experiment, ``_claimed_first``)."""
     root, ref = Path(argv[0]), argv[1]
     from trails.errors import TrailsError, error_lines, error_message
     from trails.experiments import queue
@@ -209,7 +239,7 @@ def main(
     project, git = Project(root), Git(root)
     if len(argv) > 2:
         git.adopt(json.loads(argv[2]))
-    queued = _entry(git, ref, sha, own_log)
+    queued = _entry(git, ref, sha, own_log, listing)
     if isinstance(queued, int):
         return queued
     entry = queued.entry
