@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import zlib
 from typing import Any
 
 MAGIC = b"trails-noop-answer"
@@ -143,10 +144,14 @@ def _load(
     path: str, key: list[str]
 ) -> tuple[str, list[tuple[str, bool, tuple[int, ...]]], list[tuple[str, int]]] | None:
     # magic, version, len(key), *key, text, n stamps, (path, follow, stamp)*,
-    # (path, fingerprint)*, "" (the end)
+    # (path, fingerprint)*, "" (the end), crc32 of all before it
     try:
         with open(path, "rb") as f:
-            fields = f.read().split(b"\0")
+            data = f.read()
+        body, _, crc = data.rpartition(b"\0")
+        if crc != b"%d" % zlib.crc32(body):  # damaged, or cut short
+            return None
+        fields = body.split(b"\0")
         if fields[:2] != [MAGIC, VERSION] or fields[-1] != b"":
             return None
         n = int(fields[2])
@@ -217,9 +222,12 @@ def _write(root: str, text: str, trees: list[str], started: int) -> None:
     from trails import _core
 
     tree_abs = [os.path.join(root, t) for t in dict.fromkeys(trees)]
-    fps = _core.noop_confirmed(tree_abs)
-    if any(fp is None for fp in fps):
-        return  # a tree the memo did not trust (racy) or did not hash
+    limit = started - RACY_NS
+    fps = []
+    for got in _core.noop_confirmed(tree_abs):
+        if got is None or got[1] >= limit:
+            return  # a tree the memo did not trust or did not hash, or too new
+        fps.append(got[0])
     folders, ignores = _folders(root, set(tree_abs))
     if folders is None:
         return
@@ -228,7 +236,6 @@ def _write(root: str, text: str, trees: list[str], started: int) -> None:
     files |= _global_files()
     asked = [(f, False) for f in folders] + [(f, True) for f in sorted(files)]
     stamps = _core.noop_stamps(asked)
-    limit = started - RACY_NS
     if any(s[0] and max(s[3], s[4]) >= limit for s in stamps):
         return  # changed too recently to trust its stamp
     fields = [MAGIC, VERSION]
@@ -240,12 +247,13 @@ def _write(root: str, text: str, trees: list[str], started: int) -> None:
     for path, fp in zip(tree_abs, fps, strict=True):
         fields += [os.fsencode(path), str(fp).encode()]
     fields.append(b"")
+    body = b"\0".join(fields)
     dest = _file(root, _command)
     tmp = f"{dest}.{os.getpid()}.tmp"
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     try:
         with open(tmp, "wb") as f:
-            f.write(b"\0".join(fields))
+            f.write(body + b"\0%d" % zlib.crc32(body))
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):

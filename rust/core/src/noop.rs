@@ -22,15 +22,23 @@ use crate::{pool, scan, treememo, walk};
 
 /// The fingerprints `scan::hash_paths_memo` found to hold (a memo hit) or
 /// recorded (no racy file), by path, for this process.
-static CONFIRMED: Mutex<Option<HashMap<PathBuf, u128>>> = Mutex::new(None);
+/// With each, the newest mtime among its files (the caller's racy rule is
+/// relative to when its command started, not to when the memo recorded).
+static CONFIRMED: Mutex<Option<HashMap<PathBuf, (u128, i64)>>> = Mutex::new(None);
 
-/// Note that `path` was hashed from stats whose fingerprint is `fp`, and
-/// that the memo trusts them.
-pub fn confirm(path: &Path, fp: u128) {
+/// Note that `path` was hashed from stats whose fingerprint is `fp`, the
+/// newest of its files modified at `newest` (ns), and that the memo
+/// trusts them.
+pub fn confirm(path: &Path, fp: u128, newest: i64) {
     if let Ok(mut map) = CONFIRMED.lock() {
         map.get_or_insert_with(HashMap::new)
-            .insert(path.to_path_buf(), fp);
+            .insert(path.to_path_buf(), (fp, newest));
     }
+}
+
+/// The newest mtime of a walk's files (0 for none).
+pub fn newest(found: &[walk::Found]) -> i64 {
+    found.iter().map(|f| f.key.mtime_ns).max().unwrap_or(0)
 }
 
 /// Forget what was confirmed about `path` (its hash was not trusted).
@@ -42,8 +50,8 @@ pub fn unconfirm(path: &Path) {
     }
 }
 
-/// The confirmed fingerprint of each path, if any.
-pub fn confirmed(paths: &[PathBuf]) -> Vec<Option<u128>> {
+/// The confirmed fingerprint of each path and its newest mtime, if any.
+pub fn confirmed(paths: &[PathBuf]) -> Vec<Option<(u128, i64)>> {
     let map = CONFIRMED.lock().ok();
     let map = map.as_ref().and_then(|m| m.as_ref());
     paths
@@ -133,9 +141,9 @@ mod tests {
     #[test]
     fn only_confirmed_paths_have_a_fingerprint() {
         let (a, b) = (PathBuf::from("/noop-test/a"), PathBuf::from("/noop-test/b"));
-        confirm(&a, 7);
-        confirm(&b, 8);
+        confirm(&a, 7, 1);
+        confirm(&b, 8, 2);
         unconfirm(&b);
-        assert_eq!(confirmed(&[a, b]), [Some(7), None]);
+        assert_eq!(confirmed(&[a, b]), [Some((7, 1)), None]);
     }
 }

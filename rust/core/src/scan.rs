@@ -331,7 +331,7 @@ pub fn hash_paths_memo(paths: &[&Path], index: &Path) -> Result<(Vec<PathState>,
             };
             let fp = treememo::fingerprint_dir(&found);
             if let Some(r) = memo.get(p, fp) {
-                noop::confirm(p, fp);
+                noop::confirm(p, fp, noop::newest(&found));
                 out.push(Some(PathState::Known(r)));
             } else {
                 out.push(None);
@@ -342,7 +342,7 @@ pub fn hash_paths_memo(paths: &[&Path], index: &Path) -> Result<(Vec<PathState>,
             let fp = treememo::fingerprint_file(&key, executable);
             match memo.get(p, fp) {
                 Some(r) if meta.is_file() => {
-                    noop::confirm(p, fp);
+                    noop::confirm(p, fp, key.mtime_ns);
                     out.push(Some(PathState::File(FileDigest {
                         digest: r.digest,
                         key,
@@ -365,9 +365,10 @@ pub fn hash_paths_memo(paths: &[&Path], index: &Path) -> Result<(Vec<PathState>,
             out[i] = Some(match found {
                 Some(found) => {
                     let fp = treememo::fingerprint_dir(&found);
+                    let newest = noop::newest(&found);
                     let s = scan_walked(p, found, &mut idx)?;
                     if s.racy == 0 {
-                        noop::confirm(p, fp);
+                        noop::confirm(p, fp, newest);
                         memo.record(
                             p,
                             Remembered {
@@ -389,7 +390,7 @@ pub fn hash_paths_memo(paths: &[&Path], index: &Path) -> Result<(Vec<PathState>,
                     }
                     if crate::state::trusted(&d.key) {
                         let fp = treememo::fingerprint_file(&d.key, d.executable);
-                        noop::confirm(p, fp);
+                        noop::confirm(p, fp, d.key.mtime_ns);
                         memo.record(
                             p,
                             Remembered {

@@ -232,9 +232,10 @@ fn noop_stamps(py: Python<'_>, paths: Vec<(PathBuf, bool)>) -> Vec<noop::Stamp> 
     py.detach(|| paths.iter().map(|(p, f)| noop::stamp(p, *f)).collect())
 }
 
-/// The fingerprints this process's checks confirmed for `paths`, if any.
+/// The fingerprints this process's checks confirmed for `paths`, with the
+/// newest mtime of their files, if any.
 #[pyfunction]
-fn noop_confirmed(paths: Vec<PathBuf>) -> Vec<Option<u128>> {
+fn noop_confirmed(paths: Vec<PathBuf>) -> Vec<Option<(u128, i64)>> {
     noop::confirmed(&paths)
 }
 
