@@ -28,8 +28,10 @@ FILES = {
     "params.yaml": "lr: 1\n", "raw/r.txt": "rrrr", "src/deep/keep.txt": "k",
     "dvc.yaml": PIPELINE,
 }  # fmt: skip
-UP_TO_DATE = {"status": "Data and pipelines are up to date.\n",
-              "repro": "Stage 's' didn't change, skipping\nData and pipelines are up to date.\n"}  # fmt: skip
+UP_TO_DATE = {
+    "status": "Data and pipelines are up to date.\n",
+    "repro": "Stage 's' didn't change, skipping\nData and pipelines are up to date.\n",
+}
 
 
 def _project(repo: Path, trails: Callable[..., Result]) -> None:
@@ -103,9 +105,7 @@ def test_status_sees_every_kind_of_change_after_a_kept_answer(
         _settle(trails)
 
 
-def test_repro_sees_a_change_after_a_kept_answer(
-    repo: Path, trails: Callable[..., Result]
-) -> None:
+def test_repro_sees_a_change_after_a_kept_answer(repo: Path, trails: Callable[..., Result]) -> None:
     _project(repo, trails)
     _settle(trails, "repro")
     (repo / "data/a.txt").write_text("AAAA")
@@ -143,9 +143,7 @@ def test_a_racy_edit_that_restores_size_and_mtime_is_seen(
     _not_replayed(trails, "s:")
 
 
-def test_git_checkout_of_another_commit_is_seen(
-    repo: Path, trails: Callable[..., Result]
-) -> None:
+def test_git_checkout_of_another_commit_is_seen(repo: Path, trails: Callable[..., Result]) -> None:
     _project(repo, trails)
     (repo / "dvc.yaml").write_text(PIPELINE + "  t:\n    cmd: echo t\n")
     git(repo, "commit", "-qam", "a second stage")

@@ -37,7 +37,12 @@ import os
 import sys
 import time
 import zlib
-from typing import Any
+
+TYPE_CHECKING = False  # not `typing`'s: it costs ~5 ms (re, functools)
+if TYPE_CHECKING:
+    from typing import Any
+
+    _Stamp = tuple[int, int, int, int, int, int]
 
 MAGIC = b"trails-noop-answer"
 VERSION = b"1"
@@ -142,7 +147,7 @@ def replay(argv: list[str]) -> bool:
 
 def _load(
     path: str, key: list[str]
-) -> tuple[str, list[tuple[str, bool, tuple[int, ...]]], list[tuple[str, int]]] | None:
+) -> tuple[str, list[tuple[str, bool, _Stamp]], list[tuple[str, int]]] | None:
     # magic, version, len(key), *key, text, n stamps, (path, follow, stamp)*,
     # (path, fingerprint)*, "" (the end), crc32 of all before it
     try:
@@ -162,10 +167,9 @@ def _load(
         at = 5 + n
         stamps = []
         for i in range(at, at + 3 * m, 3):
-            nums = tuple(int(x) for x in fields[i + 2].split(b","))
-            if len(nums) != 6:
-                return None
-            stamps.append((os.fsdecode(fields[i]), fields[i + 1] == b"1", nums))
+            dev, ino, size, mtime, ctime, mode = (int(x) for x in fields[i + 2].split(b","))
+            stamp = (dev, ino, size, mtime, ctime, mode)
+            stamps.append((os.fsdecode(fields[i]), fields[i + 1] == b"1", stamp))
         rest = fields[at + 3 * m : -1]
         if len(rest) % 2:
             return None
@@ -221,6 +225,12 @@ def save() -> None:
 def _write(root: str, text: str, trees: list[str], started: int) -> None:
     from trails import _core
 
+    if not os.path.isdir(os.path.join(root, ".git")) and os.path.lexists(
+        os.path.join(root, ".git")
+    ):
+        return  # a worktree's or submodule's `.git` file: its index is elsewhere
+    if any(v in os.environ for v in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")):
+        return  # the same: Git's files are not where they are stamped
     tree_abs = [os.path.join(root, t) for t in dict.fromkeys(trees)]
     limit = started - RACY_NS
     fps = []
@@ -287,17 +297,17 @@ def _global_files() -> set[str]:
 
 
 def _listed(root: str) -> set[str]:
-    """The pipeline, ``.dvc`` and task files this command listed."""
+    """The pipeline, ``.dvc`` and task files this command's listing found
+    (as Git or the walk named them: a tracked file since deleted is
+    stamped as absent)."""
     files = sys.modules.get("trails.files")
     if files is None:
         return set()
     found: set[str] = set()
     for f in list(getattr(files, "_FILES", {}).values()):
-        if os.fspath(f.root) != os.path.realpath(root) or f._tracked is None:
-            continue
-        listing = f.listing()
-        for p in (*listing.pipelines, *listing.data, *listing.tasks):
-            found.add(os.path.join(root, p))
+        if os.fspath(f.root) == os.path.realpath(root):
+            for paths in (f._tracked or [], *f._new.values()):
+                found.update(os.path.join(root, p) for p in paths)
     return found
 
 
@@ -313,5 +323,7 @@ def _folders(root: str, trees: set[str]) -> tuple[list[str] | None, list[str]]:
         dirnames[:] = [
             d for d in dirnames if d not in _PRUNED and os.path.join(dirpath, d) not in trees
         ]
-        ignores += [os.path.join(dirpath, n) for n in filenames if n in (".gitignore", ".dvcignore")]
+        ignores += [
+            os.path.join(dirpath, n) for n in filenames if n in (".gitignore", ".dvcignore")
+        ]
     return folders, ignores

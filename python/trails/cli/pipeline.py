@@ -149,7 +149,8 @@ def repro(targets: tuple[str, ...], **flags: bool | int | str | None) -> None:
         if timed >= 0:  # a replay prints its own time
             printed[timed] = printed[timed].rsplit(" in ", 1)[0] + f" in {noop.SECONDS} s"
         checked = [s for s in stages if not s.frozen]
-        paths = [p.repo_path for s in checked for p in (*s.deps, *s.outs)]
+        paths = [d.repo_path for s in checked for d in s.deps]
+        paths += [o.repo_path for s in checked for o in s.outs]
         noop.keep(project.root, "".join(f"{ln}\n" for ln in printed), paths)
 
 
@@ -238,7 +239,9 @@ def _keep_no_op(project: Project, stages: list[Stage], with_data: bool, text: st
     read keeps its stamp: the trees are those ``changes`` hashed."""
     from trails import data, noop
 
-    paths = [p.repo_path for s in stages if not s.frozen for p in (*s.deps, *s.outs)]
+    checked = [s for s in stages if not s.frozen]
+    paths = [d.repo_path for s in checked for d in s.deps]
+    paths += [o.repo_path for s in checked for o in s.outs]
     paths += [t.repo_path for t in data.tracked(project)] if with_data else []
     noop.keep(project.root, text, paths)
 

@@ -107,9 +107,7 @@ pub fn unchanged(stamps: &[(PathBuf, bool, Stamp)], trees: &[(PathBuf, u128)]) -
         stamps
             .par_iter()
             .all(|(p, follow, s)| stamp(p, *follow) == *s)
-            && trees
-                .par_iter()
-                .all(|(p, fp)| fingerprint(p) == Some(*fp))
+            && trees.par_iter().all(|(p, fp)| fingerprint(p) == Some(*fp))
     })
 }
 
