@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -198,3 +200,19 @@ def test_task_files_and_what_they_import(repo: Path, trails: Callable[..., Resul
     _settle(trails)
     (repo / "helper.py").write_text("N = 2\n")
     _not_replayed(trails, "task_a.py::task_one")
+
+
+@pytest.mark.parametrize("command", ["status", "repro"])
+def test_a_replay_loads_no_cli_yaml_or_git(
+    repo: Path, trails: Callable[..., Result], command: str
+) -> None:
+    """What the fast path is for: the standard library and the native
+    module only (``-X importtime`` lists every module a process imports)."""
+    _project(repo, trails)
+    _settle(trails, command)
+    argv = [sys.executable, "-X", "importtime", "-m", "trails", command]
+    r = subprocess.run(argv, cwd=repo, env={**os.environ, **TRACE}, capture_output=True, text=True)
+    assert r.stdout == UP_TO_DATE[command] and REPLAYED in r.stderr, r.stderr[-2000:]
+    imported = {ln.rsplit("|", 1)[-1].strip() for ln in r.stderr.splitlines() if "|" in ln}
+    assert "trails._core" in imported
+    assert not imported & {"click", "yaml", "msgspec", "trails.cli", "trails.git", "subprocess"}
