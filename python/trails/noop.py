@@ -114,6 +114,11 @@ def find_root(start: str) -> str | None:
 
 
 def _file(root: str, command: str) -> str:
+    """Beside the stat index (``TRAILS_STAT_INDEX`` moves both: ``trails
+    bench status`` runs on a copy and must leave the project as it was)."""
+    index = os.environ.get("TRAILS_STAT_INDEX")
+    if index:
+        return f"{index}.noop-{command}"
     return os.path.join(root, ".dvc", "tmp", "trails", f"noop-{command}")
 
 
