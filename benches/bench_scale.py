@@ -32,11 +32,13 @@ import argparse
 import datetime
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import log, machine_facts
@@ -105,22 +107,50 @@ def set_up(root: Path, exe: Path, layout: str) -> None:
     sh(root, "git", *GIT_ID, "commit", "-qm", "ran")
 
 
-def timed(argv: list[str], cwd: Path, expect: str) -> Callable[[], Run]:
-    def run() -> Run:
+@dataclass(frozen=True)
+class Timed:
+    """A probed run and the CPU time (user + sys) of its process tree, the
+    probe's own included (``PROBE_FLOOR`` measures that)."""
+
+    run: Run
+    cpu: float
+
+    @property
+    def wall(self) -> float:
+        return self.run.wall
+
+    @property
+    def maxrss(self) -> int:
+        return self.run.maxrss
+
+
+#: The probe around nothing: its CPU is taken off every contender's.
+PROBE_FLOOR = "probe (/bin/true)"
+
+
+def timed(argv: list[str], cwd: Path, expect: str) -> Callable[[], Timed]:
+    def run() -> Timed:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         r = probe(argv, cwd, env(), timeout=3600, grace=30)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if r.code != 0 or expect not in r.output:
             raise RuntimeError(f"{argv} in {cwd}: exit {r.code}, not a no-op:\n{r.output[-2000:]}")
-        return r
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        return Timed(r, cpu)
 
     return run
 
 
-def measure(steps: dict[str, Callable[[], Run]], reps: int) -> dict[str, list[Run]]:
+def cpu_ms(runs: list[Timed], floor: float) -> float:
+    return max(0.0, statistics.median(r.cpu for r in runs) - floor) * 1e3
+
+
+def measure(steps: dict[str, Callable[[], Timed]], reps: int) -> dict[str, list[Timed]]:
     """Warm-up, then ``reps`` rounds alternating the order."""
     for name, step in steps.items():
         step()
         log(f"  warm: {name}")
-    out: dict[str, list[Run]] = {k: [] for k in steps}
+    out: dict[str, list[Timed]] = {k: [] for k in steps}
     names = list(steps)
     for rep in range(reps):
         for name in names if rep % 2 == 0 else reversed(names):
@@ -129,11 +159,11 @@ def measure(steps: dict[str, Callable[[], Run]], reps: int) -> dict[str, list[Ru
     return out
 
 
-def med(runs: list[Run]) -> float:
+def med(runs: list[Timed]) -> float:
     return statistics.median(r.wall for r in runs)
 
 
-def fmt(runs: list[Run]) -> str:
+def fmt(runs: list[Timed]) -> str:
     ts = [r.wall for r in runs]
     return f"{med(runs) * 1e3:.0f} ms [{min(ts) * 1e3:.0f}-{max(ts) * 1e3:.0f}]"
 
@@ -164,6 +194,7 @@ def bench_size(n: int, dvc: Path | None, reps: int) -> list[list[str]]:
             "trails repro": timed([str(TRAILS_EXE), "repro"], tr, "up to date"),
             # The start-up floor: the interpreter, click and the CLI table.
             "trails --version": timed([str(TRAILS_EXE), "--version"], tr, ""),
+            PROBE_FLOOR: timed(["/bin/true"], tr, ""),
         }
         if dvc:
             steps["dvc status"] = timed([str(dvc), "status"], roots[("dvc", layout)], "up to date")
@@ -173,9 +204,13 @@ def bench_size(n: int, dvc: Path | None, reps: int) -> list[list[str]]:
         st, rp = med(res["trails status"]), med(res["trails repro"])
         ref = f"{med(res['dvc status']) / st:.1f}x" if dvc else "not measured"
         rss = max(r.maxrss for r in res["trails status"]) / 1e6
+        floor = statistics.median(r.cpu for r in res[PROBE_FLOOR])
+        gc, sc, rc = (cpu_ms(res[k], floor) for k in ("git status -uno", "trails status",
+                                                       "trails repro"))  # fmt: skip
         rows.append([
             f"{n:,}", layout, fmt(res["git status -uno"]), fmt(res["trails status"]),
             f"{st / g:.2f}x", fmt(res["trails repro"]), f"{rp / g:.2f}x",
+            f"{gc:.0f} / {sc:.0f} / {rc:.0f} ms", f"{sc / gc:.2f}x / {rc / gc:.2f}x" if gc else "-",
             fmt(res["dvc status"]) if dvc else "-", ref, f"{rss:.0f} MB",
             fmt(res["trails --version"]), f"{os.getloadavg()[0]:.1f}",
         ])  # fmt: skip
@@ -185,7 +220,8 @@ def bench_size(n: int, dvc: Path | None, reps: int) -> list[list[str]]:
 
 HEADERS = [
     "files", "layout", "git status -uno", "trails status", "status / git",
-    "trails repro", "repro / git", "dvc status", "dvc / trails status", "trails peak RSS",
+    "trails repro", "repro / git", "CPU git / status / repro (median, user+sys)",
+    "CPU status / git, repro / git", "dvc status", "dvc / trails status", "trails peak RSS",
     "trails --version (start-up)", "load avg (1 min, at the end)",
 ]  # fmt: skip
 
@@ -193,7 +229,14 @@ HEADERS = [
 #: What a no-op check does (counted with ``strace -f -c`` on 100k files,
 #: both layouts): the shape behind the figures.
 NOTES = [
-    "What a no-op `trails status` / `repro` does: one walk of the data folder "
+    "What a no-op `trails status` / `repro` does (`python/trails/noop.py`): the "
+    "entry point finds the last up-to-date answer kept for the same command line, "
+    "folder and environment, and one call into the core stats what it depended on "
+    "(the data tree walked once for its tree-memo fingerprint, the pipeline, lock, "
+    "params, config and ignore files, `.git/index`, every folder outside the "
+    "trees); all as recorded: the answer is printed, without click, YAML or Git. "
+    "Anything else: the full check, as follows. "
+    "A full check: one walk of the data folder "
     "(the core's stat pass: about 2 `getdents64` per folder and one `fstatat` per "
     "file, the stage's dependency and the `.dvc`-tracked data hashed in one batch); "
     "the tree memo beside the stat index (`<index>.trees`) gives each folder's hash "

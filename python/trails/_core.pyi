@@ -1,9 +1,11 @@
 # Stub for the native module built from rust/py; checked by `mypy.stubtest`.
 # Only trails.core imports it.
+from collections.abc import Sequence
 from os import PathLike
 from typing import final
 
 _Path = str | PathLike[str]
+_Stamp = tuple[int, int, int, int, int, int]
 
 __all__ = [
     "ALGORITHM",
@@ -26,6 +28,9 @@ __all__ = [
     "hash_paths",
     "ignored_files",
     "missing_objects",
+    "noop_confirmed",
+    "noop_stamps",
+    "noop_unchanged",
     "object_path",
     "object_sizes",
     "parse_manifest",
@@ -136,6 +141,11 @@ def hash_paths(
     paths: list[_Path], index: _Path | None = None, memo: bool = True
 ) -> list[PathState | None]: ...
 def prefetch_walks(index: _Path, root: _Path) -> None: ...
+def noop_unchanged(
+    stamps: Sequence[tuple[_Path, bool, _Stamp]], trees: Sequence[tuple[_Path, int]]
+) -> bool: ...
+def noop_stamps(paths: Sequence[tuple[_Path, bool]]) -> list[_Stamp]: ...
+def noop_confirmed(paths: Sequence[_Path]) -> list[tuple[int, int] | None]: ...
 def store_manifest(cache: _Path, data: bytes) -> str: ...
 def parse_manifest(data: bytes) -> list[Entry]: ...
 def diff_manifests(

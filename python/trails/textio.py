@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from trails import noop
 from trails.errors import TrailsError
 
 #: The largest file trails reads as text. A 200,000-key params file is about
@@ -42,6 +43,7 @@ def read(path: Path | str, display: str | None = None) -> str:
     before reading if it is larger than ``MAX_BYTES``. ``FileNotFoundError``
     and other OS errors are raised as they are."""
     name = display or str(path)
+    noop.note(path)
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size > MAX_BYTES:

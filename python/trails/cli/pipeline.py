@@ -16,6 +16,7 @@ from trails.cli.tasks import run_options, selection_options, summary_line
 
 if TYPE_CHECKING:
     from trails.pipeline.graph import Graph
+    from trails.pipeline.stage import Stage
     from trails.project import Project
     from trails.repro.status import Summary
 
@@ -123,27 +124,49 @@ def repro(targets: tuple[str, ...], **flags: bool | int | str | None) -> None:
     graph = load_graph(project)
     stages, _ = select(graph, project, opts)
     confirm = prompt.confirm if opts.interactive else None
-    rep = Builder(project, graph, opts, SubprocessRunner(), EchoStatus(click.echo), confirm)
+    printed: list[str] = []
+
+    def echo(line: str) -> None:
+        printed.append(line)
+        click.echo(line)
+
+    rep = Builder(project, graph, opts, SubprocessRunner(), EchoStatus(echo), confirm)
     started = time.monotonic()
+    timed = -1
     try:
         summary = rep.run(stages)
     finally:
         line = summary_line(rep.summary, time.monotonic() - started)
         if line and not opts.dry:
-            click.echo(line)
+            timed = len(printed)
+            echo(line)
     for lock in summary.locks_written:
-        click.echo(f"Updating lock file '{lock}'")
+        echo(f"Updating lock file '{lock}'")
     check_declined(summary, "the pipeline is not fully reproduced")
-    _repro_footer(project, summary, dry=opts.dry)
+    if _repro_footer(project, summary, echo, dry=opts.dry) and not confirm:
+        from trails import noop
+
+        if timed >= 0:  # a replay prints its own time
+            printed[timed] = printed[timed].rsplit(" in ", 1)[0] + f" in {noop.SECONDS} s"
+        checked = [s for s in stages if not s.frozen]
+        paths = [d.repo_path for s in checked for d in s.deps]
+        paths += [o.repo_path for s in checked for o in s.outs]
+        noop.keep(project.root, "".join(f"{ln}\n" for ln in printed), paths)
 
 
-def _repro_footer(project: Project, summary: Summary, *, dry: bool) -> None:
-    """What to run next, or that nothing had to run."""
+def _repro_footer(
+    project: Project, summary: Summary, echo: Callable[[str], None], *, dry: bool
+) -> bool:
+    """What to run next, or that nothing had to run (True)."""
     if summary.locks_written and project.has_scm and not dry:
         files = " ".join(sorted({*summary.locks_written, *summary.gitignores}))
-        click.echo(f"\nTo track the changes with git, run:\n\n\tgit add {files}")
-    if not summary.ran and not summary.restored and not summary.failed and not dry:
-        click.echo("Data and pipelines are up to date.")
+        echo(f"\nTo track the changes with git, run:\n\n\tgit add {files}")
+    if summary.locks_written or summary.gitignores or dry:
+        return False
+    if not summary.ran and not summary.restored and not summary.failed:
+        echo("Data and pipelines are up to date.")
+        return True
+    return False
 
 
 @click.command()
@@ -185,6 +208,7 @@ def _stage_status(targets: tuple[str, ...], recursive: bool, glob: bool, as_json
         text = json.dumps(report, indent=2) if as_json else "Data and pipelines are up to date."
         click.echo(text)
         _keep_answer(project, graph, with_data, text + "\n")
+        _keep_no_op(project, stages, with_data, text + "\n")
     elif as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -208,6 +232,18 @@ def _keep_answer(project: Project, graph: Graph, with_data: bool, text: str) -> 
         paths += [s.dvcfile, s.lock_path, *(d.repo_path for d in s.deps)]
         paths += [o.repo_path for o in s.outs] + [p.repo_path for p in s.params]
     answers.record(project.root, paths, text)
+
+
+def _keep_no_op(project: Project, stages: list[Stage], with_data: bool, text: str) -> None:
+    """An up-to-date answer, for ``trails.noop`` to replay while all it
+    read keeps its stamp: the trees are those ``changes`` hashed."""
+    from trails import data, noop
+
+    checked = [s for s in stages if not s.frozen]
+    paths = [d.repo_path for s in checked for d in s.deps]
+    paths += [o.repo_path for s in checked for o in s.outs]
+    paths += [t.repo_path for t in data.tracked(project)] if with_data else []
+    noop.keep(project.root, text, paths)
 
 
 @click.command()

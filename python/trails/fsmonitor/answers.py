@@ -22,6 +22,7 @@ import sys
 
 from trails import __version__, fsmonitor
 from trails.fsmonitor import client
+from trails.noop import find_root
 
 MAGIC = b"trails-status-answer"
 VERSION = 1
@@ -48,20 +49,6 @@ class Kept:
 
 def _key(argv: list[str]) -> list[str]:
     return [__version__, os.getcwd(), *argv]
-
-
-def find_root(start: str) -> str | None:
-    """``Project.find``'s answer, without pathlib: the nearest folder
-    holding ``.dvc``, if that is a folder."""
-    d = start
-    while True:
-        probe = os.path.join(d, ".dvc")
-        if os.path.lexists(probe):
-            return d if os.path.isdir(probe) else None
-        parent = os.path.dirname(d)
-        if parent == d:
-            return None
-        d = parent
 
 
 def _load(folder: str) -> Kept | None:

@@ -222,6 +222,9 @@ def _collected(
     where a stat changed) are collected too."""
     import msgspec
 
+    from trails import noop
+
+    noop.refuse()  # what the collected files import is stamped next time
     cache = _load(project)
     touched: list[Stamp] = []
     old = set(files) - set(new)

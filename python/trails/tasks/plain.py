@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from trails import noop
+
 #: A task as ``records.TaskSpec`` encodes it (plain JSON values).
 Plain = dict[str, Any]
 
@@ -94,6 +96,7 @@ def fresh(root: Path, entry: Any) -> bool:
     check(entry, dict)
     for s in [check(entry["stamp"], dict), *check(entry.get("reached", []), list)]:
         check(s, dict)
+        noop.note(root / check(s["path"], str))
         try:
             st = os.stat(root / check(s["path"], str))
         except OSError:

@@ -3,7 +3,8 @@
 //! `hash` (blake3 of files), `walk` (directory walks with `.dvcignore`),
 //! `tree` (manifests and their diffs), `state` (the stat index), `scan`
 //! (directory -> manifest through the index), `treememo` (unmoved trees'
-//! hashes, for no-op checks), `cache` (content-addressed
+//! hashes, for no-op checks), `noop` (whether a kept no-op answer still
+//! holds), `cache` (content-addressed
 //! store), `link` (reflink / hardlink / symlink / copy), `checkout` (cache ->
 //! workspace), `transfer` (objects to and from a remote), `digest` (xxh3 of
 //! files, for `trails bench hash`), `fsmonitor` (the file watcher of
@@ -18,6 +19,7 @@ pub mod error;
 pub mod fsmonitor;
 pub mod hash;
 pub mod link;
+pub mod noop;
 pub mod pool;
 pub mod progress;
 pub mod scan;

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{self, FileDigest, StatKey};
+use crate::noop;
 use crate::pool;
 use crate::state::StatIndex;
 use crate::tree::{Entry, Manifest};
@@ -318,6 +319,7 @@ pub fn hash_paths_memo(paths: &[&Path], index: &Path) -> Result<(Vec<PathState>,
     let mut out: Vec<Option<PathState>> = Vec::with_capacity(paths.len());
     let mut misses: Vec<(usize, Option<Vec<Found>>)> = Vec::new();
     for (i, (p, meta)) in paths.iter().zip(metas).enumerate() {
+        noop::unconfirm(p);
         let Some(meta) = meta? else {
             out.push(Some(PathState::Missing));
             continue;
@@ -327,7 +329,9 @@ pub fn hash_paths_memo(paths: &[&Path], index: &Path) -> Result<(Vec<PathState>,
                 Some(Ok(found)) => found,
                 _ => walk::walk(p)?,
             };
-            if let Some(r) = memo.get(p, treememo::fingerprint_dir(&found)) {
+            let fp = treememo::fingerprint_dir(&found);
+            if let Some(r) = memo.get(p, fp) {
+                noop::confirm(p, fp, noop::newest(&found));
                 out.push(Some(PathState::Known(r)));
             } else {
                 out.push(None);
@@ -335,12 +339,16 @@ pub fn hash_paths_memo(paths: &[&Path], index: &Path) -> Result<(Vec<PathState>,
             }
         } else {
             let (key, executable) = (StatKey::of(&meta), hash::is_executable(&meta));
-            match memo.get(p, treememo::fingerprint_file(&key, executable)) {
-                Some(r) if meta.is_file() => out.push(Some(PathState::File(FileDigest {
-                    digest: r.digest,
-                    key,
-                    executable,
-                }))),
+            let fp = treememo::fingerprint_file(&key, executable);
+            match memo.get(p, fp) {
+                Some(r) if meta.is_file() => {
+                    noop::confirm(p, fp, key.mtime_ns);
+                    out.push(Some(PathState::File(FileDigest {
+                        digest: r.digest,
+                        key,
+                        executable,
+                    })));
+                }
                 _ => {
                     out.push(None);
                     misses.push((i, None));
@@ -357,8 +365,10 @@ pub fn hash_paths_memo(paths: &[&Path], index: &Path) -> Result<(Vec<PathState>,
             out[i] = Some(match found {
                 Some(found) => {
                     let fp = treememo::fingerprint_dir(&found);
+                    let newest = noop::newest(&found);
                     let s = scan_walked(p, found, &mut idx)?;
                     if s.racy == 0 {
+                        noop::confirm(p, fp, newest);
                         memo.record(
                             p,
                             Remembered {
@@ -379,10 +389,12 @@ pub fn hash_paths_memo(paths: &[&Path], index: &Path) -> Result<(Vec<PathState>,
                         idx.insert(d.key, d.digest);
                     }
                     if crate::state::trusted(&d.key) {
+                        let fp = treememo::fingerprint_file(&d.key, d.executable);
+                        noop::confirm(p, fp, d.key.mtime_ns);
                         memo.record(
                             p,
                             Remembered {
-                                fingerprint: treememo::fingerprint_file(&d.key, d.executable),
+                                fingerprint: fp,
                                 digest: d.digest,
                                 nfiles: 1,
                                 size: d.key.size,

@@ -14,6 +14,7 @@ use trails_core::cache::Cache;
 use trails_core::checkout;
 use trails_core::hash;
 use trails_core::link::{LinkType, Linker};
+use trails_core::noop;
 use trails_core::scan;
 use trails_core::state::StatIndex;
 use trails_core::transfer::{self, Name, Outcome};
@@ -211,6 +212,31 @@ fn hash_paths(
 #[pyfunction]
 fn prefetch_walks(index: PathBuf, root: PathBuf) {
     scan::prefetch(&index, &root);
+}
+
+/// Whether a kept no-op answer still holds: every `(path, follow, stamp)`
+/// as stamped and every `(path, fingerprint)` tree as fingerprinted
+/// (`noop::unchanged`).
+#[pyfunction]
+fn noop_unchanged(
+    py: Python<'_>,
+    stamps: Vec<(PathBuf, bool, noop::Stamp)>,
+    trees: Vec<(PathBuf, u128)>,
+) -> bool {
+    py.detach(|| noop::unchanged(&stamps, &trees))
+}
+
+/// The stamps of `(path, follow)` now, for a kept answer to record.
+#[pyfunction]
+fn noop_stamps(py: Python<'_>, paths: Vec<(PathBuf, bool)>) -> Vec<noop::Stamp> {
+    py.detach(|| paths.iter().map(|(p, f)| noop::stamp(p, *f)).collect())
+}
+
+/// The fingerprints this process's checks confirmed for `paths`, with the
+/// newest mtime of their files, if any.
+#[pyfunction]
+fn noop_confirmed(paths: Vec<PathBuf>) -> Vec<Option<(u128, i64)>> {
+    noop::confirmed(&paths)
 }
 
 /// Store manifest bytes (validated) as a tree object; returns the tree hash.
@@ -561,6 +587,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(scan_tree, m)?)?;
     m.add_function(wrap_pyfunction!(hash_paths, m)?)?;
     m.add_function(wrap_pyfunction!(prefetch_walks, m)?)?;
+    m.add_function(wrap_pyfunction!(noop_unchanged, m)?)?;
+    m.add_function(wrap_pyfunction!(noop_stamps, m)?)?;
+    m.add_function(wrap_pyfunction!(noop_confirmed, m)?)?;
     m.add_function(wrap_pyfunction!(store_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(parse_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(diff_manifests, m)?)?;
