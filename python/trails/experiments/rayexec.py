@@ -196,6 +196,8 @@ class _Attempt:
     started: float = field(default_factory=time.monotonic)
     checkpoint: str = ""  # the chain's tip as last written here
     tries: int = 0  # attempts lost before this one
+    #: Its stages are over (``free``): it no longer counts against --jobs.
+    free: bool = False
 
 
 @dataclass
@@ -215,6 +217,10 @@ class _Driver:
     serial: int = 0
     #: Bytes each finished experiment cost its node (bundles, cache objects).
     shipped: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def busy(self) -> int:
+        """Attempts whose stages may still run: the ``--jobs`` they hold."""
+        return sum(not a.free for a in self.running.values())
 
     def rundir(self, entry_id: str) -> RunDir:
         return queue.run_dir(self.project.root, entry_id)
@@ -325,6 +331,8 @@ class _Driver:
             rundir.stage.write_text(what.text)
         elif what.kind is EventKind.CHECKPOINT:
             self._checkpoint(att, what)
+        elif what.kind is EventKind.FREE:
+            att.free = True
         elif what.kind is EventKind.DONE:
             self._done(att, what)
 
@@ -500,7 +508,10 @@ def run_all(
     with display:
         try:
             while (pending and not draining()) or d.running:
-                while pending and len(d.running) < jobs and not draining():
+                # The next entry is shipped as soon as an attempt's stages are
+                # over: its task waits on the cluster for the CPU the ending
+                # one still holds, so it starts as that one ends.
+                while pending and d.busy() < jobs and not draining():
                     att = d.claim(pending.popleft())
                     if att is not None:
                         d.start(att)

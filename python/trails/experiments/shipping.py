@@ -77,6 +77,9 @@ class EventKind(enum.Enum):
     LOG = "log"
     STAGE = "stage"
     CHECKPOINT = "checkpoint"
+    #: The stages' commands are over (what is left: pushing, bundling): the
+    #: driver ships the next entry, which starts as this task ends.
+    FREE = "free"
     DONE = "done"
 
 
@@ -206,6 +209,35 @@ def _push_outputs(project: Project, git: Git, commit: str) -> None:
     r.push(expanded)
 
 
+#: The kept folder of this process in each scratch repository it used.
+_KEPT: dict[Path, Path] = {}
+
+
+def _kept_folder(root: Path) -> Path:
+    """A run folder this worker process keeps for its next entries (as a
+    pool's worker does: the next entry moves it by the diff of their
+    commits, so an input of 2,000 files is not linked in and removed each
+    time). Taken with a pid lock: one task at a time runs in a Ray worker
+    process, and the folder of one that died is taken over."""
+    from trails.experiments.executor import holds, remove_folder
+    from trails.pids import claim
+
+    kept = _KEPT.get(root)
+    if kept is not None:
+        with contextlib.suppress(OSError):
+            if kept.with_name(kept.name + ".lock").read_text() == str(os.getpid()):
+                return kept
+    exps, n = root / ".dvc" / "tmp" / "exps", 0
+    while True:
+        n += 1
+        folder = exps / f"ray-{n}"
+        if claim(folder.with_name(folder.name + ".lock")):
+            if holds(folder) is None:
+                remove_folder(folder)
+            _KEPT[root] = folder
+            return folder
+
+
 @dataclass
 class _Worker:
     """One shipped entry on a node: ``run`` on a thread, ``stream`` on the
@@ -214,6 +246,7 @@ class _Worker:
     shipment: Shipment
     base: Callable[[], bytes]
     node: str
+    #: ``free`` and ``done``, as they happen (the rest is polled).
     done: threads_queue.Queue[Event] = field(default_factory=threads_queue.Queue)
 
     def __post_init__(self) -> None:
@@ -291,6 +324,7 @@ class _Worker:
         counts = {"received": received, "fetched": fetched, "fetched_objects": objects}
         try:
             rec = run_entry(project, git, entry, LoggedRunner(self.rundir.log), self._echo,
+                            slot=_Freed(self.done), folder=_kept_folder(self.root),
                             status=_stage_status(self._echo, self.rundir.stage))  # fmt: skip
         except TrailsError as exc:
             self._echo("\n".join(error_lines(exc)))
@@ -320,7 +354,22 @@ class _Worker:
             yield from watch.poll()
             if last is not None:
                 yield last
-                return
+                if last.kind is EventKind.DONE:
+                    return
+
+
+@dataclass
+class _Freed:
+    """The queue's slot, as ``run_entry`` takes and lets it go: ``free``
+    once the stages are over (or none ran)."""
+
+    events: threads_queue.Queue[Event]
+
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        self.events.put(Event(kind=EventKind.FREE))
 
 
 def _stage_status(echo: Callable[[str], None], stage_file: Path) -> Status:
