@@ -490,3 +490,31 @@ def test_an_s3_cache_remote_records_what_the_local_executor_records(
     shutil.rmtree(repo / ".dvc" / "cache")
     assert trails("exp", "apply", "s3-4").code == 0
     assert (repo / "model.bin").read_text().count("\n") == 20 * 4
+
+
+def test_an_entry_is_claimed_before_it_is_read(
+    project: Path, trails: Trails, cluster: Cluster
+) -> None:
+    """An entry whose arguments cannot be read, held by another live run
+    (its lock): left alone, still queued; once that run is gone, failed
+    with the reason, one message, and the rest of the queue runs."""
+    queue(trails, 16, extra=("-n", "fine"))
+    (bad,) = queue(trails, 17)
+    ref = git(project, "for-each-ref", "--format=%(refname)", f"refs/exps/queue/*{bad}*").strip()
+    junk = git(project, "commit-tree", "-p", "HEAD", "-m", "not an entry", "HEAD^{tree}").strip()
+    git(project, "update-ref", ref, junk)
+    lock = project / ".dvc" / "tmp" / "exps" / "run" / junk[:7] / "lock"
+    lock.parent.mkdir(parents=True)
+    with subprocess.Popen(["sleep", "120"]) as other:
+        lock.write_text(str(other.pid))
+        r = on_ray(trails, cluster)
+        other.kill()
+    assert r.code == 0 and "taken by another worker" in r.out + r.err, r.out + r.err
+    assert names(trails) == {"fine": 16}
+    assert git(project, "for-each-ref", "refs/exps/queue") != "", "still queued"
+    r = on_ray(trails, cluster)
+    assert r.code == 1 and "Traceback" not in r.err, r.out + r.err
+    assert "are missing (not a trails queue entry)" in r.out + r.err, r.out + r.err
+    assert git(project, "for-each-ref", "refs/exps/queue") == ""
+    status = trails("queue", "status").out
+    assert any(ln.startswith(junk[:7]) and ln.endswith("failed") for ln in status.splitlines())
