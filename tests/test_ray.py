@@ -9,7 +9,9 @@ made, and a worker node removed mid-run costs only that attempt."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -25,6 +27,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import Result, baseline, exp_rows, gen, git
+from tests.test_remote_s3 import _remote as s3_remote
+from tests.test_remote_s3 import s3  # noqa: F401 (the moto S3 server fixture)
 
 Trails = Callable[..., Result]
 PY = sys.executable
@@ -415,3 +419,102 @@ def test_workers_use_only_what_they_are_shipped(
         assert recorded(repo, trails, "loc") == hidden
     finally:
         shutil.rmtree(remote, ignore_errors=True)
+
+
+def test_exp_show_names_the_node_a_ray_experiment_runs_on(
+    project: Path, trails: Trails, cluster: Cluster
+) -> None:
+    """While an entry runs on a node: the table marks it running on that
+    node (``queue status``'s 8 characters), and ``--json`` has the node's
+    id under the executor's ``ray`` key, the document still of the VS Code
+    extension's shape; once it is done, neither."""
+    from tests.test_vscode import validate
+
+    gen(project, {"params.yaml": "units: 2\nsleep: 60\n"})
+    (entry,) = queue(trails, 15)
+    node = ""
+
+    def running() -> bool:
+        nonlocal node
+        for line in trails("queue", "status").out.splitlines():
+            if line.startswith(entry) and "running on node" in line:
+                node = line.split("running on node ")[1].split()[0]
+        return bool(node)
+
+    with driving(project, cluster) as driver:
+        until(running, driver, "it never ran")
+        table = trails("exp", "show", "--no-pager").out
+        assert f"*{entry} [running on node {node}]" in table, table
+        doc = json.loads(trails("exp", "show", "--json").out)
+        validate(doc, "exp-show.json")
+        (rng,) = [r for top in doc for r in top.get("experiments") or []
+                  if r["revs"][0]["rev"].startswith(entry)]  # fmt: skip
+        ex = rng["executor"]
+        assert ex["state"] == "running" and ex["ray"]["node"].startswith(node), ex
+        assert ex["local"]["pid"] == driver.pid and ex["local"]["root"] is None, ex
+        assert trails("queue", "kill", entry).code == 0
+        assert driver.wait(timeout=60) == 0
+    assert "running on node" not in trails("exp", "show", "--no-pager").out
+    doc = json.loads(trails("exp", "show", "--json").out)
+    executors = [r["executor"] for top in doc for r in top.get("experiments") or []]
+    assert executors and all("ray" not in (e or {}) for e in executors), executors
+
+
+def test_an_s3_cache_remote_records_what_the_local_executor_records(
+    repo: Path,
+    trails: Trails,
+    cluster: Cluster,
+    s3: str,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """The workers meet at moto's S3 server (on 127.0.0.1): inputs fetched
+    from it, outputs pushed to it; the experiments match the local
+    executor's for the same entries, and ``exp apply`` brings an output
+    from the bucket alone."""
+    files = {"dvc.yaml": PIPELINE, "train.py": TRAIN, "params.yaml": "units: 2\nsleep: 0\n"}
+    files.update({f"data/{n:02}": f"{n}\n" for n in range(20)})
+    baseline(repo, trails, files)
+    s3_remote(s3, "s3://bkt/ray")(repo)
+    git(repo, "commit", "-qam", "remote")
+    ids = [queue(trails, u, extra=("-n", f"s3-{u}"))[0] for u in (3, 4)]
+    r = on_ray(trails, cluster, "-j", "2")
+    assert r.code == 0, r.out + r.err
+    logs = "".join(trails("queue", "logs", i).out for i in ids)
+    fetched = [int(n) for n in re.findall(r"fetched (\d+) bytes", logs)]
+    assert len(fetched) == 2 and max(fetched) > 0, logs
+    on_cluster = recorded(repo, trails, "s3-")
+    assert sorted(on_cluster) == [3, 4]
+    for u in (3, 4):
+        queue(trails, u, extra=("-n", f"local-{u}"))
+    assert trails("exp", "run", "--run-all", "-j", "2").code == 0
+    assert recorded(repo, trails, "local-") == on_cluster
+    shutil.rmtree(repo / ".dvc" / "cache")
+    assert trails("exp", "apply", "s3-4").code == 0
+    assert (repo / "model.bin").read_text().count("\n") == 20 * 4
+
+
+def test_an_entry_is_claimed_before_it_is_read(
+    project: Path, trails: Trails, cluster: Cluster
+) -> None:
+    """An entry whose arguments cannot be read, held by another live run
+    (its lock): left alone, still queued; once that run is gone, failed
+    with the reason, one message, and the rest of the queue runs."""
+    queue(trails, 16, extra=("-n", "fine"))
+    (bad,) = queue(trails, 17)
+    ref = git(project, "for-each-ref", "--format=%(refname)", f"refs/exps/queue/*{bad}*").strip()
+    junk = git(project, "commit-tree", "-p", "HEAD", "-m", "not an entry", "HEAD^{tree}").strip()
+    git(project, "update-ref", ref, junk)
+    lock = project / ".dvc" / "tmp" / "exps" / "run" / junk[:7] / "lock"
+    lock.parent.mkdir(parents=True)
+    with subprocess.Popen(["sleep", "120"]) as other:
+        lock.write_text(str(other.pid))
+        r = on_ray(trails, cluster)
+        other.kill()
+    assert r.code == 0 and "taken by another worker" in r.out + r.err, r.out + r.err
+    assert names(trails) == {"fine": 16}
+    assert git(project, "for-each-ref", "refs/exps/queue") != "", "still queued"
+    r = on_ray(trails, cluster)
+    assert r.code == 1 and "Traceback" not in r.err, r.out + r.err
+    assert "are missing (not a trails queue entry)" in r.out + r.err, r.out + r.err
+    assert git(project, "for-each-ref", "refs/exps/queue") == ""
+    status = trails("queue", "status").out
+    assert any(ln.startswith(junk[:7]) and ln.endswith("failed") for ln in status.splitlines())

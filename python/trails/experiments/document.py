@@ -92,10 +92,21 @@ class Local(msgspec.Struct, omit_defaults=True):
     task_id: str | None = None
 
 
-class Executor(msgspec.Struct):
+class RayRun(msgspec.Struct):
+    """Where a run of ``--executor ray`` runs: the Ray node's id (as
+    ``queue status`` shows its first 8 characters)."""
+
+    node: str
+
+
+class Executor(msgspec.Struct, omit_defaults=True):
+    """``ray``: trails' own key, present only for a run on a Ray cluster
+    (the extension's type has no such key and reads past it)."""
+
     state: State
-    name: str | None = None
-    local: Local | None = None
+    name: str | None
+    local: Local | None
+    ray: RayRun | None = None
 
 
 class Facts(Record):
@@ -194,7 +205,7 @@ def _executor(project: Project, row: Row) -> tuple[Executor, str | None]:
     """A queued or failed entry's executor (running: a live worker holds
     its lock and is not waiting for a slot), and a failure's message."""
     from trails.errors import TrailsError
-    from trails.experiments.queue import run_dir
+    from trails.experiments.queue import run_dir, running_node
 
     task = row.rev  # the entry's commit, as the reference tool's task id
     rundir = run_dir(project.root, task[:7])
@@ -216,6 +227,9 @@ def _executor(project: Project, row: Row) -> tuple[Executor, str | None]:
         pid = None
     if pid is None or rundir.waiting.exists() or not alive(pid):
         return Executor("queued", TASK, Local(None, None, None, None, task)), None
+    node = running_node(rundir)
+    if node:  # on a Ray node: no folder here
+        return Executor("running", TASK, Local(None, log, pid, None, task), RayRun(node)), None
     try:  # written by the worker as it starts; a pool's kept folder or the entry's own
         folder = rundir.folder.read_text()
     except OSError:

@@ -244,6 +244,20 @@ def _node(rundir: RunDir) -> str:
     return f" on node {node}" if node else ""
 
 
+def running_node(rundir: RunDir) -> str:
+    """The Ray node an entry runs on now (empty: it does not, or not on
+    Ray): the driver writes the node as the task starts there, and holds
+    the entry's lock while it runs. The file is read as untrusted: only a
+    node id's characters, at most 64 of them."""
+    try:
+        node = rundir.node.read_text().strip()
+    except OSError:
+        return ""
+    if not node or len(node) > 64 or not node.isalnum() or rundir.waiting.exists():
+        return ""
+    return node if _held(rundir) else ""
+
+
 def find(git: Git, spec: str) -> Entry:
     """An entry (queued or failed) by id prefix."""
     every = entries(git) + entries(git, failed=True)

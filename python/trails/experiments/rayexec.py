@@ -1,18 +1,27 @@
 """``--executor ray``: the queue run on a Ray cluster. The queue stays
-trails' own (refs, run folders); Ray only runs tasks.
+trails' own (refs, run folders); Ray only runs the work.
 
-This process is the driver: it claims each entry as the local pool does
-(the run folder's lock, holding this pid, so a driver killed outright
-leaves a stale lock the next run takes over), pushes the objects the
-queued commits need to the cache remote, ships each entry
-(``shipping.Shipment``) to a Ray task, and turns what the task streams back
-into the entry's log, its stage and node (``queue status``), checkpoint
-refs as they are made, and at the end the experiment, recorded by the same
-``record`` step as the local executor. It alone writes ``refs/exps/...``.
+This process is the driver: it opens ``--jobs`` lanes (``Lane``, a Ray
+actor each, holding the experiment's resources on a node for the run),
+claims each entry as the local pool does (the run folder's lock, holding
+this pid, so a driver killed outright leaves a stale lock the next run
+takes over), pushes the objects the queued commits need to the cache
+remote, ships each entry (``shipping.Shipment``) to a lane, and turns what
+the lane streams back into the entry's log, its stage and node (``queue
+status``), checkpoint refs as they are made, and at the end the
+experiment, recorded by the same ``record`` step as the local executor. It
+alone writes ``refs/exps/...``.
 
-A node that dies (or a worker process that crashes) costs that attempt
-only: the entry is shipped again, ``RETRIES`` times at most, then failed
-with the reason. Ray's own retries are off (``max_retries=0``), so that an
+A lane holds two entries: while one runs its stages, the next receives its
+commit, fetches its inputs and checks its folder out, and takes the slot as
+the stages end (the local pool's spare workers do the same); the first one
+records and pushes its outputs meanwhile. So what an experiment costs
+beyond its stages is mostly hidden behind the one before.
+
+A node that dies (or a lane's process that crashes) costs its attempts
+only: Ray restarts the lane (on another node if need be) and the entries
+are shipped again, ``RETRIES`` times at most, then failed with the reason.
+Ray's own retries of a call are off (``max_task_retries=0``), so that an
 experiment is recorded exactly once, here."""
 
 from __future__ import annotations
@@ -164,26 +173,59 @@ def _push_needed(project: Project, git: Git, commits: list[str]) -> None:
     r.push(names)
 
 
-def _task(data: bytes, base: list[Any]) -> Iterator[bytes]:
-    """The Ray task: one shipped entry, its events as they happen. ``base``
-    holds the baseline's bundle in the object store, fetched to the node
-    only when its scratch repository lacks the baseline."""
-    import ray
+class Lane:
+    """One of the ``--jobs`` slots of a queue run: a Ray actor holding the
+    experiment's resources on a node for the whole run, its process (trails
+    imported, its kept run folders) serving entry after entry. It runs two
+    at once: the next one receives its commit, fetches its inputs and
+    checks its folder out while the current one runs its stages, and takes
+    the slot (``gate``) when they are over, as the local pool's spare
+    workers do."""
 
-    from trails.experiments import shipping
+    def __init__(self) -> None:
+        self.gate = threading.Semaphore(1)
 
-    node = ray.get_runtime_context().get_node_id()
-    shipment = shipping.decode_shipment(data)
-    for ev in shipping.work(shipment, lambda: bytes(ray.get(base[0])), node):
-        yield ev.encode()
+    def node(self) -> str:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+
+    def run(self, data: bytes, base: list[Any]) -> Iterator[bytes]:
+        """One shipped entry, its events as they happen. ``base`` holds the
+        baseline's bundle in the object store, fetched to the node only
+        when its scratch repository lacks the baseline."""
+        import ray
+
+        from trails.experiments import shipping
+
+        shipment = shipping.decode_shipment(data)
+        for ev in shipping.work(shipment, lambda: bytes(ray.get(base[0])), self.node(), self.gate):
+            yield ev.encode()
+
+
+#: Entries a lane holds at once: one running its stages, one preparing.
+PER_LANE = 2
 
 
 def _retryable() -> tuple[type[BaseException], ...]:
     from ray import exceptions as rx
 
     names = ("NodeDiedError", "WorkerCrashedError", "ObjectLostError", "OwnerDiedError",
-             "LocalRayletDiedError", "ObjectReconstructionFailedError")  # fmt: skip
+             "LocalRayletDiedError", "ObjectReconstructionFailedError", "RayActorError",
+             "ActorDiedError", "ActorUnavailableError")  # fmt: skip
     return tuple(getattr(rx, n) for n in names if hasattr(rx, n))
+
+
+@dataclass
+class _LaneState:
+    """A lane as the driver sees it: ready once its actor answered where
+    it runs (asked again after it was lost and restarted)."""
+
+    handle: Any
+    ready: Any  # the pending answer of ``node``, None once answered
+    node: str = ""
+    #: The attempts it holds (entry ids).
+    held: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -196,6 +238,14 @@ class _Attempt:
     started: float = field(default_factory=time.monotonic)
     checkpoint: str = ""  # the chain's tip as last written here
     tries: int = 0  # attempts lost before this one
+    #: Its stages are over (``free``): its lane can take another entry.
+    free: bool = False
+    lane: int = -1
+    #: ``queue kill`` killed its lane: it stays queued.
+    killed: bool = False
+    #: Its lane was killed for another entry's ``queue kill``: shipped
+    #: again, not counted as a try.
+    spared: bool = False
 
 
 @dataclass
@@ -216,42 +266,110 @@ class _Driver:
     #: Bytes each finished experiment cost its node (bundles, cache objects).
     shipped: list[tuple[str, int, int]] = field(default_factory=list)
 
+    lanes: list[_LaneState] = field(default_factory=list)
+    #: Attempts lost with their lane, to ship again once a lane is free.
+    again: deque[_Attempt] = field(default_factory=deque)
+
+    def open_lanes(self) -> None:
+        """``jobs`` lanes, each with the experiment's resources (Ray places
+        them; one that cannot be placed is never used). A lost lane is
+        restarted by Ray (``max_restarts``), its entries shipped again."""
+        import ray
+
+        actor: Any = ray.remote(Lane).options(
+            max_concurrency=PER_LANE, max_restarts=-1, max_task_retries=0,
+            **self.settings.options(),
+        )  # fmt: skip
+        for _ in range(self.jobs):
+            handle = actor.remote()
+            self.lanes.append(_LaneState(handle, handle.node.remote()))
+
+    def look_at_lanes(self) -> None:
+        """Lanes that came up (or back) since the last look."""
+        import ray
+
+        asked = [lane.ready for lane in self.lanes if lane.ready is not None]
+        if not asked:
+            return
+        answered, _ = ray.wait(asked, num_returns=len(asked), timeout=0)
+        for lane in self.lanes:
+            if lane.ready is not None and lane.ready in answered:
+                try:
+                    lane.node = str(ray.get(lane.ready))
+                except Exception:  # lost again before it answered: ask again
+                    lane.ready = lane.handle.node.remote()
+                    continue
+                lane.ready = None
+
+    def free_lane(self) -> int | None:
+        """The ready lane holding the fewest entries whose stages may
+        still run, if it can take one more."""
+        best, load = None, PER_LANE
+        for i, lane in enumerate(self.lanes):
+            if lane.ready is not None:
+                continue
+            n = sum(not self.running[e].free for e in lane.held if e in self.running)
+            if n < load:
+                best, load = i, n
+        return best
+
+    def close_lanes(self) -> None:
+        import ray
+
+        for lane in self.lanes:
+            with contextlib.suppress(Exception):
+                ray.kill(lane.handle, no_restart=True)
+
     def rundir(self, entry_id: str) -> RunDir:
         return queue.run_dir(self.project.root, entry_id)
 
     def claim(self, entry: queue.Entry) -> _Attempt | None:
-        from trails.experiments.worker import _claimed
+        """Take the entry (its lock, holding this pid), then read it, in one
+        ``git log`` that also says whether its ref still points there: read
+        before, an entry another run took and failed could be failed again
+        here. One that cannot be run here fails with the reason."""
+        from trails.pids import claim
 
         rundir = self.rundir(entry.id)
-        rundir.path.mkdir(parents=True, exist_ok=True)
-        try:
-            args = queue.args_of(self.git, entry.sha)
-        except TrailsError as exc:
-            queue.mark_failed(self.git, entry)
-            self.result.failed.append((entry.id, str(exc)))
-            return None
-        if args.copy_paths:
-            # They would come from this workspace, which a worker cannot read.
-            queue.mark_failed(self.git, entry)
-            self.result.failed.append((entry.id, "--copy-paths needs the local executor"))
-            self.display.failed(entry.id, "--copy-paths needs the local executor", "-")
-            return None
-        if not _claimed(self.git, entry, rundir, own_log=False):
+        if not claim(rundir.lock):
             self.display.taken(entry.id)
             return None
-        rundir.log.write_bytes(b"")
-        rundir.kill.unlink(missing_ok=True)
-        return _Attempt(entry, args, 0)
-
-    def start(self, att: _Attempt) -> None:
-        """Ship the entry; one that cannot be shipped (its baseline gone)
-        fails with the reason, the rest of the queue goes on."""
         try:
-            self.submit(att)
+            queued = queue.read_entry(self.git, entry.ref)
+        except TrailsError as exc:
+            self._refuse(entry, str(exc))
+            return None
+        if queued is None or queued.entry.sha != entry.sha:
+            rundir.lock.unlink(missing_ok=True)  # another run has had it since it was listed
+            self.display.taken(entry.id)
+            return None
+        for p in (rundir.result, rundir.stage, rundir.kill):
+            p.unlink(missing_ok=True)
+        if queued.args.copy_paths:
+            # They would come from this workspace, which a worker cannot read.
+            self._refuse(entry, "--copy-paths needs the local executor")
+            return None
+        rundir.log.write_bytes(b"")
+        return _Attempt(entry, queued.args, 0)
+
+    def _refuse(self, entry: queue.Entry, reason: str) -> None:
+        """A claimed entry failed before it is shipped, its lock let go."""
+        rundir = self.rundir(entry.id)
+        queue.mark_failed(self.git, entry)
+        rundir.write_result(RunResult(status=RunStatus.FAILED, created=entry.created, error=reason))
+        self.result.failed.append((entry.id, reason))
+        self.display.failed(entry.id, reason, self.project.rel(rundir.log))
+        rundir.lock.unlink(missing_ok=True)
+
+    def start(self, att: _Attempt, lane: int) -> None:
+        """Ship the entry to ``lane``; one that cannot be shipped (its
+        baseline gone) fails with the reason, the rest of the queue goes on."""
+        try:
+            self.submit(att, lane)
         except TrailsError as exc:
             self._end(att, RunStatus.FAILED, str(exc))
 
-    def submit(self, att: _Attempt) -> None:
+    def submit(self, att: _Attempt, lane: int) -> None:
         import ray
 
         e, baseline = att.entry, att.args.baseline or ""
@@ -268,10 +386,13 @@ class _Driver:
             baseline=baseline, bundle=self.git.bundle(tips, [baseline]), remote=self.remote,
             checkpoint=state,
         )  # fmt: skip
-        task = ray.remote(max_retries=0, num_returns="streaming")(_task)
-        att.ref = task.options(**self.settings.options()).remote(
-            shipment.encode(), [self.bases[baseline]]
+        att.lane = lane
+        att.ref = (
+            self.lanes[lane]
+            .handle.run.options(num_returns="streaming")
+            .remote(shipment.encode(), [self.bases[baseline]])
         )
+        self.lanes[lane].held.append(e.id)
         self.serial += 1
         att.number = self.serial
         self.running[e.id] = att
@@ -315,6 +436,7 @@ class _Driver:
         elif what.kind is EventKind.STARTED:
             att.node = what.text
             rundir.node.write_text(what.text)
+        elif what.kind is EventKind.RUNNING:
             rundir.waiting.unlink(missing_ok=True)
             att.started = time.monotonic()
             self.display.started(entry_id)
@@ -325,23 +447,45 @@ class _Driver:
             rundir.stage.write_text(what.text)
         elif what.kind is EventKind.CHECKPOINT:
             self._checkpoint(att, what)
+        elif what.kind is EventKind.FREE:
+            att.free = True
         elif what.kind is EventKind.DONE:
             self._done(att, what)
 
     def _lost(self, att: _Attempt, exc: BaseException) -> None:
         from ray.exceptions import TaskCancelledError
 
-        if isinstance(exc, TaskCancelledError):
+        lane = self._unhold(att)
+        if lane is not None and lane.ready is None:
+            lane.ready = lane.handle.node.remote()  # Ray restarts it, maybe elsewhere
+        if att.killed or isinstance(exc, TaskCancelledError):
             self._leave(att)
             return
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+        if att.spared:
+            self._again(att, att.tries, "its lane was stopped for another entry's 'queue kill'")
+            return
         if isinstance(exc, _retryable()) and att.tries < RETRIES:
-            self._note(att, f"\n[trails] attempt on node {att.node[:8] or '?'} lost ({reason}); "
-                            "shipping it again\n")  # fmt: skip
-            self.submit(_Attempt(att.entry, att.args, 0, checkpoint=att.checkpoint,
-                                 tries=att.tries + 1))  # fmt: skip
+            self._again(att, att.tries + 1, reason)
             return
         self._end(att, RunStatus.FAILED, reason or "the worker was lost")
+
+    def _unhold(self, att: _Attempt) -> _LaneState | None:
+        """The attempt off its lane (ended, left or lost)."""
+        if not 0 <= att.lane < len(self.lanes):
+            return None
+        lane = self.lanes[att.lane]
+        if att.entry.id in lane.held:
+            lane.held.remove(att.entry.id)
+        return lane
+
+    def _again(self, att: _Attempt, tries: int, reason: str) -> None:
+        self._note(att, f"\n[trails] attempt on node {att.node[:8] or '?'} lost ({reason}); "
+                        "shipping it again\n")  # fmt: skip
+        self.running.pop(att.entry.id, None)
+        self.rundir(att.entry.id).waiting.touch()
+        self.again.append(_Attempt(att.entry, att.args, 0, checkpoint=att.checkpoint,
+                                   tries=tries))  # fmt: skip
 
     def _note(self, att: _Attempt, text: str) -> None:
         with self.rundir(att.entry.id).log.open("a", encoding="utf-8") as f:
@@ -413,6 +557,7 @@ class _Driver:
 
     def _leave(self, att: _Attempt) -> None:
         """Cancelled (``queue kill``, Ctrl+C): the entry stays queued."""
+        self._unhold(att)
         self.running.pop(att.entry.id, None)
         self.rundir(att.entry.id).write_result(RunResult(status=RunStatus.INTERRUPTED))
         self._release(att)
@@ -422,6 +567,7 @@ class _Driver:
     def _end(self, att: _Attempt, status: RunStatus, error: str, name: str = "",
              sha: str = "") -> None:  # fmt: skip
         e = att.entry
+        self._unhold(att)
         self.running.pop(e.id, None)
         rundir = self.rundir(e.id)
         rundir.write_result(RunResult(status=status, name=name, sha=sha, created=e.created,
@@ -444,21 +590,27 @@ class _Driver:
             p.unlink(missing_ok=True)
 
     def kills(self) -> None:
-        """``queue kill`` asks by a ``kill`` file in the run folder."""
+        """``queue kill`` asks by a ``kill`` file in the run folder: the
+        entry's lane is killed (Ray cancels no running actor call) and
+        restarted; the lane's other entry is shipped again."""
         import ray
 
         for att in list(self.running.values()):
-            if self.rundir(att.entry.id).kill.exists():
-                with contextlib.suppress(Exception):
-                    ray.cancel(att.ref, force=True)
+            if att.killed or not self.rundir(att.entry.id).kill.exists():
+                continue
+            att.killed = True
+            lane = self.lanes[att.lane]
+            for other in lane.held:
+                if other != att.entry.id and other in self.running:
+                    self.running[other].spared = True
+            with contextlib.suppress(Exception):
+                ray.kill(lane.handle, no_restart=False)
 
     def cancel_all(self) -> None:
-        import ray
-
-        for att in list(self.running.values()):
-            with contextlib.suppress(Exception):
-                ray.cancel(att.ref, force=True)
+        self.close_lanes()
+        for att in [*self.running.values(), *self.again]:
             self._leave(att)
+        self.again.clear()
 
 
 def _connect(settings: RaySettings) -> None:
@@ -492,18 +644,31 @@ def run_all(
     git = Git(project.root)
     pending = deque(queue.entries(git))
     remote = remote_settings(project)
-    _push_needed(project, git, [e.sha for e in pending])
     _connect(settings)
     ids = [e.id for e in pending]
     display: QueueStatus = show(ids, jobs) if show else QueueDisplay(ids, jobs, echo)
     d = _Driver(project, git, jobs, settings, remote, display, PoolResult())
+    if pending:
+        # The lanes' processes start on their nodes while this pushes.
+        d.open_lanes()
+    try:
+        _push_needed(project, git, [e.sha for e in pending])
+    except BaseException:
+        d.close_lanes()
+        raise
     with display:
         try:
-            while (pending and not draining()) or d.running:
-                while pending and len(d.running) < jobs and not draining():
-                    att = d.claim(pending.popleft())
+            while ((pending or d.again) and not draining()) or d.running:
+                d.look_at_lanes()
+                # A lane takes the next entry as soon as the one running its
+                # stages is past them (or while it runs, the second of two).
+                while (d.again or pending) and not draining():
+                    lane = d.free_lane()
+                    if lane is None:
+                        break
+                    att = d.again.popleft() if d.again else d.claim(pending.popleft())
                     if att is not None:
-                        d.start(att)
+                        d.start(att, lane)
                 d.kills()
                 with contextlib.suppress(threads_queue.Empty):
                     d.handle(*d.events.get(timeout=POLL))
@@ -513,6 +678,9 @@ def run_all(
             d.cancel_all()
             raise
         finally:
+            for att in list(d.again):
+                d._leave(att)
+            d.close_lanes()
             d.result.left += [e.id for e in pending]
             for i in pending:
                 display.left(i.id)

@@ -102,6 +102,7 @@ def collect_rows(
                 b,
                 e.created,
                 show.Snapshot(snaps[e.sha].params, {}, snaps[e.sha].recorded),
+                node="" if e.failed else queue.running_node(queue.run_dir(project.root, e.id)),
             )
             for e in pending
             if parents.get(e.sha) == b

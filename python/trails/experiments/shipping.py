@@ -5,12 +5,15 @@ queue run and a worker on another machine, and the worker's side of it
 To the worker goes a ``Shipment``: the entry (its ref, commit, baseline),
 its commit as a Git bundle less the baseline (the node usually has it), and
 the cache remote's settings. The worker keeps one scratch repository and
-one cache per project on its node (``scratch``), unbundles there (asking
-for the baseline's bundle only when the node lacks it), fetches from the
-cache remote the objects the entry's ``dvc.lock`` and ``.dvc`` files name
-that its cache lacks, runs the entry through the same ``run_entry`` and
-``ExperimentRun`` as the local executor, pushes the outputs, and answers
-with ``Event``s: its node, log chunks, each checkpoint's commit as a
+one cache per project on its node (``scratch``), and run folders of its
+own, each moved by a diff from the entry it last held (``_take_folder``).
+It unbundles there (asking for the baseline's bundle only when the node
+lacks it), fetches from the cache remote the objects the entry's
+``dvc.lock`` and ``.dvc`` files name that its cache lacks, runs the entry
+through the same ``run_entry`` and ``ExperimentRun`` as the local executor
+(taking its lane's one slot, ``gate``, before the first command), pushes
+the outputs, and answers with ``Event``s: its node, log chunks, when it
+holds the slot and when its stages are over, each checkpoint's commit as a
 bundle as it is made, and at the end the experiment commit as a bundle.
 
 The worker never reads the driver's work tree or cache: everything it has
@@ -77,6 +80,11 @@ class EventKind(enum.Enum):
     LOG = "log"
     STAGE = "stage"
     CHECKPOINT = "checkpoint"
+    #: The lane's slot is this entry's: its first command is about to run.
+    RUNNING = "running"
+    #: Its stages are over (what is left: recording, pushing, bundling):
+    #: the lane's other entry runs, and the driver ships it the next.
+    FREE = "free"
     DONE = "done"
 
 
@@ -206,6 +214,40 @@ def _push_outputs(project: Project, git: Git, commit: str) -> None:
     r.push(expanded)
 
 
+#: Kept run folders no entry of this process uses now, per scratch
+#: repository; and the lock that guards the lists (a lane runs two entries
+#: at once, each in a thread of its own).
+_FREE_FOLDERS: dict[Path, list[Path]] = {}
+_FOLDERS_LOCK = threading.Lock()
+
+
+def _take_folder(root: Path) -> Path:
+    """A run folder this worker process keeps for its next entries (as a
+    pool's worker does: the next entry moves it by the diff of their
+    commits). Taken with a pid lock, so the folders of a process that died
+    are taken over; within the process, one entry at a time."""
+    from trails.experiments.executor import holds, remove_folder
+    from trails.pids import claim
+
+    with _FOLDERS_LOCK:
+        free = _FREE_FOLDERS.setdefault(root, [])
+        if free:
+            return free.pop()
+        exps, n = root / ".dvc" / "tmp" / "exps", 0
+        while True:
+            n += 1
+            folder = exps / f"ray-{n}"
+            if claim(folder.with_name(folder.name + ".lock")):
+                if holds(folder) is None:
+                    remove_folder(folder)
+                return folder
+
+
+def _give_folder(root: Path, folder: Path) -> None:
+    with _FOLDERS_LOCK:
+        _FREE_FOLDERS.setdefault(root, []).append(folder)
+
+
 @dataclass
 class _Worker:
     """One shipped entry on a node: ``run`` on a thread, ``stream`` on the
@@ -214,6 +256,9 @@ class _Worker:
     shipment: Shipment
     base: Callable[[], bytes]
     node: str
+    #: The lane's one slot for stages: taken before the first command.
+    gate: threading.Semaphore
+    #: ``running``, ``free`` and ``done``, as they happen (the rest is polled).
     done: threads_queue.Queue[Event] = field(default_factory=threads_queue.Queue)
 
     def __post_init__(self) -> None:
@@ -223,13 +268,16 @@ class _Worker:
         self.rundir = queue.run_dir(self.root, self.shipment.entry_sha[:7])
 
     def run(self) -> None:
+        slot = _Slot(self.gate, self.done)
         try:
-            self.done.put(self._run())
+            self.done.put(self._run(slot))
         except BaseException as exc:  # the driver records the reason; nothing is lost
             from trails.errors import error_message
 
             msg = error_message(exc) if isinstance(exc, Exception) else repr(exc)
             self.done.put(self._finished(RunStatus.FAILED, error=msg or repr(exc)))
+        finally:
+            slot.release()
 
     def _finished(self, status: RunStatus, **kw: object) -> Event:
         try:
@@ -276,7 +324,7 @@ class _Worker:
         if name and name != resumed and git.rev_parse(ref_for(s.baseline, name)):
             git.delete_ref(ref_for(s.baseline, name))
 
-    def _run(self) -> Event:
+    def _run(self, slot: _Slot) -> Event:
         from trails.errors import TrailsError, error_lines, error_message
         from trails.experiments.executor import run_entry
         from trails.experiments.queue import Entry
@@ -289,12 +337,16 @@ class _Worker:
         fetched, objects = _fetch_inputs(project, git, start)
         entry = Entry(s.entry_ref, s.entry_sha, s.created)
         counts = {"received": received, "fetched": fetched, "fetched_objects": objects}
+        folder = _take_folder(self.root)
         try:
             rec = run_entry(project, git, entry, LoggedRunner(self.rundir.log), self._echo,
+                            slot=slot, folder=folder,
                             status=_stage_status(self._echo, self.rundir.stage))  # fmt: skip
         except TrailsError as exc:
             self._echo("\n".join(error_lines(exc)))
             return self._finished(RunStatus.FAILED, error=error_message(exc), **counts)
+        finally:
+            _give_folder(self.root, folder)
         _push_outputs(project, git, rec.sha)
         bundle = git.bundle([ref_for(s.baseline, rec.name)], [s.baseline])
         self._echo(f"Ran experiment {entry.id} as '{rec.name}' on node {self.node[:8]} "
@@ -320,7 +372,33 @@ class _Worker:
             yield from watch.poll()
             if last is not None:
                 yield last
-                return
+                if last.kind is EventKind.DONE:
+                    return
+
+
+@dataclass
+class _Slot:
+    """The lane's slot, as ``run_entry`` takes it (before the first command:
+    what comes before runs while the lane's other entry runs its stages)
+    and lets it go (the stages are over): ``running``, then ``free``."""
+
+    gate: threading.Semaphore
+    events: threads_queue.Queue[Event]
+    held: bool = False
+    freed: bool = False
+
+    def acquire(self) -> None:
+        self.gate.acquire()
+        self.held = True
+        self.events.put(Event(kind=EventKind.RUNNING))
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.gate.release()
+        if not self.freed:
+            self.freed = True
+            self.events.put(Event(kind=EventKind.FREE))
 
 
 def _stage_status(echo: Callable[[str], None], stage_file: Path) -> Status:
@@ -379,6 +457,9 @@ class _Watch:
         yield Event(kind=EventKind.CHECKPOINT, name=state.name, tip=state.tip, bundle=bundle)
 
 
-def work(shipment: Shipment, base: Callable[[], bytes], node: str) -> Iterator[Event]:
-    """The worker's side of one entry (a Ray task iterates it)."""
-    return _Worker(shipment, base, node).stream()
+def work(
+    shipment: Shipment, base: Callable[[], bytes], node: str, gate: threading.Semaphore
+) -> Iterator[Event]:
+    """The worker's side of one entry (a lane of ``rayexec`` iterates it);
+    ``gate``: the lane's slot, which its entries take one at a time."""
+    return _Worker(shipment, base, node, gate).stream()

@@ -29,6 +29,8 @@ class Row:
     created: int | None
     snap: Snapshot
     label: str = ""
+    #: The Ray node a queued entry runs on now (``queue.running_node``).
+    node: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,9 @@ def experiment_rows(
         last = i == len(tops) - 1
         branch = "└──" if last else "├──"
         if r.kind == "queued":
-            r.label = f"{branch} *{r.rev[:7]}"
+            r.label = f"{branch} *{r.rev[:7]}" + (
+                f" [running on node {r.node[:8]}]" if r.node else ""
+            )
         elif r.kind == "failed":
             r.label = f"{branch} !{r.rev[:7]} [failed]"
         else:
