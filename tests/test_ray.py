@@ -225,6 +225,22 @@ def test_without_a_cache_remote_it_says_how_to_add_one(
     assert trails("queue", "status").out.splitlines()[1].endswith("queued")
 
 
+def test_resources_no_node_offers_are_refused_before_anything_runs(
+    project: Path, trails: Trails, cluster: Cluster
+) -> None:
+    """Ray would keep such an experiment pending for ever: one message
+    naming what was asked and what the nodes offer, the queue untouched."""
+    ids = queue(trails, 3)
+    before = git(project, "for-each-ref", "refs/exps")
+    r = on_ray(trails, cluster, "--resources", "num_cpus=1,nosuch=1")
+    assert r.code == 1 and "Traceback" not in r.err, r.err
+    assert "no node of the Ray cluster" in r.err and "nosuch=1" in r.err, r.err
+    assert "CPU=1" in r.err, "what the live nodes offer is named"
+    assert git(project, "for-each-ref", "refs/exps") == before
+    assert trails("queue", "status").out.splitlines()[1].split()[0] == ids[0]
+    assert trails("queue", "status").out.splitlines()[1].endswith("queued")
+
+
 def test_checkpoints_reach_the_driver_as_they_are_made(
     repo: Path, trails: Trails, cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -362,6 +378,25 @@ def test_a_driver_killed_outright_leaves_its_entries_queued(
     assert r.code == 0 and names(trails) == {"after": 14}, r.out + r.err
 
 
+def _joined(cluster: Cluster, node: subprocess.Popen[bytes], resource: str) -> None:
+    """Wait (up to 3 minutes: a loaded machine starts a raylet slowly) until
+    a live node offers ``resource``, so a test never waits on a node that
+    is still starting or that failed to start."""
+    probe = (
+        "import ray, sys, time\n"
+        f"ray.init(address={cluster.address!r}, log_to_driver=False, configure_logging=False)\n"
+        "end = time.monotonic() + 180\n"
+        "while time.monotonic() < end:\n"
+        f"    if any(n['Alive'] and n['Resources'].get({resource!r}) for n in ray.nodes()):\n"
+        "        sys.exit(0)\n"
+        "    time.sleep(0.5)\n"
+        "sys.exit(1)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=False)
+    assert node.poll() is None, f"the node offering {resource} exited ({node.returncode})"
+    assert r.returncode == 0, f"no live node offers {resource}: {r.stderr.decode()[-2000:]}"
+
+
 @pytest.fixture
 def hidden_node(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A third worker node (custom resource ``isolated``) in a mount
@@ -382,6 +417,7 @@ def hidden_node(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> I
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
+        _joined(cluster, node, "isolated")
         yield hidden
     finally:
         os.killpg(node.pid, signal.SIGTERM)

@@ -628,6 +628,36 @@ def _connect(settings: RaySettings) -> None:
         ) from None
 
 
+#: Ray's names for the resources ``--resources`` spells as its options.
+_RAY_NAMES = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
+
+
+def _check_fits(settings: RaySettings) -> None:
+    """Refuse, before anything is claimed, resources no live node offers:
+    Ray would keep such an experiment pending for ever (its scheduler only
+    logs an 'infeasible' warning), and the run would hang with the queue
+    marked as being run."""
+    import ray
+
+    wanted = {"CPU": 1.0, **{_RAY_NAMES.get(k, k): v for k, v in settings.resources}}
+    wanted = {k: v for k, v in wanted.items() if v > 0}
+    listed: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    nodes = [n.get("Resources", {}) for n in listed if n.get("Alive")]
+    if any(all(n.get(k, 0) >= v for k, v in wanted.items()) for n in nodes):
+        return
+    ask = ",".join(f"{k}={v:g}" for k, v in wanted.items())
+    # Memory figures (bytes) only when asked for: they would drown the rest.
+    shown = [k for k in {k for n in nodes for k in n} if not k.startswith("node:")]
+    shown = [k for k in sorted(shown) if "memory" not in k or k in wanted]
+    offers = "; ".join(",".join(f"{k}={n[k]:g}" for k in shown if k in n) for n in nodes)
+    raise ExecutorError(
+        f"no node of the Ray cluster at {settings.address or 'this machine'} offers "
+        f"{ask} for one experiment (its live nodes offer: {offers or 'nothing'})",
+        hint="Lower --resources (or [exp] resources), or start a node that has them "
+        "('ray start --address ... --resources ...'); nothing was run.",
+    )
+
+
 def run_all(
     project: Project,
     jobs: int,
@@ -645,6 +675,8 @@ def run_all(
     pending = deque(queue.entries(git))
     remote = remote_settings(project)
     _connect(settings)
+    if pending:
+        _check_fits(settings)
     ids = [e.id for e in pending]
     display: QueueStatus = show(ids, jobs) if show else QueueDisplay(ids, jobs, echo)
     d = _Driver(project, git, jobs, settings, remote, display, PoolResult())

@@ -226,7 +226,7 @@ def _take_folder(root: Path) -> Path:
     pool's worker does: the next entry moves it by the diff of their
     commits). Taken with a pid lock, so the folders of a process that died
     are taken over; within the process, one entry at a time."""
-    from trails.experiments.executor import holds, remove_folder
+    from trails.experiments.folders import holds, remove_folder
     from trails.pids import claim
 
     with _FOLDERS_LOCK:
