@@ -4,6 +4,7 @@ signal-file protocol, resume, --reset, interrupts and crashes."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,6 +141,41 @@ def test_sigint_keeps_every_checkpoint(project: Path) -> None:
     ref = git(project, "for-each-ref", "--format=%(refname)", "refs/exps").strip()
     assert len(git(project, "rev-list", ref, "^HEAD").split()) == made
     assert not (project / ".dvc" / "tmp" / "DVC_CHECKPOINT").exists()
+
+
+#: A ``git`` that, once, presses Ctrl+C on trails' process group just
+#: after a checkpoint's ref has moved, then takes a moment to exit: a
+#: terminal's Ctrl+C landing in the middle of the checkpoint's commit.
+CTRL_C_GIT = """#!/bin/bash
+{git} "$@"
+code=$?
+if [ "$1" = update-ref ] && [[ "$2" == refs/exps/* ]] && [ ! -e "$MARK" ]; then
+    touch "$MARK"
+    kill -INT -- -"$(ps -o pgid= -p "$PPID" | tr -d ' ')"
+    sleep 0.5
+fi
+exit $code
+"""
+
+
+def test_ctrl_c_in_a_checkpoints_commit_keeps_it_announced(project: Path, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "git"
+    wrapper.write_text(CTRL_C_GIT.format(git=shutil.which("git")))
+    wrapper.chmod(0o755)
+    mark = tmp_path / "pressed"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "MARK": str(mark),
+           "EPOCHS": "50", "EPOCH_SLEEP": "0.2"}  # fmt: skip
+    proc = subprocess.run(
+        [PY, "-m", "trails", "exp", "run", "-n", "cut"], cwd=project, env=env,
+        capture_output=True, text=True, start_new_session=True, timeout=60,
+    )  # fmt: skip
+    assert mark.exists(), proc.stderr
+    assert proc.returncode == 130, proc.stderr
+    ref = git(project, "for-each-ref", "--format=%(refname)", "refs/exps").strip()
+    kept = git(project, "rev-list", ref, "^HEAD").split()
+    assert len(kept) == proc.stdout.count("Checkpoint ") == 1, (proc.stdout, proc.stderr)
 
 
 def test_a_command_that_never_signals_gets_a_wrap_up_checkpoint(repo: Path, trails: Trails) -> None:

@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trails.errors import TrailsError
@@ -88,6 +88,18 @@ def _identity_env(root: Path) -> dict[str, str]:
 @dataclass(frozen=True)
 class Git:
     root: Path
+    #: Run each command in a process group of its own (``shielded``).
+    own_group: bool = False
+
+    def shielded(self) -> Git:
+        """This repository, its commands out of reach of the terminal's
+        Ctrl+C (sent to trails' whole process group). For the steps a thread
+        other than the main one must finish once begun: a checkpoint whose
+        ``update-ref`` was cut by the signal after the ref moved was kept but
+        never announced, nor remembered as the chain's tip. The main thread
+        still stops at once: the signal raises there, and trails waits for
+        such steps (the checkpoint watcher is joined) before it exits."""
+        return replace(self, own_group=True)
 
     def run(
         self,
@@ -104,6 +116,7 @@ class Git:
             text=True,
             input=input,
             env={**os.environ, **env} if env else None,
+            process_group=0 if self.own_group else None,
         )
         if check and proc.returncode != 0:
             raise _failure(args, proc.stderr, proc.returncode)
@@ -303,7 +316,11 @@ class Git:
 
     def hash_object(self, data: bytes) -> str:
         proc = subprocess.run(
-            ["git", "hash-object", "-w", "--stdin"], cwd=self.root, input=data, capture_output=True
+            ["git", "hash-object", "-w", "--stdin"],
+            cwd=self.root,
+            input=data,
+            capture_output=True,
+            process_group=0 if self.own_group else None,
         )
         if proc.returncode != 0:
             raise _failure(("hash-object",), proc.stderr.decode(errors="replace"), proc.returncode)

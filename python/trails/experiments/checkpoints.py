@@ -41,20 +41,22 @@ class Chain:
     #: deterministic run's derived name does.
     replaces: tuple[str, str] | None = None
 
-    def commit(self, tree: str) -> str:
-        """Add a checkpoint holding ``tree`` (nothing if the tip holds it)."""
+    def commit(self, tree: str, git: Git | None = None) -> str:
+        """Add a checkpoint holding ``tree`` (nothing if the tip holds it),
+        through ``git`` if given (a shielded one, from the watcher's thread)."""
+        git = git or self.git
         last = self.tip or self.start
-        if last is not None and self.git.run("rev-parse", f"{last}^{{tree}}").strip() == tree:
+        if last is not None and git.run("rev-parse", f"{last}^{{tree}}").strip() == tree:
             return last
         if self.name is None:
             self.name = derive_name(self.baseline, tree)
         msg = self.message or f"trails: checkpoint of {self.name}"
-        sha = self.git.commit_tree(tree, [last or self.baseline], msg)
+        sha = git.commit_tree(tree, [last or self.baseline], msg)
         old = self.tip or (None if self.force else ZERO)
         if self.tip is None and self.replaces is not None and self.replaces[0] == self.name:
             old = self.replaces[1]
         try:
-            self.git.update_ref(ref_for(self.baseline, self.name), sha, old)
+            git.update_ref(ref_for(self.baseline, self.name), sha, old)
         except GitError:
             raise taken(
                 self.name,

@@ -136,7 +136,9 @@ class ExperimentRun:
         from trails.experiments.checkpoints import save_state
 
         assert self.chain is not None
-        sha = self.chain.commit(self.place.snapshot(self.git))
+        # In the watcher's thread: a Ctrl+C must not cut the commit in two.
+        git = self.git.shielded()
+        sha = self.chain.commit(self.place.snapshot(git), git)
         if self.place.state is not None:
             save_state(self.place.project.root, self.chain, self.place.state)
         self.echo(f"Checkpoint {sha[:7]} of experiment '{self.chain.name}'")
