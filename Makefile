@@ -48,11 +48,17 @@ sshd: ## Debian's OpenSSH server for the ssh:// remote tests (installed if missi
 	  $(SUDO) apt-get update -qq >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends openssh-server >/dev/null; }
 
+# pytest-xdist: 3 workers on these 2 cores halve the suite's wall time (the
+# tests wait on subprocesses and servers more than they compute); a file's
+# tests stay on one worker (--dist loadfile: one Ray cluster, one reference
+# tool's venv). TEST_WORKERS=0 runs them in this process, one at a time.
+TEST_WORKERS ?= 3
+
 test-python: install browser sshd ## Python tests (facade, CLI functional tests, a headless chromium, an sshd)
 	@# Bytecode for the editable sources, once: with PYTHONDONTWRITEBYTECODE set
 	@# (as on these machines) every trails process would compile them again.
 	$(PY) -m compileall -q python/trails >/dev/null
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test: install test-rust test-python ## All tests (Rust, then Python)
 
