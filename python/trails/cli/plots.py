@@ -44,8 +44,7 @@ def _options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _run(revs: list[str], targets: tuple[str, ...], opts: dict[str, Any]) -> None:
-    from trails.plots import charts, render, revisions
-    from trails.plots.svgcache import SvgCache
+    from trails.plots import charts, revisions
 
     project, git = context()
     props = {k: opts[k] for k in _PROPS if opts.get(k) is not None}
@@ -58,10 +57,15 @@ def _run(revs: list[str], targets: tuple[str, ...], opts: dict[str, Any]) -> Non
 
         urls = {}
         if collected.images:  # written where the extension reads them (-o)
+            from trails.plots import render
+
             urls = render.write_images(collected.images, _out_dir(project.root, opts["out"]))
         doc = charts.document(collected, split=opts["split"], urls=urls)
         click.echo(msgspec.json.format(doc.encode(), indent=2).decode())
         return
+    from trails.plots import render
+    from trails.plots.svgcache import SvgCache
+
     own = _renderer(project) == "trails"
     out = _out_dir(project.root, opts["out"])
     title = "trails plots: " + ", ".join(revs)

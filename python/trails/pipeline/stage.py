@@ -14,10 +14,12 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from trails.files import PIPELINE as DVCFILE
+
 OutKind = Literal["outs", "metrics", "plots"]
 
-#: The default name of a pipeline file and of a params file.
-DVCFILE = "dvc.yaml"
+#: The default name of a lock file and of a params file (a pipeline file's:
+#: ``DVCFILE``).
 LOCKFILE = "dvc.lock"
 PARAMS_FILE = "params.yaml"
 

@@ -207,15 +207,19 @@ def _has_tasks(project: Project) -> bool:
     return bool(discover.task_files(project.root))
 
 
+def pipeline_files(project: Project) -> list[str]:
+    """The project's ``dvc.yaml`` files (``pipeline.dvcfile.find_dvcfiles``'s
+    answer, without loading the pipeline loader: a plot reads no stage)."""
+    return list(project.files().listing().pipelines)
+
+
 def collect(project: Project, texts: Mapping[str, str | None] | None = None) -> list[Definition]:
     """Every declared plot, ids made unique as the reference tool makes them.
     ``texts``: the pipeline files as a revision holds them (path -> text,
     None where it has none), instead of the workspace's."""
-    from trails.pipeline.dvcfile import find_dvcfiles
-
     found: list[Definition] = []
     staged = False
-    configs_read = find_dvcfiles(project.root) if texts is None else sorted(texts)
+    configs_read = pipeline_files(project) if texts is None else sorted(texts)
     written: list[Definition] | None = []
     for config in configs_read:
         text = None if texts is None else texts[config]
