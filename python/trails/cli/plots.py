@@ -48,7 +48,9 @@ def _run(revs: list[str], targets: tuple[str, ...], opts: dict[str, Any]) -> Non
 
     project, git = context()
     props = {k: opts[k] for k in _PROPS if opts.get(k) is not None}
-    collected = charts.collect_charts(project, git, revisions.resolve(git, revs), targets, props)
+    with git.one_reader():  # revisions, pipeline files, data: one Git process
+        collected = charts.collect_charts(project, git, revisions.resolve(git, revs), targets,
+                                          props)  # fmt: skip
     if not opts["as_json"]:
         for _, rev, _source, msg in collected.errors:
             click.echo(f"Warning: {rev}: {msg}", err=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from trails import confine
-from trails.errors import PipelineError
+from trails.errors import PipelineError, TrailsError
 
 if TYPE_CHECKING:
     from trails.project import Project
@@ -142,13 +142,19 @@ def _top_level(
 
 
 def _parsed(project: Project, config: str, text: str | None) -> tuple[Any, Any]:
-    from trails import yamlio
+    """The file (or ``text``) parsed, through the memo of parsed texts
+    (``yamlmemo``: PyYAML is not even loaded while the texts are known)."""
+    from trails import textio, yamlmemo
 
+    if text is None:
+        text = textio.read(project.root / config, config)
     try:
-        if text is None:
-            return yamlio.load_with_lines(project.root / config, config)
-        return yamlio.loads_with_lines(text, config)
-    except yamlio.YamlError as exc:
+        return yamlmemo.of(project.tmp_dir).load_with_lines(text, config)
+    except TrailsError as exc:
+        from trails.yamlio import YamlError
+
+        if not isinstance(exc, YamlError):
+            raise
         raise PipelineError(str(exc), hint=exc.hint) from None
 
 
