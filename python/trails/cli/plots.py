@@ -86,8 +86,8 @@ def _renderer(project: Project) -> str:
     if value not in RENDERERS:
         raise TrailsError(
             f".dvc/config: plots.renderer: unknown renderer '{value}'",
-            hint="Use trails (the default: every built-in template but smooth drawn by "
-            "trails) or vl-convert (every chart by vl-convert).",
+            hint="Use trails (the default: every built-in template drawn by trails) or "
+            "vl-convert (every chart by vl-convert).",
         )
     return value
 

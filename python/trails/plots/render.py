@@ -1,7 +1,7 @@
 """Charts -> files: an HTML page that works offline, or one SVG/PNG per chart.
 
 The page loads nothing: each chart is an SVG drawn here, by ``draw``
-for the built-in templates but smooth, else by vl-convert (Vega and Vega-Lite compiled
+for the built-in templates, else by vl-convert (Vega and Vega-Lite compiled
 into a native library, no browser, no network), with its Vega-Lite spec beside it in a ``<script
 type="application/json">`` for whoever wants to re-render it; a
 Content-Security-Policy forbids every fetch, so a page that tried would
