@@ -310,10 +310,10 @@ def test_diff_of_experiments_by_name(repo: Path, trails: Trails) -> None:
 
 
 def test_without_the_plots_extra_one_line_names_it(project: Path) -> None:
-    """A template trails does not draw itself (smooth) needs vl-convert."""
+    """What trails does not draw itself (PNG images) needs vl-convert."""
     code = (
         "import sys; sys.modules['vl_convert'] = None\n"
-        "from trails.cli import main; main(['plots', 'show', '-t', 'smooth'])\n"
+        "from trails.cli import main; main(['plots', 'show', '--format', 'png'])\n"
     )
     import subprocess
 
