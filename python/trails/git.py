@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -345,6 +344,8 @@ class Git:
                 # same-size edit made in the same second as the last
                 # `git add` pass for unchanged (seen: an experiment recorded
                 # the old params.yaml).
+                import shutil  # here: ~2 ms (bz2, lzma) that reads of objects do not need
+
                 shutil.copy2(real, tmp)
             self.run("add", "-u" if tracked_only else "-A", "--", ".", env=env, cwd=cwd)
             if force_paths:

@@ -336,17 +336,17 @@ def draw(chart: Chart) -> str | None:
     circle = _symbol("circle")
     for (rev, k), ps in series.items():
         color = colors.get(rev, "#4c78a8")
-        xy = sx.pairs(sy, ps)
+        coords = [f"{x:.2f},{y:.2f}" for x, y in sx.pairs(sy, ps)]  # once for line and points
         if name != "scatter":
-            d = "L".join([f"{x:.2f},{y:.2f}" for x, y in xy])
+            d = "L".join(coords)
             lines.append(
                 f'<path d="M{d}" stroke="{color}"{_dash(dashes.get(k))}>'
                 f"<title>{escape(rev)}{' ' + escape(k) if k else ''}</title></path>"
             )
         if name != "simple":
             sym = _symbol(str(shapes.get(k, "circle"))) if name == "scatter" else circle
-            tail = f')" d="{sym}"/>'
-            body = "".join([f'<path transform="translate({x:.2f},{y:.2f}{tail}' for x, y in xy])
+            head, tail = '<path transform="translate(', f')" d="{sym}"/>'
+            body = head + (tail + head).join(coords) + tail if coords else ""
             points.append(f'<g class="mark-symbol role-mark" fill="{color}">{body}</g>')
     marks = ""
     if lines:
