@@ -452,3 +452,23 @@ def test_a_broken_object_reader_falls_back_to_one_call_per_round(project: Path) 
         assert g.read_blobs(["HEAD:logs/lr.csv", "HEAD:nothing"]) == [b"lr\n0.1\n0.05\n", None]
         assert project not in git_mod._READERS  # the rest of the block: one-shot calls
     assert project not in git_mod._READERS
+
+
+def test_csv_cells_are_numbers_cell_by_cell(repo: Path, trails: Trails) -> None:
+    """A column is converted at once where it can be, with the values a
+    cell at a time gives: integers stay integers beside fractions, text
+    stays text, a short row keeps the fields it has."""
+    assert trails("init").code == 0
+    gen(repo, {
+        "dvc.yaml": "plots:\n  - t.csv:\n      x: a\n      y: b\n  - r.csv:\n      y: b\n",
+        "t.csv": "a,b,c,d\n1,1.5,x,1e3\n2,2,3,7\n3,0.25,4,-2.5\n",
+        "r.csv": "a,b\n1,2\n3\n",
+    })  # fmt: skip
+    doc = _json(trails, "show")
+    rows = doc["data"]["t.csv"][0]["datapoints"]["workspace"]
+    assert [(r["a"], r["b"], r["c"], r["d"]) for r in rows] == [
+        (1, 1.5, "x", 1000.0), (2, 2, 3, 7), (3, 0.25, 4, -2.5)
+    ]  # fmt: skip
+    assert [type(r["b"]) for r in rows] == [float, int, float]
+    short = doc["data"]["r.csv"][0]["datapoints"]["workspace"]
+    assert [(r["a"], r.get("b")) for r in short] == [(1, 2), (3, None)]
