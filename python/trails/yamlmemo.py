@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 #: How many texts are kept (the newest): a project's pipeline files and
-#: the versions of them that recent revisions hold.
-KEEP = 32
+#: the versions of them that recent revisions hold; and the longest kept
+#: (a bigger file's parse dwarfs the import, and the memo is read whole).
+KEEP = 16
+MAX_TEXT = 64 * 1024
 VERSION = 1
 
 
@@ -87,7 +89,7 @@ class Memo:
         from trails import yamlio
 
         data, lines = yamlio.loads_with_lines(text, display)
-        if _plain(data):
+        if len(text) <= MAX_TEXT and _plain(data):
             self._keep(text, data, lines)
         return data, lines
 
