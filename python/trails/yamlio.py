@@ -23,7 +23,7 @@ import yaml
 
 from trails import textio
 from trails.errors import TrailsError
-from trails.yamlmemo import Lines as Lines  # here, where it was: importable without PyYAML
+from trails.yamlmemo import Lines as Lines  # defined there: the memo loads without PyYAML
 
 try:
     _Base: type = yaml.CSafeLoader
