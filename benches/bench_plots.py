@@ -9,8 +9,8 @@ changes both (tags ``r0``..``r19``). Two commands are timed, whole
 processes, repetitions of the two tools interleaved: the VS Code
 extension's call (``plots diff REVS --json --split -o DIR``) and the HTML
 page (``plots diff REVS -o DIR``; the reference tool's page loads Vega from
-a CDN, trails' embeds SVG drawn locally with vl-convert, so trails does
-more work there). The figure is the ratio of medians.
+a CDN, trails' embeds SVG drawn locally, so trails does more work there).
+The figure is the ratio of medians.
 
 Run by ``make bench``: ``.venv/bin/python benches/bench_plots.py --write
 benches/RESULTS-plots.md``; ``--quick`` is a smoke run.
@@ -50,9 +50,9 @@ plots:
 """
 
 
-#: A template trails does not draw itself (``plots/draw.py`` knows the line,
-#: bar and confusion ones): vl-convert draws it, its engine started by the
-#: first chart.
+#: The template with a transform to compute (``smooth``: a loess fit per
+#: curve, ``plots/draw.py``; vl-convert drew it before, its engine started
+#: by the first chart).
 ENGINE_PIPELINE = """\
 plots:
   - logs/loss.tsv:
@@ -121,8 +121,7 @@ def measure(
     root: Path, tools: dict[str, Path], args: list[str], reps: int, cold: bool = False
 ) -> dict[str, list[tuple[float, float]]]:
     """``(wall, CPU)`` of each run; ``cold``: trails' SVG cache removed
-    before each of its runs, so every chart is drawn (vl-convert's engine
-    started) each time."""
+    before each of its runs, so every chart is drawn each time."""
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in tools}
     check = ["accuracy", "logs/loss.tsv"] if "--json" in args else None
     for rep in range(-1, reps):
@@ -174,7 +173,7 @@ def main() -> int:
             ("HTML page, charts unchanged since the last page (SVG cache)", [], False),
             ("HTML page, cold (every chart drawn: no SVG cache)", [], True),
         )
-    ] + [(2, engine_root, "HTML page, cold, a `smooth` plot (drawn by vl-convert)", [], True)]
+    ] + [(2, engine_root, "HTML page, cold, a `smooth` plot (a loess fit per curve)", [], True)]
     for n, where, label, extra, cold in cases:
         revs = [f"r{i}" for i in range(n)]
         print(f"plots diff of {n} revisions, {label}", file=sys.stderr)
@@ -217,10 +216,10 @@ def main() -> int:
             " (`.dvc/tmp/trails/plots-svg`): a page of charts already drawn (the usual case of"
             " a page re-made while one experiment changes) is read back; a cold row is the"
             " first page of new data (after a reboot too: nothing is kept running). Every"
-            " built-in template but `smooth` is drawn by trails itself"
-            " (`plots/draw.py`, Vega's layout, no JavaScript engine); the last row is a"
-            " template drawn by vl-convert, whose engine start (~0.6 s of CPU) and per-chart"
-            " cost (0.1-0.4 s) that page still pays.",
+            " built-in template is drawn by trails itself (`plots/draw.py`, Vega's layout and"
+            " `smooth`'s loess fit, no JavaScript engine); vl-convert, whose engine start"
+            " (~0.6 s of CPU) and per-chart cost (0.1-0.4 s) a page paid before, draws only"
+            " a project's own templates.",
             f"- load average at the start: {load}",
             "",
         ]

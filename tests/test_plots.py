@@ -310,10 +310,10 @@ def test_diff_of_experiments_by_name(repo: Path, trails: Trails) -> None:
 
 
 def test_without_the_plots_extra_one_line_names_it(project: Path) -> None:
-    """A template trails does not draw itself (smooth) needs vl-convert."""
+    """What trails does not draw itself (PNG images) needs vl-convert."""
     code = (
         "import sys; sys.modules['vl_convert'] = None\n"
-        "from trails.cli import main; main(['plots', 'show', '-t', 'smooth'])\n"
+        "from trails.cli import main; main(['plots', 'show', '--format', 'png'])\n"
     )
     import subprocess
 
@@ -375,3 +375,100 @@ def test_image_plots_per_revision_where_the_extension_reads_them(
     assert trails("plots", "diff", "HEAD", "-o", "out").code == 0
     page = (repo / "out" / "index.html").read_text()
     assert page.count('<img alt="eval/cm.png at ') == 2 and "data:image/png;base64," in page
+
+
+def test_pipeline_files_are_parsed_once_per_text(project: Path, trails: Trails) -> None:
+    """The parsed dvc.yaml is kept by its text (``yamlmemo``): the second
+    answer is the first, an edited file is read anew, a damaged memo is
+    ignored and rewritten."""
+    first = trails("plots", "diff", "HEAD", "--json", "--split")
+    memo = project / ".dvc" / "tmp" / "trails" / "yaml-memo.json"
+    assert first.code == 0 and PIPELINE in json.loads(memo.read_text())["entries"][0]["text"]
+    again = trails("plots", "diff", "HEAD", "--json", "--split")
+    assert again.code == 0 and again.out == first.out
+    gen(project, {"dvc.yaml": PIPELINE.replace("title: Loss", "title: Losses")})
+    doc = _json(trails, "diff", "HEAD")
+    assert doc["data"]["logs/loss.tsv"][0]["content"]["title"] == "Losses"
+    memo.write_text('{"version": 1, "entries": [{"text": 3}, [')
+    gen(project, {"dvc.yaml": PIPELINE})
+    damaged = trails("plots", "diff", "HEAD", "--json", "--split")
+    assert damaged.code == 0 and damaged.out == first.out
+    assert json.loads(memo.read_text())["version"] == 1
+
+
+def test_what_json_cannot_hold_is_parsed_each_time(repo: Path, trails: Trails) -> None:
+    """A YAML key that is a number stays a number on the second run (JSON
+    would have made it the string "1", a file name): such a text is not kept."""
+    assert trails("init").code == 0
+    gen(repo, {"dvc.yaml": "plots:\n  - p:\n      y: {1: a}\n", "1": "a\n1\n"})
+    for _ in range(2):
+        r = trails("plots", "show", "--json")
+        assert r.code == 1 and "dvc.yaml:2: a plot's file must be a path, not 1" in r.err, r.err
+
+
+def test_bad_definitions_name_their_line_from_the_memo_too(repo: Path, trails: Trails) -> None:
+    assert trails("init").code == 0
+    gen(repo, {"dvc.yaml": "plots:\n  - a.csv\n  - p:\n      colour: red\n", "a.csv": "x\n1\n"})
+    for _ in range(2):
+        r = trails("plots", "show", "--json")
+        assert r.code == 1 and "dvc.yaml:3: unknown plot property 'colour'" in r.err, r.err
+
+
+def test_many_revisions_of_long_paths_through_one_git_reader(repo: Path, trails: Trails) -> None:
+    """More questions than one chunk of the object reader holds (16 KiB:
+    30 revisions x 2 files of ~300-byte paths, one with spaces), one revision
+    lacking a file: the same answer as one ``cat-file`` call per round."""
+    assert trails("init").code == 0
+    deep = "/".join(["a folder"] * 30) + "/loss.tsv"
+    other = "/".join(["b"] * 130) + "/acc.csv"
+    gen(repo, {"dvc.yaml": f"plots:\n  - {deep}\n  - {other}\n"})
+    for i in range(30):
+        gen(repo, {deep: _tsv([1.0 / (i + 1), 0.5])})
+        if i != 7:
+            gen(repo, {other: f"acc\n{i}\n"})
+        elif (repo / other).exists():
+            (repo / other).unlink()
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"r{i}")
+        git(repo, "tag", f"r{i}")
+    doc = _json(trails, "diff", *[f"r{i}" for i in range(30)])
+    assert doc["data"][deep][0]["revisions"] == [f"r{i}" for i in range(30)]
+    assert doc["data"][other][0]["revisions"] == [f"r{i}" for i in range(30) if i != 7]
+    assert [p["loss"] for p in doc["data"][deep][0]["datapoints"]["r29"]] == [1.0 / 30, 0.5]
+
+
+def test_a_broken_object_reader_falls_back_to_one_call_per_round(project: Path) -> None:
+    """A reader process that died (or a Git without ``--batch-command``)
+    answers nothing wrong: the round is asked the one-shot way."""
+    from trails import git as git_mod
+
+    g = git_mod.Git(project)
+    with g.one_reader():
+        assert g.object_types(["HEAD^{commit}", "HEAD:nothing"])[1] is None
+        reader = git_mod._READERS[project]
+        assert reader is not None and reader.proc is not None
+        reader.proc.kill()
+        reader.proc.wait()
+        assert g.read_blobs(["HEAD:logs/lr.csv", "HEAD:nothing"]) == [b"lr\n0.1\n0.05\n", None]
+        assert project not in git_mod._READERS  # the rest of the block: one-shot calls
+    assert project not in git_mod._READERS
+
+
+def test_csv_cells_are_numbers_cell_by_cell(repo: Path, trails: Trails) -> None:
+    """A column is converted at once where it can be, with the values a
+    cell at a time gives: integers stay integers beside fractions, text
+    stays text, a short row keeps the fields it has."""
+    assert trails("init").code == 0
+    gen(repo, {
+        "dvc.yaml": "plots:\n  - t.csv:\n      x: a\n      y: b\n  - r.csv:\n      y: b\n",
+        "t.csv": "a,b,c,d\n1,1.5,x,1e3\n2,2,3,7\n3,0.25,4,-2.5\n",
+        "r.csv": "a,b\n1,2\n3\n",
+    })  # fmt: skip
+    doc = _json(trails, "show")
+    rows = doc["data"]["t.csv"][0]["datapoints"]["workspace"]
+    assert [(r["a"], r["b"], r["c"], r["d"]) for r in rows] == [
+        (1, 1.5, "x", 1000.0), (2, 2, 3, 7), (3, 0.25, 4, -2.5)
+    ]  # fmt: skip
+    assert [type(r["b"]) for r in rows] == [float, int, float]
+    short = doc["data"]["r.csv"][0]["datapoints"]["workspace"]
+    assert [(r["a"], r.get("b")) for r in short] == [(1, 2), (3, None)]

@@ -268,3 +268,98 @@ def test_plots_renderer_vl_convert_draws_every_chart_with_the_engine(
     assert trails("plots", "show", "small.tsv", "-o", "out").code == 0
     svg = _svg(_sections((curves / "out" / "index.html").read_text())["small.tsv"])
     assert "aria-roledescription" not in svg
+
+
+def _line_paths(svg: str, layer: int) -> list[list[tuple[float, float]]]:
+    """The points of each line of one layer (``layer_N_marks``), in pixels."""
+    groups = re.findall(rf'<g class="mark-line role-mark layer_{layer}_marks"[^>]*>(.*?)</g>',
+                        svg, re.S)  # fmt: skip
+    return [[(float(x), float(y)) for x, y in (p.split(",") for p in d.split("L"))]
+            for g in groups for d in re.findall(r' d="M([^"]*)"', g)]  # fmt: skip
+
+
+def test_smooth_is_drawn_as_vl_convert_draws_it(repo: Path, trails: Trails) -> None:
+    """``smooth``: the raw curves faint, their loess fit over them, at the
+    slider's first bandwidth (0.001: 3 neighbours for 3,000 points, so the
+    fit smooths and its robustness passes reweigh the outliers). No engine
+    needed; the same axes, legends and lines as vl-convert's, each fitted
+    point within a tenth of a pixel of Vega's."""
+    import random
+
+    import vl_convert
+
+    assert trails("init").code == 0
+    rng = random.Random(7)
+
+    def curve(shift: float) -> str:
+        lines = []
+        for i in range(3000):  # duplicate steps, noise, outliers
+            loss = 1 / (1 + i / 300) + shift + rng.gauss(0, 0.02) + (0.3 if i % 97 == 0 else 0)
+            lines.append(f"{i // 2},{loss:.5f},{rng.random():.4f}\n")
+        return "step,loss,acc\n" + "".join(lines)
+
+    pipeline = ("plots:\n  - curve:\n      template: smooth\n      x: step\n"
+                "      y:\n        c.csv: [loss, acc]\n")  # fmt: skip
+    gen(repo, {"dvc.yaml": pipeline, "c.csv": curve(0.0)})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "curve")
+    gen(repo, {"c.csv": curve(0.1)})
+    r = subprocess.run(
+        [sys.executable, "-c", ENGINE_BLOCKED, "plots", "diff", "HEAD", "-o", "out"],
+        cwd=repo, capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    section = _sections((repo / "out" / "index.html").read_text())["curve"]
+    ours, theirs = _svg(section), vl_convert.vegalite_to_svg(_spec(section))
+    assert "aria-roledescription" not in ours
+    for role in ("role-axis-label", "role-axis-title", "role-title-text", "role-legend-title",
+                 "role-legend-label"):  # fmt: skip
+        assert _labels(ours, role) == _labels(theirs, role), role
+    for layer, points in ((0, 3000), (1, 1500)):  # the raw curves; a fit per distinct step
+        mine, vega = _line_paths(ours, layer), _line_paths(theirs, layer)
+        assert len(mine) == len(vega) == 4  # 2 revisions x 2 columns
+        for a, b in zip(mine, vega, strict=True):
+            assert len(a) == len(b) == points
+            assert max(abs(p - q) for u, v in zip(a, b, strict=True)
+                       for p, q in zip(u, v, strict=True)) < 0.1  # fmt: skip
+    width = float(re.search(r'width="([\d.]+)"', ours).group(1))  # type: ignore[union-attr]
+    vega_w = float(re.search(r'width="([\d.]+)"', theirs).group(1))  # type: ignore[union-attr]
+    assert abs(width - vega_w) < 25
+
+
+@pytest.mark.parametrize("bandwidth", [0.3, 0.05, 1.0])
+def test_loess_fits_as_vega_statistics_does(bandwidth: float) -> None:
+    """``draw.loess`` at other bandwidths than the template's, against
+    Vega's own transform: wide windows, duplicate x, outliers."""
+    import random
+
+    import vl_convert
+
+    from trails.plots.draw import loess
+
+    rng = random.Random(3)
+    rows = []
+    for i in range(80):
+        x = i // 2 if i < 30 else i * 1.5
+        y = (x / 10) ** 2 / 10 + rng.gauss(0, 1) + (15 if i % 17 == 0 else 0)
+        rows.append({"x": x, "y": y})
+    rng.shuffle(rows)
+
+    def axis(domain: list[int]) -> dict:
+        return {"field": "xy"[domain[0] < 0], "type": "quantitative",
+                "scale": {"nice": False, "zero": False, "domain": domain}}  # fmt: skip
+
+    spec = {
+        "data": {"values": rows}, "width": 300, "height": 300, "mark": "line",
+        "transform": [{"loess": "y", "on": "x", "bandwidth": bandwidth}],
+        "encoding": {"x": axis([0, 200]), "y": axis([-10, 30])},
+    }  # fmt: skip
+    svg = vl_convert.vegalite_to_svg(spec)
+    found = re.search(r'aria-roledescription="line mark" d="M([^"]*)"', svg)
+    assert found is not None
+    vega = [tuple(map(float, p.split(","))) for p in found.group(1).split("L")]
+    fit = loess(sorted(((r["x"], r["y"]) for r in rows), key=lambda p: p[0]), bandwidth)
+    mine = [(x / 200 * 300, 300 - (y + 10) / 40 * 300) for x, y in fit]
+    assert len(mine) == len(vega) == 65  # one per distinct x
+    pairs = zip(mine, vega, strict=True)
+    assert max(abs(p - q) for u, v in pairs for p, q in zip(u, v, strict=True)) < 0.01

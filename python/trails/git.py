@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -56,6 +55,76 @@ def _failure(args: tuple[str, ...], stderr: str, code: int) -> GitError:
 #: otherwise ask again in every experiment.
 _GIT_DIRS: dict[Path, Path] = {}
 _IDENTITIES: dict[Path, dict[str, str]] = {}
+#: Per repository root, while ``Git.one_reader`` is active: its object
+#: reader (None until the first question starts it).
+_READERS: dict[Path, _ObjectReader | None] = {}
+_TYPES = ("blob", "tree", "commit", "tag")
+
+
+class _ObjectReader:
+    """One ``git cat-file --batch-command --buffer`` asked question after
+    question: ``info`` (name, type) and ``contents`` of object specs. Each
+    round is written in chunks of at most ``CHUNK`` bytes, each ended by
+    ``flush`` and answered in full before the next is written, so that
+    neither side waits on a full pipe (Linux pipes hold 64 KiB)."""
+
+    CHUNK = 16 * 1024
+
+    def __init__(self, root: Path) -> None:
+        self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+            ["git", "cat-file", "--batch-command", "--buffer"],
+            cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def ask(self, verb: str, specs: list[str]) -> list[tuple[str, str, bytes] | None]:
+        """``(object name, type, content)`` of each spec (content only for
+        ``contents``), None where it names nothing. A reader that broke (an
+        old Git without ``--batch-command``, a killed process) raises
+        ``BrokenPipeError``: the caller asks the one-shot way instead."""
+        proc = self.proc
+        if proc is None or proc.stdin is None or proc.stdout is None:
+            raise BrokenPipeError("the object reader is closed")
+        out: list[tuple[str, str, bytes] | None] = []
+        start = 0
+        while start < len(specs):
+            chunk: list[bytes] = []
+            size = 0
+            while start < len(specs) and (not chunk or size < self.CHUNK):
+                line = f"{verb} {specs[start]}\n".encode()
+                chunk.append(line)
+                size += len(line)
+                start += 1
+            proc.stdin.write(b"".join(chunk) + b"flush\n")
+            proc.stdin.flush()
+            for _ in chunk:
+                header = proc.stdout.readline()
+                if not header.endswith(b"\n"):
+                    raise BrokenPipeError("the object reader stopped answering")
+                fields = header.split()
+                if len(fields) == 3 and fields[1].decode() in _TYPES and fields[2].isdigit():
+                    data = b""
+                    if verb == "contents":
+                        length = int(fields[2])
+                        data = proc.stdout.read(length + 1)[:length]
+                        if len(data) != length:
+                            raise BrokenPipeError("the object reader stopped answering")
+                    out.append((fields[0].decode(), fields[1].decode(), data))
+                else:  # "<spec> missing", "<spec> ambiguous"
+                    out.append(None)
+        return out
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                if proc.stdin is not None:
+                    proc.stdin.close()
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
 def _git_dir(root: Path) -> Path:
@@ -288,6 +357,8 @@ class Git:
                 # same-size edit made in the same second as the last
                 # `git add` pass for unchanged (seen: an experiment recorded
                 # the old params.yaml).
+                import shutil  # here: ~2 ms (bz2, lzma) that reads of objects do not need
+
                 shutil.copy2(real, tmp)
             self.run("add", "-u" if tracked_only else "-A", "--", ".", env=env, cwd=cwd)
             if force_paths:
@@ -467,11 +538,49 @@ class Git:
         first = f"create {ref} {new}" if old == ZERO else f"update {ref} {new} {old or ''}"
         self.run("update-ref", "--stdin", input=f"{first.rstrip()}\ndelete {consumed}\n")
 
+    @contextlib.contextmanager
+    def one_reader(self) -> Iterator[None]:
+        """While inside, ``object_types`` and ``read_objects`` ask one
+        ``cat-file --batch-command`` (started by the first question) instead
+        of starting Git for each call: a command that reads objects in
+        several rounds (``plots``: the revisions, their pipeline files, the
+        kinds and bytes of their data files) starts Git once."""
+        if self.root in _READERS:
+            yield
+            return
+        _READERS[self.root] = None
+        try:
+            yield
+        finally:
+            reader = _READERS.pop(self.root, None)
+            if reader is not None:
+                reader.close()
+
+    def _ask(self, verb: str, specs: list[str]) -> list[tuple[str, str, bytes] | None] | None:
+        """``specs`` asked of the active object reader; None when there is
+        none (or it broke: then none for the rest of ``one_reader``)."""
+        if self.root not in _READERS:
+            return None
+        reader = _READERS[self.root]
+        try:
+            if reader is None:
+                reader = _READERS[self.root] = _ObjectReader(self.root)
+            return reader.ask(verb, specs)
+        except OSError:  # BrokenPipeError included; no Git to start
+            if reader is not None:
+                reader.close()
+            _READERS.pop(self.root, None)
+            return None
+
     def object_types(self, specs: list[str]) -> list[tuple[str, str] | None]:
         """``(object name, type)`` of each spec (``rev^{commit}``,
-        ``rev:path``), None where there is none: one ``cat-file --batch-check``."""
+        ``rev:path``), None where there is none: one ``cat-file --batch-check``
+        (or a question to ``one_reader``'s)."""
         if not specs:
             return []
+        asked = self._ask("info", specs)
+        if asked is not None:
+            return [(a[0], a[1]) if a is not None else None for a in asked]
         proc = subprocess.run(
             ["git", "cat-file", "--batch-check=%(objectname) %(objecttype)"],
             cwd=self.root,
@@ -492,9 +601,12 @@ class Git:
     def read_objects(self, specs: list[str]) -> list[tuple[str | None, bytes]]:
         """``(type, content)`` of each object spec (``rev:path``,
         ``rev^{commit}``...) through one ``cat-file --batch``; type None for
-        a spec that names nothing."""
+        a spec that names nothing (or through ``one_reader``'s)."""
         if not specs:
             return []
+        asked = self._ask("contents", specs)
+        if asked is not None:
+            return [(a[1], a[2]) if a is not None else (None, b"") for a in asked]
         proc = subprocess.run(
             ["git", "cat-file", "--batch"],
             cwd=self.root,

@@ -9,10 +9,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trails import config as config_mod
 from trails.errors import TrailsError
 
 if TYPE_CHECKING:
+    from trails import config as config_mod
     from trails import files as files_mod
 
 DVC_DIR = ".dvc"
@@ -61,6 +61,10 @@ class Project:
 
     @cached_property
     def config(self) -> config_mod.Config:
+        """Loaded when first asked (``configparser``: ~2 ms that a command
+        reading only Git objects, ``plots --json``, does not need)."""
+        from trails import config as config_mod
+
         return config_mod.load(self.dvc_dir)
 
     @property

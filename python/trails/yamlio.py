@@ -16,7 +16,6 @@ item, so validation errors can say ``dvc.yaml:12``. Round-trip *editing*
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +23,7 @@ import yaml
 
 from trails import textio
 from trails.errors import TrailsError
+from trails.yamlmemo import Lines as Lines  # defined there: the memo loads without PyYAML
 
 try:
     _Base: type = yaml.CSafeLoader
@@ -209,22 +209,6 @@ def loads(text: str, path: str = "<string>") -> Any:
 def load(path: Path | str, display: str | None = None) -> Any:
     name = display or str(path)
     return loads(textio.read(path, name), name)
-
-
-@dataclass
-class Lines:
-    """Line numbers (1-based) of the keys and items of a loaded document,
-    by their path of keys/indices: ``lines.of("stages", "train", "deps")``."""
-
-    by_path: dict[tuple[Any, ...], int] = field(default_factory=dict)
-
-    def of(self, *path: Any, default: int | None = None) -> int | None:
-        """The line of ``path``, or of its nearest ancestor that has one."""
-        while path:
-            if path in self.by_path:
-                return self.by_path[path]
-            path = path[:-1]
-        return default
 
 
 def _index_lines(node: yaml.Node, data: Any, prefix: tuple[Any, ...], lines: Lines) -> None:

@@ -44,12 +44,13 @@ def _options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _run(revs: list[str], targets: tuple[str, ...], opts: dict[str, Any]) -> None:
-    from trails.plots import charts, render, revisions
-    from trails.plots.svgcache import SvgCache
+    from trails.plots import charts, revisions
 
     project, git = context()
     props = {k: opts[k] for k in _PROPS if opts.get(k) is not None}
-    collected = charts.collect_charts(project, git, revisions.resolve(git, revs), targets, props)
+    with git.one_reader():  # revisions, pipeline files, data: one Git process
+        collected = charts.collect_charts(project, git, revisions.resolve(git, revs), targets,
+                                          props)  # fmt: skip
     if not opts["as_json"]:
         for _, rev, _source, msg in collected.errors:
             click.echo(f"Warning: {rev}: {msg}", err=True)
@@ -58,10 +59,15 @@ def _run(revs: list[str], targets: tuple[str, ...], opts: dict[str, Any]) -> Non
 
         urls = {}
         if collected.images:  # written where the extension reads them (-o)
+            from trails.plots import render
+
             urls = render.write_images(collected.images, _out_dir(project.root, opts["out"]))
         doc = charts.document(collected, split=opts["split"], urls=urls)
         click.echo(msgspec.json.format(doc.encode(), indent=2).decode())
         return
+    from trails.plots import render
+    from trails.plots.svgcache import SvgCache
+
     own = _renderer(project) == "trails"
     out = _out_dir(project.root, opts["out"])
     title = "trails plots: " + ", ".join(revs)
@@ -80,8 +86,8 @@ def _renderer(project: Project) -> str:
     if value not in RENDERERS:
         raise TrailsError(
             f".dvc/config: plots.renderer: unknown renderer '{value}'",
-            hint="Use trails (the default: every built-in template but smooth drawn by "
-            "trails) or vl-convert (every chart by vl-convert).",
+            hint="Use trails (the default: every built-in template drawn by trails) or "
+            "vl-convert (every chart by vl-convert).",
         )
     return value
 

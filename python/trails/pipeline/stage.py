@@ -14,10 +14,13 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from trails.files import PIPELINE
+
 OutKind = Literal["outs", "metrics", "plots"]
 
-#: The default name of a pipeline file and of a params file.
-DVCFILE = "dvc.yaml"
+#: The name of a pipeline file (defined with the file listing, which must
+#: not load this module), of a lock file and of a params file.
+DVCFILE = PIPELINE
 LOCKFILE = "dvc.lock"
 PARAMS_FILE = "params.yaml"
 

@@ -19,7 +19,7 @@ from trails import confine
 from trails.errors import TrailsError
 from trails.plots import templates as t
 from trails.plots.convert import Converted, convert
-from trails.plots.definitions import Definition, collect, matches, select
+from trails.plots.definitions import Definition, collect, matches, pipeline_files, select
 from trails.plots.sources import (
     Revision,
     Rows,
@@ -163,11 +163,9 @@ def _by_revision(
     revision's own ``dvc.yaml``); the same files, the workspace's answer.
     One ``cat-file --batch`` for all of them. A revision whose file cannot
     be read is an error entry, and draws the workspace's plots."""
-    from trails.pipeline.dvcfile import find_dvcfiles
-
     chosen, loose = _plots(project, targets)
     ws = chosen + loose
-    configs = find_dvcfiles(project.root)
+    configs = pipeline_files(project)
     commits = [r for r in revisions if r.commit is not None]
     out = {r.name: ws for r in revisions}
     if not commits or not configs:

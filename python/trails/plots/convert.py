@@ -89,28 +89,27 @@ def convert(
     series = [(f[cut:].strip("/"), n) for f, n in ys]
     points: Rows = []
     for i, (file, name) in enumerate(ys):
-        rows = [dict(r) for r in rows_of.get(file, [])]
+        rows = rows_of.get(file, [])
+        tag = {"rev": rev, "filename": series[i][0], "field": name}
+        # Each point: the row's fields, the inferred y, the x, then the tags
+        # (a field of the row under one of these names keeps its place).
         if y == INFERRED_Y:
-            for r in rows:
-                r[INFERRED_Y] = r.get(name)
+            rows = [{**r, INFERRED_Y: r.get(name)} for r in rows]
         if not xs:
-            for index, r in enumerate(rows):
-                r[STEP] = index
-        else:
-            x_file, x_name = xs[i] if len(xs) > 1 else xs[0]
-            source = rows_of.get(x_file, [])
-            if len(source) != len(rows):
-                raise SourceError(
-                    f"cannot join '{x_name}' of {x_file} and '{name}' of {file}: "
-                    "they have different numbers of rows"
-                )
-            for r, s in zip(rows, source, strict=True):
-                if x_name in s:
-                    r[x] = s[x_name]
-        short, _ = series[i]
-        for r in rows:
-            r.update(rev=rev, filename=short, field=name)
-        points += rows
+            points += [{**r, STEP: index, **tag} for index, r in enumerate(rows)]
+            continue
+        x_file, x_name = xs[i] if len(xs) > 1 else xs[0]
+        source = rows_of.get(x_file, [])
+        if len(source) != len(rows):
+            raise SourceError(
+                f"cannot join '{x_name}' of {x_file} and '{name}' of {file}: "
+                "they have different numbers of rows"
+            )
+        if x_file == file and x == x_name:  # the x is the row's own field, in place
+            points += [{**r, **tag} for r in rows]
+            continue
+        points += [{**r, x: s[x_name], **tag} if x_name in s else {**r, **tag}
+                   for r, s in zip(rows, source, strict=True)]  # fmt: skip
     given_x = props.get("x")
     x_fields = x_names if isinstance(given_x, Mapping) else {given_x or STEP}
     x_label = _label(props.get("x_label"), x_fields, "x")

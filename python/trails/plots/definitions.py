@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from trails import confine
-from trails.errors import PipelineError
+from trails.errors import PipelineError, TrailsError
 
 if TYPE_CHECKING:
     from trails.project import Project
@@ -142,13 +142,19 @@ def _top_level(
 
 
 def _parsed(project: Project, config: str, text: str | None) -> tuple[Any, Any]:
-    from trails import yamlio
+    """The file (or ``text``) parsed, through the memo of parsed texts
+    (``yamlmemo``: PyYAML is not even loaded while the texts are known)."""
+    from trails import textio, yamlmemo
 
+    if text is None:
+        text = textio.read(project.root / config, config)
     try:
-        if text is None:
-            return yamlio.load_with_lines(project.root / config, config)
-        return yamlio.loads_with_lines(text, config)
-    except yamlio.YamlError as exc:
+        return yamlmemo.of(project.tmp_dir).load_with_lines(text, config)
+    except TrailsError as exc:
+        from trails.yamlio import YamlError
+
+        if not isinstance(exc, YamlError):
+            raise
         raise PipelineError(str(exc), hint=exc.hint) from None
 
 
@@ -207,15 +213,19 @@ def _has_tasks(project: Project) -> bool:
     return bool(discover.task_files(project.root))
 
 
+def pipeline_files(project: Project) -> list[str]:
+    """The project's ``dvc.yaml`` files (``pipeline.dvcfile.find_dvcfiles``'s
+    answer, without loading the pipeline loader: a plot reads no stage)."""
+    return list(project.files().listing().pipelines)
+
+
 def collect(project: Project, texts: Mapping[str, str | None] | None = None) -> list[Definition]:
     """Every declared plot, ids made unique as the reference tool makes them.
     ``texts``: the pipeline files as a revision holds them (path -> text,
     None where it has none), instead of the workspace's."""
-    from trails.pipeline.dvcfile import find_dvcfiles
-
     found: list[Definition] = []
     staged = False
-    configs_read = find_dvcfiles(project.root) if texts is None else sorted(texts)
+    configs_read = pipeline_files(project) if texts is None else sorted(texts)
     written: list[Definition] | None = []
     for config in configs_read:
         text = None if texts is None else texts[config]

@@ -1,6 +1,7 @@
-"""The built-in templates but ``smooth`` drawn here as SVG, without
-vl-convert: the line ones (``linear``, ``simple``, ``scatter``), the bars
-(``bar_horizontal[_sorted]``) and the confusion matrices.
+"""The built-in templates drawn here as SVG, without vl-convert: the line
+ones (``linear``, ``simple``, ``scatter``, ``smooth``: the raw curves faint
+under their loess fit), the bars (``bar_horizontal[_sorted]``) and the
+confusion matrices.
 
 vl-convert is a JavaScript engine: its first chart in a process costs
 ~0.6 s of CPU to start it, and every later chart of these templates
@@ -15,8 +16,8 @@ out the same spec (its paddings, tick counts, "nice" domains, label
 formats, category orders, colour ramp and SVG classes; the tests compare
 the texts with vl-convert's), so the page looks and reads the same; the
 spec is embedded beside it for whoever wants Vega's own drawing.
-``smooth`` (a loess fit), a project's own template and a value these
-cannot place (a date, a number as a class) go to vl-convert.
+A project's own template and a value these cannot place (a date, a
+number as a class, an infinite value under a loess fit) go to vl-convert.
 
 ``draw(chart)`` is the SVG or ``None`` (not one of ours: use the engine).
 """
@@ -44,8 +45,8 @@ def version() -> str:
     return f"trails-draw:{st.st_size}:{st.st_mtime_ns}"
 
 
-_TEMPLATES = ("linear", "simple", "scatter", "bar_horizontal", "bar_horizontal_sorted",
-              "confusion", "confusion_normalized")  # fmt: skip
+_TEMPLATES = ("linear", "simple", "scatter", "smooth", "bar_horizontal",
+              "bar_horizontal_sorted", "confusion", "confusion_normalized")  # fmt: skip
 _BARS = ("bar_horizontal", "bar_horizontal_sorted")
 _CONFUSION = ("confusion", "confusion_normalized")
 #: Vega's ``yellowgreenblue`` ramp (its heatmap default) at 21 even steps,
@@ -270,16 +271,24 @@ def _thin(labels: list[tuple[float, str]], size: int) -> list[tuple[float, str]]
     return labels
 
 
-def _legend(title: str, entries: list[tuple[str, str]], top: float) -> tuple[str, float, float]:
+#: A legend's rows: ``(step, height)`` of a row of symbols (Vega's
+#: circles, 11.5 px with their stroke) and of strokes (a line's symbol).
+_ROWS = {"symbol": (16, 13), "stroke": (13, 11)}
+
+
+def _legend(
+    title: str, entries: list[tuple[str, str]], top: float, rows_of: str = "symbol"
+) -> tuple[str, float, float]:
     """A legend of ``(label, symbol markup)`` rows at ``top``: its markup,
     width and height."""
+    step, row = _ROWS[rows_of]
     rows = "".join(
-        f'<g transform="translate(0,{16 + i * 16})"><g class="mark-symbol role-legend-symbol">'
+        f'<g transform="translate(0,{16 + i * step})"><g class="mark-symbol role-legend-symbol">'
         f'{sym}</g><g class="mark-text role-legend-label">{_text(16, 9, label, 10)}</g></g>'
         for i, (label, sym) in enumerate(entries)
     )
     width = max([_width(title, 11), *(16 + _width(s, 10) for s, _ in entries)])
-    height = 16 * len(entries) + 13
+    height = 16 + step * (len(entries) - 1) + row
     return (
         f'<g class="mark-group role-legend" transform="translate(0,{top})">'
         f'<g class="mark-text role-legend-title">{_text(0, 9, title, 11, bold=True)}</g>'
@@ -301,6 +310,8 @@ def draw(chart: Chart) -> str | None:
     if name is None or chart.drawn is None:
         return None
     values = chart.anchors()
+    if name == "smooth":
+        return _smooth(chart, values)
     if name in _BARS:
         return _bars(chart, values, sort=name == "bar_horizontal_sorted")
     if name in _CONFUSION:
@@ -325,17 +336,17 @@ def draw(chart: Chart) -> str | None:
     circle = _symbol("circle")
     for (rev, k), ps in series.items():
         color = colors.get(rev, "#4c78a8")
-        xy = sx.pairs(sy, ps)
+        coords = [f"{x:.2f},{y:.2f}" for x, y in sx.pairs(sy, ps)]  # once for line and points
         if name != "scatter":
-            d = "L".join([f"{x:.2f},{y:.2f}" for x, y in xy])
+            d = "L".join(coords)
             lines.append(
                 f'<path d="M{d}" stroke="{color}"{_dash(dashes.get(k))}>'
                 f"<title>{escape(rev)}{' ' + escape(k) if k else ''}</title></path>"
             )
         if name != "simple":
             sym = _symbol(str(shapes.get(k, "circle"))) if name == "scatter" else circle
-            tail = f')" d="{sym}"/>'
-            body = "".join([f'<path transform="translate({x:.2f},{y:.2f}{tail}' for x, y in xy])
+            head, tail = '<path transform="translate(', f')" d="{sym}"/>'
+            body = head + (tail + head).join(coords) + tail if coords else ""
             points.append(f'<g class="mark-symbol role-mark" fill="{color}">{body}</g>')
     marks = ""
     if lines:
@@ -353,13 +364,14 @@ def _frame(
     reach: float,
     body: str,
     legends: list[tuple[str, list[tuple[str, str]]]],
+    rows_of: str = "symbol",
 ) -> str:
     """The SVG around a chart's axes and marks (``body``): Vega's
     paddings, the title above, the legends to the right."""
     markup, legend_w, top = [], 0.0, 0.0
     for title, entries in legends:
         if entries:
-            one, lw, lh = _legend(title, entries, top)
+            one, lw, lh = _legend(title, entries, top, rows_of)
             markup.append(one)
             legend_w, top = max(legend_w, lw), top + lh + 8
     w, h = size
@@ -377,6 +389,172 @@ def _frame(
         f'<g class="mark-group role-title"><g class="mark-text role-title-text">'
         f"{_text(w / 2, -12, title, 13, 'middle', True)}</g></g></g></svg>"
     )
+
+
+#: Vega's loess: robustness passes after the first fit, and the residual
+#: (and weight) below which nothing is left to reweigh.
+_LOESS_PASSES, _EPSILON = 2, 1e-12
+#: Beyond this many weighted terms (points x neighbours) a fit is left to
+#: the engine: pure Python would take seconds (100k points, 100 each).
+_LOESS_WORK = 2_000_000
+
+
+def _tricube(u: float) -> float:
+    v = 1 - u * u * u
+    return v * v * v
+
+
+def _median(values: list[float]) -> float:
+    """d3's ``median``: the 0.5 quantile, interpolated between the two
+    middle values of an even count."""
+    s = sorted(values)
+    at = (len(s) - 1) * 0.5
+    i = int(at)
+    return s[i] if i + 1 >= len(s) else s[i] + (s[i + 1] - s[i]) * (at - i)
+
+
+def _fit(xs: list[float], ys: list[float], robust: list[float], bw: int) -> list[float]:
+    """One pass of the local fits: at each point, the weighted line through
+    its window of ``bw`` nearest neighbours, evaluated there."""
+    n = len(xs)
+    fit = [0.0] * n
+    left, right = 0, bw - 1
+    for i in range(n):
+        dx = xs[i]
+        edge = left if dx - xs[left] > xs[right] - dx else right
+        denom = 1 / (abs(xs[edge] - dx) or 1.0)
+        sw = sx = sy = sxy = sx2 = 0.0
+        for k in range(left, right + 1):
+            xk = xs[k]
+            w = _tricube(abs(dx - xk) * denom) * robust[k]
+            xkw = xk * w
+            sw += w
+            sx += xkw
+            sy += ys[k] * w
+            sxy += ys[k] * xkw
+            sx2 += xk * xkw
+        mx, my, mxy, mx2 = sx / sw, sy / sw, sxy / sw, sx2 / sw
+        delta = mx2 - mx * mx
+        slope = 0.0 if abs(delta) < 1e-24 else (mxy - mx * my) / delta
+        fit[i] = my - slope * mx + slope * dx
+        nxt = i + 1  # slide the window towards the next point
+        if nxt < n:
+            val = xs[nxt]
+            while right + 1 < n and nxt > left and xs[right + 1] - val <= val - xs[left]:
+                left += 1
+                right += 1
+    return fit
+
+
+def _distinct(xs: list[float], fit: list[float], ux: float, uy: float) -> list[tuple[float, float]]:
+    """One point per distinct x, moved back from the centre; the value of
+    several is the mean of their fits but the first (Vega's running mean
+    starts its count at the second point)."""
+    out: list[list[float]] = []
+    count = 0
+    for x0, y in zip(xs, fit, strict=True):
+        x = x0 + ux
+        if out and out[-1][0] == x:
+            count += 1
+            out[-1][1] += (y - out[-1][1]) / count
+        else:
+            count = 0
+            out.append([x, y])
+    return [(x, y + uy) for x, y in out]
+
+
+def loess(points: list[tuple[float, float]], bandwidth: float) -> list[tuple[float, float]]:
+    """The locally weighted linear fit Vega-Lite's ``loess`` transform draws
+    (vega-statistics' ``regressionLoess``, Cleveland's robust loess), of
+    ``points`` sorted by x: for each point, a straight line fitted to its
+    ``max(2, int(bandwidth * n))`` nearest neighbours weighted by the
+    tricube of their distance (over the farthest one's), then refitted
+    twice with bisquare weights of the residuals (over six times their
+    median) so that outliers pull less. Computed on mean-centred values, as
+    Vega does, and with its choices: a window that slides right while its
+    next point is no farther than its first, a near-singular fit taken as
+    flat, tiny weights rather than none for outliers."""
+    n = len(points)
+    if n < 2:
+        return []  # Vega's fit of one point is NaN: nothing drawn
+    ux = uy = 0.0
+    for i, (x, y) in enumerate(points, start=1):  # Vega's running means
+        ux += (x - ux) / i
+        uy += (y - uy) / i
+    xs = [x - ux for x, _ in points]
+    ys = [y - uy for _, y in points]
+    bw = min(n, max(2, int(bandwidth * n)))
+    robust = [1.0] * n
+    for rep in range(_LOESS_PASSES + 1):
+        fit = _fit(xs, ys, robust, bw)
+        if rep == _LOESS_PASSES:
+            break
+        residuals = [abs(y - f) for y, f in zip(ys, fit, strict=True)]
+        middle = _median(residuals)
+        if abs(middle) < _EPSILON:
+            break
+        args = [r / (6 * middle) for r in residuals]
+        robust = [_EPSILON if a >= 1 else (1 - a * a) ** 2 for a in args]
+    return _distinct(xs, fit, ux, uy)
+
+
+#: The bandwidth the ``smooth`` template's slider starts at (its param's
+#: value): the static drawing's.
+_SMOOTH_BANDWIDTH = 0.001
+
+
+def _smooth(chart: Chart, values: Mapping[str, Any]) -> str | None:
+    """``smooth``: each series' raw line faint (opacity 0.2), its loess fit
+    over it, on scales that hold both; a legend of strokes per revision
+    (faint, as the first layer draws them) and per column."""
+    dash_enc = values[t.STROKE_DASH]
+    key = dash_enc.get("field") if dash_enc else None
+    if key is not None and "::" in key:
+        return None  # grouped by a field Vega reads as absent: its own grouping
+    try:
+        series = _series(chart, key)
+    except ValueError:
+        return None
+    if not series:
+        return None
+    d = chart.drawn
+    assert d is not None
+    for p in chart.points:  # Vega fits an infinite value (and draws nothing)
+        for v in (p.get(d.x), p.get(d.y)):
+            if isinstance(v, float) and math.isinf(v):
+                return None
+    bw = max(2, int(_SMOOTH_BANDWIDTH * max(map(len, series.values()))))
+    if sum(len(ps) for ps in series.values()) * bw > _LOESS_WORK:
+        return None
+    fits = {s: loess(ps, _SMOOTH_BANDWIDTH) for s, ps in series.items()}
+    colors, dashes = _scale_map(values[t.COLOR]), _scale_map(dash_enc)
+    size = float(values[t.WIDTH]), float(values[t.HEIGHT])
+    sx = _Scale((x for ps in series.values() for x, _ in ps), True, size[0], False)
+    every = itertools.chain(series.values(), fits.values())
+    sy = _Scale([y for ps in every for _, y in ps], False, size[1], True)
+    titles = str(values[t.X_LABEL]), str(values[t.Y_LABEL])
+    axes, reach = _axes(sx, sy.ticks(), sy.size, titles, y_grid=True)
+    layers = []
+    for layer, (drawn, faint) in enumerate(((series, ' opacity="0.2"'), (fits, ""))):
+        paths = []
+        for (rev, k), ps in drawn.items():
+            if not ps:
+                continue
+            line = "L".join([f"{x:.2f},{y:.2f}" for x, y in sx.pairs(sy, ps)])
+            paths.append(
+                f'<path d="M{line}" stroke="{colors.get(rev, "#4c78a8")}"{_dash(dashes.get(k))}>'
+                f"<title>{escape(rev)}{' ' + escape(k) if k else ''}</title></path>"
+            )
+        layers.append(f'<g class="mark-line role-mark layer_{layer}_marks" fill="none" '
+                      f'stroke-width="2"{faint}>' + "".join(paths) + "</g>")  # fmt: skip
+    stroke = (
+        '<path transform="translate(6,6)" d="M-5,0L5,0" stroke="{}" stroke-width="1.5"{} '
+        'opacity="0.2"/>'
+    )
+    rows = [(r, stroke.format(c, "")) for r, c in colors.items()]
+    keys = [(k, stroke.format("grey", _dash(v))) for k, v in dashes.items()]
+    legends = [("rev", rows), (str(key or ""), keys)]
+    return _frame(values, size, reach, axes + "".join(layers), legends, rows_of="stroke")
 
 
 def _bars(chart: Chart, values: Mapping[str, Any], sort: bool) -> str | None:

@@ -4,9 +4,14 @@ checkpoints by commit prefix (``experiments/refs.py``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from trails.errors import TrailsError
 from trails.git import Git
 from trails.plots.sources import WORKSPACE, Revision
+
+if TYPE_CHECKING:
+    from trails.experiments.refs import Exp
 
 
 def _commits(git: Git, specs: list[str]) -> list[str | None]:
@@ -16,16 +21,15 @@ def _commits(git: Git, specs: list[str]) -> list[str | None]:
 
 def resolve(git: Git, specs: list[str]) -> list[Revision]:
     """The revisions, in the order given; ``workspace`` is the workspace.
-    An ``exp-`` name is an experiment first (as ``exp diff`` reads it)."""
-    from trails.experiments import refs
-
+    An ``exp-`` name is an experiment first (as ``exp diff`` reads it);
+    experiments are looked up (``experiments.refs`` loaded) only then."""
     bad = next((s for s in specs if not s or s.startswith("-") or "\n" in s), None)
     if bad is not None:
         raise TrailsError(f"'{bad}' is not a revision", hint="Name a commit or an experiment.")
     wanted = [s for s in specs if s != WORKSPACE]
     commits = dict(zip(wanted, _commits(git, wanted), strict=True))
     head = None
-    exps: list[refs.Exp] | None = None
+    exps: list[Exp] | None = None
     out = []
     for spec in specs:
         sha = commits.get(spec)
@@ -33,6 +37,8 @@ def resolve(git: Git, specs: list[str]) -> list[Revision]:
             out.append(Revision(WORKSPACE, None))
             continue
         if sha is None or spec.startswith("exp-"):
+            from trails.experiments import refs
+
             exps = refs.list_exps(git) if exps is None else exps
             head = head or git.rev_parse("HEAD")
             named = [e for e in exps if e.name == spec]

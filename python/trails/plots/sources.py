@@ -7,9 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,24 @@ def _number(text: str) -> Any:
         return text
 
 
+def _column(cells: Sequence[str]) -> list[Any]:
+    """``_number`` of each cell, a column at a time: the usual columns (all
+    integers, or all fractions) convert in C loops. The same values: a
+    cell ``int`` reads has a whole (or, past 1e308, infinite) float, so a
+    column of floats without one holds no integer."""
+    try:
+        return list(map(int, cells))
+    except ValueError:
+        pass
+    try:
+        floats = list(map(float, cells))
+    except ValueError:
+        return [_number(c) for c in cells]
+    if any(map(float.is_integer, floats)) or any(map(math.isinf, floats)):
+        return [_number(c) for c in cells]
+    return floats
+
+
 def _delimited(text: str, delimiter: str, header: bool) -> Rows:
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     rows = [r for r in reader if r]
@@ -68,6 +87,10 @@ def _delimited(text: str, delimiter: str, header: bool) -> Rows:
         return []
     names = rows[0] if header else [str(i) for i in range(len(rows[0]))]
     body = rows[1:] if header else rows
+    width = len(names)
+    if body and all(len(r) == width for r in body):  # a table: column by column
+        columns = [_column(c) for c in zip(*body, strict=True)]
+        return [dict(zip(names, r, strict=True)) for r in zip(*columns, strict=True)]
     return [dict(zip(names, (_number(c) for c in r), strict=False)) for r in body]
 
 
