@@ -54,7 +54,8 @@ def hold(cache: str | os.PathLike[str]) -> None:
     ``gc`` is deleting. Never released early, because the references to
     what was stored (lock file, ``.dvc`` file, experiment ref) are written
     later by the same command, and a trails process is one command (a
-    queued experiment: one worker process)."""
+    queued experiment: a worker holds it until that entry is over,
+    ``release``)."""
     key = Path(os.path.abspath(cache))
     if key in _HELD:
         return
@@ -68,6 +69,14 @@ def hold(cache: str | os.PathLike[str]) -> None:
         os.close(fd)
         return
     _HELD[key] = fd
+
+
+def release() -> None:
+    """Let go of every cache this process holds: a long-lived queue worker
+    between two entries, the references of the one before all written
+    (its experiment ref, or its entry moved to the failed ones)."""
+    while _HELD:
+        os.close(_HELD.popitem()[1])
 
 
 @contextmanager
