@@ -328,3 +328,23 @@ def test_one_worker_runs_entries_of_different_pipelines(repo: Path, trails: Trai
     assert "more.txt" in git(repo, "show", f"{by_name['two']}:sub/dvc.lock")
     for name in ("one", "three"):
         assert "sub/" not in git(repo, "ls-tree", "-r", "--name-only", by_name[name])
+
+
+def test_a_worker_records_on_after_git_refused_an_entry(repo: Path, trails: Trails) -> None:
+    """A worker writes its ref transactions through one kept `git
+    update-ref --stdin`; a transaction Git refuses (the name was taken by
+    an entry before it) ends that process: the entry fails alone, moved to
+    the failed refs, and the worker's next entries are recorded."""
+    baseline(repo, trails, {"dvc.yaml": SMALL, "params.yaml": "units: 0\n"})
+    for args in (["-n", "twin", "-S", "units=2"], ["-n", "twin", "-S", "units=3"],
+                 ["-S", "units=4"], ["-n", "after", "-S", "units=5"]):  # fmt: skip
+        assert trails("exp", "run", "--queue", *args).code == 0
+    r = trails("exp", "run", "--run-all", "-j", "1")
+    assert r.code == 1 and "1 experiment(s) failed" in r.err
+    assert "experiment 'twin' already exists" in r.out
+    shas = _shas(repo)
+    assert len(shas) == 3
+    params = sorted(git(repo, "show", f"{s}:params.yaml").strip() for s in shas)
+    assert params == ["units: 2", "units: 4", "units: 5"]
+    assert len(git(repo, "for-each-ref", "refs/exps/failed/").splitlines()) == 1
+    assert not git(repo, "for-each-ref", "refs/exps/queue/").strip()

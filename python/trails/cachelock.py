@@ -7,7 +7,8 @@ only at the end, and its experiment ref comes later still: a ``gc`` in
 between sees objects nothing refers to yet. So every process that stores
 (``core.store_*`` calls ``hold``: ``repro``, ``exp run`` in the workspace,
 ``--temp`` and each queued worker, ``add``, ``commit``) holds a *shared*
-``flock`` on ``<cache>/gc.lock`` from its first store until it exits, by
+``flock`` on ``<cache>/gc.lock`` from its first store until it exits (a
+queue worker, which runs entry after entry: until the entry is over), by
 which time its references are written (lock file, ``.dvc`` file,
 experiment ref); ``gc`` takes it *exclusively* or refuses at once.
 

@@ -568,6 +568,13 @@ class _RefWriter:
             answers = [proc.stdout.readline().strip() for _ in range(3)]
         except OSError:
             answers = []
+        except BaseException:
+            # Interrupted mid-exchange: its answers would be read as the
+            # next transaction's; this one is Git's to finish or not.
+            self.proc = None
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            raise
         if answers == ["start: ok", "prepare: ok", "commit: ok"]:
             return
         self.proc = None

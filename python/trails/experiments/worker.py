@@ -104,6 +104,7 @@ def serve(root: str, facts: str, conn: Connection, folder: str, inherited: Seque
             os.close(fd)
     os.setsid()
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _term)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
