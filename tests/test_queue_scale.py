@@ -348,3 +348,41 @@ def test_a_worker_records_on_after_git_refused_an_entry(repo: Path, trails: Trai
     assert params == ["units: 2", "units: 4", "units: 5"]
     assert len(git(repo, "for-each-ref", "refs/exps/failed/").splitlines()) == 1
     assert not git(repo, "for-each-ref", "refs/exps/queue/").strip()
+
+
+def test_on_a_terminal_later_workers_come_from_a_forkserver(repo: Path, trails: Trails) -> None:
+    """On a terminal the live table's thread runs once it is drawn, and a
+    process with another thread is not forked: the first round's worker is
+    forked before the table, the spare after it from a forkserver. Both
+    run their entries, each recorded once, and the server's folder goes
+    with the run."""
+    import pty
+    import tempfile
+
+    baseline(repo, trails, {"dvc.yaml": SMALL, "params.yaml": "units: 0\n"})
+    assert trails("exp", "run", "--queue", "-S", "units=range(1,7)").code == 0
+    tmp = Path(tempfile.mkdtemp(prefix="t", dir="/tmp"))  # a socket path fits
+    env = {k: v for k, v in os.environ.items() if k != "TRAILS_NO_PROGRESS"}
+    env |= {"TERM": "xterm", "TMPDIR": str(tmp), "COLUMNS": "120"}
+    main, tty = pty.openpty()
+    cmd = [PY, "-m", "trails", "exp", "run", "--run-all", "-j", "1"]
+    proc = subprocess.Popen(cmd, cwd=repo, env=env, stdin=tty, stdout=tty, stderr=tty)
+    os.close(tty)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal's other end closed: the run is over
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert proc.wait(timeout=120) == 0, shown.decode(errors="replace")
+    assert b"Queue summary: 6 done" in shown, "the live table was drawn"
+    shas = _shas(repo)
+    assert len(shas) == 6
+    params = sorted(git(repo, "show", f"{s}:params.yaml").strip() for s in shas)
+    assert params == [f"units: {u}" for u in range(1, 7)]
+    assert [p.name for p in tmp.iterdir()] == [], "the forkserver's folder went with the run"
+    tmp.rmdir()
