@@ -373,10 +373,11 @@ class _Pool:
         one in a kept folder of its own, of which there are at most twice
         ``jobs`` (a worker still recording keeps its own: the next entry
         waits for it rather than check out a new one)."""
-        while self.pending and self._preparing_or_running() < self.jobs + spare:
-            idle = [w for w in self.workers if w.state is WorkerState.IDLE]
+        active = self._preparing_or_running()
+        idle = deque(w for w in self.workers if w.state is WorkerState.IDLE)
+        while self.pending and active < self.jobs + spare:
             if idle:
-                w = idle[0]
+                w = idle.popleft()
             elif len(self.workers) < 2 * self.jobs:
                 w = self._fork()
             else:
@@ -385,6 +386,7 @@ class _Pool:
             if not self._send(w, entry):
                 self.pending.appendleft(entry)
                 return
+            active += 1
 
     def _send(self, w: _Worker, entry: queue.Entry) -> bool:
         """``entry`` to the idle worker ``w``; False if it has died."""
@@ -404,11 +406,10 @@ class _Pool:
     def grant(self, draining: bool) -> None:
         """Free slots to waiting workers, oldest first; draining, every
         waiting worker is let go (its entry stays queued)."""
+        running = self._count(WorkerState.RUNNING)
         for w in self.workers:
-            if w.state is WorkerState.WAITING and (
-                draining or self._count(WorkerState.RUNNING) < self.jobs
-            ):
-                _grant(w, draining, self.display)
+            if w.state is WorkerState.WAITING and (draining or running < self.jobs):
+                running += _grant(w, draining, self.display)
 
     def retire(self, draining: bool) -> None:
         """Idle workers exit once there is nothing left for them."""
@@ -483,9 +484,9 @@ class _Pool:
             self.free.append(w.folder)
 
 
-def _grant(w: _Worker, draining: bool, display: QueueStatus) -> None:
+def _grant(w: _Worker, draining: bool, display: QueueStatus) -> bool:
     """Give a waiting worker its slot, or (draining) let it go: it removes
-    its folder and leaves its entry queued."""
+    its folder and leaves its entry queued. Whether it now holds a slot."""
     from trails.experiments.worker import GO
 
     assert w.entry is not None
@@ -493,14 +494,15 @@ def _grant(w: _Worker, draining: bool, display: QueueStatus) -> None:
         if draining:
             w.conn.close()
             w.state = WorkerState.RELEASED
-            return
+            return False
         w.conn.send_bytes(GO)
     except OSError:  # it died while preparing: its exit is reported
         w.state = WorkerState.FINISHING
-        return
+        return False
     w.state = WorkerState.RUNNING
     w.started = time.monotonic()
     display.started(w.entry.id)
+    return True
 
 
 def _report(
