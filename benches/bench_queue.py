@@ -13,8 +13,8 @@ stages (they need no CPU, so this 2-core machine can run 32 at once):
 
 Run by ``make bench``; writes ``benches/RESULTS-queue.md``. The CPU figure
 counts every descendant: this process is a child subreaper
-(``PR_SET_CHILD_SUBREAPER``), so the queue's forkserver, orphaned when the
-CLI exits, is reaped here and its workers' time with it.
+(``PR_SET_CHILD_SUBREAPER``), so any process orphaned when the CLI exits
+(a forkserver, on a terminal) is reaped here and its time counted.
 """
 
 from __future__ import annotations
@@ -268,8 +268,8 @@ def main() -> int:
             "",
             "- Ideal: experiments / jobs x 1 s (the stage sleeps 1 s). Overhead per experiment:"
             " (wall - ideal) x jobs / experiments, the time each holds its slot beyond its stage.",
-            "- CPU: user + sys of every process the `--run-all` started (the CLI, the forkserver,"
-            " the workers, git, the stages), less the stages' own (the shell and `sleep`,"
+            "- CPU: user + sys of every process the `--run-all` started (the CLI, its long-lived"
+            " workers, git, the stages), less the stages' own (the shell and `sleep`,"
             f" {per_stage * 1000:.1f} ms each, measured alone in the same run), per experiment.",
             "- Tracked files: the stage depends on a folder of that many Git-tracked files; a"
             " worker keeps its folder and moves it from one experiment's commit to the next by"

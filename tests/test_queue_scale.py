@@ -250,3 +250,139 @@ def test_a_queue_run_packs_many_loose_experiment_refs(project: Path, trails: Tra
     assert text.count(f"refs/exps/{head[:2]}/{head[2:]}/old-") == LOOSE_REFS_PACKED
     rows = trails("exp", "show", "--no-pager", "--csv").out.splitlines()
     assert sum(",2," in row or row.endswith(",2") for row in rows) >= 1
+
+
+#: The stage says what the folder held before its command wrote anything
+#: (``before.json``, committed: it is neither ignored nor an output), then
+#: writes a declared output and an ignored scratch file of its own.
+PEEK = (
+    "import json, os, re\n"
+    "units = int(re.search(r'units: (\\S+)', open('params.yaml').read()).group(1))\n"
+    "seen = sorted(n for n in os.listdir('.') if n.endswith('.bin') or n == 'scratch')\n"
+    "json.dump({'units': units, 'before': seen}, open('before.json', 'w'))\n"
+    "open('model.bin', 'w').write(str(units))\n"
+    "os.makedirs('scratch', exist_ok=True)\n"
+    "open(f'scratch/s{units}.tmp', 'w').write('x')\n"
+    "open(f'loose-{units}.bin', 'w').write('x')\n"
+)
+PEEKING = f"""\
+stages:
+  train:
+    cmd: {PY} peek.py
+    deps: [peek.py]
+    params: [units]
+    outs: [model.bin]
+"""
+
+
+def test_a_kept_folder_leaks_no_output_or_ignored_file_into_the_next_entry(
+    repo: Path, trails: Trails
+) -> None:
+    """One worker runs every entry in one kept folder (--jobs 1): what an
+    entry's stage left there, its declared output, an ignored scratch
+    folder and an ignored file, is gone before the next entry's stage runs,
+    and each experiment records what a fresh folder would have."""
+    files = {"dvc.yaml": PEEKING, "peek.py": PEEK, "params.yaml": "units: 1\n",
+             ".gitignore": "scratch/\nloose-*.bin\n"}  # fmt: skip
+    baseline(repo, trails, files)
+    assert trails("exp", "run", "--queue", "-S", "units=range(2,7)").code == 0
+    assert trails("exp", "run", "--run-all", "-j", "1").code == 0
+    shas = _shas(repo)
+    assert len(shas) == 5
+    for sha in shas:
+        before = json.loads(git(repo, "show", f"{sha}:before.json"))
+        assert before["before"] == [], f"units={before['units']} saw {before['before']}"
+        listed = git(repo, "ls-tree", "-r", "--name-only", sha).split()
+        assert not [f for f in listed if f.endswith((".bin", ".tmp"))], listed
+        lock = git(repo, "show", f"{sha}:dvc.lock")
+        assert "model.bin" in lock
+
+
+def test_one_worker_runs_entries_of_different_pipelines(repo: Path, trails: Trails) -> None:
+    """A worker is kept for the run and runs entry after entry: what it
+    learnt of one entry's folder (its pipeline files) is not kept for the
+    next, whose commit adds a stage in a new dvc.yaml (every pipeline runs:
+    -P), removed again by the third."""
+    baseline(repo, trails, {"dvc.yaml": SMALL, "params.yaml": "units: 0\n"})
+    assert trails("exp", "run", "--queue", "-P", "-n", "one", "-S", "units=1").code == 0
+    (repo / "sub").mkdir()
+    (repo / "sub" / "dvc.yaml").write_text(
+        "stages:\n  more:\n    cmd: echo more > more.txt\n    outs: [more.txt]\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a second stage")
+    assert trails("exp", "run", "--queue", "-P", "-n", "two", "-S", "units=2").code == 0
+    git(repo, "rm", "-rq", "sub")
+    git(repo, "commit", "-qm", "no second stage")
+    assert trails("exp", "run", "--queue", "-P", "-n", "three", "-S", "units=3").code == 0
+    r = trails("exp", "run", "--run-all", "-j", "1")
+    assert r.code == 0, r.err
+    logs = (repo / ".dvc" / "tmp" / "exps" / "run").glob("*/output.log")
+    ran = {log.read_text().count("Running stage 'sub/dvc.yaml:more'") for log in logs}
+    assert ran == {0, 1}, "only the second entry has the second stage"
+    by_name = {}
+    for line in git(repo, "for-each-ref", "--format=%(refname:short) %(objectname)",
+                    "refs/exps/").splitlines():  # fmt: skip
+        ref, sha = line.split()
+        by_name[ref.rsplit("/", 1)[1]] = sha
+    assert "more.txt" in git(repo, "show", f"{by_name['two']}:sub/dvc.lock")
+    for name in ("one", "three"):
+        assert "sub/" not in git(repo, "ls-tree", "-r", "--name-only", by_name[name])
+
+
+def test_a_worker_records_on_after_git_refused_an_entry(repo: Path, trails: Trails) -> None:
+    """A worker writes its ref transactions through one kept `git
+    update-ref --stdin`; a transaction Git refuses (the name was taken by
+    an entry before it) ends that process: the entry fails alone, moved to
+    the failed refs, and the worker's next entries are recorded."""
+    baseline(repo, trails, {"dvc.yaml": SMALL, "params.yaml": "units: 0\n"})
+    for args in (["-n", "twin", "-S", "units=2"], ["-n", "twin", "-S", "units=3"],
+                 ["-S", "units=4"], ["-n", "after", "-S", "units=5"]):  # fmt: skip
+        assert trails("exp", "run", "--queue", *args).code == 0
+    r = trails("exp", "run", "--run-all", "-j", "1")
+    assert r.code == 1 and "1 experiment(s) failed" in r.err
+    assert "experiment 'twin' already exists" in r.out
+    shas = _shas(repo)
+    assert len(shas) == 3
+    params = sorted(git(repo, "show", f"{s}:params.yaml").strip() for s in shas)
+    assert params == ["units: 2", "units: 4", "units: 5"]
+    assert len(git(repo, "for-each-ref", "refs/exps/failed/").splitlines()) == 1
+    assert not git(repo, "for-each-ref", "refs/exps/queue/").strip()
+
+
+def test_on_a_terminal_later_workers_come_from_a_forkserver(repo: Path, trails: Trails) -> None:
+    """On a terminal the live table's thread runs once it is drawn, and a
+    process with another thread is not forked: the first round's worker is
+    forked before the table, the spare after it from a forkserver. Both
+    run their entries, each recorded once, and the server's folder goes
+    with the run."""
+    import pty
+    import tempfile
+
+    baseline(repo, trails, {"dvc.yaml": SMALL, "params.yaml": "units: 0\n"})
+    assert trails("exp", "run", "--queue", "-S", "units=range(1,7)").code == 0
+    tmp = Path(tempfile.mkdtemp(prefix="t", dir="/tmp"))  # a socket path fits
+    env = {k: v for k, v in os.environ.items() if k != "TRAILS_NO_PROGRESS"}
+    env |= {"TERM": "xterm", "TMPDIR": str(tmp), "COLUMNS": "120"}
+    main, tty = pty.openpty()
+    cmd = [PY, "-m", "trails", "exp", "run", "--run-all", "-j", "1"]
+    proc = subprocess.Popen(cmd, cwd=repo, env=env, stdin=tty, stdout=tty, stderr=tty)
+    os.close(tty)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal's other end closed: the run is over
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert proc.wait(timeout=120) == 0, shown.decode(errors="replace")
+    assert b"Queue summary: 6 done" in shown, "the live table was drawn"
+    shas = _shas(repo)
+    assert len(shas) == 6
+    params = sorted(git(repo, "show", f"{s}:params.yaml").strip() for s in shas)
+    assert params == [f"units: {u}" for u in range(1, 7)]
+    assert [p.name for p in tmp.iterdir()] == [], "the forkserver's folder went with the run"
+    tmp.rmdir()

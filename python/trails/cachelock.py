@@ -7,7 +7,8 @@ only at the end, and its experiment ref comes later still: a ``gc`` in
 between sees objects nothing refers to yet. So every process that stores
 (``core.store_*`` calls ``hold``: ``repro``, ``exp run`` in the workspace,
 ``--temp`` and each queued worker, ``add``, ``commit``) holds a *shared*
-``flock`` on ``<cache>/gc.lock`` from its first store until it exits, by
+``flock`` on ``<cache>/gc.lock`` from its first store until it exits (a
+queue worker, which runs entry after entry: until the entry is over), by
 which time its references are written (lock file, ``.dvc`` file,
 experiment ref); ``gc`` takes it *exclusively* or refuses at once.
 
@@ -54,7 +55,8 @@ def hold(cache: str | os.PathLike[str]) -> None:
     ``gc`` is deleting. Never released early, because the references to
     what was stored (lock file, ``.dvc`` file, experiment ref) are written
     later by the same command, and a trails process is one command (a
-    queued experiment: one worker process)."""
+    queued experiment: a worker holds it until that entry is over,
+    ``release``)."""
     key = Path(os.path.abspath(cache))
     if key in _HELD:
         return
@@ -68,6 +70,14 @@ def hold(cache: str | os.PathLike[str]) -> None:
         os.close(fd)
         return
     _HELD[key] = fd
+
+
+def release() -> None:
+    """Let go of every cache this process holds: a long-lived queue worker
+    between two entries, the references of the one before all written
+    (its experiment ref, or its entry moved to the failed ones)."""
+    while _HELD:
+        os.close(_HELD.popitem()[1])
 
 
 @contextmanager

@@ -17,9 +17,9 @@ stat index is not an error: it is discarded with a
 
 Threads: each call starts its own pool of ``TRAILS_THREADS`` (default: CPU
 count) threads and ends it before returning, so processes forked between
-calls are safe; still, start worker processes with ``spawn`` or a
-forkserver whose server never calls the core (as the queue's does:
-``experiments.forkserver``).
+calls are safe; still, fork worker processes only from a process running
+one thread (the queue's pool checks), else start them with ``spawn`` or a
+forkserver whose server never calls the core (``experiments.forkserver``).
 """
 
 from __future__ import annotations

@@ -534,9 +534,22 @@ class Git:
         """``update_ref`` and the deletion of ``consumed`` in one transaction
         (``update-ref --stdin`` applies all or nothing): a queued entry is
         gone exactly when its experiment (or its failed ref) is written, a
-        renamed experiment never has both names or neither."""
+        renamed experiment never has both names or neither. Through this
+        process's kept ``update-ref --stdin`` if it keeps one
+        (``keep_ref_writer``)."""
         first = f"create {ref} {new}" if old == ZERO else f"update {ref} {new} {old or ''}"
-        self.run("update-ref", "--stdin", input=f"{first.rstrip()}\ndelete {consumed}\n")
+        commands = f"{first.rstrip()}\ndelete {consumed}\n"
+        writer = _REF_WRITERS.get(self.root)
+        if writer is not None:
+            writer.transaction(commands)
+            return
+        self.run("update-ref", "--stdin", input=commands)
+
+    def keep_ref_writer(self) -> None:
+        """From now on, this process writes its ref transactions through one
+        ``git update-ref --stdin`` it keeps (a queue worker, one transaction
+        per experiment: a process each cost ~1.5 ms of CPU)."""
+        _REF_WRITERS.setdefault(self.root, _RefWriter(self.root))
 
     @contextlib.contextmanager
     def one_reader(self) -> Iterator[None]:
@@ -648,6 +661,61 @@ class Git:
             if len(sha) == 40 and name:
                 refs[name] = sha
         return refs
+
+
+class _RefWriter:
+    """A kept ``git update-ref --stdin``: each transaction is ``start``, the
+    commands, ``prepare`` and ``commit``, answered ``<command>: ok``; a
+    transaction Git refuses ends the process (its message on stderr), and
+    the next one starts another. In a process group of its own, so that an
+    interrupt meant for the worker's stages never stops it mid-transaction;
+    it exits when its input closes, at the latest with this process."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.proc: subprocess.Popen[str] | None = None
+
+    def _started(self) -> subprocess.Popen[str]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen(
+                ["git", "update-ref", "--stdin"],
+                cwd=self.root,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                process_group=0,
+            )
+        return self.proc
+
+    def transaction(self, commands: str) -> None:
+        proc = self._started()
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        try:
+            proc.stdin.write(f"start\n{commands}prepare\ncommit\n")
+            proc.stdin.flush()
+            answers = [proc.stdout.readline().strip() for _ in range(3)]
+        except OSError:
+            answers = []
+        except BaseException:
+            # Interrupted mid-exchange: its answers would be read as the
+            # next transaction's; this one is Git's to finish or not.
+            self.proc = None
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            raise
+        if answers == ["start: ok", "prepare: ok", "commit: ok"]:
+            return
+        self.proc = None
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        code = proc.wait()
+        raise _failure(("update-ref",), proc.stderr.read(), code)
+
+
+#: Per process, per repository root: the kept ``update-ref --stdin``
+#: (``Git.keep_ref_writer``).
+_REF_WRITERS: dict[Path, _RefWriter] = {}
 
 
 @contextlib.contextmanager

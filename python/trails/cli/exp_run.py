@@ -92,7 +92,6 @@ def run(
 ) -> None:
     """Run the pipeline and record the result as an experiment (in the
     workspace, or queued, or in a temporary folder)."""
-    _start_workers_server(run_all)
     _check_guide_usage(set_params, targets, bool(flags.get("dry")), queue or temp or run_all)
     _check_modes(queue=queue, temp=temp, from_rev=from_rev, reset=reset)
     where = (executor, address, resources)
@@ -116,15 +115,6 @@ def run(
         _run_all(project, opts.repro.jobs, where)
     elif not queue:
         _run_workspace(project, opts)
-
-
-def _start_workers_server(run_all: bool) -> None:
-    """``--run-all``'s forkserver: started by ``trails.entry`` already,
-    unless the command was called another way."""
-    if run_all:
-        from trails.experiments import forkserver
-
-        forkserver.start()
 
 
 def _options(

@@ -1,9 +1,11 @@
-"""The queue's worker server: a multiprocessing forkserver, spawned once
-per queue run, that imports trails and then forks one worker per entry (see
-``pool``). Kept apart from ``pool`` and importing nothing of trails, so
-that the ``trails`` command can start it before its own imports
-(``trails.entry``): the server's imports (~70 ms) then overlap the CLI's
-instead of delaying the first experiment."""
+"""What the queue's workers are forked from. Usually the ``--run-all``
+process itself: ``preload`` imports what a worker runs, once, before the
+pool forks its first worker (``pool._Pool._context``). Where this process
+cannot fork safely (another thread runs, as the live table's does once it
+is drawn), a multiprocessing *forkserver* instead: a server process that
+imports the same (``PRELOAD``) and forks the workers asked of it; it never
+calls into the Rust core, so its forks inherit no thread pool. Kept apart
+from ``pool`` and importing nothing of trails until asked."""
 
 from __future__ import annotations
 
@@ -70,19 +72,17 @@ def _name_temp_dir() -> None:
     _NAMED.append(folder)
 
 
+def preload() -> None:
+    """Import ``PRELOAD`` here, for the workers this process forks."""
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+
+
 def context() -> ForkServerContext:
     _name_temp_dir()
     ctx = multiprocessing.get_context("forkserver")
     assert isinstance(ctx, ForkServerContext)
     ctx.set_forkserver_preload(PRELOAD)
     return ctx
-
-
-def start() -> None:
-    """Start the server now (it preloads in the background); the pool's
-    first worker then finds it running. Calling it again is a no-op while
-    the server lives."""
-    from multiprocessing import forkserver
-
-    context()
-    forkserver.ensure_running()

@@ -86,11 +86,18 @@ def name_problem(name: str) -> str | None:
     return "it is not a valid Git ref name" if bad else None
 
 
+#: A name Git's rules plainly accept (ASCII letters, digits, ``-`` and
+#: ``_``, single dots inside), asked of no ``check-ref-format``: every
+#: name trails gives, which a queue worker checks again per experiment.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*")
+
+
 def validate_name(git: Git, name: str) -> None:
     """Refuse a bad name before anything runs (a name Git refuses would
     otherwise fail at ``update-ref``, after the run changed the workspace)."""
     problem = name_problem(name)
-    if problem is None and not git.ok("check-ref-format", ref_for("0" * 40, name)):
+    plain = _PLAIN_NAME.fullmatch(name) is not None and not name.endswith(".lock")
+    if problem is None and not plain and not git.ok("check-ref-format", ref_for("0" * 40, name)):
         problem = "it is not a valid Git ref name"
     if problem is not None:
         raise ExperimentError(

@@ -1,11 +1,13 @@
-"""One worker process runs one queue entry: ``child`` in a process forked
-by ``pool``'s forkserver, or ``python -m trails.experiments.worker ROOT
-REF``. Either way in its own session, with its output going to the entry's
-log, so that a crash or a kill touches nothing but this entry.
+"""A queue worker: ``serve``, a long-lived process the pool forks once per
+slot (and spare), runs the entries it is sent one after another in its
+kept folder; or ``python -m trails.experiments.worker ROOT REF``, one entry.
+Either way in its own session, each entry's output going to that entry's
+log, so that a kill touches nothing but the entry it runs.
 
-Exit codes: ``records.WorkerExit`` (done; failed, the entry moved to the
-failed refs; taken by another worker; let go by the pool before it started
-or interrupted, the entry left in the queue)."""
+Exit codes (and the code a long-lived worker reports per entry):
+``records.WorkerExit`` (done; failed, the entry moved to the failed refs;
+taken by another worker; let go by the pool before it started or
+interrupted, the entry left in the queue)."""
 
 from __future__ import annotations
 
@@ -42,6 +44,15 @@ def _term(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+#: The pool's message to a waiting worker: the slot is its.
+GO = b"go"
+#: A worker's message to the pool: its entry's stages are over, the slot is free (``PoolSlot``).
+FREE = b"free"
+#: The start of a worker's message that it is done with its entry, then its
+#: exit code for it (``records.WorkerExit``).
+DONE = b"done "
+
+
 class Released(Exception):
     """The pool let a waiting worker go (``queue stop``): its entry stays
     queued."""
@@ -73,41 +84,82 @@ class PoolSlot:
         if self.held:
             self.held = False
             with contextlib.suppress(OSError):
-                self.conn.send_bytes(b"free")
+                self.conn.send_bytes(FREE)
 
 
-def child(
-    root: str,
-    ref: str,
-    log: str,
-    facts: str = "",
-    conn: Connection | None = None,
-    folder: str = "",
-    sha: str = "",
-    listing: str = "",
-) -> None:
-    """The worker in a forkserver child: a session of its own (Ctrl+C and
-    ``queue kill`` reach its stages as one process group) and the entry's
-    log as stdout and stderr, which the stages' commands inherit.
-    ``facts``: the repository's Git facts as the pool knows them (JSON,
-    ``Git.facts``); ``conn``: the pool's pipe (``PoolSlot``); ``folder``:
-    the pool's kept folder this entry runs in (``executor.run_entry``);
-    ``sha``: the entry's commit as the pool listed it, ``listing`` its
-    time, parents and message (JSON, ``records.EntryListing``; ``main``)."""
+def serve(root: str, facts: str, conn: Connection, folder: str, inherited: Sequence[int]) -> None:
+    """A long-lived worker: forked once per pool slot (and spare), it runs
+    the entries the pool sends it, one after another, in its kept folder,
+    each with its own log (the work of ``child`` for one entry, without a
+    fork, a process's start and its exit each: most of an experiment's own
+    CPU at many jobs). ``inherited``: the pool's descriptors a fork copied
+    (its ends of the other workers' pipes, and of this one's), closed
+    first: a worker holding another's pipe open would hide that one's
+    exit. It leads a session of its own (Ctrl+C and ``queue kill`` reach
+    its stages as one process group), and exits when the pool closes its
+    pipe, or after an entry it was interrupted in or let go of: the pool
+    forks another if it needs one."""
+    for fd in inherited:
+        with contextlib.suppress(OSError):
+            os.close(fd)
     os.setsid()
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    # Not truncated yet: until this worker holds the entry, the log may be
-    # that of another pool's worker running it (``_claimed``).
+    signal.signal(signal.SIGTERM, _term)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    try:
+        while True:
+            try:
+                msg = conn.recv_bytes()
+            except EOFError:
+                return
+            if msg == GO:
+                # For the entry before, which ended before it needed its
+                # slot (it failed early, or had no stage to run).
+                continue
+            ref, sha, listing = json.loads(msg)
+            code = _serve_one(root, ref, facts, conn, folder, sha, listing)
+            try:
+                conn.send_bytes(DONE + str(int(code)).encode())
+            except OSError:
+                sys.exit(code)
+            if code in (WorkerExit.RELEASED, WorkerExit.INTERRUPTED):
+                sys.exit(code)
+    except KeyboardInterrupt:
+        sys.exit(WorkerExit.INTERRUPTED)
+
+
+def _serve_one(
+    root: str, ref: str, facts: str, conn: Connection, folder: str, sha: str, listing: str
+) -> int:
+    """One entry in a long-lived worker: its log as stdout and stderr, and
+    nothing the entry before learnt kept (the folder's file listing, the
+    cache's gc lock, released once the entry's references are written)."""
+    from trails import cachelock, files
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log = queue_log(root, sha)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    argv = [root, ref, facts] if facts else [root, ref]
-    listed = queue_listing(listing)
-    sys.exit(main(argv, conn, folder, own_log=True, sha=sha, listing=listed))
+    files.forget()
+    try:
+        return main([root, ref, facts], conn, folder, own_log=True, sha=sha,
+                    listing=queue_listing(listing))  # fmt: skip
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        cachelock.release()
+
+
+def queue_log(root: str, sha: str) -> str:
+    """The log of the entry whose commit is ``sha`` (its run folder is made
+    by the pool)."""
+    return str(RunDir(Path(root), sha[:7]).log)
 
 
 def queue_listing(text: str) -> EntryListing | None:
@@ -239,6 +291,8 @@ def main(
     project, git = Project(root), Git(root)
     if len(argv) > 2:
         git.adopt(json.loads(argv[2]))
+    if conn is not None:
+        git.keep_ref_writer()
     queued = _entry(git, ref, sha, own_log, listing)
     if isinstance(queued, int):
         return queued
