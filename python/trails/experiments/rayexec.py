@@ -37,15 +37,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trails.errors import TrailsError
+from trails.errors import TrailsError, error_message
 from trails.experiments import queue, refs
+from trails.experiments.lane import Lane, trace
 from trails.experiments.records import CheckpointState, RunDir, RunResult, RunStatus
 from trails.experiments.shipping import (
+    COPY_MAX,
+    Copied,
     Event,
     EventKind,
     RemoteSettings,
     Shipment,
     decode_event,
+    collect_copies,
     project_key,
 )
 from trails.git import ZERO, Git, GitError
@@ -162,6 +166,21 @@ def remote_settings(project: Project) -> RemoteSettings:
     return RemoteSettings(name=conf.name, options=opts)
 
 
+def copy_max(project: Project) -> int:
+    """``[exp] ray_copy_max``: bytes (``K``, ``M``, ``G``: binary multiples)."""
+    text = (project.config.get("exp", "ray_copy_max") or "").strip()
+    if not text:
+        return COPY_MAX
+    scale = {"k": 2**10, "m": 2**20, "g": 2**30}.get(text[-1].lower(), 1)
+    digits = text[:-1] if scale > 1 else text
+    if not digits.isdigit():
+        raise ExecutorError(
+            f".dvc/config: [exp] ray_copy_max = {text}: not a size",
+            hint="Write bytes, or a number with K, M or G (e.g. 64M).",
+        )
+    return int(digits) * scale
+
+
 def _push_needed(project: Project, git: Git, commits: list[str]) -> None:
     """The objects the queued commits name, from this cache to the remote
     (what a worker will fetch); those the remote has cost one listing."""
@@ -171,36 +190,6 @@ def _push_needed(project: Project, git: Git, commits: list[str]) -> None:
     r = remote.open(project)
     names, _ = needed.expand(project.cache_dir, needed.of_commits(git, commits))
     r.push(names)
-
-
-class Lane:
-    """One of the ``--jobs`` slots of a queue run: a Ray actor holding the
-    experiment's resources on a node for the whole run, its process (trails
-    imported, its kept run folders) serving entry after entry. It runs two
-    at once: the next one receives its commit, fetches its inputs and
-    checks its folder out while the current one runs its stages, and takes
-    the slot (``gate``) when they are over, as the local pool's spare
-    workers do."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Semaphore(1)
-
-    def node(self) -> str:
-        import ray
-
-        return str(ray.get_runtime_context().get_node_id())
-
-    def run(self, data: bytes, base: list[Any]) -> Iterator[bytes]:
-        """One shipped entry, its events as they happen. ``base`` holds the
-        baseline's bundle in the object store, fetched to the node only
-        when its scratch repository lacks the baseline."""
-        import ray
-
-        from trails.experiments import shipping
-
-        shipment = shipping.decode_shipment(data)
-        for ev in shipping.work(shipment, lambda: bytes(ray.get(base[0])), self.node(), self.gate):
-            yield ev.encode()
 
 
 #: Entries a lane holds at once: one running its stages, one preparing.
@@ -238,6 +227,7 @@ class _Attempt:
     started: float = field(default_factory=time.monotonic)
     checkpoint: str = ""  # the chain's tip as last written here
     tries: int = 0  # attempts lost before this one
+    copied: Copied | None = None  # its --copy-paths, read at its claim
     #: Its stages are over (``free``): its lane can take another entry.
     free: bool = False
     lane: int = -1
@@ -269,6 +259,8 @@ class _Driver:
     lanes: list[_LaneState] = field(default_factory=list)
     #: Attempts lost with their lane, to ship again once a lane is free.
     again: deque[_Attempt] = field(default_factory=deque)
+    #: What an entry's ``--copy-paths`` may weigh (``[exp] ray_copy_max``).
+    copy_max: int = COPY_MAX
 
     def open_lanes(self) -> None:
         """``jobs`` lanes, each with the experiment's resources (Ray places
@@ -300,6 +292,7 @@ class _Driver:
                     lane.ready = lane.handle.node.remote()
                     continue
                 lane.ready = None
+                trace(f"driver lane ready {lane.node[:8]}")
 
     def free_lane(self) -> int | None:
         """The ready lane holding the fewest entries whose stages may
@@ -345,12 +338,17 @@ class _Driver:
             return None
         for p in (rundir.result, rundir.stage, rundir.kill):
             p.unlink(missing_ok=True)
+        copied = None
         if queued.args.copy_paths:
-            # They would come from this workspace, which a worker cannot read.
-            self._refuse(entry, "--copy-paths needs the local executor")
-            return None
+            # Read here (a worker cannot read this workspace), shipped with the entry.
+            try:
+                copied = collect_copies(self.project.root, queued.args.copy_paths,
+                                        self.copy_max)  # fmt: skip
+            except (TrailsError, OSError) as exc:
+                self._refuse(entry, error_message(exc))
+                return None
         rundir.log.write_bytes(b"")
-        return _Attempt(entry, queued.args, 0)
+        return _Attempt(entry, queued.args, 0, copied=copied)
 
     def _refuse(self, entry: queue.Entry, reason: str) -> None:
         """A claimed entry failed before it is shipped, its lock let go."""
@@ -384,7 +382,7 @@ class _Driver:
         shipment = Shipment(
             project=project_key(self.remote), entry_ref=e.ref, entry_sha=e.sha, created=e.created,
             baseline=baseline, bundle=self.git.bundle(tips, [baseline]), remote=self.remote,
-            checkpoint=state,
+            checkpoint=state, copied=att.copied,
         )  # fmt: skip
         att.lane = lane
         att.ref = (
@@ -393,6 +391,7 @@ class _Driver:
             .remote(shipment.encode(), [self.bases[baseline]])
         )
         self.lanes[lane].held.append(e.id)
+        trace(f"driver shipped {e.id}")
         self.serial += 1
         att.number = self.serial
         self.running[e.id] = att
@@ -438,6 +437,7 @@ class _Driver:
             rundir.node.write_text(what.text)
         elif what.kind is EventKind.RUNNING:
             rundir.waiting.unlink(missing_ok=True)
+            trace(f"driver running {entry_id}")
             att.started = time.monotonic()
             self.display.started(entry_id)
         elif what.kind is EventKind.LOG:
@@ -485,7 +485,7 @@ class _Driver:
         self.running.pop(att.entry.id, None)
         self.rundir(att.entry.id).waiting.touch()
         self.again.append(_Attempt(att.entry, att.args, 0, checkpoint=att.checkpoint,
-                                   tries=tries))  # fmt: skip
+                                   tries=tries, copied=att.copied))  # fmt: skip
 
     def _note(self, att: _Attempt, text: str) -> None:
         with self.rundir(att.entry.id).log.open("a", encoding="utf-8") as f:
@@ -671,20 +671,26 @@ def run_all(
     from trails.experiments.display import QueueDisplay
     from trails.experiments.pool import PoolResult
 
+    trace("driver run_all")
     git = Git(project.root)
     pending = deque(queue.entries(git))
     remote = remote_settings(project)
+    limit = copy_max(project)
     _connect(settings)
+    trace("driver connected")
     if pending:
         _check_fits(settings)
     ids = [e.id for e in pending]
     display: QueueStatus = show(ids, jobs) if show else QueueDisplay(ids, jobs, echo)
-    d = _Driver(project, git, jobs, settings, remote, display, PoolResult())
+    d = _Driver(project, git, jobs, settings, remote, display, PoolResult(),
+                copy_max=limit)  # fmt: skip
     if pending:
         # The lanes' processes start on their nodes while this pushes.
         d.open_lanes()
+        trace("driver lanes opened")
     try:
         _push_needed(project, git, [e.sha for e in pending])
+        trace("driver pushed")
     except BaseException:
         d.close_lanes()
         raise

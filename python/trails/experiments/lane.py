@@ -1,0 +1,56 @@
+"""A lane of a Ray queue run, as its actor process sees it (``rayexec``
+opens ``--jobs`` of them). Kept apart and import-light: Ray imports this
+module to create the actor, so what a run needs (``shipping``, the
+executor) is imported on a thread of its own while the driver pushes and
+ships, not before the lane answers."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+#: ``TRAILS_RAY_TRACE=FILE``: a timestamped line per step of a queue run
+#: (the driver's and the lanes'), to see where its start goes.
+_TRACE = os.environ.get("TRAILS_RAY_TRACE", "")
+
+
+def trace(what: str) -> None:
+    if _TRACE:
+        with open(_TRACE, "a") as f:
+            f.write(f"{time.time():.3f} {os.getpid()} {what}\n")
+
+
+class Lane:
+    """One of the ``--jobs`` slots of a queue run: a Ray actor holding the
+    experiment's resources on a node for the whole run, its process (trails
+    imported, its kept run folders) serving entry after entry. It runs two
+    at once: the next one receives its commit, fetches its inputs and
+    checks its folder out while the current one runs its stages, and takes
+    the slot (``gate``) when they are over, as the local pool's spare
+    workers do."""
+
+    def __init__(self) -> None:
+        trace("lane up")
+        self.gate = threading.Semaphore(1)
+
+    def node(self) -> str:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+
+    def run(self, data: bytes, base: list[Any]) -> Iterator[bytes]:
+        """One shipped entry, its events as they happen. ``base`` holds the
+        baseline's bundle in the object store, fetched to the node only
+        when its scratch repository lacks the baseline."""
+        import ray
+
+        trace("lane run")
+        from trails.experiments import shipping
+
+        trace("lane imported shipping")
+        shipment = shipping.decode_shipment(data)
+        for ev in shipping.work(shipment, lambda: bytes(ray.get(base[0])), self.node(), self.gate):
+            yield ev.encode()
