@@ -321,6 +321,41 @@ def test_a_worker_node_removed_mid_run_costs_that_attempt_only(
     assert "shipping it again" in logs, "the lost attempt is in its log"
 
 
+HOLD = """\
+import sys, ray
+ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False)
+@ray.remote(num_cpus=1)
+class Hold:
+    def ok(self):
+        return 1
+h = Hold.remote()
+ray.get(h.ok.remote())
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_lane_never_placed_gives_its_entries_back(
+    project: Path, trails: Trails, cluster: Cluster
+) -> None:
+    """Another job holds one of the two worker nodes' CPU: of the two
+    lanes of ``-j 2`` (the cluster's nodes have room for both, so both
+    take entries before they are up), Ray places one only; the other,
+    once the rest are run, gives its entries back: every one is recorded."""
+    with subprocess.Popen([PY, "-c", HOLD, cluster.address], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as holder:  # fmt: skip
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+            ids = queue(trails, 21, 22, 23)
+            r = on_ray(trails, cluster, "-j", "2")
+            assert r.code == 0, r.out + r.err
+            assert sorted(names(trails).values()) == [21, 22, 23]
+            logs = "".join(trails("queue", "logs", i).out for i in ids)
+            assert "its lane was not placed in 10 s" in logs, logs
+        finally:
+            holder.kill()
+
+
 def test_queue_start_runs_on_ray_from_the_config(
     project: Path, trails: Trails, cluster: Cluster
 ) -> None:
@@ -590,8 +625,10 @@ def test_copy_paths_travel_with_the_entry(repo: Path, trails: Trails, cluster: C
     assert trails("config", "exp.ray_copy_max", "2K").code == 0
     r = on_ray(trails, cluster, "-j", "2")
     assert r.code == 1, (r.out, r.err)
-    assert f"Experiment {big} failed: --copy-paths: extra.txt, conf, big.bin hold 3015 bytes, " \
-        "more than the 2048 a Ray run ships" in r.out, r.out
+    assert (
+        f"Experiment {big} failed: --copy-paths: extra.txt, conf, big.bin hold 3015 bytes, "
+        "more than the 2048 a Ray run ships" in r.out
+    ), r.out
     assert f"Experiment {gone} failed: --copy-paths: 'gone.txt' does not exist" in r.out, r.out
     on_cluster = recorded(repo, trails, "ray")
     assert sorted(on_cluster) == [2, 3]

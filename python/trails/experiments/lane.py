@@ -1,8 +1,8 @@
 """A lane of a Ray queue run, as its actor process sees it (``rayexec``
 opens ``--jobs`` of them). Kept apart and import-light: Ray imports this
 module to create the actor, so what a run needs (``shipping``, the
-executor) is imported on a thread of its own while the driver pushes and
-ships, not before the lane answers."""
+executor) is imported on a thread of its own once the lane is up, while
+its first entries are on their way, not before it answers."""
 
 from __future__ import annotations
 
@@ -30,11 +30,14 @@ class Lane:
     at once: the next one receives its commit, fetches its inputs and
     checks its folder out while the current one runs its stages, and takes
     the slot (``gate``) when they are over, as the local pool's spare
-    workers do."""
+    workers do; they prepare one at a time (``prep``), the first first."""
 
     def __init__(self) -> None:
         trace("lane up")
         self.gate = threading.Semaphore(1)
+        self.prep = threading.Lock()
+        self.imported = threading.Thread(target=_import_run, daemon=True)
+        self.imported.start()
 
     def node(self) -> str:
         import ray
@@ -48,9 +51,22 @@ class Lane:
         import ray
 
         trace("lane run")
+        self.imported.join()
         from trails.experiments import shipping
 
-        trace("lane imported shipping")
         shipment = shipping.decode_shipment(data)
-        for ev in shipping.work(shipment, lambda: bytes(ray.get(base[0])), self.node(), self.gate):
+        events = shipping.work(shipment, lambda: bytes(ray.get(base[0])), self.node(), self.gate,
+                               self.prep)  # fmt: skip
+        for ev in events:
             yield ev.encode()
+
+
+def _import_run() -> None:
+    """The modules an entry's run imports (the executor, the pipeline, the
+    remote), imported as the lane comes up: its first entries, shipped
+    before it was, arrive meanwhile."""
+    import trails.experiments.executor
+    import trails.experiments.shipping
+    import trails.remote.needed  # noqa: F401
+
+    trace("lane imported")

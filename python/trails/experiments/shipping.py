@@ -358,6 +358,9 @@ class _Worker:
     node: str
     #: The lane's one slot for stages: taken before the first command.
     gate: threading.Semaphore
+    #: The lane's turn to prepare (receive, fetch, check out): held until
+    #: the slot is taken.
+    prep: threading.Lock
     #: ``running``, ``free`` and ``done``, as they happen (the rest is polled).
     done: threads_queue.Queue[Event] = field(default_factory=threads_queue.Queue)
 
@@ -370,6 +373,10 @@ class _Worker:
     def run(self) -> None:
         slot = _Slot(self.gate, self.done)
         try:
+            # One entry of the lane prepares at a time, the first one first:
+            # two at once would each take twice as long on the node's CPU.
+            self.prep.acquire()
+            slot.unlocks.append(self.prep.release)
             self.done.put(self._run(slot))
         except BaseException as exc:  # the driver records the reason; nothing is lost
             from trails.errors import error_message
@@ -427,10 +434,9 @@ class _Worker:
     def _run(self, slot: _Slot) -> Event:
         from trails.errors import TrailsError, error_lines, error_message
         from trails.experiments.executor import run_entry
+        from trails.experiments.lane import trace
         from trails.experiments.queue import Entry
         from trails.experiments.refs import ref_for
-
-        from trails.experiments.lane import trace
 
         s = self.shipment
         trace(f"lane {s.entry_sha[:7]} imported")
@@ -445,7 +451,7 @@ class _Worker:
         if s.copied is not None:
             # Held until the entry's folder is ready (its slot taken, or
             # the end): another entry's copies may not replace these meanwhile.
-            slot.unlock = _copy_lock(self.root)
+            slot.unlocks.append(_copy_lock(self.root))
             place_copies(self.root, s.copied)
         folder = _take_folder(self.root)
         try:
@@ -457,7 +463,7 @@ class _Worker:
             return self._finished(RunStatus.FAILED, error=error_message(exc), **counts)
         finally:
             _give_folder(self.root, folder)
-            slot.let_copies_go()
+            slot.let_go()
         _push_outputs(project, git, rec.sha)
         bundle = git.bundle([ref_for(s.baseline, rec.name)], [s.baseline])
         self._echo(f"Ran experiment {entry.id} as '{rec.name}' on node {self.node[:8]} "
@@ -497,26 +503,26 @@ class _Slot:
     events: threads_queue.Queue[Event]
     held: bool = False
     freed: bool = False
-    #: Lets go of the node's ``--copy-paths`` lock, if this entry holds it.
-    unlock: Callable[[], None] | None = None
+    #: What lets go of the locks the entry holds until its folder is
+    #: ready: its lane's preparing turn, the node's ``--copy-paths``.
+    unlocks: list[Callable[[], None]] = field(default_factory=list)
 
-    def let_copies_go(self) -> None:
-        if self.unlock is not None:
-            self.unlock()
-            self.unlock = None
+    def let_go(self) -> None:
+        while self.unlocks:
+            self.unlocks.pop()()
 
     def acquire(self) -> None:
         from trails.experiments.lane import trace
 
         trace("lane prepared")
-        self.let_copies_go()
+        self.let_go()
         self.gate.acquire()
         trace("lane slot")
         self.held = True
         self.events.put(Event(kind=EventKind.RUNNING))
 
     def release(self) -> None:
-        self.let_copies_go()
+        self.let_go()
         if self.held:
             self.held = False
             self.gate.release()
@@ -592,8 +598,10 @@ class _Watch:
 
 
 def work(
-    shipment: Shipment, base: Callable[[], bytes], node: str, gate: threading.Semaphore
-) -> Iterator[Event]:
+    shipment: Shipment, base: Callable[[], bytes], node: str, gate: threading.Semaphore,
+    prep: threading.Lock,
+) -> Iterator[Event]:  # fmt: skip
     """The worker's side of one entry (a lane of ``rayexec`` iterates it);
-    ``gate``: the lane's slot, which its entries take one at a time."""
-    return _Worker(shipment, base, node, gate).stream()
+    ``gate``: the lane's slot, which its entries take one at a time;
+    ``prep``: its turn to prepare, also one at a time."""
+    return _Worker(shipment, base, node, gate, prep).stream()
