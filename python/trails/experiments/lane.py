@@ -6,6 +6,7 @@ its first entries are on their way, not before it answers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -34,6 +35,7 @@ class Lane:
 
     def __init__(self) -> None:
         trace("lane up")
+        serialization_without_pydantic()
         self.gate = threading.Semaphore(1)
         self.prep = threading.Lock()
         self.imported = threading.Thread(target=_import_run, daemon=True)
@@ -59,6 +61,31 @@ class Lane:
                                self.prep)  # fmt: skip
         for ev in events:
             yield ev.encode()
+
+
+def serialization_without_pydantic() -> None:
+    """Ray's serialization context of this process, made now, without its
+    pydantic serializers. Ray makes it on a process's first
+    (de)serialization (in a lane, the first entry's call; in the driver,
+    opening the lanes), and its add-ons import pydantic for it: 0.2-0.8 s
+    of the start on a loaded node, the first entry not even read yet
+    (``-X importtime`` in the actor). Lanes and driver pass bytes only.
+    pydantic stays importable by anything else (a task file)."""
+    import sys
+
+    if "pydantic" in sys.modules:
+        return
+    sys.modules["pydantic"] = None  # type: ignore[assignment]
+    try:
+        # Another Ray may not have it: it makes its context as it likes, later.
+        with contextlib.suppress(Exception):
+            from ray._private.worker import global_worker
+
+            global_worker.get_serialization_context()  # type: ignore[no-untyped-call]
+    finally:
+        if sys.modules.get("pydantic", 0) is None:
+            del sys.modules["pydantic"]
+    trace("serialization made")
 
 
 def _import_run() -> None:

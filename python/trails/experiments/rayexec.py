@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from trails.errors import TrailsError, error_message
 from trails.experiments import queue, refs
-from trails.experiments.lane import Lane, trace
+from trails.experiments.lane import Lane, serialization_without_pydantic, trace
 from trails.experiments.records import CheckpointState, RunDir, RunResult, RunStatus
 from trails.experiments.shipping import (
     COPY_MAX,
@@ -67,6 +67,7 @@ POLL = 0.25
 #: have run out of entries (``drop_unplaced``).
 UNPLACED = 10.0
 INSTALL = "pip install 'trails[ray]'"
+SPARED_BY_KILL = "its lane was stopped for another entry's 'queue kill'"
 
 
 class ExecutorError(TrailsError):
@@ -220,8 +221,8 @@ class _LaneState:
     node: str = ""
     #: The attempts it holds (entry ids).
     held: list[str] = field(default_factory=list)
-    #: Entries go to it before it is up (Ray hands them over as it comes
-    #: up, with no round trip to here): the cluster has room for it.
+    #: Entries go to it before it is first up (Ray hands them over as it
+    #: comes up, with no round trip to here): the cluster has room for it.
     eager: bool = False
     opened: float = field(default_factory=time.monotonic)
     #: Never placed while the others ran out of entries: killed, not used.
@@ -509,6 +510,9 @@ class _Driver:
         lane = self._unhold(att)
         if lane is not None and lane.ready is None and not lane.dropped:
             lane.ready = lane.handle.node.remote()  # Ray restarts it, maybe elsewhere
+            # Calls to a restarting actor fail ('unavailable'): no more
+            # entries until it is back.
+            lane.eager = False
             lane.opened = time.monotonic()
         if att.killed or isinstance(exc, TaskCancelledError):
             self._leave(att)
@@ -654,9 +658,7 @@ class _Driver:
             lane = self.lanes[att.lane]
             for other in lane.held:
                 if other != att.entry.id and other in self.running:
-                    self.running[other].spared = (
-                        "its lane was stopped for another entry's 'queue kill'"
-                    )
+                    self.running[other].spared = SPARED_BY_KILL
             with contextlib.suppress(Exception):
                 ray.kill(lane.handle, no_restart=False)
 
@@ -734,6 +736,7 @@ def run_all(
     limit = copy_max(project)
     _connect(settings)
     trace("driver connected")
+    serialization_without_pydantic()
     room = _check_fits(settings) if pending else 0
     trace("driver fits")
     ids = [e.id for e in pending]
