@@ -12,7 +12,11 @@ seconds and reads a ``trails add``-ed input of F files:
 - time from ``--run-all`` to the first stage starting on a node.
 
     .venv/bin/python benches/bench_ray.py [--n 16] [--files 2000] [--sleep 1]
-        [--rounds 1] [--write benches/RESULTS-ray.md]
+        [--rounds 1] [--write benches/RESULTS-ray.md] [--trace FILE]
+
+``--trace FILE``: each Ray run's steps (the driver's and the lanes',
+``TRAILS_RAY_TRACE``) and its stages' starts, in seconds from its
+``--run-all``, into FILE.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ def _clear_logs(repo: Path) -> None:
 def _timed(repo: Path, extra: list[str]) -> tuple[float, float]:
     """Wall of one --run-all, and the seconds until the first stage began."""
     start = time.time()
+    _STARTED.append(start)
     _run([*TRAILS, "exp", "run", "--run-all", "-j", str(JOBS), *extra], repo)
     wall = time.time() - start
     starts = [float(m) for log in _logs(repo) for m in re.findall(r"STAGE_START (\S+)", log)]
@@ -108,6 +113,23 @@ def _shipped(repo: Path) -> list[tuple[float, str, int, int]]:
     return out
 
 
+def _write_trace(out: Path, raw: Path, repo: Path, round_: int) -> None:
+    """The run's trace lines and its stages' starts, from its start."""
+    lines = raw.read_text().splitlines() if raw.exists() else []
+    events = [(float(t), f"{pid} {what}") for t, pid, what in (ln.split(" ", 2) for ln in lines)]
+    events += [(float(m), "STAGE_START") for log in _logs(repo)
+               for m in re.findall(r"STAGE_START (\S+)", log)]  # fmt: skip
+    t0 = _STARTED[-1]
+    with out.open("a") as f:
+        f.write(f"# round {round_ + 1}, load {os.getloadavg()[0]:.1f}\n")
+        for t, what in sorted(events):
+            f.write(f"{t - t0:7.3f} {what}\n")
+
+
+#: When each --run-all began.
+_STARTED: list[float] = []
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=16)
@@ -115,6 +137,7 @@ def main() -> None:
     ap.add_argument("--sleep", type=float, default=1.0)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--write", type=Path)
+    ap.add_argument("--trace", type=Path)
     a = ap.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -123,6 +146,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     os.environ["TRAILS_RAY_SCRATCH"] = str(work / "scratch")
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    raw = work / "trace"
+    if a.trace:
+        os.environ["TRAILS_RAY_TRACE"] = str(raw)  # before the nodes start: they inherit it
     store = 80 * 2**20
     cluster = Cluster(
         initialize_head=True, connect=False,
@@ -141,7 +167,10 @@ def main() -> None:
             for kind, extra in (("ray", ray_args), ("local", [])):
                 _clear_logs(repo)
                 _queue(repo, a.n, r * 2 + (kind == "local"))
+                raw.unlink(missing_ok=True)
                 rows[kind].append(_timed(repo, extra))
+                if a.trace and kind == "ray":
+                    _write_trace(a.trace, raw, repo, r)
                 loads.append(os.getloadavg()[0])
                 if kind == "ray":
                     shipped += _shipped(repo)

@@ -321,6 +321,41 @@ def test_a_worker_node_removed_mid_run_costs_that_attempt_only(
     assert "shipping it again" in logs, "the lost attempt is in its log"
 
 
+HOLD = """\
+import sys, ray
+ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False)
+@ray.remote(num_cpus=1)
+class Hold:
+    def ok(self):
+        return 1
+h = Hold.remote()
+ray.get(h.ok.remote())
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_lane_never_placed_gives_its_entries_back(
+    project: Path, trails: Trails, cluster: Cluster
+) -> None:
+    """Another job holds one of the two worker nodes' CPU: of the two
+    lanes of ``-j 2`` (the cluster's nodes have room for both, so both
+    take entries before they are up), Ray places one only; the other,
+    once the rest are run, gives its entries back: every one is recorded."""
+    with subprocess.Popen([PY, "-c", HOLD, cluster.address], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as holder:  # fmt: skip
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+            ids = queue(trails, 21, 22, 23)
+            r = on_ray(trails, cluster, "-j", "2")
+            assert r.code == 0, r.out + r.err
+            assert sorted(names(trails).values()) == [21, 22, 23]
+            logs = "".join(trails("queue", "logs", i).out for i in ids)
+            assert "its lane was not placed in 10 s" in logs, logs
+        finally:
+            holder.kill()
+
+
 def test_queue_start_runs_on_ray_from_the_config(
     project: Path, trails: Trails, cluster: Cluster
 ) -> None:
@@ -554,3 +589,51 @@ def test_an_entry_is_claimed_before_it_is_read(
     assert git(project, "for-each-ref", "refs/exps/queue") == ""
     status = trails("queue", "status").out
     assert any(ln.startswith(junk[:7]) and ln.endswith("failed") for ln in status.splitlines())
+
+
+def test_copy_paths_travel_with_the_entry(repo: Path, trails: Trails, cluster: Cluster) -> None:
+    """An entry's ``--copy-paths`` (an untracked file, an ignored folder)
+    reach its run folder on the node as they reach the local executor's,
+    the experiments recorded alike; one that would weigh more than
+    ``exp.ray_copy_max`` fails alone, saying so, and one naming a path
+    that is gone fails as the local executor fails it."""
+    use = (
+        "import json, os\n"
+        "extra = open('extra.txt').read()\n"
+        "conf = sorted(os.path.join(d, n) for d, _, ns in os.walk('conf') for n in ns)\n"
+        "open('model.bin', 'w').write(extra + ''.join(open(p).read() for p in conf))\n"
+        "json.dump({'extra': len(extra), 'conf': len(conf)}, open('m.json', 'w'))\n"
+    )
+    gen(repo, {
+        "use.py": use, "params.yaml": "units: 1\n", ".gitignore": "conf/\nbig.bin\n",
+        "dvc.yaml": f"stages:\n  use:\n    cmd: {PY} use.py\n    deps: [use.py]\n"
+                    "    params: [units]\n    outs: [model.bin]\n"
+                    "    metrics:\n      - m.json:\n          cache: false\n",
+    })  # fmt: skip
+    assert trails("init").code == 0
+    assert trails("remote", "add", "-d", "store", str(repo.parent / "copies-remote")).code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    gen(repo, {"extra.txt": "untracked", "conf/a.env": "A=1", "conf/sub/b.env": "B=2",
+               "big.bin": "x" * 3000, "gone.txt": "soon"})  # fmt: skip
+    copies = ("-C", "extra.txt", "-C", "conf")
+    for u in (2, 3):
+        queue(trails, u, extra=(*copies, "-n", f"ray{u}"))
+    (big,) = queue(trails, 4, extra=(*copies, "-C", "big.bin"))
+    (gone,) = queue(trails, 5, extra=("-C", "gone.txt"))
+    (repo / "gone.txt").unlink()
+    assert trails("config", "exp.ray_copy_max", "2K").code == 0
+    r = on_ray(trails, cluster, "-j", "2")
+    assert r.code == 1, (r.out, r.err)
+    assert (
+        f"Experiment {big} failed: --copy-paths: extra.txt, conf, big.bin hold 3015 bytes, "
+        "more than the 2048 a Ray run ships" in r.out
+    ), r.out
+    assert f"Experiment {gone} failed: --copy-paths: 'gone.txt' does not exist" in r.out, r.out
+    on_cluster = recorded(repo, trails, "ray")
+    assert sorted(on_cluster) == [2, 3]
+    assert on_cluster[2]["metrics"]["m.json"] == {"extra": 9, "conf": 2}, on_cluster
+    for u in (2, 3):
+        queue(trails, u, extra=(*copies, "-n", f"local{u}"))
+    assert trails("exp", "run", "--run-all", "-j", "2").code == 0
+    assert recorded(repo, trails, "local") == on_cluster

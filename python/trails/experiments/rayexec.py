@@ -32,19 +32,23 @@ import queue as threads_queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trails.errors import TrailsError
+from trails.errors import TrailsError, error_message
 from trails.experiments import queue, refs
+from trails.experiments.lane import Lane, serialization_without_pydantic, trace
 from trails.experiments.records import CheckpointState, RunDir, RunResult, RunStatus
 from trails.experiments.shipping import (
+    COPY_MAX,
+    Copied,
     Event,
     EventKind,
     RemoteSettings,
     Shipment,
+    collect_copies,
     decode_event,
     project_key,
 )
@@ -59,7 +63,11 @@ if TYPE_CHECKING:
 RETRIES = 2
 #: Longest wait between looks at ``draining`` and ``queue kill`` requests.
 POLL = 0.25
+#: How long a lane that holds entries may stay unplaced once the others
+#: have run out of entries (``drop_unplaced``).
+UNPLACED = 10.0
 INSTALL = "pip install 'trails[ray]'"
+SPARED_BY_KILL = "its lane was stopped for another entry's 'queue kill'"
 
 
 class ExecutorError(TrailsError):
@@ -135,6 +143,7 @@ def choose(
 
 
 def require_ray() -> None:
+    trace("driver importing ray")
     try:
         import ray  # noqa: F401
     except ImportError:
@@ -162,6 +171,21 @@ def remote_settings(project: Project) -> RemoteSettings:
     return RemoteSettings(name=conf.name, options=opts)
 
 
+def copy_max(project: Project) -> int:
+    """``[exp] ray_copy_max``: bytes (``K``, ``M``, ``G``: binary multiples)."""
+    text = (project.config.get("exp", "ray_copy_max") or "").strip()
+    if not text:
+        return COPY_MAX
+    scale = {"k": 2**10, "m": 2**20, "g": 2**30}.get(text[-1].lower(), 1)
+    digits = text[:-1] if scale > 1 else text
+    if not digits.isdigit():
+        raise ExecutorError(
+            f".dvc/config: [exp] ray_copy_max = {text}: not a size",
+            hint="Write bytes, or a number with K, M or G (e.g. 64M).",
+        )
+    return int(digits) * scale
+
+
 def _push_needed(project: Project, git: Git, commits: list[str]) -> None:
     """The objects the queued commits name, from this cache to the remote
     (what a worker will fetch); those the remote has cost one listing."""
@@ -171,36 +195,6 @@ def _push_needed(project: Project, git: Git, commits: list[str]) -> None:
     r = remote.open(project)
     names, _ = needed.expand(project.cache_dir, needed.of_commits(git, commits))
     r.push(names)
-
-
-class Lane:
-    """One of the ``--jobs`` slots of a queue run: a Ray actor holding the
-    experiment's resources on a node for the whole run, its process (trails
-    imported, its kept run folders) serving entry after entry. It runs two
-    at once: the next one receives its commit, fetches its inputs and
-    checks its folder out while the current one runs its stages, and takes
-    the slot (``gate``) when they are over, as the local pool's spare
-    workers do."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Semaphore(1)
-
-    def node(self) -> str:
-        import ray
-
-        return str(ray.get_runtime_context().get_node_id())
-
-    def run(self, data: bytes, base: list[Any]) -> Iterator[bytes]:
-        """One shipped entry, its events as they happen. ``base`` holds the
-        baseline's bundle in the object store, fetched to the node only
-        when its scratch repository lacks the baseline."""
-        import ray
-
-        from trails.experiments import shipping
-
-        shipment = shipping.decode_shipment(data)
-        for ev in shipping.work(shipment, lambda: bytes(ray.get(base[0])), self.node(), self.gate):
-            yield ev.encode()
 
 
 #: Entries a lane holds at once: one running its stages, one preparing.
@@ -219,13 +213,20 @@ def _retryable() -> tuple[type[BaseException], ...]:
 @dataclass
 class _LaneState:
     """A lane as the driver sees it: ready once its actor answered where
-    it runs (asked again after it was lost and restarted)."""
+    it runs, or an entry started there (asked again after it was lost and
+    restarted)."""
 
     handle: Any
     ready: Any  # the pending answer of ``node``, None once answered
     node: str = ""
     #: The attempts it holds (entry ids).
     held: list[str] = field(default_factory=list)
+    #: Entries go to it before it is first up (Ray hands them over as it
+    #: comes up, with no round trip to here): the cluster has room for it.
+    eager: bool = False
+    opened: float = field(default_factory=time.monotonic)
+    #: Never placed while the others ran out of entries: killed, not used.
+    dropped: bool = False
 
 
 @dataclass
@@ -238,14 +239,16 @@ class _Attempt:
     started: float = field(default_factory=time.monotonic)
     checkpoint: str = ""  # the chain's tip as last written here
     tries: int = 0  # attempts lost before this one
+    #: Why its lane was stopped for another reason than its own (another
+    #: entry's ``queue kill``, a lane never placed): shipped again, not
+    #: counted as a try.
+    spared: str = ""
+    copied: Copied | None = None  # its --copy-paths, read at its claim
     #: Its stages are over (``free``): its lane can take another entry.
     free: bool = False
     lane: int = -1
     #: ``queue kill`` killed its lane: it stays queued.
     killed: bool = False
-    #: Its lane was killed for another entry's ``queue kill``: shipped
-    #: again, not counted as a try.
-    spared: bool = False
 
 
 @dataclass
@@ -269,20 +272,52 @@ class _Driver:
     lanes: list[_LaneState] = field(default_factory=list)
     #: Attempts lost with their lane, to ship again once a lane is free.
     again: deque[_Attempt] = field(default_factory=deque)
+    #: What an entry's ``--copy-paths`` may weigh (``[exp] ray_copy_max``).
+    copy_max: int = COPY_MAX
 
-    def open_lanes(self) -> None:
+    def open_lanes(self, room: int) -> None:
         """``jobs`` lanes, each with the experiment's resources (Ray places
-        them; one that cannot be placed is never used). A lost lane is
-        restarted by Ray (``max_restarts``), its entries shipped again."""
+        them). The first ``room`` (as many as the cluster's nodes hold)
+        take entries at once, the others once they are up; one never
+        placed is dropped (``drop_unplaced``). A lost lane is restarted by
+        Ray (``max_restarts``), its entries shipped again."""
         import ray
 
         actor: Any = ray.remote(Lane).options(
             max_concurrency=PER_LANE, max_restarts=-1, max_task_retries=0,
             **self.settings.options(),
         )  # fmt: skip
-        for _ in range(self.jobs):
+        trace("driver lane class")
+        for i in range(self.jobs):
             handle = actor.remote()
-            self.lanes.append(_LaneState(handle, handle.node.remote()))
+            self.lanes.append(_LaneState(handle, handle.node.remote(), eager=i < room))
+
+    def drop_unplaced(self) -> None:
+        """With no entry left to ship and a lane up with room, a lane that
+        holds entries but was not placed for ``UNPLACED`` seconds (the
+        cluster's slots taken by others) is killed, its entries shipped
+        again: they would wait for it for ever."""
+        import ray
+
+        if not any(lane.ready is None and self._busy(lane) < PER_LANE for lane in self.lanes
+                   if not lane.dropped):  # fmt: skip
+            return
+        now = time.monotonic()
+        for lane in self.lanes:
+            if lane.dropped or lane.ready is None or not lane.held:
+                continue
+            if now - lane.opened < UNPLACED:
+                continue
+            lane.dropped = True
+            for e in lane.held:
+                if e in self.running:
+                    self.running[e].spared = f"its lane was not placed in {UNPLACED:g} s"
+            with contextlib.suppress(Exception):
+                ray.kill(lane.handle, no_restart=True)
+
+    def _busy(self, lane: _LaneState) -> int:
+        """The entries it holds whose stages may still run."""
+        return sum(not self.running[e].free for e in lane.held if e in self.running)
 
     def look_at_lanes(self) -> None:
         """Lanes that came up (or back) since the last look."""
@@ -300,17 +335,19 @@ class _Driver:
                     lane.ready = lane.handle.node.remote()
                     continue
                 lane.ready = None
+                trace(f"driver lane ready {lane.node[:8]}")
 
     def free_lane(self) -> int | None:
-        """The ready lane holding the fewest entries whose stages may
-        still run, if it can take one more."""
-        best, load = None, PER_LANE
+        """The lane holding the fewest entries whose stages may still run
+        (one that is up first), if it can take one more: one up, or one
+        the cluster has room for."""
+        best, key = None, (PER_LANE, True)
         for i, lane in enumerate(self.lanes):
-            if lane.ready is not None:
+            if lane.dropped or (lane.ready is not None and not lane.eager):
                 continue
-            n = sum(not self.running[e].free for e in lane.held if e in self.running)
-            if n < load:
-                best, load = i, n
+            k = (self._busy(lane), lane.ready is not None)
+            if k[0] < PER_LANE and k < key:
+                best, key = i, k
         return best
 
     def close_lanes(self) -> None:
@@ -345,12 +382,17 @@ class _Driver:
             return None
         for p in (rundir.result, rundir.stage, rundir.kill):
             p.unlink(missing_ok=True)
+        copied = None
         if queued.args.copy_paths:
-            # They would come from this workspace, which a worker cannot read.
-            self._refuse(entry, "--copy-paths needs the local executor")
-            return None
+            # Read here (a worker cannot read this workspace), shipped with the entry.
+            try:
+                copied = collect_copies(self.project.root, queued.args.copy_paths,
+                                        self.copy_max)  # fmt: skip
+            except (TrailsError, OSError) as exc:
+                self._refuse(entry, error_message(exc))
+                return None
         rundir.log.write_bytes(b"")
-        return _Attempt(entry, queued.args, 0)
+        return _Attempt(entry, queued.args, 0, copied=copied)
 
     def _refuse(self, entry: queue.Entry, reason: str) -> None:
         """A claimed entry failed before it is shipped, its lock let go."""
@@ -384,7 +426,7 @@ class _Driver:
         shipment = Shipment(
             project=project_key(self.remote), entry_ref=e.ref, entry_sha=e.sha, created=e.created,
             baseline=baseline, bundle=self.git.bundle(tips, [baseline]), remote=self.remote,
-            checkpoint=state,
+            checkpoint=state, copied=att.copied,
         )  # fmt: skip
         att.lane = lane
         att.ref = (
@@ -393,6 +435,7 @@ class _Driver:
             .remote(shipment.encode(), [self.bases[baseline]])
         )
         self.lanes[lane].held.append(e.id)
+        trace(f"driver shipped {e.id}")
         self.serial += 1
         att.number = self.serial
         self.running[e.id] = att
@@ -436,8 +479,10 @@ class _Driver:
         elif what.kind is EventKind.STARTED:
             att.node = what.text
             rundir.node.write_text(what.text)
+            self._up(att.lane, what.text)
         elif what.kind is EventKind.RUNNING:
             rundir.waiting.unlink(missing_ok=True)
+            trace(f"driver running {entry_id}")
             att.started = time.monotonic()
             self.display.started(entry_id)
         elif what.kind is EventKind.LOG:
@@ -452,18 +497,29 @@ class _Driver:
         elif what.kind is EventKind.DONE:
             self._done(att, what)
 
+    def _up(self, index: int, node: str) -> None:
+        """An entry started on the lane: it is up (its answer to ``node``
+        may come later)."""
+        if 0 <= index < len(self.lanes) and self.lanes[index].ready is not None:
+            self.lanes[index].ready = None
+            self.lanes[index].node = node
+
     def _lost(self, att: _Attempt, exc: BaseException) -> None:
         from ray.exceptions import TaskCancelledError
 
         lane = self._unhold(att)
-        if lane is not None and lane.ready is None:
+        if lane is not None and lane.ready is None and not lane.dropped:
             lane.ready = lane.handle.node.remote()  # Ray restarts it, maybe elsewhere
+            # Calls to a restarting actor fail ('unavailable'): no more
+            # entries until it is back.
+            lane.eager = False
+            lane.opened = time.monotonic()
         if att.killed or isinstance(exc, TaskCancelledError):
             self._leave(att)
             return
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
         if att.spared:
-            self._again(att, att.tries, "its lane was stopped for another entry's 'queue kill'")
+            self._again(att, att.tries, att.spared)
             return
         if isinstance(exc, _retryable()) and att.tries < RETRIES:
             self._again(att, att.tries + 1, reason)
@@ -485,7 +541,7 @@ class _Driver:
         self.running.pop(att.entry.id, None)
         self.rundir(att.entry.id).waiting.touch()
         self.again.append(_Attempt(att.entry, att.args, 0, checkpoint=att.checkpoint,
-                                   tries=tries))  # fmt: skip
+                                   tries=tries, copied=att.copied))  # fmt: skip
 
     def _note(self, att: _Attempt, text: str) -> None:
         with self.rundir(att.entry.id).log.open("a", encoding="utf-8") as f:
@@ -602,7 +658,7 @@ class _Driver:
             lane = self.lanes[att.lane]
             for other in lane.held:
                 if other != att.entry.id and other in self.running:
-                    self.running[other].spared = True
+                    self.running[other].spared = SPARED_BY_KILL
             with contextlib.suppress(Exception):
                 ray.kill(lane.handle, no_restart=False)
 
@@ -632,19 +688,21 @@ def _connect(settings: RaySettings) -> None:
 _RAY_NAMES = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
 
 
-def _check_fits(settings: RaySettings) -> None:
+def _check_fits(settings: RaySettings) -> int:
     """Refuse, before anything is claimed, resources no live node offers:
     Ray would keep such an experiment pending for ever (its scheduler only
     logs an 'infeasible' warning), and the run would hang with the queue
-    marked as being run."""
+    marked as being run. Else how many experiments the live nodes hold
+    at once."""
     import ray
 
     wanted = {"CPU": 1.0, **{_RAY_NAMES.get(k, k): v for k, v in settings.resources}}
     wanted = {k: v for k, v in wanted.items() if v > 0}
     listed: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
     nodes = [n.get("Resources", {}) for n in listed if n.get("Alive")]
-    if any(all(n.get(k, 0) >= v for k, v in wanted.items()) for n in nodes):
-        return
+    room = sum(int(min(n.get(k, 0) / v for k, v in wanted.items())) for n in nodes)
+    if room > 0:
+        return room
     ask = ",".join(f"{k}={v:g}" for k, v in wanted.items())
     # Memory figures (bytes) only when asked for: they would drown the rest.
     shown = [k for k in {k for n in nodes for k in n} if not k.startswith("node:")]
@@ -671,20 +729,27 @@ def run_all(
     from trails.experiments.display import QueueDisplay
     from trails.experiments.pool import PoolResult
 
+    trace("driver run_all")
     git = Git(project.root)
     pending = deque(queue.entries(git))
     remote = remote_settings(project)
+    limit = copy_max(project)
     _connect(settings)
-    if pending:
-        _check_fits(settings)
+    trace("driver connected")
+    serialization_without_pydantic()
+    room = _check_fits(settings) if pending else 0
+    trace("driver fits")
     ids = [e.id for e in pending]
     display: QueueStatus = show(ids, jobs) if show else QueueDisplay(ids, jobs, echo)
-    d = _Driver(project, git, jobs, settings, remote, display, PoolResult())
+    d = _Driver(project, git, jobs, settings, remote, display, PoolResult(),
+                copy_max=limit)  # fmt: skip
     if pending:
         # The lanes' processes start on their nodes while this pushes.
-        d.open_lanes()
+        d.open_lanes(room)
+        trace("driver lanes opened")
     try:
         _push_needed(project, git, [e.sha for e in pending])
+        trace("driver pushed")
     except BaseException:
         d.close_lanes()
         raise
@@ -701,6 +766,8 @@ def run_all(
                     att = d.again.popleft() if d.again else d.claim(pending.popleft())
                     if att is not None:
                         d.start(att, lane)
+                if not (pending or d.again):
+                    d.drop_unplaced()
                 d.kills()
                 with contextlib.suppress(threads_queue.Empty):
                     d.handle(*d.events.get(timeout=POLL))
@@ -716,5 +783,7 @@ def run_all(
             d.result.left += [e.id for e in pending]
             for i in pending:
                 display.left(i.id)
+    trace("driver ran")
     refs.pack_many(git)
+    trace("driver packed")
     return d.result

@@ -58,12 +58,33 @@ class RemoteSettings(Record):
     options: dict[str, str]
 
 
+class CopiedFile(Record):
+    """One file of an entry's ``--copy-paths``, as the driver read it:
+    its path in the project, its mode bits, its bytes and their SHA-256
+    (checked on the node before it is written)."""
+
+    path: str
+    mode: int
+    data: bytes
+    sha256: str
+
+
+class Copied(Record):
+    """An entry's ``--copy-paths``: the paths as queued, which of them are
+    folders, and every file under them."""
+
+    paths: list[str]
+    folders: list[str]
+    files: list[CopiedFile]
+
+
 class Shipment(Record):
     """One queue entry, for a worker that cannot read the project.
     ``bundle``: the entry's commit (and the checkpoint chain it continues)
     less what the baseline reaches; ``project``: names the worker's scratch
     repository and cache on its node (the same for every entry of a
-    project, so later entries find what earlier ones brought)."""
+    project, so later entries find what earlier ones brought); ``copied``:
+    its ``--copy-paths`` files, read from the driver's workspace."""
 
     project: str
     entry_ref: str
@@ -73,6 +94,7 @@ class Shipment(Record):
     bundle: bytes
     remote: RemoteSettings
     checkpoint: CheckpointState | None = None
+    copied: Copied | None = None
 
 
 class EventKind(enum.Enum):
@@ -105,6 +127,84 @@ class Event(Record):
     received: int = 0
     fetched: int = 0
     fetched_objects: int = 0
+
+
+#: What an entry's ``--copy-paths`` may weigh by default (``[exp]
+#: ray_copy_max``): they travel in the shipment, through Ray's object store.
+COPY_MAX = 16 * 2**20
+
+
+def collect_copies(root: Path, paths: Sequence[str], cap: int) -> Copied:
+    """The files of ``paths`` (each confined to the project, as is every
+    file under a folder, symlinks resolved), read for shipping; more than
+    ``cap`` bytes in all is refused before any is read."""
+    from trails.confine import confined
+    from trails.errors import TrailsError
+
+    real = Path(os.path.realpath(root))
+    found: list[tuple[str, Path]] = []
+    folders = []
+    for rel in paths:
+        rel = confined(root, rel, source="--copy-paths")
+        src = root / rel
+        if not src.exists():
+            raise TrailsError(f"--copy-paths: '{rel}' does not exist")
+        if not src.is_dir():
+            found.append((rel, src))
+            continue
+        folders.append(rel)
+        for dirpath, dirnames, filenames in os.walk(src, followlinks=True):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(dirpath, name)
+                found.append((path.relative_to(root).as_posix(), path))
+    size = 0
+    for rel, path in found:
+        target = Path(os.path.realpath(path))
+        if target != real and real not in target.parents:
+            raise TrailsError(f"--copy-paths: '{rel}' leads outside the project ({target})")
+        size += target.stat().st_size
+    if size > cap:
+        raise TrailsError(
+            f"--copy-paths: {', '.join(paths)} hold {size} bytes, more than the {cap} a Ray run "
+            "ships with an experiment: track big inputs with 'trails add' (they travel through "
+            "the cache remote), or raise the limit ('trails config exp.ray_copy_max BYTES')"
+        )
+    files = []
+    for rel, path in found:
+        data = path.read_bytes()
+        files.append(CopiedFile(path=rel, mode=path.stat().st_mode & 0o777, data=data,
+                                sha256=hashlib.sha256(data).hexdigest()))  # fmt: skip
+    return Copied(paths=list(paths), folders=folders, files=files)
+
+
+def place_copies(root: Path, copied: Copied) -> None:
+    """The shipped ``--copy-paths`` in the scratch repository's root, where
+    ``run_entry`` copies them from into the run folder (as from the
+    workspace): what an earlier entry left at those paths removed first,
+    each file checked against its hash. The caller holds ``copy_lock``."""
+    import shutil
+
+    from trails.confine import confined
+    from trails.errors import TrailsError
+
+    for f in copied.files:
+        if hashlib.sha256(f.data).hexdigest() != f.sha256:
+            raise TrailsError(f"--copy-paths: '{f.path}' arrived damaged (its SHA-256 differs)",
+                              hint="Run the experiment again.")  # fmt: skip
+    for rel in copied.paths:
+        dst = root / confined(root, rel, source="--copy-paths")
+        if dst.is_dir() and not dst.is_symlink():
+            shutil.rmtree(dst)
+        elif dst.exists() or dst.is_symlink():
+            dst.unlink()
+    for rel in copied.folders:
+        (root / confined(root, rel, source="--copy-paths")).mkdir(parents=True, exist_ok=True)
+    for f in copied.files:
+        dst = root / confined(root, f.path, source="--copy-paths")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(f.data)
+        dst.chmod(f.mode)
 
 
 def encode_shipment(s: Shipment) -> bytes:
@@ -258,6 +358,9 @@ class _Worker:
     node: str
     #: The lane's one slot for stages: taken before the first command.
     gate: threading.Semaphore
+    #: The lane's turn to prepare (receive, fetch, check out): held until
+    #: the slot is taken.
+    prep: threading.Lock
     #: ``running``, ``free`` and ``done``, as they happen (the rest is polled).
     done: threads_queue.Queue[Event] = field(default_factory=threads_queue.Queue)
 
@@ -270,6 +373,10 @@ class _Worker:
     def run(self) -> None:
         slot = _Slot(self.gate, self.done)
         try:
+            # One entry of the lane prepares at a time, the first one first:
+            # two at once would each take twice as long on the node's CPU.
+            self.prep.acquire()
+            slot.unlocks.append(self.prep.release)
             self.done.put(self._run(slot))
         except BaseException as exc:  # the driver records the reason; nothing is lost
             from trails.errors import error_message
@@ -327,16 +434,25 @@ class _Worker:
     def _run(self, slot: _Slot) -> Event:
         from trails.errors import TrailsError, error_lines, error_message
         from trails.experiments.executor import run_entry
+        from trails.experiments.lane import trace
         from trails.experiments.queue import Entry
         from trails.experiments.refs import ref_for
 
         s = self.shipment
+        trace(f"lane {s.entry_sha[:7]} imported")
         project, git = _scratch_project(self.root, s.remote)
         received = self._receive(git)
+        trace(f"lane {s.entry_sha[:7]} received")
         start = s.checkpoint.tip if s.checkpoint and s.checkpoint.tip else s.entry_sha
         fetched, objects = _fetch_inputs(project, git, start)
+        trace(f"lane {s.entry_sha[:7]} fetched {objects}")
         entry = Entry(s.entry_ref, s.entry_sha, s.created)
         counts = {"received": received, "fetched": fetched, "fetched_objects": objects}
+        if s.copied is not None:
+            # Held until the entry's folder is ready (its slot taken, or
+            # the end): another entry's copies may not replace these meanwhile.
+            slot.unlocks.append(_copy_lock(self.root))
+            place_copies(self.root, s.copied)
         folder = _take_folder(self.root)
         try:
             rec = run_entry(project, git, entry, LoggedRunner(self.rundir.log), self._echo,
@@ -347,6 +463,7 @@ class _Worker:
             return self._finished(RunStatus.FAILED, error=error_message(exc), **counts)
         finally:
             _give_folder(self.root, folder)
+            slot.let_go()
         _push_outputs(project, git, rec.sha)
         bundle = git.bundle([ref_for(s.baseline, rec.name)], [s.baseline])
         self._echo(f"Ran experiment {entry.id} as '{rec.name}' on node {self.node[:8]} "
@@ -386,19 +503,42 @@ class _Slot:
     events: threads_queue.Queue[Event]
     held: bool = False
     freed: bool = False
+    #: What lets go of the locks the entry holds until its folder is
+    #: ready: its lane's preparing turn, the node's ``--copy-paths``.
+    unlocks: list[Callable[[], None]] = field(default_factory=list)
+
+    def let_go(self) -> None:
+        while self.unlocks:
+            self.unlocks.pop()()
 
     def acquire(self) -> None:
+        from trails.experiments.lane import trace
+
+        trace("lane prepared")
+        self.let_go()
         self.gate.acquire()
+        trace("lane slot")
         self.held = True
         self.events.put(Event(kind=EventKind.RUNNING))
 
     def release(self) -> None:
+        self.let_go()
         if self.held:
             self.held = False
             self.gate.release()
         if not self.freed:
             self.freed = True
             self.events.put(Event(kind=EventKind.FREE))
+
+
+def _copy_lock(root: Path) -> Callable[[], None]:
+    """The scratch root's ``--copy-paths`` taken (``flock``: the lanes of a
+    node are processes, its entries threads); what lets it go."""
+    import fcntl
+
+    f = (root / ".dvc" / "trails-copies.lock").open("w")
+    fcntl.flock(f, fcntl.LOCK_EX)
+    return f.close
 
 
 def _stage_status(echo: Callable[[str], None], stage_file: Path) -> Status:
@@ -458,8 +598,10 @@ class _Watch:
 
 
 def work(
-    shipment: Shipment, base: Callable[[], bytes], node: str, gate: threading.Semaphore
-) -> Iterator[Event]:
+    shipment: Shipment, base: Callable[[], bytes], node: str, gate: threading.Semaphore,
+    prep: threading.Lock,
+) -> Iterator[Event]:  # fmt: skip
     """The worker's side of one entry (a lane of ``rayexec`` iterates it);
-    ``gate``: the lane's slot, which its entries take one at a time."""
-    return _Worker(shipment, base, node, gate).stream()
+    ``gate``: the lane's slot, which its entries take one at a time;
+    ``prep``: its turn to prepare, also one at a time."""
+    return _Worker(shipment, base, node, gate, prep).stream()
