@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen
+from tests.conftest import Result, gen, git
 from tests.test_signals import _alive, _wait_for
 
 Trails = Callable[..., Result]
@@ -227,3 +227,41 @@ def test_a_killed_task_server_stops_its_worker_and_the_run(repo: Path, trails: T
     assert "2 tasks: 1 ran, 1 up to date in " in r.out
     assert (repo / "nap.txt").read_text() == "done"
     assert "task_nap.py::task_nap" in (repo / "dvc.lock").read_text()
+
+
+ENVIRONMENT = """\
+import os
+from pathlib import Path
+from typing import Annotated
+
+import trails
+
+
+def task_env(
+    shell: Path = Path("shell_env.txt"),
+    out: Annotated[Path, trails.Out] = Path("task_env.txt"),
+):
+    names = sorted(k for k in os.environ if k.startswith("DVC_"))
+    out.write_text("".join(f"{k}={os.environ[k]}\\n" for k in names))
+"""
+
+
+@pytest.mark.parametrize("server", ["1", "0"])
+def test_a_task_gets_the_dvc_environment_of_a_shell_stage(
+    repo: Path, trails: Trails, server: str
+) -> None:
+    """In an experiment (``DVC_EXP_NAME``, ``DVC_EXP_BASELINE_REV``, beside
+    ``DVC_ROOT``), a task's ``DVC_*`` variables are a shell stage's."""
+    dvcyaml = (
+        "stages:\n  shell:\n    cmd: env | grep '^DVC_' | LC_ALL=C sort > shell_env.txt\n"
+        "    outs: [shell_env.txt]\n"
+    )
+    assert trails("init").code == 0
+    gen(repo, {"task_env.py": ENVIRONMENT, "dvc.yaml": dvcyaml})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    r = trails("exp", "run", "-n", "envy", env={"TRAILS_TASK_SERVER": server})
+    assert r.code == 0, r.out + r.err
+    shell = (repo / "shell_env.txt").read_text()
+    assert "DVC_EXP_NAME=envy\n" in shell and f"DVC_ROOT={repo.resolve()}\n" in shell
+    assert (repo / "task_env.txt").read_text() == shell
