@@ -137,7 +137,8 @@ def test_collect_lists_tasks_and_ignores_ignored_folders(repo: Path, trails: Tra
     gen(repo, {**FILES, "venv/task_vendored.py": "def task_no(): pass\n",
                ".gitignore": "/build\n/venv\n", "src/notatask.py": "def task_x(): pass\n",
                ".dvcignore": "/scratch\n", "scratch/task_skipped.py": "def task_y(): pass\n",
-               "src/task_bare.py": "import trails\n\n@trails.task\ndef build(): pass\n",
+               "src/task_bare.py": "from pathlib import Path\nimport trails\n\n@trails.task\n"
+                                   "def build(produces: Path = Path('../build/b.txt')): pass\n",
                "src/task_named.py": "import trails\n\n@trails.task(name='renamed')\n"
                                     "def build(): pass\n\ndef helper(): pass\n"})  # fmt: skip
     r = trails("collect", "--json")
@@ -152,6 +153,7 @@ def test_collect_lists_tasks_and_ignores_ignored_folders(repo: Path, trails: Tra
         *FITS,
         "src/task_named.py::renamed",
     ]
+    assert [o["path"] for o in tasks["src/task_bare.py::build"]["outs"]] == ["build/b.txt"]
     assert tasks[TRAIN]["deps"] == ["build/prepared.txt"]
     assert tasks[TRAIN]["outs"][0]["path"] == "build/model.txt"
     assert tasks[TRAIN]["params"] == [{"file": "params.yaml", "key": "train.lr"}]
@@ -332,6 +334,9 @@ BAD = {
     "mixed-list": ("from pathlib import Path\n\ndef task_h(files: list = [Path('a'), 'b']):\n"
                    "    pass\n", "task_bad.py:3: task 'task_h': argument 'files' mixes Paths "
                    "and other values"),
+    "produces": ("def task_p(produces='model.pkl'):\n    pass\n",
+                 "task_bad.py:1: task 'task_p': argument 'produces' is an output (Out) but has "
+                 "the value 'model.pkl', not a Path"),
     "no-value": ("def task_g(x):\n    pass\n", "task_bad.py:1: task 'task_g': argument 'x' has "
                  "no value"),
 }  # fmt: skip
