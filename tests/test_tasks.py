@@ -257,6 +257,8 @@ def test_code_identity_follows_calls_across_modules(project: Path, run: Trails, 
     (src / "maths/base.py").write_text(BASE.replace("return 1", "return 1.0"))
     r = run("status", "--json")
     assert json.loads(r.out) == {TRAIN: ["code of 'src/maths/base.py::unit' changed"]}
+    assert run("status", PREPARE).out.strip() == "Data and pipelines are up to date."
+    assert run("status", TRAIN).out.startswith(f"{TRAIN}:\n\tcode of 'src/maths/base.py::unit'")
     r = run("repro")
     assert r.code == 0, r.err
     assert ran(r) == [TRAIN]
