@@ -212,9 +212,10 @@ def test_a_killed_task_server_stops_its_worker_and_the_run(repo: Path, trails: T
     servers = [pid for pid, cmd in _children(proc.pid) if "forkserver" in cmd]
     assert len(servers) == 1, _children(proc.pid)
     os.kill(servers[0], signal.SIGKILL)
-    _out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     assert not _alive(worker) and not _alive(grandchild), "nothing of the task runs on"
+    assert "2 tasks: 1 ran, 1 failed in " in out
     assert err.count("Error: ") == 1 and "Traceback" not in err, err
     assert (
         f"the task server (pid {servers[0]}) died while task 'task_nap.py::task_nap' ran: "
