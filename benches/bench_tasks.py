@@ -241,7 +241,7 @@ def bench_wide(pytask: Path, n_files: int, per_file: int, reps: int) -> Table:
     table.notes.append(
         "collect, warm: the per-file cache holds (the usual case: nothing imported); cold: "
         "`.dvc/tmp/trails/tasks.json` removed before each run, so every task file is imported "
-        "(in one collector subprocess per CPU) and its code identity computed."
+        "(in one collector process per CPU, forked from trails') and its code identity computed."
     )
     table.notes.append(f"load average (1, 5, 15 min) after this table: {_load()}")
     return table
@@ -279,18 +279,42 @@ def bench_chain(pytask: Path, n: int, reps: int) -> tuple[Table, Table]:
         go(tool)
         assert bodies(tool) == n, tool
     log("chain: collect and no-op build")
+    memo = roots["trails"] / ".dvc/tmp/trails/tasks.json"
+    timed = {
+        "trails warm": CpuTimed([TRAILS, "collect"], roots["trails"]),
+        "trails cold": CpuTimed([TRAILS, "collect"], roots["trails"]),
+        "trails cold, exec": CpuTimed([TRAILS, "collect"], roots["trails"],
+                                      {"TRAILS_COLLECT_FORK": "0"}),
+        "pytask": CpuTimed([pytask, "collect"], roots["pytask"]),
+    }  # fmt: skip
     collect = measure([
-        Contender("trails warm", lambda: run([TRAILS, "collect"], roots["trails"])),
-        Contender("trails cold", lambda: run([TRAILS, "collect"], roots["trails"]),
-                  setup=lambda: (roots["trails"] / ".dvc/tmp/trails/tasks.json").unlink(
-                      missing_ok=True)),
-        Contender("pytask", lambda: run([pytask, "collect"], roots["pytask"])),
+        Contender(name, t, setup=(lambda: memo.unlink(missing_ok=True)) if "cold" in name else None)
+        for name, t in timed.items()
     ], reps)  # fmt: skip
     noop = measure([Contender("trails", lambda: go("trails")),
                     Contender("pytask", lambda: go("pytask"))], reps)  # fmt: skip
     table = Table(f"a {n}-task pipeline", ["measure", "trails", "pytask", "ratio", "goal",
                                            "met?"])  # fmt: skip
     _rows(table, collect, noop)
+    exec_cold = collect["trails cold, exec"]
+    table.rows.insert(2, [
+        "collect (cold, the collector a fresh interpreter: `TRAILS_COLLECT_FORK=0`)",
+        exec_cold.fmt(), collect["pytask"].fmt(),
+        f"{collect['pytask'].median / exec_cold.median:.1f}x faster", "-", "-",
+    ])  # fmt: skip
+    cpu = {name: statistics.median(t.cpu[1:]) for name, t in timed.items()}
+    table.rows[3:3] = [  # after the collect rows, before the no-op build's
+        [f"collect ({name.split(' ', 1)[1]}), CPU (user+sys, all processes)",
+         timed[name].fmt(), timed["pytask"].fmt(), f"{cpu['pytask'] / cpu[name]:.1f}x less",
+         "-", "-"]
+        for name in ("trails warm", "trails cold", "trails cold, exec")
+    ]  # fmt: skip
+    table.notes.append(
+        "collect, cold: `.dvc/tmp/trails/tasks.json` removed before each run, so the task file "
+        "is imported (in a collector forked from trails' process: no interpreter start, "
+        "nothing imported twice; with `TRAILS_COLLECT_FORK=0`, as before, in a fresh "
+        "`python -c` interpreter) and its code identity computed."
+    )
     forced = bench_forced(roots, logs, pytask, n, reps)
     flips: dict[str, tuple[int, int]] = {}
     for tool in roots:

@@ -136,6 +136,9 @@ def test_collect_lists_tasks_and_ignores_ignored_folders(repo: Path, trails: Tra
     assert trails("init").code == 0
     gen(repo, {**FILES, "venv/task_vendored.py": "def task_no(): pass\n",
                ".gitignore": "/build\n/venv\n", "src/notatask.py": "def task_x(): pass\n",
+               ".dvcignore": "/scratch\n", "scratch/task_skipped.py": "def task_y(): pass\n",
+               "src/task_bare.py": "from pathlib import Path\nimport trails\n\n@trails.task\n"
+                                   "def build(produces: Path = Path('../build/b.txt')): pass\n",
                "src/task_named.py": "import trails\n\n@trails.task(name='renamed')\n"
                                     "def build(): pass\n\ndef helper(): pass\n"})  # fmt: skip
     r = trails("collect", "--json")
@@ -143,7 +146,14 @@ def test_collect_lists_tasks_and_ignores_ignored_folders(repo: Path, trails: Tra
     doc = json.loads(r.out)
     assert doc["version"] == 1
     tasks = {t["id"]: t for t in doc["tasks"]}
-    assert list(tasks) == [PREPARE, TRAIN, *FITS, "src/task_named.py::renamed"]
+    assert list(tasks) == [
+        "src/task_bare.py::build",
+        PREPARE,
+        TRAIN,
+        *FITS,
+        "src/task_named.py::renamed",
+    ]
+    assert [o["path"] for o in tasks["src/task_bare.py::build"]["outs"]] == ["build/b.txt"]
     assert tasks[TRAIN]["deps"] == ["build/prepared.txt"]
     assert tasks[TRAIN]["outs"][0]["path"] == "build/model.txt"
     assert tasks[TRAIN]["params"] == [{"file": "params.yaml", "key": "train.lr"}]
@@ -152,6 +162,11 @@ def test_collect_lists_tasks_and_ignores_ignored_folders(repo: Path, trails: Tra
     fit_out = {"path": "build/fit-small.json", "kind": "metrics", "cache": False}
     assert tasks[FITS[0]]["outs"][0] == {**fit_out, "persist": False, "checkpoint": False,
                                          "plot": {}}  # fmt: skip
+    r = trails("collect", "-k", "train")
+    assert r.out.splitlines()[:5] == [
+        TRAIN, "    deps: build/prepared.txt", "    outs: build/model.txt",
+        "    params: params.yaml:train.lr", "    marks: slow",
+    ]  # fmt: skip
     r = trails("collect", "-k", "fit or prepare", "-m", "not slow")
     assert r.code == 0, r.err
     assert [x for x in r.out.splitlines() if x.startswith("src/")] == [PREPARE, *FITS]
@@ -217,6 +232,38 @@ def test_code_identity_reformat_helper_constant_and_neighbour(
     assert json.loads(r.out) == {PREPARE: [f"code of '{PREPARE}' changed"]}
 
 
+OPS = "from maths.base import unit\n\n\ndef mul(x, k):\n    return x * k * unit()\n"
+BASE = "def unit():\n    return 1\n\n\ndef spare():\n    return 0\n"
+
+
+def test_code_identity_follows_calls_across_modules(project: Path, run: Trails, log: Path) -> None:
+    """What a task reaches, transitively: its helper calls a function of a
+    package module, which calls one of another; a change at the end of the
+    chain reruns the task and is named, one beside it reruns nothing."""
+    src = project / "src"
+    helpers = HELPERS.replace("SCALE = 2", "from maths.ops import mul\n\nSCALE = 2")
+    (src / "helpers.py").write_text(helpers.replace("return x * SCALE", "return mul(x, SCALE)"))
+    gen(project, {"src/maths/__init__.py": "", "src/maths/ops.py": OPS, "src/maths/base.py": BASE})
+    r = run("status", "--json")
+    assert json.loads(r.out) == {TRAIN: [
+        "code of 'src/helpers.py::scale' changed",
+        "code of 'src/maths/base.py::unit' is newly reached",
+        "code of 'src/maths/ops.py::mul' is newly reached",
+    ]}, r.err  # fmt: skip
+    assert run("repro").code == 0
+    assert bodies(log) == ["train"], "the same model: the fits are up to date"
+    (src / "maths/base.py").write_text(BASE.replace("return 0", "return 2"))
+    assert run("status").out.strip() == "Data and pipelines are up to date."
+    (src / "maths/base.py").write_text(BASE.replace("return 1", "return 1.0"))
+    r = run("status", "--json")
+    assert json.loads(r.out) == {TRAIN: ["code of 'src/maths/base.py::unit' changed"]}
+    assert run("status", PREPARE).out.strip() == "Data and pipelines are up to date."
+    assert run("status", TRAIN).out.startswith(f"{TRAIN}:\n\tcode of 'src/maths/base.py::unit'")
+    r = run("repro")
+    assert r.code == 0, r.err
+    assert ran(r) == [TRAIN]
+
+
 def test_params_injected_set_param_reruns_readers_and_flip_back_restores(
     project: Path, run: Trails, log: Path
 ) -> None:
@@ -277,7 +324,7 @@ BAD = {
               "def task_c(i: Path = Path('c2'), o: Annotated[Path, trails.Out] = Path('c1')):\n"
               "    pass\n\n"
               "def task_d(i: Path = Path('c1'), o: Annotated[Path, trails.Out] = Path('c2')):\n"
-              "    pass\n", "circular dependency: task_bad.py::task_"),
+              "    pass\n", "task_bad.py:8: circular dependency: task_bad.py::task_"),
     "param": ("from pathlib import Path\nfrom typing import Annotated\nimport trails\n\n"
               "def task_e(x: Annotated[int, trails.Param('train.nope')],\n"
               "           o: Annotated[Path, trails.Out] = Path('e')):\n    pass\n",
@@ -286,6 +333,12 @@ BAD = {
                    "def task_f(o: Annotated[Path, trails.Out] = 'model.pkl'):\n    pass\n",
                    "task_bad.py:5: task 'task_f': argument 'o' is an output (Out) but has "
                    "the value 'model.pkl', not a Path"),
+    "mixed-list": ("from pathlib import Path\n\ndef task_h(files: list = [Path('a'), 'b']):\n"
+                   "    pass\n", "task_bad.py:3: task 'task_h': argument 'files' mixes Paths "
+                   "and other values"),
+    "produces": ("def task_p(produces='model.pkl'):\n    pass\n",
+                 "task_bad.py:1: task 'task_p': argument 'produces' is an output (Out) but has "
+                 "the value 'model.pkl', not a Path"),
     "no-value": ("def task_g(x):\n    pass\n", "task_bad.py:1: task 'task_g': argument 'x' has "
                  "no value"),
 }  # fmt: skip
@@ -312,6 +365,9 @@ def test_keyword_and_marker_selection(project: Path, run: Trails, log: Path) -> 
     r = run("repro", "-f", "-k", "fit and small")
     assert r.code == 0, r.err
     assert ran(r) == [FITS[0], PREPARE, TRAIN], "the match and what it needs"
+    r = run("repro", "-f", "-m", "slow")
+    assert r.code == 0, r.err
+    assert ran(r) == [PREPARE, TRAIN]
     r = run("status", "-m", "not slow")
     assert r.code == 0 and "slow" not in r.out
     (project / "params.yaml").write_text("train:\n  lr: 0.3\n")

@@ -83,8 +83,12 @@ def test_set_param_of_another_file_and_exp_show(repo: Path, trails: Trails) -> N
     assert r.code == 0, r.err
     assert "1 task: 1 ran in " in r.out
     assert json.loads((repo / "metrics.json").read_text()) == {"acc": 5}
-    rows = exp_rows(trails("exp", "show", "--json").out)
+    doc = trails("exp", "show", "--json").out
+    rows = exp_rows(doc)
     assert sorted({row["params"]["other.toml"]["opt.depth"] for row in rows}) == [3, 5]
+    workspace = json.loads(doc)[0]["data"]
+    assert sorted(workspace["deps"]) == ["data/a.txt", "data/b.txt", "data/folder"]
+    assert list(workspace["outs"]) == ["out/lists.txt"]  # as for dvc.yaml: no metrics, plots
 
 
 PARALLEL = """\
@@ -140,6 +144,38 @@ def test_a_crash_stays_in_its_worker_parallel_tasks_and_no_import_when_unchanged
     assert sorted(json.loads(r.out)) == ["task_par.py::task_a", "task_par.py::task_b",
                                          "task_par.py::task_crash"]  # fmt: skip
     assert imports.read_text() == "imported\n", "a changed file is imported once, to collect it"
+
+
+def test_a_touched_task_file_is_not_imported_its_edited_helper_is_collected_again(
+    repo: Path, trails: Trails, tmp_path: Path
+) -> None:
+    """The memo is keyed by stat, then content hash: a file touched but
+    unchanged is not imported (its new stat is recorded); a change to a
+    module it imports gets it collected again."""
+    imports = tmp_path / "imports.log"
+    env = {"IMPORT_LOG": str(imports)}
+    assert trails("init").code == 0
+    text = PARALLEL.replace("os.abort()", "pass").replace(
+        "import trails\n", "import trails\nimport helper\n"
+    )
+    gen(repo, {"task_par.py": text, "helper.py": "X = 1\n"})
+    assert trails("repro", env=env).code == 0
+    for name in ("task_par.py", "helper.py"):
+        st = (repo / name).stat()
+        os.utime(repo / name, ns=(st.st_atime_ns, st.st_mtime_ns + 7_000_000_000))
+    imports.unlink()
+    r = trails("status", env=env)
+    assert r.out.strip() == "Data and pipelines are up to date.", r.out + r.err
+    assert not imports.exists(), "touched, same bytes: not imported"
+    cache = json.loads((repo / ".dvc/tmp/trails/tasks.json").read_text())
+    assert (
+        cache["files"]["task_par.py"]["stamp"]["mtime_ns"]
+        == (repo / "task_par.py").stat().st_mtime_ns
+    )
+    gen(repo, {"helper.py": "X = 2\n"})
+    r = trails("status", env=env)
+    assert r.out.strip() == "Data and pipelines are up to date.", r.out + r.err
+    assert imports.read_text() == "imported\n", "what it imports changed: collected again"
 
 
 def test_no_op_reads_the_task_cache_without_msgspec_and_survives_a_damaged_one(

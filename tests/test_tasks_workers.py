@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, gen
+from tests.conftest import Result, gen, git
 from tests.test_signals import _alive, _wait_for
 
 Trails = Callable[..., Result]
@@ -152,3 +152,117 @@ def test_many_tasks_at_once_each_with_its_own_exit_code(repo: Path, trails: Trai
     failed = sorted(x.split("'")[1] for x in r.out.splitlines() if x.startswith("Error: stage "))
     assert failed == [f"task_many.py::task_{i}" for i in (11, 3, 7)]
     assert r.out.count(" exited with code 3") == 3
+
+
+NAPPER = """\
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Annotated
+
+import trails
+
+
+def task_first(out: Annotated[Path, trails.Out] = Path("first.txt")):
+    out.write_text("first")
+
+
+def task_nap(first: Path = Path("first.txt"), out: Annotated[Path, trails.Out] = Path("nap.txt")):
+    out.write_text("started")
+    nap = float(os.environ.get("NAP", "0"))
+    child = subprocess.Popen(["sleep", str(nap + 1)])
+    Path("pids.txt").write_text(f"{os.getpid()} {child.pid}")
+    time.sleep(nap)
+    child.kill()
+    out.write_text("done")
+"""
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """The processes whose parent is ``pid``, with their command lines."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{name}/stat").read_bytes()
+            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if name.isdigit() and int(stat.rpartition(b")")[2].split()[1]) == pid:
+            found.append((int(name), cmdline.replace(b"\0", b" ").decode(errors="replace")))
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds the server through /proc")
+def test_a_killed_task_server_stops_its_worker_and_the_run(repo: Path, trails: Trails) -> None:
+    """The server killed while a task runs: the worker and what it started
+    are gone when trails exits, with one message naming the server and the
+    task, exit 1, the task not in ``dvc.lock`` (the one before it is); a
+    rerun finishes the work."""
+    assert trails("init").code == 0
+    gen(repo, {"task_nap.py": NAPPER})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trails", "repro"], cwd=repo, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NAP": "120"},
+    )  # fmt: skip
+    pids = repo / "pids.txt"
+    _wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 2, "the task to start")
+    worker, grandchild = map(int, pids.read_text().split())
+    servers = [pid for pid, cmd in _children(proc.pid) if "forkserver" in cmd]
+    assert len(servers) == 1, _children(proc.pid)
+    os.kill(servers[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert not _alive(worker) and not _alive(grandchild), "nothing of the task runs on"
+    assert "2 tasks: 1 ran, 1 failed in " in out
+    assert err.count("Error: ") == 1 and "Traceback" not in err, err
+    assert (
+        f"the task server (pid {servers[0]}) died while task 'task_nap.py::task_nap' ran: "
+        "the task was stopped and nothing of it was recorded"
+    ) in err
+    lock = (repo / "dvc.lock").read_text()
+    assert "task_nap.py::task_first" in lock and "task_nap.py::task_nap" not in lock
+    r = trails("repro")
+    assert r.code == 0, r.err
+    assert "2 tasks: 1 ran, 1 up to date in " in r.out
+    assert (repo / "nap.txt").read_text() == "done"
+    assert "task_nap.py::task_nap" in (repo / "dvc.lock").read_text()
+
+
+ENVIRONMENT = """\
+import os
+from pathlib import Path
+from typing import Annotated
+
+import trails
+
+
+def task_env(
+    shell: Path = Path("shell_env.txt"),
+    out: Annotated[Path, trails.Out] = Path("task_env.txt"),
+):
+    names = sorted(k for k in os.environ if k.startswith("DVC_"))
+    out.write_text("".join(f"{k}={os.environ[k]}\\n" for k in names))
+"""
+
+
+@pytest.mark.parametrize("server", ["1", "0"])
+def test_a_task_gets_the_dvc_environment_of_a_shell_stage(
+    repo: Path, trails: Trails, server: str
+) -> None:
+    """In an experiment (``DVC_EXP_NAME``, ``DVC_EXP_BASELINE_REV``, beside
+    ``DVC_ROOT``), a task's ``DVC_*`` variables are a shell stage's."""
+    dvcyaml = (
+        "stages:\n  shell:\n    cmd: env | grep '^DVC_' | LC_ALL=C sort > shell_env.txt\n"
+        "    outs: [shell_env.txt]\n"
+    )
+    assert trails("init").code == 0
+    gen(repo, {"task_env.py": ENVIRONMENT, "dvc.yaml": dvcyaml})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    r = trails("exp", "run", "-n", "envy", env={"TRAILS_TASK_SERVER": server})
+    assert r.code == 0, r.out + r.err
+    shell = (repo / "shell_env.txt").read_text()
+    assert "DVC_EXP_NAME=envy\n" in shell and f"DVC_ROOT={repo.resolve()}\n" in shell
+    assert (repo / "task_env.txt").read_text() == shell

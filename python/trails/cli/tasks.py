@@ -1,5 +1,5 @@
 """Python tasks on the command line: ``trails collect``; the ``-k``/``-m``
-selection options (``repro``, ``status``, ``dag``, ``collect``; on ``exp
+selection options (``repro``, ``status``, ``collect``; on ``exp
 run`` ``-m`` stays ``--message``, as in the reference tool, and markers
 are ``--marks``); ``-x`` and ``--pdb``; the pytest-like summary line."""
 

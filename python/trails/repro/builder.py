@@ -329,5 +329,11 @@ class Builder:
             if self.opts.keep_going or self.opts.ignore_errors:
                 self.status.stage_failed(stage.address, exc, self.opts.ignore_errors)
             return
+        except TrailsError:
+            # The run stops here (a task server that died, an output that
+            # cannot be stored); the summary still counts the stage, failed.
+            self._result[stage.address] = Outcome.FAILED
+            self.summary.failed.append(stage.address)
+            raise
         self._result[stage.address] = Outcome.RAN
         self.summary.ran.append(stage.address)

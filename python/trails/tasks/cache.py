@@ -2,7 +2,7 @@
 ``.dvc/tmp/trails/tasks.json`` (a ``records.TaskCache``): an entry holds
 while its file and every project file it reached have the same stat, or
 failing that the same content hash. Only the files whose entry no longer
-holds go to the collector (subprocesses); a no-op check imports no task
+holds go to the collector (processes); a no-op check imports no task
 file, and reads the cache without msgspec (``plain``), as a no-op check of
 ``dvc.yaml`` stages loads no record machinery."""
 
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from trails import __version__
 from trails.errors import PipelineError, StateWarning
 from trails.project import Project
-from trails.tasks import discover, plain
+from trails.tasks import discover, fork, plain
 
 if TYPE_CHECKING:
     from trails.tasks.records import Batch, FileEntry, Stamp, TaskCache
@@ -94,24 +94,32 @@ PER_WORKER = 8
 COLLECTOR = "import sys; from trails.tasks.collector import main; sys.exit(main(sys.argv[1:]))"
 
 #: Collector subprocesses at work, each with its share of the files.
-Started = list[tuple[list[str], subprocess.Popen[bytes]]]
+Started = list[tuple[list[str], "subprocess.Popen[bytes] | fork.Collector"]]
 
 
 def _start(root: Path, files: list[str]) -> Started:
-    """Start collecting ``files`` in collector subprocesses, one per CPU
+    """Start collecting ``files`` in collector processes, one per CPU
     when there are many (each file is imported on its own anyway: see
     ``collector._forget_project_modules``), so a cold collection uses
-    every core."""
+    every core: forked from this process where that is safe (``fork``),
+    else each a fresh interpreter."""
     if not files:
         return []
     workers = max(1, min(os.cpu_count() or 1, len(files) // PER_WORKER))
-    shares = [files[i::workers] for i in range(workers)]
-    command = [sys.executable, "-c", COLLECTOR, str(root)]
-    pipe = subprocess.PIPE
     return [
-        (share, subprocess.Popen([*command, *share], cwd=root, stdout=pipe, stderr=pipe))
-        for share in shares
+        (share, _collector(root, share)) for share in (files[i::workers] for i in range(workers))
     ]
+
+
+def _collector(root: Path, share: list[str]) -> subprocess.Popen[bytes] | fork.Collector:
+    if fork.possible():
+        try:
+            return fork.Collector(root, share)
+        except OSError:
+            pass  # no memory file or no fork here: the command
+    pipe = subprocess.PIPE
+    command = [sys.executable, "-c", COLLECTOR, str(root), *share]
+    return subprocess.Popen(command, cwd=root, stdout=pipe, stderr=pipe)
 
 
 def _answers(started: Started) -> Batch:

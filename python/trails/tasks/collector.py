@@ -118,15 +118,23 @@ def _reached(root: Path, project: Project, relpath: str) -> list[Stamp]:
     return sorted(out, key=lambda s: s.path)
 
 
-def main(argv: list[str]) -> int:
-    root = Path(argv[0]).resolve()
+def answer(root: Path, files: list[str]) -> bytes:
+    """The ``records.Batch`` of ``files``, encoded; what the task files
+    print goes to stderr (it is not the answer)."""
     os.chdir(root)
     project = Project(root)
     out = sys.stdout
-    sys.stdout = sys.stderr  # what task files print is not the answer
-    batch = Batch(files={rel: collect_file(root, rel, project) for rel in argv[1:]})
-    out.buffer.write(batch.encode())
-    out.flush()
+    sys.stdout = sys.stderr
+    try:
+        return Batch(files={rel: collect_file(root, rel, project) for rel in files}).encode()
+    finally:
+        sys.stdout = out
+
+
+def main(argv: list[str]) -> int:
+    data = answer(Path(argv[0]).resolve(), argv[1:])
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
     return 0
 
 

@@ -1,7 +1,8 @@
 """A task's signature read as pytask reads one: an argument whose value
 (default, or ``@trails.task(kwargs=...)``) is a ``Path`` (or a list, tuple
 or dict of them) is a dependency; ``Annotated[Path, trails.Out]``
-(``Metric``, ``Plot``) an output; ``Annotated[T, trails.Param("key")]`` a
+(``Metric``, ``Plot``) an output, as an argument named ``produces`` is
+(pytask's); ``Annotated[T, trails.Param("key")]`` a
 param, injected at run time. Relative paths are relative to the task
 file's folder (pytask's rule); the task receives absolute paths. Used by
 the collector and by the task's worker alike, so both read the same
@@ -23,6 +24,9 @@ from trails.tasks.api import MARKS, REGISTERED, Out, Param, Plot, TaskDef
 
 #: A function named so is a task without a decorator.
 PREFIX = "task_"
+#: pytask's product argument: ``produces: Path = Path("out.txt")`` is an
+#: output (``trails.Out``) without an annotation.
+PRODUCES = "produces"
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,8 @@ def arguments(
         where = f"{relpath}:{line}: task '{d.fn.__name__}': argument '{name}'"
         declared = _declared(hints.get(name))
         value = d.kwargs.get(name, p.default)
+        if declared is None and name == PRODUCES:
+            declared = Out()
         if isinstance(declared, Param):
             out[name] = Arg("param", declared)
         elif isinstance(declared, Out):

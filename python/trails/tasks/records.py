@@ -77,7 +77,7 @@ class TaskCache(Record, kw_only=True):
 
 
 class Batch(Record, kw_only=True):
-    """The collector subprocess's answer."""
+    """The collector's answer."""
 
     files: dict[str, FileEntry] = msgspec.field(default_factory=dict)
 

@@ -13,10 +13,19 @@ command.
 The server is started by the first task that runs and lives as long as
 this process. The server never calls the Rust core (no thread pool is
 forked). ``TRAILS_TASK_SERVER=0`` runs every task as its command instead
-(``--pdb`` does: the debugger needs the terminal's foreground)."""
+(``--pdb`` does: the debugger needs the terminal's foreground).
+
+A worker does not outlive its server: on Linux it asks the kernel for
+SIGKILL when the server dies (``PR_SET_PDEATHSIG``), and the runner, which
+then reads no exit code (multiprocessing says 255), finds the server gone,
+kills the worker's process group and waits until nothing of it runs, and
+stops the run with one error naming the server and the task (nothing of
+the task recorded). Otherwise a killed server left the worker running,
+writing outputs no one would record or check."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -24,6 +33,8 @@ import threading
 from collections.abc import Mapping
 from multiprocessing.process import BaseProcess
 from typing import Any
+
+from trails.errors import TrailsError
 
 #: Set to ``0``: run each task as a fresh ``python -m trails.tasks.run``.
 SWITCH = "TRAILS_TASK_SERVER"
@@ -39,7 +50,15 @@ PRELOAD = [
     "trails.yamlio",
     "trails.confine",
     "traceback",
+    "ctypes",  # the worker's ``prctl``
 ]
+
+#: The process that imported this module: in the server (it preloads it),
+#: the server, which each worker forked from it inherits as its parent.
+_HOME = os.getpid()
+
+#: ``prctl``'s option: the signal a process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
 
 
 def wanted(env: Mapping[str, str]) -> bool:
@@ -78,8 +97,24 @@ def _received(dup: Any) -> int:
     return fd
 
 
+def _die_with_the_server() -> None:
+    """SIGKILL for this worker when its server dies (Linux); a server that
+    died before that took effect (this worker's parent is another process
+    already) ends the worker now."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0):
+        return
+    if os.getpid() != _HOME and os.getppid() != _HOME:
+        os._exit(255)
+
+
 def _worker(node: str, cwd: str, env: dict[str, str], group: bool, fds: list[int]) -> None:
     """In the forked worker: become the command's process, run the task."""
+    _die_with_the_server()
     if group:
         os.setpgid(0, 0)
     for fd, target in zip(fds, (0, 1, 2), strict=True):
@@ -115,14 +150,28 @@ def _worker(node: str, cwd: str, env: dict[str, str], group: bool, fds: list[int
 _LOCK = threading.Lock()
 
 
+class ServerDied(TrailsError):
+    """The task server died while one of its workers ran: the worker was
+    stopped and the run is over (not a failure of the task's code)."""
+
+    def __init__(self, node: str, server: int | None) -> None:
+        which = f" (pid {server})" if server is not None else ""
+        super().__init__(
+            f"the task server{which} died while task '{node}' ran: the task was stopped "
+            "and nothing of it was recorded",
+            hint="Run the command again (tasks that finished before keep their results).",
+        )
+
+
 class Worker:
     """A worker as the runner waits for it (``subprocess.Popen``'s
     ``pid``, ``wait`` and ``kill``)."""
 
-    def __init__(self, proc: BaseProcess) -> None:
+    def __init__(self, proc: BaseProcess, node: str, group: bool, server: int | None) -> None:
         self.proc = proc
         assert proc.pid is not None
         self.pid: int = proc.pid
+        self.node, self.group, self.server = node, group, server
 
     def wait(self, timeout: float | None = None) -> int:
         from multiprocessing import connection
@@ -133,15 +182,87 @@ class Worker:
             self.proc.join()
             code = self.proc.exitcode
         assert code is not None
+        if code == _NO_ANSWER and not _alive(self.server):
+            self._stop()
+            raise ServerDied(self.node, self.server)
         return code
 
     def kill(self) -> None:
         self.proc.kill()
 
+    def _stop(self, patience: float = 30.0) -> None:
+        """Kill the worker (its group, if it leads one) and wait until none
+        of it runs (it is not this process's child: it cannot be waited)."""
+        import signal
+        import time
+
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if self.group:
+                os.killpg(self.pid, signal.SIGKILL)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
+        deadline = time.monotonic() + patience
+        while _running(self.pid, self.group) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+#: What multiprocessing gives as the exit code of a worker whose server
+#: sent none (``popen_forkserver.poll``): the worker's own, or its server died.
+_NO_ANSWER = 255
+
+
+def _alive(server: int | None) -> bool:
+    """Whether the server (this process's child) still runs: not exited
+    (looked at without reaping it, ``WNOWAIT``: multiprocessing reaps it
+    when it starts the next one), nor exiting. A dying process closes its
+    files (the worker's exit-code pipe, whose end told the runner) before it
+    becomes a zombie, but is marked exiting (``PF_EXITING`` in
+    ``/proc/PID/stat``'s flags) before it closes them."""
+    if server is None:
+        return True
+    try:
+        if os.waitid(os.P_PID, server, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return False
+    except ChildProcessError:
+        return False  # reaped already: a new server was started since
+    try:
+        with open(f"/proc/{server}/stat", "rb") as f:
+            flags = int(f.read().rpartition(b")")[2].split()[6])
+    except (OSError, ValueError, IndexError):
+        return True
+    return not flags & _PF_EXITING
+
+
+#: ``/proc/PID/stat``'s flag of a process that is exiting.
+_PF_EXITING = 0x4
+
+
+def _running(pid: int, group: bool) -> bool:
+    """Whether ``pid`` (leading a group: any process of its group) still
+    runs; a zombie does not (it writes nothing)."""
+    if not os.path.isdir("/proc"):
+        try:
+            (os.killpg if group else os.kill)(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for name in os.listdir("/proc") if group else [str(pid)]:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rpartition(b")")[2].split()
+        except OSError:
+            continue  # gone
+        if fields[0] not in (b"Z", b"X") and (not group or int(fields[2]) == pid):
+            return True
+    return False
+
 
 def start(node: str, cwd: str, env: Mapping[str, str], group: bool) -> Worker:
     """Fork the worker of task ``node`` (the server started if need be)."""
     import multiprocessing
+    from multiprocessing import forkserver
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
@@ -149,4 +270,6 @@ def start(node: str, cwd: str, env: Mapping[str, str], group: bool) -> Worker:
     proc = ctx.Process(target=_worker, args=(node, cwd, dict(env), group, fds), name=node)
     with _LOCK:
         proc.start()
-    return Worker(proc)
+        # The server that forked it (multiprocessing keeps no public name).
+        server = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    return Worker(proc, node, group, server)
