@@ -51,7 +51,7 @@ class Entry(msgspec.Struct):
 
 
 class Known(versioned.Record):
-    entries: list[Entry] = []
+    entries: list[Entry] = msgspec.field(default_factory=list)
 
 
 def key(names: Iterable[str], where: str) -> str:
