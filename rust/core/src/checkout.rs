@@ -358,7 +358,11 @@ mod tests {
         let dest = d.path().join("dest");
         let linker = Linker::new(vec![LinkType::Copy]);
         let first = checkout_tree(&cache, &t.digest, &dest, &linker, &mut idx).unwrap();
-        assert_eq!((first.added, first.fingerprint), (2, None), "a checkout that wrote");
+        assert_eq!(
+            (first.added, first.fingerprint),
+            (2, None),
+            "a checkout that wrote"
+        );
         let mut memo = TreeMemo::default();
         assert_eq!(memo_holds(&dest, &t.digest, &mut memo), None);
         let again = checkout_tree(&cache, &t.digest, &dest, &linker, &mut idx).unwrap();
@@ -375,10 +379,18 @@ mod tests {
         let other = hash::hash_bytes(b"another tree");
         assert_eq!(memo_holds(&dest, &other, &mut memo), None, "another tree");
         fs::write(dest.join("stray"), "s").unwrap();
-        assert_eq!(memo_holds(&dest, &t.digest, &mut memo), None, "a stray file");
+        assert_eq!(
+            memo_holds(&dest, &t.digest, &mut memo),
+            None,
+            "a stray file"
+        );
         fs::remove_file(dest.join("stray")).unwrap();
         fs::write(dest.join("a"), "9").unwrap();
-        assert_eq!(memo_holds(&dest, &t.digest, &mut memo), None, "a file rewritten");
+        assert_eq!(
+            memo_holds(&dest, &t.digest, &mut memo),
+            None,
+            "a file rewritten"
+        );
     }
 
     #[test]
