@@ -125,3 +125,35 @@ def test_a_remote_emptied_behind_trails_back_is_filled_again(
     r = run_trails("pull", cwd=other)
     assert r.code == 0, r.err
     assert (other / "d" / "small.txt").read_text() == "small\n"
+
+
+def test_what_a_no_op_pull_kept_never_hides_what_the_cache_or_workspace_lost(
+    repo: Path, trails: Callable[..., Result], tmp_path: Path
+) -> None:
+    """A no-op pull is answered by what the last one found (the stamps of
+    the cache folders its objects are in, the tree memo's fingerprint of
+    the workspace): an object gone from the cache is fetched again and a
+    file replaced in the workspace is checked out again."""
+    _project(repo, trails, tmp_path / "store")
+    assert trails("push").code == 0
+    for _ in range(2):  # the first may find the cache folders too new to vouch for
+        r = trails("pull")
+        assert r.code == 0 and r.out.startswith("0 files fetched, 5 already in the cache"), r.out
+    assert (repo / ".dvc" / "tmp" / "trails" / "fetched").is_file()
+    cache = repo / ".dvc" / "cache"
+    (obj,) = [p for p in cache.rglob("*") if p.is_file() and p.read_bytes() == b"B" * BIG]
+    obj.chmod(0o644)
+    obj.unlink()
+    r = trails("pull")
+    assert r.code == 0, r.err
+    assert r.out.startswith("1 file fetched, 4 already in the cache"), r.out
+    assert obj.read_bytes() == b"B" * BIG
+    for _ in range(2):
+        assert trails("pull").code == 0
+    f = repo / "d" / "0.bin"
+    f.unlink()
+    f.write_bytes(b"mine")
+    r = trails("pull")
+    assert r.code == 0, r.err
+    assert f.read_bytes() == b"A" * BIG
+    assert trails("status").out.strip().endswith("up to date."), trails("status").out

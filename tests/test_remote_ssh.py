@@ -1,9 +1,10 @@
 """Data remotes over SSH: a real OpenSSH server (``tests/sshd.py``) started
 by the fixture on 127.0.0.1 with a host key and an authorised user key made
 for the test, and stopped after. Two clones share outputs and experiments
-through it; the faults a user meets (a changed or unknown host key, no
-server, a key the server refuses, the extra not installed) are one message
-each and change nothing."""
+through it; a password logs in (a second sshd that takes one); the faults
+a user meets (a changed or unknown host key, no server, a key or password
+the server refuses, the extra not installed) are one message each and
+change nothing."""
 
 from __future__ import annotations
 
@@ -170,3 +171,44 @@ def test_faults_are_one_message_and_change_nothing(
     # And with all put right, the same commands work.
     r = trails("push")
     assert r.code == 0 and r.out.startswith("2 files pushed"), (r.out, r.err)
+
+
+def test_a_password_logs_in_and_a_wrong_one_is_one_message(
+    repo: Path, trails: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Password authentication against a real sshd that takes a password
+    for a user of its own (``sshd.start(password=...)``; no key anywhere):
+    a wrong password is refused with one message and nothing written, the
+    right one (in config.local) pushes, and a fresh clone pulls it back."""
+    (tmp_path / "sshd").mkdir()
+    try:
+        server = sshd_mod.start(tmp_path / "sshd", password="correct horse")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        monkeypatch.setenv("HOME", str(server.home))
+        store = tmp_path / "store"
+        assert trails("init").code == 0
+        gen(repo, {"d/a.txt": "a\n", "d/b.bin": b"\x00\x01" * 5000}, age=5)
+        assert trails("add", "d").code == 0
+        assert trails("remote", "add", "-d", "store", server.url(store)).code == 0
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "data")
+        assert trails("remote", "modify", "--local", "store", "password", "wrong").code == 0
+        before = snapshot(repo)
+        _refused(trails("push"), f"remote 'store' (ssh://{sshd_mod.PASSWORD_USER}@",
+                 "the server refused the credentials")  # fmt: skip
+        assert snapshot(repo) == before
+        assert not store.exists(), "nothing written on the server"
+        r = trails("remote", "modify", "--local", "store", "password", "correct horse")
+        assert r.code == 0, r.err
+        r = trails("push")
+        assert r.code == 0 and r.out.startswith("3 files pushed"), (r.out, r.err)
+        other = tmp_path / "other"
+        subprocess.run(["git", "clone", "-q", str(repo), str(other)], check=True)
+        (other / ".dvc" / "config.local").write_text((repo / ".dvc" / "config.local").read_text())
+        r = run_trails("pull", cwd=other)
+        assert r.code == 0, r.err
+        assert (other / "d" / "b.bin").read_bytes() == b"\x00\x01" * 5000
+    finally:
+        server.stop()

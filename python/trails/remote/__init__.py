@@ -43,5 +43,5 @@ def open(project: Project, name: str | None = None, *, jobs: int | None = None) 
     backend = open_backend(project, conf)
     return Remote(
         backend, project.cache_dir, state / "remote-index", n, state / "remote-seen" / where,
-        project.index_path,
+        project.index_path, state / "remote-pushed" / where, conf.url,
     )  # fmt: skip

@@ -108,8 +108,14 @@ class Remote:
         jobs: int,
         seen_file: Path | None = None,
         stat_index: Path | None = None,
+        pushed_file: Path | None = None,
+        address: str = "",
     ) -> None:
         self.backend = backend
+        #: Where the last pushes found their objects (``known``), and what
+        #: this remote is (its URL), which a record's key names.
+        self.pushed_file = pushed_file
+        self.address = address
         #: The project's stat index, told of the objects a fetch stores.
         self.stat_index = stat_index
         #: The names of the index files the remote was last listed with.
@@ -121,11 +127,13 @@ class Remote:
         self.jobs = max(1, jobs)
         self._holdings: dict[str, tuple[int, int]] | None = None
         self._indexes: list[PackIndex] = []
+        #: The name of each of ``_indexes``.
+        self._index_names: list[str] = []
+        #: What ``index/`` and ``packs/`` listed (once per Remote).
+        self._listing: tuple[set[str], set[str]] | None = None
         self._pack_size: dict[str, int] = {}
-        #: Index files this Remote wrote (remembered as seen after a push),
-        #: and those its listing named.
+        #: Index files this Remote wrote (remembered as seen after a push).
         self._pushed: list[str] = []
-        self._names: list[str] = []
         #: Index files last seen on the remote that its listing no longer
         #: shows: it was emptied or replaced behind trails' back.
         self.lost = 0
@@ -188,25 +196,18 @@ class Remote:
         one emptied by hand is noticed by the listing every push makes)."""
         if self._holdings is not None and (self._listed or not fresh):
             return self._holdings
-        seen = self._seen()
-        names = seen if not fresh else None
+        names = self._seen() if not fresh else None
         packs: set[str] | None = None
         if names is None:
-            names = [n for n in self.backend.list(INDEX) if len(n) == 64]
-            # Packs too (one request per 1,000): an index whose pack is gone
-            # names nothing, so a push sends its objects again.
-            packs = set(self.backend.list(PACKS))
-            self._listed = True
-            self._names = names
-            listed = set(names)
-            self.lost = sum(1 for n in seen or () if n not in listed)
+            names = sorted(self.listing()[0])
+            packs = self.listing()[1]
         with ThreadPoolExecutor(self.jobs) as pool:
-            self._indexes = [
-                i for i in pool.map(self._read_index, names)
+            read = [
+                (n, i) for n, i in zip(names, pool.map(self._read_index, names), strict=True)
                 if i is not None and (packs is None or not i.pack or i.pack in packs)
             ]  # fmt: skip
-        if self._listed:
-            self._remember(names)
+        self._index_names = [n for n, _ in read]
+        self._indexes = [i for _, i in read]
         held: dict[str, tuple[int, int]] = {}
         # Last to first, so that the first index naming an object wins.
         for i in reversed(range(len(self._indexes))):
@@ -216,6 +217,37 @@ class Remote:
             held.update(zip(idx.names, zip(repeat(i), range(len(idx.names))), strict=True))
         self._holdings = held
         return held
+
+    def listing(self) -> tuple[set[str], set[str]]:
+        """The names of the index files and of the packs the remote lists
+        now (one request per 1,000 of each; once per Remote): packs too,
+        since an index whose pack is gone names nothing. Index files it was
+        last seen with and no longer lists are counted in ``lost``."""
+        if self._listing is None:
+            seen = self._seen()
+            indexes = {n for n in self.backend.list(INDEX) if len(n) == 64}
+            self._listing = (indexes, set(self.backend.list(PACKS)))
+            self._listed = True
+            self.lost = sum(1 for n in seen or () if n not in indexes)
+            self._remember(sorted(indexes))
+        return self._listing
+
+    def lists(self, indexes: Iterable[str], packs: Iterable[str]) -> bool:
+        """Whether the remote still lists all of these index files and
+        packs (what a kept record of a push says its objects are in)."""
+        listed_indexes, listed_packs = self.listing()
+        return listed_indexes.issuperset(indexes) and listed_packs.issuperset(packs)
+
+    def held_in(self, names: Iterable[str]) -> tuple[list[str], list[str]] | None:
+        """The index files, and their packs, that hold ``names`` (what a
+        record of this push depends on); None if it does not hold them all."""
+        held = self.holdings(fresh=False)
+        try:
+            used = sorted({held[n][0] for n in names})
+        except KeyError:
+            return None
+        return (sorted({self._index_names[i] for i in used}),
+                sorted({p for i in used if (p := self._indexes[i].pack)}))  # fmt: skip
 
     def location(self, name: str) -> Location | None:
         where = self.holdings(fresh=False).get(name)
@@ -276,7 +308,7 @@ class Remote:
             self._put_index(PackIndex(names=group, offsets=[0] * len(group),
                                       lengths=[sizes[n] for n in group]))  # fmt: skip
         if self._listed:
-            self._remember(self._names + self._pushed)
+            self._remember(sorted(self.listing()[0]) + self._pushed)
         return result
 
     def _local(self, name: str) -> str:
@@ -302,6 +334,7 @@ class Remote:
         with self._lock:
             if self._holdings is not None:
                 self._indexes.append(idx)
+                self._index_names.append(name)
                 i = len(self._indexes) - 1
                 for pos, n in enumerate(idx.names):
                     self._holdings.setdefault(n, (i, pos))

@@ -6,13 +6,15 @@ user. The CLI renders the results; progress is reported through
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from trails import progress
+from trails import core, progress
 from trails.errors import TrailsError
 from trails.git import Git
 from trails.project import Project
+from trails.remote import known
 from trails.remote import needed as needed_mod
 from trails.remote.backend import RemoteAccessError
 from trails.remote.store import Remote, Transfer
@@ -49,17 +51,57 @@ def needed(project: Project, scope: Scope, extra_commits: Sequence[str] = ()) ->
 
 
 def push(project: Project, remote: Remote, wanted: needed_mod.Needed) -> Transfer:
-    """Send what the remote lacks; trees with all their files."""
+    """Send what the remote lacks; trees with all their files. The same
+    push again, while the remote lists every index file and pack the last
+    one found its objects in, sends nothing and expands no tree
+    (``known``)."""
+    record = remote.pushed_file
+    k = known.key(wanted, remote.address)
+    hit = known.find(record, k) if record else None
+    if (
+        hit is not None
+        and all(core.tree_object_exists(project.cache_dir, n.removesuffix(needed_mod.TREE))
+                for n in wanted if n.endswith(needed_mod.TREE))
+        and remote.lists(hit.indexes, hit.packs)
+    ):  # fmt: skip
+        return Transfer(already=hit.count, lost=remote.lost)
     full, absent_trees = needed_mod.expand(project.cache_dir, wanted)
     with progress.progress(f"Pushing to '{remote.name}'"):
         result = remote.push(full)
     result.absent = sorted(set(result.absent) | set(absent_trees))
+    if record and not result.absent:
+        where = remote.held_in(full)
+        if where is not None:
+            known.keep(record, known.Entry(k, len(full), indexes=where[0], packs=where[1]))
     return result
 
 
 def fetch(project: Project, remote: Remote, wanted: needed_mod.Needed) -> Transfer:
     """Bring what the cache lacks: the files and manifests first, then the
-    files of the trees whose manifests just arrived."""
+    files of the trees whose manifests just arrived. The same fetch again,
+    while the cache folders of its objects are as they were when the last
+    one found them all there, looks at no object (``known``)."""
+    record = project.tmp_dir / "trails" / "fetched"
+    k = known.key(wanted, os.fspath(project.cache_dir))
+    started = known.now_ns()
+    hit = known.find(record, k)
+    if hit is not None and known.stamps(hit.folders) == hit.stamps:
+        return Transfer(already=hit.count)
+    folders = known.cache_folders(project.cache_dir)
+    before = dict(zip(folders.values(), known.stamps(list(folders.values())), strict=True))
+    result, full = _fetch(project, remote, wanted)
+    if result.sent == 0 and not result.absent and not result.corrupt:
+        used = sorted({folders[n[:2]] for n in full if n[:2] in folders})
+        taken = [before[f] for f in used]
+        if known.settled(taken, started):
+            known.keep(record, known.Entry(k, len(full), folders=used, stamps=taken))
+    return result
+
+
+def _fetch(
+    project: Project, remote: Remote, wanted: needed_mod.Needed
+) -> tuple[Transfer, needed_mod.Needed]:
+    """The fetch, and what ``wanted`` expands to once its manifests are in."""
     with progress.progress(f"Fetching from '{remote.name}'"):
         try:
             result = remote.fetch(wanted)
@@ -81,7 +123,7 @@ def fetch(project: Project, remote: Remote, wanted: needed_mod.Needed) -> Transf
                     "fetched are complete and kept; nothing partial was left.",
                 ) from None
             raise
-    return result
+    return result, full
 
 
 def paths(wanted: needed_mod.Needed, names: Sequence[str], limit: int = 10) -> str:
@@ -96,6 +138,8 @@ def check_fetched(
 ) -> None:
     """A fetch that left something out is an error naming what (by the
     output paths: a tree's files by their paths in it)."""
+    if not result.corrupt and not result.absent:
+        return
     wanted, _ = needed_mod.expand(project.cache_dir, wanted)
     if result.corrupt:
         raise TransferError(
@@ -114,8 +158,6 @@ def check_fetched(
 def cloud_status(project: Project, remote: Remote, wanted: needed_mod.Needed) -> dict[str, str]:
     """Per output path, what is out of sync: ``new`` (in the cache, not on
     the remote), ``deleted`` (on the remote only), ``missing`` (neither)."""
-    from trails import core
-
     full, _ = needed_mod.expand(project.cache_dir, wanted)
     names = list(full)
     local_missing = {names[i] for i in core.missing_objects(project.cache_dir, names)}

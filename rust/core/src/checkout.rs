@@ -17,6 +17,8 @@ use crate::pool;
 use crate::scan;
 use crate::state::StatIndex;
 use crate::tree::{diff, Entry};
+use crate::treememo::{self, Remembered, TreeMemo};
+use crate::walk;
 
 /// What a checkout did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,6 +29,41 @@ pub struct Outcome {
     pub modified: usize,
     pub deleted: usize,
     pub unchanged: usize,
+    /// When nothing was changed: the tree memo's fingerprint of the walk
+    /// that found the tree there, if its files are old enough to trust
+    /// (`scan::scan_fingerprinted`), and the tree's size in bytes, for the
+    /// caller to record.
+    pub fingerprint: Option<(u128, u64)>,
+}
+
+/// The file count of the tree `digest` if the tree memo at `memo` vouches
+/// that `dest` holds exactly it (every stat of its walk as when it hashed
+/// to `digest`): a no-op checkout then loads neither the manifest, nor the
+/// stat index, nor looks at an object. None: the full checkout decides.
+pub fn memo_holds(dest: &Path, digest: &Digest, memo: &mut TreeMemo) -> Option<usize> {
+    if !fs::symlink_metadata(dest).ok()?.is_dir() {
+        return None;
+    }
+    let found = walk::walk(dest).ok()?;
+    let r = memo.get(dest, treememo::fingerprint_dir(&found))?;
+    (r.dir && r.digest == *digest).then_some(r.nfiles as usize)
+}
+
+/// Record in the memo what a checkout found `dest` to hold.
+pub fn remember(dest: &Path, digest: &Digest, out: &Outcome, memo: &mut TreeMemo) {
+    if let Some((fp, size)) = out.fingerprint {
+        memo.record(
+            dest,
+            Remembered {
+                fingerprint: fp,
+                digest: *digest,
+                nfiles: out.unchanged as u64,
+                size,
+                dir: true,
+                executable: false,
+            },
+        );
+    }
 }
 
 /// Check out the tree `digest` at `dest`.
@@ -60,14 +97,18 @@ pub fn checkout_tree(
         Ok(m) if !m.is_dir() => fs::remove_file(dest).at(dest)?,
         _ => {}
     }
-    let current = scan::scan_or_empty(dest, index)?;
+    let (current, fingerprint) = scan::scan_fingerprinted(dest, index)?;
     let d = diff(&current.manifest, &target);
+    let same = d.added.is_empty() && d.modified.is_empty() && d.deleted.is_empty();
     let mut out = Outcome {
         added: d.added.len(),
         modified: d.modified.len(),
         deleted: d.deleted.len(),
         unchanged: target.entries().len() - d.added.len() - d.modified.len(),
         link: None,
+        fingerprint: fingerprint
+            .filter(|_| same)
+            .map(|fp| (fp, target.entries().iter().map(|e| e.size).sum())),
     };
     for rel in &d.deleted {
         let p = dest.join(rel);
@@ -303,6 +344,52 @@ mod tests {
                 unchanged: 3,
                 ..Outcome::default()
             }
+        );
+    }
+
+    #[test]
+    fn the_memo_vouches_for_a_tree_a_checkout_found_there_until_a_file_moves() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        write(&src, &[("a", "1"), ("dir/b", "22")]);
+        let cache = Cache::new(&d.path().join("cache"));
+        let mut idx = StatIndex::in_memory();
+        let t = cache.store_tree(&src, &mut idx, None).unwrap();
+        let dest = d.path().join("dest");
+        let linker = Linker::new(vec![LinkType::Copy]);
+        let first = checkout_tree(&cache, &t.digest, &dest, &linker, &mut idx).unwrap();
+        assert_eq!(
+            (first.added, first.fingerprint),
+            (2, None),
+            "a checkout that wrote"
+        );
+        let mut memo = TreeMemo::default();
+        assert_eq!(memo_holds(&dest, &t.digest, &mut memo), None);
+        let again = checkout_tree(&cache, &t.digest, &dest, &linker, &mut idx).unwrap();
+        assert_eq!(again.fingerprint, None, "files within the racy window");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+        for f in walk::walk(&dest).unwrap() {
+            let file = fs::File::options().write(true).open(f.path(&dest)).unwrap();
+            file.set_modified(old).unwrap();
+        }
+        let settled = checkout_tree(&cache, &t.digest, &dest, &linker, &mut idx).unwrap();
+        assert_eq!(settled.fingerprint.map(|f| f.1), Some(3));
+        remember(&dest, &t.digest, &settled, &mut memo);
+        assert_eq!(memo_holds(&dest, &t.digest, &mut memo), Some(2));
+        let other = hash::hash_bytes(b"another tree");
+        assert_eq!(memo_holds(&dest, &other, &mut memo), None, "another tree");
+        fs::write(dest.join("stray"), "s").unwrap();
+        assert_eq!(
+            memo_holds(&dest, &t.digest, &mut memo),
+            None,
+            "a stray file"
+        );
+        fs::remove_file(dest.join("stray")).unwrap();
+        fs::write(dest.join("a"), "9").unwrap();
+        assert_eq!(
+            memo_holds(&dest, &t.digest, &mut memo),
+            None,
+            "a file rewritten"
         );
     }
 

@@ -80,6 +80,34 @@ fn digest_walked(root: &Path, found: Vec<Found>, index: &StatIndex) -> Result<Di
 /// Scan `root` into a manifest, updating `index` with what was hashed.
 pub fn scan(root: &Path, index: &mut StatIndex) -> Result<Scan> {
     let (found, results) = walk_and_digest(root, index)?;
+    scan_digested(root, found, results, index)
+}
+
+/// `scan_or_empty`, with the tree memo's fingerprint of the walk the scan
+/// was made from, if every file in it is old enough for its digest to be
+/// trusted later (`state::trusted`): what a checkout that found the tree
+/// already there records, so that the next one is answered by the memo.
+pub fn scan_fingerprinted(root: &Path, index: &mut StatIndex) -> Result<(Scan, Option<u128>)> {
+    match std::fs::symlink_metadata(root) {
+        Ok(m) if m.is_dir() => {
+            let found = walk::walk(root)?;
+            let fp = found
+                .iter()
+                .all(|f| crate::state::trusted(&f.key))
+                .then(|| treememo::fingerprint_dir(&found));
+            let (found, results) = digest_walked(root, found, index)?;
+            Ok((scan_digested(root, found, results, index)?, fp))
+        }
+        _ => Ok((scan_or_empty(root, index)?, None)),
+    }
+}
+
+fn scan_digested(
+    root: &Path,
+    found: Vec<Found>,
+    results: Vec<Result<(FileDigest, bool)>>,
+    index: &mut StatIndex,
+) -> Result<Scan> {
     let mut entries = Vec::with_capacity(found.len());
     let mut hashed = 0;
     for (f, r) in found.into_iter().zip(results) {

@@ -19,6 +19,7 @@ use trails_core::scan;
 use trails_core::state::StatIndex;
 use trails_core::transfer::{self, Name, Outcome};
 use trails_core::tree::{self, Manifest};
+use trails_core::treememo::{self, TreeMemo};
 use trails_core::walk;
 use trails_core::Error;
 
@@ -499,9 +500,30 @@ fn checkout_tree(
 ) -> PyResult<CheckoutResult> {
     let digest = digest_of(py, tree_hash, &dest)?;
     let linker = linker_of(py, link_types)?;
+    // The tree memo beside the stat index may vouch that `dest` holds the
+    // tree already; a full checkout that finds it so records that it does.
+    let mut memo = index
+        .as_deref()
+        .map(|i| TreeMemo::open(&treememo::path_for(i)));
+    if let Some(n) = memo
+        .as_mut()
+        .and_then(|m| py.detach(|| checkout::memo_holds(&dest, &digest, m)))
+    {
+        return Ok(CheckoutResult {
+            link: None,
+            added: 0,
+            modified: 0,
+            deleted: 0,
+            unchanged: n,
+        });
+    }
     let o = with_index(py, index, |idx| {
         checkout::checkout_tree(&Cache::new(&cache), &digest, &dest, &linker, idx)
     })?;
+    if let Some(m) = memo.as_mut() {
+        checkout::remember(&dest, &digest, &o, m);
+        let _ = m.save();
+    }
     Ok(CheckoutResult {
         link: o.link.map(LinkType::name),
         added: o.added,
