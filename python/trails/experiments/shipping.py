@@ -183,9 +183,7 @@ def place_copies(root: Path, copied: Copied) -> None:
     ``run_entry`` copies them from into the run folder (as from the
     workspace): what an earlier entry left at those paths removed first,
     each file checked against its hash. The caller holds ``copy_lock``."""
-    import shutil
-
-    from trails.confine import confined
+    from trails.confine import confined, remove
     from trails.errors import TrailsError
 
     for f in copied.files:
@@ -193,11 +191,7 @@ def place_copies(root: Path, copied: Copied) -> None:
             raise TrailsError(f"--copy-paths: '{f.path}' arrived damaged (its SHA-256 differs)",
                               hint="Run the experiment again.")  # fmt: skip
     for rel in copied.paths:
-        dst = root / confined(root, rel, source="--copy-paths")
-        if dst.is_dir() and not dst.is_symlink():
-            shutil.rmtree(dst)
-        elif dst.exists() or dst.is_symlink():
-            dst.unlink()
+        remove(root / confined(root, rel, source="--copy-paths"))
     for rel in copied.folders:
         (root / confined(root, rel, source="--copy-paths")).mkdir(parents=True, exist_ok=True)
     for f in copied.files:

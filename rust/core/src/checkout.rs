@@ -301,6 +301,7 @@ pub fn checkout_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::StoredTree;
     use crate::tree::Manifest;
 
     fn write(root: &Path, files: &[(&str, &str)]) {
@@ -311,14 +312,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn only_differing_files_are_touched_and_strays_go() {
+    /// `files` written into `src/` of a new temporary folder and stored in
+    /// its `cache/`: the folder, the cache, the stat index used, the tree.
+    fn stored(files: &[(&str, &str)]) -> (tempfile::TempDir, Cache, StatIndex, StoredTree) {
         let d = tempfile::tempdir().unwrap();
         let src = d.path().join("src");
-        write(&src, &[("a", "1"), ("dir/b", "2"), ("dir/c", "3")]);
+        write(&src, files);
         let cache = Cache::new(&d.path().join("cache"));
         let mut idx = StatIndex::in_memory();
         let t = cache.store_tree(&src, &mut idx, None).unwrap();
+        (d, cache, idx, t)
+    }
+
+    #[test]
+    fn only_differing_files_are_touched_and_strays_go() {
+        let (d, cache, mut idx, t) = stored(&[("a", "1"), ("dir/b", "2"), ("dir/c", "3")]);
         let dest = d.path().join("dest");
         let linker = Linker::new(vec![LinkType::Copy]);
         let first = checkout_tree(&cache, &t.digest, &dest, &linker, &mut idx).unwrap();
@@ -349,12 +357,7 @@ mod tests {
 
     #[test]
     fn the_memo_vouches_for_a_tree_a_checkout_found_there_until_a_file_moves() {
-        let d = tempfile::tempdir().unwrap();
-        let src = d.path().join("src");
-        write(&src, &[("a", "1"), ("dir/b", "22")]);
-        let cache = Cache::new(&d.path().join("cache"));
-        let mut idx = StatIndex::in_memory();
-        let t = cache.store_tree(&src, &mut idx, None).unwrap();
+        let (d, cache, mut idx, t) = stored(&[("a", "1"), ("dir/b", "22")]);
         let dest = d.path().join("dest");
         let linker = Linker::new(vec![LinkType::Copy]);
         let first = checkout_tree(&cache, &t.digest, &dest, &linker, &mut idx).unwrap();
@@ -396,13 +399,7 @@ mod tests {
     #[test]
     fn a_corrupt_object_is_named_and_nothing_is_touched() {
         use std::os::unix::fs::PermissionsExt;
-        let d = tempfile::tempdir().unwrap();
-        let src = d.path().join("src");
-        write(&src, &[("a", "1"), ("b", "2")]);
-        let cache = Cache::new(&d.path().join("cache"));
-        let t = cache
-            .store_tree(&src, &mut StatIndex::in_memory(), None)
-            .unwrap();
+        let (d, cache, _, t) = stored(&[("a", "1"), ("b", "2")]);
         let obj = cache.object_path(&hash::hash_bytes(b"2"));
         fs::set_permissions(&obj, fs::Permissions::from_mode(0o644)).unwrap();
         fs::write(&obj, "X").unwrap();
