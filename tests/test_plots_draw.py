@@ -50,6 +50,25 @@ def _labels(svg: str, role: str) -> list[list[str]]:
     return [re.findall(r"<text[^>]*>([^<]*)</text>", g) for g in groups]
 
 
+#: The text marks compared with vl-convert's drawing of the same spec.
+TEXT_ROLES = ("role-axis-label", "role-axis-title", "role-title-text", "role-legend-title",
+              "role-legend-label")  # fmt: skip
+
+
+def _beside_vega(
+    section: str, roles: tuple[str, ...] = TEXT_ROLES, what: str = ""
+) -> tuple[str, str]:
+    """A page section's SVG, which trails drew (no Vega marker), and
+    vl-convert's SVG of the section's spec; each ``roles`` text the same."""
+    import vl_convert
+
+    ours, theirs = _svg(section), vl_convert.vegalite_to_svg(_spec(section))
+    assert "aria-roledescription" not in ours
+    for role in roles:
+        assert _labels(ours, role) == _labels(theirs, role), (what, role)
+    return ours, theirs
+
+
 def _count(svg: str, kind: str) -> int:
     groups = re.findall(rf'<g class="mark-{kind} role-mark[^"]*"[^>]*>(.*?)</g>', svg, re.S)
     return sum(g.count("<path") for g in groups)
@@ -111,19 +130,11 @@ def test_a_page_of_line_plots_needs_no_engine(curves: Path) -> None:
 def test_axes_read_as_vl_convert_draws_them(curves: Path, trails: Trails, template: str) -> None:
     """The same embedded spec through vl-convert: the same tick labels on
     both axes, the same axis and chart titles, the same legends."""
-    import vl_convert
 
     assert trails("plots", "diff", "HEAD", "-t", template, "-o", "out").code == 0
     by_id = _sections((curves / "out" / "index.html").read_text())
     for plot_id, section in by_id.items():
-        ours = _svg(section)
-        assert "aria-roledescription" not in ours  # drawn by trails, not Vega
-        theirs = vl_convert.vegalite_to_svg(_spec(section))
-        assert _labels(ours, "role-axis-label") == _labels(theirs, "role-axis-label"), plot_id
-        assert _labels(ours, "role-axis-title") == _labels(theirs, "role-axis-title"), plot_id
-        assert _labels(ours, "role-title-text") == _labels(theirs, "role-title-text"), plot_id
-        for role in ("role-legend-title", "role-legend-label"):
-            assert _labels(ours, role) == _labels(theirs, role), (plot_id, role)
+        ours, theirs = _beside_vega(section, what=plot_id)
         marks = "symbol" if template != "simple" else "line"
         assert _count(ours, marks) == _count(theirs, marks), plot_id
         width = float(re.search(r'width="([\d.]+)"', ours).group(1))  # type: ignore[union-attr]
@@ -135,7 +146,6 @@ def test_axes_read_as_vl_convert_draws_them(curves: Path, trails: Trails, templa
 def test_bars_read_as_vl_convert_draws_them(repo: Path, trails: Trails, template: str) -> None:
     """A bar per category and revision: the categories in Vega-Lite's order
     (ascending, or by total descending), the same axes and legend."""
-    import vl_convert
 
     assert trails("init").code == 0
     sizes = {"c": 30, "a": 12, "b": 7, "d": 0.5}
@@ -149,11 +159,8 @@ def test_bars_read_as_vl_convert_draws_them(repo: Path, trails: Trails, template
     gen(repo, {"sizes.yaml": "items:\n" + body.replace("30", "45")})
     assert trails("plots", "diff", "HEAD", "-o", "out").code == 0
     section = _sections((repo / "out" / "index.html").read_text())["sizes.yaml"]
-    ours, theirs = _svg(section), vl_convert.vegalite_to_svg(_spec(section))
-    assert "aria-roledescription" not in ours
+    ours, theirs = _beside_vega(section, tuple(r for r in TEXT_ROLES if r != "role-legend-title"))
     assert _count(ours, "rect") == _count(theirs, "rect") == 8
-    for role in ("role-axis-label", "role-axis-title", "role-legend-label", "role-title-text"):
-        assert _labels(ours, role) == _labels(theirs, role), role
     order = ["c", "a", "b", "d"] if template.endswith("sorted") else ["a", "b", "c", "d"]
     assert _labels(ours, "role-axis-label")[1] == order
 
@@ -163,7 +170,6 @@ def test_confusion_reads_as_vl_convert_draws_it(repo: Path, trails: Trails, temp
     """A panel per revision, a cell per (actual, predicted) pair with its
     count or share: the same classes, panel titles, numbers and legend as
     vl-convert's, the cells coloured on the same ramp."""
-    import vl_convert
 
     assert trails("init").code == 0
     classes = ["bird", "cat", "dog"]
@@ -178,11 +184,7 @@ def test_confusion_reads_as_vl_convert_draws_it(repo: Path, trails: Trails, temp
     gen(repo, {"p.csv": "actual,predicted\n" + "".join(f"{a},{b}\n" for a, b in pairs[:25])})
     assert trails("plots", "diff", "HEAD", "-o", "out").code == 0
     section = _sections((repo / "out" / "index.html").read_text())["p.csv"]
-    ours, theirs = _svg(section), vl_convert.vegalite_to_svg(_spec(section))
-    assert "aria-roledescription" not in ours
-    for role in ("role-axis-label", "role-axis-title", "role-title-text", "role-legend-label",
-                 "role-legend-title"):  # fmt: skip
-        assert _labels(ours, role) == _labels(theirs, role), role
+    ours, theirs = _beside_vega(section)
 
     def cells(svg: str) -> tuple[list[list[str]], list[list[int]]]:
         """Each panel's numbers, and its cells' colours as RGB channels."""
@@ -286,8 +288,6 @@ def test_smooth_is_drawn_as_vl_convert_draws_it(repo: Path, trails: Trails) -> N
     point within a tenth of a pixel of Vega's."""
     import random
 
-    import vl_convert
-
     assert trails("init").code == 0
     rng = random.Random(7)
 
@@ -310,11 +310,7 @@ def test_smooth_is_drawn_as_vl_convert_draws_it(repo: Path, trails: Trails) -> N
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     section = _sections((repo / "out" / "index.html").read_text())["curve"]
-    ours, theirs = _svg(section), vl_convert.vegalite_to_svg(_spec(section))
-    assert "aria-roledescription" not in ours
-    for role in ("role-axis-label", "role-axis-title", "role-title-text", "role-legend-title",
-                 "role-legend-label"):  # fmt: skip
-        assert _labels(ours, role) == _labels(theirs, role), role
+    ours, theirs = _beside_vega(section)
     for layer, points in ((0, 3000), (1, 1500)):  # the raw curves; a fit per distinct step
         mine, vega = _line_paths(ours, layer), _line_paths(theirs, layer)
         assert len(mine) == len(vega) == 4  # 2 revisions x 2 columns
